@@ -1,0 +1,14 @@
+// Shared by the build scripts of the workspace crates (included, not a crate).
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Ok(root) = std::env::var("LIBTORCH") else {
+        return;
+    };
+    let root = std::path::PathBuf::from(root);
+    let lib = std::fs::canonicalize(root.join("lib")).unwrap_or_else(|_| root.join("lib"));
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-search=native={}", lib.display());
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}

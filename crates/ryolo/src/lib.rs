@@ -1,0 +1,9 @@
+//! ryolo: the Ultralytics YOLO (v8, 11) detection workflow in Rust on libtorch.
+//!
+//! The modules read as the pipeline: [`cfg`] (arguments, settings, run folders), [`nn`] (models),
+//! [`weights`] (Ultralytics `.pt` and our checkpoints), [`ops`] (letterbox, NMS, box math),
+//! [`engine`] (predictor), [`plot`] (drawing).
+
+#![warn(missing_docs)]
+
+pub mod nn;

@@ -1,0 +1,8 @@
+//! Network: the model YAML format, the building blocks and the detection model.
+
+pub mod model;
+pub mod modules;
+pub mod yaml;
+
+pub use model::{DetectionModel, ModelInfo, RawOutput};
+pub use yaml::ModelSpec;

@@ -1,0 +1,477 @@
+//! `DetectionModel`: the layer graph built from a [`ModelSpec`], the Detect head, decoding, fusion and
+//! the Ultralytics summary line (spec/model.md §2-5).
+
+use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
+use super::yaml::{LayerKind, ModelSpec};
+use anyhow::{bail, Result};
+use tch::{nn, Device, Kind, Tensor};
+
+/// DFL bins.
+pub const REG_MAX: i64 = 16;
+
+/// The class branch of one Detect level.
+#[derive(Debug)]
+enum ClsBranch {
+    /// YOLOv8: Conv 3x3, Conv 3x3, Conv2d 1x1.
+    Legacy(Conv, Conv, Conv2d),
+    /// YOLO11: (DWConv 3x3, Conv 1x1) twice, Conv2d 1x1.
+    Light([Conv; 4], Conv2d),
+}
+
+/// The Detect head: box (DFL) and class branches for P3, P4, P5.
+#[derive(Debug)]
+pub struct Detect {
+    cv2: Vec<(Conv, Conv, Conv2d)>,
+    cv3: Vec<ClsBranch>,
+    dfl: Tensor,
+    /// Number of classes.
+    pub nc: i64,
+}
+
+/// Training-form head output: per-anchor box distributions and class logits, anchors of P3, P4, P5
+/// flattened row-major and concatenated.
+#[derive(Debug)]
+pub struct RawOutput {
+    /// `(B, 4*reg_max, A)` DFL logits.
+    pub boxes: Tensor,
+    /// `(B, nc, A)` class logits.
+    pub scores: Tensor,
+    /// Feature map sizes `(H, W)` of the three levels.
+    pub shapes: Vec<(i64, i64)>,
+}
+
+impl Detect {
+    fn new(p: nn::Path, nc: i64, ch: &[i64], legacy: bool) -> Self {
+        let c2 = 16.max(ch[0] / 4).max(4 * REG_MAX);
+        let c3 = ch[0].max(nc.min(100));
+        let cv2 = ch
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let q = &p / "cv2" / i as i64;
+                (
+                    Conv::new(&q / 0, c, c2, 3, 1, 1, true),
+                    Conv::new(&q / 1, c2, c2, 3, 1, 1, true),
+                    Conv2d::new(&q / 2, c2, 4 * REG_MAX),
+                )
+            })
+            .collect();
+        let cv3 = ch
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let q = &p / "cv3" / i as i64;
+                if legacy {
+                    ClsBranch::Legacy(
+                        Conv::new(&q / 0, c, c3, 3, 1, 1, true),
+                        Conv::new(&q / 1, c3, c3, 3, 1, 1, true),
+                        Conv2d::new(&q / 2, c3, nc),
+                    )
+                } else {
+                    ClsBranch::Light(
+                        [
+                            Conv::dw(&q / 0 / 0, c, c, 3),
+                            Conv::new(&q / 0 / 1, c, c3, 1, 1, 1, true),
+                            Conv::dw(&q / 1 / 0, c3, c3, 3),
+                            Conv::new(&q / 1 / 1, c3, c3, 1, 1, 1, true),
+                        ],
+                        Conv2d::new(&q / 2, c3, nc),
+                    )
+                }
+            })
+            .collect();
+        let dfl = (&p / "dfl" / "conv").zeros_no_train("weight", &[1, REG_MAX, 1, 1]);
+        tch::no_grad(|| {
+            let mut d = dfl.shallow_clone();
+            d.copy_(&Tensor::arange(REG_MAX, (Kind::Float, dfl.device())).view([1, REG_MAX, 1, 1]));
+        });
+        Self { cv2, cv3, dfl, nc }
+    }
+
+    fn forward(&self, xs: &[&Tensor], t: bool) -> RawOutput {
+        let mut boxes = Vec::new();
+        let mut scores = Vec::new();
+        let mut shapes = Vec::new();
+        for (i, x) in xs.iter().enumerate() {
+            let (b, _, h, w) = x.size4().expect("4-d feature map");
+            shapes.push((h, w));
+            let (a, bb, c) = &self.cv2[i];
+            boxes.push(
+                c.forward(&bb.forward(&a.forward(x, t), t))
+                    .view([b, 4 * REG_MAX, h * w]),
+            );
+            let s = match &self.cv3[i] {
+                ClsBranch::Legacy(a, bb, c) => c.forward(&bb.forward(&a.forward(x, t), t)),
+                ClsBranch::Light(m, c) => {
+                    let mut y = m[0].forward(x, t);
+                    for conv in &m[1..] {
+                        y = conv.forward(&y, t);
+                    }
+                    c.forward(&y)
+                }
+            };
+            scores.push(s.view([b, self.nc, h * w]));
+        }
+        RawOutput {
+            boxes: Tensor::cat(&boxes, 2),
+            scores: Tensor::cat(&scores, 2),
+            shapes,
+        }
+    }
+
+    /// Sets the Ultralytics 8.4 initial biases: box 2.0, class `ln(5 / nc / (640 / s)^2)`.
+    fn bias_init(&mut self, strides: &[f64]) {
+        tch::no_grad(|| {
+            for (i, s) in strides.iter().enumerate() {
+                if let Some(b) = self.cv2[i].2.conv.bs.as_mut() {
+                    let _ = b.fill_(2.0);
+                }
+                let cls = match &mut self.cv3[i] {
+                    ClsBranch::Legacy(_, _, c) | ClsBranch::Light(_, c) => c,
+                };
+                if let Some(b) = cls.conv.bs.as_mut() {
+                    let _ = b.fill_((5.0 / self.nc as f64 / (640.0 / s).powi(2)).ln());
+                }
+            }
+        });
+    }
+
+    fn convs_mut(&mut self) -> Vec<&mut Conv> {
+        let mut v = Vec::new();
+        for (a, b, _) in &mut self.cv2 {
+            v.extend([a, b]);
+        }
+        for c in &mut self.cv3 {
+            match c {
+                ClsBranch::Legacy(a, b, _) => v.extend([a, b]),
+                ClsBranch::Light(m, _) => v.extend(m.iter_mut()),
+            }
+        }
+        v
+    }
+
+    fn leaves(&self) -> usize {
+        let convs: usize = self
+            .cv2
+            .iter()
+            .map(|(a, b, _)| a.leaves() + b.leaves() + 1)
+            .sum::<usize>()
+            + self
+                .cv3
+                .iter()
+                .map(|c| match c {
+                    ClsBranch::Legacy(a, b, _) => a.leaves() + b.leaves() + 1,
+                    ClsBranch::Light(m, _) => m.iter().map(Conv::leaves).sum::<usize>() + 1,
+                })
+                .sum::<usize>();
+        convs + 1
+    }
+}
+
+/// Anchor centres `(A, 2)` in grid units and their strides `(A, 1)` for the given level sizes.
+pub fn make_anchors(shapes: &[(i64, i64)], strides: &[f64], device: Device) -> (Tensor, Tensor) {
+    let mut pts = Vec::new();
+    let mut sts = Vec::new();
+    for (&(h, w), &s) in shapes.iter().zip(strides) {
+        let opts = (Kind::Float, device);
+        let sx = Tensor::arange(w, opts) + 0.5;
+        let sy = Tensor::arange(h, opts) + 0.5;
+        let grid = Tensor::meshgrid_indexing(&[&sy, &sx], "ij");
+        pts.push(Tensor::stack(
+            &[grid[1].flatten(0, -1), grid[0].flatten(0, -1)],
+            -1,
+        ));
+        sts.push(Tensor::full([h * w, 1], s, opts));
+    }
+    (Tensor::cat(&pts, 0), Tensor::cat(&sts, 0))
+}
+
+/// Expected distance per side from DFL logits: `(B, 64, A)` -> `(B, 4, A)`.
+pub fn dfl_decode(boxes: &Tensor, dfl_weight: &Tensor) -> Tensor {
+    let (b, _, a) = boxes.size3().expect("3-d boxes");
+    let p = boxes.view([b, 4, REG_MAX, a]).softmax(2, Kind::Float);
+    (p * dfl_weight.view([1, 1, REG_MAX, 1])).sum_dim_intlist(2, false, Kind::Float)
+}
+
+/// A YOLOv8 / YOLO11 detection model on a libtorch device.
+#[derive(Debug)]
+pub struct DetectionModel {
+    /// All parameters and buffers, named as Ultralytics' state dict.
+    pub vs: nn::VarStore,
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// Class names, index = class id.
+    pub names: Vec<String>,
+    /// Strides of P3, P4, P5.
+    pub stride: Vec<f64>,
+    blocks: Vec<(Vec<i64>, Block)>,
+    detect: Detect,
+    detect_from: Vec<i64>,
+    save: Vec<bool>,
+    fused: bool,
+}
+
+impl DetectionModel {
+    /// Builds the model with fresh (PyTorch-default) weights and the Detect bias init.
+    pub fn new(spec: ModelSpec, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root() / "model";
+        let mut blocks = Vec::new();
+        let mut detect = None;
+        let mut detect_from = Vec::new();
+        let n_layers = spec.layers.len();
+        let mut save = vec![false; n_layers];
+        for (i, l) in spec.layers.iter().enumerate() {
+            let p = &root / i as i64;
+            for &f in &l.from {
+                if f >= 0 && f != i as i64 - 1 {
+                    save[f as usize] = true;
+                }
+            }
+            let block = match &l.kind {
+                LayerKind::Conv { c1, c2, k, s } => {
+                    Block::Conv(Conv::new(p, *c1, *c2, *k, *s, 1, true))
+                }
+                LayerKind::C2f {
+                    c1,
+                    c2,
+                    n,
+                    shortcut,
+                } => Block::C2f(C2f::c2f(p, *c1, *c2, *n, *shortcut)),
+                LayerKind::C3k2 { c1, c2, n, c3k, e } => {
+                    Block::C2f(C2f::c3k2(p, *c1, *c2, *n, *c3k, *e))
+                }
+                LayerKind::Sppf { c1, c2, k } => Block::Sppf(Sppf::new(p, *c1, *c2, *k)),
+                LayerKind::C2psa { c1, n, .. } => Block::C2psa(C2psa::new(p, *c1, *n)),
+                LayerKind::Upsample { scale } => Block::Upsample(*scale),
+                LayerKind::Concat => Block::Concat,
+                LayerKind::Detect { nc, ch, legacy } => {
+                    if i != n_layers - 1 {
+                        bail!("Detect must be the last layer");
+                    }
+                    detect = Some(Detect::new(p, *nc, ch, *legacy));
+                    detect_from = l.from.clone();
+                    // The Detect inputs are all kept.
+                    for &f in &l.from {
+                        save[f as usize] = true;
+                    }
+                    continue;
+                }
+            };
+            blocks.push((l.from.clone(), block));
+        }
+        let detect = detect.expect("spec ends with Detect (checked when parsed)");
+        let names = (0..spec.nc).map(|i| format!("class{i}")).collect();
+        let mut m = Self {
+            vs,
+            spec,
+            names,
+            stride: vec![],
+            blocks,
+            detect,
+            detect_from,
+            save,
+            fused: false,
+        };
+        let raw = tch::no_grad(|| {
+            m.forward_raw(
+                &Tensor::zeros([1, 3, 256, 256], (Kind::Float, device)),
+                false,
+            )
+        });
+        m.stride = raw.shapes.iter().map(|(h, _)| 256.0 / *h as f64).collect();
+        let strides = m.stride.clone();
+        m.detect.bias_init(&strides);
+        Ok(m)
+    }
+
+    /// Number of classes.
+    pub fn nc(&self) -> i64 {
+        self.detect.nc
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Runs the network up to the head's raw outputs (`train` = BatchNorm batch statistics).
+    pub fn forward_raw(&self, x: &Tensor, train: bool) -> RawOutput {
+        let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(self.save.len());
+        let mut prev = x.shallow_clone();
+        for (i, (from, block)) in self.blocks.iter().enumerate() {
+            let y = {
+                let xs: Vec<&Tensor> = from
+                    .iter()
+                    .map(|&f| {
+                        if f == i as i64 - 1 || f < 0 {
+                            &prev
+                        } else {
+                            outs[f as usize].as_ref().expect("saved output")
+                        }
+                    })
+                    .collect();
+                block.forward(&xs, train)
+            };
+            outs.push(if self.save[i] {
+                Some(y.shallow_clone())
+            } else {
+                None
+            });
+            prev = y;
+        }
+        let last = self.blocks.len() as i64 - 1;
+        let xs: Vec<&Tensor> = self
+            .detect_from
+            .iter()
+            .map(|&f| {
+                if f == last {
+                    &prev
+                } else {
+                    outs[f as usize].as_ref().expect("saved output")
+                }
+            })
+            .collect();
+        self.detect.forward(&xs, train)
+    }
+
+    /// Decodes raw head outputs into `(B, 4 + nc, A)`: box `cx, cy, w, h` in input pixels, then class
+    /// probabilities.
+    pub fn decode(&self, raw: &RawOutput) -> Tensor {
+        let (anchors, strides) = make_anchors(&raw.shapes, &self.stride, raw.boxes.device());
+        let dist = dfl_decode(&raw.boxes, &self.detect.dfl);
+        let lt = dist.narrow(1, 0, 2);
+        let rb = dist.narrow(1, 2, 2);
+        let anc = anchors.transpose(0, 1).unsqueeze(0);
+        let x1y1 = &anc - lt;
+        let x2y2 = &anc + rb;
+        let cxy = (&x1y1 + &x2y2) / 2.0;
+        let wh = x2y2 - x1y1;
+        let dbox = Tensor::cat(&[cxy, wh], 1) * strides.transpose(0, 1).unsqueeze(0);
+        Tensor::cat(&[dbox, raw.scores.sigmoid()], 1)
+    }
+
+    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc, A)`.
+    pub fn predict(&self, x: &Tensor) -> Tensor {
+        self.decode(&self.forward_raw(x, false))
+    }
+
+    fn convs_mut(&mut self) -> Vec<&mut Conv> {
+        let mut v: Vec<&mut Conv> = Vec::new();
+        for (_, b) in &mut self.blocks {
+            v.extend(b.convs_mut());
+        }
+        v.extend(self.detect.convs_mut());
+        v
+    }
+
+    /// Folds every Conv's BatchNorm into its weights (inference; idempotent).
+    pub fn fuse(&mut self) {
+        if !self.fused {
+            for c in self.convs_mut() {
+                c.fuse();
+            }
+            self.fused = true;
+        }
+    }
+
+    /// Whether [`fuse`](Self::fuse) was applied.
+    pub fn is_fused(&self) -> bool {
+        self.fused
+    }
+
+    /// Model statistics as Ultralytics' summary counts them.
+    pub fn info(&self) -> ModelInfo {
+        let mut params = 0i64;
+        let mut grads = 0i64;
+        for (name, t) in self.vs.variables() {
+            if self.fused && name.contains(".bn.") {
+                continue;
+            }
+            if name.ends_with("running_mean") || name.ends_with("running_var") {
+                continue;
+            }
+            params += t.numel() as i64;
+            if t.requires_grad() && !self.fused {
+                grads += t.numel() as i64;
+            }
+        }
+        if self.fused {
+            // Fused convs gain a bias each.
+            let mut extra = 0i64;
+            for (name, t) in self.vs.variables() {
+                if name.ends_with(".bn.bias") {
+                    extra += t.numel() as i64;
+                }
+            }
+            params += extra;
+        }
+        let leaves: usize =
+            self.blocks.iter().map(|(_, b)| b.leaves()).sum::<usize>() + self.detect.leaves() + 1;
+        MACS.with(|m| m.set(Some(0.0)));
+        tch::no_grad(|| {
+            self.forward_raw(
+                &Tensor::zeros([1, 3, 640, 640], (Kind::Float, self.device())),
+                false,
+            )
+        });
+        let macs = MACS.with(|m| m.replace(None)).unwrap_or(0.0);
+        ModelInfo {
+            name: self.spec.name.clone(),
+            layers: leaves,
+            params,
+            grads,
+            gflops: 2.0 * macs / 1e9,
+            fused: self.fused,
+        }
+    }
+}
+
+/// The numbers of the Ultralytics summary line.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// `YOLO11n` etc.
+    pub name: String,
+    /// Distinct leaf modules.
+    pub layers: usize,
+    /// Parameters.
+    pub params: i64,
+    /// Parameters that take gradients.
+    pub grads: i64,
+    /// GFLOPs at 640x640 (convolutions).
+    pub gflops: f64,
+    /// Whether the model is fused.
+    pub fused: bool,
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+impl std::fmt::Display for ModelInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fused = if self.fused { " (fused)" } else { "" };
+        write!(
+            f,
+            "{}{fused} summary: {} layers, {} parameters, {} gradients, {:.1} GFLOPs",
+            self.name,
+            thousands(self.layers as i64),
+            thousands(self.params),
+            thousands(self.grads),
+            self.gflops
+        )
+    }
+}

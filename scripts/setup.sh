@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what ryolo needs on a fresh machine: libtorch 2.11 from the PyPI torch wheel, in a
+# project-local virtualenv (.venv, ignored by git), linked at .venv/libtorch for the build.
+# Reuses the venv when it is already there. Set LIBTORCH to use your own libtorch instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${LIBTORCH:-}" ]; then
+  echo "setup: using LIBTORCH=$LIBTORCH"; exit 0
+fi
+if [ ! -e .venv/libtorch/lib/libtorch_cpu.so ]; then
+  echo "setup: installing torch==2.11.0 (libtorch) into .venv (about 4.6 GB, once)..."
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet torch==2.11.0 numpy
+  tdir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+  ln -sfn "$tdir" .venv/libtorch
+fi
