@@ -6,5 +6,8 @@
 
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod nn;
+pub mod ops;
+pub mod plot;
 pub mod weights;

@@ -1,0 +1,3 @@
+//! Engines: the predictor (and, later, trainer, validator, exporter).
+
+pub mod predict;

@@ -1,0 +1,420 @@
+//! Image and box operations of the inference pipeline (spec/inference.md): OpenCV-style bilinear
+//! resize, letterbox, NMS, mapping boxes back to the original image. Free of libtorch types.
+
+use crate::nn::yaml::round_half_even;
+
+/// An 8-bit RGB image, HWC, row-major.
+#[derive(Debug, Clone)]
+pub struct Rgb {
+    /// Width in pixels.
+    pub w: usize,
+    /// Height in pixels.
+    pub h: usize,
+    /// `h * w * 3` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Rgb {
+    /// Wraps an `image` crate buffer.
+    pub fn from_image(img: &image::RgbImage) -> Self {
+        Self {
+            w: img.width() as usize,
+            h: img.height() as usize,
+            data: img.as_raw().clone(),
+        }
+    }
+}
+
+const COEF_BITS: i32 = 11;
+const COEF_SCALE: i32 = 1 << COEF_BITS;
+
+/// Source index pairs and fixed-point weights for one axis of an OpenCV `INTER_LINEAR` resize.
+fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let f = (d as f64 + 0.5) * scale - 0.5;
+            let mut s = f.floor() as i64;
+            let mut fx = f - s as f64;
+            if s < 0 {
+                s = 0;
+                fx = 0.0;
+            }
+            if s >= src as i64 - 1 {
+                s = src as i64 - 1;
+                fx = 0.0;
+            }
+            let a1 = (fx * COEF_SCALE as f64).round() as i32;
+            let a0 = COEF_SCALE - a1;
+            let s = s as usize;
+            (s, (s + 1).min(src - 1), a0, a1)
+        })
+        .collect()
+}
+
+/// Resizes like OpenCV's `cv2.resize(..., INTER_LINEAR)` on 8-bit images (half-pixel centres,
+/// 11-bit fixed-point weights; an exact 2x downscale averages 2x2 blocks as OpenCV does).
+pub fn resize_linear(img: &Rgb, w: usize, h: usize) -> Rgb {
+    if img.w == w && img.h == h {
+        return img.clone();
+    }
+    let mut out = vec![0u8; w * h * 3];
+    if img.w == 2 * w && img.h == 2 * h {
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    let p = |yy: usize, xx: usize| img.data[(yy * img.w + xx) * 3 + c] as u32;
+                    let s = p(2 * y, 2 * x)
+                        + p(2 * y, 2 * x + 1)
+                        + p(2 * y + 1, 2 * x)
+                        + p(2 * y + 1, 2 * x + 1);
+                    out[(y * w + x) * 3 + c] = ((s + 2) >> 2) as u8;
+                }
+            }
+        }
+        return Rgb { w, h, data: out };
+    }
+    let xt = linear_taps(img.w, w);
+    let yt = linear_taps(img.h, h);
+    // Horizontal pass into i32 rows (scale 2^11), computed once per source row that is used.
+    let mut rows: Vec<Option<Vec<i32>>> = vec![None; img.h];
+    let hrow = |sy: usize, rows: &mut Vec<Option<Vec<i32>>>| {
+        if rows[sy].is_none() {
+            let src = &img.data[sy * img.w * 3..(sy + 1) * img.w * 3];
+            let mut r = vec![0i32; w * 3];
+            for (x, &(s0, s1, a0, a1)) in xt.iter().enumerate() {
+                for c in 0..3 {
+                    r[x * 3 + c] = src[s0 * 3 + c] as i32 * a0 + src[s1 * 3 + c] as i32 * a1;
+                }
+            }
+            rows[sy] = Some(r);
+        }
+    };
+    for (y, &(s0, s1, b0, b1)) in yt.iter().enumerate() {
+        hrow(s0, &mut rows);
+        hrow(s1, &mut rows);
+        let (r0, r1) = (
+            rows[s0].as_ref().expect("row"),
+            rows[s1].as_ref().expect("row"),
+        );
+        let dst = &mut out[y * w * 3..(y + 1) * w * 3];
+        for i in 0..w * 3 {
+            // OpenCV's vectorised VResizeLinear rounding for 8-bit images.
+            let v = (((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2;
+            dst[i] = v.clamp(0, 255) as u8;
+        }
+    }
+    Rgb { w, h, data: out }
+}
+
+/// How an image was letterboxed: resize gain and padding, to map boxes back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LetterboxInfo {
+    /// Original `(h, w)`.
+    pub orig: (usize, usize),
+    /// Letterboxed `(h, w)`.
+    pub shape: (usize, usize),
+}
+
+/// Letterboxes to `new_shape = (H, W)`: keep aspect ratio, pad with 114 (centred). With `auto`, pads
+/// only up to a multiple of `stride` (the minimal rectangle). `scaleup=false` never enlarges.
+pub fn letterbox(
+    img: &Rgb,
+    new_shape: (usize, usize),
+    auto: bool,
+    scaleup: bool,
+    stride: usize,
+) -> (Rgb, LetterboxInfo) {
+    let (h0, w0) = (img.h as f64, img.w as f64);
+    let (hh, ww) = (new_shape.0 as f64, new_shape.1 as f64);
+    let mut r = (hh / h0).min(ww / w0);
+    if !scaleup {
+        r = r.min(1.0);
+    }
+    let nw = (round_half_even(w0 * r) as usize).max(1);
+    let nh = (round_half_even(h0 * r) as usize).max(1);
+    let mut dw = ww - nw as f64;
+    let mut dh = hh - nh as f64;
+    if auto {
+        dw = dw.rem_euclid(stride as f64);
+        dh = dh.rem_euclid(stride as f64);
+    }
+    dw /= 2.0;
+    dh /= 2.0;
+    let top = round_half_even(dh - 0.1) as usize;
+    let bottom = round_half_even(dh + 0.1) as usize;
+    let left = round_half_even(dw - 0.1) as usize;
+    let right = round_half_even(dw + 0.1) as usize;
+    let resized = resize_linear(img, nw, nh);
+    let (oh, ow) = (nh + top + bottom, nw + left + right);
+    let mut data = vec![114u8; oh * ow * 3];
+    for y in 0..nh {
+        let d = ((y + top) * ow + left) * 3;
+        data[d..d + nw * 3].copy_from_slice(&resized.data[y * nw * 3..(y + 1) * nw * 3]);
+    }
+    (
+        Rgb { w: ow, h: oh, data },
+        LetterboxInfo {
+            orig: (img.h, img.w),
+            shape: (oh, ow),
+        },
+    )
+}
+
+/// A detection: `xyxy` box, confidence and class id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// `[x1, y1, x2, y2]`.
+    pub xyxy: [f32; 4],
+    /// Confidence.
+    pub conf: f32,
+    /// Class id.
+    pub cls: usize,
+}
+
+/// NMS settings (spec/inference.md §4).
+#[derive(Debug, Clone)]
+pub struct NmsConfig {
+    /// Confidence threshold (strict >).
+    pub conf: f32,
+    /// IoU threshold.
+    pub iou: f32,
+    /// Keep at most this many boxes per image.
+    pub max_det: usize,
+    /// One candidate per (anchor, class) above `conf`.
+    pub multi_label: bool,
+    /// Class-agnostic suppression.
+    pub agnostic: bool,
+    /// Keep only these classes.
+    pub classes: Option<Vec<usize>>,
+}
+
+impl Default for NmsConfig {
+    fn default() -> Self {
+        Self {
+            conf: 0.25,
+            iou: 0.7,
+            max_det: 300,
+            multi_label: false,
+            agnostic: false,
+            classes: None,
+        }
+    }
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if ua <= 0.0 {
+        0.0
+    } else {
+        inter / ua
+    }
+}
+
+/// Non-maximum suppression of one image's output, given row-major `(4 + nc, A)` values
+/// (`cx, cy, w, h`, then class scores). Returns detections by descending confidence.
+pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Detection> {
+    const MAX_NMS: usize = 30000;
+    const MAX_WH: f32 = 7680.0;
+    let at = |r: usize, a: usize| pred[r * anchors + a];
+    let mut cands: Vec<Detection> = Vec::new();
+    for a in 0..anchors {
+        let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
+        let xyxy = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+        if cfg.multi_label && nc > 1 {
+            for c in 0..nc {
+                let s = at(4 + c, a);
+                if s > cfg.conf {
+                    cands.push(Detection {
+                        xyxy,
+                        conf: s,
+                        cls: c,
+                    });
+                }
+            }
+        } else {
+            let (mut best, mut bc) = (f32::NEG_INFINITY, 0);
+            for c in 0..nc {
+                let s = at(4 + c, a);
+                if s > best {
+                    best = s;
+                    bc = c;
+                }
+            }
+            if best > cfg.conf {
+                cands.push(Detection {
+                    xyxy,
+                    conf: best,
+                    cls: bc,
+                });
+            }
+        }
+    }
+    if let Some(cl) = &cfg.classes {
+        cands.retain(|d| cl.contains(&d.cls));
+    }
+    cands.sort_by(|a, b| b.conf.total_cmp(&a.conf));
+    cands.truncate(MAX_NMS);
+    let off = |d: &Detection| {
+        if cfg.agnostic {
+            0.0
+        } else {
+            d.cls as f32 * MAX_WH
+        }
+    };
+    let shifted: Vec<[f32; 4]> = cands
+        .iter()
+        .map(|d| {
+            let o = off(d);
+            [d.xyxy[0] + o, d.xyxy[1] + o, d.xyxy[2] + o, d.xyxy[3] + o]
+        })
+        .collect();
+    let mut keep: Vec<usize> = Vec::new();
+    let mut removed = vec![false; cands.len()];
+    for i in 0..cands.len() {
+        if removed[i] {
+            continue;
+        }
+        keep.push(i);
+        if keep.len() >= cfg.max_det {
+            break;
+        }
+        for j in i + 1..cands.len() {
+            if !removed[j] && iou(&shifted[i], &shifted[j]) > cfg.iou {
+                removed[j] = true;
+            }
+        }
+    }
+    keep.into_iter().map(|i| cands[i]).collect()
+}
+
+/// Maps boxes from letterboxed-input pixels back to the original image and clips (8.4 rule).
+pub fn scale_boxes(dets: &mut [Detection], info: &LetterboxInfo) {
+    let (h0, w0) = (info.orig.0 as f64, info.orig.1 as f64);
+    let (hh, ww) = (info.shape.0 as f64, info.shape.1 as f64);
+    let gain = (hh / h0).min(ww / w0);
+    let nh = round_half_even(h0 * gain).max(1.0);
+    let nw = round_half_even(w0 * gain).max(1.0);
+    let (gy, gx) = (nh / h0, nw / w0);
+    let px = round_half_even((ww - nw) / 2.0 - 0.1);
+    let py = round_half_even((hh - nh) / 2.0 - 0.1);
+    for d in dets {
+        let b = &mut d.xyxy;
+        b[0] = (((b[0] as f64 - px) / gx).clamp(0.0, w0)) as f32;
+        b[2] = (((b[2] as f64 - px) / gx).clamp(0.0, w0)) as f32;
+        b[1] = (((b[1] as f64 - py) / gy).clamp(0.0, h0)) as f32;
+        b[3] = (((b[3] as f64 - py) / gy).clamp(0.0, h0)) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(w: usize, h: usize, v: u8) -> Rgb {
+        Rgb {
+            w,
+            h,
+            data: vec![v; w * h * 3],
+        }
+    }
+
+    #[test]
+    fn letterbox_shapes_match_ultralytics() {
+        // Measured in spec/inference.md §2.1 (imgsz 640, auto=True).
+        for ((h, w), want) in [
+            ((480, 640), (480, 640)),
+            ((640, 480), (640, 480)),
+            ((375, 500), (480, 640)),
+            ((1080, 1920), (384, 640)),
+        ] {
+            let (_, info) = letterbox(&solid(w, h, 9), (640, 640), true, true, 32);
+            assert_eq!(info.shape, want, "{h}x{w}");
+        }
+        let (out, _) = letterbox(&solid(500, 375, 9), (640, 640), false, true, 32);
+        assert_eq!((out.h, out.w), (640, 640));
+        assert_eq!(out.data[0], 114);
+        assert_eq!(out.data[320 * 640 * 3], 9);
+        let (_, info) = letterbox(&solid(640, 480, 9), (320, 320), true, true, 32);
+        assert_eq!(info.shape, (256, 320));
+    }
+
+    #[test]
+    fn resize_is_exact_on_constant_images_and_interpolates() {
+        let r = resize_linear(&solid(7, 5, 200), 13, 11);
+        assert!(r.data.iter().all(|&v| v == 200));
+        // A 2-pixel ramp upscaled to 4: OpenCV gives [0, 64, 191, 255] for [0, 255].
+        let img = Rgb {
+            w: 2,
+            h: 1,
+            data: vec![0, 0, 0, 255, 255, 255],
+        };
+        let r = resize_linear(&img, 4, 1);
+        let row: Vec<u8> = r.data.chunks(3).map(|p| p[0]).collect();
+        assert_eq!(row, vec![0, 64, 191, 255]);
+    }
+
+    #[test]
+    fn nms_suppresses_overlaps_per_class() {
+        // Three anchors: two overlapping boxes of class 0, one overlapping box of class 1.
+        let (nc, a) = (2, 3);
+        let mut p = vec![0f32; (4 + nc) * a];
+        let boxes = [
+            [50.0, 50.0, 20.0, 20.0],
+            [51.0, 50.0, 20.0, 20.0],
+            [50.0, 50.0, 20.0, 20.0],
+        ];
+        let scores = [[0.9, 0.0], [0.8, 0.0], [0.0, 0.7]];
+        for i in 0..a {
+            for r in 0..4 {
+                p[r * a + i] = boxes[i][r];
+            }
+            for c in 0..nc {
+                p[(4 + c) * a + i] = scores[i][c];
+            }
+        }
+        let d = nms(&p, nc, a, &NmsConfig::default());
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].cls, d[1].cls), (0, 1));
+        assert_eq!(d[0].xyxy, [40.0, 40.0, 60.0, 60.0]);
+        let d = nms(
+            &p,
+            nc,
+            a,
+            &NmsConfig {
+                agnostic: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(d.len(), 1);
+        let d = nms(
+            &p,
+            nc,
+            a,
+            &NmsConfig {
+                classes: Some(vec![1]),
+                ..Default::default()
+            },
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].cls, 1);
+    }
+
+    #[test]
+    fn boxes_map_back_to_the_original() {
+        let info = LetterboxInfo {
+            orig: (375, 500),
+            shape: (480, 640),
+        };
+        let mut d = [Detection {
+            xyxy: [0.0, 0.0, 640.0, 480.0],
+            conf: 1.0,
+            cls: 0,
+        }];
+        scale_boxes(&mut d, &info);
+        assert_eq!(d[0].xyxy, [0.0, 0.0, 500.0, 375.0]);
+    }
+}
