@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cfg;
 pub mod engine;
 pub mod nn;
 pub mod ops;

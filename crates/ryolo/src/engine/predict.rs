@@ -143,3 +143,172 @@ impl Predictor {
             .join(", ")
     }
 }
+
+/// Image file extensions that predict and datasets read.
+pub const IMG_FORMATS: &[&str] = &["bmp", "jpeg", "jpg", "png", "tif", "tiff", "webp"];
+
+/// Expands a `source`: an image file, a folder (sorted), a glob, or a `.txt` list of paths.
+pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
+    let p = Path::new(source);
+    let is_img = |q: &Path| {
+        q.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMG_FORMATS.contains(&e.to_ascii_lowercase().as_str()))
+    };
+    let mut files: Vec<std::path::PathBuf> = if p.is_dir() {
+        std::fs::read_dir(p)
+            .with_context(|| format!("listing {source}"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|q| is_img(q))
+            .collect()
+    } else if p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("txt") {
+        let base = p.parent().unwrap_or(Path::new("."));
+        std::fs::read_to_string(p)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| base.join(l))
+            .collect()
+    } else if p.is_file() {
+        if !is_img(p) {
+            anyhow::bail!("source '{source}' is not a supported image ({}); video sources are not supported yet", IMG_FORMATS.join(", "));
+        }
+        vec![p.to_path_buf()]
+    } else if source.contains(['*', '?', '[']) {
+        glob::glob(source)
+            .with_context(|| format!("bad glob {source}"))?
+            .filter_map(|e| e.ok())
+            .filter(|q| is_img(q))
+            .collect()
+    } else {
+        anyhow::bail!("source '{source}' does not exist");
+    };
+    if !p.is_file() {
+        files.sort();
+    }
+    if files.is_empty() {
+        anyhow::bail!(
+            "no images found in source '{source}' (looked for {})",
+            IMG_FORMATS.join(", ")
+        );
+    }
+    Ok(files)
+}
+
+/// Formats a float as Python's `%g` does for the values of label files.
+pub fn fmt_g(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let exp = v.abs().log10().floor() as i32;
+    if !(-5..6).contains(&exp) {
+        let s = format!("{:.5e}", v);
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        let e: i32 = e.parse().unwrap_or(0);
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    let decimals = (5 - exp).max(0) as usize;
+    let s = format!("{:.*}", decimals, v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Output options of a predict run.
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    /// Run folder.
+    pub dir: std::path::PathBuf,
+    /// Save annotated images.
+    pub save: bool,
+    /// Write `labels/<stem>.txt`.
+    pub save_txt: bool,
+    /// Add confidences to the label rows.
+    pub save_conf: bool,
+    /// Draw class names.
+    pub show_labels: bool,
+    /// Draw confidences.
+    pub show_conf: bool,
+    /// Draw boxes at all.
+    pub show_boxes: bool,
+    /// Box line width (None: from the image size).
+    pub line_width: Option<u32>,
+}
+
+/// Saves the annotated image and/or label file of one prediction.
+pub fn save_prediction(
+    p: &Predictor,
+    path: &Path,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image.jpg".into());
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image".into());
+    if o.save {
+        let mut canvas = img.clone();
+        if o.show_boxes {
+            let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
+                .detections
+                .iter()
+                .map(|d| {
+                    let cname = p
+                        .model
+                        .names
+                        .get(d.cls)
+                        .cloned()
+                        .unwrap_or_else(|| d.cls.to_string());
+                    let label = match (o.show_labels, o.show_conf) {
+                        (true, true) => Some(format!("{cname} {:.2}", d.conf)),
+                        (true, false) => Some(cname),
+                        (false, true) => Some(format!("{:.2}", d.conf)),
+                        (false, false) => None,
+                    };
+                    (d.xyxy, d.cls, label)
+                })
+                .collect();
+            crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
+        }
+        std::fs::create_dir_all(&o.dir)?;
+        let out = o.dir.join(&name);
+        canvas
+            .save(&out)
+            .with_context(|| format!("saving {}", out.display()))?;
+    }
+    if o.save_txt {
+        let (h0, w0) = (img.height() as f64, img.width() as f64);
+        let mut text = String::new();
+        for d in &pred.detections {
+            let b = d.xyxy.map(|v| v as f64);
+            let row = [
+                (b[0] + b[2]) / 2.0 / w0,
+                (b[1] + b[3]) / 2.0 / h0,
+                (b[2] - b[0]) / w0,
+                (b[3] - b[1]) / h0,
+            ];
+            text.push_str(&d.cls.to_string());
+            for v in row {
+                text.push(' ');
+                text.push_str(&fmt_g(v));
+            }
+            if o.save_conf {
+                text.push(' ');
+                text.push_str(&fmt_g(d.conf as f64));
+            }
+            text.push('\n');
+        }
+        let dir = o.dir.join("labels");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("{stem}.txt")), text)?;
+    }
+    Ok(())
+}

@@ -466,7 +466,7 @@ impl std::fmt::Display for ModelInfo {
         let fused = if self.fused { " (fused)" } else { "" };
         write!(
             f,
-            "{}{fused} summary: {} layers, {} parameters, {} gradients, {:.1} GFLOPs",
+            "{} summary{fused}: {} layers, {} parameters, {} gradients, {:.1} GFLOPs",
             self.name,
             thousands(self.layers as i64),
             thousands(self.params),
