@@ -37,8 +37,8 @@ fn bt_predictions_match_ultralytics() {
                 .iter()
                 .map(|v| v.as_f64().unwrap())
                 .collect();
-            for k in 0..4 {
-                max_box = max_box.max((d.xyxy[k] as f64 - wb[k]).abs());
+            for (g, w) in d.xyxy.iter().zip(&wb) {
+                max_box = max_box.max((*g as f64 - w).abs());
             }
             max_conf = max_conf.max((d.conf as f64 - item["conf"][i].as_f64().unwrap()).abs());
             assert_eq!(

@@ -11,6 +11,7 @@ pub const REG_MAX: i64 = 16;
 
 /// The class branch of one Detect level.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum ClsBranch {
     /// YOLOv8: Conv 3x3, Conv 3x3, Conv2d 1x1.
     Legacy(Conv, Conv, Conv2d),
@@ -449,7 +450,7 @@ pub fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

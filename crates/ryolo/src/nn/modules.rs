@@ -248,6 +248,7 @@ impl C3k {
 
 /// The inner block of a C2f-style layer.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Bottleneck(Bottleneck),
     C3k(C3k),
@@ -264,6 +265,7 @@ pub struct C2f {
 
 impl C2f {
     /// `C2f(c1, c2, n, shortcut)`: inner `Bottleneck(c, c, shortcut, e=1.0)`.
+    #[allow(clippy::self_named_constructors)]
     pub fn c2f(p: nn::Path, c1: i64, c2: i64, n: i64, shortcut: bool) -> Self {
         let c = (c2 as f64 * 0.5) as i64;
         let m = (0..n)

@@ -487,10 +487,9 @@ impl<'a> Parser<'a> {
                 b'b' => {
                     let state = self.pop()?;
                     let obj = self.top()?;
-                    match &mut self.arena[obj] {
-                        Value::Object { state: s, .. } => *s = Some(state),
-                        // BUILD on a dict/tensor (e.g. OrderedDict state, tensor metadata): ignored.
-                        _ => {}
+                    // BUILD on a dict/tensor (e.g. OrderedDict state, tensor metadata) is ignored.
+                    if let Value::Object { state: s, .. } = &mut self.arena[obj] {
+                        *s = Some(state);
                     }
                 }
                 b'Q' => {
