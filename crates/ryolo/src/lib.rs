@@ -7,7 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod cfg;
+pub mod data;
 pub mod engine;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod plot;

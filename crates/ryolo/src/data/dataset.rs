@@ -1,0 +1,299 @@
+//! data.yaml in the forms Ultralytics accepts, image listing and the image -> label path rule
+//! (spec/data.md §1-2).
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+/// Image suffixes accepted in datasets (those the `image` crate decodes).
+pub const IMG_FORMATS: &[&str] = &["bmp", "jpeg", "jpg", "png", "tif", "tiff", "webp"];
+
+/// A parsed data.yaml.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    /// The YAML file.
+    pub yaml_file: PathBuf,
+    /// Dataset root.
+    pub root: PathBuf,
+    /// Sources per split (`train`, `val`, `test`): folders, .txt lists or image files.
+    pub splits: Vec<(String, Vec<PathBuf>)>,
+    /// Class names, index = class id.
+    pub names: Vec<String>,
+}
+
+impl DataConfig {
+    /// Number of classes.
+    pub fn nc(&self) -> usize {
+        self.names.len()
+    }
+    /// Sources of a split, or an error naming the split and the file.
+    pub fn split(&self, name: &str) -> Result<&[PathBuf]> {
+        self.splits
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .ok_or_else(|| anyhow!("{}: no '{name}' split", self.yaml_file.display()))
+    }
+}
+
+/// Whether a path has an accepted image suffix.
+pub fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMG_FORMATS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn parse_names(v: &Value, file: &Path) -> Result<Vec<String>> {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    match v {
+        Value::Sequence(items) => Ok(items.iter().map(s).collect()),
+        Value::Mapping(m) => {
+            let mut pairs: Vec<(i64, String)> = Vec::new();
+            for (k, v) in m {
+                let i = k
+                    .as_i64()
+                    .or_else(|| k.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{}: class id {k:?} in 'names' is not an integer",
+                            file.display()
+                        )
+                    })?;
+                pairs.push((i, s(v)));
+            }
+            pairs.sort();
+            for (want, (i, _)) in pairs.iter().enumerate() {
+                if *i != want as i64 {
+                    bail!(
+                        "{}: 'names' keys must be 0..{} without gaps, found {i}",
+                        file.display(),
+                        pairs.len() - 1
+                    );
+                }
+            }
+            Ok(pairs.into_iter().map(|(_, n)| n).collect())
+        }
+        _ => bail!("{}: 'names' must be a list or a mapping", file.display()),
+    }
+}
+
+/// Loads a data.yaml. Relative `path` values resolve against the YAML's folder, then `datasets_dir`.
+pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading dataset {}", file.display()))?;
+    let text = text.trim_start_matches('\u{feff}');
+    let y: Value = serde_yaml::from_str(text).map_err(|e| {
+        anyhow!(
+            "{}: invalid YAML at line {}: {e}",
+            file.display(),
+            e.location().map(|l| l.line()).unwrap_or(0)
+        )
+    })?;
+    let m = y
+        .as_mapping()
+        .ok_or_else(|| anyhow!("{}: a data.yaml must be a mapping", file.display()))?;
+    let yaml_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let yaml_dir = if yaml_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        yaml_dir
+    };
+    let root = match m.get("path").and_then(Value::as_str) {
+        None => yaml_dir.clone(),
+        Some(p) => {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else if yaml_dir.join(&p).exists() {
+                yaml_dir.join(&p)
+            } else {
+                let settings = crate::cfg::load_settings();
+                let dd = settings
+                    .get("datasets_dir")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("datasets")
+                    .to_string();
+                let cand = PathBuf::from(dd).join(&p);
+                if cand.exists() {
+                    cand
+                } else {
+                    yaml_dir.join(&p)
+                }
+            }
+        }
+    };
+    let names = match (m.get("names"), m.get("nc")) {
+        (Some(n), nc) => {
+            let names = parse_names(n, file)?;
+            if let Some(nc) = nc.and_then(|v| v.as_f64()) {
+                if nc as usize != names.len() {
+                    bail!(
+                        "{}: 'nc: {nc}' does not match the {} entries of 'names'",
+                        file.display(),
+                        names.len()
+                    );
+                }
+            }
+            names
+        }
+        (None, Some(nc)) => {
+            let nc = nc
+                .as_f64()
+                .ok_or_else(|| anyhow!("{}: 'nc' must be an integer", file.display()))?
+                as usize;
+            (0..nc).map(|i| format!("class_{i}")).collect()
+        }
+        (None, None) => bail!("{}: needs 'names' (or 'nc')", file.display()),
+    };
+    let mut splits = Vec::new();
+    for key in ["train", "val", "validation", "test", "minival"] {
+        let Some(v) = m.get(key) else { continue };
+        let entries: Vec<String> = match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Sequence(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            Value::Null => continue,
+            _ => bail!(
+                "{}: '{key}' must be a path or a list of paths",
+                file.display()
+            ),
+        };
+        let paths = entries
+            .iter()
+            .map(|e| {
+                let p = root.join(e);
+                if !p.exists() {
+                    if let Some(rest) = e.strip_prefix("../") {
+                        return root.join(rest);
+                    }
+                }
+                p
+            })
+            .collect();
+        let key = if key == "validation" { "val" } else { key };
+        splits.push((key.to_string(), paths));
+    }
+    for need in ["train", "val"] {
+        if !splits.iter().any(|(k, _)| k == need) {
+            bail!("{}: missing the required '{need}' key", file.display());
+        }
+    }
+    Ok(DataConfig {
+        yaml_file: file.to_path_buf(),
+        root,
+        splits,
+        names,
+    })
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let p = e?.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if is_image(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// All images of a split: folders recursively, `.txt` lists (`./` relative to the list), files;
+/// sorted. An empty result is an error that says what was looked for where.
+pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for s in sources {
+        if s.is_dir() {
+            walk(s, &mut out)?;
+        } else if s.extension().and_then(|e| e.to_str()) == Some("txt") && s.is_file() {
+            let base = s.parent().unwrap_or(Path::new("."));
+            let text = std::fs::read_to_string(s)
+                .with_context(|| format!("reading image list {}", s.display()))?;
+            for line in text
+                .lines()
+                .map(|l| l.trim().trim_start_matches('\u{feff}'))
+                .filter(|l| !l.is_empty())
+            {
+                let p = match line.strip_prefix("./") {
+                    Some(rest) => base.join(rest),
+                    None => {
+                        let p = PathBuf::from(line);
+                        if p.is_absolute() {
+                            p
+                        } else {
+                            base.join(p)
+                        }
+                    }
+                };
+                if is_image(&p) {
+                    out.push(p);
+                }
+            }
+        } else if s.is_file() && is_image(s) {
+            out.push(s.clone());
+        } else if !s.exists() {
+            bail!("dataset path {} does not exist", s.display());
+        }
+    }
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        let where_ = sources
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        bail!(
+            "no images found in {where_} (looked for {})",
+            IMG_FORMATS.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// The label file of an image: the last `/images/` becomes `/labels/`, the suffix becomes `.txt`.
+pub fn img2label_path(img: &Path) -> PathBuf {
+    let s = img.to_string_lossy();
+    let sep = std::path::MAIN_SEPARATOR;
+    let pat = format!("{sep}images{sep}");
+    let replaced = match s.rfind(&pat) {
+        Some(i) => format!("{}{sep}labels{sep}{}", &s[..i], &s[i + pat.len()..]),
+        None => s.to_string(),
+    };
+    let p = PathBuf::from(replaced);
+    match p.file_stem() {
+        Some(stem) if p.extension().is_some() => {
+            p.with_file_name(format!("{}.txt", stem.to_string_lossy()))
+        }
+        _ => p.with_extension("txt"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_path_rule() {
+        assert_eq!(
+            img2label_path(Path::new("/d/images/train/a.b.jpg")),
+            PathBuf::from("/d/labels/train/a.b.txt")
+        );
+        assert_eq!(
+            img2label_path(Path::new("/images/x/images/t/a.png")),
+            PathBuf::from("/images/x/labels/t/a.txt")
+        );
+        assert_eq!(
+            img2label_path(Path::new("/d/pics/a.jpg")),
+            PathBuf::from("/d/pics/a.txt")
+        );
+    }
+}
