@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod plot;
+pub mod util;
 pub mod weights;

@@ -10,13 +10,14 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (the only task implemented)
-  MODE: predict, info (train, val, export, track, benchmark: not implemented yet)
+  MODE: predict, val, info (train, export, track, benchmark: not implemented yet)
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
   yolo info model=yolo11n.yaml
   yolo predict model=path/to/best.pt source=images/ conf=0.25 imgsz=640
   yolo predict model=best.pt source='data/*.jpg' save_txt=True save_conf=True
+  yolo val model=best.pt data=data.yaml batch=16 imgsz=640
   yolo settings runs_dir=/data/runs
 
 Models: yolov8{n,s,m,l,x}.yaml and yolo11{n,s,m,l,x}.yaml are built in; Ultralytics .pt files and
@@ -76,7 +77,8 @@ fn run(argv: &[String]) -> Result<()> {
             println!("{}", loaded.model.info());
         }
         "predict" => predict(&args)?,
-        "train" | "val" | "export" | "track" | "benchmark" => {
+        "val" => val(&args)?,
+        "train" | "export" | "track" | "benchmark" => {
             bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
         }
         other => bail!("unknown mode '{other}'"),
@@ -86,6 +88,80 @@ fn run(argv: &[String]) -> Result<()> {
 
 fn tch_version() -> String {
     "2.11".into()
+}
+
+/// Uses the checkpoint's training imgsz unless imgsz was given on the command line.
+fn with_checkpoint_imgsz(args: &Args, loaded: &ryolo::weights::Loaded) -> Args {
+    let mut a = args.clone();
+    let given = args.get("imgsz")
+        != cfg::defaults()
+            .get("imgsz")
+            .unwrap_or(&serde_yaml::Value::Null);
+    if !given {
+        if let Some(v) = loaded.train_args.get("imgsz").filter(|v| !v.is_null()) {
+            a.0.insert("imgsz".into(), v.clone());
+        }
+    }
+    a
+}
+
+fn val(args: &Args) -> Result<()> {
+    let model = args
+        .str("model")
+        .ok_or_else(|| anyhow::anyhow!("val needs model=<.pt, .safetensors or .yaml>"))?;
+    let data = args
+        .str("data")
+        .ok_or_else(|| anyhow::anyhow!("val needs data=<data.yaml>"))?;
+    let mut loaded = load_model(&model, None, args.device()?)?;
+    let a = with_checkpoint_imgsz(args, &loaded);
+    let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
+    if dc.nc() as i64 != loaded.model.nc() {
+        bail!(
+            "{data} has {} classes but the model predicts {}",
+            dc.nc(),
+            loaded.model.nc()
+        );
+    }
+    loaded.model.fuse();
+    println!("{}", loaded.model.info());
+    let split = a.str("split").unwrap_or_else(|| "val".into());
+    let files = ryolo::data::list_images(dc.split(&split)?)?;
+    let single_cls = a.bool("single_cls");
+    let scan = ryolo::data::scan(&split, &files, dc.nc(), single_cls);
+    if scan.entries.is_empty() {
+        bail!("no valid images in the '{split}' split of {data}");
+    }
+    let (h, w) = a.imgsz()?;
+    let vc = ryolo::engine::val::ValConfig {
+        imgsz: h.max(w),
+        batch: a.i64("batch").unwrap_or(16).max(1) as usize,
+        conf: a.f64("conf").unwrap_or(0.001) as f32,
+        iou: a.f64("iou").unwrap_or(0.7) as f32,
+        max_det: a.i64("max_det").unwrap_or(300).max(1) as usize,
+        single_cls,
+        agnostic_nms: a.bool("agnostic_nms"),
+        half: matches!(a.get("quantize").as_i64(), Some(16)) && loaded.model.device().is_cuda(),
+    };
+    if matches!(a.get("quantize").as_i64(), Some(16)) && !vc.half {
+        eprintln!("WARNING half precision needs CUDA; validating in fp32 on CPU");
+    }
+    println!("{}", ryolo::engine::val::table_header());
+    let r = ryolo::engine::val::validate(&loaded.model, &scan.entries, &vc, |_, _| {})?;
+    let names = if single_cls {
+        vec!["item".to_string()]
+    } else {
+        dc.names.clone()
+    };
+    for row in
+        ryolo::engine::val::table_rows(&r, &names, a.get("verbose").as_bool().unwrap_or(true))
+    {
+        println!("{row}");
+    }
+    println!(
+        "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
+        r.speed.preprocess, r.speed.inference, r.speed.postprocess
+    );
+    Ok(())
 }
 
 fn predict(args: &Args) -> Result<()> {

@@ -316,7 +316,14 @@ fn cache_paths(files: &[PathBuf], hash: u64) -> Vec<PathBuf> {
         .map(|f| img2label_path(f))
         .and_then(|l| l.parent().map(Path::to_path_buf))
     {
-        v.push(dir.with_extension("ryolo.cache"));
+        // Honour read-only permission bits even as root: never write into a read-only dataset.
+        let writable = dir
+            .parent()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| !m.permissions().readonly());
+        if writable {
+            v.push(dir.with_extension("ryolo.cache"));
+        }
     }
     let base = dirs::cache_dir().unwrap_or_else(std::env::temp_dir);
     v.push(base.join("ryolo").join(format!("labels-{hash:016x}.cache")));

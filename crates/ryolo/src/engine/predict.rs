@@ -2,6 +2,7 @@
 
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, nms, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
+use crate::util::fmt_g;
 use anyhow::{anyhow, Context, Result};
 use image::ImageDecoder;
 use std::path::Path;
@@ -195,28 +196,6 @@ pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-/// Formats a float as Python's `%g` does for the values of label files.
-pub fn fmt_g(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let exp = v.abs().log10().floor() as i32;
-    if !(-5..6).contains(&exp) {
-        let s = format!("{:.5e}", v);
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        let e: i32 = e.parse().unwrap_or(0);
-        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    }
-    let decimals = (5 - exp).max(0) as usize;
-    let s = format!("{:.*}", decimals, v);
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 /// Output options of a predict run.
 #[derive(Debug, Clone)]
 pub struct SaveOptions {
@@ -298,11 +277,11 @@ pub fn save_prediction(
             text.push_str(&d.cls.to_string());
             for v in row {
                 text.push(' ');
-                text.push_str(&fmt_g(v));
+                text.push_str(&fmt_g(v, 6));
             }
             if o.save_conf {
                 text.push(' ');
-                text.push_str(&fmt_g(d.conf as f64));
+                text.push_str(&fmt_g(d.conf as f64, 6));
             }
             text.push('\n');
         }

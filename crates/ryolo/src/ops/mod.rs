@@ -114,6 +114,10 @@ pub struct LetterboxInfo {
     pub orig: (usize, usize),
     /// Letterboxed `(h, w)`.
     pub shape: (usize, usize),
+    /// Resize gain applied before padding.
+    pub ratio: f64,
+    /// Padding `(left, top)` in pixels.
+    pub pad: (usize, usize),
 }
 
 /// Letterboxes to `new_shape = (H, W)`: keep aspect ratio, pad with 114 (centred). With `auto`, pads
@@ -157,6 +161,8 @@ pub fn letterbox(
         LetterboxInfo {
             orig: (img.h, img.w),
             shape: (oh, ow),
+            ratio: r,
+            pad: (left, top),
         },
     )
 }
@@ -408,6 +414,8 @@ mod tests {
         let info = LetterboxInfo {
             orig: (375, 500),
             shape: (480, 640),
+            ratio: 1.28,
+            pad: (0, 0),
         };
         let mut d = [Detection {
             xyxy: [0.0, 0.0, 640.0, 480.0],

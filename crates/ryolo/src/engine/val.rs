@@ -1,0 +1,319 @@
+//! Validation: rect batches with +0.5 stride padding, batched forward, multi-label NMS, matching in
+//! letterboxed space, Ultralytics' metrics and console table (spec/metrics.md).
+
+use crate::data::LabelEntry;
+use crate::engine::predict::{load_image, Speed};
+use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
+use crate::nn::DetectionModel;
+use crate::ops::{letterbox, nms, resize_linear, NmsConfig, Rgb};
+use crate::util::fmt_g;
+use anyhow::{anyhow, Result};
+use rayon::prelude::*;
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+/// Validation settings.
+#[derive(Debug, Clone)]
+pub struct ValConfig {
+    /// Inference size (long side).
+    pub imgsz: usize,
+    /// Images per batch.
+    pub batch: usize,
+    /// NMS confidence threshold (0.001).
+    pub conf: f32,
+    /// NMS IoU threshold (0.7).
+    pub iou: f32,
+    /// Max detections per image (raised to the most labels in one image, as 8.4 does).
+    pub max_det: usize,
+    /// All classes as one.
+    pub single_cls: bool,
+    /// Class-agnostic NMS.
+    pub agnostic_nms: bool,
+    /// FP16 inference (CUDA only).
+    pub half: bool,
+}
+
+impl Default for ValConfig {
+    fn default() -> Self {
+        Self {
+            imgsz: 640,
+            batch: 16,
+            conf: 0.001,
+            iou: 0.7,
+            max_det: 300,
+            single_cls: false,
+            agnostic_nms: false,
+            half: false,
+        }
+    }
+}
+
+/// Resizes so the long side equals `imgsz` (ceil sizes, bilinear); returns the image.
+pub fn load_resized(path: &std::path::Path, imgsz: usize) -> Result<Rgb> {
+    let img = Rgb::from_image(&load_image(path)?);
+    let r = imgsz as f64 / img.h.max(img.w) as f64;
+    if (r - 1.0).abs() < f64::EPSILON {
+        return Ok(img);
+    }
+    let w = ((img.w as f64 * r).ceil() as usize).min(imgsz).max(1);
+    let h = ((img.h as f64 * r).ceil() as usize).min(imgsz).max(1);
+    Ok(resize_linear(&img, w, h))
+}
+
+/// Rect batches: image order sorted by aspect ratio and each batch's `(h, w)` canvas.
+pub fn rect_batches(
+    shapes: &[(u32, u32)],
+    imgsz: usize,
+    batch: usize,
+    stride: usize,
+    pad: f64,
+) -> Vec<(Vec<usize>, (usize, usize))> {
+    let mut order: Vec<usize> = (0..shapes.len()).collect();
+    let ar = |i: usize| shapes[i].0 as f64 / shapes[i].1 as f64;
+    order.sort_by(|&a, &b| ar(a).total_cmp(&ar(b)));
+    order
+        .chunks(batch.max(1))
+        .map(|idx| {
+            let (mn, mx) = idx.iter().fold((f64::MAX, f64::MIN), |(a, b), &i| {
+                (a.min(ar(i)), b.max(ar(i)))
+            });
+            let s = if mx < 1.0 {
+                [mx, 1.0]
+            } else if mn > 1.0 {
+                [1.0, 1.0 / mn]
+            } else {
+                [1.0, 1.0]
+            };
+            let dim = |v: f64| ((v * imgsz as f64 / stride as f64 + pad).ceil() as usize) * stride;
+            (idx.to_vec(), (dim(s[0]), dim(s[1])))
+        })
+        .collect()
+}
+
+/// Everything a validation run measured.
+#[derive(Debug, Clone)]
+pub struct ValResult {
+    /// AP, P, R per class and the summary numbers.
+    pub metrics: DetMetrics,
+    /// Confusion matrix.
+    pub confusion: ConfusionMatrix,
+    /// Images per class (images containing it) and instances per class, indexed by class id.
+    pub per_class: Vec<(usize, usize)>,
+    /// Images seen.
+    pub seen: usize,
+    /// Ground-truth boxes.
+    pub instances: usize,
+    /// Mean ms per image.
+    pub speed: Speed,
+}
+
+/// One loaded val image: letterboxed pixels and its ground truth in letterboxed pixels.
+struct Item {
+    img: Rgb,
+    gt: Vec<([f32; 4], usize)>,
+}
+
+fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool) -> Result<Item> {
+    let resized = load_resized(&e.im_file, imgsz)?;
+    let (rw, rh) = (resized.w as f32, resized.h as f32);
+    let (img, info) = letterbox(&resized, shape, false, false, 32);
+    let r = info.ratio as f32;
+    let (padw, padh) = (info.pad.0 as f32, info.pad.1 as f32);
+    let gt = e
+        .boxes
+        .iter()
+        .zip(&e.cls)
+        .map(|(b, &c)| {
+            let (cx, cy, w, h) = (
+                b[0] * rw * r + padw,
+                b[1] * rh * r + padh,
+                b[2] * rw * r,
+                b[3] * rh * r,
+            );
+            (
+                [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                if single_cls { 0 } else { c as usize },
+            )
+        })
+        .collect();
+    Ok(Item { img, gt })
+}
+
+/// Validates `model` on verified entries. `progress` is called after every batch with (done, total).
+pub fn validate(
+    model: &DetectionModel,
+    entries: &[LabelEntry],
+    cfg: &ValConfig,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ValResult> {
+    let nc = model.nc() as usize;
+    let stride = model.stride.iter().cloned().fold(32.0, f64::max) as usize;
+    let shapes: Vec<(u32, u32)> = entries.iter().map(|e| e.shape).collect();
+    let batches = rect_batches(&shapes, cfg.imgsz, cfg.batch, stride, 0.5);
+    let most_labels = entries.iter().map(|e| e.cls.len()).max().unwrap_or(0);
+    let nms_cfg = NmsConfig {
+        conf: cfg.conf,
+        iou: cfg.iou,
+        max_det: if cfg.max_det == 300 {
+            cfg.max_det.max(most_labels)
+        } else {
+            cfg.max_det
+        },
+        multi_label: true,
+        agnostic: cfg.single_cls || cfg.agnostic_nms,
+        classes: None,
+    };
+    let mut stats = Stats::default();
+    let mut cm = ConfusionMatrix::new(nc, cfg.conf);
+    let mut per_class = vec![(0usize, 0usize); nc];
+    let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
+    let device = model.device();
+    for (bi, (idx, shape)) in batches.iter().enumerate() {
+        let t0 = Instant::now();
+        let items: Vec<Item> = idx
+            .par_iter()
+            .map(|&i| prepare(&entries[i], cfg.imgsz, *shape, cfg.single_cls))
+            .collect::<Result<_>>()?;
+        let mut buf = Vec::with_capacity(items.len() * shape.0 * shape.1 * 3);
+        for it in &items {
+            buf.extend_from_slice(&it.img.data);
+        }
+        let x = Tensor::from_slice(&buf)
+            .view([items.len() as i64, shape.0 as i64, shape.1 as i64, 3])
+            .to_device(device)
+            .permute([0, 3, 1, 2]);
+        let x = if cfg.half {
+            x.to_kind(Kind::Half) / 255.0
+        } else {
+            x.to_kind(Kind::Float) / 255.0
+        };
+        let t1 = Instant::now();
+        let y = tch::no_grad(|| model.predict(&x))
+            .to_kind(Kind::Float)
+            .to_device(tch::Device::Cpu)
+            .contiguous();
+        let (b, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
+        let mut v = vec![0f32; (b * rows * anchors) as usize];
+        let n = v.len();
+        y.copy_data(&mut v, n);
+        let t2 = Instant::now();
+        let per = (rows * anchors) as usize;
+        for (k, it) in items.iter().enumerate() {
+            let mut dets = nms(
+                &v[k * per..(k + 1) * per],
+                rows as usize - 4,
+                anchors as usize,
+                &nms_cfg,
+            );
+            if cfg.single_cls {
+                dets.iter_mut().for_each(|d| d.cls = 0);
+            }
+            let pred: Vec<([f32; 4], f32, usize)> =
+                dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
+            stats.add_image(&pred, &it.gt);
+            cm.process(&pred, &it.gt);
+            let mut present: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
+            for &c in &present {
+                if c < nc {
+                    per_class[c].1 += 1;
+                }
+            }
+            present.sort();
+            present.dedup();
+            for c in present {
+                if c < nc {
+                    per_class[c].0 += 1;
+                }
+            }
+        }
+        let t3 = Instant::now();
+        t_pre += (t1 - t0).as_secs_f64();
+        t_inf += (t2 - t1).as_secs_f64();
+        t_post += (t3 - t2).as_secs_f64();
+        progress(bi + 1, batches.len());
+    }
+    let seen = entries.len();
+    let k = 1e3 / seen.max(1) as f64;
+    Ok(ValResult {
+        metrics: DetMetrics::compute(&stats),
+        confusion: cm,
+        per_class,
+        seen,
+        instances: stats.target_cls.len(),
+        speed: Speed {
+            preprocess: t_pre * k,
+            inference: t_inf * k,
+            postprocess: t_post * k,
+        },
+    })
+}
+
+/// The table header: `Class Images Instances Box(P R mAP50 mAP50-95)`.
+pub fn table_header() -> String {
+    format!(
+        "{:>22}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
+        "Class", "Images", "Instances", "Box(P", "R", "mAP50", "mAP50-95)"
+    )
+}
+
+/// The `all` row and, when `per_class` and nc > 1, one row per class present in the ground truth.
+pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<String> {
+    let m = &r.metrics;
+    let row = |name: &str, imgs: usize, inst: usize, p: f64, rr: f64, m50: f64, m: f64| {
+        format!(
+            "{:>22}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
+            name,
+            imgs,
+            inst,
+            fmt_g(p, 3),
+            fmt_g(rr, 3),
+            fmt_g(m50, 3),
+            fmt_g(m, 3)
+        )
+    };
+    let mut out = vec![row(
+        "all",
+        r.seen,
+        r.instances,
+        m.mp(),
+        m.mr(),
+        m.map50(),
+        m.map(),
+    )];
+    if r.instances == 0 {
+        out.push(
+            "WARNING no labels found in the validation set, cannot compute metrics without labels"
+                .into(),
+        );
+    }
+    if per_class && names.len() > 1 {
+        for (i, &c) in m.classes.iter().enumerate() {
+            let name = names.get(c).cloned().unwrap_or_else(|| c.to_string());
+            let (imgs, inst) = r.per_class.get(c).copied().unwrap_or((0, 0));
+            out.push(row(
+                &name,
+                imgs,
+                inst,
+                m.p[i],
+                m.r[i],
+                m.ap[i][0],
+                m.ap[i].iter().sum::<f64>() / 10.0,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rect_shapes_pad_half_a_stride() {
+        // Square images at 640 use 672x672 canvases; 4:3 landscape 512x672 (spec/data.md §4.1).
+        let b = rect_batches(&[(512, 512), (512, 512)], 640, 16, 32, 0.5);
+        assert_eq!(b[0].1, (672, 672));
+        let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
+        assert_eq!(b[0].1, (512, 672));
+    }
+}

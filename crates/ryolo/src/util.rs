@@ -1,0 +1,48 @@
+//! Small formatting helpers shared by the console and file writers.
+
+/// Formats like C's `%.{sig}g` (Python's `%g` when `sig` = 6): significant digits, no trailing zeros.
+pub fn fmt_g(v: f64, sig: usize) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let sig = sig.max(1);
+    let exp = format!("{:.*e}", sig - 1, v);
+    let (_, e) = exp.split_once('e').unwrap_or(("", "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    if e < -4 || e >= sig as i32 {
+        let (m, _) = exp.split_once('e').unwrap_or((&exp, ""));
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    let decimals = (sig as i32 - 1 - e).max(0) as usize;
+    let s = format!("{:.*}", decimals, v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_g;
+
+    #[test]
+    fn like_printf_g() {
+        assert_eq!(fmt_g(0.000535875, 6), "0.000535875");
+        assert_eq!(fmt_g(2.9916, 6), "2.9916");
+        assert_eq!(fmt_g(0.0999373, 6), "0.0999373");
+        assert_eq!(fmt_g(0.456789, 3), "0.457");
+        assert_eq!(fmt_g(1.0, 3), "1");
+        assert_eq!(fmt_g(1234567.0, 6), "1.23457e+06");
+        assert_eq!(fmt_g(0.00001234, 3), "1.23e-05");
+        assert_eq!(fmt_g(0.9996, 3), "1");
+    }
+}
