@@ -395,13 +395,8 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
 }
 
 fn report(prefix: &str, dir: &Path, s: &Scan, cache: Option<&Path>) {
-    let src = if cache.is_some() {
-        "Scanning"
-    } else {
-        "Scanning"
-    };
     println!(
-        "{prefix}: {src} {}... {} images, {} backgrounds, {} corrupt",
+        "{prefix}: Scanning {}... {} images, {} backgrounds, {} corrupt",
         dir.display(),
         s.found,
         s.backgrounds,
