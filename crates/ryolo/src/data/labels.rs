@@ -414,9 +414,9 @@ fn report(prefix: &str, dir: &Path, s: &Scan, cache: Option<&Path>) {
 mod tests {
     use super::*;
 
-    fn setup(label: &[u8]) -> (PathBuf, PathBuf) {
+    fn setup(label: &[u8], tag: &str) -> (PathBuf, PathBuf) {
         let d = std::env::temp_dir().join(format!(
-            "ryolo-lbl-{}-{}",
+            "ryolo-lbl-{tag}-{}-{}",
             std::process::id(),
             fnv_name(label)
         ));
@@ -468,7 +468,7 @@ mod tests {
             (b"0.5 0.5 0.5 0.2 0.2\n", Verdict::Corrupt, "not an integer"),
         ];
         for (label, want, msg) in cases {
-            let (d, img) = setup(label);
+            let (d, img) = setup(label, "verdicts");
             let c = verify(&img, 3, false);
             assert_eq!(
                 c.verdict,
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn missing_label_is_background_and_bad_image_is_corrupt() {
-        let (d, img) = setup(b"");
+        let (d, img) = setup(b"", "missing");
         std::fs::remove_file(d.join("labels/a.txt")).unwrap();
         assert_eq!(verify(&img, 3, false).verdict, Verdict::Missing);
         std::fs::write(&img, b"not a png").unwrap();

@@ -1,7 +1,10 @@
 //! Data: data.yaml, image listing, label checks with a verdict per file, the scan and its cache.
 
+pub mod augment;
 pub mod dataset;
 pub mod labels;
+pub mod loader;
+pub mod synth;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
 pub use labels::{scan, LabelEntry, Scan};

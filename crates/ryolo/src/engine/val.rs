@@ -1,11 +1,12 @@
 //! Validation: rect batches with +0.5 stride padding, batched forward, multi-label NMS, matching in
 //! letterboxed space, Ultralytics' metrics and console table (spec/metrics.md).
 
+use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
-use crate::engine::predict::{load_image, Speed};
+use crate::engine::predict::Speed;
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
 use crate::nn::DetectionModel;
-use crate::ops::{letterbox, nms, resize_linear, NmsConfig, Rgb};
+use crate::ops::{letterbox, nms, NmsConfig, Rgb};
 use crate::util::fmt_g;
 use anyhow::{anyhow, Result};
 use rayon::prelude::*;
@@ -46,18 +47,6 @@ impl Default for ValConfig {
             half: false,
         }
     }
-}
-
-/// Resizes so the long side equals `imgsz` (ceil sizes, bilinear); returns the image.
-pub fn load_resized(path: &std::path::Path, imgsz: usize) -> Result<Rgb> {
-    let img = Rgb::from_image(&load_image(path)?);
-    let r = imgsz as f64 / img.h.max(img.w) as f64;
-    if (r - 1.0).abs() < f64::EPSILON {
-        return Ok(img);
-    }
-    let w = ((img.w as f64 * r).ceil() as usize).min(imgsz).max(1);
-    let h = ((img.h as f64 * r).ceil() as usize).min(imgsz).max(1);
-    Ok(resize_linear(&img, w, h))
 }
 
 /// Rect batches: image order sorted by aspect ratio and each batch's `(h, w)` canvas.

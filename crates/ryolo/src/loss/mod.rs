@@ -222,7 +222,6 @@ pub fn detection_loss(
 ) -> LossOutput {
     let dev = raw.boxes.device();
     let (b, _, a) = raw.boxes.size3().expect("(B, 64, A) boxes");
-    let nc = raw.scores.size()[1];
     let pred_distri = raw.boxes.permute([0, 2, 1]).to_kind(Kind::Float); // (b, a, 64)
     let pred_scores = raw.scores.permute([0, 2, 1]).to_kind(Kind::Float); // (b, a, nc)
     let (anchors, stride_t) = make_anchors(&raw.shapes, strides, dev);

@@ -1,0 +1,543 @@
+//! Training augmentation in Ultralytics' order (spec/augment.md): mosaic, random affine with the
+//! box-candidate filter, mixup, HSV, flips. Images are RGB `Rgb` buffers; boxes are `xyxy` pixels.
+
+use crate::ops::Rgb;
+use rand::Rng;
+
+/// Augmentation hyper-parameters (Ultralytics names and defaults).
+#[derive(Debug, Clone)]
+pub struct AugConfig {
+    /// Mosaic probability.
+    pub mosaic: f64,
+    /// MixUp probability.
+    pub mixup: f64,
+    /// Rotation range in degrees.
+    pub degrees: f64,
+    /// Translation fraction.
+    pub translate: f64,
+    /// Scale gain range.
+    pub scale: f64,
+    /// Shear in degrees.
+    pub shear: f64,
+    /// Perspective.
+    pub perspective: f64,
+    /// HSV gains.
+    pub hsv: [f64; 3],
+    /// Up-down flip probability.
+    pub flipud: f64,
+    /// Left-right flip probability.
+    pub fliplr: f64,
+}
+
+impl Default for AugConfig {
+    fn default() -> Self {
+        Self {
+            mosaic: 1.0,
+            mixup: 0.0,
+            degrees: 0.0,
+            translate: 0.1,
+            scale: 0.5,
+            shear: 0.0,
+            perspective: 0.0,
+            hsv: [0.015, 0.7, 0.4],
+            flipud: 0.0,
+            fliplr: 0.5,
+        }
+    }
+}
+
+impl AugConfig {
+    /// No augmentation at all (for overfitting and rect training).
+    pub fn none() -> Self {
+        Self {
+            mosaic: 0.0,
+            mixup: 0.0,
+            degrees: 0.0,
+            translate: 0.0,
+            scale: 0.0,
+            shear: 0.0,
+            perspective: 0.0,
+            hsv: [0.0; 3],
+            flipud: 0.0,
+            fliplr: 0.0,
+        }
+    }
+}
+
+/// An image with its labels: class ids and `xyxy` pixel boxes.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Pixels.
+    pub img: Rgb,
+    /// Class per box.
+    pub cls: Vec<u32>,
+    /// `xyxy` pixel boxes.
+    pub boxes: Vec<[f32; 4]>,
+}
+
+impl Sample {
+    /// From a loaded (resized) image and normalised `cx cy w h` labels.
+    pub fn from_normalized(img: Rgb, cls: &[u32], boxes: &[[f32; 4]]) -> Self {
+        let (w, h) = (img.w as f32, img.h as f32);
+        let boxes = boxes
+            .iter()
+            .map(|b| {
+                [
+                    (b[0] - b[2] / 2.0) * w,
+                    (b[1] - b[3] / 2.0) * h,
+                    (b[0] + b[2] / 2.0) * w,
+                    (b[1] + b[3] / 2.0) * h,
+                ]
+            })
+            .collect();
+        Self {
+            img,
+            cls: cls.to_vec(),
+            boxes,
+        }
+    }
+
+    /// Normalised `cx cy w h` boxes of the final image.
+    pub fn normalized(&self) -> Vec<[f32; 4]> {
+        let (w, h) = (self.img.w as f32, self.img.h as f32);
+        self.boxes
+            .iter()
+            .map(|b| {
+                [
+                    (b[0] + b[2]) / 2.0 / w,
+                    (b[1] + b[3]) / 2.0 / h,
+                    (b[2] - b[0]) / w,
+                    (b[3] - b[1]) / h,
+                ]
+            })
+            .collect()
+    }
+}
+
+/// Four-image mosaic on a `2s x 2s` canvas (spec/augment.md §2); `imgs[0]` is the current sample.
+pub fn mosaic4(imgs: [Sample; 4], s: usize, rng: &mut impl Rng) -> Sample {
+    let s2 = 2 * s;
+    let yc = rng.gen_range(s as f64 / 2.0..(s2 as f64 - s as f64 / 2.0)) as i64;
+    let xc = rng.gen_range(s as f64 / 2.0..(s2 as f64 - s as f64 / 2.0)) as i64;
+    let mut canvas = vec![114u8; s2 * s2 * 3];
+    let mut cls = Vec::new();
+    let mut boxes = Vec::new();
+    let s2i = s2 as i64;
+    for (k, smp) in imgs.iter().enumerate() {
+        let (w, h) = (smp.img.w as i64, smp.img.h as i64);
+        let (a, b) = match k {
+            0 => {
+                let a = ((xc - w).max(0), (yc - h).max(0), xc, yc);
+                (a, (w - (a.2 - a.0), h - (a.3 - a.1), w, h))
+            }
+            1 => {
+                let a = (xc, (yc - h).max(0), (xc + w).min(s2i), yc);
+                (a, (0, h - (a.3 - a.1), w.min(a.2 - a.0), h))
+            }
+            2 => {
+                let a = ((xc - w).max(0), yc, xc, s2i.min(yc + h));
+                (a, (w - (a.2 - a.0), 0, w, (a.3 - a.1).min(h)))
+            }
+            _ => {
+                let a = (xc, yc, (xc + w).min(s2i), s2i.min(yc + h));
+                (a, (0, 0, w.min(a.2 - a.0), (a.3 - a.1).min(h)))
+            }
+        };
+        let (cw, ch) = ((a.2 - a.0).max(0) as usize, (a.3 - a.1).max(0) as usize);
+        for y in 0..ch {
+            let src = ((b.1 as usize + y) * smp.img.w + b.0 as usize) * 3;
+            let dst = ((a.1 as usize + y) * s2 + a.0 as usize) * 3;
+            canvas[dst..dst + cw * 3].copy_from_slice(&smp.img.data[src..src + cw * 3]);
+        }
+        let (padw, padh) = ((a.0 - b.0) as f32, (a.1 - b.1) as f32);
+        for (c, bx) in smp.cls.iter().zip(&smp.boxes) {
+            cls.push(*c);
+            boxes.push([bx[0] + padw, bx[1] + padh, bx[2] + padw, bx[3] + padh]);
+        }
+    }
+    let lim = s2 as f32;
+    let mut out = Sample {
+        img: Rgb {
+            w: s2,
+            h: s2,
+            data: canvas,
+        },
+        cls: vec![],
+        boxes: vec![],
+    };
+    for (c, b) in cls.into_iter().zip(boxes) {
+        let b = [
+            b[0].clamp(0.0, lim),
+            b[1].clamp(0.0, lim),
+            b[2].clamp(0.0, lim),
+            b[3].clamp(0.0, lim),
+        ];
+        if b[2] - b[0] > 0.0 && b[3] - b[1] > 0.0 {
+            out.cls.push(c);
+            out.boxes.push(b);
+        }
+    }
+    out
+}
+
+type Mat3 = [[f64; 3]; 3];
+
+fn matmul(a: &Mat3, b: &Mat3) -> Mat3 {
+    let mut m = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+fn invert(m: &Mat3) -> Option<Mat3> {
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    if det.abs() < 1e-12 {
+        return None;
+    }
+    let c =
+        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    Some([
+        [
+            c(1, 1, 2, 2) / det,
+            -c(0, 1, 2, 2) / det,
+            c(0, 1, 1, 2) / det,
+        ],
+        [
+            -c(1, 0, 2, 2) / det,
+            c(0, 0, 2, 2) / det,
+            -c(0, 0, 1, 2) / det,
+        ],
+        [
+            c(1, 0, 2, 1) / det,
+            -c(0, 0, 2, 1) / det,
+            c(0, 0, 1, 1) / det,
+        ],
+    ])
+}
+
+/// Warps with a 3x3 matrix (inverse mapping, bilinear, border 114) into `(out_h, out_w)`.
+pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
+    let inv = invert(m).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    let mut out = vec![114u8; out_w * out_h * 3];
+    let (w, h) = (img.w as i64, img.h as i64);
+    for y in 0..out_h {
+        let (fy, row) = (y as f64, y * out_w * 3);
+        for x in 0..out_w {
+            let fx = x as f64;
+            let z = inv[2][0] * fx + inv[2][1] * fy + inv[2][2];
+            let sx = (inv[0][0] * fx + inv[0][1] * fy + inv[0][2]) / z;
+            let sy = (inv[1][0] * fx + inv[1][1] * fy + inv[1][2]) / z;
+            if !(sx > -1.0 && sy > -1.0 && sx < w as f64 && sy < h as f64) {
+                continue;
+            }
+            let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
+            let (ax, ay) = ((sx - x0 as f64) as f32, (sy - y0 as f64) as f32);
+            let px = |xx: i64, yy: i64, c: usize| -> f32 {
+                if xx < 0 || yy < 0 || xx >= w || yy >= h {
+                    114.0
+                } else {
+                    img.data[((yy * w + xx) * 3) as usize + c] as f32
+                }
+            };
+            for c in 0..3 {
+                let v = (1.0 - ay) * ((1.0 - ax) * px(x0, y0, c) + ax * px(x0 + 1, y0, c))
+                    + ay * ((1.0 - ax) * px(x0, y0 + 1, c) + ax * px(x0 + 1, y0 + 1, c));
+                out[row + x * 3 + c] = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Rgb {
+        w: out_w,
+        h: out_h,
+        data: out,
+    }
+}
+
+/// Random perspective / affine to `(out_w, out_h)` with the box-candidate filter (§3).
+pub fn random_perspective(
+    s: Sample,
+    cfg: &AugConfig,
+    out_w: usize,
+    out_h: usize,
+    rng: &mut impl Rng,
+) -> Sample {
+    let (wi, hi) = (s.img.w as f64, s.img.h as f64);
+    let mut u = |a: f64, b: f64| if b > a { rng.gen_range(a..b) } else { a };
+    let c: Mat3 = [
+        [1.0, 0.0, -wi / 2.0],
+        [0.0, 1.0, -hi / 2.0],
+        [0.0, 0.0, 1.0],
+    ];
+    let p: Mat3 = [
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [
+            u(-cfg.perspective, cfg.perspective),
+            u(-cfg.perspective, cfg.perspective),
+            1.0,
+        ],
+    ];
+    let angle = u(-cfg.degrees, cfg.degrees).to_radians();
+    let sc = u(1.0 - cfg.scale, 1.0 + cfg.scale);
+    let r: Mat3 = [
+        [sc * angle.cos(), sc * angle.sin(), 0.0],
+        [-sc * angle.sin(), sc * angle.cos(), 0.0],
+        [0.0, 0.0, 1.0],
+    ];
+    let shx = u(-cfg.shear, cfg.shear).to_radians().tan();
+    let shy = u(-cfg.shear, cfg.shear).to_radians().tan();
+    let sh: Mat3 = [[1.0, shx, 0.0], [shy, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let tx = u(0.5 - cfg.translate, 0.5 + cfg.translate) * out_w as f64;
+    let ty = u(0.5 - cfg.translate, 0.5 + cfg.translate) * out_h as f64;
+    let t: Mat3 = [[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]];
+    let m = matmul(&t, &matmul(&sh, &matmul(&r, &matmul(&p, &c))));
+    let img = warp(&s.img, &m, out_w, out_h);
+    let mut out = Sample {
+        img,
+        cls: vec![],
+        boxes: vec![],
+    };
+    let (ow, oh) = (out_w as f64, out_h as f64);
+    for (cl, b) in s.cls.iter().zip(&s.boxes) {
+        let corners = [(b[0], b[1]), (b[2], b[1]), (b[0], b[3]), (b[2], b[3])];
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for (x, y) in corners {
+            let (x, y) = (x as f64, y as f64);
+            let z = m[2][0] * x + m[2][1] * y + m[2][2];
+            let nx = (m[0][0] * x + m[0][1] * y + m[0][2]) / z;
+            let ny = (m[1][0] * x + m[1][1] * y + m[1][2]) / z;
+            x0 = x0.min(nx);
+            y0 = y0.min(ny);
+            x1 = x1.max(nx);
+            y1 = y1.max(ny);
+        }
+        let nb = [
+            x0.clamp(0.0, ow),
+            y0.clamp(0.0, oh),
+            x1.clamp(0.0, ow),
+            y1.clamp(0.0, oh),
+        ];
+        let (w1, h1) = ((b[2] - b[0]) as f64 * sc, (b[3] - b[1]) as f64 * sc);
+        let (w2, h2) = (nb[2] - nb[0], nb[3] - nb[1]);
+        let ar = (w2 / (h2 + 1e-16)).max(h2 / (w2 + 1e-16));
+        if w2 > 2.0 && h2 > 2.0 && w2 * h2 / (w1 * h1 + 1e-16) > 0.1 && ar < 100.0 {
+            out.cls.push(*cl);
+            out.boxes.push(nb.map(|v| v as f32));
+        }
+    }
+    out
+}
+
+/// Mixes two samples with `r ~ Beta(32, 32)` (§4).
+pub fn mixup(a: Sample, b: Sample, rng: &mut impl Rng) -> Sample {
+    use rand_distr::{Beta, Distribution};
+    let r = Beta::new(32.0, 32.0).map(|d| d.sample(rng)).unwrap_or(0.5) as f32;
+    let data = a
+        .img
+        .data
+        .iter()
+        .zip(&b.img.data)
+        .map(|(&x, &y)| (x as f32 * r + y as f32 * (1.0 - r)) as u8)
+        .collect();
+    let mut out = Sample {
+        img: Rgb {
+            w: a.img.w,
+            h: a.img.h,
+            data,
+        },
+        cls: a.cls,
+        boxes: a.boxes,
+    };
+    out.cls.extend(b.cls);
+    out.boxes.extend(b.boxes);
+    out
+}
+
+fn rgb_to_hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
+    let (rf, gf, bf) = (r as f32, g as f32, b as f32);
+    let v = rf.max(gf).max(bf);
+    let mn = rf.min(gf).min(bf);
+    let d = v - mn;
+    let s = if v > 0.0 { d * 255.0 / v } else { 0.0 };
+    let mut h = if d == 0.0 {
+        0.0
+    } else if v == rf {
+        60.0 * (gf - bf) / d
+    } else if v == gf {
+        120.0 + 60.0 * (bf - rf) / d
+    } else {
+        240.0 + 60.0 * (rf - gf) / d
+    };
+    if h < 0.0 {
+        h += 360.0;
+    }
+    ((h / 2.0).round(), s.round(), v)
+}
+
+fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [u8; 3] {
+    let (s, v) = (s / 255.0, v / 255.0);
+    let hh = (h * 2.0 / 60.0) % 6.0;
+    let i = hh.floor();
+    let f = hh - i;
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    let (r, g, b) = match i as i32 {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    };
+    [
+        (r * 255.0).round() as u8,
+        (g * 255.0).round() as u8,
+        (b * 255.0).round() as u8,
+    ]
+}
+
+/// Random HSV gains through lookup tables in OpenCV's 8-bit HSV space (§7).
+pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
+    if gains.iter().all(|&g| g == 0.0) {
+        return;
+    }
+    let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
+    let lut_h: Vec<f32> = (0..256)
+        .map(|x| ((x as f64 + r[0] * 180.0).rem_euclid(180.0)) as u8 as f32)
+        .collect();
+    let lut_s: Vec<f32> = (0..256)
+        .map(|x| {
+            if x == 0 {
+                0.0
+            } else {
+                (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8 as f32
+            }
+        })
+        .collect();
+    let lut_v: Vec<f32> = (0..256)
+        .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8 as f32)
+        .collect();
+    for px in img.data.chunks_exact_mut(3) {
+        let (h, s, v) = rgb_to_hsv(px[0], px[1], px[2]);
+        let out = hsv_to_rgb(
+            lut_h[(h as usize).min(179)],
+            lut_s[s as usize],
+            lut_v[v as usize],
+        );
+        px.copy_from_slice(&out);
+    }
+}
+
+/// Flips image and boxes left-right.
+pub fn fliplr(s: &mut Sample) {
+    let (w, h) = (s.img.w, s.img.h);
+    for y in 0..h {
+        let row = &mut s.img.data[y * w * 3..(y + 1) * w * 3];
+        for x in 0..w / 2 {
+            for c in 0..3 {
+                row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+            }
+        }
+    }
+    let wf = w as f32;
+    for b in &mut s.boxes {
+        *b = [wf - b[2], b[1], wf - b[0], b[3]];
+    }
+}
+
+/// Flips image and boxes up-down.
+pub fn flipud(s: &mut Sample) {
+    let (w, h) = (s.img.w, s.img.h);
+    for y in 0..h / 2 {
+        let (top, bottom) = s.img.data.split_at_mut((h - 1 - y) * w * 3);
+        top[y * w * 3..(y + 1) * w * 3].swap_with_slice(&mut bottom[..w * 3]);
+    }
+    let hf = h as f32;
+    for b in &mut s.boxes {
+        *b = [b[0], hf - b[3], b[2], hf - b[1]];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn sample(w: usize, h: usize) -> Sample {
+        let mut data = vec![0u8; w * h * 3];
+        for (i, v) in data.iter_mut().enumerate() {
+            *v = (i % 251) as u8;
+        }
+        Sample {
+            img: Rgb { w, h, data },
+            cls: vec![1],
+            boxes: vec![[10.0, 10.0, 30.0, 40.0]],
+        }
+    }
+
+    #[test]
+    fn mosaic_keeps_boxes_inside_and_shifts_them() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let m = mosaic4(
+            [
+                sample(64, 48),
+                sample(64, 48),
+                sample(64, 48),
+                sample(64, 48),
+            ],
+            64,
+            &mut rng,
+        );
+        assert_eq!((m.img.w, m.img.h), (128, 128));
+        assert!(!m.boxes.is_empty());
+        for b in &m.boxes {
+            assert!(b[0] >= 0.0 && b[2] <= 128.0 && b[2] > b[0] && b[3] > b[1]);
+        }
+    }
+
+    #[test]
+    fn identity_affine_keeps_the_image() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let s = sample(40, 50);
+        let out = random_perspective(s.clone(), &AugConfig::none(), 40, 50, &mut rng);
+        assert_eq!(out.img.data, s.img.data);
+        assert_eq!(out.boxes, s.boxes);
+    }
+
+    #[test]
+    fn flips_are_involutions() {
+        let s = sample(40, 50);
+        let mut t = s.clone();
+        fliplr(&mut t);
+        assert_eq!(t.boxes[0], [10.0, 10.0, 30.0, 40.0]);
+        flipud(&mut t);
+        assert_eq!(t.boxes[0], [10.0, 10.0, 30.0, 40.0]);
+        flipud(&mut t);
+        fliplr(&mut t);
+        flipud(&mut t);
+        flipud(&mut t);
+        assert_eq!(t.img.data, s.img.data);
+        assert_eq!(t.boxes, s.boxes);
+    }
+
+    #[test]
+    fn hsv_round_trip_is_close() {
+        for (r, g, b) in [
+            (10u8, 200u8, 30u8),
+            (255, 0, 0),
+            (0, 0, 0),
+            (128, 128, 128),
+            (3, 7, 250),
+        ] {
+            let (h, s, v) = rgb_to_hsv(r, g, b);
+            let out = hsv_to_rgb(h, s, v);
+            for (a, b) in out.iter().zip([r, g, b]) {
+                assert!((*a as i32 - b as i32).abs() <= 4, "{r},{g},{b} -> {out:?}");
+            }
+        }
+    }
+}

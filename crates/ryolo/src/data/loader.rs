@@ -1,0 +1,229 @@
+//! The training loader: samples built on a thread pool (`workers`), batches prefetched on a background
+//! thread while the model computes, deterministic for a seed whatever the number of workers.
+
+use super::augment::{
+    fliplr, flipud, mixup, mosaic4, random_hsv, random_perspective, AugConfig, Sample,
+};
+use super::LabelEntry;
+use crate::engine::predict::load_image;
+use crate::loss::Targets;
+use crate::ops::{resize_linear, Rgb};
+use anyhow::Result;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+/// Loads an image and resizes it so the long side is `imgsz` (ceil sizes, bilinear).
+pub fn load_resized(path: &Path, imgsz: usize) -> Result<Rgb> {
+    let img = Rgb::from_image(&load_image(path)?);
+    let r = imgsz as f64 / img.h.max(img.w) as f64;
+    if (r - 1.0).abs() < f64::EPSILON {
+        return Ok(img);
+    }
+    let w = ((img.w as f64 * r).ceil() as usize).min(imgsz).max(1);
+    let h = ((img.h as f64 * r).ceil() as usize).min(imgsz).max(1);
+    Ok(resize_linear(&img, w, h))
+}
+
+/// A seeded RNG for one (seed, epoch, index, stream) so samples do not depend on scheduling.
+fn rng_for(seed: u64, epoch: usize, index: usize, stream: u64) -> rand::rngs::SmallRng {
+    let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for v in [epoch as u64, index as u64, stream] {
+        h = (h ^ v).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+    }
+    rand::rngs::SmallRng::seed_from_u64(h)
+}
+
+/// A training dataset: verified entries, augmentation settings and an optional RAM cache.
+#[derive(Debug)]
+pub struct TrainDataset {
+    /// Verified images and labels.
+    pub entries: Vec<LabelEntry>,
+    /// Training size.
+    pub imgsz: usize,
+    /// Augmentation.
+    pub aug: AugConfig,
+    /// Seed.
+    pub seed: u64,
+    cache: Option<Vec<Rgb>>,
+}
+
+impl TrainDataset {
+    /// A dataset; `cache_ram` decodes and resizes every image once, in parallel.
+    pub fn new(
+        entries: Vec<LabelEntry>,
+        imgsz: usize,
+        aug: AugConfig,
+        seed: u64,
+        cache_ram: bool,
+    ) -> Self {
+        let cache = cache_ram.then(|| {
+            entries
+                .par_iter()
+                .map(|e| load_resized(&e.im_file, imgsz).unwrap_or_else(|_| gray(imgsz)))
+                .collect()
+        });
+        Self {
+            entries,
+            imgsz,
+            aug,
+            seed,
+            cache,
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the dataset is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn load(&self, i: usize) -> Sample {
+        let e = &self.entries[i];
+        let img = match &self.cache {
+            Some(c) => c[i].clone(),
+            None => load_resized(&e.im_file, self.imgsz).unwrap_or_else(|err| {
+                eprintln!(
+                    "WARNING {}: {err:#}; using a blank image",
+                    e.im_file.display()
+                );
+                gray(self.imgsz)
+            }),
+        };
+        Sample::from_normalized(img, &e.cls, &e.boxes)
+    }
+
+    fn pre_transform(&self, i: usize, mosaic: bool, rng: &mut impl Rng) -> Sample {
+        let s = self.imgsz;
+        let base = if mosaic && rng.gen::<f64>() < self.aug.mosaic {
+            let others: [usize; 3] = std::array::from_fn(|_| rng.gen_range(0..self.len()));
+            mosaic4(
+                [
+                    self.load(i),
+                    self.load(others[0]),
+                    self.load(others[1]),
+                    self.load(others[2]),
+                ],
+                s,
+                rng,
+            )
+        } else {
+            self.load(i)
+        };
+        random_perspective(base, &self.aug, s, s, rng)
+    }
+
+    /// The augmented sample `i` of `epoch` (mosaic and mixup off once `mosaic` is false).
+    pub fn get(&self, i: usize, epoch: usize, mosaic: bool) -> Sample {
+        let mut rng = rng_for(self.seed, epoch, i, 0);
+        let mut s = self.pre_transform(i, mosaic, &mut rng);
+        if mosaic && self.aug.mixup > 0.0 && rng.gen::<f64>() < self.aug.mixup {
+            let j = rng.gen_range(0..self.len());
+            let other = self.pre_transform(j, mosaic, &mut rng);
+            s = mixup(s, other, &mut rng);
+        }
+        random_hsv(&mut s.img, self.aug.hsv, &mut rng);
+        if rng.gen::<f64>() < self.aug.flipud {
+            flipud(&mut s);
+        }
+        if rng.gen::<f64>() < self.aug.fliplr {
+            fliplr(&mut s);
+        }
+        s
+    }
+}
+
+fn gray(s: usize) -> Rgb {
+    Rgb {
+        w: s,
+        h: s,
+        data: vec![114; s * s * 3],
+    }
+}
+
+/// A collated batch: `B x H x W x 3` RGB bytes and the targets.
+#[derive(Debug)]
+pub struct Batch {
+    /// Images, NHWC u8.
+    pub pixels: Vec<u8>,
+    /// Batch size, height, width.
+    pub shape: (usize, usize, usize),
+    /// Targets with batch indices.
+    pub targets: Targets,
+    /// Dataset indices of the images.
+    pub indices: Vec<usize>,
+}
+
+impl Batch {
+    /// `(B, 3, H, W)` float tensor in [0, 1] on `device`.
+    pub fn tensor(&self, device: tch::Device) -> tch::Tensor {
+        let (b, h, w) = self.shape;
+        tch::Tensor::from_slice(&self.pixels)
+            .view([b as i64, h as i64, w as i64, 3])
+            .to_device(device)
+            .permute([0, 3, 1, 2])
+            .to_kind(tch::Kind::Float)
+            / 255.0
+    }
+}
+
+fn collate(samples: Vec<Sample>, indices: Vec<usize>) -> Batch {
+    let (h, w) = (samples[0].img.h, samples[0].img.w);
+    let mut pixels = Vec::with_capacity(samples.len() * h * w * 3);
+    let mut t = Targets::default();
+    for (k, s) in samples.iter().enumerate() {
+        pixels.extend_from_slice(&s.img.data);
+        for (c, b) in s.cls.iter().zip(s.normalized()) {
+            t.batch_idx.push(k as i64);
+            t.cls.push(*c as i64);
+            t.bboxes.push(b);
+        }
+    }
+    Batch {
+        pixels,
+        shape: (samples.len(), h, w),
+        targets: t,
+        indices,
+    }
+}
+
+/// The image order of an epoch: a seeded shuffle.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    if shuffle {
+        v.shuffle(&mut rng_for(seed, epoch, usize::MAX, 1));
+    }
+    v
+}
+
+/// Starts producing the batches of one epoch on a background thread (`prefetch` batches ahead).
+pub fn epoch_batches(
+    ds: Arc<TrainDataset>,
+    pool: Arc<rayon::ThreadPool>,
+    epoch: usize,
+    batch: usize,
+    mosaic: bool,
+    prefetch: usize,
+) -> Receiver<Batch> {
+    let (tx, rx) = sync_channel(prefetch.max(1));
+    std::thread::spawn(move || {
+        let order = epoch_order(ds.len(), ds.seed, epoch, true);
+        for idx in order.chunks(batch.max(1)) {
+            let idx = idx.to_vec();
+            let samples: Vec<Sample> =
+                pool.install(|| idx.par_iter().map(|&i| ds.get(i, epoch, mosaic)).collect());
+            if tx.send(collate(samples, idx)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
