@@ -10,7 +10,8 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (the only task implemented)
-  MODE: predict, val, info (train, export, track, benchmark: not implemented yet)
+  MODE: train, val, predict, info (export, track, benchmark: not implemented yet)
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -78,10 +79,59 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "predict" => predict(&args)?,
         "val" => val(&args)?,
-        "train" | "export" | "track" | "benchmark" => {
+        "train" => {
+            let mut cb = ryolo::engine::train::Callbacks::default();
+            ryolo::engine::train::train(&args, &mut cb)?;
+        }
+        "data" => data_tool(&cmd)?,
+        "export" | "track" | "benchmark" => {
             bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
         }
         other => bail!("unknown mode '{other}'"),
+    }
+    Ok(())
+}
+
+fn data_tool(cmd: &cfg::Command) -> Result<()> {
+    let get = |k: &str| {
+        cmd.overrides.get(k).map(|v| match v {
+            serde_yaml::Value::String(s) => s.clone(),
+            other => serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        })
+    };
+    match cmd.extra.first().map(String::as_str) {
+        Some("synth") => {
+            let out = get("out").unwrap_or_else(|| "synth".into());
+            let n: usize = get("n").map(|v| v.parse()).transpose()?.unwrap_or(200);
+            let imgsz: usize = get("imgsz").map(|v| v.parse()).transpose()?.unwrap_or(320);
+            let seed: u64 = get("seed").map(|v| v.parse()).transpose()?.unwrap_or(0);
+            let yaml = ryolo::data::synth::generate(std::path::Path::new(&out), n, imgsz, seed)?;
+            println!("Synthetic dataset written: {} ({} train images of {imgsz}x{imgsz}, classes {:?})", yaml.display(), n, ryolo::data::synth::NAMES);
+        }
+        Some("check") => {
+            let data = get("data").ok_or_else(|| anyhow::anyhow!("yolo data check needs data=<data.yaml>"))?;
+            let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
+            for (split, sources) in &dc.splits {
+                let files = ryolo::data::list_images(sources)?;
+                let s = ryolo::data::scan(split, &files, dc.nc(), false);
+                let mut counts = vec![0usize; dc.nc()];
+                for e in &s.entries {
+                    for &c in &e.cls {
+                        counts[c as usize] += 1;
+                    }
+                }
+                println!("{split}: {} instances", counts.iter().sum::<usize>());
+                for (i, n) in counts.iter().enumerate() {
+                    if *n > 0 {
+                        println!("{:>22}{:>11}", dc.names[i], n);
+                    }
+                }
+            }
+        }
+        other => bail!("unknown data tool {:?}: use `yolo data synth out=DIR` or `yolo data check data=data.yaml`", other.unwrap_or("")),
     }
     Ok(())
 }
@@ -141,6 +191,7 @@ fn val(args: &Args) -> Result<()> {
         single_cls,
         agnostic_nms: a.bool("agnostic_nms"),
         half: matches!(a.get("quantize").as_i64(), Some(16)) && loaded.model.device().is_cuda(),
+        loss: None,
     };
     if matches!(a.get("quantize").as_i64(), Some(16)) && !vc.half {
         eprintln!("WARNING half precision needs CUDA; validating in fp32 on CPU");

@@ -1,4 +1,6 @@
 //! Engines: the predictor (and, later, trainer, validator, exporter).
 
+pub mod optim;
 pub mod predict;
+pub mod train;
 pub mod val;

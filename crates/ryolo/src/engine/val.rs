@@ -32,6 +32,8 @@ pub struct ValConfig {
     pub agnostic_nms: bool,
     /// FP16 inference (CUDA only).
     pub half: bool,
+    /// Also compute the detection loss (validation during training).
+    pub loss: Option<crate::loss::LossConfig>,
 }
 
 impl Default for ValConfig {
@@ -45,6 +47,7 @@ impl Default for ValConfig {
             single_cls: false,
             agnostic_nms: false,
             half: false,
+            loss: None,
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct ValResult {
     pub instances: usize,
     /// Mean ms per image.
     pub speed: Speed,
+    /// Mean `[box, cls, dfl]` loss over the batches, when asked for.
+    pub loss: Option<[f64; 3]>,
 }
 
 /// One loaded val image: letterboxed pixels and its ground truth in letterboxed pixels.
@@ -153,6 +158,7 @@ pub fn validate(
         classes: None,
     };
     let mut stats = Stats::default();
+    let mut loss_sum = [0f64; 3];
     let mut cm = ConfusionMatrix::new(nc, cfg.conf);
     let mut per_class = vec![(0usize, 0usize); nc];
     let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
@@ -177,7 +183,36 @@ pub fn validate(
             x.to_kind(Kind::Float) / 255.0
         };
         let t1 = Instant::now();
-        let y = tch::no_grad(|| model.predict(&x))
+        let (y, litems) = tch::no_grad(|| {
+            let raw = model.forward_raw(&x, false);
+            let li = cfg.loss.as_ref().map(|lc| {
+                let (hh, ww) = (shape.0 as f32, shape.1 as f32);
+                let mut t = crate::loss::Targets::default();
+                for (k, it) in items.iter().enumerate() {
+                    for (b, c) in &it.gt {
+                        t.batch_idx.push(k as i64);
+                        t.cls.push(*c as i64);
+                        t.bboxes.push([
+                            (b[0] + b[2]) / 2.0 / ww,
+                            (b[1] + b[3]) / 2.0 / hh,
+                            (b[2] - b[0]) / ww,
+                            (b[3] - b[1]) / hh,
+                        ]);
+                    }
+                }
+                crate::loss::detection_loss(lc, &raw, &model.stride, &t).items
+            });
+            (model.decode(&raw), li)
+        });
+        if let Some(it) = litems {
+            let v: Vec<f64> =
+                Vec::<f64>::try_from(it.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+                    .unwrap_or_default();
+            for (acc, x) in loss_sum.iter_mut().zip(v) {
+                *acc += x;
+            }
+        }
+        let y = y
             .to_kind(Kind::Float)
             .to_device(tch::Device::Cpu)
             .contiguous();
@@ -234,6 +269,10 @@ pub fn validate(
             inference: t_inf * k,
             postprocess: t_post * k,
         },
+        loss: cfg
+            .loss
+            .as_ref()
+            .map(|_| loss_sum.map(|v| v / batches.len().max(1) as f64)),
     })
 }
 

@@ -242,6 +242,9 @@ pub struct CheckpointMeta {
     /// Metrics at save time.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// Training state needed to resume (absent in final checkpoints).
+    #[serde(default)]
+    pub train_state: serde_json::Value,
 }
 
 /// Writes the model as safetensors with JSON metadata, atomically (temp file + rename).
@@ -257,11 +260,25 @@ pub fn save_checkpoint(
         names: model.names.clone(),
         ..meta_extra
     };
-    let mut vars: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let vars: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+    save_tensors(&vars, &meta, path)
+}
+
+/// Writes named f32 tensors and metadata as one safetensors file, atomically.
+pub fn save_tensors(
+    tensors: &[(String, Tensor)],
+    meta: &CheckpointMeta,
+    path: &Path,
+) -> Result<()> {
     let mut owned = Vec::new();
-    for (name, t) in &vars {
-        let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+    let mut sorted: Vec<&(String, Tensor)> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in sorted {
+        let t = t
+            .detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous();
         let mut bytes = vec![0u8; t.numel() * 4];
         t.copy_data_u8(&mut bytes, t.numel());
         owned.push((
@@ -279,7 +296,7 @@ pub fn save_checkpoint(
             ))
         })
         .collect::<Result<_, safetensors::SafeTensorError>>()?;
-    let md = HashMap::from([("ryolo".to_string(), serde_json::to_string(&meta)?)]);
+    let md = HashMap::from([("ryolo".to_string(), serde_json::to_string(meta)?)]);
     let bytes = safetensors::serialize(views, &Some(md))?;
     write_atomic(path, &bytes)
 }

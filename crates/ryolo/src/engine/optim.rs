@@ -1,0 +1,348 @@
+//! Optimizers with Ultralytics' three parameter groups, the LR schedule and warmup, gradient clipping
+//! and the model EMA (spec/train.md §3-8). Written on tensors so they run on any device.
+
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+/// Which update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptKind {
+    /// SGD with Nesterov momentum and coupled weight decay.
+    Sgd,
+    /// Adam with decoupled weight decay.
+    AdamW,
+    /// Adam with L2 weight decay.
+    Adam,
+    /// RMSProp (alpha 0.99, eps 1e-8) with momentum.
+    RmsProp,
+}
+
+impl OptKind {
+    /// Parses an `optimizer=` name (case-insensitive).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "sgd" => Some(Self::Sgd),
+            "adamw" => Some(Self::AdamW),
+            "adam" | "adamax" | "nadam" | "radam" => Some(Self::Adam),
+            "rmsprop" => Some(Self::RmsProp),
+            _ => None,
+        }
+    }
+    /// Whether warmup interpolates a momentum (SGD-like optimizers).
+    pub fn has_momentum(self) -> bool {
+        matches!(self, Self::Sgd | Self::RmsProp)
+    }
+}
+
+/// A parameter group.
+#[derive(Debug)]
+pub struct Group {
+    /// `weight`, `bn` or `bias`.
+    pub name: &'static str,
+    /// Parameters with their state-dict names.
+    pub params: Vec<(String, Tensor)>,
+    /// Current learning rate.
+    pub lr: f64,
+    /// Learning rate at construction (the schedule multiplies it).
+    pub initial_lr: f64,
+    /// Current momentum (SGD) or beta1 (Adam).
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+}
+
+/// An optimizer over groups, with its per-parameter state.
+#[derive(Debug)]
+pub struct Optimizer {
+    /// The rule.
+    pub kind: OptKind,
+    /// Groups in Ultralytics 8.4 order: weight (decay), bn, bias.
+    pub groups: Vec<Group>,
+    /// State buffers by `<param name>.<buffer>`.
+    pub state: HashMap<String, Tensor>,
+    /// Steps taken.
+    pub steps: i64,
+}
+
+impl Optimizer {
+    /// Splits trainable and frozen parameters into the three groups (bias; BatchNorm weight; other
+    /// weights with decay `wd`).
+    pub fn new(kind: OptKind, vars: &[(String, Tensor)], lr: f64, momentum: f64, wd: f64) -> Self {
+        let mut groups = vec![
+            Group {
+                name: "weight",
+                params: vec![],
+                lr,
+                initial_lr: lr,
+                momentum,
+                weight_decay: wd,
+            },
+            Group {
+                name: "bn",
+                params: vec![],
+                lr,
+                initial_lr: lr,
+                momentum,
+                weight_decay: 0.0,
+            },
+            Group {
+                name: "bias",
+                params: vec![],
+                lr,
+                initial_lr: lr,
+                momentum,
+                weight_decay: 0.0,
+            },
+        ];
+        for (name, t) in vars {
+            if name.ends_with("running_mean") || name.ends_with("running_var") {
+                continue;
+            }
+            let g = if name.contains("bias") {
+                2
+            } else if name.contains(".bn.") {
+                1
+            } else {
+                0
+            };
+            groups[g].params.push((name.clone(), t.shallow_clone()));
+        }
+        Self {
+            kind,
+            groups,
+            state: HashMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// One update with the current group settings (parameters without gradients are skipped).
+    pub fn step(&mut self) {
+        self.steps += 1;
+        let t = self.steps as f64;
+        tch::no_grad(|| {
+            for g in &self.groups {
+                for (name, p) in &g.params {
+                    let grad = p.grad();
+                    if !grad.defined() {
+                        continue;
+                    }
+                    let mut p = p.shallow_clone();
+                    match self.kind {
+                        OptKind::Sgd => {
+                            let d = if g.weight_decay != 0.0 {
+                                &grad + &p * g.weight_decay
+                            } else {
+                                grad.shallow_clone()
+                            };
+                            let key = format!("{name}.momentum_buffer");
+                            let buf = match self.state.get(&key) {
+                                Some(b) => {
+                                    let mut b = b.shallow_clone();
+                                    let _ = b.g_mul_scalar_(g.momentum).g_add_(&d);
+                                    b
+                                }
+                                None => d.copy(),
+                            };
+                            let upd = &d + &buf * g.momentum;
+                            self.state.insert(key, buf);
+                            let _ = p.g_add_(&(upd * -g.lr));
+                        }
+                        OptKind::AdamW | OptKind::Adam => {
+                            let (b1, b2, eps) = (g.momentum, 0.999, 1e-8);
+                            let grad = if self.kind == OptKind::Adam && g.weight_decay != 0.0 {
+                                &grad + &p * g.weight_decay
+                            } else {
+                                grad.shallow_clone()
+                            };
+                            if self.kind == OptKind::AdamW && g.weight_decay != 0.0 {
+                                let _ = p.g_mul_scalar_(1.0 - g.lr * g.weight_decay);
+                            }
+                            let (km, kv) =
+                                (format!("{name}.exp_avg"), format!("{name}.exp_avg_sq"));
+                            let mut m = self.state.remove(&km).unwrap_or_else(|| p.zeros_like());
+                            let mut v = self.state.remove(&kv).unwrap_or_else(|| p.zeros_like());
+                            let _ = m.lerp_(&grad, 1.0 - b1);
+                            let _ = v.g_mul_scalar_(b2).g_add_(&(&grad * &grad * (1.0 - b2)));
+                            let bc1 = 1.0 - b1.powf(t);
+                            let bc2 = 1.0 - b2.powf(t);
+                            let denom = v.sqrt() / bc2.sqrt() + eps;
+                            let _ = p.g_add_(&(&m / denom * (-g.lr / bc1)));
+                            self.state.insert(km, m);
+                            self.state.insert(kv, v);
+                        }
+                        OptKind::RmsProp => {
+                            let grad = if g.weight_decay != 0.0 {
+                                &grad + &p * g.weight_decay
+                            } else {
+                                grad.shallow_clone()
+                            };
+                            let (ks, kb) = (
+                                format!("{name}.square_avg"),
+                                format!("{name}.momentum_buffer"),
+                            );
+                            let mut sq = self.state.remove(&ks).unwrap_or_else(|| p.zeros_like());
+                            let _ = sq.g_mul_scalar_(0.99).g_add_(&(&grad * &grad * 0.01));
+                            let avg = sq.sqrt() + 1e-8;
+                            let mut buf = self.state.remove(&kb).unwrap_or_else(|| p.zeros_like());
+                            let _ = buf.g_mul_scalar_(g.momentum).g_add_(&(&grad / avg));
+                            let _ = p.g_add_(&(&buf * -g.lr));
+                            self.state.insert(ks, sq);
+                            self.state.insert(kb, buf);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Clears all gradients.
+    pub fn zero_grad(&mut self) {
+        for g in &self.groups {
+            for (_, p) in &g.params {
+                let mut grad = p.grad();
+                if grad.defined() {
+                    let _ = grad.zero_();
+                }
+            }
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max_norm` (no host sync).
+    pub fn clip_grad_norm(&self, max_norm: f64) {
+        let grads: Vec<Tensor> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.params.iter())
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
+            .collect();
+        if grads.is_empty() {
+            return;
+        }
+        tch::no_grad(|| {
+            let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
+            let total = Tensor::stack(&norms, 0).norm();
+            let coef = (total + 1e-6)
+                .reciprocal()
+                .multiply_scalar(max_norm)
+                .clamp_max(1.0);
+            for g in &grads {
+                let mut g = g.shallow_clone();
+                let _ = g.g_mul_(&coef);
+            }
+        });
+    }
+}
+
+/// `lf(epoch)`: linear `(1 - e/E)(1 - lrf) + lrf` or cosine `((1 - cos(e pi / E)) / 2)(lrf - 1) + 1`.
+pub fn lr_factor(epoch: usize, epochs: usize, lrf: f64, cos: bool) -> f64 {
+    let (e, n) = (epoch as f64, epochs as f64);
+    if cos {
+        ((1.0 - (e * std::f64::consts::PI / n).cos()) / 2.0) * (lrf - 1.0) + 1.0
+    } else {
+        (1.0 - e / n).max(0.0) * (1.0 - lrf) + lrf
+    }
+}
+
+/// Linear interpolation of `x` between `(x0, y0)` and `(x1, y1)`, clamped at the ends.
+pub fn interp(x: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
+    if x <= x0 {
+        y0
+    } else if x >= x1 {
+        y1
+    } else {
+        y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    }
+}
+
+/// Exponential moving average of the weights: `decay = 0.9999 (1 - exp(-updates / 2000))`.
+#[derive(Debug)]
+pub struct Ema {
+    /// Updates so far.
+    pub updates: i64,
+}
+
+impl Ema {
+    /// The decay after `updates` updates.
+    pub fn decay(updates: i64) -> f64 {
+        0.9999 * (1.0 - (-(updates as f64) / 2000.0).exp())
+    }
+
+    /// `ema = d * ema + (1 - d) * model` for every floating variable (weights and BN statistics).
+    pub fn update(&mut self, ema: &[(String, Tensor)], model: &HashMap<String, Tensor>) {
+        self.updates += 1;
+        let d = Self::decay(self.updates);
+        tch::no_grad(|| {
+            for (name, e) in ema {
+                if let Some(m) = model.get(name) {
+                    if e.kind() == Kind::Float {
+                        let mut e = e.shallow_clone();
+                        let _ = e.g_mul_scalar_(d).g_add_(&(m.detach() * (1.0 - d)));
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(lr_factor(0, 100, 0.01, false), 1.0);
+        assert!((lr_factor(99, 100, 0.01, false) - (0.01 + 0.99 / 100.0)).abs() < 1e-12);
+        assert!((lr_factor(0, 10, 0.01, true) - 1.0).abs() < 1e-12);
+        assert!((lr_factor(10, 10, 0.01, true) - 0.01).abs() < 1e-12);
+        assert_eq!(interp(5.0, 0.0, 10.0, 0.0, 1.0), 0.5);
+        assert!((Ema::decay(2000) - 0.9999 * (1.0 - (-1f64).exp())).abs() < 1e-15);
+    }
+
+    #[test]
+    fn sgd_nesterov_matches_pytorch_formula() {
+        let p = Tensor::from_slice(&[1.0f32, -2.0]).set_requires_grad(true);
+        let mut opt = Optimizer::new(
+            OptKind::Sgd,
+            &[("w".into(), p.shallow_clone())],
+            0.1,
+            0.9,
+            0.01,
+        );
+        for _ in 0..2 {
+            opt.zero_grad();
+            let loss = (&p * &p).sum(Kind::Float);
+            loss.backward();
+            opt.step();
+        }
+        // Step 1: g = 2p + 0.01p = 2.01p; buf = g; p -= 0.1 (g + 0.9 g) -> p (1 - 0.1 * 2.01 * 1.9).
+        let f1 = 1.0 - 0.1 * 2.01 * 1.9;
+        // Step 2: g2 = 2.01 p1; buf = 0.9 * 2.01 p0 + g2; p2 = p1 - 0.1 (g2 + 0.9 buf).
+        let p0 = 1.0f64;
+        let p1 = p0 * f1;
+        let g2 = 2.01 * p1;
+        let buf = 0.9 * 2.01 * p0 + g2;
+        let p2 = p1 - 0.1 * (g2 + 0.9 * buf);
+        assert!(
+            (p.double_value(&[0]) - p2).abs() < 1e-6,
+            "{} vs {p2}",
+            p.double_value(&[0])
+        );
+    }
+
+    #[test]
+    fn clipping_bounds_the_norm() {
+        let p = Tensor::from_slice(&[3.0f32, 4.0]).set_requires_grad(true);
+        let opt = Optimizer::new(
+            OptKind::Sgd,
+            &[("w".into(), p.shallow_clone())],
+            0.1,
+            0.9,
+            0.0,
+        );
+        (&p * 10.0).sum(Kind::Float).backward();
+        opt.clip_grad_norm(1.0);
+        let n = p.grad().norm().double_value(&[]);
+        assert!((n - 1.0).abs() < 1e-5, "{n}");
+    }
+}
