@@ -91,3 +91,19 @@ fn our_checkpoint_round_trips() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn batchnorm_starts_as_pytorch() {
+    let m = DetectionModel::new(
+        ModelSpec::from_name("yolov8n.yaml", None).unwrap(),
+        Device::Cpu,
+    )
+    .unwrap();
+    let v = m.vs.variables();
+    assert_eq!(v["model.0.bn.weight"].min().double_value(&[]), 1.0);
+    assert_eq!(v["model.0.bn.weight"].max().double_value(&[]), 1.0);
+    assert_eq!(v["model.0.bn.bias"].abs().max().double_value(&[]), 0.0);
+    let b = 1.0 / (27f64).sqrt();
+    let w = &v["model.0.conv.weight"];
+    assert!(w.abs().max().double_value(&[]) <= b && w.abs().max().double_value(&[]) > 0.9 * b);
+}

@@ -87,9 +87,12 @@ impl Conv {
             ..Default::default()
         };
         let conv = nn::conv2d(&p / "conv", c1, c2, k, cfg);
+        // PyTorch's BatchNorm init (weight 1, bias 0); tch's default weight init is U(0, 1).
         let bn_cfg = nn::BatchNormConfig {
             eps: BN_EPS,
             momentum: BN_MOMENTUM,
+            ws_init: nn::Init::Const(1.0),
+            bs_init: nn::Init::Const(0.0),
             ..Default::default()
         };
         let bn = nn::batch_norm2d(&p / "bn", c2, bn_cfg);

@@ -1,0 +1,62 @@
+//! Training end to end on the built-in synthetic dataset (needs nothing outside the repo): an overfit
+//! run that must learn. (Its own test binary: libtorch's global RNG is per process.)
+
+use ryolo::cfg::{parse_args, Args};
+use ryolo::engine::train::{train, Callbacks};
+use std::path::{Path, PathBuf};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ryolo-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn args(s: &str) -> Args {
+    let c = parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap();
+    Args::new(&c.overrides)
+}
+
+#[allow(dead_code)]
+fn rows_without_time(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn overfits_a_handful_of_synthetic_images() {
+    let d = tmp("overfit");
+    let yaml = ryolo::data::synth::generate(&d.join("data"), 16, 96, 1).unwrap();
+    // Validate on the training images themselves.
+    std::fs::write(
+        &yaml,
+        std::fs::read_to_string(&yaml)
+            .unwrap()
+            .replace("val: images/val", "val: images/train"),
+    )
+    .unwrap();
+    let a = args(&format!(
+        "model=yolo11n.yaml data={} epochs=60 imgsz=96 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1",
+        yaml.display(),
+        d.display()
+    ));
+    let out = train(&a, &mut Callbacks::default()).unwrap();
+    let m = &out.final_val.expect("final validation").metrics;
+    println!("overfit: mAP50 {:.3} mAP50-95 {:.3}", m.map50(), m.map());
+    assert!(
+        m.map50() >= 0.5,
+        "mAP50 {} after 60 epochs on 16 images",
+        m.map50()
+    );
+    assert!(d.join("run/results.csv").exists() && d.join("run/args.yaml").exists());
+}

@@ -1,0 +1,80 @@
+//! Exact resume: 4 epochs straight == 2 epochs, interrupted, + resume 2 (results.csv rows and weights).
+//! (Its own test binary: libtorch's global RNG is per process.)
+
+use ryolo::cfg::{parse_args, Args};
+use ryolo::engine::train::{train, Callbacks};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ryolo-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn args(s: &str) -> Args {
+    let c = parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap();
+    Args::new(&c.overrides)
+}
+
+fn rows_without_time(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let d = tmp("resume");
+    let yaml = ryolo::data::synth::generate(&d.join("data"), 12, 64, 2).unwrap();
+    let common = format!("model=yolo11n.yaml data={} epochs=4 imgsz=64 batch=4 nbs=8 seed=3 workers=2 project={} warmup_epochs=1 close_mosaic=1", yaml.display(), d.display());
+    train(
+        &args(&format!("{common} name=straight")),
+        &mut Callbacks::default(),
+    )
+    .unwrap();
+    let mut cb = Callbacks::default();
+    let stop = cb.stop.clone();
+    cb.on_fit_epoch_end.push(Box::new(move |r| {
+        if r.epoch == 2 {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }));
+    train(&args(&format!("{common} name=split")), &mut cb).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.join("split/results.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3,
+        "stopped after 2 epochs"
+    );
+    let last = d.join("split/weights/last.safetensors");
+    train(
+        &args(&format!("resume model={}", last.display())),
+        &mut Callbacks::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        rows_without_time(&d.join("straight/results.csv")),
+        rows_without_time(&d.join("split/results.csv"))
+    );
+    let (_, a) =
+        ryolo::weights::read_checkpoint(&d.join("straight/weights/last.safetensors")).unwrap();
+    let (_, b) = ryolo::weights::read_checkpoint(&last).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (k, t) in &a {
+        let diff = (t - &b[k]).abs().max().double_value(&[]);
+        assert_eq!(diff, 0.0, "weight {k} differs by {diff}");
+    }
+}
