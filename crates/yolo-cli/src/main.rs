@@ -212,6 +212,14 @@ fn val(args: &Args) -> Result<()> {
         "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
+    if a.get("plots").as_bool().unwrap_or(true) {
+        let dir = cfg::save_dir(&a, "val");
+        std::fs::create_dir_all(&dir)?;
+        ryolo::plot::charts::plot_curves(&r.metrics, &names, &dir)?;
+        ryolo::plot::charts::plot_confusion(&r.confusion, &names, &dir, false)?;
+        ryolo::plot::charts::plot_confusion(&r.confusion, &names, &dir, true)?;
+        println!("Results saved to {}", dir.display());
+    }
     Ok(())
 }
 

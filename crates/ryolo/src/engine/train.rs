@@ -343,6 +343,14 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             e.cls.iter_mut().for_each(|c| *c = 0);
         }
     }
+    let plots = a.get("plots").as_bool().unwrap_or(true);
+    if plots {
+        let p = save_dir.join("labels.jpg");
+        println!("Plotting labels to {}...", p.display());
+        if let Err(err) = crate::plot::charts::plot_labels(&train_entries, &names, &p) {
+            eprintln!("WARNING {err:#}");
+        }
+    }
     let nb = train_entries.len().div_ceil(batch);
     let nbs = a.i64("nbs").unwrap_or(64).max(1) as usize;
     let accumulate = (round_half_even(nbs as f64 / batch as f64) as usize)
@@ -584,6 +592,45 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
                     }
                 }
             }
+            if plots && i < 3 && (epoch == 0 || (!mosaic_on && epoch + close_mosaic == epochs)) {
+                let (bn, bh, bw) = b.shape;
+                let imgs: Vec<crate::ops::Rgb> = (0..bn)
+                    .map(|k| crate::ops::Rgb {
+                        w: bw,
+                        h: bh,
+                        data: b.pixels[k * bh * bw * 3..(k + 1) * bh * bw * 3].to_vec(),
+                    })
+                    .collect();
+                let items: Vec<(&crate::ops::Rgb, Vec<([f32; 4], usize, Option<f32>)>)> = imgs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, im)| {
+                        let bx = (0..b.targets.cls.len())
+                            .filter(|&j| b.targets.batch_idx[j] == k as i64)
+                            .map(|j| {
+                                let t = b.targets.bboxes[j];
+                                let (cx, cy, w, h) = (
+                                    t[0] * bw as f32,
+                                    t[1] * bh as f32,
+                                    t[2] * bw as f32,
+                                    t[3] * bh as f32,
+                                );
+                                (
+                                    [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                                    b.targets.cls[j] as usize,
+                                    None,
+                                )
+                            })
+                            .collect();
+                        (im, bx)
+                    })
+                    .collect();
+                let _ = crate::plot::plot_batch(
+                    &items,
+                    &names,
+                    &save_dir.join(format!("train_batch{}.jpg", ni)),
+                );
+            }
             let x = b.tensor(device);
             let raw = model.forward_raw(&x, true);
             let out = detection_loss(&loss_cfg, &raw, &model.stride, &b.targets);
@@ -791,7 +838,19 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             println!("{row}");
         }
         println!("Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image", r.speed.preprocess, r.speed.inference, r.speed.postprocess);
+        if plots {
+            let _ = crate::plot::charts::plot_curves(&r.metrics, &names, &save_dir);
+            let _ = crate::plot::charts::plot_confusion(&r.confusion, &names, &save_dir, false);
+            let _ = crate::plot::charts::plot_confusion(&r.confusion, &names, &save_dir, true);
+        }
         final_val = Some(r);
+    }
+    if plots {
+        if let Err(err) =
+            crate::plot::charts::plot_results(&csv_path, &save_dir.join("results.png"))
+        {
+            eprintln!("WARNING {err:#}");
+        }
     }
     println!("Results saved to {}", save_dir.display());
     let report = EpochReport {

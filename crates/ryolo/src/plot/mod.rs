@@ -79,3 +79,64 @@ pub fn draw_boxes(
         }
     }
 }
+
+pub mod charts;
+
+/// A grid of up to 16 images with their boxes (`train_batch*.jpg`), at most 1920 px wide.
+/// Each item: the image and boxes `(xyxy pixels, class, optional confidence)`.
+pub fn plot_batch(
+    items: &[(&crate::ops::Rgb, Vec<([f32; 4], usize, Option<f32>)>)],
+    names: &[String],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let items = &items[..items.len().min(16)];
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ns = (items.len() as f64).sqrt().ceil() as usize;
+    let (h, w) = (items[0].0.h, items[0].0.w);
+    let scale = (1920.0 / (ns.max(1) * h.max(w)) as f64).min(1.0);
+    let (th, tw) = (((h as f64) * scale) as usize, ((w as f64) * scale) as usize);
+    let mut canvas = RgbImage::from_pixel((tw * ns) as u32, (th * ns) as u32, Rgb([255, 255, 255]));
+    for (k, (img, boxes)) in items.iter().enumerate() {
+        let tile = crate::ops::resize_linear(img, tw, th);
+        let (ox, oy) = ((k % ns) * tw, (k / ns) * th);
+        for y in 0..th {
+            for x in 0..tw {
+                let p = &tile.data[(y * tw + x) * 3..(y * tw + x) * 3 + 3];
+                canvas.put_pixel((ox + x) as u32, (oy + y) as u32, Rgb([p[0], p[1], p[2]]));
+            }
+        }
+        let drawn: Vec<([f32; 4], usize, Option<String>)> = boxes
+            .iter()
+            .filter(|(_, _, c)| c.is_none_or(|c| c > 0.25))
+            .map(|(b, c, conf)| {
+                let s = scale as f32;
+                let name = names.get(*c).cloned().unwrap_or_else(|| c.to_string());
+                let label = match conf {
+                    Some(p) => format!("{name} {p:.1}"),
+                    None => name,
+                };
+                (
+                    [
+                        b[0] * s + ox as f32,
+                        b[1] * s + oy as f32,
+                        b[2] * s + ox as f32,
+                        b[3] * s + oy as f32,
+                    ],
+                    *c,
+                    Some(label),
+                )
+            })
+            .collect();
+        draw_boxes(&mut canvas, &drawn, Some(1));
+        imageproc::drawing::draw_hollow_rect_mut(
+            &mut canvas,
+            Rect::at(ox as i32, oy as i32).of_size(tw as u32, th as u32),
+            Rgb([255, 255, 255]),
+        );
+    }
+    canvas
+        .save(out)
+        .map_err(|e| anyhow::anyhow!("saving {}: {e}", out.display()))
+}
