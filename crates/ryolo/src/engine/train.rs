@@ -601,7 +601,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
                         data: b.pixels[k * bh * bw * 3..(k + 1) * bh * bw * 3].to_vec(),
                     })
                     .collect();
-                let items: Vec<(&crate::ops::Rgb, Vec<([f32; 4], usize, Option<f32>)>)> = imgs
+                let items: Vec<(&crate::ops::Rgb, crate::plot::BatchBoxes)> = imgs
                     .iter()
                     .enumerate()
                     .map(|(k, im)| {

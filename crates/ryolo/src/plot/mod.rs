@@ -82,10 +82,13 @@ pub fn draw_boxes(
 
 pub mod charts;
 
+/// Boxes of one image in a batch plot: `xyxy` pixels, class, confidence (None for ground truth).
+pub type BatchBoxes = Vec<([f32; 4], usize, Option<f32>)>;
+
 /// A grid of up to 16 images with their boxes (`train_batch*.jpg`), at most 1920 px wide.
 /// Each item: the image and boxes `(xyxy pixels, class, optional confidence)`.
 pub fn plot_batch(
-    items: &[(&crate::ops::Rgb, Vec<([f32; 4], usize, Option<f32>)>)],
+    items: &[(&crate::ops::Rgb, BatchBoxes)],
     names: &[String],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
