@@ -192,6 +192,9 @@ fn val(args: &Args) -> Result<()> {
         agnostic_nms: a.bool("agnostic_nms"),
         half: matches!(a.get("quantize").as_i64(), Some(16)) && loaded.model.device().is_cuda(),
         loss: None,
+        collect: a.bool("save_json")
+            || a.bool("save_txt")
+            || a.str("metric").as_deref() == Some("coco"),
     };
     if matches!(a.get("quantize").as_i64(), Some(16)) && !vc.half {
         eprintln!("WARNING half precision needs CUDA; validating in fp32 on CPU");
@@ -212,8 +215,60 @@ fn val(args: &Args) -> Result<()> {
         "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
+    if a.str("metric").as_deref() == Some("coco") {
+        let stats = ryolo::engine::val::coco_stats(&scan.entries, &r);
+        println!("COCOeval (pycocotools-exact, maxDets 100):");
+        for (name, v) in ryolo::metrics::coco::STAT_NAMES.iter().zip(stats) {
+            println!("{name:>8} {v:.5}");
+        }
+    }
+    let wants_dir =
+        a.get("plots").as_bool().unwrap_or(true) || a.bool("save_json") || a.bool("save_txt");
+    let dir = if wants_dir {
+        cfg::save_dir(&a, "val")
+    } else {
+        std::path::PathBuf::new()
+    };
+    if a.bool("save_json") {
+        std::fs::create_dir_all(&dir)?;
+        let p = dir.join("predictions.json");
+        std::fs::write(
+            &p,
+            serde_json::to_string(&ryolo::engine::val::predictions_json(&scan.entries, &r))?,
+        )?;
+        println!("Saving {}...", p.display());
+    }
+    if a.bool("save_txt") {
+        let ldir = dir.join("labels");
+        std::fs::create_dir_all(&ldir)?;
+        for (i, dets) in &r.predictions {
+            let e = &scan.entries[*i];
+            let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
+            let mut text = String::new();
+            for (b, conf, cls) in dets {
+                let b = b.map(|v| v as f64);
+                let row = [
+                    (b[0] + b[2]) / 2.0 / w,
+                    (b[1] + b[3]) / 2.0 / h,
+                    (b[2] - b[0]) / w,
+                    (b[3] - b[1]) / h,
+                ];
+                let vals: Vec<String> = row
+                    .iter()
+                    .chain(std::iter::once(&(*conf as f64)))
+                    .map(|v| ryolo::util::fmt_g(*v, 6))
+                    .collect();
+                text.push_str(&format!("{cls} {}\n", vals.join(" ")));
+            }
+            let stem = e
+                .im_file
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            std::fs::write(ldir.join(format!("{stem}.txt")), text)?;
+        }
+    }
     if a.get("plots").as_bool().unwrap_or(true) {
-        let dir = cfg::save_dir(&a, "val");
         std::fs::create_dir_all(&dir)?;
         ryolo::plot::charts::plot_curves(&r.metrics, &names, &dir)?;
         ryolo::plot::charts::plot_confusion(&r.confusion, &names, &dir, false)?;

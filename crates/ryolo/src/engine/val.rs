@@ -34,6 +34,8 @@ pub struct ValConfig {
     pub half: bool,
     /// Also compute the detection loss (validation during training).
     pub loss: Option<crate::loss::LossConfig>,
+    /// Keep every image's detections in original pixels (for save_json, save_txt, metric=coco).
+    pub collect: bool,
 }
 
 impl Default for ValConfig {
@@ -48,6 +50,7 @@ impl Default for ValConfig {
             agnostic_nms: false,
             half: false,
             loss: None,
+            collect: false,
         }
     }
 }
@@ -99,12 +102,18 @@ pub struct ValResult {
     pub speed: Speed,
     /// Mean `[box, cls, dfl]` loss over the batches, when asked for.
     pub loss: Option<[f64; 3]>,
+    /// Per image (entry index): detections in original-image pixels, when `collect` was set.
+    pub predictions: Vec<(usize, Vec<([f32; 4], f32, usize)>)>,
 }
 
 /// One loaded val image: letterboxed pixels and its ground truth in letterboxed pixels.
 struct Item {
     img: Rgb,
     gt: Vec<([f32; 4], usize)>,
+    /// Maps letterboxed pixels back to the original image: `orig = (x - pad) / gain`.
+    gain: (f32, f32),
+    pad: (f32, f32),
+    orig: (f32, f32),
 }
 
 fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool) -> Result<Item> {
@@ -130,7 +139,14 @@ fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool
             )
         })
         .collect();
-    Ok(Item { img, gt })
+    let (h0, w0) = (e.shape.0 as f32, e.shape.1 as f32);
+    Ok(Item {
+        img,
+        gt,
+        gain: (r * rw / w0, r * rh / h0),
+        pad: (padw, padh),
+        orig: (w0, h0),
+    })
 }
 
 /// Validates `model` on verified entries. `progress` is called after every batch with (done, total).
@@ -159,6 +175,7 @@ pub fn validate(
     };
     let mut stats = Stats::default();
     let mut loss_sum = [0f64; 3];
+    let mut predictions = Vec::new();
     let mut cm = ConfusionMatrix::new(nc, cfg.conf);
     let mut per_class = vec![(0usize, 0usize); nc];
     let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
@@ -236,6 +253,17 @@ pub fn validate(
                 dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
             stats.add_image(&pred, &it.gt);
             cm.process(&pred, &it.gt);
+            if cfg.collect {
+                let back: Vec<([f32; 4], f32, usize)> = pred
+                    .iter()
+                    .map(|(b, c, cl)| {
+                        let x = |v: f32| ((v - it.pad.0) / it.gain.0).clamp(0.0, it.orig.0);
+                        let y = |v: f32| ((v - it.pad.1) / it.gain.1).clamp(0.0, it.orig.1);
+                        ([x(b[0]), y(b[1]), x(b[2]), y(b[3])], *c, *cl)
+                    })
+                    .collect();
+                predictions.push((idx[k], back));
+            }
             let mut present: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
             for &c in &present {
                 if c < nc {
@@ -273,6 +301,7 @@ pub fn validate(
             .loss
             .as_ref()
             .map(|_| loss_sum.map(|v| v / batches.len().max(1) as f64)),
+        predictions,
     })
 }
 
@@ -344,4 +373,73 @@ mod tests {
         let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
         assert_eq!(b[0].1, (512, 672));
     }
+}
+
+/// Detections of a run in COCO results format (`image_id` = file stem, `category_id` = class + 1,
+/// `bbox` = `[x, y, w, h]` rounded to 3 decimals, `score` to 5), as Ultralytics' `save_json`.
+pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Value {
+    let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
+    let mut out = Vec::new();
+    for (i, dets) in &r.predictions {
+        let e = &entries[*i];
+        let stem = e
+            .im_file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let file = e
+            .im_file
+            .file_name()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for (b, conf, cls) in dets {
+            let b = b.map(|v| v as f64);
+            out.push(serde_json::json!({
+                "image_id": stem, "file_name": file, "category_id": cls + 1,
+                "bbox": [round(b[0], 3), round(b[1], 3), round(b[2] - b[0], 3), round(b[3] - b[1], 3)],
+                "score": round(*conf as f64, 5),
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+/// pycocotools-exact COCOeval numbers (`metric=coco`) of a run made with `collect`.
+pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco::CocoStats {
+    use crate::metrics::coco::{evaluate, CocoDt, CocoGt};
+    let stem = |e: &LabelEntry| {
+        e.im_file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    let ids: Vec<String> = entries.iter().map(stem).collect();
+    let mut gts = Vec::new();
+    for e in entries {
+        let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
+        for (b, c) in e.boxes.iter().zip(&e.cls) {
+            let (cx, cy, bw, bh) = (b[0] as f64, b[1] as f64, b[2] as f64, b[3] as f64);
+            let bbox = [(cx - bw / 2.0) * w, (cy - bh / 2.0) * h, bw * w, bh * h];
+            gts.push(CocoGt {
+                image: stem(e),
+                category: *c as i64 + 1,
+                bbox,
+                area: bbox[2] * bbox[3],
+                crowd: false,
+            });
+        }
+    }
+    let mut dts = Vec::new();
+    for (i, dets) in &r.predictions {
+        for (b, conf, cls) in dets {
+            let b = b.map(|v| v as f64);
+            dts.push(CocoDt {
+                image: ids[*i].clone(),
+                category: *cls as i64 + 1,
+                bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                score: *conf as f64,
+            });
+        }
+    }
+    evaluate(&ids, &gts, &dts)
 }

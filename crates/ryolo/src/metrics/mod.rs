@@ -2,6 +2,8 @@
 //! thresholds, `ap_per_class` with 101-point AP, P/R/F1 at the best mean-F1 confidence, fitness, and
 //! the confusion matrix. Plain Rust, no libtorch.
 
+pub mod coco;
+
 /// The 10 IoU thresholds 0.50, 0.55, ..., 0.95.
 pub fn iouv() -> [f64; 10] {
     std::array::from_fn(|i| 0.5 + 0.05 * i as f64)
