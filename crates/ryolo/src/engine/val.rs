@@ -85,6 +85,9 @@ pub fn rect_batches(
         .collect()
 }
 
+/// One detection: `xyxy` box, confidence, class.
+pub type Pred = ([f32; 4], f32, usize);
+
 /// Everything a validation run measured.
 #[derive(Debug, Clone)]
 pub struct ValResult {
@@ -103,7 +106,7 @@ pub struct ValResult {
     /// Mean `[box, cls, dfl]` loss over the batches, when asked for.
     pub loss: Option<[f64; 3]>,
     /// Per image (entry index): detections in original-image pixels, when `collect` was set.
-    pub predictions: Vec<(usize, Vec<([f32; 4], f32, usize)>)>,
+    pub predictions: Vec<(usize, Vec<Pred>)>,
 }
 
 /// One loaded val image: letterboxed pixels and its ground truth in letterboxed pixels.
@@ -361,20 +364,6 @@ pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<Strin
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rect_shapes_pad_half_a_stride() {
-        // Square images at 640 use 672x672 canvases; 4:3 landscape 512x672 (spec/data.md §4.1).
-        let b = rect_batches(&[(512, 512), (512, 512)], 640, 16, 32, 0.5);
-        assert_eq!(b[0].1, (672, 672));
-        let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
-        assert_eq!(b[0].1, (512, 672));
-    }
-}
-
 /// Detections of a run in COCO results format (`image_id` = file stem, `category_id` = class + 1,
 /// `bbox` = `[x, y, w, h]` rounded to 3 decimals, `score` to 5), as Ultralytics' `save_json`.
 pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Value {
@@ -442,4 +431,18 @@ pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco
         }
     }
     evaluate(&ids, &gts, &dts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rect_shapes_pad_half_a_stride() {
+        // Square images at 640 use 672x672 canvases; 4:3 landscape 512x672 (spec/data.md §4.1).
+        let b = rect_batches(&[(512, 512), (512, 512)], 640, 16, 32, 0.5);
+        assert_eq!(b[0].1, (672, 672));
+        let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
+        assert_eq!(b[0].1, (512, 672));
+    }
 }
