@@ -11,7 +11,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (the only task implemented)
   MODE: train, val, predict, info (export, track, benchmark: not implemented yet)
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -109,10 +109,16 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             let imgsz: usize = get("imgsz").map(|v| v.parse()).transpose()?.unwrap_or(320);
             let seed: u64 = get("seed").map(|v| v.parse()).transpose()?.unwrap_or(0);
             let yaml = ryolo::data::synth::generate(std::path::Path::new(&out), n, imgsz, seed)?;
-            println!("Synthetic dataset written: {} ({} train images of {imgsz}x{imgsz}, classes {:?})", yaml.display(), n, ryolo::data::synth::NAMES);
+            println!(
+                "Synthetic dataset written: {} ({} train images of {imgsz}x{imgsz}, classes {:?})",
+                yaml.display(),
+                n,
+                ryolo::data::synth::NAMES
+            );
         }
         Some("check") => {
-            let data = get("data").ok_or_else(|| anyhow::anyhow!("yolo data check needs data=<data.yaml>"))?;
+            let data = get("data")
+                .ok_or_else(|| anyhow::anyhow!("yolo data check needs data=<data.yaml>"))?;
             let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
             for (split, sources) in &dc.splits {
                 let files = ryolo::data::list_images(sources)?;
@@ -131,7 +137,60 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
                 }
             }
         }
-        other => bail!("unknown data tool {:?}: use `yolo data synth out=DIR` or `yolo data check data=data.yaml`", other.unwrap_or("")),
+        Some("convert") => {
+            let from = get("from")
+                .ok_or_else(|| anyhow::anyhow!("yolo data convert needs from=coco|voc"))?;
+            let source = get("source").ok_or_else(|| {
+                anyhow::anyhow!("yolo data convert needs source=<json file or folder>")
+            })?;
+            let out = std::path::PathBuf::from(get("out").unwrap_or_else(|| "converted".into()));
+            let rep = match from.to_ascii_lowercase().as_str() {
+                "coco" => ryolo::data::convert::from_coco(
+                    std::path::Path::new(&source),
+                    get("images").as_deref().map(std::path::Path::new),
+                    &out,
+                )?,
+                "voc" => {
+                    let names = get("names").map(|n| {
+                        n.trim_matches(['[', ']'])
+                            .split(',')
+                            .map(|s| s.trim().trim_matches(['\'', '"']).to_string())
+                            .collect()
+                    });
+                    ryolo::data::convert::from_voc(std::path::Path::new(&source), names, &out)?
+                }
+                f => bail!("from={f}: use from=coco or from=voc"),
+            };
+            for d in &rep.dropped {
+                println!("WARNING {d}");
+            }
+            println!("Converted {} images, {} boxes, {} classes {:?}; {} boxes or images dropped (listed above). Dataset: {}", rep.images, rep.boxes, rep.names.len(), rep.names, rep.dropped.len(), rep.yaml.display());
+        }
+        Some("split") => {
+            let source = get("source")
+                .ok_or_else(|| anyhow::anyhow!("yolo data split needs source=<images dir>"))?;
+            let w: Vec<f64> = get("weights")
+                .unwrap_or_else(|| "0.9,0.1,0.0".into())
+                .trim_matches(['[', ']', '(', ')'])
+                .split(',')
+                .map(|v| v.trim().parse::<f64>())
+                .collect::<Result<_, _>>()?;
+            if w.len() != 3 {
+                bail!("weights must be three numbers, e.g. weights=0.9,0.1,0.0");
+            }
+            let annotated = get("annotated_only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let c = ryolo::data::convert::autosplit(
+                std::path::Path::new(&source),
+                [w[0], w[1], w[2]],
+                annotated,
+                0,
+            )?;
+            println!("Autosplitting images from {source}: train {}, val {}, test {} (autosplit_*.txt written next to it)", c[0], c[1], c[2]);
+        }
+        other => bail!(
+            "unknown data tool {:?}: use synth, check, convert or split",
+            other.unwrap_or("")
+        ),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Data: data.yaml, image listing, label checks with a verdict per file, the scan and its cache.
 
 pub mod augment;
+pub mod convert;
 pub mod dataset;
 pub mod labels;
 pub mod loader;

@@ -1,0 +1,520 @@
+//! Converters into the YOLO layout (`images/<split>`, `labels/<split>`, `data.yaml`): COCO JSON
+//! (including Roboflow exports) and Pascal VOC XML. Every dropped box is reported.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// What a conversion did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Images written.
+    pub images: usize,
+    /// Boxes written.
+    pub boxes: usize,
+    /// One line per skipped box or image, naming the file and the reason.
+    pub dropped: Vec<String>,
+    /// Class names, index = class id.
+    pub names: Vec<String>,
+    /// The data.yaml written.
+    pub yaml: PathBuf,
+}
+
+fn norm_split(s: &str) -> String {
+    match s {
+        "valid" | "validation" => "val".into(),
+        other => other.to_string(),
+    }
+}
+
+fn place_image(src: &Path, dst: &Path) -> Result<()> {
+    if dst.exists() {
+        return Ok(());
+    }
+    if std::fs::hard_link(src, dst).is_err() {
+        std::fs::copy(src, dst)
+            .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    }
+    Ok(())
+}
+
+fn write_yaml(out: &Path, splits: &[String], names: &[String]) -> Result<PathBuf> {
+    let has = |s: &str| splits.iter().any(|x| x == s);
+    let train = if has("train") {
+        "train".to_string()
+    } else {
+        splits.first().cloned().unwrap_or_else(|| "train".into())
+    };
+    let val = if has("val") {
+        "val".to_string()
+    } else {
+        train.clone()
+    };
+    let mut y = format!("# converted by ryolo\ntrain: images/{train}\nval: images/{val}\n");
+    if has("test") {
+        y.push_str("test: images/test\n");
+    }
+    y.push_str("names:\n");
+    for (i, n) in names.iter().enumerate() {
+        let _ = writeln!(
+            y,
+            "  {i}: {}",
+            serde_json::to_string(n).unwrap_or_else(|_| n.clone())
+        );
+    }
+    let p = out.join("data.yaml");
+    std::fs::write(&p, y)?;
+    Ok(p)
+}
+
+fn fmt6(v: f64) -> String {
+    format!("{v:.6}")
+}
+
+/// Converts COCO JSON files. `source` is a `.json` file or a folder searched (one level deep) for
+/// them; `images` optionally names the image folder (default: the JSON's folder, or its `images/`).
+pub fn from_coco(source: &Path, images: Option<&Path>, out: &Path) -> Result<Report> {
+    let mut jsons = Vec::new();
+    if source.is_file() {
+        jsons.push(source.to_path_buf());
+    } else if source.is_dir() {
+        let mut stack = vec![(source.to_path_buf(), 0)];
+        while let Some((d, depth)) = stack.pop() {
+            for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+                let p = e?.path();
+                if p.is_dir() && depth < 2 {
+                    stack.push((p, depth + 1));
+                } else if p.extension().and_then(|x| x.to_str()) == Some("json") {
+                    jsons.push(p);
+                }
+            }
+        }
+        jsons.sort();
+    } else {
+        bail!("COCO source {} does not exist", source.display());
+    }
+    if jsons.is_empty() {
+        bail!("no .json annotation files found in {}", source.display());
+    }
+    let mut rep = Report::default();
+    let mut splits = Vec::new();
+    // Class map from the first file; all files must agree.
+    let mut names: Option<(Vec<String>, HashMap<i64, usize>)> = None;
+    for jf in &jsons {
+        let text =
+            std::fs::read_to_string(jf).with_context(|| format!("reading {}", jf.display()))?;
+        let j: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{}: invalid JSON at line {}: {e}", jf.display(), e.line()))?;
+        let cats = j["categories"]
+            .as_array()
+            .ok_or_else(|| anyhow!("{}: no 'categories' list", jf.display()))?;
+        let anns = j["annotations"].as_array().cloned().unwrap_or_default();
+        let imgs = j["images"]
+            .as_array()
+            .ok_or_else(|| anyhow!("{}: no 'images' list", jf.display()))?;
+        if names.is_none() {
+            let used: std::collections::HashSet<i64> = anns
+                .iter()
+                .filter_map(|a| a["category_id"].as_i64())
+                .collect();
+            let supers: std::collections::HashSet<&str> = cats
+                .iter()
+                .filter_map(|c| c["supercategory"].as_str())
+                .collect();
+            let mut list: Vec<(i64, String)> = cats
+                .iter()
+                .filter_map(|c| Some((c["id"].as_i64()?, c["name"].as_str()?.to_string())))
+                // A Roboflow super-category (no annotations, parent of others) is not a class.
+                .filter(|(id, name)| used.contains(id) || !supers.contains(name.as_str()))
+                .collect();
+            list.sort();
+            let map = list
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (*id, i))
+                .collect();
+            names = Some((list.into_iter().map(|(_, n)| n).collect(), map));
+        }
+        let (_, cmap) = names.as_ref().expect("set above");
+        let stem = jf.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let split = norm_split(match stem.strip_prefix("instances_") {
+            Some(s) => s,
+            None => jf
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|s| s.to_str())
+                .unwrap_or("train"),
+        });
+        let img_dir = match images {
+            Some(d) => d.to_path_buf(),
+            None => {
+                let dir = jf.parent().unwrap_or(Path::new("."));
+                if dir.join("images").is_dir() {
+                    dir.join("images")
+                } else {
+                    dir.to_path_buf()
+                }
+            }
+        };
+        let (idir, ldir) = (
+            out.join("images").join(&split),
+            out.join("labels").join(&split),
+        );
+        std::fs::create_dir_all(&idir)?;
+        std::fs::create_dir_all(&ldir)?;
+        let mut by_img: BTreeMap<i64, Vec<&serde_json::Value>> = BTreeMap::new();
+        for a in &anns {
+            if let Some(id) = a["image_id"].as_i64() {
+                by_img.entry(id).or_default().push(a);
+            }
+        }
+        for im in imgs {
+            let (Some(id), Some(file)) = (im["id"].as_i64(), im["file_name"].as_str()) else {
+                rep.dropped.push(format!(
+                    "{}: image entry without id/file_name skipped",
+                    jf.display()
+                ));
+                continue;
+            };
+            let (w, h) = (
+                im["width"].as_f64().unwrap_or(0.0),
+                im["height"].as_f64().unwrap_or(0.0),
+            );
+            let src = img_dir.join(file);
+            if !src.exists() {
+                rep.dropped.push(format!(
+                    "{}: image {} not found, skipped",
+                    jf.display(),
+                    src.display()
+                ));
+                continue;
+            }
+            if w <= 0.0 || h <= 0.0 {
+                rep.dropped.push(format!(
+                    "{}: image {file} has no width/height, skipped",
+                    jf.display()
+                ));
+                continue;
+            }
+            let name = Path::new(file)
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            place_image(&src, &idir.join(&name))?;
+            let mut text = String::new();
+            for a in by_img.get(&id).map(Vec::as_slice).unwrap_or(&[]) {
+                if a["iscrowd"].as_i64() == Some(1) {
+                    continue;
+                }
+                let aid = a["id"].as_i64().unwrap_or(-1);
+                let Some(&cls) = a["category_id"].as_i64().and_then(|c| cmap.get(&c)) else {
+                    rep.dropped.push(format!(
+                        "{}: annotation {aid} has an unknown category, dropped",
+                        jf.display()
+                    ));
+                    continue;
+                };
+                let b: Vec<f64> = a["bbox"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                    .unwrap_or_default();
+                if b.len() != 4 || b[2] <= 0.0 || b[3] <= 0.0 {
+                    rep.dropped.push(format!(
+                        "{}: annotation {aid} ({file}) has an empty bbox {:?}, dropped",
+                        jf.display(),
+                        b
+                    ));
+                    continue;
+                }
+                let (cx, cy) = ((b[0] + b[2] / 2.0) / w, (b[1] + b[3] / 2.0) / h);
+                let _ = writeln!(
+                    text,
+                    "{cls} {} {} {} {}",
+                    fmt6(cx),
+                    fmt6(cy),
+                    fmt6(b[2] / w),
+                    fmt6(b[3] / h)
+                );
+                rep.boxes += 1;
+            }
+            let stem = Path::new(&name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if !text.is_empty() {
+                std::fs::write(ldir.join(format!("{stem}.txt")), text)?;
+            }
+            rep.images += 1;
+        }
+        if !splits.contains(&split) {
+            splits.push(split);
+        }
+    }
+    rep.names = names.map(|n| n.0).unwrap_or_default();
+    rep.yaml = write_yaml(out, &splits, &rep.names)?;
+    Ok(rep)
+}
+
+/// Converts Pascal VOC: `source` holds `Annotations/*.xml` (or `annotations/`) and the images in
+/// `JPEGImages/` or `images/`; `ImageSets/Main/{train,val,test}.txt` define splits when present
+/// (otherwise everything goes to `train`). Classes are sorted by name unless `names` is given.
+pub fn from_voc(source: &Path, names: Option<Vec<String>>, out: &Path) -> Result<Report> {
+    let ann_dir = ["Annotations", "annotations"]
+        .iter()
+        .map(|d| source.join(d))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| anyhow!("no Annotations/ folder in {}", source.display()))?;
+    let img_dir = ["JPEGImages", "images"]
+        .iter()
+        .map(|d| source.join(d))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| anyhow!("no JPEGImages/ or images/ folder in {}", source.display()))?;
+    let mut xmls: Vec<PathBuf> = std::fs::read_dir(&ann_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("xml"))
+        .collect();
+    xmls.sort();
+    struct Obj {
+        name: String,
+        b: [f64; 4],
+    }
+    let mut rep = Report::default();
+    let mut parsed: Vec<(PathBuf, String, f64, f64, Vec<Obj>)> = Vec::new();
+    for x in &xmls {
+        let text =
+            std::fs::read_to_string(x).with_context(|| format!("reading {}", x.display()))?;
+        let doc = match roxmltree::Document::parse(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                rep.dropped
+                    .push(format!("{}: invalid XML ({e}), skipped", x.display()));
+                continue;
+            }
+        };
+        fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &str) -> Option<roxmltree::Node<'a, 'i>> {
+            n.children().find(|c| c.has_tag_name(tag))
+        }
+        let text_of =
+            |n: Option<roxmltree::Node>| n.and_then(|n| n.text()).map(|t| t.trim().to_string());
+        let root = doc.root_element();
+        let file = text_of(child(root, "filename")).unwrap_or_else(|| {
+            format!(
+                "{}.jpg",
+                x.file_stem().unwrap_or_default().to_string_lossy()
+            )
+        });
+        let size = child(root, "size");
+        let num = |n: Option<roxmltree::Node>, t: &str| {
+            text_of(n.and_then(|n| child(n, t))).and_then(|v| v.parse::<f64>().ok())
+        };
+        let (mut w, mut h) = (
+            num(size, "width").unwrap_or(0.0),
+            num(size, "height").unwrap_or(0.0),
+        );
+        if w <= 0.0 || h <= 0.0 {
+            if let Ok((iw, ih)) = image::image_dimensions(img_dir.join(&file)) {
+                w = iw as f64;
+                h = ih as f64;
+            } else {
+                rep.dropped.push(format!(
+                    "{}: no image size and {} unreadable, skipped",
+                    x.display(),
+                    file
+                ));
+                continue;
+            }
+        }
+        let mut objs = Vec::new();
+        for (k, o) in root
+            .children()
+            .filter(|c| c.has_tag_name("object"))
+            .enumerate()
+        {
+            let name = text_of(child(o, "name")).unwrap_or_default();
+            let bb = child(o, "bndbox");
+            let v: Vec<Option<f64>> = ["xmin", "ymin", "xmax", "ymax"]
+                .iter()
+                .map(|t| num(bb, t))
+                .collect();
+            match (v[0], v[1], v[2], v[3]) {
+                (Some(a), Some(b), Some(c), Some(d)) => objs.push(Obj {
+                    name,
+                    b: [a, b, c, d],
+                }),
+                _ => rep.dropped.push(format!(
+                    "{}: object {} ({name}) has no complete bndbox, dropped",
+                    x.display(),
+                    k + 1
+                )),
+            }
+        }
+        parsed.push((x.clone(), file, w, h, objs));
+    }
+    let names = names.unwrap_or_else(|| {
+        let mut n: Vec<String> = parsed
+            .iter()
+            .flat_map(|p| p.4.iter().map(|o| o.name.clone()))
+            .collect();
+        n.sort();
+        n.dedup();
+        n
+    });
+    let cmap: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    // Splits from ImageSets/Main when present.
+    let mut split_of: HashMap<String, String> = HashMap::new();
+    let sets = source.join("ImageSets").join("Main");
+    for s in ["train", "val", "test"] {
+        if let Ok(t) = std::fs::read_to_string(sets.join(format!("{s}.txt"))) {
+            for id in t.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                split_of.insert(id.to_string(), s.to_string());
+            }
+        }
+    }
+    let mut splits: Vec<String> = Vec::new();
+    for (x, file, w, h, objs) in &parsed {
+        let stem = Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let split = if split_of.is_empty() {
+            "train".to_string()
+        } else {
+            split_of
+                .get(&stem)
+                .cloned()
+                .unwrap_or_else(|| "train".into())
+        };
+        let src = img_dir.join(file);
+        if !src.exists() {
+            rep.dropped.push(format!(
+                "{}: image {} not found, skipped",
+                x.display(),
+                src.display()
+            ));
+            continue;
+        }
+        let (idir, ldir) = (
+            out.join("images").join(&split),
+            out.join("labels").join(&split),
+        );
+        std::fs::create_dir_all(&idir)?;
+        std::fs::create_dir_all(&ldir)?;
+        place_image(&src, &idir.join(file))?;
+        let mut text = String::new();
+        for (k, o) in objs.iter().enumerate() {
+            let Some(&cls) = cmap.get(o.name.as_str()) else {
+                rep.dropped.push(format!(
+                    "{}: object {} has class '{}' not in names, dropped",
+                    x.display(),
+                    k + 1,
+                    o.name
+                ));
+                continue;
+            };
+            let [x0, y0, x1, y1] = o.b;
+            let (cx0, cy0, cx1, cy1) = (
+                x0.clamp(0.0, *w),
+                y0.clamp(0.0, *h),
+                x1.clamp(0.0, *w),
+                y1.clamp(0.0, *h),
+            );
+            if cx1 - cx0 <= 0.0 || cy1 - cy0 <= 0.0 {
+                rep.dropped.push(format!(
+                    "{}: object {} ({}) has zero area {:?}, dropped",
+                    x.display(),
+                    k + 1,
+                    o.name,
+                    o.b
+                ));
+                continue;
+            }
+            if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1) {
+                rep.dropped.push(format!(
+                    "{}: object {} ({}) extends outside the image, clipped (kept)",
+                    x.display(),
+                    k + 1,
+                    o.name
+                ));
+            }
+            let _ = writeln!(
+                text,
+                "{cls} {} {} {} {}",
+                fmt6((cx0 + cx1) / 2.0 / w),
+                fmt6((cy0 + cy1) / 2.0 / h),
+                fmt6((cx1 - cx0) / w),
+                fmt6((cy1 - cy0) / h)
+            );
+            rep.boxes += 1;
+        }
+        if !text.is_empty() {
+            std::fs::write(ldir.join(format!("{stem}.txt")), text)?;
+        }
+        rep.images += 1;
+        if !splits.contains(&split) {
+            splits.push(split);
+        }
+    }
+    rep.names = names;
+    rep.yaml = write_yaml(out, &splits, &rep.names)?;
+    Ok(rep)
+}
+
+/// Ultralytics `autosplit`: assigns each image of `dir` to train/val/test with the given weights
+/// (seeded), writing `autosplit_{train,val,test}.txt` next to `dir`. With `annotated_only`, images
+/// without a label file are skipped. Returns the three counts.
+pub fn autosplit(
+    dir: &Path,
+    weights: [f64; 3],
+    annotated_only: bool,
+    seed: u64,
+) -> Result<[usize; 3]> {
+    use rand::{Rng, SeedableRng};
+    let files: Vec<PathBuf> = super::list_images(&[dir.to_path_buf()])?;
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let names = [
+        "autosplit_train.txt",
+        "autosplit_val.txt",
+        "autosplit_test.txt",
+    ];
+    let mut texts = [String::new(), String::new(), String::new()];
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        bail!("split weights must not all be zero");
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut counts = [0usize; 3];
+    for f in &files {
+        let r: f64 = rng.gen::<f64>() * total;
+        let k = if r < weights[0] {
+            0
+        } else if r < weights[0] + weights[1] {
+            1
+        } else {
+            2
+        };
+        if annotated_only && !super::img2label_path(f).exists() {
+            continue;
+        }
+        let rel = f
+            .strip_prefix(parent)
+            .map(|p| format!("./{}", p.display()))
+            .unwrap_or_else(|_| f.display().to_string());
+        texts[k].push_str(&rel);
+        texts[k].push('\n');
+        counts[k] += 1;
+    }
+    for (n, t) in names.iter().zip(&texts) {
+        let p = parent.join(n);
+        if t.is_empty() {
+            let _ = std::fs::remove_file(&p);
+        } else {
+            std::fs::write(&p, t).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(counts)
+}
