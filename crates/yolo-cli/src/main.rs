@@ -254,11 +254,26 @@ fn val(args: &Args) -> Result<()> {
         collect: a.bool("save_json")
             || a.bool("save_txt")
             || a.str("metric").as_deref() == Some("coco"),
+        plot_dir: None,
     };
     if matches!(a.get("quantize").as_i64(), Some(16)) && !vc.half {
         eprintln!("WARNING half precision needs CUDA; validating in fp32 on CPU");
     }
     println!("{}", ryolo::engine::val::table_header());
+    let plots = a.get("plots").as_bool().unwrap_or(true);
+    let wants_dir = plots || a.bool("save_json") || a.bool("save_txt");
+    let dir = if wants_dir {
+        cfg::save_dir(&a, "val")
+    } else {
+        std::path::PathBuf::new()
+    };
+    if plots {
+        std::fs::create_dir_all(&dir)?;
+    }
+    let vc = ryolo::engine::val::ValConfig {
+        plot_dir: plots.then(|| dir.clone()),
+        ..vc
+    };
     let r = ryolo::engine::val::validate(&loaded.model, &scan.entries, &vc, |_, _| {})?;
     let names = if single_cls {
         vec!["item".to_string()]
@@ -281,13 +296,6 @@ fn val(args: &Args) -> Result<()> {
             println!("{name:>8} {v:.5}");
         }
     }
-    let wants_dir =
-        a.get("plots").as_bool().unwrap_or(true) || a.bool("save_json") || a.bool("save_txt");
-    let dir = if wants_dir {
-        cfg::save_dir(&a, "val")
-    } else {
-        std::path::PathBuf::new()
-    };
     if a.bool("save_json") {
         std::fs::create_dir_all(&dir)?;
         let p = dir.join("predictions.json");

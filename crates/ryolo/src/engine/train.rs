@@ -830,6 +830,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             &val_entries,
             &ValConfig {
                 loss: None,
+                plot_dir: plots.then(|| save_dir.clone()),
                 ..val_cfg.clone()
             },
             |_, _| {},

@@ -36,6 +36,8 @@ pub struct ValConfig {
     pub loss: Option<crate::loss::LossConfig>,
     /// Keep every image's detections in original pixels (for save_json, save_txt, metric=coco).
     pub collect: bool,
+    /// Draw `val_batch{0,1,2}_labels.jpg` and `_pred.jpg` into this folder.
+    pub plot_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ValConfig {
@@ -51,6 +53,7 @@ impl Default for ValConfig {
             half: false,
             loss: None,
             collect: false,
+            plot_dir: None,
         }
     }
 }
@@ -242,6 +245,7 @@ pub fn validate(
         y.copy_data(&mut v, n);
         let t2 = Instant::now();
         let per = (rows * anchors) as usize;
+        let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         for (k, it) in items.iter().enumerate() {
             let mut dets = nms(
                 &v[k * per..(k + 1) * per],
@@ -254,6 +258,9 @@ pub fn validate(
             }
             let pred: Vec<([f32; 4], f32, usize)> =
                 dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
+            if cfg.plot_dir.is_some() && bi < 3 {
+                plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
+            }
             stats.add_image(&pred, &it.gt);
             cm.process(&pred, &it.gt);
             if cfg.collect {
@@ -280,6 +287,28 @@ pub fn validate(
                     per_class[c].0 += 1;
                 }
             }
+        }
+        if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
+            let names: Vec<String> = model.names.clone();
+            let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
+                .iter()
+                .map(|it| (&it.img, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect()))
+                .collect();
+            let _ = crate::plot::plot_batch(
+                &labels,
+                &names,
+                &dir.join(format!("val_batch{bi}_labels.jpg")),
+            );
+            let preds: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
+                .iter()
+                .zip(plot_preds)
+                .map(|(it, p)| (&it.img, p))
+                .collect();
+            let _ = crate::plot::plot_batch(
+                &preds,
+                &names,
+                &dir.join(format!("val_batch{bi}_pred.jpg")),
+            );
         }
         let t3 = Instant::now();
         t_pre += (t1 - t0).as_secs_f64();
