@@ -16,7 +16,7 @@ pub const TASKS: &[&str] = &[
 pub const MODES: &[&str] = &["train", "val", "predict", "export", "track", "benchmark"];
 /// Single-word commands.
 pub const SPECIAL: &[&str] = &[
-    "help", "checks", "version", "settings", "cfg", "copy-cfg", "info", "data",
+    "help", "checks", "version", "settings", "cfg", "copy-cfg", "info", "data", "bench",
 ];
 
 /// Keys whose values must lie in [0, 1].
@@ -226,7 +226,7 @@ pub fn parse_args(args: &[String]) -> Result<Command> {
             if v.is_empty() {
                 bail!("'{k}=' is missing a value: use '{k}=<value>'");
             }
-            if matches!(cmd.mode.as_deref(), Some("settings" | "data")) {
+            if matches!(cmd.mode.as_deref(), Some("settings" | "data" | "bench")) {
                 cmd.overrides.insert(k.into(), smart_value(k, v));
                 continue;
             }

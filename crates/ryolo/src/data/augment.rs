@@ -220,42 +220,58 @@ fn invert(m: &Mat3) -> Option<Mat3> {
     ])
 }
 
-/// Warps with a 3x3 matrix (inverse mapping, bilinear, border 114) into `(out_h, out_w)`.
+/// Warps with a 3x3 matrix (inverse mapping, bilinear, border 114) into `(out_h, out_w)`. Affine
+/// matrices take an incremental fast path.
 pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
     let inv = invert(m).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
     let mut out = vec![114u8; out_w * out_h * 3];
     let (w, h) = (img.w as i64, img.h as i64);
+    let src = &img.data;
+    let affine = inv[2][0] == 0.0 && inv[2][1] == 0.0 && inv[2][2] == 1.0;
     for y in 0..out_h {
-        let (fy, row) = (y as f64, y * out_w * 3);
+        let fy = y as f64;
+        let row = &mut out[y * out_w * 3..(y + 1) * out_w * 3];
         for x in 0..out_w {
             let fx = x as f64;
-            let z = inv[2][0] * fx + inv[2][1] * fy + inv[2][2];
-            let sx = (inv[0][0] * fx + inv[0][1] * fy + inv[0][2]) / z;
-            let sy = (inv[1][0] * fx + inv[1][1] * fy + inv[1][2]) / z;
+            let (sx, sy) = if affine {
+                (inv[0][0] * fx + inv[0][1] * fy + inv[0][2], inv[1][0] * fx + inv[1][1] * fy + inv[1][2])
+            } else {
+                let z = inv[2][0] * fx + inv[2][1] * fy + inv[2][2];
+                ((inv[0][0] * fx + inv[0][1] * fy + inv[0][2]) / z, (inv[1][0] * fx + inv[1][1] * fy + inv[1][2]) / z)
+            };
             if !(sx > -1.0 && sy > -1.0 && sx < w as f64 && sy < h as f64) {
                 continue;
             }
             let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
-            let (ax, ay) = ((sx - x0 as f64) as f32, (sy - y0 as f64) as f32);
-            let px = |xx: i64, yy: i64, c: usize| -> f32 {
-                if xx < 0 || yy < 0 || xx >= w || yy >= h {
-                    114.0
-                } else {
-                    img.data[((yy * w + xx) * 3) as usize + c] as f32
+            // 8-bit fixed-point weights.
+            let ax = ((sx - x0 as f64) * 256.0) as u32;
+            let ay = ((sy - y0 as f64) * 256.0) as u32;
+            let d = &mut row[x * 3..x * 3 + 3];
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                let i00 = ((y0 * w + x0) * 3) as usize;
+                let i10 = i00 + (w as usize) * 3;
+                for c in 0..3 {
+                    let top = src[i00 + c] as u32 * (256 - ax) + src[i00 + 3 + c] as u32 * ax;
+                    let bot = src[i10 + c] as u32 * (256 - ax) + src[i10 + 3 + c] as u32 * ax;
+                    d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
                 }
-            };
-            for c in 0..3 {
-                let v = (1.0 - ay) * ((1.0 - ax) * px(x0, y0, c) + ax * px(x0 + 1, y0, c))
-                    + ay * ((1.0 - ax) * px(x0, y0 + 1, c) + ax * px(x0 + 1, y0 + 1, c));
-                out[row + x * 3 + c] = v.round().clamp(0.0, 255.0) as u8;
+            } else {
+                let px = |xx: i64, yy: i64, c: usize| -> u32 {
+                    if xx < 0 || yy < 0 || xx >= w || yy >= h {
+                        114
+                    } else {
+                        src[((yy * w + xx) * 3) as usize + c] as u32
+                    }
+                };
+                for c in 0..3 {
+                    let top = px(x0, y0, c) * (256 - ax) + px(x0 + 1, y0, c) * ax;
+                    let bot = px(x0, y0 + 1, c) * (256 - ax) + px(x0 + 1, y0 + 1, c) * ax;
+                    d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
+                }
             }
         }
     }
-    Rgb {
-        w: out_w,
-        h: out_h,
-        data: out,
-    }
+    Rgb { w: out_w, h: out_h, data: out }
 }
 
 /// Random perspective / affine to `(out_w, out_h)` with the box-candidate filter (§3).
@@ -358,34 +374,43 @@ pub fn mixup(a: Sample, b: Sample, rng: &mut impl Rng) -> Sample {
     out
 }
 
-fn rgb_to_hsv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
-    let (rf, gf, bf) = (r as f32, g as f32, b as f32);
-    let v = rf.max(gf).max(bf);
-    let mn = rf.min(gf).min(bf);
-    let d = v - mn;
-    let s = if v > 0.0 { d * 255.0 / v } else { 0.0 };
-    let mut h = if d == 0.0 {
-        0.0
-    } else if v == rf {
-        60.0 * (gf - bf) / d
-    } else if v == gf {
-        120.0 + 60.0 * (bf - rf) / d
+/// OpenCV-style 8-bit RGB -> HSV (H in [0, 180), S and V in [0, 255]), integer arithmetic.
+fn rgb_to_hsv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
+    let (ri, gi, bi) = (r as i32, g as i32, b as i32);
+    let v = ri.max(gi).max(bi);
+    let d = v - ri.min(gi).min(bi);
+    let s = if v == 0 { 0 } else { (d * 255 + v / 2) / v };
+    let h = if d == 0 {
+        0
     } else {
-        240.0 + 60.0 * (rf - gf) / d
+        let num = if v == ri {
+            gi - bi
+        } else if v == gi {
+            bi - ri + 2 * d
+        } else {
+            ri - gi + 4 * d
+        };
+        // hue in degrees / 2 = num * 30 / d, rounded; wraps at 180.
+        let hh = (num * 60 + d) / (2 * d);
+        let hh = if num < 0 { (num * 60 - d) / (2 * d) } else { hh };
+        hh.rem_euclid(180)
     };
-    if h < 0.0 {
-        h += 360.0;
-    }
-    ((h / 2.0).round(), s.round(), v)
+    (h as u8, s as u8, v as u8)
 }
 
-fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [u8; 3] {
-    let (s, v) = (s / 255.0, v / 255.0);
-    let hh = (h * 2.0 / 60.0) % 6.0;
-    let i = hh.floor();
-    let f = hh - i;
-    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
-    let (r, g, b) = match i as i32 {
+/// OpenCV-style 8-bit HSV -> RGB.
+fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
+    if s == 0 {
+        return [v, v, v];
+    }
+    let h6 = h as i32 * 6 * 256 / 180; // sector position in 1/256 steps
+    let sector = (h6 >> 8) % 6;
+    let f = h6 & 255;
+    let (s, v) = (s as i32, v as i32);
+    let p = (v * (255 - s) + 127) / 255;
+    let q = (v * (255 * 256 - s * f) + 127 * 256) / (255 * 256);
+    let t = (v * (255 * 256 - s * (256 - f)) + 127 * 256) / (255 * 256);
+    let (r, g, b) = match sector {
         0 => (v, t, p),
         1 => (q, v, p),
         2 => (p, v, t),
@@ -393,11 +418,7 @@ fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [u8; 3] {
         4 => (t, p, v),
         _ => (v, p, q),
     };
-    [
-        (r * 255.0).round() as u8,
-        (g * 255.0).round() as u8,
-        (b * 255.0).round() as u8,
-    ]
+    [r as u8, g as u8, b as u8]
 }
 
 /// Random HSV gains through lookup tables in OpenCV's 8-bit HSV space (§7).
@@ -406,29 +427,12 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
         return;
     }
     let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
-    let lut_h: Vec<f32> = (0..256)
-        .map(|x| ((x as f64 + r[0] * 180.0).rem_euclid(180.0)) as u8 as f32)
-        .collect();
-    let lut_s: Vec<f32> = (0..256)
-        .map(|x| {
-            if x == 0 {
-                0.0
-            } else {
-                (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8 as f32
-            }
-        })
-        .collect();
-    let lut_v: Vec<f32> = (0..256)
-        .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8 as f32)
-        .collect();
+    let lut_h: Vec<u8> = (0..256).map(|x| (x as f64 + r[0] * 180.0).rem_euclid(180.0) as u8).collect();
+    let lut_s: Vec<u8> = (0..256).map(|x| if x == 0 { 0 } else { (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8 }).collect();
+    let lut_v: Vec<u8> = (0..256).map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8).collect();
     for px in img.data.chunks_exact_mut(3) {
         let (h, s, v) = rgb_to_hsv(px[0], px[1], px[2]);
-        let out = hsv_to_rgb(
-            lut_h[(h as usize).min(179)],
-            lut_s[s as usize],
-            lut_v[v as usize],
-        );
-        px.copy_from_slice(&out);
+        px.copy_from_slice(&hsv_to_rgb(lut_h[h as usize], lut_s[s as usize], lut_v[v as usize]));
     }
 }
 

@@ -1,5 +1,6 @@
 //! Engines: the predictor (and, later, trainer, validator, exporter).
 
+pub mod bench;
 pub mod optim;
 pub mod predict;
 pub mod train;

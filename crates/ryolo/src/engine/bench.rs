@@ -1,0 +1,141 @@
+//! Benchmarks (`yolo bench loader|predict|train`): figures printed for the closing notes, never timed
+//! unit tests.
+
+use crate::data::augment::AugConfig;
+use crate::data::loader::{epoch_batches, TrainDataset};
+use crate::data::{list_images, load_data_yaml, scan};
+use crate::engine::predict::{load_image, Predictor};
+use crate::nn::DetectionModel;
+use crate::ops::{letterbox, NmsConfig, Rgb};
+use anyhow::{anyhow, Result};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// Training-loader throughput (images/s) over at least `n` images after two warm-up batches.
+pub fn loader(data: &Path, imgsz: usize, batch: usize, workers: usize, cache_ram: bool, n: usize) -> Result<f64> {
+    let dc = load_data_yaml(data)?;
+    let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(workers.max(1)).build()?);
+    let t = Instant::now();
+    let ds = Arc::new(pool.install(|| TrainDataset::new(s.entries, imgsz, AugConfig::default(), 0, cache_ram)));
+    if cache_ram {
+        println!("cache=ram: {} images decoded and resized in {:.1}s", ds.len(), t.elapsed().as_secs_f64());
+    }
+    let (mut seen, mut epoch) = (0usize, 0usize);
+    let mut start: Option<Instant> = None;
+    let mut warm = 0;
+    while seen < n {
+        for b in epoch_batches(ds.clone(), pool.clone(), epoch, batch, true, 4).iter() {
+            if warm < 2 {
+                warm += 1;
+                if warm == 2 {
+                    start = Some(Instant::now());
+                }
+                continue;
+            }
+            seen += b.shape.0;
+            if seen >= n {
+                break;
+            }
+        }
+        epoch += 1;
+    }
+    let secs = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(1.0);
+    Ok(seen as f64 / secs)
+}
+
+/// Median latencies in ms: forward only (fused, batch `batch`) and the whole pipeline for one image
+/// (decode + letterbox + forward + NMS) on `image`.
+pub fn predict(model: DetectionModel, imgsz: usize, batch: usize, image: Option<&Path>, runs: usize) -> Result<(f64, Option<f64>)> {
+    let p = Predictor::new(model, (imgsz, imgsz), NmsConfig::default());
+    let x = Tensor::rand([batch as i64, 3, imgsz as i64, imgsz as i64], (Kind::Float, p.model.device()));
+    let mut fwd = Vec::new();
+    tch::no_grad(|| {
+        for i in 0..runs + 3 {
+            let t = Instant::now();
+            let y = p.model.predict(&x);
+            let _ = y.double_value(&[0, 0, 0]);
+            if i >= 3 {
+                fwd.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    });
+    let mut whole = None;
+    if let Some(img) = image {
+        let mut v = Vec::new();
+        for i in 0..runs + 2 {
+            let t = Instant::now();
+            let im = load_image(img)?;
+            let _ = p.predict(&im)?;
+            if i >= 2 {
+                v.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        whole = Some(median(v));
+    }
+    Ok((median(fwd), whole))
+}
+
+/// Train-step throughput (images/s): forward, loss, backward and an SGD-like update, on letterboxed
+/// copies of real images with their labels, over `steps` steps after 2 warm-up steps.
+pub fn train_step(model: &DetectionModel, data: &Path, imgsz: usize, batch: usize, steps: usize) -> Result<f64> {
+    let dc = load_data_yaml(data)?;
+    let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
+    let items: Vec<(Rgb, Vec<u32>, Vec<[f32; 4]>)> = s
+        .entries
+        .iter()
+        .take(batch)
+        .map(|e| -> Result<_> {
+            let img = Rgb::from_image(&load_image(&e.im_file)?);
+            let (lb, _) = letterbox(&img, (imgsz, imgsz), false, true, 32);
+            Ok((lb, e.cls.clone(), e.boxes.clone()))
+        })
+        .collect::<Result<_>>()?;
+    if items.is_empty() {
+        return Err(anyhow!("no training images"));
+    }
+    let mut buf = Vec::new();
+    let mut labels = Vec::new();
+    for k in 0..batch {
+        let (img, c, b) = &items[k % items.len()];
+        buf.extend_from_slice(&img.data);
+        labels.push((c.clone(), b.clone()));
+    }
+    let x = Tensor::from_slice(&buf).view([batch as i64, imgsz as i64, imgsz as i64, 3]).permute([0, 3, 1, 2]).to_device(model.device()).to_kind(Kind::Float) / 255.0;
+    let targets = crate::loss::targets_from(&labels);
+    let cfg = crate::loss::LossConfig::default();
+    let vars: Vec<Tensor> = model.vs.trainable_variables();
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        let t = Instant::now();
+        let raw = model.forward_raw(&x, true);
+        let out = crate::loss::detection_loss(&cfg, &raw, &model.stride, &targets);
+        out.total.backward();
+        tch::no_grad(|| {
+            for v in &vars {
+                let mut g = v.grad();
+                if g.defined() {
+                    let mut v = v.shallow_clone();
+                    let _ = v.g_add_(&(&g * -1e-6));
+                    let _ = g.zero_();
+                }
+            }
+        });
+        let _ = out.items.double_value(&[0]);
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(batch as f64 / median(times))
+}
