@@ -205,10 +205,19 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
     let threads = tch::get_num_threads();
     match cmd.extra.first().map(String::as_str) {
         Some("loader") => {
-            let data = a.str("data").ok_or_else(|| anyhow::anyhow!("bench loader needs data=<data.yaml>"))?;
+            let data = a
+                .str("data")
+                .ok_or_else(|| anyhow::anyhow!("bench loader needs data=<data.yaml>"))?;
             let workers = a.i64("workers").unwrap_or(2).max(1) as usize;
             let ram = a.str("cache").as_deref() == Some("ram") || a.bool("cache");
-            let ips = ryolo::engine::bench::loader(std::path::Path::new(&data), imgsz, batch, workers, ram, n.unwrap_or(320))?;
+            let ips = ryolo::engine::bench::loader(
+                std::path::Path::new(&data),
+                imgsz,
+                batch,
+                workers,
+                ram,
+                n.unwrap_or(320),
+            )?;
             println!("bench loader: {ips:.1} images/s (imgsz={imgsz} batch={batch} workers={workers} cache={}, mosaic on)", if ram { "ram" } else { "false" });
         }
         Some("predict") => {
@@ -216,7 +225,8 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             let m = load_model(&model, None, a.device()?)?.model;
             let img = a.str("source").map(std::path::PathBuf::from);
             let batch = a.i64("batch").unwrap_or(1).max(1) as usize;
-            let (fwd, whole) = ryolo::engine::bench::predict(m, imgsz, batch, img.as_deref(), n.unwrap_or(30))?;
+            let (fwd, whole) =
+                ryolo::engine::bench::predict(m, imgsz, batch, img.as_deref(), n.unwrap_or(30))?;
             println!("bench predict: forward median {fwd:.1} ms (batch={batch} imgsz={imgsz}, {threads} threads)");
             if let Some(w) = whole {
                 println!("bench predict: whole pipeline median {w:.1} ms (decode + letterbox + forward + NMS, 1 image)");
@@ -224,13 +234,24 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
         }
         Some("train") => {
             let model = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
-            let data = a.str("data").ok_or_else(|| anyhow::anyhow!("bench train needs data=<data.yaml>"))?;
+            let data = a
+                .str("data")
+                .ok_or_else(|| anyhow::anyhow!("bench train needs data=<data.yaml>"))?;
             let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
             let m = load_model(&model, Some(dc.nc() as i64), a.device()?)?.model;
-            let ips = ryolo::engine::bench::train_step(&m, std::path::Path::new(&data), imgsz, batch, n.unwrap_or(10))?;
+            let ips = ryolo::engine::bench::train_step(
+                &m,
+                std::path::Path::new(&data),
+                imgsz,
+                batch,
+                n.unwrap_or(10),
+            )?;
             println!("bench train: {ips:.1} images/s of the train step (forward + loss + backward + update; batch={batch} imgsz={imgsz}, {threads} threads)");
         }
-        other => bail!("unknown benchmark {:?}: use yolo bench loader|predict|train", other.unwrap_or("")),
+        other => bail!(
+            "unknown benchmark {:?}: use yolo bench loader|predict|train",
+            other.unwrap_or("")
+        ),
     }
     Ok(())
 }

@@ -228,50 +228,66 @@ pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
     let (w, h) = (img.w as i64, img.h as i64);
     let src = &img.data;
     let affine = inv[2][0] == 0.0 && inv[2][1] == 0.0 && inv[2][2] == 1.0;
-    for y in 0..out_h {
-        let fy = y as f64;
-        let row = &mut out[y * out_w * 3..(y + 1) * out_w * 3];
-        for x in 0..out_w {
-            let fx = x as f64;
-            let (sx, sy) = if affine {
-                (inv[0][0] * fx + inv[0][1] * fy + inv[0][2], inv[1][0] * fx + inv[1][1] * fy + inv[1][2])
-            } else {
-                let z = inv[2][0] * fx + inv[2][1] * fy + inv[2][2];
-                ((inv[0][0] * fx + inv[0][1] * fy + inv[0][2]) / z, (inv[1][0] * fx + inv[1][1] * fy + inv[1][2]) / z)
-            };
-            if !(sx > -1.0 && sy > -1.0 && sx < w as f64 && sy < h as f64) {
-                continue;
+    let (wf, hf) = (w as f32, h as f32);
+    let sample = |sx: f32, sy: f32, d: &mut [u8]| {
+        if !(sx > -1.0 && sy > -1.0 && sx < wf && sy < hf) {
+            return;
+        }
+        // floor for values > -1 without a libm call.
+        let (x0, y0) = ((sx + 1.0) as i64 - 1, (sy + 1.0) as i64 - 1);
+        let ax = ((sx - x0 as f32) * 256.0) as u32;
+        let ay = ((sy - y0 as f32) * 256.0) as u32;
+        if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+            let i00 = ((y0 * w + x0) * 3) as usize;
+            let i10 = i00 + (w as usize) * 3;
+            let (p, q) = (&src[i00..i00 + 6], &src[i10..i10 + 6]);
+            for c in 0..3 {
+                let top = p[c] as u32 * (256 - ax) + p[3 + c] as u32 * ax;
+                let bot = q[c] as u32 * (256 - ax) + q[3 + c] as u32 * ax;
+                d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
             }
-            let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
-            // 8-bit fixed-point weights.
-            let ax = ((sx - x0 as f64) * 256.0) as u32;
-            let ay = ((sy - y0 as f64) * 256.0) as u32;
-            let d = &mut row[x * 3..x * 3 + 3];
-            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
-                let i00 = ((y0 * w + x0) * 3) as usize;
-                let i10 = i00 + (w as usize) * 3;
-                for c in 0..3 {
-                    let top = src[i00 + c] as u32 * (256 - ax) + src[i00 + 3 + c] as u32 * ax;
-                    let bot = src[i10 + c] as u32 * (256 - ax) + src[i10 + 3 + c] as u32 * ax;
-                    d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
+        } else {
+            let px = |xx: i64, yy: i64, c: usize| -> u32 {
+                if xx < 0 || yy < 0 || xx >= w || yy >= h {
+                    114
+                } else {
+                    src[((yy * w + xx) * 3) as usize + c] as u32
                 }
-            } else {
-                let px = |xx: i64, yy: i64, c: usize| -> u32 {
-                    if xx < 0 || yy < 0 || xx >= w || yy >= h {
-                        114
-                    } else {
-                        src[((yy * w + xx) * 3) as usize + c] as u32
-                    }
-                };
-                for c in 0..3 {
-                    let top = px(x0, y0, c) * (256 - ax) + px(x0 + 1, y0, c) * ax;
-                    let bot = px(x0, y0 + 1, c) * (256 - ax) + px(x0 + 1, y0 + 1, c) * ax;
-                    d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
-                }
+            };
+            for c in 0..3 {
+                let top = px(x0, y0, c) * (256 - ax) + px(x0 + 1, y0, c) * ax;
+                let bot = px(x0, y0 + 1, c) * (256 - ax) + px(x0 + 1, y0 + 1, c) * ax;
+                d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
+            }
+        }
+    };
+    for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
+        let fy = y as f64;
+        if affine {
+            // Incremental source coordinates along the row.
+            let (mut sx, mut sy) = (inv[0][1] * fy + inv[0][2], inv[1][1] * fy + inv[1][2]);
+            for d in row.chunks_exact_mut(3) {
+                sample(sx as f32, sy as f32, d);
+                sx += inv[0][0];
+                sy += inv[1][0];
+            }
+        } else {
+            for (x, d) in row.chunks_exact_mut(3).enumerate() {
+                let fx = x as f64;
+                let z = inv[2][0] * fx + inv[2][1] * fy + inv[2][2];
+                sample(
+                    ((inv[0][0] * fx + inv[0][1] * fy + inv[0][2]) / z) as f32,
+                    ((inv[1][0] * fx + inv[1][1] * fy + inv[1][2]) / z) as f32,
+                    d,
+                );
             }
         }
     }
-    Rgb { w: out_w, h: out_h, data: out }
+    Rgb {
+        w: out_w,
+        h: out_h,
+        data: out,
+    }
 }
 
 /// Random perspective / affine to `(out_w, out_h)` with the box-candidate filter (§3).
@@ -392,7 +408,11 @@ fn rgb_to_hsv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
         };
         // hue in degrees / 2 = num * 30 / d, rounded; wraps at 180.
         let hh = (num * 60 + d) / (2 * d);
-        let hh = if num < 0 { (num * 60 - d) / (2 * d) } else { hh };
+        let hh = if num < 0 {
+            (num * 60 - d) / (2 * d)
+        } else {
+            hh
+        };
         hh.rem_euclid(180)
     };
     (h as u8, s as u8, v as u8)
@@ -427,12 +447,28 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
         return;
     }
     let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
-    let lut_h: Vec<u8> = (0..256).map(|x| (x as f64 + r[0] * 180.0).rem_euclid(180.0) as u8).collect();
-    let lut_s: Vec<u8> = (0..256).map(|x| if x == 0 { 0 } else { (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8 }).collect();
-    let lut_v: Vec<u8> = (0..256).map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8).collect();
+    let lut_h: Vec<u8> = (0..256)
+        .map(|x| (x as f64 + r[0] * 180.0).rem_euclid(180.0) as u8)
+        .collect();
+    let lut_s: Vec<u8> = (0..256)
+        .map(|x| {
+            if x == 0 {
+                0
+            } else {
+                (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8
+            }
+        })
+        .collect();
+    let lut_v: Vec<u8> = (0..256)
+        .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8)
+        .collect();
     for px in img.data.chunks_exact_mut(3) {
         let (h, s, v) = rgb_to_hsv(px[0], px[1], px[2]);
-        px.copy_from_slice(&hsv_to_rgb(lut_h[h as usize], lut_s[s as usize], lut_v[v as usize]));
+        px.copy_from_slice(&hsv_to_rgb(
+            lut_h[h as usize],
+            lut_s[s as usize],
+            lut_v[v as usize],
+        ));
     }
 }
 

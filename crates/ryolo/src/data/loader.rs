@@ -86,48 +86,66 @@ impl TrainDataset {
         self.entries.is_empty()
     }
 
-    fn load(&self, i: usize) -> Sample {
+    /// Decodes and resizes image `i` (or takes it from the RAM cache).
+    pub fn decode(&self, i: usize) -> Arc<Rgb> {
+        if let Some(c) = &self.cache {
+            return Arc::new(c[i].clone());
+        }
         let e = &self.entries[i];
-        let img = match &self.cache {
-            Some(c) => c[i].clone(),
-            None => load_resized(&e.im_file, self.imgsz).unwrap_or_else(|err| {
-                eprintln!(
-                    "WARNING {}: {err:#}; using a blank image",
-                    e.im_file.display()
-                );
-                gray(self.imgsz)
-            }),
+        Arc::new(load_resized(&e.im_file, self.imgsz).unwrap_or_else(|err| {
+            eprintln!(
+                "WARNING {}: {err:#}; using a blank image",
+                e.im_file.display()
+            );
+            gray(self.imgsz)
+        }))
+    }
+
+    fn load(&self, i: usize, recent: &Recent) -> Sample {
+        let e = &self.entries[i];
+        let img = match (&self.cache, recent.imgs.get(&i)) {
+            (Some(c), _) => c[i].clone(),
+            (None, Some(im)) => (**im).clone(),
+            (None, None) => (*self.decode(i)).clone(),
         };
         Sample::from_normalized(img, &e.cls, &e.boxes)
     }
 
-    fn pre_transform(&self, i: usize, mosaic: bool, rng: &mut impl Rng) -> Sample {
+    fn pre_transform(&self, i: usize, mosaic: bool, recent: &Recent, rng: &mut impl Rng) -> Sample {
         let s = self.imgsz;
         let base = if mosaic && rng.gen::<f64>() < self.aug.mosaic {
-            let others: [usize; 3] = std::array::from_fn(|_| rng.gen_range(0..self.len()));
+            // Partners: uniform over the dataset with a RAM cache, else over the recent-image window
+            // (as Ultralytics' mosaic buffer; deterministic because the window follows the epoch order).
+            let others: [usize; 3] = std::array::from_fn(|_| {
+                if self.cache.is_some() || recent.order.is_empty() {
+                    rng.gen_range(0..self.len())
+                } else {
+                    recent.order[rng.gen_range(0..recent.order.len())]
+                }
+            });
             mosaic4(
                 [
-                    self.load(i),
-                    self.load(others[0]),
-                    self.load(others[1]),
-                    self.load(others[2]),
+                    self.load(i, recent),
+                    self.load(others[0], recent),
+                    self.load(others[1], recent),
+                    self.load(others[2], recent),
                 ],
                 s,
                 rng,
             )
         } else {
-            self.load(i)
+            self.load(i, recent)
         };
         random_perspective(base, &self.aug, s, s, rng)
     }
 
     /// The augmented sample `i` of `epoch` (mosaic and mixup off once `mosaic` is false).
-    pub fn get(&self, i: usize, epoch: usize, mosaic: bool) -> Sample {
+    pub fn get(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Sample {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let mut s = self.pre_transform(i, mosaic, &mut rng);
+        let mut s = self.pre_transform(i, mosaic, recent, &mut rng);
         if mosaic && self.aug.mixup > 0.0 && rng.gen::<f64>() < self.aug.mixup {
             let j = rng.gen_range(0..self.len());
-            let other = self.pre_transform(j, mosaic, &mut rng);
+            let other = self.pre_transform(j, mosaic, recent, &mut rng);
             s = mixup(s, other, &mut rng);
         }
         random_hsv(&mut s.img, self.aug.hsv, &mut rng);
@@ -138,6 +156,30 @@ impl TrainDataset {
             fliplr(&mut s);
         }
         s
+    }
+}
+
+/// The recently decoded images (the current batch and the ones before it, up to a window), which
+/// mosaic draws its partner images from.
+#[derive(Debug, Default)]
+pub struct Recent {
+    /// Dataset indices in the window, oldest first.
+    pub order: Vec<usize>,
+    /// Their decoded images.
+    pub imgs: std::collections::HashMap<usize, Arc<Rgb>>,
+}
+
+impl Recent {
+    fn push(&mut self, items: Vec<(usize, Arc<Rgb>)>, window: usize) {
+        for (i, im) in items {
+            if self.imgs.insert(i, im).is_none() {
+                self.order.push(i);
+            }
+        }
+        while self.order.len() > window {
+            let old = self.order.remove(0);
+            self.imgs.remove(&old);
+        }
     }
 }
 
@@ -216,10 +258,20 @@ pub fn epoch_batches(
     let (tx, rx) = sync_channel(prefetch.max(1));
     std::thread::spawn(move || {
         let order = epoch_order(ds.len(), ds.seed, epoch, true);
+        let window = (8 * batch).clamp(batch.max(1), 1000).min(ds.len());
+        let mut recent = Recent::default();
         for idx in order.chunks(batch.max(1)) {
             let idx = idx.to_vec();
-            let samples: Vec<Sample> =
-                pool.install(|| idx.par_iter().map(|&i| ds.get(i, epoch, mosaic)).collect());
+            if ds.cache.is_none() {
+                let fresh: Vec<(usize, Arc<Rgb>)> =
+                    pool.install(|| idx.par_iter().map(|&i| (i, ds.decode(i))).collect());
+                recent.push(fresh, window.max(idx.len()));
+            }
+            let samples: Vec<Sample> = pool.install(|| {
+                idx.par_iter()
+                    .map(|&i| ds.get(i, epoch, mosaic, &recent))
+                    .collect()
+            });
             if tx.send(collate(samples, idx)).is_err() {
                 return;
             }

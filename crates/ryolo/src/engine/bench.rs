@@ -23,14 +23,31 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Training-loader throughput (images/s) over at least `n` images after two warm-up batches.
-pub fn loader(data: &Path, imgsz: usize, batch: usize, workers: usize, cache_ram: bool, n: usize) -> Result<f64> {
+pub fn loader(
+    data: &Path,
+    imgsz: usize,
+    batch: usize,
+    workers: usize,
+    cache_ram: bool,
+    n: usize,
+) -> Result<f64> {
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
-    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(workers.max(1)).build()?);
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(workers.max(1))
+            .build()?,
+    );
     let t = Instant::now();
-    let ds = Arc::new(pool.install(|| TrainDataset::new(s.entries, imgsz, AugConfig::default(), 0, cache_ram)));
+    let ds = Arc::new(
+        pool.install(|| TrainDataset::new(s.entries, imgsz, AugConfig::default(), 0, cache_ram)),
+    );
     if cache_ram {
-        println!("cache=ram: {} images decoded and resized in {:.1}s", ds.len(), t.elapsed().as_secs_f64());
+        println!(
+            "cache=ram: {} images decoded and resized in {:.1}s",
+            ds.len(),
+            t.elapsed().as_secs_f64()
+        );
     }
     let (mut seen, mut epoch) = (0usize, 0usize);
     let mut start: Option<Instant> = None;
@@ -57,9 +74,18 @@ pub fn loader(data: &Path, imgsz: usize, batch: usize, workers: usize, cache_ram
 
 /// Median latencies in ms: forward only (fused, batch `batch`) and the whole pipeline for one image
 /// (decode + letterbox + forward + NMS) on `image`.
-pub fn predict(model: DetectionModel, imgsz: usize, batch: usize, image: Option<&Path>, runs: usize) -> Result<(f64, Option<f64>)> {
+pub fn predict(
+    model: DetectionModel,
+    imgsz: usize,
+    batch: usize,
+    image: Option<&Path>,
+    runs: usize,
+) -> Result<(f64, Option<f64>)> {
     let p = Predictor::new(model, (imgsz, imgsz), NmsConfig::default());
-    let x = Tensor::rand([batch as i64, 3, imgsz as i64, imgsz as i64], (Kind::Float, p.model.device()));
+    let x = Tensor::rand(
+        [batch as i64, 3, imgsz as i64, imgsz as i64],
+        (Kind::Float, p.model.device()),
+    );
     let mut fwd = Vec::new();
     tch::no_grad(|| {
         for i in 0..runs + 3 {
@@ -89,7 +115,13 @@ pub fn predict(model: DetectionModel, imgsz: usize, batch: usize, image: Option<
 
 /// Train-step throughput (images/s): forward, loss, backward and an SGD-like update, on letterboxed
 /// copies of real images with their labels, over `steps` steps after 2 warm-up steps.
-pub fn train_step(model: &DetectionModel, data: &Path, imgsz: usize, batch: usize, steps: usize) -> Result<f64> {
+pub fn train_step(
+    model: &DetectionModel,
+    data: &Path,
+    imgsz: usize,
+    batch: usize,
+    steps: usize,
+) -> Result<f64> {
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
     let items: Vec<(Rgb, Vec<u32>, Vec<[f32; 4]>)> = s
@@ -112,7 +144,12 @@ pub fn train_step(model: &DetectionModel, data: &Path, imgsz: usize, batch: usiz
         buf.extend_from_slice(&img.data);
         labels.push((c.clone(), b.clone()));
     }
-    let x = Tensor::from_slice(&buf).view([batch as i64, imgsz as i64, imgsz as i64, 3]).permute([0, 3, 1, 2]).to_device(model.device()).to_kind(Kind::Float) / 255.0;
+    let x = Tensor::from_slice(&buf)
+        .view([batch as i64, imgsz as i64, imgsz as i64, 3])
+        .permute([0, 3, 1, 2])
+        .to_device(model.device())
+        .to_kind(Kind::Float)
+        / 255.0;
     let targets = crate::loss::targets_from(&labels);
     let cfg = crate::loss::LossConfig::default();
     let vars: Vec<Tensor> = model.vs.trainable_variables();
