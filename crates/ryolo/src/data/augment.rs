@@ -254,10 +254,10 @@ pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
                     src[((yy * w + xx) * 3) as usize + c] as u32
                 }
             };
-            for c in 0..3 {
+            for (c, o) in d.iter_mut().enumerate() {
                 let top = px(x0, y0, c) * (256 - ax) + px(x0 + 1, y0, c) * ax;
                 let bot = px(x0, y0 + 1, c) * (256 - ax) + px(x0 + 1, y0 + 1, c) * ax;
-                d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
+                *o = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
             }
         }
     };
