@@ -14,3 +14,8 @@ if [ ! -e .venv/libtorch/lib/libtorch_cpu.so ]; then
   tdir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
   ln -sfn "$tdir" .venv/libtorch
 fi
+# ONNX Runtime checks our ONNX exports in the tests.
+if ! .venv/bin/python -c "import onnxruntime" 2>/dev/null; then
+  echo "setup: installing onnxruntime into .venv (for the export tests)..."
+  .venv/bin/pip install --quiet onnxruntime
+fi

@@ -9,6 +9,7 @@
 pub mod cfg;
 pub mod data;
 pub mod engine;
+pub mod export;
 pub mod loss;
 pub mod metrics;
 pub mod nn;

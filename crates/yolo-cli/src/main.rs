@@ -10,7 +10,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (the only task implemented)
-  MODE: train, val, predict, info (export, track, benchmark: not implemented yet)
+  MODE: train, val, predict, export (format=onnx), info (track, benchmark: not implemented yet)
   Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
@@ -85,7 +85,8 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "data" => data_tool(&cmd)?,
         "bench" => bench(&cmd)?,
-        "export" | "track" | "benchmark" => {
+        "export" => export(&args)?,
+        "track" | "benchmark" => {
             bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
         }
         other => bail!("unknown mode '{other}'"),
@@ -253,6 +254,58 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             other.unwrap_or("")
         ),
     }
+    Ok(())
+}
+
+fn export(args: &Args) -> Result<()> {
+    let model = args
+        .str("model")
+        .ok_or_else(|| anyhow::anyhow!("export needs model=<.pt, .safetensors or .yaml>"))?;
+    let format = args.str("format").unwrap_or_default().to_ascii_lowercase();
+    if format != "onnx" {
+        bail!("format={format} is not supported; ryolo exports format=onnx");
+    }
+    if args.bool("dynamic") {
+        bail!("dynamic=True is not supported yet: export a static shape with imgsz=H,W");
+    }
+    if args.i64("batch").unwrap_or(1) > 1 {
+        bail!("batch>1 export is not supported yet (the graph has batch 1)");
+    }
+    if args.get("quantize").as_i64().is_some() {
+        bail!("half/int8 export is not supported yet (fp32 only)");
+    }
+    let mut loaded = load_model(&model, None, tch::Device::Cpu)?;
+    let a = with_checkpoint_imgsz(args, &loaded);
+    let (h, w) = a.imgsz()?;
+    let s = loaded.model.stride.iter().cloned().fold(32.0, f64::max) as usize;
+    let imgsz = (
+        ryolo::engine::predict::check_imgsz(h, s),
+        ryolo::engine::predict::check_imgsz(w, s),
+    );
+    loaded.model.fuse();
+    println!("{}", loaded.model.info());
+    let opset = a.i64("opset").unwrap_or(18);
+    let meta = ryolo::export::metadata(
+        &loaded.model,
+        imgsz,
+        &serde_json::to_string(&serde_json::json!({"imgsz": [imgsz.0, imgsz.1], "batch": 1}))?,
+    );
+    let bytes = ryolo::export::to_onnx(
+        &loaded.model,
+        &ryolo::export::ExportConfig {
+            imgsz,
+            opset,
+            metadata: meta,
+        },
+    )?;
+    let out = std::path::Path::new(&model).with_extension("onnx");
+    let out = if std::path::Path::new(&model).exists() {
+        out
+    } else {
+        std::path::PathBuf::from(format!("{}.onnx", loaded.stem))
+    };
+    ryolo::weights::write_atomic(&out, &bytes)?;
+    println!("ONNX: export success, saved as '{}' ({:.1} MB), input images (1, 3, {}, {}), opset {opset}", out.display(), bytes.len() as f64 / 1e6, imgsz.0, imgsz.1);
     Ok(())
 }
 

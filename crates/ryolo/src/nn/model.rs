@@ -12,7 +12,7 @@ pub const REG_MAX: i64 = 16;
 /// The class branch of one Detect level.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-enum ClsBranch {
+pub(crate) enum ClsBranch {
     /// YOLOv8: Conv 3x3, Conv 3x3, Conv2d 1x1.
     Legacy(Conv, Conv, Conv2d),
     /// YOLO11: (DWConv 3x3, Conv 1x1) twice, Conv2d 1x1.
@@ -22,9 +22,9 @@ enum ClsBranch {
 /// The Detect head: box (DFL) and class branches for P3, P4, P5.
 #[derive(Debug)]
 pub struct Detect {
-    cv2: Vec<(Conv, Conv, Conv2d)>,
-    cv3: Vec<ClsBranch>,
-    dfl: Tensor,
+    pub(crate) cv2: Vec<(Conv, Conv, Conv2d)>,
+    pub(crate) cv3: Vec<ClsBranch>,
+    pub(crate) dfl: Tensor,
     /// Number of classes.
     pub nc: i64,
 }
@@ -205,11 +205,11 @@ pub struct DetectionModel {
     pub names: Vec<String>,
     /// Strides of P3, P4, P5.
     pub stride: Vec<f64>,
-    blocks: Vec<(Vec<i64>, Block)>,
-    detect: Detect,
-    detect_from: Vec<i64>,
-    save: Vec<bool>,
-    fused: bool,
+    pub(crate) blocks: Vec<(Vec<i64>, Block)>,
+    pub(crate) detect: Detect,
+    pub(crate) detect_from: Vec<i64>,
+    pub(crate) save: Vec<bool>,
+    pub(crate) fused: bool,
 }
 
 impl DetectionModel {

@@ -66,13 +66,13 @@ impl Conv2d {
 /// `Conv`: Conv2d(no bias) -> BatchNorm2d(eps 1e-3, momentum 0.03) -> SiLU (or identity).
 #[derive(Debug)]
 pub struct Conv {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
-    act: bool,
-    stride: i64,
-    pad: i64,
-    groups: i64,
-    fused: Option<(Tensor, Tensor)>,
+    pub(crate) conv: nn::Conv2D,
+    pub(crate) bn: nn::BatchNorm,
+    pub(crate) act: bool,
+    pub(crate) stride: i64,
+    pub(crate) pad: i64,
+    pub(crate) groups: i64,
+    pub(crate) fused: Option<(Tensor, Tensor)>,
 }
 
 impl Conv {
@@ -186,9 +186,9 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// `Bottleneck(c1, c2, shortcut, k=(3,3), e)`.
 #[derive(Debug)]
 pub struct Bottleneck {
-    cv1: Conv,
-    cv2: Conv,
-    add: bool,
+    pub(crate) cv1: Conv,
+    pub(crate) cv2: Conv,
+    pub(crate) add: bool,
 }
 
 impl Bottleneck {
@@ -220,10 +220,10 @@ impl Bottleneck {
 /// `C3k(c1, c2, n, shortcut=True, e=0.5)`: CSP block with two branches and n bottlenecks.
 #[derive(Debug)]
 pub struct C3k {
-    cv1: Conv,
-    cv2: Conv,
-    cv3: Conv,
-    m: Vec<Bottleneck>,
+    pub(crate) cv1: Conv,
+    pub(crate) cv2: Conv,
+    pub(crate) cv3: Conv,
+    pub(crate) m: Vec<Bottleneck>,
 }
 
 impl C3k {
@@ -252,7 +252,7 @@ impl C3k {
 /// The inner block of a C2f-style layer.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-enum Inner {
+pub(crate) enum Inner {
     Bottleneck(Bottleneck),
     C3k(C3k),
 }
@@ -260,10 +260,10 @@ enum Inner {
 /// `C2f` and `C3k2` (same skeleton, different inner blocks).
 #[derive(Debug)]
 pub struct C2f {
-    cv1: Conv,
-    cv2: Conv,
-    m: Vec<Inner>,
-    c: i64,
+    pub(crate) cv1: Conv,
+    pub(crate) cv2: Conv,
+    pub(crate) m: Vec<Inner>,
+    pub(crate) c: i64,
 }
 
 impl C2f {
@@ -352,9 +352,9 @@ impl C2f {
 /// `SPPF(c1, c2, k)`: three chained max-pools, concatenated.
 #[derive(Debug)]
 pub struct Sppf {
-    cv1: Conv,
-    cv2: Conv,
-    k: i64,
+    pub(crate) cv1: Conv,
+    pub(crate) cv2: Conv,
+    pub(crate) k: i64,
 }
 
 impl Sppf {
@@ -380,13 +380,13 @@ impl Sppf {
 /// `Attention(dim, num_heads, attn_ratio=0.5)` with a depthwise positional encoding.
 #[derive(Debug)]
 pub struct Attention {
-    qkv: Conv,
-    proj: Conv,
-    pe: Conv,
-    heads: i64,
-    key_dim: i64,
-    head_dim: i64,
-    scale: f64,
+    pub(crate) qkv: Conv,
+    pub(crate) proj: Conv,
+    pub(crate) pe: Conv,
+    pub(crate) heads: i64,
+    pub(crate) key_dim: i64,
+    pub(crate) head_dim: i64,
+    pub(crate) scale: f64,
 }
 
 impl Attention {
@@ -427,10 +427,10 @@ impl Attention {
 /// `C2PSA(c1, c2, n)`: n position-sensitive attention blocks on half the channels.
 #[derive(Debug)]
 pub struct C2psa {
-    cv1: Conv,
-    cv2: Conv,
-    m: Vec<(Attention, Conv, Conv)>,
-    c: i64,
+    pub(crate) cv1: Conv,
+    pub(crate) cv2: Conv,
+    pub(crate) m: Vec<(Attention, Conv, Conv)>,
+    pub(crate) c: i64,
 }
 
 impl C2psa {

@@ -1,0 +1,539 @@
+//! ONNX export written from our module tree (spec/export.md): input `images` (1, 3, H, W), output
+//! `output0` (1, 4 + nc, A) with DFL and box decoding inside the graph, Conv+BN fused, Ultralytics'
+//! metadata keys. Static shapes.
+
+pub mod proto;
+
+use crate::nn::model::{make_anchors, ClsBranch, REG_MAX};
+use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
+use crate::nn::DetectionModel;
+use anyhow::{anyhow, bail, Result};
+use prost::Message;
+use proto::*;
+use tch::{Kind, Tensor};
+
+/// Export settings.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// Input `(h, w)`.
+    pub imgsz: (usize, usize),
+    /// ONNX opset (default 18, as Ultralytics 8.4 with torch 2.11).
+    pub opset: i64,
+    /// Metadata entries (names, stride, imgsz, task, batch, args, ...).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A value in the graph: its name and `(c, h, w)` shape (batch 1).
+#[derive(Clone, Debug)]
+struct V {
+    name: String,
+    c: i64,
+    h: i64,
+    w: i64,
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    n: usize,
+}
+
+fn ai(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        i: Some(v),
+        r#type: 2,
+        ..Default::default()
+    }
+}
+fn aints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.to_vec(),
+        r#type: 7,
+        ..Default::default()
+    }
+}
+fn astr(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        s: Some(v.as_bytes().to_vec()),
+        r#type: 3,
+        ..Default::default()
+    }
+}
+
+impl Graph {
+    fn fresh(&mut self, p: &str) -> String {
+        self.n += 1;
+        format!("/{p}_{}", self.n)
+    }
+    fn init(&mut self, name: &str, dims: &[i64], data_type: i32, raw: Vec<u8>) -> String {
+        self.inits.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type,
+            name: name.into(),
+            raw_data: raw,
+        });
+        name.to_string()
+    }
+    fn tensor(&mut self, name: &str, t: &Tensor) -> String {
+        let t = t
+            .detach()
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous();
+        let mut raw = vec![0u8; t.numel() * 4];
+        t.copy_data_u8(&mut raw, t.numel());
+        self.init(name, &t.size(), 1, raw)
+    }
+    fn f32s(&mut self, p: &str, dims: &[i64], v: &[f32]) -> String {
+        let name = self.fresh(p);
+        self.init(
+            &name,
+            dims,
+            1,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+    fn i64s(&mut self, p: &str, v: &[i64]) -> String {
+        let name = self.fresh(p);
+        self.init(
+            &name,
+            &[v.len() as i64],
+            7,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
+        self.op_n(op, inputs, 1, attrs).remove(0)
+    }
+    fn op_n(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        n: usize,
+        attrs: Vec<AttributeProto>,
+    ) -> Vec<String> {
+        let base = self.fresh(op);
+        let outputs: Vec<String> = (0..n).map(|i| format!("{base}_out{i}")).collect();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.clone(),
+            name: base,
+            op_type: op.into(),
+            attribute: attrs,
+        });
+        outputs
+    }
+
+    fn conv(&mut self, x: &V, c: &Conv) -> Result<V> {
+        let (w, b) = c
+            .fused
+            .as_ref()
+            .ok_or_else(|| anyhow!("export needs a fused model"))?;
+        let size = w.size();
+        let (k, s, p, g) = (size[2], c.stride, c.pad, c.groups);
+        let wn = self.fresh("w");
+        let wn = self.tensor(&wn, w);
+        let bn = self.fresh("b");
+        let bn = self.tensor(&bn, b);
+        let y = self.op(
+            "Conv",
+            &[&x.name, &wn, &bn],
+            vec![
+                aints("dilations", &[1, 1]),
+                ai("group", g),
+                aints("kernel_shape", &[k, k]),
+                aints("pads", &[p, p, p, p]),
+                aints("strides", &[s, s]),
+            ],
+        );
+        let y = if c.act {
+            let sg = self.op("Sigmoid", &[&y], vec![]);
+            self.op("Mul", &[&y, &sg], vec![])
+        } else {
+            y
+        };
+        Ok(V {
+            name: y,
+            c: size[0],
+            h: (x.h + 2 * p - k) / s + 1,
+            w: (x.w + 2 * p - k) / s + 1,
+        })
+    }
+
+    fn conv2d(&mut self, x: &V, c: &Conv2d) -> V {
+        let wn = self.fresh("w");
+        let wn = self.tensor(&wn, &c.conv.ws);
+        let bn = self.fresh("b");
+        let bn = self.tensor(&bn, c.conv.bs.as_ref().expect("Detect convs have a bias"));
+        let y = self.op(
+            "Conv",
+            &[&x.name, &wn, &bn],
+            vec![
+                aints("dilations", &[1, 1]),
+                ai("group", 1),
+                aints("kernel_shape", &[1, 1]),
+                aints("pads", &[0, 0, 0, 0]),
+                aints("strides", &[1, 1]),
+            ],
+        );
+        V {
+            name: y,
+            c: c.conv.ws.size()[0],
+            h: x.h,
+            w: x.w,
+        }
+    }
+
+    fn add(&mut self, a: &V, b: &V) -> V {
+        V {
+            name: self.op("Add", &[&a.name, &b.name], vec![]),
+            ..a.clone()
+        }
+    }
+
+    fn concat(&mut self, xs: &[&V]) -> V {
+        let names: Vec<&str> = xs.iter().map(|v| v.name.as_str()).collect();
+        V {
+            name: self.op("Concat", &names, vec![ai("axis", 1)]),
+            c: xs.iter().map(|v| v.c).sum(),
+            h: xs[0].h,
+            w: xs[0].w,
+        }
+    }
+
+    fn split(&mut self, x: &V, sizes: &[i64]) -> Vec<V> {
+        let s = self.i64s("split", sizes);
+        let outs = self.op_n("Split", &[&x.name, &s], sizes.len(), vec![ai("axis", 1)]);
+        outs.into_iter()
+            .zip(sizes)
+            .map(|(n, &c)| V {
+                name: n,
+                c,
+                h: x.h,
+                w: x.w,
+            })
+            .collect()
+    }
+
+    fn bottleneck(&mut self, x: &V, b: &crate::nn::modules::Bottleneck) -> Result<V> {
+        let y = self.conv(x, &b.cv1)?;
+        let y = self.conv(&y, &b.cv2)?;
+        Ok(if b.add { self.add(x, &y) } else { y })
+    }
+
+    fn c2f(&mut self, x: &V, m: &C2f) -> Result<V> {
+        let y = self.conv(x, &m.cv1)?;
+        let mut ys = self.split(&y, &[m.c, m.c]);
+        for inner in &m.m {
+            let last = ys.last().expect("halves").clone();
+            let y = match inner {
+                Inner::Bottleneck(b) => self.bottleneck(&last, b)?,
+                Inner::C3k(c) => {
+                    let mut a = self.conv(&last, &c.cv1)?;
+                    for b in &c.m {
+                        a = self.bottleneck(&a, b)?;
+                    }
+                    let b2 = self.conv(&last, &c.cv2)?;
+                    let cat = self.concat(&[&a, &b2]);
+                    self.conv(&cat, &c.cv3)?
+                }
+            };
+            ys.push(y);
+        }
+        let refs: Vec<&V> = ys.iter().collect();
+        let cat = self.concat(&refs);
+        self.conv(&cat, &m.cv2)
+    }
+
+    fn block(&mut self, xs: &[&V], b: &Block) -> Result<V> {
+        Ok(match b {
+            Block::Conv(c) => self.conv(xs[0], c)?,
+            Block::C2f(m) => self.c2f(xs[0], m)?,
+            Block::Sppf(m) => {
+                let y0 = self.conv(xs[0], &m.cv1)?;
+                let mut ys = vec![y0];
+                for _ in 0..3 {
+                    let last = ys.last().expect("y").clone();
+                    let p = m.k / 2;
+                    let n = self.op(
+                        "MaxPool",
+                        &[&last.name],
+                        vec![
+                            ai("ceil_mode", 0),
+                            aints("dilations", &[1, 1]),
+                            aints("kernel_shape", &[m.k, m.k]),
+                            aints("pads", &[p, p, p, p]),
+                            aints("strides", &[1, 1]),
+                        ],
+                    );
+                    ys.push(V { name: n, ..last });
+                }
+                let refs: Vec<&V> = ys.iter().collect();
+                let cat = self.concat(&refs);
+                self.conv(&cat, &m.cv2)?
+            }
+            Block::C2psa(m) => {
+                let y = self.conv(xs[0], &m.cv1)?;
+                let ab = self.split(&y, &[m.c, m.c]);
+                let mut b = ab[1].clone();
+                for (attn, f0, f1) in &m.m {
+                    let a = self.attention(&b, attn)?;
+                    b = self.add(&b, &a);
+                    let f = self.conv(&b, f0)?;
+                    let f = self.conv(&f, f1)?;
+                    b = self.add(&b, &f);
+                }
+                let cat = self.concat(&[&ab[0], &b]);
+                self.conv(&cat, &m.cv2)?
+            }
+            Block::Upsample(s) => {
+                let roi = self.f32s("roi", &[0], &[]);
+                let scales = self.f32s("scales", &[4], &[1.0, 1.0, *s as f32, *s as f32]);
+                let n = self.op(
+                    "Resize",
+                    &[&xs[0].name, &roi, &scales],
+                    vec![
+                        astr("coordinate_transformation_mode", "asymmetric"),
+                        astr("mode", "nearest"),
+                        astr("nearest_mode", "floor"),
+                    ],
+                );
+                V {
+                    name: n,
+                    c: xs[0].c,
+                    h: xs[0].h * s,
+                    w: xs[0].w * s,
+                }
+            }
+            Block::Concat => self.concat(xs),
+        })
+    }
+
+    fn attention(&mut self, x: &V, a: &crate::nn::modules::Attention) -> Result<V> {
+        let n = x.h * x.w;
+        let qkv = self.conv(x, &a.qkv)?;
+        let shape = self.i64s("shape", &[1, a.heads, 2 * a.key_dim + a.head_dim, n]);
+        let r = self.op("Reshape", &[&qkv.name, &shape], vec![]);
+        let sizes = self.i64s("split", &[a.key_dim, a.key_dim, a.head_dim]);
+        let qkv = self.op_n("Split", &[&r, &sizes], 3, vec![ai("axis", 2)]);
+        let scale = self.f32s("scale", &[], &[a.scale as f32]);
+        let q = self.op("Mul", &[&qkv[0], &scale], vec![]);
+        let qt = self.op("Transpose", &[&q], vec![aints("perm", &[0, 1, 3, 2])]);
+        let attn = self.op("MatMul", &[&qt, &qkv[1]], vec![]);
+        let attn = self.op("Softmax", &[&attn], vec![ai("axis", -1)]);
+        let at = self.op("Transpose", &[&attn], vec![aints("perm", &[0, 1, 3, 2])]);
+        let out = self.op("MatMul", &[&qkv[2], &at], vec![]);
+        let bchw = self.i64s("shape", &[1, x.c, x.h, x.w]);
+        let out = self.op("Reshape", &[&out, &bchw], vec![]);
+        let v = self.op("Reshape", &[&qkv[2], &bchw], vec![]);
+        let pe = self.conv(
+            &V {
+                name: v,
+                ..x.clone()
+            },
+            &a.pe,
+        )?;
+        let sum = self.op("Add", &[&out, &pe.name], vec![]);
+        self.conv(
+            &V {
+                name: sum,
+                ..x.clone()
+            },
+            &a.proj,
+        )
+    }
+}
+
+/// Builds the ONNX model bytes of a fused model.
+pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
+    if !model.is_fused() {
+        bail!("export needs a fused model (call fuse() first)");
+    }
+    let (ih, iw) = (cfg.imgsz.0 as i64, cfg.imgsz.1 as i64);
+    let mut g = Graph::default();
+    let input = V {
+        name: "images".into(),
+        c: 3,
+        h: ih,
+        w: iw,
+    };
+    let mut outs: Vec<Option<V>> = Vec::new();
+    let mut prev = input.clone();
+    for (i, (from, block)) in model.blocks.iter().enumerate() {
+        let xs: Vec<V> = from
+            .iter()
+            .map(|&f| {
+                if f == i as i64 - 1 || f < 0 {
+                    prev.clone()
+                } else {
+                    outs[f as usize].clone().expect("saved")
+                }
+            })
+            .collect();
+        let refs: Vec<&V> = xs.iter().collect();
+        let y = g.block(&refs, block)?;
+        outs.push(if model.save[i] { Some(y.clone()) } else { None });
+        prev = y;
+    }
+    let last = model.blocks.len() as i64 - 1;
+    let feats: Vec<V> = model
+        .detect_from
+        .iter()
+        .map(|&f| {
+            if f == last {
+                prev.clone()
+            } else {
+                outs[f as usize].clone().expect("saved")
+            }
+        })
+        .collect();
+    let d = &model.detect;
+    let nc = d.nc;
+    let mut boxes = Vec::new();
+    let mut scores = Vec::new();
+    for (i, x) in feats.iter().enumerate() {
+        let (a, b, c) = &d.cv2[i];
+        let y = g.conv(x, a)?;
+        let y = g.conv(&y, b)?;
+        let y = g.conv2d(&y, c);
+        let shp = g.i64s("shape", &[1, 4 * REG_MAX, x.h * x.w]);
+        boxes.push(g.op("Reshape", &[&y.name, &shp], vec![]));
+        let s = match &d.cv3[i] {
+            ClsBranch::Legacy(a, b, c) => {
+                let y = g.conv(x, a)?;
+                let y = g.conv(&y, b)?;
+                g.conv2d(&y, c)
+            }
+            ClsBranch::Light(m, c) => {
+                let mut y = g.conv(x, &m[0])?;
+                for conv in &m[1..] {
+                    y = g.conv(&y, conv)?;
+                }
+                g.conv2d(&y, c)
+            }
+        };
+        let shp = g.i64s("shape", &[1, nc, x.h * x.w]);
+        scores.push(g.op("Reshape", &[&s.name, &shp], vec![]));
+    }
+    let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
+    let br: Vec<&str> = boxes.iter().map(String::as_str).collect();
+    let boxes = g.op("Concat", &br, vec![ai("axis", 2)]);
+    let sr: Vec<&str> = scores.iter().map(String::as_str).collect();
+    let scores = g.op("Concat", &sr, vec![ai("axis", 2)]);
+    // DFL: softmax over the 16 bins, expectation with weights 0..15.
+    let shp = g.i64s("shape", &[1, 4, REG_MAX, a_total]);
+    let r = g.op("Reshape", &[&boxes, &shp], vec![]);
+    let sm = g.op("Softmax", &[&r], vec![ai("axis", 2)]);
+    let proj: Vec<f32> = (0..REG_MAX).map(|v| v as f32).collect();
+    let pw = g.f32s("dfl", &[1, 1, REG_MAX, 1], &proj);
+    let weighted = g.op("Mul", &[&sm, &pw], vec![]);
+    let axes = g.i64s("axes", &[2]);
+    let dist = g.op("ReduceSum", &[&weighted, &axes], vec![ai("keepdims", 0)]);
+    let halves = g.i64s("split", &[2, 2]);
+    let lr = g.op_n("Split", &[&dist, &halves], 2, vec![ai("axis", 1)]);
+    let shapes: Vec<(i64, i64)> = feats.iter().map(|v| (v.h, v.w)).collect();
+    let (anc, st) = make_anchors(&shapes, &model.stride, tch::Device::Cpu);
+    let anc_v: Vec<f32> = Vec::<f32>::try_from(anc.transpose(0, 1).contiguous().flatten(0, -1))?;
+    let st_v: Vec<f32> = Vec::<f32>::try_from(st.flatten(0, -1))?;
+    let an = g.f32s("anchors", &[1, 2, a_total], &anc_v);
+    let sn = g.f32s("strides", &[1, 1, a_total], &st_v);
+    let x1y1 = g.op("Sub", &[&an, &lr[0]], vec![]);
+    let x2y2 = g.op("Add", &[&an, &lr[1]], vec![]);
+    let sum = g.op("Add", &[&x1y1, &x2y2], vec![]);
+    let half = g.f32s("half", &[], &[2.0]);
+    let cxy = g.op("Div", &[&sum, &half], vec![]);
+    let wh = g.op("Sub", &[&x2y2, &x1y1], vec![]);
+    let dbox = g.op("Concat", &[&cxy, &wh], vec![ai("axis", 1)]);
+    let dbox = g.op("Mul", &[&dbox, &sn], vec![]);
+    let probs = g.op("Sigmoid", &[&scores], vec![]);
+    let last = g.nodes.len();
+    g.nodes.push(NodeProto {
+        input: vec![dbox, probs],
+        output: vec!["output0".into()],
+        name: format!("/Concat_out_{last}"),
+        op_type: "Concat".into(),
+        attribute: vec![ai("axis", 1)],
+    });
+    let vi = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: Some(d),
+                            dim_param: None,
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    };
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "main_graph".into(),
+        initializer: g.inits,
+        input: vec![vi("images", &[1, 3, ih, iw])],
+        output: vec![vi("output0", &[1, 4 + nc, a_total])],
+    };
+    let m = ModelProto {
+        ir_version: 10,
+        producer_name: "ryolo".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: cfg.opset,
+        }],
+        metadata_props: cfg
+            .metadata
+            .iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+    };
+    Ok(m.encode_to_vec())
+}
+
+/// Ultralytics' metadata entries for a model.
+pub fn metadata(
+    model: &DetectionModel,
+    imgsz: (usize, usize),
+    args: &str,
+) -> Vec<(String, String)> {
+    let names: Vec<String> = model
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i}: '{}'", n.replace('\'', "\\'")))
+        .collect();
+    vec![
+        (
+            "description".into(),
+            format!("ryolo {} model", model.spec.name),
+        ),
+        ("author".into(), "ryolo".into()),
+        ("version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("license".into(), "AGPL-3.0".into()),
+        (
+            "stride".into(),
+            format!(
+                "{}",
+                model.stride.iter().cloned().fold(0.0, f64::max) as i64
+            ),
+        ),
+        ("task".into(), "detect".into()),
+        ("batch".into(), "1".into()),
+        ("imgsz".into(), format!("[{}, {}]", imgsz.0, imgsz.1)),
+        ("names".into(), format!("{{{}}}", names.join(", "))),
+        ("args".into(), args.into()),
+    ]
+}

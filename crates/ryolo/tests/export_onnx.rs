@@ -1,0 +1,97 @@
+//! ONNX export checked in ONNX Runtime: our file equals our own forward within 1e-4 and Ultralytics'
+//! own export of the same weights within 1e-3 (on bt_input.npy).
+
+mod common;
+use ryolo::export::{metadata, to_onnx, ExportConfig};
+use ryolo::weights::load_model;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::{Device, Tensor};
+
+fn python() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let ok = Command::new(&p)
+        .args(["-c", "import onnxruntime"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Some(p)
+    } else {
+        eprintln!("\n!!!!! SKIPPED: onnxruntime not found in .venv (run scripts/setup.sh) !!!!!\n");
+        None
+    }
+}
+
+fn run_ort(py: &Path, model: &Path, input: &Path, out: &Path) {
+    let script = "import sys, numpy as np, onnxruntime as ort\ns = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])\nx = np.load(sys.argv[2])\ny = s.run(None, {s.get_inputs()[0].name: x})[0]\nnp.save(sys.argv[3], y)\n";
+    let st = Command::new(py)
+        .args(["-c", script])
+        .arg(model)
+        .arg(input)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "onnxruntime failed on {}", model.display());
+}
+
+#[test]
+fn exported_yolo11n_runs_in_onnxruntime() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let Some(py) = python() else { return };
+    let fx = shared.join("fixtures/ultralytics");
+    let mut m = load_model(
+        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
+        None,
+        Device::Cpu,
+    )
+    .unwrap()
+    .model;
+    m.fuse();
+    let cfg = ExportConfig {
+        imgsz: (640, 640),
+        opset: 18,
+        metadata: metadata(&m, (640, 640), "{}"),
+    };
+    let bytes = to_onnx(&m, &cfg).unwrap();
+    let dir = std::env::temp_dir().join(format!("ryolo-onnx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ours = dir.join("ours.onnx");
+    std::fs::write(&ours, bytes).unwrap();
+    run_ort(&py, &ours, &fx.join("bt_input.npy"), &dir.join("ours.npy"));
+    run_ort(
+        &py,
+        &fx.join("bt_yolo11n_best.onnx"),
+        &fx.join("bt_input.npy"),
+        &dir.join("theirs.npy"),
+    );
+    let y_ours = Tensor::read_npy(dir.join("ours.npy")).unwrap();
+    let y_theirs = Tensor::read_npy(dir.join("theirs.npy")).unwrap();
+    let x = Tensor::read_npy(fx.join("bt_input.npy")).unwrap();
+    let y_torch = tch::no_grad(|| m.predict(&x));
+    assert_eq!(y_ours.size(), vec![1, 6, 8400]);
+    // Box rows hold pixel coordinates up to 640, where one f32 ulp is 6e-5: compare them relative to
+    // their magnitude; score rows (probabilities) absolutely.
+    let rows = |t: &Tensor, a: i64, n: i64| t.narrow(1, a, n);
+    let rel = |a: &Tensor, b: &Tensor| {
+        ((a - b).abs() / b.abs().clamp_min(1.0))
+            .max()
+            .double_value(&[])
+    };
+    let abs = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+    for (name, other, tol) in [
+        ("our libtorch forward", &y_torch, 1e-4),
+        ("Ultralytics' ONNX", &y_theirs, 1e-3),
+    ] {
+        let (b_abs, b_rel) = (
+            abs(&rows(&y_ours, 0, 4), &rows(other, 0, 4)),
+            rel(&rows(&y_ours, 0, 4), &rows(other, 0, 4)),
+        );
+        let s_abs = abs(&rows(&y_ours, 4, 2), &rows(other, 4, 2));
+        println!("ONNX Runtime, ours vs {name}: box rows max abs {b_abs:.2e} (relative {b_rel:.2e}), score rows max abs {s_abs:.2e}");
+        assert!(b_rel <= tol, "{name}: box rows relative {b_rel}");
+        assert!(s_abs <= tol, "{name}: score rows {s_abs}");
+    }
+}
