@@ -85,7 +85,13 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "data" => data_tool(&cmd)?,
         "bench" => bench(&cmd)?,
-        "export" => export(&args)?,
+        "export" => {
+            // Export's own default: batch 1 (Ultralytics overlays it under the user's args).
+            let mut o = cmd.overrides.clone();
+            o.entry("batch".into())
+                .or_insert(serde_yaml::Value::from(1));
+            export(&Args::new(&o))?
+        }
         "track" | "benchmark" => {
             bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
         }

@@ -93,4 +93,15 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
     let (ok, out) = yolo(&args, &d);
     assert!(ok, "{out}");
     assert!(d.join("runs/detect/predict-2").exists());
+    // Export next to the weights.
+    std::fs::copy(&model, d.join("bt.pt")).unwrap();
+    let (ok, out) = yolo(&["export", "model=bt.pt", "format=onnx"], &d);
+    assert!(ok, "{out}");
+    assert!(out.contains("export success"), "{out}");
+    assert!(std::fs::metadata(d.join("bt.onnx")).unwrap().len() > 10_000_000);
+    let (ok, out) = yolo(
+        &["export", "model=bt.pt", "format=onnx", "dynamic=True"],
+        &d,
+    );
+    assert!(!ok && out.contains("dynamic"), "{out}");
 }
