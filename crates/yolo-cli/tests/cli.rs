@@ -105,3 +105,109 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
     );
     assert!(!ok && out.contains("dynamic"), "{out}");
 }
+
+#[test]
+fn sigkill_leaves_a_loadable_resumable_run() {
+    let d = tmp("kill");
+    let (ok, out) = yolo(&["data", "synth", "out=synth", "n=12", "imgsz=64"], &d);
+    assert!(ok, "{out}");
+    let project = format!("project={}", d.join("runs").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yolo"))
+        .args([
+            "train",
+            "model=yolo11n.yaml",
+            "data=synth/data.yaml",
+            "epochs=12",
+            "imgsz=64",
+            "batch=4",
+            "workers=1",
+            "val=False",
+            "plots=False",
+            &project,
+            "name=k",
+        ])
+        .current_dir(&d)
+        .env("YOLO_CONFIG_DIR", d.join("cfg"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let csv = d.join("runs/k/results.csv");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&csv)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 4
+    {
+        assert!(start.elapsed().as_secs() < 120, "training did not progress");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let last = d.join("runs/k/weights/last.safetensors");
+    let (ok, out) = yolo(
+        &[
+            "val",
+            &format!("model={}", last.display()),
+            "data=synth/data.yaml",
+            "imgsz=64",
+            "plots=False",
+        ],
+        &d,
+    );
+    assert!(ok, "last checkpoint must load after SIGKILL: {out}");
+    let (ok, out) = yolo(
+        &["train", "resume", &format!("model={}", last.display())],
+        &d,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Resuming training"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let epochs: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        epochs,
+        (1..=12).collect::<Vec<_>>(),
+        "one row per epoch, no duplicates:\n{text}"
+    );
+    assert!(leftover_tmp(&d.join("runs/k/weights")).is_empty());
+}
+
+fn leftover_tmp(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".tmp"))
+        .collect()
+}
+
+#[test]
+fn non_finite_loss_stops_with_epoch_and_batch() {
+    let d = tmp("nan");
+    let (ok, out) = yolo(&["data", "synth", "out=synth", "n=8", "imgsz=64"], &d);
+    assert!(ok, "{out}");
+    let (ok, out) = yolo(
+        &[
+            "train",
+            "model=yolo11n.yaml",
+            "data=synth/data.yaml",
+            "epochs=2",
+            "imgsz=64",
+            "batch=4",
+            "box=1e39",
+            "plots=False",
+            "project=runs",
+            "name=n",
+        ],
+        &d,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("non-finite loss") && out.contains("epoch 1 batch 1"),
+        "{out}"
+    );
+}
