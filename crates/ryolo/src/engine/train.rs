@@ -466,6 +466,18 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             .unwrap_or([0.0; 3]);
     }
 
+    for (key, why) in [
+        (
+            "copy_paste",
+            "needs polygon segments; ignored for box-only labels",
+        ),
+        ("cutmix", "is not implemented yet; ignored"),
+        ("multi_scale", "is not implemented yet; ignored"),
+    ] {
+        if a.f64(key).unwrap_or(0.0) > 0.0 {
+            println!("WARNING {key}={} {why}", a.f64(key).unwrap_or(0.0));
+        }
+    }
     let workers = (a.i64("workers").unwrap_or(8).max(0) as usize).clamp(
         1,
         std::thread::available_parallelism()

@@ -1,0 +1,72 @@
+//! The training loader: batches are identical whatever the number of workers (deterministic for a
+//! seed), and the label cache is reused until a file changes.
+
+use ryolo::data::augment::AugConfig;
+use ryolo::data::loader::{epoch_batches, TrainDataset};
+use ryolo::data::{list_images, load_data_yaml, scan};
+use std::sync::Arc;
+
+fn batches(ds: &Arc<TrainDataset>, workers: usize, epoch: usize) -> Vec<(Vec<u8>, Vec<[f32; 4]>)> {
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .unwrap(),
+    );
+    epoch_batches(ds.clone(), pool, epoch, 4, true, 2)
+        .iter()
+        .map(|b| (b.pixels, b.targets.bboxes))
+        .collect()
+}
+
+#[test]
+fn same_batches_for_any_worker_count() {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 12, 64, 5).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let s = scan("train", &files, dc.nc(), false);
+    let ds = Arc::new(TrainDataset::new(
+        s.entries,
+        64,
+        AugConfig::default(),
+        7,
+        false,
+    ));
+    let a = batches(&ds, 1, 0);
+    let b = batches(&ds, 3, 0);
+    assert_eq!(a.len(), 3);
+    assert!(a == b, "batches differ between 1 and 3 workers");
+    let c = batches(&ds, 2, 1);
+    assert!(a != c, "another epoch draws other augmentations");
+}
+
+#[test]
+fn label_cache_is_reused_until_a_label_changes() {
+    let d = std::env::temp_dir().join(format!("ryolo-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 8, 64, 6).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let cache = d.join("labels/train.ryolo.cache");
+    let first = scan("train", &files, dc.nc(), false);
+    assert!(cache.exists(), "cache written beside the labels");
+    // Poison the cache's contents; an unchanged dataset must be read from it (so the poison shows).
+    let text = std::fs::read_to_string(&cache)
+        .unwrap()
+        .replacen("\"found\":8", "\"found\":99", 1);
+    std::fs::write(&cache, text).unwrap();
+    assert_eq!(
+        scan("train", &files, dc.nc(), false).found,
+        99,
+        "second scan reads the cache"
+    );
+    // Touching a label file invalidates it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let lbl = d.join("labels/train/train_00000.txt");
+    let t = std::fs::read_to_string(&lbl).unwrap();
+    std::fs::write(&lbl, format!("{t}\n")).unwrap();
+    let third = scan("train", &files, dc.nc(), false);
+    assert_eq!(third.found, first.found);
+}
