@@ -495,7 +495,16 @@ fn predict(args: &Args) -> Result<()> {
         classes: a.classes()?,
     };
     let mut p = ryolo::engine::predict::Predictor::new(loaded.model, a.imgsz()?, nms);
-    println!("{}", p.model.info());
+    // format=json: one JSON line per image on stdout for scripts; the human lines go to stderr.
+    let json = a.str("format").as_deref() == Some("json");
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    };
+    say(format!("{}", p.model.info()));
     let files = expand_source(&source)?;
     let opts = SaveOptions {
         dir: cfg::save_dir(&a, "predict"),
@@ -525,7 +534,19 @@ fn predict(args: &Args) -> Result<()> {
         total.inference += s.inference;
         total.postprocess += s.postprocess;
         last_shape = pred.letterbox.shape;
-        println!(
+        if json {
+            let (w, h) = (img.width() as f32, img.height() as f32);
+            let dets: Vec<serde_json::Value> = pred
+                .detections
+                .iter()
+                .map(|d| serde_json::json!({"cls": d.cls, "name": p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}})
+            );
+        }
+        say(format!(
             "image {}/{} {}: {}x{} {}, {:.1}ms",
             i + 1,
             n,
@@ -534,20 +555,20 @@ fn predict(args: &Args) -> Result<()> {
             last_shape.1,
             p.describe(&pred.detections),
             s.inference
-        );
+        ));
         save_prediction(&p, f, &img, &pred, &opts)?;
     }
     let k = n.max(1) as f64;
-    println!(
+    say(format!(
         "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape (1, 3, {}, {})",
         total.preprocess / k,
         total.inference / k,
         total.postprocess / k,
         last_shape.0,
         last_shape.1
-    );
+    ));
     if opts.save || opts.save_txt {
-        println!("Results saved to {}", opts.dir.display());
+        say(format!("Results saved to {}", opts.dir.display()));
     }
     Ok(())
 }

@@ -93,6 +93,26 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
     let (ok, out) = yolo(&args, &d);
     assert!(ok, "{out}");
     assert!(d.join("runs/detect/predict-2").exists());
+    // Machine-readable output: one JSON line per image on stdout.
+    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
+        .args([
+            "predict",
+            &format!("model={}", model.display()),
+            &format!("source={}", src.display()),
+            "format=json",
+            "save=False",
+        ])
+        .current_dir(&d)
+        .env("YOLO_CONFIG_DIR", d.join("cfg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert_eq!(lines[0]["detections"][0]["name"], "negative");
     // Export next to the weights.
     std::fs::copy(&model, d.join("bt.pt")).unwrap();
     let (ok, out) = yolo(&["export", "model=bt.pt", "format=onnx"], &d);

@@ -118,6 +118,34 @@ impl Predictor {
         })
     }
 
+    /// Loads a model (`.pt`, `.safetensors` or `.yaml`) on `device` ready for inference.
+    pub fn load(model: &str, imgsz: usize, device: tch::Device) -> Result<Self> {
+        let m = crate::weights::load_model(model, None, device)?.model;
+        Ok(Self::new(m, (imgsz, imgsz), NmsConfig::default()))
+    }
+
+    /// Predicts an image file.
+    pub fn predict_path(&self, path: &Path) -> Result<Prediction> {
+        self.predict(&load_image(path)?)
+    }
+
+    /// Predicts an `image::DynamicImage` (any pixel format).
+    pub fn predict_dynamic(&self, img: &image::DynamicImage) -> Result<Prediction> {
+        self.predict(&img.to_rgb8())
+    }
+
+    /// Predicts a raw RGB buffer (`h * w * 3` bytes, row-major).
+    pub fn predict_rgb(&self, rgb: &[u8], w: u32, h: u32) -> Result<Prediction> {
+        let img = image::RgbImage::from_raw(w, h, rgb.to_vec())
+            .ok_or_else(|| anyhow!("RGB buffer of {} bytes does not hold {w}x{h}x3", rgb.len()))?;
+        self.predict(&img)
+    }
+
+    /// The class name of an id.
+    pub fn name(&self, cls: usize) -> &str {
+        self.model.names.get(cls).map(String::as_str).unwrap_or("?")
+    }
+
     /// Ultralytics' per-image summary: `3 persons, 1 bus` or `(no detections)`.
     pub fn describe(&self, dets: &[Detection]) -> String {
         if dets.is_empty() {

@@ -208,6 +208,24 @@ impl Default for NmsConfig {
     }
 }
 
+impl Detection {
+    /// `cx, cy, w, h` in pixels.
+    pub fn xywh(&self) -> [f32; 4] {
+        let b = self.xyxy;
+        [
+            (b[0] + b[2]) / 2.0,
+            (b[1] + b[3]) / 2.0,
+            b[2] - b[0],
+            b[3] - b[1],
+        ]
+    }
+    /// `cx, cy, w, h` normalised by the image size.
+    pub fn xywhn(&self, img_w: f32, img_h: f32) -> [f32; 4] {
+        let v = self.xywh();
+        [v[0] / img_w, v[1] / img_h, v[2] / img_w, v[3] / img_h]
+    }
+}
+
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
