@@ -50,6 +50,8 @@ pub struct TrainDataset {
     /// Seed.
     pub seed: u64,
     cache: Option<Vec<Rgb>>,
+    /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
+    pub rect: Option<Vec<(Vec<usize>, (usize, usize))>>,
 }
 
 impl TrainDataset {
@@ -73,7 +75,53 @@ impl TrainDataset {
             aug,
             seed,
             cache,
+            rect: None,
         }
+    }
+
+    /// Switches to rectangular training batches of `batch` images (pad 0, mosaic off).
+    pub fn with_rect(mut self, batch: usize) -> Self {
+        let shapes: Vec<(u32, u32)> = self.entries.iter().map(|e| e.shape).collect();
+        self.rect = Some(crate::engine::val::rect_batches(
+            &shapes, self.imgsz, batch, 32, 0.0,
+        ));
+        self.aug.mosaic = 0.0;
+        self.aug.mixup = 0.0;
+        self
+    }
+
+    /// A rect-training sample: letterboxed into its batch canvas, then affine (within the canvas),
+    /// HSV and flips.
+    pub fn get_rect(
+        &self,
+        i: usize,
+        epoch: usize,
+        shape: (usize, usize),
+        recent: &Recent,
+    ) -> Sample {
+        let mut rng = rng_for(self.seed, epoch, i, 0);
+        let s = self.load(i, recent);
+        let (lb, info) = crate::ops::letterbox(&s.img, shape, false, true, 32);
+        let (r, (px, py)) = (info.ratio as f32, (info.pad.0 as f32, info.pad.1 as f32));
+        let boxes = s
+            .boxes
+            .iter()
+            .map(|b| [b[0] * r + px, b[1] * r + py, b[2] * r + px, b[3] * r + py])
+            .collect();
+        let s = Sample {
+            img: lb,
+            cls: s.cls,
+            boxes,
+        };
+        let mut s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
+        random_hsv(&mut s.img, self.aug.hsv, &mut rng);
+        if rng.gen::<f64>() < self.aug.flipud {
+            flipud(&mut s);
+        }
+        if rng.gen::<f64>() < self.aug.fliplr {
+            fliplr(&mut s);
+        }
+        s
     }
 
     /// Number of images.
@@ -257,6 +305,20 @@ pub fn epoch_batches(
 ) -> Receiver<Batch> {
     let (tx, rx) = sync_channel(prefetch.max(1));
     std::thread::spawn(move || {
+        if let Some(rect) = &ds.rect {
+            let empty = Recent::default();
+            for (idx, shape) in rect {
+                let samples: Vec<Sample> = pool.install(|| {
+                    idx.par_iter()
+                        .map(|&i| ds.get_rect(i, epoch, *shape, &empty))
+                        .collect()
+                });
+                if tx.send(collate(samples, idx.clone())).is_err() {
+                    return;
+                }
+            }
+            return;
+        }
         let order = epoch_order(ds.len(), ds.seed, epoch, true);
         let window = (8 * batch).clamp(batch.max(1), 1000).min(ds.len());
         let mut recent = Recent::default();

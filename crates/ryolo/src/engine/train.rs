@@ -500,8 +500,15 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
     } else {
         aug_from(&a)
     };
-    let ds =
-        Arc::new(pool.install(|| TrainDataset::new(train_entries, imgsz, aug, seed, cache_ram)));
+    let rect = a.bool("rect");
+    let ds = Arc::new(pool.install(|| {
+        let d = TrainDataset::new(train_entries, imgsz, aug, seed, cache_ram);
+        if rect {
+            d.with_rect(batch)
+        } else {
+            d
+        }
+    }));
     println!(
         "Using {} train, {} val images at imgsz={imgsz}",
         ds.len(),
