@@ -38,6 +38,9 @@ fn rng_for(seed: u64, epoch: usize, index: usize, stream: u64) -> rand::rngs::Sm
     rand::rngs::SmallRng::seed_from_u64(h)
 }
 
+/// One rect batch: dataset indices and the `(h, w)` canvas they share.
+pub type RectBatch = (Vec<usize>, (usize, usize));
+
 /// A training dataset: verified entries, augmentation settings and an optional RAM cache.
 #[derive(Debug)]
 pub struct TrainDataset {
@@ -51,7 +54,7 @@ pub struct TrainDataset {
     pub seed: u64,
     cache: Option<Vec<Rgb>>,
     /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
-    pub rect: Option<Vec<(Vec<usize>, (usize, usize))>>,
+    pub rect: Option<Vec<RectBatch>>,
 }
 
 impl TrainDataset {
