@@ -2,15 +2,9 @@
 //! coco128's quirks, autosplit.
 
 mod common;
+use common::tmp;
 use ryolo::data::convert::{autosplit, from_coco, from_voc};
-use std::path::{Path, PathBuf};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::path::Path;
 
 fn rows(p: &Path) -> Vec<Vec<f64>> {
     std::fs::read_to_string(p)

@@ -1,37 +1,9 @@
 //! Training end to end on the built-in synthetic dataset (needs nothing outside the repo): an overfit
 //! run that must learn. (Its own test binary: libtorch's global RNG is per process.)
 
-use ryolo::cfg::{parse_args, Args};
+mod common;
+use common::{args, tmp};
 use ryolo::engine::train::{train, Callbacks};
-use std::path::{Path, PathBuf};
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn args(s: &str) -> Args {
-    let c = parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap();
-    Args::new(&c.overrides)
-}
-
-#[allow(dead_code)]
-fn rows_without_time(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            l.split(',')
-                .enumerate()
-                .filter(|(i, _)| *i != 1)
-                .map(|(_, v)| v)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
 
 #[test]
 fn overfits_a_handful_of_synthetic_images() {

@@ -1,22 +1,11 @@
 //! Exact resume: 4 epochs straight == 2 epochs, interrupted, + resume 2 (results.csv rows and weights).
 //! (Its own test binary: libtorch's global RNG is per process.)
 
-use ryolo::cfg::{parse_args, Args};
+mod common;
+use common::{args, tmp};
 use ryolo::engine::train::{train, Callbacks};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn args(s: &str) -> Args {
-    let c = parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap();
-    Args::new(&c.overrides)
-}
 
 fn rows_without_time(p: &Path) -> Vec<String> {
     std::fs::read_to_string(p)

@@ -13,3 +13,18 @@ pub fn shared() -> Option<PathBuf> {
         None
     }
 }
+
+/// A fresh temporary folder for one test.
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ryolo-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Arguments as the CLI would parse them.
+pub fn args(s: &str) -> ryolo::cfg::Args {
+    let c = ryolo::cfg::parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .unwrap();
+    ryolo::cfg::Args::new(&c.overrides)
+}
