@@ -380,6 +380,9 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             a.f64("warmup_bias_lr").unwrap_or(0.1),
         )
     };
+    if ["nadam", "radam", "adamax"].contains(&opt_name.to_ascii_lowercase().as_str()) {
+        println!("WARNING optimizer={opt_name} is not implemented separately; running Adam with its settings");
+    }
     let model_vars = vars_sorted(&model);
     let mut opt = Optimizer::new(kind, &model_vars, lr0, momentum, wd);
     println!(
