@@ -23,6 +23,14 @@ fn e<E: std::fmt::Debug>(err: E) -> anyhow::Error {
     anyhow!("plotting: {err:?}")
 }
 
+/// The label of a category axis tick: `name(i)` at segment centres when `show`, else nothing.
+fn segment_label(v: &SegmentValue<usize>, show: bool, name: impl Fn(usize) -> String) -> String {
+    match v {
+        SegmentValue::CenterOf(i) if show => name(*i),
+        _ => String::new(),
+    }
+}
+
 const BLUE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const ORANGE: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 
@@ -348,28 +356,8 @@ pub fn plot_confusion(
         .y_desc("Predicted")
         .x_labels(n)
         .y_labels(n)
-        .x_label_formatter(&|v| {
-            if let SegmentValue::CenterOf(i) = v {
-                if show {
-                    lbl(*i)
-                } else {
-                    String::new()
-                }
-            } else {
-                String::new()
-            }
-        })
-        .y_label_formatter(&|v| {
-            if let SegmentValue::CenterOf(i) = v {
-                if show {
-                    lbl(n - 1 - *i)
-                } else {
-                    String::new()
-                }
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| segment_label(v, show, lbl))
+        .y_label_formatter(&|v| segment_label(v, show, |i| lbl(n - 1 - i)))
         .x_label_style(
             ("sans-serif", 13)
                 .into_font()
@@ -465,15 +453,7 @@ pub fn plot_labels(entries: &[LabelEntry], names: &[String], out: &Path) -> Resu
             .y_desc("instances")
             .x_labels(nc)
             .x_label_formatter(&|v| {
-                if let SegmentValue::CenterOf(i) = v {
-                    if show {
-                        names.get(*i).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                } else {
-                    String::new()
-                }
+                segment_label(v, show, |i| names.get(i).cloned().unwrap_or_default())
             })
             .x_label_style(
                 ("sans-serif", 12)
