@@ -76,32 +76,56 @@ pub fn resize_linear(img: &Rgb, w: usize, h: usize) -> Rgb {
     }
     let xt = linear_taps(img.w, w);
     let yt = linear_taps(img.h, h);
-    // Horizontal pass into i32 rows (scale 2^11), computed once per source row that is used.
-    let mut rows: Vec<Option<Vec<i32>>> = vec![None; img.h];
-    let hrow = |sy: usize, rows: &mut Vec<Option<Vec<i32>>>| {
-        if rows[sy].is_none() {
-            let src = &img.data[sy * img.w * 3..(sy + 1) * img.w * 3];
-            let mut r = vec![0i32; w * 3];
-            for (x, &(s0, s1, a0, a1)) in xt.iter().enumerate() {
-                for c in 0..3 {
-                    r[x * 3 + c] = src[s0 * 3 + c] as i32 * a0 + src[s1 * 3 + c] as i32 * a1;
-                }
-            }
-            rows[sy] = Some(r);
+    // Horizontal pass into i32 rows (scale 2^11), once per source row that is used, kept in a small
+    // ring (destination rows only move forward through the source rows).
+    let row_len = w * 3;
+    let hrow = |sy: usize, r: &mut [i32]| {
+        let src = &img.data[sy * img.w * 3..(sy + 1) * img.w * 3];
+        for (d, &(s0, s1, a0, a1)) in r.chunks_exact_mut(3).zip(&xt) {
+            let (p0, p1) = (&src[s0 * 3..s0 * 3 + 3], &src[s1 * 3..s1 * 3 + 3]);
+            d[0] = p0[0] as i32 * a0 + p1[0] as i32 * a1;
+            d[1] = p0[1] as i32 * a0 + p1[1] as i32 * a1;
+            d[2] = p0[2] as i32 * a0 + p1[2] as i32 * a1;
         }
     };
-    for (y, &(s0, s1, b0, b1)) in yt.iter().enumerate() {
-        hrow(s0, &mut rows);
-        hrow(s1, &mut rows);
-        let (r0, r1) = (
-            rows[s0].as_ref().expect("row"),
-            rows[s1].as_ref().expect("row"),
-        );
-        let dst = &mut out[y * w * 3..(y + 1) * w * 3];
-        for i in 0..w * 3 {
+    let mut ring = [
+        (usize::MAX, vec![0i32; row_len]),
+        (usize::MAX, vec![0i32; row_len]),
+    ];
+    for (dst, &(s0, s1, b0, b1)) in out.chunks_exact_mut(row_len).zip(&yt) {
+        for sy in [s0, s1] {
+            if ring[0].0 != sy && ring[1].0 != sy {
+                // Replace the slot holding the older (smaller) source row.
+                let k = if ring[0].0 == usize::MAX
+                    || (ring[1].0 != usize::MAX && ring[0].0 < ring[1].0)
+                {
+                    0
+                } else {
+                    1
+                };
+                let k = if ring[k].0 == s0 || ring[k].0 == s1 {
+                    1 - k
+                } else {
+                    k
+                };
+                hrow(sy, &mut ring[k].1);
+                ring[k].0 = sy;
+            }
+        }
+        let r0 = if ring[0].0 == s0 {
+            &ring[0].1
+        } else {
+            &ring[1].1
+        };
+        let r1 = if ring[0].0 == s1 {
+            &ring[0].1
+        } else {
+            &ring[1].1
+        };
+        for ((d, &a), &b) in dst.iter_mut().zip(r0.iter()).zip(r1.iter()) {
             // OpenCV's vectorised VResizeLinear rounding for 8-bit images.
-            let v = (((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2;
-            dst[i] = v.clamp(0, 255) as u8;
+            let v = (((b0 * (a >> 4)) >> 16) + ((b1 * (b >> 4)) >> 16) + 2) >> 2;
+            *d = v.clamp(0, 255) as u8;
         }
     }
     Rgb { w, h, data: out }
@@ -379,6 +403,37 @@ mod tests {
         let r = resize_linear(&img, 4, 1);
         let row: Vec<u8> = r.data.chunks(3).map(|p| p[0]).collect();
         assert_eq!(row, vec![0, 64, 191, 255]);
+    }
+
+    #[test]
+    fn resize_matches_a_direct_evaluation_of_the_formula() {
+        // Any size up and down: each output equals OpenCV's fixed-point formula evaluated directly.
+        let mut data = vec![0u8; 37 * 23 * 3];
+        let mut x = 12345u32;
+        for v in data.iter_mut() {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            *v = (x >> 16) as u8;
+        }
+        let img = Rgb { w: 37, h: 23, data };
+        for (w, h) in [(50, 31), (20, 11), (37, 40), (9, 23), (74, 46)] {
+            let r = resize_linear(&img, w, h);
+            if (img.w, img.h) == (2 * w, 2 * h) {
+                continue;
+            }
+            let (xt, yt) = (linear_taps(img.w, w), linear_taps(img.h, h));
+            for (y, &(s0, s1, b0, b1)) in yt.iter().enumerate() {
+                for (xx, &(t0, t1, a0, a1)) in xt.iter().enumerate() {
+                    for c in 0..3 {
+                        let p = |yy: usize, xs: usize| img.data[(yy * img.w + xs) * 3 + c] as i32;
+                        let r0 = p(s0, t0) * a0 + p(s0, t1) * a1;
+                        let r1 = p(s1, t0) * a0 + p(s1, t1) * a1;
+                        let v = ((((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2)
+                            .clamp(0, 255) as u8;
+                        assert_eq!(r.data[(y * w + xx) * 3 + c], v, "{w}x{h} at ({xx},{y},{c})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
