@@ -264,12 +264,52 @@ pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
     for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
         let fy = y as f64;
         if affine {
-            // Incremental source coordinates along the row.
-            let (mut sx, mut sy) = (inv[0][1] * fy + inv[0][2], inv[1][1] * fy + inv[1][2]);
-            for d in row.chunks_exact_mut(3) {
-                sample(sx as f32, sy as f32, d);
-                sx += inv[0][0];
-                sy += inv[1][0];
+            // Incremental source coordinates along the row; pixels whose 2x2 neighbourhood lies
+            // inside the source take a tight 16.16 fixed-point loop.
+            let (sx0, sy0) = (inv[0][1] * fy + inv[0][2], inv[1][1] * fy + inv[1][2]);
+            let (dx, dy) = (inv[0][0], inv[1][0]);
+            let inside = |x: usize| {
+                let (sx, sy) = (sx0 + dx * x as f64, sy0 + dy * x as f64);
+                // A margin larger than the fixed-point drift over a row (640 / 65536 px) keeps the
+                // neighbourhood inside even when increments are negative (rotation, shear).
+                const M: f64 = 0.05;
+                sx >= M && sy >= M && sx < (w - 1) as f64 - M && sy < (h - 1) as f64 - M
+            };
+            let mut x = 0;
+            while x < out_w {
+                if !inside(x) {
+                    sample(
+                        (sx0 + dx * x as f64) as f32,
+                        (sy0 + dy * x as f64) as f32,
+                        &mut row[x * 3..x * 3 + 3],
+                    );
+                    x += 1;
+                    continue;
+                }
+                // Longest run of inside pixels from x (the inside set of a line is an interval).
+                let mut end = x + 1;
+                while end < out_w && inside(end) {
+                    end += 1;
+                }
+                let (fxs, fys) = (
+                    ((sx0 + dx * x as f64) * 65536.0) as i64,
+                    ((sy0 + dy * x as f64) * 65536.0) as i64,
+                );
+                let (fdx, fdy) = ((dx * 65536.0) as i64, (dy * 65536.0) as i64);
+                let stride = w as usize * 3;
+                for (k, d) in row[x * 3..end * 3].chunks_exact_mut(3).enumerate() {
+                    let (fx, fy) = (fxs + fdx * k as i64, fys + fdy * k as i64);
+                    let (x0, y0) = ((fx >> 16) as usize, (fy >> 16) as usize);
+                    let (ax, ay) = (((fx >> 8) & 255) as u32, ((fy >> 8) & 255) as u32);
+                    let i00 = (y0 * w as usize + x0) * 3;
+                    let (p, q) = (&src[i00..i00 + 6], &src[i00 + stride..i00 + stride + 6]);
+                    for c in 0..3 {
+                        let top = p[c] as u32 * (256 - ax) + p[3 + c] as u32 * ax;
+                        let bot = q[c] as u32 * (256 - ax) + q[3 + c] as u32 * ax;
+                        d[c] = ((top * (256 - ay) + bot * ay + (1 << 15)) >> 16) as u8;
+                    }
+                }
+                x = end;
             }
         } else {
             for (x, d) in row.chunks_exact_mut(3).enumerate() {
@@ -546,6 +586,25 @@ mod tests {
         let out = random_perspective(s.clone(), &AugConfig::none(), 40, 50, &mut rng);
         assert_eq!(out.img.data, s.img.data);
         assert_eq!(out.boxes, s.boxes);
+    }
+
+    #[test]
+    fn rotated_and_sheared_warps_stay_in_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let cfg = AugConfig {
+            degrees: 180.0,
+            shear: 30.0,
+            scale: 0.9,
+            translate: 0.5,
+            ..AugConfig::default()
+        };
+        for (w, h) in [(640, 480), (97, 641), (33, 31)] {
+            for _ in 0..20 {
+                let s = sample(w, h);
+                let out = random_perspective(s, &cfg, 128, 96, &mut rng);
+                assert_eq!(out.img.data.len(), 128 * 96 * 3);
+            }
+        }
     }
 
     #[test]
