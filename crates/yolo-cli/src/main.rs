@@ -511,6 +511,7 @@ fn predict(args: &Args) -> Result<()> {
         save: a.get("save").as_bool().unwrap_or(true),
         save_txt: a.bool("save_txt"),
         save_conf: a.bool("save_conf"),
+        save_crop: a.bool("save_crop"),
         show_labels: a.get("show_labels").as_bool().unwrap_or(true),
         show_conf: a.get("show_conf").as_bool().unwrap_or(true),
         show_boxes: a.get("show_boxes").as_bool().unwrap_or(true),

@@ -75,6 +75,7 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
         &format!("source={}", src.display()),
         "save_txt=True",
         "save_conf=True",
+        "save_crop=True",
     ];
     let (ok, out) = yolo(&args, &d);
     assert!(ok, "{out}");
@@ -83,6 +84,10 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
     let run = d.join("runs/detect/predict");
     assert!(run.join("val_1 (1).jpg").exists());
     let label = std::fs::read_to_string(run.join("labels/val_1 (1).txt")).unwrap();
+    assert!(
+        run.join("crops/negative/val_1 (1).jpg").exists()
+            && run.join("crops/positive/val_1 (1).jpg").exists()
+    );
     let rows: Vec<Vec<f64>> = label
         .lines()
         .map(|l| l.split(' ').map(|v| v.parse().unwrap()).collect())

@@ -235,6 +235,8 @@ pub struct SaveOptions {
     pub save_txt: bool,
     /// Add confidences to the label rows.
     pub save_conf: bool,
+    /// Save each detection's crop under `crops/<class>/<stem>.jpg`.
+    pub save_crop: bool,
     /// Draw class names.
     pub show_labels: bool,
     /// Draw confidences.
@@ -290,6 +292,32 @@ pub fn save_prediction(
         canvas
             .save(&out)
             .with_context(|| format!("saving {}", out.display()))?;
+    }
+    if o.save_crop {
+        // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
+        let (iw, ih) = (img.width() as f32, img.height() as f32);
+        for d in &pred.detections {
+            let [cx, cy, w, h] = d.xywh();
+            let (w, h) = (w * 1.02 + 10.0, h * 1.02 + 10.0);
+            let x0 = (cx - w / 2.0).clamp(0.0, iw) as u32;
+            let y0 = (cy - h / 2.0).clamp(0.0, ih) as u32;
+            let x1 = (cx + w / 2.0).clamp(0.0, iw) as u32;
+            let y1 = (cy + h / 2.0).clamp(0.0, ih) as u32;
+            if x1 <= x0 || y1 <= y0 {
+                continue;
+            }
+            let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+            let cdir = o.dir.join("crops").join(p.name(d.cls));
+            std::fs::create_dir_all(&cdir)?;
+            let mut out = cdir.join(format!("{stem}.jpg"));
+            let mut n = 2;
+            while out.exists() {
+                out = cdir.join(format!("{stem}{n}.jpg"));
+                n += 1;
+            }
+            crop.save(&out)
+                .with_context(|| format!("saving {}", out.display()))?;
+        }
     }
     if o.save_txt {
         let (h0, w0) = (img.height() as f64, img.width() as f64);
