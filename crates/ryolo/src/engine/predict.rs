@@ -1,5 +1,6 @@
 //! Prediction on images: load, letterbox, forward, NMS, map boxes back (spec/inference.md).
 
+use crate::data::dataset::IMG_FORMATS;
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, nms, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
 use crate::util::fmt_g;
@@ -173,17 +174,10 @@ impl Predictor {
     }
 }
 
-/// Image file extensions that predict and datasets read.
-pub const IMG_FORMATS: &[&str] = &["bmp", "jpeg", "jpg", "png", "tif", "tiff", "webp"];
-
 /// Expands a `source`: an image file, a folder (sorted), a glob, or a `.txt` list of paths.
 pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
     let p = Path::new(source);
-    let is_img = |q: &Path| {
-        q.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMG_FORMATS.contains(&e.to_ascii_lowercase().as_str()))
-    };
+    let is_img = crate::data::dataset::is_image;
     let mut files: Vec<std::path::PathBuf> = if p.is_dir() {
         std::fs::read_dir(p)
             .with_context(|| format!("listing {source}"))?

@@ -31,6 +31,21 @@ fn segment_label(v: &SegmentValue<usize>, show: bool, name: impl Fn(usize) -> St
     }
 }
 
+use plotters::coord::types::RangedCoordf64;
+type Chart<'a> = ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The lower-left legend of the curve charts.
+fn draw_legend(chart: &mut Chart<'_>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)
+}
+
 const BLUE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const ORANGE: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 
@@ -229,14 +244,7 @@ pub fn plot_curves(m: &DetMetrics, names: &[String], dir: &Path) -> Result<()> {
             .map_err(e)?
             .label(format!("all classes {:.3} mAP@0.5", m.map50()))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(e)?;
     }
     for (file, title, curves) in [
@@ -287,14 +295,7 @@ pub fn plot_curves(m: &DetMetrics, names: &[String], dir: &Path) -> Result<()> {
             .map_err(e)?
             .label(format!("all classes {:.2} at {:.3}", sm[best], m.px[best]))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(e)?;
     }
     Ok(())
