@@ -14,8 +14,13 @@ if [ ! -e .venv/libtorch/lib/libtorch_cpu.so ]; then
   tdir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
   ln -sfn "$tdir" .venv/libtorch
 fi
-# ONNX Runtime checks our ONNX exports in the tests.
+# ONNX Runtime runs `.onnx` models (loaded at run time from .venv/libonnxruntime.so) and checks
+# our ONNX exports in the tests.
 if ! .venv/bin/python -c "import onnxruntime" 2>/dev/null; then
-  echo "setup: installing onnxruntime into .venv (for the export tests)..."
+  echo "setup: installing onnxruntime into .venv (runs .onnx models, checks exports)..."
   .venv/bin/pip install --quiet onnxruntime
+fi
+if [ ! -e .venv/libonnxruntime.so ]; then
+  ortlib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)
+  ln -sfn "$(realpath "$ortlib")" .venv/libonnxruntime.so
 fi

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use ryolo::cfg::{self, Args};
+use ryolo::engine::backend::Backend;
 use ryolo::engine::predict::{expand_source, load_image, save_prediction, SaveOptions, Speed};
 use ryolo::ops::NmsConfig;
 use ryolo::weights::load_model;
@@ -10,7 +11,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (the only task implemented)
-  MODE: train, val, predict, export (format=onnx), info (track, benchmark: not implemented yet)
+  MODE: train, val, predict, export (format=onnx), benchmark, info (track: not implemented yet)
   Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
@@ -19,10 +20,12 @@ Examples:
   yolo predict model=path/to/best.pt source=images/ conf=0.25 imgsz=640
   yolo predict model=best.pt source='data/*.jpg' save_txt=True save_conf=True
   yolo val model=best.pt data=data.yaml batch=16 imgsz=640
+  yolo predict model=best.onnx source=images/      (.onnx files run on ONNX Runtime)
+  yolo benchmark model=best.pt data=data.yaml imgsz=640
   yolo settings runs_dir=/data/runs
 
 Models: yolov8{n,s,m,l,x}.yaml and yolo11{n,s,m,l,x}.yaml are built in; Ultralytics .pt files and
-ryolo .safetensors checkpoints load directly. Arguments and defaults follow Ultralytics 8.4.";
+ryolo .safetensors checkpoints load directly; .onnx exports (ours and Ultralytics') run on ONNX Runtime. Arguments and defaults follow Ultralytics 8.4.";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,7 +81,9 @@ fn run(argv: &[String]) -> Result<()> {
             println!("{}", loaded.model.info());
         }
         "predict" => predict(&args)?,
-        "val" => val(&args)?,
+        "val" => {
+            val(&args)?;
+        }
         "train" => {
             let mut cb = ryolo::engine::train::Callbacks::default();
             ryolo::engine::train::train(&args, &mut cb)?;
@@ -90,9 +95,10 @@ fn run(argv: &[String]) -> Result<()> {
             let mut o = cmd.overrides.clone();
             o.entry("batch".into())
                 .or_insert(serde_yaml::Value::from(1));
-            export(&Args::new(&o))?
+            export(&Args::new(&o))?;
         }
-        "track" | "benchmark" => {
+        "benchmark" => benchmark(&args)?,
+        "track" => {
             bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
         }
         other => bail!("unknown mode '{other}'"),
@@ -229,7 +235,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
         }
         Some("predict") => {
             let model = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
-            let m = load_model(&model, None, a.device()?)?.model;
+            let m = Backend::load(&model, a.device()?)?;
             let img = a.str("source").map(std::path::PathBuf::from);
             let batch = a.i64("batch").unwrap_or(1).max(1) as usize;
             let (fwd, whole) =
@@ -263,7 +269,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
     Ok(())
 }
 
-fn export(args: &Args) -> Result<()> {
+fn export(args: &Args) -> Result<std::path::PathBuf> {
     let model = args
         .str("model")
         .ok_or_else(|| anyhow::anyhow!("export needs model=<.pt, .safetensors or .yaml>"))?;
@@ -312,6 +318,92 @@ fn export(args: &Args) -> Result<()> {
     };
     ryolo::weights::write_atomic(&out, &bytes)?;
     println!("ONNX: export success, saved as '{}' ({:.1} MB), input images (1, 3, {}, {}), opset {opset}", out.display(), bytes.len() as f64 / 1e6, imgsz.0, imgsz.1);
+    Ok(out)
+}
+
+/// Format, status, size (MB), (mAP50-95, ms per image).
+type BenchRow = (String, String, f64, Option<(f64, f64)>);
+
+/// Ultralytics' benchmark mode: for each format we run (PyTorch weights on libtorch, ONNX on ONNX
+/// Runtime), the file size, mAP50-95 on the val split (batch 1) and the inference time per image.
+fn benchmark(args: &Args) -> Result<()> {
+    let model = args
+        .str("model")
+        .ok_or_else(|| anyhow::anyhow!("benchmark needs model=<.pt, .safetensors or .yaml>"))?;
+    let data = args
+        .str("data")
+        .ok_or_else(|| anyhow::anyhow!("benchmark needs data=<data.yaml>"))?;
+    let t0 = std::time::Instant::now();
+    let mut o = args.0.clone();
+    o.insert("batch".into(), serde_yaml::Value::from(1));
+    o.insert("plots".into(), serde_yaml::Value::from(false));
+    o.insert("verbose".into(), serde_yaml::Value::from(false));
+    let base = Args::new(&o);
+    let size_mb = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.len() as f64 / 1e6)
+            .unwrap_or(0.0)
+    };
+    let mut rows: Vec<BenchRow> = Vec::new();
+    println!("\nBenchmark: PyTorch ({model})");
+    let torch = val(&base);
+    rows.push(match torch {
+        Ok(r) => (
+            "PyTorch".into(),
+            "✅".into(),
+            size_mb(std::path::Path::new(&model)),
+            Some((r.metrics.map(), r.speed.inference)),
+        ),
+        Err(e) => ("PyTorch".into(), format!("❌ {e:#}"), 0.0, None),
+    });
+    println!("\nBenchmark: ONNX");
+    let mut eo = o.clone();
+    eo.insert("format".into(), serde_yaml::Value::from("onnx"));
+    let onnx = export(&Args::new(&eo)).and_then(|f| {
+        let mut vo = o.clone();
+        vo.insert(
+            "model".into(),
+            serde_yaml::Value::from(f.display().to_string()),
+        );
+        Ok((f, val(&Args::new(&vo))?))
+    });
+    rows.push(match onnx {
+        Ok((f, r)) => (
+            "ONNX".into(),
+            "✅".into(),
+            size_mb(&f),
+            Some((r.metrics.map(), r.speed.inference)),
+        ),
+        Err(e) => ("ONNX".into(), format!("❌ {e:#}"), 0.0, None),
+    });
+    let (h, w) = args.imgsz()?;
+    let mut out = format!(
+        "\nBenchmarks complete for {model} on {data} at imgsz={} ({:.2}s)\n",
+        h.max(w),
+        t0.elapsed().as_secs_f64()
+    );
+    out.push_str(&format!(
+        "{:<10} {:<7} {:>10} {:>20} {:>23} {:>8}\n",
+        "Format", "Status", "Size (MB)", "metrics/mAP50-95(B)", "Inference time (ms/im)", "FPS"
+    ));
+    for (fmt, status, size, res) in &rows {
+        let ok = res.is_some();
+        let (map, ms) = res.unwrap_or((f64::NAN, f64::NAN));
+        let st = if ok { status.as_str() } else { "❌" };
+        out.push_str(&format!(
+            "{fmt:<10} {st:<7} {size:>10.1} {map:>20.4} {ms:>23.2} {:>8.2}\n",
+            1000.0 / ms
+        ));
+        if !ok {
+            out.push_str(&format!("           {status}\n"));
+        }
+    }
+    out.push_str("(TorchScript, OpenVINO, TensorRT, CoreML, TF*, PaddlePaddle, MNN, NCNN, IMX, RKNN: not available in ryolo)\n");
+    print!("{out}");
+    std::fs::write("benchmarks.log", &out)?;
+    if rows.iter().all(|r| r.3.is_none()) {
+        bail!("every format failed");
+    }
     Ok(())
 }
 
@@ -334,25 +426,37 @@ fn with_checkpoint_imgsz(args: &Args, loaded: &ryolo::weights::Loaded) -> Args {
     a
 }
 
-fn val(args: &Args) -> Result<()> {
+/// Loads any model format for inference (fused), with the checkpoint's imgsz adopted.
+fn load_backend(args: &Args, model: &str) -> Result<(Backend, Args)> {
+    let device = args.device()?;
+    if model.to_ascii_lowercase().ends_with(".onnx") {
+        return Ok((Backend::load(model, device)?, args.clone()));
+    }
+    let loaded = load_model(model, None, device)?;
+    let a = with_checkpoint_imgsz(args, &loaded);
+    let mut m = loaded.model;
+    m.fuse();
+    Ok((Backend::Torch(m), a))
+}
+
+fn val(args: &Args) -> Result<ryolo::engine::val::ValResult> {
     let model = args
         .str("model")
-        .ok_or_else(|| anyhow::anyhow!("val needs model=<.pt, .safetensors or .yaml>"))?;
+        .ok_or_else(|| anyhow::anyhow!("val needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
     let data = args
         .str("data")
         .ok_or_else(|| anyhow::anyhow!("val needs data=<data.yaml>"))?;
-    let mut loaded = load_model(&model, None, args.device()?)?;
-    let a = with_checkpoint_imgsz(args, &loaded);
+    let (backend, a) = load_backend(args, &model)?;
+    let m = backend.as_ref();
     let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
-    if dc.nc() as i64 != loaded.model.nc() {
+    if dc.nc() != m.names().len() {
         bail!(
             "{data} has {} classes but the model predicts {}",
             dc.nc(),
-            loaded.model.nc()
+            m.names().len()
         );
     }
-    loaded.model.fuse();
-    println!("{}", loaded.model.info());
+    println!("{}", m.describe());
     let split = a.str("split").unwrap_or_else(|| "val".into());
     let files = ryolo::data::list_images(dc.split(&split)?)?;
     let single_cls = a.bool("single_cls");
@@ -369,7 +473,7 @@ fn val(args: &Args) -> Result<()> {
         max_det: a.i64("max_det").unwrap_or(300).max(1) as usize,
         single_cls,
         agnostic_nms: a.bool("agnostic_nms"),
-        half: matches!(a.get("quantize").as_i64(), Some(16)) && loaded.model.device().is_cuda(),
+        half: matches!(a.get("quantize").as_i64(), Some(16)) && m.device().is_cuda(),
         loss: None,
         collect: a.bool("save_json")
             || a.bool("save_txt")
@@ -394,7 +498,7 @@ fn val(args: &Args) -> Result<()> {
         plot_dir: plots.then(|| dir.clone()),
         ..vc
     };
-    let r = ryolo::engine::val::validate(&loaded.model, &scan.entries, &vc, |_, _| {})?;
+    let r = ryolo::engine::val::validate(m, &scan.entries, &vc, |_, _| {})?;
     let names = if single_cls {
         vec!["item".to_string()]
     } else {
@@ -462,30 +566,17 @@ fn val(args: &Args) -> Result<()> {
         ryolo::plot::charts::plot_confusion(&r.confusion, &names, &dir, true)?;
         println!("Results saved to {}", dir.display());
     }
-    Ok(())
+    Ok(r)
 }
 
 fn predict(args: &Args) -> Result<()> {
-    let model = args
-        .str("model")
-        .ok_or_else(|| anyhow::anyhow!("predict needs model=<.pt, .safetensors or .yaml>"))?;
+    let model = args.str("model").ok_or_else(|| {
+        anyhow::anyhow!("predict needs model=<.pt, .safetensors, .yaml or .onnx>")
+    })?;
     let source = args.str("source").ok_or_else(|| {
         anyhow::anyhow!("predict needs source=<image, folder, glob or .txt list>")
     })?;
-    let device = args.device()?;
-    let loaded = load_model(&model, None, device)?;
-    // A checkpoint's training imgsz is the default unless imgsz was given.
-    let mut a = args.clone();
-    if !args.0.contains_key("imgsz")
-        || args.get("imgsz")
-            == cfg::defaults()
-                .get("imgsz")
-                .unwrap_or(&serde_yaml::Value::Null)
-    {
-        if let Some(v) = loaded.train_args.get("imgsz").filter(|v| !v.is_null()) {
-            a.0.insert("imgsz".into(), v.clone());
-        }
-    }
+    let (backend, a) = load_backend(args, &model)?;
     let nms = NmsConfig {
         conf: a.f64("conf").unwrap_or(0.25) as f32,
         iou: a.f64("iou").unwrap_or(0.7) as f32,
@@ -494,7 +585,7 @@ fn predict(args: &Args) -> Result<()> {
         agnostic: a.bool("agnostic_nms"),
         classes: a.classes()?,
     };
-    let mut p = ryolo::engine::predict::Predictor::new(loaded.model, a.imgsz()?, nms);
+    let p = ryolo::engine::predict::Predictor::with_backend(backend, a.imgsz()?, nms);
     // format=json: one JSON line per image on stdout for scripts; the human lines go to stderr.
     let json = a.str("format").as_deref() == Some("json");
     let say = |line: String| {
@@ -504,7 +595,7 @@ fn predict(args: &Args) -> Result<()> {
             println!("{line}")
         }
     };
-    say(format!("{}", p.model.info()));
+    say(p.model().describe());
     let files = expand_source(&source)?;
     let opts = SaveOptions {
         dir: cfg::save_dir(&a, "predict"),
@@ -517,7 +608,6 @@ fn predict(args: &Args) -> Result<()> {
         show_boxes: a.get("show_boxes").as_bool().unwrap_or(true),
         line_width: a.i64("line_width").map(|v| v.max(1) as u32),
     };
-    p.rect = true;
     let mut total = Speed::default();
     let mut last_shape = (0, 0);
     let n = files.len();

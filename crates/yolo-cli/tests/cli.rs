@@ -236,3 +236,54 @@ fn non_finite_loss_stops_with_epoch_and_batch() {
         "{out}"
     );
 }
+
+#[test]
+fn benchmark_exports_onnx_and_validates_both_formats() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if !shared.join("fixtures").exists() {
+        eprintln!("\n!!!!! SKIPPED: ../shared not found !!!!!\n");
+        return;
+    }
+    let shared = shared.canonicalize().unwrap();
+    let d = tmp("benchmark");
+    std::fs::copy(
+        shared.join("fixtures/ultralytics/bt_yolo11n_best.pt"),
+        d.join("bt.pt"),
+    )
+    .unwrap();
+    // A 12-image val list keeps it quick.
+    let imgs = shared.join("datasets/brain-tumor/valid/images");
+    let mut list: Vec<PathBuf> = std::fs::read_dir(&imgs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    list.sort();
+    let text: String = list[..12]
+        .iter()
+        .map(|p| format!("{}\n", p.display()))
+        .collect();
+    std::fs::write(d.join("val.txt"), text).unwrap();
+    std::fs::write(
+        d.join("data.yaml"),
+        format!(
+            "path: {}\ntrain: val.txt\nval: val.txt\nnames: [negative, positive]\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = yolo(&["benchmark", "model=bt.pt", "data=data.yaml"], &d);
+    assert!(ok, "{out}");
+    assert!(d.join("bt.onnx").exists(), "{out}");
+    let log = std::fs::read_to_string(d.join("benchmarks.log")).unwrap();
+    let map_of = |fmt: &str| -> f64 {
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(fmt))
+            .unwrap_or_else(|| panic!("no {fmt} row in {log}"));
+        assert!(line.contains('✅'), "{line}");
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    let (pt, onnx) = (map_of("PyTorch"), map_of("ONNX"));
+    // Same weights: the two formats differ only by rect vs square letterboxes.
+    assert!(pt > 0.05 && (pt - onnx).abs() < 0.05, "{log}");
+}

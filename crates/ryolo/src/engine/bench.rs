@@ -75,28 +75,28 @@ pub fn loader(
 /// Median latencies in ms: forward only (fused, batch `batch`) and the whole pipeline for one image
 /// (decode + letterbox + forward + NMS) on `image`.
 pub fn predict(
-    model: DetectionModel,
+    model: crate::engine::backend::Backend,
     imgsz: usize,
     batch: usize,
     image: Option<&Path>,
     runs: usize,
 ) -> Result<(f64, Option<f64>)> {
-    let p = Predictor::new(model, (imgsz, imgsz), NmsConfig::default());
+    let p = Predictor::with_backend(model, (imgsz, imgsz), NmsConfig::default());
+    let m = p.model();
+    let (h, w) = p.imgsz;
     let x = Tensor::rand(
-        [batch as i64, 3, imgsz as i64, imgsz as i64],
-        (Kind::Float, p.model.device()),
+        [batch as i64, 3, h as i64, w as i64],
+        (Kind::Float, m.device()),
     );
     let mut fwd = Vec::new();
-    tch::no_grad(|| {
-        for i in 0..runs + 3 {
-            let t = Instant::now();
-            let y = p.model.predict(&x);
-            let _ = y.double_value(&[0, 0, 0]);
-            if i >= 3 {
-                fwd.push(t.elapsed().as_secs_f64() * 1e3);
-            }
+    for i in 0..runs + 3 {
+        let t = Instant::now();
+        let y = m.infer(&x)?;
+        let _ = y.double_value(&[0, 0, 0]);
+        if i >= 3 {
+            fwd.push(t.elapsed().as_secs_f64() * 1e3);
         }
-    });
+    }
     let mut whole = None;
     if let Some(img) = image {
         let mut v = Vec::new();

@@ -1,5 +1,6 @@
 //! Prediction on images: load, letterbox, forward, NMS, map boxes back (spec/inference.md).
 
+use super::backend::{Backend, ModelRef};
 use crate::data::dataset::IMG_FORMATS;
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, nms, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
@@ -35,6 +36,20 @@ pub fn to_tensor(img: &Rgb) -> Tensor {
         / 255.0
 }
 
+/// `3 * H * W` floats in [0, 1], planar RGB, from a letterboxed image.
+pub fn to_planar(img: &Rgb) -> Vec<f32> {
+    let n = img.w * img.h;
+    let mut out = vec![0f32; 3 * n];
+    let (r, rest) = out.split_at_mut(n);
+    let (g, b) = rest.split_at_mut(n);
+    for (i, px) in img.data.chunks_exact(3).enumerate() {
+        r[i] = px[0] as f32 / 255.0;
+        g[i] = px[1] as f32 / 255.0;
+        b[i] = px[2] as f32 / 255.0;
+    }
+    out
+}
+
 /// Milliseconds spent per stage.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Speed {
@@ -61,12 +76,12 @@ pub struct Prediction {
 #[derive(Debug)]
 pub struct Predictor {
     /// The (fused, eval) model.
-    pub model: DetectionModel,
+    pub model: Backend,
     /// Inference size `(H, W)`, multiples of the stride.
     pub imgsz: (usize, usize),
     /// NMS settings.
     pub nms: NmsConfig,
-    /// Minimal-rectangle letterbox (true for libtorch models).
+    /// Minimal-rectangle letterbox (true for libtorch models, false for fixed-shape ONNX graphs).
     pub rect: bool,
 }
 
@@ -79,30 +94,56 @@ impl Predictor {
     /// Wraps a model: fuses it and rounds `imgsz` up to the stride.
     pub fn new(mut model: DetectionModel, imgsz: (usize, usize), nms: NmsConfig) -> Self {
         model.fuse();
-        let s = model.stride.iter().cloned().fold(32.0, f64::max) as usize;
+        Self::with_backend(Backend::Torch(model), imgsz, nms)
+    }
+
+    /// Wraps a model of any format. A fixed-shape ONNX graph imposes its own input size (as
+    /// Ultralytics does) and is fed square letterboxes.
+    pub fn with_backend(model: Backend, imgsz: (usize, usize), nms: NmsConfig) -> Self {
+        let m = model.as_ref();
+        let s = m.stride();
+        let (imgsz, rect) = match m.fixed_imgsz() {
+            Some(fixed) => (fixed, false),
+            None => ((check_imgsz(imgsz.0, s), check_imgsz(imgsz.1, s)), true),
+        };
         Self {
             model,
-            imgsz: (check_imgsz(imgsz.0, s), check_imgsz(imgsz.1, s)),
+            imgsz,
             nms,
-            rect: true,
+            rect,
         }
+    }
+
+    /// The model, borrowed.
+    pub fn model(&self) -> ModelRef<'_> {
+        self.model.as_ref()
     }
 
     /// Predicts one RGB image.
     pub fn predict(&self, img: &image::RgbImage) -> Result<Prediction> {
         let t0 = Instant::now();
         let rgb = Rgb::from_image(img);
-        let stride = self.model.stride.iter().cloned().fold(32.0, f64::max) as usize;
-        let (lb, info) = letterbox(&rgb, self.imgsz, self.rect, true, stride);
-        let x = to_tensor(&lb).to_device(self.model.device());
-        let t1 = Instant::now();
-        let y = tch::no_grad(|| self.model.predict(&x))
-            .to_device(tch::Device::Cpu)
-            .contiguous();
-        let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
-        let mut v = vec![0f32; (rows * anchors) as usize];
-        let n = v.len();
-        y.copy_data(&mut v, n);
+        let m = self.model();
+        let (lb, info) = letterbox(&rgb, self.imgsz, self.rect, true, m.stride());
+        let (v, rows, anchors, t1) = match m {
+            ModelRef::Onnx(om) => {
+                // Straight to planar floats: no libtorch tensor in between.
+                let x = to_planar(&lb);
+                let t1 = Instant::now();
+                let (v, d) = om.run(&x, [1, 3, lb.h, lb.w])?;
+                (v, d[1] as i64, d[2] as i64, t1)
+            }
+            ModelRef::Torch(_) => {
+                let x = to_tensor(&lb).to_device(m.device());
+                let t1 = Instant::now();
+                let y = m.infer(&x)?.to_device(tch::Device::Cpu).contiguous();
+                let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
+                let mut v = vec![0f32; (rows * anchors) as usize];
+                let n = v.len();
+                y.copy_data(&mut v, n);
+                (v, rows, anchors, t1)
+            }
+        };
         let t2 = Instant::now();
         let mut dets = nms(&v, rows as usize - 4, anchors as usize, &self.nms);
         scale_boxes(&mut dets, &info);
@@ -119,10 +160,10 @@ impl Predictor {
         })
     }
 
-    /// Loads a model (`.pt`, `.safetensors` or `.yaml`) on `device` ready for inference.
+    /// Loads a model (`.pt`, `.safetensors`, `.yaml` or `.onnx`) on `device` ready for inference.
     pub fn load(model: &str, imgsz: usize, device: tch::Device) -> Result<Self> {
-        let m = crate::weights::load_model(model, None, device)?.model;
-        Ok(Self::new(m, (imgsz, imgsz), NmsConfig::default()))
+        let m = Backend::load(model, device)?;
+        Ok(Self::with_backend(m, (imgsz, imgsz), NmsConfig::default()))
     }
 
     /// Predicts an image file.
@@ -144,7 +185,11 @@ impl Predictor {
 
     /// The class name of an id.
     pub fn name(&self, cls: usize) -> &str {
-        self.model.names.get(cls).map(String::as_str).unwrap_or("?")
+        self.model()
+            .names()
+            .get(cls)
+            .map(String::as_str)
+            .unwrap_or("?")
     }
 
     /// Ultralytics' per-image summary: `3 persons, 1 bus` or `(no detections)`.
@@ -152,7 +197,8 @@ impl Predictor {
         if dets.is_empty() {
             return "(no detections)".into();
         }
-        let mut counts = vec![0usize; self.model.names.len().max(1)];
+        let names = self.model().names();
+        let mut counts = vec![0usize; names.len().max(1)];
         for d in dets {
             if d.cls < counts.len() {
                 counts[d.cls] += 1;
@@ -165,7 +211,7 @@ impl Predictor {
             .map(|(c, &n)| {
                 format!(
                     "{n} {}{}",
-                    self.model.names[c],
+                    names.get(c).map(String::as_str).unwrap_or("?"),
                     if n > 1 { "s" } else { "" }
                 )
             })
@@ -265,8 +311,8 @@ pub fn save_prediction(
                 .iter()
                 .map(|d| {
                     let cname = p
-                        .model
-                        .names
+                        .model()
+                        .names()
                         .get(d.cls)
                         .cloned()
                         .unwrap_or_else(|| d.cls.to_string());

@@ -3,12 +3,12 @@
 
 use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
+use crate::engine::backend::ModelRef;
 use crate::engine::predict::Speed;
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
-use crate::nn::DetectionModel;
 use crate::ops::{letterbox, nms, NmsConfig, Rgb};
 use crate::util::fmt_g;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use std::time::Instant;
 use tch::{Kind, Tensor};
@@ -156,16 +156,30 @@ fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool
 }
 
 /// Validates `model` on verified entries. `progress` is called after every batch with (done, total).
-pub fn validate(
-    model: &DetectionModel,
+pub fn validate<'m>(
+    model: impl Into<ModelRef<'m>>,
     entries: &[LabelEntry],
     cfg: &ValConfig,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ValResult> {
-    let nc = model.nc() as usize;
-    let stride = model.stride.iter().cloned().fold(32.0, f64::max) as usize;
-    let shapes: Vec<(u32, u32)> = entries.iter().map(|e| e.shape).collect();
-    let batches = rect_batches(&shapes, cfg.imgsz, cfg.batch, stride, 0.5);
+    let mref: ModelRef = model.into();
+    let nc = mref.names().len();
+    let stride = mref.stride();
+    let batches = match mref.fixed_imgsz() {
+        // A fixed-shape graph (ONNX): square letterboxes in dataset order, its own batch size.
+        Some(shape) => {
+            let b = mref.fixed_batch().unwrap_or(cfg.batch).max(1);
+            let idx: Vec<usize> = (0..entries.len()).collect();
+            idx.chunks(b).map(|c| (c.to_vec(), shape)).collect()
+        }
+        None => {
+            let shapes: Vec<(u32, u32)> = entries.iter().map(|e| e.shape).collect();
+            rect_batches(&shapes, cfg.imgsz, cfg.batch, stride, 0.5)
+        }
+    };
+    if cfg.loss.is_some() && !matches!(mref, ModelRef::Torch(_)) {
+        bail!("validation losses need a libtorch model");
+    }
     let most_labels = entries.iter().map(|e| e.cls.len()).max().unwrap_or(0);
     let nms_cfg = NmsConfig {
         conf: cfg.conf,
@@ -185,7 +199,7 @@ pub fn validate(
     let mut cm = ConfusionMatrix::new(nc, cfg.conf);
     let mut per_class = vec![(0usize, 0usize); nc];
     let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
-    let device = model.device();
+    let device = mref.device();
     for (bi, (idx, shape)) in batches.iter().enumerate() {
         let t0 = Instant::now();
         let items: Vec<Item> = idx
@@ -206,27 +220,30 @@ pub fn validate(
             x.to_kind(Kind::Float) / 255.0
         };
         let t1 = Instant::now();
-        let (y, litems) = tch::no_grad(|| {
-            let raw = model.forward_raw(&x, false);
-            let li = cfg.loss.as_ref().map(|lc| {
-                let (hh, ww) = (shape.0 as f32, shape.1 as f32);
-                let mut t = crate::loss::Targets::default();
-                for (k, it) in items.iter().enumerate() {
-                    for (b, c) in &it.gt {
-                        t.batch_idx.push(k as i64);
-                        t.cls.push(*c as i64);
-                        t.bboxes.push([
-                            (b[0] + b[2]) / 2.0 / ww,
-                            (b[1] + b[3]) / 2.0 / hh,
-                            (b[2] - b[0]) / ww,
-                            (b[3] - b[1]) / hh,
-                        ]);
+        let (y, litems) = match mref {
+            ModelRef::Torch(model) => tch::no_grad(|| {
+                let raw = model.forward_raw(&x, false);
+                let li = cfg.loss.as_ref().map(|lc| {
+                    let (hh, ww) = (shape.0 as f32, shape.1 as f32);
+                    let mut t = crate::loss::Targets::default();
+                    for (k, it) in items.iter().enumerate() {
+                        for (b, c) in &it.gt {
+                            t.batch_idx.push(k as i64);
+                            t.cls.push(*c as i64);
+                            t.bboxes.push([
+                                (b[0] + b[2]) / 2.0 / ww,
+                                (b[1] + b[3]) / 2.0 / hh,
+                                (b[2] - b[0]) / ww,
+                                (b[3] - b[1]) / hh,
+                            ]);
+                        }
                     }
-                }
-                crate::loss::detection_loss(lc, &raw, &model.stride, &t).items
-            });
-            (model.decode(&raw), li)
-        });
+                    crate::loss::detection_loss(lc, &raw, &model.stride, &t).items
+                });
+                (model.decode(&raw), li)
+            }),
+            ModelRef::Onnx(_) => (mref.infer(&x)?, None),
+        };
         if let Some(it) = litems {
             let v: Vec<f64> =
                 Vec::<f64>::try_from(it.to_kind(Kind::Double).to_device(tch::Device::Cpu))
@@ -289,7 +306,7 @@ pub fn validate(
             }
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
-            let names: Vec<String> = model.names.clone();
+            let names: Vec<String> = mref.names().to_vec();
             let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
                 .iter()
                 .map(|it| (&it.img, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect()))
