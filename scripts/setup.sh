@@ -24,3 +24,11 @@ if [ ! -e .venv/libonnxruntime.so ]; then
   ortlib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)
   ln -sfn "$(realpath "$ortlib")" .venv/libonnxruntime.so
 fi
+# ffmpeg decodes and encodes videos (a static build from the PyPI imageio-ffmpeg wheel, no root).
+if [ ! -e .venv/ffmpeg ]; then
+  if ! .venv/bin/python -c "import imageio_ffmpeg" 2>/dev/null; then
+    echo "setup: installing imageio-ffmpeg (a static ffmpeg for videos) into .venv..."
+    .venv/bin/pip install --quiet imageio-ffmpeg
+  fi
+  ln -sfn "$(.venv/bin/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" .venv/ffmpeg
+fi

@@ -17,3 +17,6 @@ pub mod ops;
 pub mod plot;
 pub mod util;
 pub mod weights;
+
+/// The `image` crate, re-exported: predictions take and return its types.
+pub use image;

@@ -574,7 +574,9 @@ fn predict(args: &Args) -> Result<()> {
         anyhow::anyhow!("predict needs model=<.pt, .safetensors, .yaml or .onnx>")
     })?;
     let source = args.str("source").ok_or_else(|| {
-        anyhow::anyhow!("predict needs source=<image, folder, glob or .txt list>")
+        anyhow::anyhow!(
+            "predict needs source=<image, video, folder, glob, .txt list, webcam index or URL>"
+        )
     })?;
     let (backend, a) = load_backend(args, &model)?;
     let nms = NmsConfig {
@@ -596,7 +598,12 @@ fn predict(args: &Args) -> Result<()> {
         }
     };
     say(p.model().describe());
-    let files = expand_source(&source)?;
+    let streaming = ryolo::data::video::is_stream(&source);
+    let files = if streaming {
+        vec![std::path::PathBuf::from(&source)]
+    } else {
+        expand_source(&source)?
+    };
     let opts = SaveOptions {
         dir: cfg::save_dir(&a, "predict"),
         save: a.get("save").as_bool().unwrap_or(true),
@@ -608,22 +615,23 @@ fn predict(args: &Args) -> Result<()> {
         show_boxes: a.get("show_boxes").as_bool().unwrap_or(true),
         line_width: a.i64("line_width").map(|v| v.max(1) as u32),
     };
+    let save_frames = a.bool("save_frames");
+    let vid_stride = a.i64("vid_stride").unwrap_or(1).max(1) as usize;
+    let stream_buffer = a.bool("stream_buffer");
     let mut total = Speed::default();
+    let mut count = 0usize;
     let mut last_shape = (0, 0);
-    let n = files.len();
-    for (i, f) in files.iter().enumerate() {
-        let img = match load_image(f) {
-            Ok(img) => img,
-            Err(e) => {
-                eprintln!("WARNING skipping {}: {e:#}", f.display());
-                continue;
-            }
-        };
-        let pred = p.predict(&img)?;
+    // One line (and one JSON record) per image or frame.
+    let mut report = |what: String,
+                      f: &std::path::Path,
+                      frame: Option<usize>,
+                      img: &ryolo::image::RgbImage,
+                      pred: &ryolo::engine::predict::Prediction| {
         let s = pred.speed;
         total.preprocess += s.preprocess;
         total.inference += s.inference;
         total.postprocess += s.postprocess;
+        count += 1;
         last_shape = pred.letterbox.shape;
         if json {
             let (w, h) = (img.width() as f32, img.height() as f32);
@@ -632,24 +640,106 @@ fn predict(args: &Args) -> Result<()> {
                 .iter()
                 .map(|d| serde_json::json!({"cls": d.cls, "name": p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)}))
                 .collect();
-            println!(
-                "{}",
-                serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}})
-            );
+            let mut rec = serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}});
+            if let Some(n) = frame {
+                rec["frame"] = serde_json::json!(n);
+            }
+            println!("{rec}");
         }
         say(format!(
-            "image {}/{} {}: {}x{} {}, {:.1}ms",
-            i + 1,
-            n,
-            f.display(),
+            "{what}: {}x{} {}, {:.1}ms",
             last_shape.0,
             last_shape.1,
             p.describe(&pred.detections),
             s.inference
         ));
+    };
+    let n = files.len();
+    for (i, f) in files.iter().enumerate() {
+        if streaming || ryolo::data::video::is_video(f) {
+            let src = f.to_string_lossy().to_string();
+            let mut frames = p.predict_video(&src, vid_stride, stream_buffer)?;
+            let info = frames.info().clone();
+            let stem = if streaming {
+                src.rsplit(['/', ':'])
+                    .find(|s| !s.is_empty())
+                    .unwrap_or("stream")
+                    .to_string()
+            } else {
+                f.file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "video".into())
+            };
+            let fps = if ryolo::data::video::is_live(&src) {
+                30.0
+            } else {
+                info.fps / vid_stride as f64
+            };
+            let mut writer = None;
+            if opts.save {
+                std::fs::create_dir_all(&opts.dir)?;
+                writer = Some(ryolo::data::video::VideoWriter::create(
+                    &opts.dir.join(format!("{stem}.avi")),
+                    info.width,
+                    info.height,
+                    fps,
+                )?);
+            }
+            for r in frames.by_ref() {
+                let (k, frame, pred) = r?;
+                let what = if info.frames == 0 {
+                    format!("{k}: {src}")
+                } else {
+                    format!(
+                        "video {}/{n} (frame {k}/{}) {}",
+                        i + 1,
+                        info.frames,
+                        f.display()
+                    )
+                };
+                report(what, f, Some(k), &frame, &pred);
+                if writer.is_some() || save_frames {
+                    let canvas = ryolo::engine::predict::annotate(&p, &frame, &pred, &opts);
+                    if let Some(w) = writer.as_mut() {
+                        w.write(&canvas)?;
+                    }
+                    if save_frames {
+                        let d = opts.dir.join(format!("{stem}_frames"));
+                        std::fs::create_dir_all(&d)?;
+                        canvas.save(d.join(format!("{k}.jpg")))?;
+                    }
+                }
+                ryolo::engine::predict::save_labels_and_crops(
+                    &p,
+                    &format!("{stem}_{k}"),
+                    &frame,
+                    &pred,
+                    &opts,
+                )?;
+            }
+            if let Some(w) = writer {
+                w.finish()?;
+            }
+            continue;
+        }
+        let img = match load_image(f) {
+            Ok(img) => img,
+            Err(e) => {
+                eprintln!("WARNING skipping {}: {e:#}", f.display());
+                continue;
+            }
+        };
+        let pred = p.predict(&img)?;
+        report(
+            format!("image {}/{n} {}", i + 1, f.display()),
+            f,
+            None,
+            &img,
+            &pred,
+        );
         save_prediction(&p, f, &img, &pred, &opts)?;
     }
-    let k = n.max(1) as f64;
+    let k = count.max(1) as f64;
     say(format!(
         "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape (1, 3, {}, {})",
         total.preprocess / k,

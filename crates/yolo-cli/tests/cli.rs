@@ -287,3 +287,54 @@ fn benchmark_exports_onnx_and_validates_both_formats() {
     // Same weights: the two formats differ only by rect vs square letterboxes.
     assert!(pt > 0.05 && (pt - onnx).abs() < 0.05, "{log}");
 }
+
+#[test]
+fn predict_on_a_video_writes_an_annotated_video_and_frame_labels() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if !shared.join("fixtures").exists() {
+        eprintln!("\n!!!!! SKIPPED: ../shared not found !!!!!\n");
+        return;
+    }
+    let shared = shared.canonicalize().unwrap();
+    let d = tmp("video");
+    let model = shared.join("fixtures/ultralytics/bt_yolo11n_best.pt");
+    let src = shared.join("datasets/samples/car-detection.mp4");
+    let args = [
+        "predict",
+        &format!("model={}", model.display()),
+        &format!("source={}", src.display()),
+        "vid_stride=60",
+        "imgsz=320",
+        "conf=0.01",
+        "save_txt=True",
+        "save_frames=True",
+        "format=json",
+    ];
+    let (ok, out) = yolo(&args, &d);
+    assert!(ok, "{out}");
+    assert!(out.contains("video 1/1 (frame 61/377)"), "{out}");
+    let run = d.join("runs/detect/predict");
+    // Frames 1, 61, ..., 361: seven of them.
+    let frames: Vec<_> = std::fs::read_dir(run.join("car-detection_frames"))
+        .unwrap()
+        .collect();
+    assert_eq!(frames.len(), 7, "{out}");
+    let json_frames = out.lines().filter(|l| l.contains("\"frame\":")).count();
+    assert_eq!(json_frames, 7, "{out}");
+    let avi = run.join("car-detection.avi");
+    let back = ryolo::data::video::VideoReader::open(avi.to_str().unwrap(), false)
+        .unwrap()
+        .count();
+    assert_eq!(back, 7);
+    // Labels are named <stem>_<frame>.txt and only exist for frames with detections.
+    for e in std::fs::read_dir(run.join("labels")).into_iter().flatten() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        let k: usize = name
+            .strip_prefix("car-detection_")
+            .and_then(|s| s.strip_suffix(".txt"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((k - 1).is_multiple_of(60), "{name}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod labels;
 pub mod loader;
 pub mod synth;
+pub mod video;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
 pub use labels::{scan, LabelEntry, Scan};

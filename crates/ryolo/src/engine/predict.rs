@@ -2,6 +2,7 @@
 
 use super::backend::{Backend, ModelRef};
 use crate::data::dataset::IMG_FORMATS;
+use crate::data::video::{is_video, VideoInfo, VideoReader, VID_FORMATS};
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, nms, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
 use crate::util::fmt_g;
@@ -183,6 +184,21 @@ impl Predictor {
         self.predict(&img)
     }
 
+    /// Predicts the frames of a video file, webcam (`"0"`) or stream URL, one every `vid_stride`,
+    /// as an iterator of `(frame number, frame, prediction)`.
+    pub fn predict_video(
+        &self,
+        source: &str,
+        vid_stride: usize,
+        stream_buffer: bool,
+    ) -> Result<VideoPredictions<'_>> {
+        Ok(VideoPredictions {
+            p: self,
+            reader: VideoReader::open(source, stream_buffer)?,
+            stride: vid_stride.max(1),
+        })
+    }
+
     /// The class name of an id.
     pub fn name(&self, cls: usize) -> &str {
         self.model()
@@ -220,10 +236,42 @@ impl Predictor {
     }
 }
 
-/// Expands a `source`: an image file, a folder (sorted), a glob, or a `.txt` list of paths.
+/// Streamed predictions over a video's frames.
+pub struct VideoPredictions<'a> {
+    p: &'a Predictor,
+    reader: VideoReader,
+    stride: usize,
+}
+
+impl VideoPredictions<'_> {
+    /// The video's size, rate and estimated frame count.
+    pub fn info(&self) -> &VideoInfo {
+        &self.reader.info
+    }
+}
+
+impl Iterator for VideoPredictions<'_> {
+    type Item = Result<(usize, image::RgbImage, Prediction)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let frame = match self.reader.next()? {
+                Ok(f) => f,
+                Err(e) => return Some(Err(e)),
+            };
+            let n = self.reader.frame;
+            if (n - 1).is_multiple_of(self.stride) {
+                return Some(self.p.predict(&frame).map(|pr| (n, frame, pr)));
+            }
+        }
+    }
+}
+
+/// Expands a `source`: an image or video file, a folder (sorted), a glob, or a `.txt` list of
+/// paths. Webcams and URLs are not files: see [`crate::data::video::is_stream`].
 pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
     let p = Path::new(source);
-    let is_img = crate::data::dataset::is_image;
+    let is_img = |q: &Path| crate::data::dataset::is_image(q) || is_video(q);
     let mut files: Vec<std::path::PathBuf> = if p.is_dir() {
         std::fs::read_dir(p)
             .with_context(|| format!("listing {source}"))?
@@ -240,7 +288,11 @@ pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
             .collect()
     } else if p.is_file() {
         if !is_img(p) {
-            anyhow::bail!("source '{source}' is not a supported image ({}); video sources are not supported yet", IMG_FORMATS.join(", "));
+            anyhow::bail!(
+                "source '{source}' is not a supported image ({}) or video ({})",
+                IMG_FORMATS.join(", "),
+                VID_FORMATS.join(", ")
+            );
         }
         vec![p.to_path_buf()]
     } else if source.contains(['*', '?', '[']) {
@@ -257,8 +309,9 @@ pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
     }
     if files.is_empty() {
         anyhow::bail!(
-            "no images found in source '{source}' (looked for {})",
-            IMG_FORMATS.join(", ")
+            "no images or videos found in source '{source}' (looked for {}, {})",
+            IMG_FORMATS.join(", "),
+            VID_FORMATS.join(", ")
         );
     }
     Ok(files)
@@ -287,6 +340,39 @@ pub struct SaveOptions {
     pub line_width: Option<u32>,
 }
 
+/// Draws a prediction's boxes (with the label style of `o`) on a copy of the image.
+pub fn annotate(
+    p: &Predictor,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> image::RgbImage {
+    let mut canvas = img.clone();
+    if o.show_boxes {
+        let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
+            .detections
+            .iter()
+            .map(|d| {
+                let cname = p
+                    .model()
+                    .names()
+                    .get(d.cls)
+                    .cloned()
+                    .unwrap_or_else(|| d.cls.to_string());
+                let label = match (o.show_labels, o.show_conf) {
+                    (true, true) => Some(format!("{cname} {:.2}", d.conf)),
+                    (true, false) => Some(cname),
+                    (false, true) => Some(format!("{:.2}", d.conf)),
+                    (false, false) => None,
+                };
+                (d.xyxy, d.cls, label)
+            })
+            .collect();
+        crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
+    }
+    canvas
+}
+
 /// Saves the annotated image and/or label file of one prediction.
 pub fn save_prediction(
     p: &Predictor,
@@ -304,35 +390,23 @@ pub fn save_prediction(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "image".into());
     if o.save {
-        let mut canvas = img.clone();
-        if o.show_boxes {
-            let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
-                .detections
-                .iter()
-                .map(|d| {
-                    let cname = p
-                        .model()
-                        .names()
-                        .get(d.cls)
-                        .cloned()
-                        .unwrap_or_else(|| d.cls.to_string());
-                    let label = match (o.show_labels, o.show_conf) {
-                        (true, true) => Some(format!("{cname} {:.2}", d.conf)),
-                        (true, false) => Some(cname),
-                        (false, true) => Some(format!("{:.2}", d.conf)),
-                        (false, false) => None,
-                    };
-                    (d.xyxy, d.cls, label)
-                })
-                .collect();
-            crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
-        }
         std::fs::create_dir_all(&o.dir)?;
         let out = o.dir.join(&name);
-        canvas
+        annotate(p, img, pred, o)
             .save(&out)
             .with_context(|| format!("saving {}", out.display()))?;
     }
+    save_labels_and_crops(p, &stem, img, pred, o)
+}
+
+/// Writes `labels/<stem>.txt` (save_txt) and `crops/<class>/<stem>.jpg` (save_crop).
+pub fn save_labels_and_crops(
+    p: &Predictor,
+    stem: &str,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> Result<()> {
     if o.save_crop {
         // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
         let (iw, ih) = (img.width() as f32, img.height() as f32);
@@ -381,9 +455,12 @@ pub fn save_prediction(
             }
             text.push('\n');
         }
-        let dir = o.dir.join("labels");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(format!("{stem}.txt")), text)?;
+        // As Ultralytics: no file for an image without detections.
+        if !text.is_empty() {
+            let dir = o.dir.join("labels");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(format!("{stem}.txt")), text)?;
+        }
     }
     Ok(())
 }
