@@ -11,7 +11,10 @@ fn main() -> anyhow::Result<()> {
     let (Some(model), Some(source)) = (args.get(1), args.get(2)) else {
         anyhow::bail!("usage: predict_video <model> <video|0|url> [out.avi] [vid_stride]");
     };
-    let out = args.get(3).cloned().unwrap_or_else(|| "annotated.avi".into());
+    let out = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| "annotated.avi".into());
     let stride = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(1);
     let p = Predictor::load(model, 640, tch::Device::Cpu)?;
     let frames = p.predict_video(source, stride, false)?;
@@ -30,7 +33,11 @@ fn main() -> anyhow::Result<()> {
     };
     for r in frames {
         let (n, frame, pred) = r?;
-        println!("frame {n}/{}: {}", info.frames, p.describe(&pred.detections));
+        println!(
+            "frame {n}/{}: {}",
+            info.frames,
+            p.describe(&pred.detections)
+        );
         writer.write(&annotate(&p, &frame, &pred, &style))?;
     }
     writer.finish()?;

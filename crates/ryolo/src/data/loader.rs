@@ -2,12 +2,13 @@
 //! thread while the model computes, deterministic for a seed whatever the number of workers.
 
 use super::augment::{
-    fliplr, flipud, mixup, mosaic4, random_hsv, random_perspective, AugConfig, Sample,
+    fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective, random_perspective_on,
+    AugConfig, Canvas, Sample,
 };
 use super::LabelEntry;
-use crate::engine::predict::load_image;
+use crate::engine::predict::{into_rgb8, load_dynamic};
 use crate::loss::Targets;
-use crate::ops::{resize_linear, Rgb};
+use crate::ops::{resize_linear, resize_linear_raw, Rgb};
 use anyhow::Result;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -17,15 +18,26 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 /// Loads an image and resizes it so the long side is `imgsz` (ceil sizes, bilinear).
+/// Grey images are resized on one channel and expanded afterwards (the same bytes, a third of the
+/// work).
 pub fn load_resized(path: &Path, imgsz: usize) -> Result<Rgb> {
-    let img = Rgb::from_image(&load_image(path)?);
-    let r = imgsz as f64 / img.h.max(img.w) as f64;
+    let dynamic = load_dynamic(path)?;
+    let (w0, h0) = (dynamic.width() as usize, dynamic.height() as usize);
+    let r = imgsz as f64 / h0.max(w0) as f64;
     if (r - 1.0).abs() < f64::EPSILON {
-        return Ok(img);
+        return Ok(Rgb::from_owned(into_rgb8(dynamic)));
     }
-    let w = ((img.w as f64 * r).ceil() as usize).min(imgsz).max(1);
-    let h = ((img.h as f64 * r).ceil() as usize).min(imgsz).max(1);
-    Ok(resize_linear(&img, w, h))
+    let w = ((w0 as f64 * r).ceil() as usize).min(imgsz).max(1);
+    let h = ((h0 as f64 * r).ceil() as usize).min(imgsz).max(1);
+    if let image::DynamicImage::ImageLuma8(l) = &dynamic {
+        let grey = resize_linear_raw::<1>(l.as_raw(), w0, h0, w, h);
+        return Ok(Rgb {
+            w,
+            h,
+            data: crate::ops::grey_to_rgb(&grey),
+        });
+    }
+    Ok(resize_linear(&Rgb::from_owned(into_rgb8(dynamic)), w, h))
 }
 
 /// A seeded RNG for one (seed, epoch, index, stream) so samples do not depend on scheduling.
@@ -52,7 +64,7 @@ pub struct TrainDataset {
     pub aug: AugConfig,
     /// Seed.
     pub seed: u64,
-    cache: Option<Vec<Rgb>>,
+    cache: Option<Vec<Arc<Rgb>>>,
     /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
     pub rect: Option<Vec<RectBatch>>,
 }
@@ -69,7 +81,7 @@ impl TrainDataset {
         let cache = cache_ram.then(|| {
             entries
                 .par_iter()
-                .map(|e| load_resized(&e.im_file, imgsz).unwrap_or_else(|_| gray(imgsz)))
+                .map(|e| Arc::new(load_resized(&e.im_file, imgsz).unwrap_or_else(|_| gray(imgsz))))
                 .collect()
         });
         Self {
@@ -103,17 +115,16 @@ impl TrainDataset {
         recent: &Recent,
     ) -> Sample {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let s = self.load(i, recent);
-        let (lb, info) = crate::ops::letterbox(&s.img, shape, false, true, 32);
+        let img = self.load(i, recent);
+        let (lb, info) = crate::ops::letterbox(&img, shape, false, true, 32);
         let (r, (px, py)) = (info.ratio as f32, (info.pad.0 as f32, info.pad.1 as f32));
-        let boxes = s
-            .boxes
+        let boxes = xyxy(&img, &self.entries[i].boxes)
             .iter()
             .map(|b| [b[0] * r + px, b[1] * r + py, b[2] * r + px, b[3] * r + py])
             .collect();
         let s = Sample {
             img: lb,
-            cls: s.cls,
+            cls: self.entries[i].cls.clone(),
             boxes,
         };
         let mut s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
@@ -140,7 +151,7 @@ impl TrainDataset {
     /// Decodes and resizes image `i` (or takes it from the RAM cache).
     pub fn decode(&self, i: usize) -> Arc<Rgb> {
         if let Some(c) = &self.cache {
-            return Arc::new(c[i].clone());
+            return c[i].clone();
         }
         let e = &self.entries[i];
         Arc::new(load_resized(&e.im_file, self.imgsz).unwrap_or_else(|err| {
@@ -152,14 +163,12 @@ impl TrainDataset {
         }))
     }
 
-    fn load(&self, i: usize, recent: &Recent) -> Sample {
-        let e = &self.entries[i];
-        let img = match (&self.cache, recent.imgs.get(&i)) {
+    fn load(&self, i: usize, recent: &Recent) -> Arc<Rgb> {
+        match (&self.cache, recent.imgs.get(&i)) {
             (Some(c), _) => c[i].clone(),
-            (None, Some(im)) => (**im).clone(),
-            (None, None) => (*self.decode(i)).clone(),
-        };
-        Sample::from_normalized(img, &e.cls, &e.boxes)
+            (None, Some(im)) => im.clone(),
+            (None, None) => self.decode(i),
+        }
     }
 
     fn pre_transform(&self, i: usize, mosaic: bool, recent: &Recent, rng: &mut impl Rng) -> Sample {
@@ -174,20 +183,28 @@ impl TrainDataset {
                     recent.order[rng.gen_range(0..recent.order.len())]
                 }
             });
-            mosaic4(
-                [
-                    self.load(i, recent),
-                    self.load(others[0], recent),
-                    self.load(others[1], recent),
-                    self.load(others[2], recent),
-                ],
-                s,
-                rng,
-            )
+            let ids = [i, others[0], others[1], others[2]];
+            let imgs = ids.map(|k| self.load(k, recent));
+            let boxes: [Vec<[f32; 4]>; 4] =
+                std::array::from_fn(|k| xyxy(&imgs[k], &self.entries[ids[k]].boxes));
+            let refs: [(&Rgb, &[u32], &[[f32; 4]]); 4] =
+                std::array::from_fn(|k| (&*imgs[k], &self.entries[ids[k]].cls[..], &boxes[k][..]));
+            // The mosaic is never built: the affine warp reads its four tiles directly.
+            let (canvas, cls, bx) = mosaic4_layout(refs, s, rng);
+            return random_perspective_on(&canvas, &cls, &bx, &self.aug, s, s, rng);
         } else {
             self.load(i, recent)
         };
-        random_perspective(base, &self.aug, s, s, rng)
+        let boxes = xyxy(&base, &self.entries[i].boxes);
+        random_perspective_on(
+            &Canvas::single(&base),
+            &self.entries[i].cls,
+            &boxes,
+            &self.aug,
+            s,
+            s,
+            rng,
+        )
     }
 
     /// The augmented sample `i` of `epoch` (mosaic and mixup off once `mosaic` is false).
@@ -232,6 +249,22 @@ impl Recent {
             self.imgs.remove(&old);
         }
     }
+}
+
+/// Normalised `cx cy w h` boxes to `xyxy` pixels of `img`.
+fn xyxy(img: &Rgb, boxes: &[[f32; 4]]) -> Vec<[f32; 4]> {
+    let (w, h) = (img.w as f32, img.h as f32);
+    boxes
+        .iter()
+        .map(|b| {
+            [
+                (b[0] - b[2] / 2.0) * w,
+                (b[1] - b[3] / 2.0) * h,
+                (b[0] + b[2] / 2.0) * w,
+                (b[1] + b[3] / 2.0) * h,
+            ]
+        })
+        .collect()
 }
 
 fn gray(s: usize) -> Rgb {

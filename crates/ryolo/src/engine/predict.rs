@@ -14,6 +14,11 @@ use tch::{Kind, Tensor};
 
 /// Decodes an image file to RGB with its EXIF orientation applied (16-bit and grey become 8-bit RGB).
 pub fn load_image(path: &Path) -> Result<image::RgbImage> {
+    Ok(into_rgb8(load_dynamic(path)?))
+}
+
+/// Decodes an image file in its own pixel format with its EXIF orientation applied.
+pub fn load_dynamic(path: &Path) -> Result<image::DynamicImage> {
     let ctx = || format!("reading image {}", path.display());
     let reader = image::ImageReader::open(path)
         .with_context(ctx)?
@@ -25,7 +30,20 @@ pub fn load_image(path: &Path) -> Result<image::RgbImage> {
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(img.to_rgb8())
+    Ok(img)
+}
+
+/// 8-bit RGB from any decoded image, without the generic (float) conversion for the common cases.
+pub fn into_rgb8(img: image::DynamicImage) -> image::RgbImage {
+    match img {
+        image::DynamicImage::ImageRgb8(i) => i,
+        image::DynamicImage::ImageLuma8(l) => {
+            let (w, h) = l.dimensions();
+            image::RgbImage::from_raw(w, h, crate::ops::grey_to_rgb(l.as_raw()))
+                .expect("w * h * 3 bytes")
+        }
+        other => other.to_rgb8(),
+    }
 }
 
 /// `(1, 3, H, W)` float tensor in [0, 1], RGB, from a letterboxed image.
@@ -463,4 +481,14 @@ pub fn save_labels_and_crops(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grey_expansion_equals_the_image_crate_conversion() {
+        let l = image::GrayImage::from_fn(7, 5, |x, y| image::Luma([(x * 37 + y * 11) as u8]));
+        let want = image::DynamicImage::ImageLuma8(l.clone()).to_rgb8();
+        assert_eq!(super::into_rgb8(image::DynamicImage::ImageLuma8(l)), want);
+    }
 }

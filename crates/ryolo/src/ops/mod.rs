@@ -15,6 +15,16 @@ pub struct Rgb {
 }
 
 impl Rgb {
+    /// Takes an `image` crate buffer without copying.
+    pub fn from_owned(img: image::RgbImage) -> Self {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        Self {
+            w,
+            h,
+            data: img.into_raw(),
+        }
+    }
+
     /// Wraps an `image` crate buffer.
     pub fn from_image(img: &image::RgbImage) -> Self {
         Self {
@@ -52,40 +62,65 @@ fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
         .collect()
 }
 
+/// Grey bytes to RGB (each value three times).
+pub fn grey_to_rgb(grey: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; grey.len() * 3];
+    for (d, &v) in out.as_chunks_mut::<3>().0.iter_mut().zip(grey) {
+        *d = [v, v, v];
+    }
+    out
+}
+
 /// Resizes like OpenCV's `cv2.resize(..., INTER_LINEAR)` on 8-bit images (half-pixel centres,
 /// 11-bit fixed-point weights; an exact 2x downscale averages 2x2 blocks as OpenCV does).
 pub fn resize_linear(img: &Rgb, w: usize, h: usize) -> Rgb {
     if img.w == w && img.h == h {
         return img.clone();
     }
-    let mut out = vec![0u8; w * h * 3];
-    if img.w == 2 * w && img.h == 2 * h {
+    Rgb {
+        w,
+        h,
+        data: resize_linear_raw::<3>(&img.data, img.w, img.h, w, h),
+    }
+}
+
+/// [`resize_linear`] of raw interleaved `C`-channel bytes (`sw x sh` to `w x h`). Channels are
+/// independent, so a grey image resized with `C = 1` then expanded equals OpenCV's 3-channel result.
+pub fn resize_linear_raw<const C: usize>(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    w: usize,
+    h: usize,
+) -> Vec<u8> {
+    let mut out = vec![0u8; w * h * C];
+    if sw == 2 * w && sh == 2 * h {
         for y in 0..h {
             for x in 0..w {
-                for c in 0..3 {
-                    let p = |yy: usize, xx: usize| img.data[(yy * img.w + xx) * 3 + c] as u32;
+                for c in 0..C {
+                    let p = |yy: usize, xx: usize| src[(yy * sw + xx) * C + c] as u32;
                     let s = p(2 * y, 2 * x)
                         + p(2 * y, 2 * x + 1)
                         + p(2 * y + 1, 2 * x)
                         + p(2 * y + 1, 2 * x + 1);
-                    out[(y * w + x) * 3 + c] = ((s + 2) >> 2) as u8;
+                    out[(y * w + x) * C + c] = ((s + 2) >> 2) as u8;
                 }
             }
         }
-        return Rgb { w, h, data: out };
+        return out;
     }
-    let xt = linear_taps(img.w, w);
-    let yt = linear_taps(img.h, h);
+    let xt = linear_taps(sw, w);
+    let yt = linear_taps(sh, h);
     // Horizontal pass into i32 rows (scale 2^11), once per source row that is used, kept in a small
     // ring (destination rows only move forward through the source rows).
-    let row_len = w * 3;
+    let row_len = w * C;
     let hrow = |sy: usize, r: &mut [i32]| {
-        let src = &img.data[sy * img.w * 3..(sy + 1) * img.w * 3];
-        for (d, &(s0, s1, a0, a1)) in r.chunks_exact_mut(3).zip(&xt) {
-            let (p0, p1) = (&src[s0 * 3..s0 * 3 + 3], &src[s1 * 3..s1 * 3 + 3]);
-            d[0] = p0[0] as i32 * a0 + p1[0] as i32 * a1;
-            d[1] = p0[1] as i32 * a0 + p1[1] as i32 * a1;
-            d[2] = p0[2] as i32 * a0 + p1[2] as i32 * a1;
+        let srow = &src[sy * sw * C..(sy + 1) * sw * C];
+        for (d, &(s0, s1, a0, a1)) in r.chunks_exact_mut(C).zip(&xt) {
+            let (p0, p1) = (&srow[s0 * C..s0 * C + C], &srow[s1 * C..s1 * C + C]);
+            for c in 0..C {
+                d[c] = p0[c] as i32 * a0 + p1[c] as i32 * a1;
+            }
         }
     };
     let mut ring = [
@@ -128,7 +163,7 @@ pub fn resize_linear(img: &Rgb, w: usize, h: usize) -> Rgb {
             *d = v.clamp(0, 255) as u8;
         }
     }
-    Rgb { w, h, data: out }
+    out
 }
 
 /// How an image was letterboxed: resize gain and padding, to map boxes back.
@@ -360,6 +395,21 @@ pub fn scale_boxes(dets: &mut [Detection], info: &LetterboxInfo) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn grey_resize_equals_the_three_channel_resize() {
+        for (sw, sh, w, h) in [(512, 512, 640, 640), (256, 192, 640, 480), (37, 53, 20, 29)] {
+            let grey: Vec<u8> = (0..sw * sh).map(|i| (i * 31 % 256) as u8).collect();
+            let rgb = super::Rgb {
+                w: sw,
+                h: sh,
+                data: super::grey_to_rgb(&grey),
+            };
+            let want = super::resize_linear(&rgb, w, h).data;
+            let got = super::grey_to_rgb(&super::resize_linear_raw::<1>(&grey, sw, sh, w, h));
+            assert_eq!(got, want, "{sw}x{sh} -> {w}x{h}");
+        }
+    }
+
     use super::*;
 
     fn solid(w: usize, h: usize, v: u8) -> Rgb {
