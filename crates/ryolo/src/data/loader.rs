@@ -3,7 +3,7 @@
 
 use super::augment::{
     fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective, random_perspective_on,
-    AugConfig, Canvas, Sample,
+    AugConfig, Canvas, Sample, Tile,
 };
 use super::LabelEntry;
 use crate::engine::predict::{into_rgb8, load_dynamic};
@@ -187,7 +187,7 @@ impl TrainDataset {
             let imgs = ids.map(|k| self.load(k, recent));
             let boxes: [Vec<[f32; 4]>; 4] =
                 std::array::from_fn(|k| xyxy(&imgs[k], &self.entries[ids[k]].boxes));
-            let refs: [(&Rgb, &[u32], &[[f32; 4]]); 4] =
+            let refs: [Tile; 4] =
                 std::array::from_fn(|k| (&*imgs[k], &self.entries[ids[k]].cls[..], &boxes[k][..]));
             // The mosaic is never built: the affine warp reads its four tiles directly.
             let (canvas, cls, bx) = mosaic4_layout(refs, s, rng);
@@ -301,23 +301,42 @@ impl Batch {
     }
 }
 
-fn collate(samples: Vec<Sample>, indices: Vec<usize>) -> Batch {
-    let (h, w) = (samples[0].img.h, samples[0].img.w);
-    let mut pixels = Vec::with_capacity(samples.len() * h * w * 3);
+/// Builds the samples of one batch on the pool, each copied into its slot of the batch buffer by
+/// the worker that made it (no serial collate pass).
+fn build_batch(
+    pool: &rayon::ThreadPool,
+    idx: Vec<usize>,
+    (h, w): (usize, usize),
+    make: impl Fn(usize) -> Sample + Sync,
+) -> Batch {
+    let per = h * w * 3;
+    let mut pixels = vec![0u8; idx.len() * per];
+    let labels: Vec<(Vec<u32>, Vec<[f32; 4]>)> = pool.install(|| {
+        pixels
+            .par_chunks_mut(per)
+            .zip(idx.par_iter())
+            .map(|(dst, &i)| {
+                let s = make(i);
+                debug_assert_eq!((s.img.h, s.img.w), (h, w));
+                dst.copy_from_slice(&s.img.data);
+                let n = s.normalized();
+                (s.cls, n)
+            })
+            .collect()
+    });
     let mut t = Targets::default();
-    for (k, s) in samples.iter().enumerate() {
-        pixels.extend_from_slice(&s.img.data);
-        for (c, b) in s.cls.iter().zip(s.normalized()) {
+    for (k, (cls, boxes)) in labels.into_iter().enumerate() {
+        for (c, b) in cls.into_iter().zip(boxes) {
             t.batch_idx.push(k as i64);
-            t.cls.push(*c as i64);
+            t.cls.push(c as i64);
             t.bboxes.push(b);
         }
     }
     Batch {
         pixels,
-        shape: (samples.len(), h, w),
+        shape: (idx.len(), h, w),
         targets: t,
-        indices,
+        indices: idx,
     }
 }
 
@@ -344,12 +363,10 @@ pub fn epoch_batches(
         if let Some(rect) = &ds.rect {
             let empty = Recent::default();
             for (idx, shape) in rect {
-                let samples: Vec<Sample> = pool.install(|| {
-                    idx.par_iter()
-                        .map(|&i| ds.get_rect(i, epoch, *shape, &empty))
-                        .collect()
+                let b = build_batch(&pool, idx.clone(), *shape, |i| {
+                    ds.get_rect(i, epoch, *shape, &empty)
                 });
-                if tx.send(collate(samples, idx.clone())).is_err() {
+                if tx.send(b).is_err() {
                     return;
                 }
             }
@@ -358,19 +375,31 @@ pub fn epoch_batches(
         let order = epoch_order(ds.len(), ds.seed, epoch, true);
         let window = (8 * batch).clamp(batch.max(1), 1000).min(ds.len());
         let mut recent = Recent::default();
-        for idx in order.chunks(batch.max(1)) {
-            let idx = idx.to_vec();
-            if ds.cache.is_none() {
-                let fresh: Vec<(usize, Arc<Rgb>)> =
-                    pool.install(|| idx.par_iter().map(|&i| (i, ds.decode(i))).collect());
-                recent.push(fresh, window.max(idx.len()));
+        let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
+        let decode = |idx: &[usize]| -> Vec<(usize, Arc<Rgb>)> {
+            if ds.cache.is_some() {
+                return Vec::new();
             }
-            let samples: Vec<Sample> = pool.install(|| {
-                idx.par_iter()
-                    .map(|&i| ds.get(i, epoch, mosaic, &recent))
-                    .collect()
+            idx.par_iter().map(|&i| (i, ds.decode(i))).collect()
+        };
+        let mut fresh = pool.install(|| decode(chunks.first().map_or(&[][..], |c| &c[..])));
+        for (k, idx) in chunks.iter().enumerate() {
+            recent.push(std::mem::take(&mut fresh), window.max(idx.len()));
+            let s = ds.imgsz;
+            // Augment this batch while the next batch's images decode on the same pool.
+            let next = chunks.get(k + 1).map_or(&[][..], |c| &c[..]);
+            let (b, f) = pool.install(|| {
+                rayon::join(
+                    || {
+                        build_batch(&pool, idx.clone(), (s, s), |i| {
+                            ds.get(i, epoch, mosaic, &recent)
+                        })
+                    },
+                    || decode(next),
+                )
             });
-            if tx.send(collate(samples, idx)).is_err() {
+            fresh = f;
+            if tx.send(b).is_err() {
                 return;
             }
         }
