@@ -30,6 +30,19 @@ pub fn fmt_g(v: f64, sig: usize) -> String {
     }
 }
 
+/// A progress bar on stderr in Ultralytics' style (`prefix: 42% ━━━━──── 12/28 1.2it/s`). It draws
+/// only on a terminal, so logs and pipes stay clean.
+pub fn progress_bar(len: usize, prefix: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix}: {percent:>3}% {bar:20} {pos}/{len} [{elapsed}<{eta}] {msg}",
+    ) {
+        pb.set_style(style.progress_chars("━━─"));
+    }
+    pb.set_prefix(prefix.to_string());
+    pb
+}
+
 #[cfg(test)]
 mod tests {
     use super::fmt_g;

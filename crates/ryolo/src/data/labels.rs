@@ -358,10 +358,19 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
             }
         }
     }
+    let pb = crate::util::progress_bar(
+        files.len(),
+        &format!("{prefix}: Scanning {}", label_dir.display()),
+    );
     let checked: Vec<Checked> = files
         .par_iter()
-        .map(|f| verify(f, nc, single_cls))
+        .map(|f| {
+            let c = verify(f, nc, single_cls);
+            pb.inc(1);
+            c
+        })
         .collect();
+    pb.finish_and_clear();
     let mut s = Scan {
         entries: vec![],
         found: 0,

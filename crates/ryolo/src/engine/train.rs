@@ -15,7 +15,6 @@ use crate::util::fmt_g;
 use crate::weights::{self, CheckpointMeta};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -576,7 +575,6 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
     let model_map = model.vs.variables();
     let mut interrupted = false;
     let mut mosaic_closed = false;
-    let tty = std::io::stderr().is_terminal();
     for epoch in start_epoch..epochs {
         let t_epoch = Instant::now();
         let mosaic_on = !(close_mosaic > 0 && epoch + close_mosaic >= epochs);
@@ -595,6 +593,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
         let rx = epoch_batches(ds.clone(), pool.clone(), epoch, batch, mosaic_on, 2);
         let mut tloss = [0f64; 3];
         let mut last_line = String::new();
+        let pb = crate::util::progress_bar(nb, "");
         for (i, b) in rx.iter().enumerate() {
             let ni = (i + nb * epoch) as i64;
             let mut acc = accumulate as i64;
@@ -682,18 +681,10 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
                 b.targets.cls.len(),
                 b.shape.1
             );
-            if tty {
-                eprint!(
-                    "\r{last_line}: {:>3}% {}/{nb} {:.1}s",
-                    (i + 1) * 100 / nb,
-                    i + 1,
-                    t_epoch.elapsed().as_secs_f64()
-                );
-            }
+            pb.set_prefix(last_line.clone());
+            pb.set_position((i + 1) as u64);
         }
-        if tty {
-            eprintln!();
-        }
+        pb.finish_and_clear();
         println!(
             "{last_line}: 100% {nb}/{nb} {:.1}s",
             t_epoch.elapsed().as_secs_f64()

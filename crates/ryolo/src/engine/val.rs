@@ -200,6 +200,7 @@ pub fn validate<'m>(
     let mut per_class = vec![(0usize, 0usize); nc];
     let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
     let device = mref.device();
+    let pb = crate::util::progress_bar(batches.len(), "val");
     for (bi, (idx, shape)) in batches.iter().enumerate() {
         let t0 = Instant::now();
         let items: Vec<Item> = idx
@@ -332,7 +333,9 @@ pub fn validate<'m>(
         t_inf += (t2 - t1).as_secs_f64();
         t_post += (t3 - t2).as_secs_f64();
         progress(bi + 1, batches.len());
+        pb.inc(1);
     }
+    pb.finish_and_clear();
     let seen = entries.len();
     let k = 1e3 / seen.max(1) as f64;
     Ok(ValResult {
