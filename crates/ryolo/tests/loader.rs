@@ -43,6 +43,37 @@ fn same_batches_for_any_worker_count() {
 }
 
 #[test]
+fn mixup_and_cutmix_stay_deterministic() {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-mix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 12, 64, 9).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let s = scan("train", &files, dc.nc(), false);
+    let aug = AugConfig {
+        mixup: 0.5,
+        cutmix: 1.0,
+        ..AugConfig::default()
+    };
+    let ds = Arc::new(TrainDataset::new(s.entries.clone(), 64, aug, 7, false));
+    let a = batches(&ds, 1, 0);
+    assert!(
+        a == batches(&ds, 2, 0),
+        "batches differ between 1 and 2 workers"
+    );
+    let plain = Arc::new(TrainDataset::new(
+        s.entries,
+        64,
+        AugConfig::default(),
+        7,
+        false,
+    ));
+    let boxes = |v: &[(Vec<u8>, Vec<[f32; 4]>)]| v.iter().map(|b| b.1.len()).sum::<usize>();
+    // CutMix (and MixUp) add the second image's boxes.
+    assert!(boxes(&a) > boxes(&batches(&plain, 1, 0)));
+}
+
+#[test]
 fn label_cache_is_reused_until_a_label_changes() {
     let d = std::env::temp_dir().join(format!("ryolo-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -11,6 +11,8 @@ pub struct AugConfig {
     pub mosaic: f64,
     /// MixUp probability.
     pub mixup: f64,
+    /// CutMix probability.
+    pub cutmix: f64,
     /// Rotation range in degrees.
     pub degrees: f64,
     /// Translation fraction.
@@ -34,6 +36,7 @@ impl Default for AugConfig {
         Self {
             mosaic: 1.0,
             mixup: 0.0,
+            cutmix: 0.0,
             degrees: 0.0,
             translate: 0.1,
             scale: 0.5,
@@ -52,6 +55,7 @@ impl AugConfig {
         Self {
             mosaic: 0.0,
             mixup: 0.0,
+            cutmix: 0.0,
             degrees: 0.0,
             translate: 0.0,
             scale: 0.0,
@@ -652,6 +656,64 @@ pub fn mixup(a: Sample, b: Sample, rng: &mut impl Rng) -> Sample {
     out
 }
 
+/// Intersection of `a` with `b` over the area of `b` (Ultralytics' `bbox_ioa`).
+fn ioa(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    iw * ih / ((b[2] - b[0]) * (b[3] - b[1]) + 1e-7)
+}
+
+/// CutMix (§5): three random rectangles (`cut = sqrt(1 - U(0, 1))` of each side, random centre);
+/// one that overlaps none of `a`'s boxes gets `b`'s pixels, with `b`'s boxes that are at least 10%
+/// inside it, clipped to it. Unchanged when no rectangle is free or no box of `b` qualifies.
+pub fn cutmix(mut a: Sample, b: &Sample, rng: &mut impl Rng) -> Sample {
+    let (w, h) = (a.img.w as i64, a.img.h as i64);
+    let areas: Vec<[f32; 4]> = (0..3)
+        .map(|_| {
+            let lam: f64 = rng.gen_range(0.0..1.0);
+            let cut = (1.0 - lam).sqrt();
+            let (cw, ch) = ((w as f64 * cut) as i64, (h as f64 * cut) as i64);
+            let (cx, cy) = (rng.gen_range(0..w), rng.gen_range(0..h));
+            [
+                (cx - cw / 2).clamp(0, w) as f32,
+                (cy - ch / 2).clamp(0, h) as f32,
+                (cx + cw / 2).clamp(0, w) as f32,
+                (cy + ch / 2).clamp(0, h) as f32,
+            ]
+        })
+        .collect();
+    let free: Vec<&[f32; 4]> = areas
+        .iter()
+        .filter(|r| a.boxes.iter().map(|bx| ioa(r, bx)).sum::<f32>() <= 0.0)
+        .collect();
+    if free.is_empty() {
+        return a;
+    }
+    let r = *free[rng.gen_range(0..free.len())];
+    let keep: Vec<usize> = (0..b.boxes.len())
+        .filter(|&k| ioa(&r, &b.boxes[k]) >= 0.1)
+        .collect();
+    if keep.is_empty() {
+        return a;
+    }
+    let (x1, y1, x2, y2) = (r[0] as usize, r[1] as usize, r[2] as usize, r[3] as usize);
+    for y in y1..y2 {
+        let (s, e) = ((y * a.img.w + x1) * 3, (y * a.img.w + x2) * 3);
+        a.img.data[s..e].copy_from_slice(&b.img.data[s..e]);
+    }
+    for k in keep {
+        let bx = b.boxes[k];
+        a.cls.push(b.cls[k]);
+        a.boxes.push([
+            bx[0].clamp(r[0], r[2]),
+            bx[1].clamp(r[1], r[3]),
+            bx[2].clamp(r[0], r[2]),
+            bx[3].clamp(r[1], r[3]),
+        ]);
+    }
+    a
+}
+
 /// OpenCV's fixed-point division tables for 8-bit RGB -> HSV (`hsv_shift` 12).
 struct HsvTables {
     sdiv: [i32; 256],
@@ -863,6 +925,59 @@ mod tests {
                 "exact {exact}"
             );
         }
+    }
+
+    #[test]
+    fn cutmix_pastes_a_free_rectangle_with_its_boxes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let a = Sample {
+            img: Rgb {
+                w: 64,
+                h: 48,
+                data: vec![10; 64 * 48 * 3],
+            },
+            cls: vec![0],
+            boxes: vec![[2.0, 2.0, 12.0, 10.0]],
+        };
+        let b = Sample {
+            img: Rgb {
+                w: 64,
+                h: 48,
+                data: vec![200; 64 * 48 * 3],
+            },
+            cls: vec![1, 2, 1],
+            boxes: vec![
+                [20.0, 20.0, 40.0, 40.0],
+                [40.0, 5.0, 60.0, 15.0],
+                [0.0, 30.0, 20.0, 47.0],
+            ],
+        };
+        let mut pasted = 0;
+        for _ in 0..50 {
+            let out = cutmix(a.clone(), &b, &mut rng);
+            assert_eq!(out.boxes[0], a.boxes[0]);
+            // a's own box is never covered.
+            for y in 2..10 {
+                for x in 2..12 {
+                    assert_eq!(out.img.data[(y * 64 + x) * 3], 10);
+                }
+            }
+            if out.boxes.len() > 1 {
+                pasted += 1;
+                // The pasted pixels cover every added box.
+                for (c, bx) in out.cls[1..].iter().zip(&out.boxes[1..]) {
+                    assert!(*c == 1 || *c == 2);
+                    let (cx, cy) = (
+                        ((bx[0] + bx[2]) / 2.0) as usize,
+                        ((bx[1] + bx[3]) / 2.0) as usize,
+                    );
+                    assert_eq!(out.img.data[(cy * 64 + cx) * 3], 200, "{bx:?}");
+                }
+            } else {
+                assert_eq!(out.img.data, a.img.data);
+            }
+        }
+        assert!(pasted > 5, "{pasted}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! thread while the model computes, deterministic for a seed whatever the number of workers.
 
 use super::augment::{
-    fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective, random_perspective_on,
-    AugConfig, Canvas, Sample, Tile,
+    cutmix, fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective,
+    random_perspective_on, AugConfig, Canvas, Sample, Tile,
 };
 use super::LabelEntry;
 use crate::engine::predict::{into_rgb8, load_dynamic};
@@ -102,6 +102,7 @@ impl TrainDataset {
         ));
         self.aug.mosaic = 0.0;
         self.aug.mixup = 0.0;
+        self.aug.cutmix = 0.0;
         self
     }
 
@@ -215,6 +216,11 @@ impl TrainDataset {
             let j = rng.gen_range(0..self.len());
             let other = self.pre_transform(j, mosaic, recent, &mut rng);
             s = mixup(s, other, &mut rng);
+        }
+        if mosaic && self.aug.cutmix > 0.0 && rng.gen::<f64>() < self.aug.cutmix {
+            let j = rng.gen_range(0..self.len());
+            let other = self.pre_transform(j, mosaic, recent, &mut rng);
+            s = cutmix(s, &other, &mut rng);
         }
         random_hsv(&mut s.img, self.aug.hsv, &mut rng);
         if rng.gen::<f64>() < self.aug.flipud {

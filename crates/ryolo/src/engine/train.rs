@@ -125,6 +125,7 @@ fn aug_from(a: &Args) -> AugConfig {
     AugConfig {
         mosaic: f("mosaic", 1.0),
         mixup: f("mixup", 0.0),
+        cutmix: f("cutmix", 0.0),
         degrees: f("degrees", 0.0),
         translate: f("translate", 0.1),
         scale: f("scale", 0.5),
@@ -473,7 +474,6 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
             "copy_paste",
             "needs polygon segments; ignored for box-only labels",
         ),
-        ("cutmix", "is not implemented yet; ignored"),
         ("multi_scale", "is not implemented yet; ignored"),
     ] {
         if a.f64(key).unwrap_or(0.0) > 0.0 {
@@ -497,6 +497,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
         AugConfig {
             mosaic: 0.0,
             mixup: 0.0,
+            cutmix: 0.0,
             ..aug_from(&a)
         }
     } else {
