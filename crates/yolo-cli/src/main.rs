@@ -587,7 +587,14 @@ fn predict(args: &Args) -> Result<()> {
         agnostic: a.bool("agnostic_nms"),
         classes: a.classes()?,
     };
-    let p = ryolo::engine::predict::Predictor::with_backend(backend, a.imgsz()?, nms);
+    let mut p = ryolo::engine::predict::Predictor::with_backend(backend, a.imgsz()?, nms);
+    if a.bool("augment") {
+        if matches!(p.model, Backend::Onnx(_)) {
+            eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
+        } else {
+            p.augment = true;
+        }
+    }
     // format=json: one JSON line per image on stdout for scripts; the human lines go to stderr.
     let json = a.str("format").as_deref() == Some("json");
     let say = |line: String| {

@@ -102,6 +102,8 @@ pub struct Predictor {
     pub nms: NmsConfig,
     /// Minimal-rectangle letterbox (true for libtorch models, false for fixed-shape ONNX graphs).
     pub rect: bool,
+    /// Test-time augmentation (`augment=True`; libtorch models).
+    pub augment: bool,
 }
 
 /// Rounds an image size up to a multiple of the stride (at least one stride).
@@ -130,6 +132,7 @@ impl Predictor {
             imgsz,
             nms,
             rect,
+            augment: false,
         }
     }
 
@@ -152,10 +155,15 @@ impl Predictor {
                 let (v, d) = om.run(&x, [1, 3, lb.h, lb.w])?;
                 (v, d[1] as i64, d[2] as i64, t1)
             }
-            ModelRef::Torch(_) => {
+            ModelRef::Torch(tm) => {
                 let x = to_tensor(&lb).to_device(m.device());
                 let t1 = Instant::now();
-                let y = m.infer(&x)?.to_device(tch::Device::Cpu).contiguous();
+                let y = if self.augment {
+                    tch::no_grad(|| tm.predict_augment(&x))
+                } else {
+                    m.infer(&x)?
+                };
+                let y = y.to_device(tch::Device::Cpu).contiguous();
                 let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
                 let mut v = vec![0f32; (rows * anchors) as usize];
                 let n = v.len();

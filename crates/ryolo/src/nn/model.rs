@@ -357,6 +357,49 @@ impl DetectionModel {
         self.decode(&self.forward_raw(x, false))
     }
 
+    /// Test-time augmentation (spec/inference.md §7): the image at scales 1, 0.83 (flipped left-right)
+    /// and 0.67, each padded with 0.447 to a multiple of 32; boxes mapped back; the full-scale output
+    /// loses its P5 anchors and the 0.67 one its P3 anchors; all concatenated for NMS.
+    pub fn predict_augment(&self, x: &Tensor) -> Tensor {
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let gs = self.stride.iter().cloned().fold(32.0, f64::max) as i64;
+        let mut outs = Vec::new();
+        for (s, flip) in [(1.0f64, false), (0.83, true), (0.67, false)] {
+            let xi = if flip { x.flip([3]) } else { x.shallow_clone() };
+            let xi = if s == 1.0 {
+                xi
+            } else {
+                let (nh, nw) = ((h as f64 * s) as i64, (w as f64 * s) as i64);
+                let r = xi.upsample_bilinear2d([nh, nw], false, None, None);
+                let (ph, pw) = (
+                    (h as f64 * s / gs as f64).ceil() as i64 * gs,
+                    (w as f64 * s / gs as f64).ceil() as i64 * gs,
+                );
+                // Pad right and bottom with 0.447 (ImageNet mean).
+                let pad = [0, pw - nw, 0, ph - nh];
+                let ones =
+                    Tensor::ones([1, 1, nh, nw], (x.kind(), x.device())).constant_pad_nd(pad);
+                r.constant_pad_nd(pad) + (1.0 - ones) * 0.447
+            };
+            let y = self.predict(&xi);
+            let nc = y.size()[1] - 4;
+            let parts = y.split_with_sizes([1, 1, 2, nc], 1);
+            let cx = &parts[0] / s;
+            let cx = if flip { (w as f64) - cx } else { cx };
+            outs.push(Tensor::cat(
+                &[cx, &parts[1] / s, &parts[2] / s, parts[3].shallow_clone()],
+                1,
+            ));
+        }
+        // Anchors per level are in the ratio 16:4:1 (P3:P4:P5), 21 parts in all.
+        let a0 = outs[0].size()[2];
+        outs[0] = outs[0].narrow(2, 0, a0 - a0 / 21);
+        let a2 = outs[2].size()[2];
+        let cut = a2 / 21 * 16;
+        outs[2] = outs[2].narrow(2, cut, a2 - cut);
+        Tensor::cat(&outs, 2)
+    }
+
     fn convs_mut(&mut self) -> Vec<&mut Conv> {
         let mut v: Vec<&mut Conv> = Vec::new();
         for (_, b) in &mut self.blocks {
