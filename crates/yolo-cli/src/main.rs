@@ -588,6 +588,13 @@ fn predict(args: &Args) -> Result<()> {
         classes: a.classes()?,
     };
     let mut p = ryolo::engine::predict::Predictor::with_backend(backend, a.imgsz()?, nms);
+    if matches!(a.get("quantize").as_i64(), Some(16)) {
+        if p.model().device().is_cuda() {
+            p.half = true;
+        } else {
+            eprintln!("WARNING half precision needs CUDA; predicting in fp32");
+        }
+    }
     if a.bool("augment") {
         if matches!(p.model, Backend::Onnx(_)) {
             eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");

@@ -234,6 +234,83 @@ impl Optimizer {
     }
 }
 
+/// PyTorch's `GradScaler` for mixed-precision training: the loss is multiplied by `scale` before
+/// backward; gradients are divided by it before clipping; a step with non-finite gradients is
+/// skipped and halves the scale; 2000 clean steps in a row double it. Disabled, it does nothing.
+#[derive(Debug, Clone)]
+pub struct GradScaler {
+    /// Whether scaling is on (AMP on CUDA).
+    pub enabled: bool,
+    /// Current scale (2^16 at start).
+    pub scale: f64,
+    /// Clean steps since the last change.
+    pub good_steps: usize,
+}
+
+impl GradScaler {
+    /// A scaler (`enabled` for AMP).
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            scale: 65536.0,
+            good_steps: 0,
+        }
+    }
+
+    /// The loss to call `backward` on.
+    pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
+        if self.enabled {
+            loss * self.scale
+        } else {
+            loss.shallow_clone()
+        }
+    }
+
+    /// Unscales the optimizer's gradients in place; true when all are finite (one host sync).
+    pub fn unscale(&self, opt: &Optimizer) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let grads: Vec<Tensor> = opt
+            .groups
+            .iter()
+            .flat_map(|g| g.params.iter())
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
+            .collect();
+        let Some(first) = grads.first() else {
+            return true;
+        };
+        tch::no_grad(|| {
+            let bad = Tensor::zeros([1], (tch::Kind::Float, first.device()));
+            for g in &grads {
+                let mut g = g.shallow_clone();
+                let _ = g.g_mul_scalar_(1.0 / self.scale);
+                let nonfinite = g.isfinite().logical_not().any().to_kind(tch::Kind::Float);
+                let _ = bad.shallow_clone().g_add_(&nonfinite);
+            }
+            bad.double_value(&[0]) == 0.0
+        })
+    }
+
+    /// Updates the scale after a step (`finite`: the gradients were usable).
+    pub fn update(&mut self, finite: bool) {
+        if !self.enabled {
+            return;
+        }
+        if finite {
+            self.good_steps += 1;
+            if self.good_steps >= 2000 {
+                self.scale *= 2.0;
+                self.good_steps = 0;
+            }
+        } else {
+            self.scale *= 0.5;
+            self.good_steps = 0;
+        }
+    }
+}
+
 /// `lf(epoch)`: linear `(1 - e/E)(1 - lrf) + lrf` or cosine `((1 - cos(e pi / E)) / 2)(lrf - 1) + 1`.
 pub fn lr_factor(epoch: usize, epochs: usize, lrf: f64, cos: bool) -> f64 {
     let (e, n) = (epoch as f64, epochs as f64);
@@ -288,6 +365,54 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one_param_opt() -> (Optimizer, Tensor) {
+        let w = Tensor::from_slice(&[1.5f32, -2.0, 0.25]).set_requires_grad(true);
+        let opt = Optimizer::new(
+            OptKind::Sgd,
+            &[("m.0.conv.weight".into(), w.shallow_clone())],
+            0.1,
+            0.9,
+            0.0,
+        );
+        (opt, w)
+    }
+
+    #[test]
+    fn grad_scaler_gives_the_unscaled_gradients() {
+        let (opt, w) = one_param_opt();
+        let loss = (&w * &w * 3.0).sum(tch::Kind::Float);
+        loss.backward();
+        let plain: Vec<f32> = Vec::try_from(w.grad()).unwrap();
+        let _ = w.grad().zero_();
+        let sc = GradScaler::new(true);
+        let loss = (&w * &w * 3.0).sum(tch::Kind::Float);
+        sc.scale_loss(&loss).backward();
+        assert!(sc.unscale(&opt));
+        // A power-of-two scale is exact in floating point.
+        assert_eq!(Vec::<f32>::try_from(w.grad()).unwrap(), plain);
+    }
+
+    #[test]
+    fn grad_scaler_skips_non_finite_steps_and_adapts() {
+        let (opt, w) = one_param_opt();
+        let mut sc = GradScaler::new(true);
+        let loss = (&w * f64::INFINITY).sum(tch::Kind::Float);
+        sc.scale_loss(&loss).backward();
+        assert!(!sc.unscale(&opt));
+        sc.update(false);
+        assert_eq!(sc.scale, 32768.0);
+        for _ in 0..2000 {
+            sc.update(true);
+        }
+        assert_eq!(sc.scale, 65536.0);
+        let off = GradScaler::new(false);
+        assert!(off.unscale(&opt), "a disabled scaler never skips");
+        assert_eq!(
+            off.scale_loss(&w.sum(tch::Kind::Float)).double_value(&[]),
+            -0.25
+        );
+    }
 
     #[test]
     fn schedules() {

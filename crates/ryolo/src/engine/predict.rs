@@ -104,6 +104,8 @@ pub struct Predictor {
     pub rect: bool,
     /// Test-time augmentation (`augment=True`; libtorch models).
     pub augment: bool,
+    /// FP16 inference through autocast (`half=True`; CUDA only).
+    pub half: bool,
 }
 
 /// Rounds an image size up to a multiple of the stride (at least one stride).
@@ -133,6 +135,7 @@ impl Predictor {
             nms,
             rect,
             augment: false,
+            half: false,
         }
     }
 
@@ -158,11 +161,14 @@ impl Predictor {
             ModelRef::Torch(tm) => {
                 let x = to_tensor(&lb).to_device(m.device());
                 let t1 = Instant::now();
-                let y = if self.augment {
-                    tch::no_grad(|| tm.predict_augment(&x))
-                } else {
-                    m.infer(&x)?
-                };
+                let y = tch::autocast(self.half, || {
+                    if self.augment {
+                        tch::no_grad(|| tm.predict_augment(&x))
+                    } else {
+                        tch::no_grad(|| tm.predict(&x))
+                    }
+                })
+                .to_kind(Kind::Float);
                 let y = y.to_device(tch::Device::Cpu).contiguous();
                 let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
                 let mut v = vec![0f32; (rows * anchors) as usize];

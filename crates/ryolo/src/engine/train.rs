@@ -393,6 +393,19 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
         opt.groups[2].params.len()
     );
     let mut ema = Ema { updates: 0 };
+    // AMP: on by default on CUDA (autocast fp16 + gradient scaling), never on the CPU.
+    let amp = a.get("amp").as_bool().unwrap_or(true) && device.is_cuda();
+    if device.is_cuda() {
+        println!(
+            "AMP: {}",
+            if amp {
+                "Automatic Mixed Precision on (autocast fp16, gradient scaler)"
+            } else {
+                "off (amp=False)"
+            }
+        );
+    }
+    let mut scaler = crate::engine::optim::GradScaler::new(amp);
     let mut start_epoch = 0usize;
     let mut best_fitness: Option<f64> = None;
     let mut best_epoch = 0usize;
@@ -562,6 +575,8 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
         imgsz,
         batch: batch * 2,
         single_cls,
+        // Validation during AMP training runs in fp16 too, as Ultralytics.
+        half: scaler.enabled,
         loss: Some(loss_cfg.clone()),
         ..Default::default()
     };
@@ -654,17 +669,32 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
                 );
             }
             let x = b.tensor(device);
-            let raw = model.forward_raw(&x, true);
+            // Mixed precision (CUDA only): the forward under autocast; the loss in fp32 on its
+            // (float-cast) outputs.
+            let raw = tch::autocast(scaler.enabled, || model.forward_raw(&x, true));
+            let raw = if scaler.enabled {
+                crate::nn::RawOutput {
+                    boxes: raw.boxes.to_kind(Kind::Float),
+                    scores: raw.scores.to_kind(Kind::Float),
+                    shapes: raw.shapes,
+                }
+            } else {
+                raw
+            };
             let out = detection_loss(&loss_cfg, &raw, &model.stride, &b.targets);
             let items: Vec<f64> =
                 Vec::<f64>::try_from(out.items.to_kind(Kind::Double).to_device(tch::Device::Cpu))?;
             if items.iter().any(|v| !v.is_finite()) {
                 bail!("non-finite loss {items:?} at epoch {} batch {}; stopping. The last good checkpoint is {}", epoch + 1, i + 1, wdir.join("last.safetensors").display());
             }
-            out.total.backward();
+            scaler.scale_loss(&out.total).backward();
             if ni - last_opt_step >= acc {
-                opt.clip_grad_norm(10.0);
-                opt.step();
+                let finite = scaler.unscale(&opt);
+                if finite {
+                    opt.clip_grad_norm(10.0);
+                    opt.step();
+                }
+                scaler.update(finite);
                 opt.zero_grad();
                 ema.update(&ema_vars, &model_map);
                 last_opt_step = ni;

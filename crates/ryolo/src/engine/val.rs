@@ -215,15 +215,17 @@ pub fn validate<'m>(
             .view([items.len() as i64, shape.0 as i64, shape.1 as i64, 3])
             .to_device(device)
             .permute([0, 3, 1, 2]);
-        let x = if cfg.half {
-            x.to_kind(Kind::Half) / 255.0
-        } else {
-            x.to_kind(Kind::Float) / 255.0
-        };
+        let x = x.to_kind(Kind::Float) / 255.0;
         let t1 = Instant::now();
         let (y, litems) = match mref {
             ModelRef::Torch(model) => tch::no_grad(|| {
-                let raw = model.forward_raw(&x, false);
+                // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
+                let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
+                let raw = crate::nn::RawOutput {
+                    boxes: raw.boxes.to_kind(Kind::Float),
+                    scores: raw.scores.to_kind(Kind::Float),
+                    shapes: raw.shapes,
+                };
                 let li = cfg.loss.as_ref().map(|lc| {
                     let (hh, ww) = (shape.0 as f32, shape.1 as f32);
                     let mut t = crate::loss::Targets::default();
