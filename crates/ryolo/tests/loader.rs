@@ -101,3 +101,44 @@ fn label_cache_is_reused_until_a_label_changes() {
     let third = scan("train", &files, dc.nc(), false);
     assert_eq!(third.found, first.found);
 }
+
+#[test]
+fn disk_cache_keeps_the_decoded_pixels_and_respects_read_only_folders() {
+    use ryolo::data::loader::{disk_cache_path, load_resized, load_via_disk_cache};
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!("ryolo-disk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 6, 64, 3).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let s = scan("train", &files, dc.nc(), false);
+    let plain = TrainDataset::new(s.entries.clone(), 64, AugConfig::default(), 7, false);
+    let (cached, bytes) =
+        TrainDataset::new(s.entries.clone(), 64, AugConfig::default(), 7, false).with_disk_cache();
+    assert!(bytes > 0);
+    for (i, f) in files.iter().enumerate() {
+        let npy = disk_cache_path(f);
+        assert_eq!(
+            npy,
+            f.with_extension("ryolo.npy"),
+            "beside a writable image"
+        );
+        assert!(npy.exists());
+        assert_eq!(cached.decode(i).data, plain.decode(i).data);
+        assert_eq!(cached.decode(i).data, load_resized(f, 64).unwrap().data);
+    }
+    // A read-only folder is never written: the copy goes to the user cache dir.
+    let ro = d.join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let im = ro.join("a.png");
+    std::fs::copy(&files[0], &im).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let img = load_via_disk_cache(&im).unwrap();
+    let npy = disk_cache_path(&im);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!npy.starts_with(&ro), "{}", npy.display());
+    assert!(npy.exists());
+    assert_eq!(img, ryolo::engine::predict::load_dynamic(&im).unwrap());
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 1);
+    let _ = std::fs::remove_file(npy);
+}

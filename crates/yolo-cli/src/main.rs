@@ -222,16 +222,21 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                 .str("data")
                 .ok_or_else(|| anyhow::anyhow!("bench loader needs data=<data.yaml>"))?;
             let workers = a.i64("workers").unwrap_or(2).max(1) as usize;
-            let ram = a.str("cache").as_deref() == Some("ram") || a.bool("cache");
+            let cache = match a.str("cache").as_deref() {
+                Some("disk") => "disk",
+                Some("ram") => "ram",
+                _ if a.bool("cache") => "ram",
+                _ => "false",
+            };
             let ips = ryolo::engine::bench::loader(
                 std::path::Path::new(&data),
                 imgsz,
                 batch,
                 workers,
-                ram,
+                cache,
                 n.unwrap_or(320),
             )?;
-            println!("bench loader: {ips:.1} images/s (imgsz={imgsz} batch={batch} workers={workers} cache={}, mosaic on)", if ram { "ram" } else { "false" });
+            println!("bench loader: {ips:.1} images/s (imgsz={imgsz} batch={batch} workers={workers} cache={cache}, mosaic on)");
         }
         Some("predict") => {
             let model = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());

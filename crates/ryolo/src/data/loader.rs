@@ -13,7 +13,7 @@ use anyhow::Result;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -21,7 +21,64 @@ use std::sync::Arc;
 /// Grey images are resized on one channel and expanded afterwards (the same bytes, a third of the
 /// work).
 pub fn load_resized(path: &Path, imgsz: usize) -> Result<Rgb> {
-    let dynamic = load_dynamic(path)?;
+    resize_long_side(load_dynamic(path)?, imgsz)
+}
+
+/// Where `cache=disk` keeps an image's decoded pixels: `<image>.ryolo.npy` beside it, or (read-only
+/// folder) in the user cache dir under a name from its path, size and modification time.
+pub fn disk_cache_path(im: &Path) -> PathBuf {
+    let writable = im
+        .parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| !m.permissions().readonly());
+    if writable {
+        return im.with_extension("ryolo.npy");
+    }
+    let mut h = 0xcbf29ce484222325u64;
+    let meta = std::fs::metadata(im).ok();
+    let stamp = format!(
+        "{}|{:?}|{:?}",
+        im.display(),
+        meta.as_ref().map(|m| m.len()),
+        meta.and_then(|m| m.modified().ok())
+    );
+    for b in stamp.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ryolo/images")
+        .join(format!("{h:016x}.npy"))
+}
+
+/// Decodes an image through its `cache=disk` copy, writing the copy first when it is missing or
+/// older than the image. The pixels are exactly the decoder's (grey stays grey).
+pub fn load_via_disk_cache(im: &Path) -> Result<image::DynamicImage> {
+    let npy = disk_cache_path(im);
+    let fresh =
+        |p: &Path| -> Option<std::time::SystemTime> { std::fs::metadata(p).ok()?.modified().ok() };
+    if let (Some(c), Some(i)) = (fresh(&npy), fresh(im)) {
+        if c >= i {
+            if let Some(img) = std::fs::read(&npy)
+                .ok()
+                .and_then(|b| crate::util::npy::decode_u8(&b))
+            {
+                return Ok(img);
+            }
+        }
+    }
+    let img = load_dynamic(im)?;
+    if let Some(bytes) = crate::util::npy::encode_u8(&img) {
+        if let Some(d) = npy.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let _ = crate::weights::write_atomic(&npy, &bytes);
+    }
+    Ok(img)
+}
+
+/// Resizes so the long side is `imgsz` (grey on one channel), as [`load_resized`].
+fn resize_long_side(dynamic: image::DynamicImage, imgsz: usize) -> Result<Rgb> {
     let (w0, h0) = (dynamic.width() as usize, dynamic.height() as usize);
     let r = imgsz as f64 / h0.max(w0) as f64;
     if (r - 1.0).abs() < f64::EPSILON {
@@ -65,6 +122,7 @@ pub struct TrainDataset {
     /// Seed.
     pub seed: u64,
     cache: Option<Vec<Arc<Rgb>>>,
+    disk: bool,
     /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
     pub rect: Option<Vec<RectBatch>>,
 }
@@ -90,8 +148,24 @@ impl TrainDataset {
             aug,
             seed,
             cache,
+            disk: false,
             rect: None,
         }
+    }
+
+    /// `cache=disk`: decodes every image once into its `.ryolo.npy` copy (in parallel) and reads
+    /// those afterwards. Returns how many bytes the copies hold.
+    pub fn with_disk_cache(mut self) -> (Self, u64) {
+        let bytes = self
+            .entries
+            .par_iter()
+            .map(|e| {
+                let _ = load_via_disk_cache(&e.im_file);
+                std::fs::metadata(disk_cache_path(&e.im_file)).map_or(0, |m| m.len())
+            })
+            .sum();
+        self.disk = self.cache.is_none();
+        (self, bytes)
     }
 
     /// Switches to rectangular training batches of `batch` images (pad 0, mosaic off).
@@ -155,7 +229,12 @@ impl TrainDataset {
             return c[i].clone();
         }
         let e = &self.entries[i];
-        Arc::new(load_resized(&e.im_file, self.imgsz).unwrap_or_else(|err| {
+        let loaded = if self.disk {
+            load_via_disk_cache(&e.im_file).and_then(|d| resize_long_side(d, self.imgsz))
+        } else {
+            load_resized(&e.im_file, self.imgsz)
+        };
+        Arc::new(loaded.unwrap_or_else(|err| {
             eprintln!(
                 "WARNING {}: {err:#}; using a blank image",
                 e.im_file.display()

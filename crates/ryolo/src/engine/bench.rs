@@ -22,15 +22,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Training-loader throughput (images/s) over at least `n` images after two warm-up batches.
+/// Training-loader throughput (images/s) over at least `n` images after two warm-up batches;
+/// `cache` is `ram`, `disk` or anything else for none.
 pub fn loader(
     data: &Path,
     imgsz: usize,
     batch: usize,
     workers: usize,
-    cache_ram: bool,
+    cache: &str,
     n: usize,
 ) -> Result<f64> {
+    let cache_ram = cache == "ram";
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
     let pool = Arc::new(
@@ -39,12 +41,18 @@ pub fn loader(
             .build()?,
     );
     let t = Instant::now();
-    let ds = Arc::new(
-        pool.install(|| TrainDataset::new(s.entries, imgsz, AugConfig::default(), 0, cache_ram)),
-    );
-    if cache_ram {
+    let ds = pool.install(|| {
+        let d = TrainDataset::new(s.entries, imgsz, AugConfig::default(), 0, cache_ram);
+        if cache == "disk" {
+            d.with_disk_cache().0
+        } else {
+            d
+        }
+    });
+    let ds = Arc::new(ds);
+    if cache_ram || cache == "disk" {
         println!(
-            "cache=ram: {} images decoded and resized in {:.1}s",
+            "cache={cache}: {} images cached in {:.1}s",
             ds.len(),
             t.elapsed().as_secs_f64()
         );

@@ -518,7 +518,18 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
     };
     let rect = a.bool("rect");
     let ds = Arc::new(pool.install(|| {
-        let d = TrainDataset::new(train_entries, imgsz, aug, seed, cache_ram);
+        let mut d = TrainDataset::new(train_entries, imgsz, aug, seed, cache_ram);
+        if a.str("cache").as_deref() == Some("disk") {
+            let t = Instant::now();
+            let (dd, bytes) = d.with_disk_cache();
+            d = dd;
+            println!(
+                "train: Caching images ({:.1}GB Disk): {} images, {:.1}s",
+                bytes as f64 / 1e9,
+                d.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
         if rect {
             d.with_rect(batch)
         } else {

@@ -1,4 +1,6 @@
-//! Small formatting helpers shared by the console and file writers.
+//! Small helpers shared across the pipeline: number formatting, progress bars, `.npy` files.
+
+pub mod npy;
 
 /// Formats like C's `%.{sig}g` (Python's `%g` when `sig` = 6): significant digits, no trailing zeros.
 pub fn fmt_g(v: f64, sig: usize) -> String {
