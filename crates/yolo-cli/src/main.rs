@@ -326,6 +326,15 @@ fn export(args: &Args) -> Result<std::path::PathBuf> {
     Ok(out)
 }
 
+/// The per-image console/JSON reporter of predict.
+type Report<'r> = dyn FnMut(
+        String,
+        &std::path::Path,
+        Option<usize>,
+        &ryolo::image::RgbImage,
+        &ryolo::engine::predict::Prediction,
+    ) + 'r;
+
 /// Format, status, size (MB), (mAP50-95, ms per image).
 type BenchRow = (String, String, f64, Option<(f64, f64)>);
 
@@ -674,8 +683,28 @@ fn predict(args: &Args) -> Result<()> {
         ));
     };
     let n = files.len();
+    let batch = a.i64("batch").unwrap_or(1).max(1) as usize;
+    type Pending<'f> = Vec<(usize, &'f std::path::PathBuf, ryolo::image::RgbImage)>;
+    let mut pending: Pending = Vec::new();
+    // Predicts the waiting images in one batch, then reports and saves each.
+    let flush = |pending: &mut Pending, report: &mut Report<'_>| -> Result<()> {
+        let imgs: Vec<ryolo::image::RgbImage> = pending.iter().map(|x| x.2.clone()).collect();
+        let preds = p.predict_batch(&imgs)?;
+        for ((i, f, img), pred) in pending.drain(..).zip(preds) {
+            report(
+                format!("image {}/{n} {}", i + 1, f.display()),
+                f,
+                None,
+                &img,
+                &pred,
+            );
+            save_prediction(&p, f, &img, &pred, &opts)?;
+        }
+        Ok(())
+    };
     for (i, f) in files.iter().enumerate() {
         if streaming || ryolo::data::video::is_video(f) {
+            flush(&mut pending, &mut report)?;
             let src = f.to_string_lossy().to_string();
             let mut frames = p.predict_video(&src, vid_stride, stream_buffer)?;
             let info = frames.info().clone();
@@ -748,16 +777,12 @@ fn predict(args: &Args) -> Result<()> {
                 continue;
             }
         };
-        let pred = p.predict(&img)?;
-        report(
-            format!("image {}/{n} {}", i + 1, f.display()),
-            f,
-            None,
-            &img,
-            &pred,
-        );
-        save_prediction(&p, f, &img, &pred, &opts)?;
+        pending.push((i, f, img));
+        if pending.len() >= batch {
+            flush(&mut pending, &mut report)?;
+        }
     }
+    flush(&mut pending, &mut report)?;
     let k = count.max(1) as f64;
     say(format!(
         "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape (1, 3, {}, {})",

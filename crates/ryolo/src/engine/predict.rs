@@ -146,20 +146,55 @@ impl Predictor {
 
     /// Predicts one RGB image.
     pub fn predict(&self, img: &image::RgbImage) -> Result<Prediction> {
+        let mut v = self.predict_batch(std::slice::from_ref(img))?;
+        v.pop().ok_or_else(|| anyhow!("no prediction"))
+    }
+
+    /// Predicts several images in one forward (`batch=`). Images of one size keep the minimal
+    /// rectangle; mixed sizes share the square `imgsz` canvas (as Ultralytics). Times are per image.
+    pub fn predict_batch(&self, imgs: &[image::RgbImage]) -> Result<Vec<Prediction>> {
+        if imgs.is_empty() {
+            return Ok(Vec::new());
+        }
         let t0 = Instant::now();
-        let rgb = Rgb::from_image(img);
         let m = self.model();
-        let (lb, info) = letterbox(&rgb, self.imgsz, self.rect, true, m.stride());
+        let same = imgs.iter().all(|i| i.dimensions() == imgs[0].dimensions());
+        let boxes: Vec<(Rgb, LetterboxInfo)> = imgs
+            .iter()
+            .map(|img| {
+                letterbox(
+                    &Rgb::from_image(img),
+                    self.imgsz,
+                    self.rect && same,
+                    true,
+                    m.stride(),
+                )
+            })
+            .collect();
+        let (h, w) = (boxes[0].0.h, boxes[0].0.w);
+        let b = boxes.len();
         let (v, rows, anchors, t1) = match m {
             ModelRef::Onnx(om) => {
                 // Straight to planar floats: no libtorch tensor in between.
-                let x = to_planar(&lb);
+                let mut x = Vec::with_capacity(b * 3 * h * w);
+                for (lb, _) in &boxes {
+                    x.extend(to_planar(lb));
+                }
                 let t1 = Instant::now();
-                let (v, d) = om.run(&x, [1, 3, lb.h, lb.w])?;
-                (v, d[1] as i64, d[2] as i64, t1)
+                let (v, d) = om.run(&x, [b, 3, h, w])?;
+                (v, d[1], d[2], t1)
             }
             ModelRef::Torch(tm) => {
-                let x = to_tensor(&lb).to_device(m.device());
+                let mut buf = Vec::with_capacity(b * h * w * 3);
+                for (lb, _) in &boxes {
+                    buf.extend_from_slice(&lb.data);
+                }
+                let x = (Tensor::from_slice(&buf)
+                    .view([b as i64, h as i64, w as i64, 3])
+                    .permute([0, 3, 1, 2])
+                    .to_kind(Kind::Float)
+                    / 255.0)
+                    .to_device(m.device());
                 let t1 = Instant::now();
                 let y = tch::autocast(self.half, || {
                     if self.augment {
@@ -171,26 +206,35 @@ impl Predictor {
                 .to_kind(Kind::Float);
                 let y = y.to_device(tch::Device::Cpu).contiguous();
                 let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
-                let mut v = vec![0f32; (rows * anchors) as usize];
+                let mut v = vec![0f32; b * (rows * anchors) as usize];
                 let n = v.len();
                 y.copy_data(&mut v, n);
-                (v, rows, anchors, t1)
+                (v, rows as usize, anchors as usize, t1)
             }
         };
         let t2 = Instant::now();
-        let mut dets = nms(&v, rows as usize - 4, anchors as usize, &self.nms);
-        scale_boxes(&mut dets, &info);
+        let per = rows * anchors;
+        let mut out = Vec::with_capacity(b);
+        for (k, (_, info)) in boxes.into_iter().enumerate() {
+            let mut dets = nms(&v[k * per..(k + 1) * per], rows - 4, anchors, &self.nms);
+            scale_boxes(&mut dets, &info);
+            out.push((dets, info));
+        }
         let t3 = Instant::now();
-        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-        Ok(Prediction {
-            detections: dets,
-            letterbox: info,
-            speed: Speed {
-                preprocess: ms(t0, t1),
-                inference: ms(t1, t2),
-                postprocess: ms(t2, t3),
-            },
-        })
+        let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b as f64;
+        let speed = Speed {
+            preprocess: ms(t0, t1),
+            inference: ms(t1, t2),
+            postprocess: ms(t2, t3),
+        };
+        Ok(out
+            .into_iter()
+            .map(|(detections, letterbox)| Prediction {
+                detections,
+                letterbox,
+                speed,
+            })
+            .collect())
     }
 
     /// Loads a model (`.pt`, `.safetensors`, `.yaml` or `.onnx`) on `device` ready for inference.
