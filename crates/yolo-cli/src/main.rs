@@ -785,10 +785,11 @@ fn predict(args: &Args) -> Result<()> {
     flush(&mut pending, &mut report)?;
     let k = count.max(1) as f64;
     say(format!(
-        "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape (1, 3, {}, {})",
+        "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape ({}, 3, {}, {})",
         total.preprocess / k,
         total.inference / k,
         total.postprocess / k,
+        batch.min(n.max(1)),
         last_shape.0,
         last_shape.1
     ));
