@@ -53,7 +53,9 @@ fn exported_yolo11n_runs_in_onnxruntime() {
     let cfg = ExportConfig {
         imgsz: (640, 640),
         opset: 18,
-        metadata: metadata(&m, (640, 640), "{}"),
+        metadata: metadata(&m, (640, 640), 1, "{}"),
+        batch: 1,
+        dynamic: false,
     };
     let bytes = to_onnx(&m, &cfg).unwrap();
     let dir = std::env::temp_dir().join(format!("ryolo-onnx-{}", std::process::id()));
@@ -94,4 +96,55 @@ fn exported_yolo11n_runs_in_onnxruntime() {
         assert!(b_rel <= tol, "{name}: box rows relative {b_rel}");
         assert!(s_abs <= tol, "{name}: score rows {s_abs}");
     }
+}
+
+#[test]
+fn dynamic_export_runs_any_batch_and_size() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let Some(py) = python() else { return };
+    let fx = shared.join("fixtures/ultralytics");
+    let mut m = load_model(
+        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
+        None,
+        Device::Cpu,
+    )
+    .unwrap()
+    .model;
+    m.fuse();
+    let dir = std::env::temp_dir().join(format!("ryolo-onnx-dyn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dynamic.onnx");
+    let cfg = ExportConfig {
+        imgsz: (640, 640),
+        opset: 18,
+        metadata: metadata(&m, (640, 640), 1, "{}"),
+        batch: 1,
+        dynamic: true,
+    };
+    std::fs::write(&file, to_onnx(&m, &cfg).unwrap()).unwrap();
+    tch::manual_seed(0);
+    for (b, h, w) in [(2, 640, 640), (1, 320, 480), (3, 256, 160)] {
+        let x = Tensor::rand([b, 3, h, w], (tch::Kind::Float, Device::Cpu));
+        let xin = dir.join(format!("x{b}_{h}_{w}.npy"));
+        let yout = dir.join(format!("y{b}_{h}_{w}.npy"));
+        x.write_npy(&xin).unwrap();
+        run_ort(&py, &file, &xin, &yout);
+        let got = Tensor::read_npy(&yout).unwrap();
+        let want = tch::no_grad(|| m.predict(&x));
+        assert_eq!(got.size(), want.size(), "{b}x{h}x{w}");
+        let rel = ((&got - &want).abs() / want.abs().clamp_min(1.0))
+            .max()
+            .double_value(&[]);
+        println!("dynamic ONNX {b}x3x{h}x{w}: max relative error {rel:.2e}");
+        assert!(rel < 1e-4, "{b}x{h}x{w}: {rel}");
+    }
+    // Our own ONNX backend runs it at the image's own (rect) size.
+    let be = ryolo::engine::backend::Backend::load(file.to_str().unwrap(), Device::Cpu).unwrap();
+    assert_eq!(be.as_ref().fixed_imgsz(), None);
+    assert_eq!(be.as_ref().fixed_batch(), None);
+    let p = ryolo::engine::predict::Predictor::with_backend(be, (640, 640), Default::default());
+    let img = ryolo::engine::predict::load_image(&shared.join("datasets/samples/bus.jpg")).unwrap();
+    assert_eq!(p.predict(&img).unwrap().letterbox.shape, (640, 480));
 }

@@ -282,14 +282,11 @@ fn export(args: &Args) -> Result<std::path::PathBuf> {
     if format != "onnx" {
         bail!("format={format} is not supported; ryolo exports format=onnx");
     }
-    if args.bool("dynamic") {
-        bail!("dynamic=True is not supported yet: export a static shape with imgsz=H,W");
-    }
-    if args.i64("batch").unwrap_or(1) > 1 {
-        bail!("batch>1 export is not supported yet (the graph has batch 1)");
-    }
-    if args.get("quantize").as_i64().is_some() {
-        bail!("half/int8 export is not supported yet (fp32 only)");
+    let dynamic = args.bool("dynamic");
+    let batch = args.i64("batch").unwrap_or(1).max(1);
+    if let Some(q) = args.get("quantize").as_i64() {
+        // Ultralytics: half=True needs a GPU export; int8 needs calibration formats.
+        bail!("quantize={q} (half/int8) ONNX export is not supported on the CPU; export fp32");
     }
     let mut loaded = load_model(&model, None, tch::Device::Cpu)?;
     let a = with_checkpoint_imgsz(args, &loaded);
@@ -305,7 +302,10 @@ fn export(args: &Args) -> Result<std::path::PathBuf> {
     let meta = ryolo::export::metadata(
         &loaded.model,
         imgsz,
-        &serde_json::to_string(&serde_json::json!({"imgsz": [imgsz.0, imgsz.1], "batch": 1}))?,
+        batch as usize,
+        &serde_json::to_string(
+            &serde_json::json!({"imgsz": [imgsz.0, imgsz.1], "batch": batch, "dynamic": dynamic}),
+        )?,
     );
     let bytes = ryolo::export::to_onnx(
         &loaded.model,
@@ -313,6 +313,8 @@ fn export(args: &Args) -> Result<std::path::PathBuf> {
             imgsz,
             opset,
             metadata: meta,
+            batch,
+            dynamic,
         },
     )?;
     let out = std::path::Path::new(&model).with_extension("onnx");
@@ -322,7 +324,16 @@ fn export(args: &Args) -> Result<std::path::PathBuf> {
         std::path::PathBuf::from(format!("{}.onnx", loaded.stem))
     };
     ryolo::weights::write_atomic(&out, &bytes)?;
-    println!("ONNX: export success, saved as '{}' ({:.1} MB), input images (1, 3, {}, {}), opset {opset}", out.display(), bytes.len() as f64 / 1e6, imgsz.0, imgsz.1);
+    let shape = if dynamic {
+        "(batch, 3, height, width)".to_string()
+    } else {
+        format!("({batch}, 3, {}, {})", imgsz.0, imgsz.1)
+    };
+    println!(
+        "ONNX: export success, saved as '{}' ({:.1} MB), input images {shape}, opset {opset}",
+        out.display(),
+        bytes.len() as f64 / 1e6
+    );
     Ok(out)
 }
 

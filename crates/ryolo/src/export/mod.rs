@@ -21,6 +21,10 @@ pub struct ExportConfig {
     pub opset: i64,
     /// Metadata entries (names, stride, imgsz, task, batch, args, ...).
     pub metadata: Vec<(String, String)>,
+    /// Batch size of the input (ignored when `dynamic`).
+    pub batch: i64,
+    /// Dynamic batch, height and width axes (`dynamic=True`): anchors are computed in the graph.
+    pub dynamic: bool,
 }
 
 /// A value in the graph: its name and `(c, h, w)` shape (batch 1).
@@ -106,6 +110,44 @@ impl Graph {
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         )
     }
+    fn i64_scalar(&mut self, p: &str, v: i64) -> String {
+        let name = self.fresh(p);
+        self.init(&name, &[], 7, v.to_le_bytes().to_vec())
+    }
+
+    /// Anchor centres `(2, h*w)` and strides `(1, h*w)` of a feature map, computed from its runtime
+    /// shape (for dynamic-size exports), in `make_anchors` order (x fastest).
+    fn anchors_from_shape(&mut self, feat: &str, stride: f32) -> (String, String) {
+        let shape = self.op("Shape", &[feat], vec![]);
+        let (i2, i3) = (self.i64_scalar("idx", 2), self.i64_scalar("idx", 3));
+        let h = self.op("Gather", &[&shape, &i2], vec![ai("axis", 0)]);
+        let w = self.op("Gather", &[&shape, &i3], vec![ai("axis", 0)]);
+        let (zero, one) = (self.i64_scalar("zero", 0), self.i64_scalar("one", 1));
+        let half = self.f32s("offset", &[], &[0.5]);
+        let axis = |g: &mut Self, n: &str| {
+            let r = g.op("Range", &[&zero, n, &one], vec![]);
+            let f = g.op("Cast", &[&r], vec![ai("to", 1)]);
+            g.op("Add", &[&f, &half], vec![])
+        };
+        let (sx, sy) = (axis(self, &w), axis(self, &h));
+        let (a0, a1) = (self.i64s("axes", &[0]), self.i64s("axes", &[1]));
+        let sx = self.op("Unsqueeze", &[&sx, &a0], vec![]); // (1, w)
+        let sy = self.op("Unsqueeze", &[&sy, &a1], vec![]); // (h, 1)
+        let nought = self.f32s("zero", &[], &[0.0]);
+        let zx = self.op("Mul", &[&sx, &nought], vec![]);
+        let zy = self.op("Mul", &[&sy, &nought], vec![]);
+        let gx = self.op("Add", &[&sx, &zy], vec![]); // (h, w)
+        let gy = self.op("Add", &[&sy, &zx], vec![]);
+        let flat = self.i64s("shape", &[1, -1]);
+        let gx = self.op("Reshape", &[&gx, &flat], vec![]);
+        let gy = self.op("Reshape", &[&gy, &flat], vec![]);
+        let anc = self.op("Concat", &[&gx, &gy], vec![ai("axis", 0)]);
+        let st = self.f32s("stride", &[], &[stride]);
+        let z = self.op("Mul", &[&gx, &nought], vec![]);
+        let st = self.op("Add", &[&z, &st], vec![]);
+        (anc, st)
+    }
+
     fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
         self.op_n(op, inputs, 1, attrs).remove(0)
     }
@@ -314,9 +356,9 @@ impl Graph {
     }
 
     fn attention(&mut self, x: &V, a: &crate::nn::modules::Attention) -> Result<V> {
-        let n = x.h * x.w;
         let qkv = self.conv(x, &a.qkv)?;
-        let shape = self.i64s("shape", &[1, a.heads, 2 * a.key_dim + a.head_dim, n]);
+        // Leading 0: Reshape copies the batch size from its input; -1: any height x width.
+        let shape = self.i64s("shape", &[0, a.heads, 2 * a.key_dim + a.head_dim, -1]);
         let r = self.op("Reshape", &[&qkv.name, &shape], vec![]);
         let sizes = self.i64s("split", &[a.key_dim, a.key_dim, a.head_dim]);
         let qkv = self.op_n("Split", &[&r, &sizes], 3, vec![ai("axis", 2)]);
@@ -327,7 +369,7 @@ impl Graph {
         let attn = self.op("Softmax", &[&attn], vec![ai("axis", -1)]);
         let at = self.op("Transpose", &[&attn], vec![aints("perm", &[0, 1, 3, 2])]);
         let out = self.op("MatMul", &[&qkv[2], &at], vec![]);
-        let bchw = self.i64s("shape", &[1, x.c, x.h, x.w]);
+        let bchw = self.op("Shape", &[&x.name], vec![]);
         let out = self.op("Reshape", &[&out, &bchw], vec![]);
         let v = self.op("Reshape", &[&qkv[2], &bchw], vec![]);
         let pe = self.conv(
@@ -400,7 +442,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
         let y = g.conv(x, a)?;
         let y = g.conv(&y, b)?;
         let y = g.conv2d(&y, c);
-        let shp = g.i64s("shape", &[1, 4 * REG_MAX, x.h * x.w]);
+        let shp = g.i64s("shape", &[0, 4 * REG_MAX, -1]);
         boxes.push(g.op("Reshape", &[&y.name, &shp], vec![]));
         let s = match &d.cv3[i] {
             ClsBranch::Legacy(a, b, c) => {
@@ -416,7 +458,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
                 g.conv2d(&y, c)
             }
         };
-        let shp = g.i64s("shape", &[1, nc, x.h * x.w]);
+        let shp = g.i64s("shape", &[0, nc, -1]);
         scores.push(g.op("Reshape", &[&s.name, &shp], vec![]));
     }
     let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
@@ -425,7 +467,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     let sr: Vec<&str> = scores.iter().map(String::as_str).collect();
     let scores = g.op("Concat", &sr, vec![ai("axis", 2)]);
     // DFL: softmax over the 16 bins, expectation with weights 0..15.
-    let shp = g.i64s("shape", &[1, 4, REG_MAX, a_total]);
+    let shp = g.i64s("shape", &[0, 4, REG_MAX, -1]);
     let r = g.op("Reshape", &[&boxes, &shp], vec![]);
     let sm = g.op("Softmax", &[&r], vec![ai("axis", 2)]);
     let proj: Vec<f32> = (0..REG_MAX).map(|v| v as f32).collect();
@@ -435,12 +477,34 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     let dist = g.op("ReduceSum", &[&weighted, &axes], vec![ai("keepdims", 0)]);
     let halves = g.i64s("split", &[2, 2]);
     let lr = g.op_n("Split", &[&dist, &halves], 2, vec![ai("axis", 1)]);
-    let shapes: Vec<(i64, i64)> = feats.iter().map(|v| (v.h, v.w)).collect();
-    let (anc, st) = make_anchors(&shapes, &model.stride, tch::Device::Cpu);
-    let anc_v: Vec<f32> = Vec::<f32>::try_from(anc.transpose(0, 1).contiguous().flatten(0, -1))?;
-    let st_v: Vec<f32> = Vec::<f32>::try_from(st.flatten(0, -1))?;
-    let an = g.f32s("anchors", &[1, 2, a_total], &anc_v);
-    let sn = g.f32s("strides", &[1, 1, a_total], &st_v);
+    let (an, sn) = if cfg.dynamic {
+        let mut ancs = Vec::new();
+        let mut sts = Vec::new();
+        for (x, &s) in feats.iter().zip(&model.stride) {
+            let (a, t) = g.anchors_from_shape(&x.name, s as f32);
+            ancs.push(a);
+            sts.push(t);
+        }
+        let ar: Vec<&str> = ancs.iter().map(String::as_str).collect();
+        let sr: Vec<&str> = sts.iter().map(String::as_str).collect();
+        let anc = g.op("Concat", &ar, vec![ai("axis", 1)]);
+        let st = g.op("Concat", &sr, vec![ai("axis", 1)]);
+        let a0 = g.i64s("axes", &[0]);
+        (
+            g.op("Unsqueeze", &[&anc, &a0], vec![]),
+            g.op("Unsqueeze", &[&st, &a0], vec![]),
+        )
+    } else {
+        let shapes: Vec<(i64, i64)> = feats.iter().map(|v| (v.h, v.w)).collect();
+        let (anc, st) = make_anchors(&shapes, &model.stride, tch::Device::Cpu);
+        let anc_v: Vec<f32> =
+            Vec::<f32>::try_from(anc.transpose(0, 1).contiguous().flatten(0, -1))?;
+        let st_v: Vec<f32> = Vec::<f32>::try_from(st.flatten(0, -1))?;
+        (
+            g.f32s("anchors", &[1, 2, a_total], &anc_v),
+            g.f32s("strides", &[1, 1, a_total], &st_v),
+        )
+    };
     let x1y1 = g.op("Sub", &[&an, &lr[0]], vec![]);
     let x2y2 = g.op("Add", &[&an, &lr[1]], vec![]);
     let sum = g.op("Add", &[&x1y1, &x2y2], vec![]);
@@ -458,6 +522,13 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
         op_type: "Concat".into(),
         attribute: vec![ai("axis", 1)],
     });
+    // Negative sizes are symbolic axes.
+    let axis_name = |d: i64| match d {
+        -1 => "batch",
+        -2 => "height",
+        -3 => "width",
+        _ => "anchors",
+    };
     let vi = |name: &str, dims: &[i64]| ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
@@ -467,8 +538,8 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
                     dim: dims
                         .iter()
                         .map(|&d| Dimension {
-                            dim_value: Some(d),
-                            dim_param: None,
+                            dim_value: (d >= 0).then_some(d),
+                            dim_param: (d < 0).then(|| axis_name(d).to_string()),
                         })
                         .collect(),
                 }),
@@ -479,8 +550,16 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
         node: g.nodes,
         name: "main_graph".into(),
         initializer: g.inits,
-        input: vec![vi("images", &[1, 3, ih, iw])],
-        output: vec![vi("output0", &[1, 4 + nc, a_total])],
+        input: vec![if cfg.dynamic {
+            vi("images", &[-1, 3, -2, -3])
+        } else {
+            vi("images", &[cfg.batch, 3, ih, iw])
+        }],
+        output: vec![if cfg.dynamic {
+            vi("output0", &[-1, 4 + nc, -4])
+        } else {
+            vi("output0", &[cfg.batch, 4 + nc, a_total])
+        }],
     };
     let m = ModelProto {
         ir_version: 10,
@@ -507,6 +586,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
 pub fn metadata(
     model: &DetectionModel,
     imgsz: (usize, usize),
+    batch: usize,
     args: &str,
 ) -> Vec<(String, String)> {
     let names: Vec<String> = model
@@ -531,7 +611,7 @@ pub fn metadata(
             ),
         ),
         ("task".into(), "detect".into()),
-        ("batch".into(), "1".into()),
+        ("batch".into(), batch.to_string()),
         ("imgsz".into(), format!("[{}, {}]", imgsz.0, imgsz.1)),
         ("names".into(), format!("{{{}}}", names.join(", "))),
         ("args".into(), args.into()),
