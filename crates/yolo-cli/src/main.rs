@@ -80,7 +80,13 @@ fn run(argv: &[String]) -> Result<()> {
             let loaded = load_model(&model, None, args.device()?)?;
             println!("{}", loaded.model.info());
         }
-        "predict" => predict(&args)?,
+        "predict" => {
+            // Predict's own default: batch 1 (Ultralytics' Model.predict overrides cfg's 16).
+            let mut o = cmd.overrides.clone();
+            o.entry("batch".into())
+                .or_insert(serde_yaml::Value::from(1));
+            predict(&Args::new(&o))?
+        }
         "val" => {
             val(&args)?;
         }

@@ -97,10 +97,22 @@ pub fn predict(
         (Kind::Float, m.device()),
     );
     let mut fwd = Vec::new();
+    // ONNX: the input as the float buffer ONNX Runtime reads (what predict feeds it).
+    let planar: Vec<f32> = match m {
+        crate::engine::backend::ModelRef::Onnx(_) => Vec::<f32>::try_from(x.flatten(0, -1))?,
+        _ => Vec::new(),
+    };
     for i in 0..runs + 3 {
         let t = Instant::now();
-        let y = m.infer(&x)?;
-        let _ = y.double_value(&[0, 0, 0]);
+        match m {
+            crate::engine::backend::ModelRef::Onnx(om) => {
+                let _ = om.run(&planar, [batch, 3, h, w])?;
+            }
+            _ => {
+                let y = m.infer(&x)?;
+                let _ = y.double_value(&[0, 0, 0]);
+            }
+        }
         if i >= 3 {
             fwd.push(t.elapsed().as_secs_f64() * 1e3);
         }

@@ -104,10 +104,6 @@ impl OnnxModel {
             .map_err(|e| anyhow!("{e}"))
             .with_context(ctx)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| anyhow!("{e}"))?
-            // No busy-waiting between runs: the spinning threads would steal the cores that
-            // decode and letterbox the next image.
-            .with_intra_op_spinning(false)
             .map_err(|e| anyhow!("{e}"))?;
         if threads > 0 {
             b = b.with_intra_threads(threads).map_err(|e| anyhow!("{e}"))?;
