@@ -128,7 +128,9 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
         &["export", "model=bt.pt", "format=onnx", "dynamic=True"],
         &d,
     );
-    assert!(!ok && out.contains("dynamic"), "{out}");
+    assert!(ok && out.contains("(batch, 3, height, width)"), "{out}");
+    let (ok, out) = yolo(&["export", "model=bt.pt", "format=onnx", "half=True"], &d);
+    assert!(!ok && out.contains("quantize=16"), "{out}");
 }
 
 #[test]
