@@ -129,7 +129,7 @@ fn predict_saves_images_and_labels_in_incremented_runs() {
         &d,
     );
     assert!(ok && out.contains("(batch, 3, height, width)"), "{out}");
-    let (ok, out) = yolo(&["export", "model=bt.pt", "format=onnx", "half=True"], &d);
+    let (ok, out) = yolo(&["export", "model=bt.pt", "format=onnx", "half"], &d);
     assert!(!ok && out.contains("quantize=16"), "{out}");
 }
 
