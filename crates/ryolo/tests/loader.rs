@@ -142,3 +142,56 @@ fn disk_cache_keeps_the_decoded_pixels_and_respects_read_only_folders() {
     assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 1);
     let _ = std::fs::remove_file(npy);
 }
+
+#[test]
+fn grey_images_take_a_one_channel_path_with_the_same_bytes() {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-grey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 12, 64, 4).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    // Re-save every training image as an 8-bit grey file.
+    for f in &files {
+        let g = image::open(f).unwrap().to_luma8();
+        g.save_with_format(f, image::ImageFormat::Png).unwrap();
+    }
+    let s = scan("train", &files, dc.nc(), false);
+    for (aug, ram) in [
+        (AugConfig::default(), false),
+        (AugConfig::default(), true),
+        (
+            AugConfig {
+                flipud: 0.5,
+                mixup: 0.3,
+                ..AugConfig::default()
+            },
+            false,
+        ),
+    ] {
+        let fast = Arc::new(TrainDataset::new(
+            s.entries.clone(),
+            64,
+            aug.clone(),
+            3,
+            ram,
+        ));
+        let slow =
+            Arc::new(TrainDataset::new(s.entries.clone(), 64, aug, 3, ram).with_grey_path(false));
+        for epoch in 0..2 {
+            assert!(
+                batches(&fast, 2, epoch) == batches(&slow, 2, epoch),
+                "epoch {epoch}"
+            );
+        }
+        let recent = ryolo::data::loader::Recent::default();
+        let grey = (0..fast.len())
+            .filter(|&i| {
+                matches!(
+                    fast.get_aug(i, 0, true, &recent),
+                    ryolo::data::loader::Aug::Grey(_)
+                )
+            })
+            .count();
+        assert!(grey > 0, "the one-channel path was not taken");
+    }
+}

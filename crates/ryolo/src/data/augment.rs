@@ -179,6 +179,30 @@ impl<'a> Canvas<'a> {
         }
     }
 
+    /// Like [`Self::row`] but one channel: the first of each (grey) tile pixel.
+    fn row_grey(&self, y: i64, x: i64, out: &mut [u8]) {
+        out.fill(114);
+        let n = out.len() as i64;
+        for t in &self.tiles {
+            if y < t.y0 || y >= t.y1 {
+                continue;
+            }
+            let (a, b) = (t.x0.max(x), t.x1.min(x + n));
+            if a >= b {
+                continue;
+            }
+            let src = ((y - t.dy) as usize * t.img.w + (a - t.dx) as usize) * 3;
+            let len = (b - a) as usize;
+            let dst = (a - x) as usize;
+            for (d, px) in out[dst..dst + len]
+                .iter_mut()
+                .zip(t.img.data[src..src + len * 3].chunks_exact(3))
+            {
+                *d = px[0];
+            }
+        }
+    }
+
     /// The canvas as an image.
     pub fn materialize(&self) -> Rgb {
         if let [t] = self.tiles.as_slice() {
@@ -443,53 +467,60 @@ pub fn warp(img: &Rgb, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
 /// affine matrices (no rotation, shear or perspective: Ultralytics' defaults) read the canvas row
 /// by row, separably, without building it; others go through [`warp`].
 pub fn warp_canvas(c: &Canvas, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
-    let inv = invert(m).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
-    let aligned = inv[0][1] == 0.0
-        && inv[1][0] == 0.0
-        && inv[2][0] == 0.0
-        && inv[2][1] == 0.0
-        && inv[2][2] == 1.0;
-    if !aligned {
-        return warp(&c.materialize(), m, out_w, out_h);
+    match aligned_inverse(m) {
+        Some(inv) => Rgb {
+            w: out_w,
+            h: out_h,
+            data: warp_aligned::<3>(c, &inv, out_w, out_h),
+        },
+        None => warp(&c.materialize(), m, out_w, out_h),
     }
-    let mut out = vec![114u8; out_w * out_h * 3];
+}
+
+/// The inverse of an axis-aligned affine matrix (no rotation, shear or perspective), else `None`.
+fn aligned_inverse(m: &Mat3) -> Option<Mat3> {
+    let inv = invert(m).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    (inv[0][1] == 0.0 && inv[1][0] == 0.0 && inv[2] == [0.0, 0.0, 1.0]).then_some(inv)
+}
+
+/// The separable warp of [`warp_canvas`] on `C` channels (3: RGB; 1: grey tiles, first channel).
+fn warp_aligned<const C: usize>(c: &Canvas, inv: &Mat3, out_w: usize, out_h: usize) -> Vec<u8> {
+    let mut out = vec![114u8; out_w * out_h * C];
     let (wf, hf) = (c.w as f64, c.h as f64);
     // Columns: the source column left of each output pixel and its 8-bit weight.
-    let (xa, xb) = {
-        let valid = |x: usize| {
-            let sx = inv[0][0] * x as f64 + inv[0][2];
-            sx > -1.0 && sx < wf
-        };
-        let xa = (0..out_w).find(|&x| valid(x));
-        match xa {
-            None => {
-                return Rgb {
-                    w: out_w,
-                    h: out_h,
-                    data: out,
-                }
-            }
-            Some(xa) => (xa, (xa..out_w).find(|&x| !valid(x)).unwrap_or(out_w)),
-        }
+    let valid = |x: usize| {
+        let sx = inv[0][0] * x as f64 + inv[0][2];
+        sx > -1.0 && sx < wf
     };
-    let cols: Vec<(i64, u32)> = (xa..xb)
+    let Some(xa) = (0..out_w).find(|&x| valid(x)) else {
+        return out;
+    };
+    let xb = (xa..out_w).find(|&x| !valid(x)).unwrap_or(out_w);
+    let cols: Vec<(i64, i32)> = (xa..xb)
         .map(|x| {
             let sx = inv[0][0] * x as f64 + inv[0][2];
             let x0 = sx.floor() as i64;
-            (x0, ((sx - x0 as f64) * 256.0) as u32)
+            (x0, ((sx - x0 as f64) * 256.0) as i32)
         })
         .collect();
     let lo = cols.iter().map(|c| c.0).min().unwrap_or(0);
     let hi = cols.iter().map(|c| c.0).max().unwrap_or(0) + 1;
     let n = (hi - lo + 1) as usize;
-    let taps: Vec<(u32, u32)> = cols
+    let taps: Vec<(u32, i32)> = cols
         .iter()
-        .map(|&(x0, ax)| ((x0 - lo) as u32 * 3, ax))
+        .map(|&(x0, ax)| ((x0 - lo) as u32 * C as u32, ax))
         .collect();
-    let (mut r0, mut r1) = (vec![0u8; n * 3], vec![0u8; n * 3]);
-    let mut vb = vec![0u16; n * 3];
+    let fetch = |y: i64, buf: &mut [u8]| {
+        if C == 3 {
+            c.row(y, lo, buf)
+        } else {
+            c.row_grey(y, lo, buf)
+        }
+    };
+    let (mut r0, mut r1) = (vec![0u8; n * C], vec![0u8; n * C]);
+    let mut vb = vec![0u16; n * C];
     let mut have: Option<i64> = None; // canvas row held in r0 (r1 holds the next one)
-    for (y, row) in out.chunks_exact_mut(out_w * 3).enumerate() {
+    for (y, row) in out.chunks_exact_mut(out_w * C).enumerate() {
         let sy = inv[1][1] * y as f64 + inv[1][2];
         if !(sy > -1.0 && sy < hf) {
             continue;
@@ -500,39 +531,35 @@ pub fn warp_canvas(c: &Canvas, m: &Mat3, out_w: usize, out_h: usize) -> Rgb {
             Some(h) if h == y0 => {}
             Some(h) if h + 1 == y0 => {
                 std::mem::swap(&mut r0, &mut r1);
-                c.row(y0 + 1, lo, &mut r1);
+                fetch(y0 + 1, &mut r1);
             }
             _ => {
-                c.row(y0, lo, &mut r0);
-                c.row(y0 + 1, lo, &mut r1);
+                fetch(y0, &mut r0);
+                fetch(y0 + 1, &mut r1);
             }
         }
         have = Some(y0);
         for ((v, &p), &q) in vb.iter_mut().zip(&r0).zip(&r1) {
             *v = p as u16 * (256 - ay) + q as u16 * ay;
         }
-        for (d, &(o, ax)) in row[xa * 3..xb * 3]
-            .as_chunks_mut::<3>()
+        for (d, &(o, ax)) in row[xa * C..xb * C]
+            .as_chunks_mut::<C>()
             .0
             .iter_mut()
             .zip(&taps)
         {
             let o = o as usize;
-            let Some(v) = vb.get(o..o + 6) else { continue };
-            let (p, q) = (&v[..3], &v[3..]);
+            let Some(v) = vb.get(o..o + 2 * C) else {
+                continue;
+            };
             // p * (256 - ax) + q * ax with one multiply (all terms fit an i32).
-            let ax = ax as i32;
             *d = std::array::from_fn(|ch| {
-                let (p, q) = (p[ch] as i32, q[ch] as i32);
+                let (p, q) = (v[ch] as i32, v[C + ch] as i32);
                 ((p * 256 + (q - p) * ax + (1 << 15)) >> 16) as u8
             });
         }
     }
-    Rgb {
-        w: out_w,
-        h: out_h,
-        data: out,
-    }
+    out
 }
 
 /// Random perspective / affine to `(out_w, out_h)` with the box-candidate filter (§3).
@@ -554,16 +581,14 @@ pub fn random_perspective(
     )
 }
 
-/// [`random_perspective`] of a canvas (a mosaic) and its `xyxy` boxes.
-pub fn random_perspective_on(
+/// Draws the random perspective matrix for a canvas (spec draw order) and its scale.
+fn perspective_matrix(
     canvas: &Canvas,
-    cls: &[u32],
-    boxes: &[[f32; 4]],
     cfg: &AugConfig,
     out_w: usize,
     out_h: usize,
     rng: &mut impl Rng,
-) -> Sample {
+) -> (Mat3, f64) {
     let (wi, hi) = (canvas.w as f64, canvas.h as f64);
     let mut u = |a: f64, b: f64| if b > a { rng.gen_range(a..b) } else { a };
     let c: Mat3 = [
@@ -594,9 +619,68 @@ pub fn random_perspective_on(
     let ty = u(0.5 - cfg.translate, 0.5 + cfg.translate) * out_h as f64;
     let t: Mat3 = [[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]];
     let m = matmul(&t, &matmul(&sh, &matmul(&r, &matmul(&p, &c))));
+    (m, sc)
+}
+
+/// [`random_perspective`] of a canvas (a mosaic) and its `xyxy` boxes.
+pub fn random_perspective_on(
+    canvas: &Canvas,
+    cls: &[u32],
+    boxes: &[[f32; 4]],
+    cfg: &AugConfig,
+    out_w: usize,
+    out_h: usize,
+    rng: &mut impl Rng,
+) -> Sample {
+    let (m, sc) = perspective_matrix(canvas, cfg, out_w, out_h, rng);
     let img = warp_canvas(canvas, &m, out_w, out_h);
+    let (cls, boxes) = warp_boxes(&m, sc, cls, boxes, out_w, out_h);
+    Sample { img, cls, boxes }
+}
+
+/// The grey version of [`random_perspective_on`] for a canvas of grey tiles: the same draws and
+/// boxes, one output channel. `None` (after the draws) when the matrix is not axis-aligned.
+pub fn random_perspective_grey(
+    canvas: &Canvas,
+    cls: &[u32],
+    boxes: &[[f32; 4]],
+    cfg: &AugConfig,
+    out: usize,
+    rng: &mut impl Rng,
+) -> Result<GreySample, Sample> {
+    let (m, sc) = perspective_matrix(canvas, cfg, out, out, rng);
+    let (cls, boxes) = warp_boxes(&m, sc, cls, boxes, out, out);
+    match aligned_inverse(&m) {
+        Some(inv) => Ok(GreySample {
+            w: out,
+            h: out,
+            data: warp_aligned::<1>(canvas, &inv, out, out),
+            cls,
+            boxes,
+        }),
+        None => Err(Sample {
+            img: warp(&canvas.materialize(), &m, out, out),
+            cls,
+            boxes,
+        }),
+    }
+}
+
+/// Boxes through the matrix, clipped, then the box-candidate filter (§3.2-3.3).
+fn warp_boxes(
+    m: &Mat3,
+    sc: f64,
+    cls: &[u32],
+    boxes: &[[f32; 4]],
+    out_w: usize,
+    out_h: usize,
+) -> (Vec<u32>, Vec<[f32; 4]>) {
     let mut out = Sample {
-        img,
+        img: Rgb {
+            w: 0,
+            h: 0,
+            data: Vec::new(),
+        },
         cls: vec![],
         boxes: vec![],
     };
@@ -628,7 +712,75 @@ pub fn random_perspective_on(
             out.boxes.push(nb.map(|v| v as f32));
         }
     }
-    out
+    (out.cls, out.boxes)
+}
+
+/// A one-channel sample (grey images stay grey through the warp; expanded to RGB at the end).
+#[derive(Debug, Clone)]
+pub struct GreySample {
+    /// Width.
+    pub w: usize,
+    /// Height.
+    pub h: usize,
+    /// `h * w` grey bytes.
+    pub data: Vec<u8>,
+    /// Class per box.
+    pub cls: Vec<u32>,
+    /// `xyxy` pixel boxes.
+    pub boxes: Vec<[f32; 4]>,
+}
+
+impl GreySample {
+    /// The RGB sample (each grey value three times).
+    pub fn into_rgb(self) -> Sample {
+        Sample {
+            img: Rgb {
+                w: self.w,
+                h: self.h,
+                data: crate::ops::grey_to_rgb(&self.data),
+            },
+            cls: self.cls,
+            boxes: self.boxes,
+        }
+    }
+
+    /// [`random_hsv`] on grey pixels: the same draws; only V changes (S = 0), exactly.
+    pub fn random_hsv(&mut self, gains: [f64; 3], rng: &mut impl Rng) {
+        if gains.iter().all(|&g| g == 0.0) {
+            return;
+        }
+        let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
+        let lut_v: Vec<u8> = (0..256)
+            .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8)
+            .collect();
+        for v in &mut self.data {
+            *v = lut_v[*v as usize];
+        }
+    }
+
+    /// Flips left-right.
+    pub fn fliplr(&mut self) {
+        for row in self.data.chunks_exact_mut(self.w) {
+            row.reverse();
+        }
+        let wf = self.w as f32;
+        for b in &mut self.boxes {
+            *b = [wf - b[2], b[1], wf - b[0], b[3]];
+        }
+    }
+
+    /// Flips up-down.
+    pub fn flipud(&mut self) {
+        let (w, h) = (self.w, self.h);
+        for y in 0..h / 2 {
+            let (top, bottom) = self.data.split_at_mut((h - 1 - y) * w);
+            top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
+        }
+        let hf = h as f32;
+        for b in &mut self.boxes {
+            *b = [b[0], hf - b[3], b[2], hf - b[1]];
+        }
+    }
 }
 
 /// Mixes two samples with `r ~ Beta(32, 32)` (§4).

@@ -3,7 +3,7 @@
 
 use super::augment::{
     cutmix, fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective,
-    random_perspective_on, AugConfig, Canvas, Sample, Tile,
+    random_perspective_grey, random_perspective_on, AugConfig, Canvas, GreySample, Sample, Tile,
 };
 use super::LabelEntry;
 use crate::engine::predict::{into_rgb8, load_dynamic};
@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// Grey images are resized on one channel and expanded afterwards (the same bytes, a third of the
 /// work).
 pub fn load_resized(path: &Path, imgsz: usize) -> Result<Rgb> {
-    resize_long_side(load_dynamic(path)?, imgsz)
+    resize_long_side(load_dynamic(path)?, imgsz).map(|r| r.0)
 }
 
 /// Where `cache=disk` keeps an image's decoded pixels: `<image>.ryolo.npy` beside it, or (read-only
@@ -77,24 +77,52 @@ pub fn load_via_disk_cache(im: &Path) -> Result<image::DynamicImage> {
     Ok(img)
 }
 
-/// Resizes so the long side is `imgsz` (grey on one channel), as [`load_resized`].
-fn resize_long_side(dynamic: image::DynamicImage, imgsz: usize) -> Result<Rgb> {
+/// Resizes so the long side is `imgsz` (grey on one channel), as [`load_resized`]; the flag tells
+/// a grey source (every pixel has R = G = B).
+fn resize_long_side(dynamic: image::DynamicImage, imgsz: usize) -> Result<(Rgb, bool)> {
+    let grey = matches!(dynamic, image::DynamicImage::ImageLuma8(_));
     let (w0, h0) = (dynamic.width() as usize, dynamic.height() as usize);
     let r = imgsz as f64 / h0.max(w0) as f64;
     if (r - 1.0).abs() < f64::EPSILON {
-        return Ok(Rgb::from_owned(into_rgb8(dynamic)));
+        return Ok((Rgb::from_owned(into_rgb8(dynamic)), grey));
     }
     let w = ((w0 as f64 * r).ceil() as usize).min(imgsz).max(1);
     let h = ((h0 as f64 * r).ceil() as usize).min(imgsz).max(1);
     if let image::DynamicImage::ImageLuma8(l) = &dynamic {
-        let grey = resize_linear_raw::<1>(l.as_raw(), w0, h0, w, h);
-        return Ok(Rgb {
-            w,
-            h,
-            data: crate::ops::grey_to_rgb(&grey),
-        });
+        let g = resize_linear_raw::<1>(l.as_raw(), w0, h0, w, h);
+        return Ok((
+            Rgb {
+                w,
+                h,
+                data: crate::ops::grey_to_rgb(&g),
+            },
+            true,
+        ));
     }
-    Ok(resize_linear(&Rgb::from_owned(into_rgb8(dynamic)), w, h))
+    Ok((
+        resize_linear(&Rgb::from_owned(into_rgb8(dynamic)), w, h),
+        false,
+    ))
+}
+
+/// An augmented sample: RGB, or grey when every image in it was grey (the same pixels, kept on
+/// one channel until the batch is assembled).
+#[derive(Debug, Clone)]
+pub enum Aug {
+    /// Three channels.
+    Rgb(Sample),
+    /// One channel.
+    Grey(GreySample),
+}
+
+impl Aug {
+    /// As an RGB sample.
+    pub fn into_rgb(self) -> Sample {
+        match self {
+            Aug::Rgb(s) => s,
+            Aug::Grey(g) => g.into_rgb(),
+        }
+    }
 }
 
 /// A seeded RNG for one (seed, epoch, index, stream) so samples do not depend on scheduling.
@@ -123,6 +151,9 @@ pub struct TrainDataset {
     pub seed: u64,
     cache: Option<Vec<Arc<Rgb>>>,
     disk: bool,
+    /// Per image: decoded from a grey file (set when decoded).
+    grey: Vec<std::sync::atomic::AtomicBool>,
+    grey_path: bool,
     /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
     pub rect: Option<Vec<RectBatch>>,
 }
@@ -136,10 +167,19 @@ impl TrainDataset {
         seed: u64,
         cache_ram: bool,
     ) -> Self {
+        let grey: Vec<std::sync::atomic::AtomicBool> =
+            entries.iter().map(|_| Default::default()).collect();
         let cache = cache_ram.then(|| {
             entries
                 .par_iter()
-                .map(|e| Arc::new(load_resized(&e.im_file, imgsz).unwrap_or_else(|_| gray(imgsz))))
+                .zip(&grey)
+                .map(|(e, g)| {
+                    let (img, is_grey) = load_dynamic(&e.im_file)
+                        .and_then(|d| resize_long_side(d, imgsz))
+                        .unwrap_or_else(|_| (gray(imgsz), true));
+                    g.store(is_grey, std::sync::atomic::Ordering::Relaxed);
+                    Arc::new(img)
+                })
                 .collect()
         });
         Self {
@@ -149,6 +189,8 @@ impl TrainDataset {
             seed,
             cache,
             disk: false,
+            grey,
+            grey_path: true,
             rect: None,
         }
     }
@@ -230,17 +272,20 @@ impl TrainDataset {
         }
         let e = &self.entries[i];
         let loaded = if self.disk {
-            load_via_disk_cache(&e.im_file).and_then(|d| resize_long_side(d, self.imgsz))
+            load_via_disk_cache(&e.im_file)
         } else {
-            load_resized(&e.im_file, self.imgsz)
-        };
-        Arc::new(loaded.unwrap_or_else(|err| {
+            load_dynamic(&e.im_file)
+        }
+        .and_then(|d| resize_long_side(d, self.imgsz));
+        let (img, is_grey) = loaded.unwrap_or_else(|err| {
             eprintln!(
                 "WARNING {}: {err:#}; using a blank image",
                 e.im_file.display()
             );
-            gray(self.imgsz)
-        }))
+            (gray(self.imgsz), true)
+        });
+        self.grey[i].store(is_grey, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(img)
     }
 
     fn load(&self, i: usize, recent: &Recent) -> Arc<Rgb> {
@@ -251,7 +296,17 @@ impl TrainDataset {
         }
     }
 
-    fn pre_transform(&self, i: usize, mosaic: bool, recent: &Recent, rng: &mut impl Rng) -> Sample {
+    fn is_grey(&self, i: usize) -> bool {
+        self.grey_path && self.grey[i].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Turns the one-channel path for grey images on (default) or off; both give the same bytes.
+    pub fn with_grey_path(mut self, on: bool) -> Self {
+        self.grey_path = on;
+        self
+    }
+
+    fn pre_transform(&self, i: usize, mosaic: bool, recent: &Recent, rng: &mut impl Rng) -> Aug {
         let s = self.imgsz;
         let base = if mosaic && rng.gen::<f64>() < self.aug.mosaic {
             // Partners: uniform over the dataset with a RAM cache, else over the recent-image window
@@ -271,36 +326,75 @@ impl TrainDataset {
                 std::array::from_fn(|k| (&*imgs[k], &self.entries[ids[k]].cls[..], &boxes[k][..]));
             // The mosaic is never built: the affine warp reads its four tiles directly.
             let (canvas, cls, bx) = mosaic4_layout(refs, s, rng);
-            return random_perspective_on(&canvas, &cls, &bx, &self.aug, s, s, rng);
+            return self.warp(
+                &canvas,
+                &cls,
+                &bx,
+                ids.iter().all(|&k| self.is_grey(k)),
+                rng,
+            );
         } else {
             self.load(i, recent)
         };
         let boxes = xyxy(&base, &self.entries[i].boxes);
-        random_perspective_on(
-            &Canvas::single(&base),
-            &self.entries[i].cls,
-            &boxes,
-            &self.aug,
-            s,
-            s,
-            rng,
-        )
+        let canvas = Canvas::single(&base);
+        self.warp(&canvas, &self.entries[i].cls, &boxes, self.is_grey(i), rng)
+    }
+
+    /// The random affine of a canvas; grey tiles are warped on one channel (the same bytes).
+    fn warp(
+        &self,
+        canvas: &Canvas,
+        cls: &[u32],
+        boxes: &[[f32; 4]],
+        grey: bool,
+        rng: &mut impl Rng,
+    ) -> Aug {
+        let s = self.imgsz;
+        if grey {
+            match random_perspective_grey(canvas, cls, boxes, &self.aug, s, rng) {
+                Ok(g) => Aug::Grey(g),
+                Err(rgb) => Aug::Rgb(rgb),
+            }
+        } else {
+            Aug::Rgb(random_perspective_on(
+                canvas, cls, boxes, &self.aug, s, s, rng,
+            ))
+        }
     }
 
     /// The augmented sample `i` of `epoch` (mosaic and mixup off once `mosaic` is false).
     pub fn get(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Sample {
+        self.get_aug(i, epoch, mosaic, recent).into_rgb()
+    }
+
+    /// [`Self::get`], leaving all-grey samples on one channel.
+    pub fn get_aug(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Aug {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let mut s = self.pre_transform(i, mosaic, recent, &mut rng);
+        let mut a = self.pre_transform(i, mosaic, recent, &mut rng);
         if mosaic && self.aug.mixup > 0.0 && rng.gen::<f64>() < self.aug.mixup {
             let j = rng.gen_range(0..self.len());
-            let other = self.pre_transform(j, mosaic, recent, &mut rng);
-            s = mixup(s, other, &mut rng);
+            let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
+            a = Aug::Rgb(mixup(a.into_rgb(), other, &mut rng));
         }
         if mosaic && self.aug.cutmix > 0.0 && rng.gen::<f64>() < self.aug.cutmix {
             let j = rng.gen_range(0..self.len());
-            let other = self.pre_transform(j, mosaic, recent, &mut rng);
-            s = cutmix(s, &other, &mut rng);
+            let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
+            a = Aug::Rgb(cutmix(a.into_rgb(), &other, &mut rng));
         }
+        let mut s = match a {
+            Aug::Grey(mut g) => {
+                g.random_hsv(self.aug.hsv, &mut rng);
+                if rng.gen::<f64>() < self.aug.flipud {
+                    g.flipud();
+                }
+                if rng.gen::<f64>() < self.aug.fliplr {
+                    g.fliplr();
+                }
+                return Aug::Grey(g);
+            }
+            Aug::Rgb(s) => s,
+        };
         random_hsv(&mut s.img, self.aug.hsv, &mut rng);
         if rng.gen::<f64>() < self.aug.flipud {
             flipud(&mut s);
@@ -308,7 +402,7 @@ impl TrainDataset {
         if rng.gen::<f64>() < self.aug.fliplr {
             fliplr(&mut s);
         }
-        s
+        Aug::Rgb(s)
     }
 }
 
@@ -392,7 +486,7 @@ fn build_batch(
     pool: &rayon::ThreadPool,
     idx: Vec<usize>,
     (h, w): (usize, usize),
-    make: impl Fn(usize) -> Sample + Sync,
+    make: impl Fn(usize) -> Aug + Sync,
 ) -> Batch {
     let per = h * w * 3;
     let mut pixels = vec![0u8; idx.len() * per];
@@ -400,12 +494,32 @@ fn build_batch(
         pixels
             .par_chunks_mut(per)
             .zip(idx.par_iter())
-            .map(|(dst, &i)| {
-                let s = make(i);
-                debug_assert_eq!((s.img.h, s.img.w), (h, w));
-                dst.copy_from_slice(&s.img.data);
-                let n = s.normalized();
-                (s.cls, n)
+            .map(|(dst, &i)| match make(i) {
+                Aug::Rgb(s) => {
+                    debug_assert_eq!((s.img.h, s.img.w), (h, w));
+                    dst.copy_from_slice(&s.img.data);
+                    let n = s.normalized();
+                    (s.cls, n)
+                }
+                Aug::Grey(g) => {
+                    for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
+                        *d = [v, v, v];
+                    }
+                    let (gw, gh) = (g.w as f32, g.h as f32);
+                    let n = g
+                        .boxes
+                        .iter()
+                        .map(|b| {
+                            [
+                                (b[0] + b[2]) / 2.0 / gw,
+                                (b[1] + b[3]) / 2.0 / gh,
+                                (b[2] - b[0]) / gw,
+                                (b[3] - b[1]) / gh,
+                            ]
+                        })
+                        .collect();
+                    (g.cls, n)
+                }
             })
             .collect()
     });
@@ -449,7 +563,7 @@ pub fn epoch_batches(
             let empty = Recent::default();
             for (idx, shape) in rect {
                 let b = build_batch(&pool, idx.clone(), *shape, |i| {
-                    ds.get_rect(i, epoch, *shape, &empty)
+                    Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty))
                 });
                 if tx.send(b).is_err() {
                     return;
@@ -477,7 +591,7 @@ pub fn epoch_batches(
                 rayon::join(
                     || {
                         build_batch(&pool, idx.clone(), (s, s), |i| {
-                            ds.get(i, epoch, mosaic, &recent)
+                            ds.get_aug(i, epoch, mosaic, &recent)
                         })
                     },
                     || decode(next),
