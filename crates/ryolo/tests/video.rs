@@ -153,3 +153,63 @@ fn a_video_file_over_http_is_read_in_full() {
     let _ = server.wait();
     assert_eq!(n.unwrap(), 377);
 }
+
+#[test]
+fn a_live_udp_stream_delivers_frames() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let ffmpeg = ryolo::data::video::ffmpeg_path();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A real-time MPEG-TS stream (frequent key frames), as a camera or encoder would send it.
+    let mut server = std::process::Command::new(&ffmpeg)
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+        ])
+        .arg(shared.join("datasets/samples/car-detection.mp4"))
+        .args([
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args([
+            "-g",
+            "5",
+            "-f",
+            "mpegts",
+            &format!("udp://127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("udp://127.0.0.1:{port}");
+    assert!(ryolo::data::video::is_live(&url));
+    let result = VideoReader::open(&url, false).map(|r| {
+        r.take(8)
+            .map(|f| f.map(|f| f.dimensions()))
+            .collect::<Vec<_>>()
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let frames = result.unwrap();
+    assert_eq!(frames.len(), 8);
+    for f in frames {
+        assert_eq!(f.unwrap(), (768, 432));
+    }
+}

@@ -134,6 +134,21 @@ fn input_args(source: &str) -> Vec<String> {
         ]
     } else if source.starts_with("/dev/video") {
         vec!["-f".into(), "v4l2".into(), "-i".into(), source.into()]
+    } else if is_live(source) {
+        // Live streams: start from what arrives now rather than analysing seconds of input.
+        [
+            "-fflags",
+            "nobuffer",
+            "-analyzeduration",
+            "1000000",
+            "-probesize",
+            "1000000",
+            "-i",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([source.to_string()])
+        .collect()
     } else {
         vec!["-i".into(), source.into()]
     }
