@@ -143,3 +143,47 @@ fn a_file_that_is_not_onnx_is_a_clear_error() {
     let e = Backend::load(d.join("missing.onnx").to_str().unwrap(), Device::Cpu).unwrap_err();
     assert!(format!("{e:#}").contains("not found"), "{e:#}");
 }
+
+#[test]
+fn a_fixed_batch_export_predicts_single_images() {
+    let Some((shared, b1)) = ultralytics_onnx() else {
+        return;
+    };
+    let fx = shared.join("fixtures/ultralytics");
+    let mut m = ryolo::weights::load_model(
+        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
+        None,
+        Device::Cpu,
+    )
+    .unwrap()
+    .model;
+    m.fuse();
+    let cfg = ryolo::export::ExportConfig {
+        imgsz: (640, 640),
+        opset: 18,
+        metadata: ryolo::export::metadata(&m, (640, 640), 3, "{}"),
+        batch: 3,
+        dynamic: false,
+    };
+    let d = common::tmp("onnx-batch3");
+    let f = d.join("b3.onnx");
+    std::fs::write(&f, ryolo::export::to_onnx(&m, &cfg).unwrap()).unwrap();
+    let b3 = Backend::load(f.to_str().unwrap(), Device::Cpu).unwrap();
+    assert_eq!(b3.as_ref().fixed_batch(), Some(3));
+    let (p1, p3) = (
+        Predictor::with_backend(b1, (640, 640), NmsConfig::default()),
+        Predictor::with_backend(b3, (640, 640), NmsConfig::default()),
+    );
+    let img = load_image(&shared.join("datasets/brain-tumor/valid/images/val_1 (1).jpg")).unwrap();
+    // One image and four images (one full run of 3, one padded run) through the batch-3 graph.
+    let (a, b) = (p1.predict(&img).unwrap(), p3.predict(&img).unwrap());
+    let four = p3.predict_batch(&vec![img.clone(); 4]).unwrap();
+    assert_eq!(four.len(), 4);
+    for got in std::iter::once(&b).chain(&four) {
+        assert_eq!(a.detections.len(), got.detections.len());
+        for (x, y) in a.detections.iter().zip(&got.detections) {
+            assert!((x.conf - y.conf).abs() < 1e-3);
+            assert!(x.xyxy.iter().zip(&y.xyxy).all(|(u, v)| (u - v).abs() < 0.1));
+        }
+    }
+}

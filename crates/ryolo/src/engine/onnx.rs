@@ -160,24 +160,30 @@ impl OnnxModel {
     }
 
     /// Runs `x` (`B,3,H,W` floats, row-major) and returns the output with its `(B, rows, anchors)`
-    /// shape. A fixed-batch model is run once per `batch` images.
+    /// shape. A fixed-batch model is run once per `batch` images, the last run padded with zeros.
     pub fn run(&self, x: &[f32], shape: [usize; 4]) -> Result<(Vec<f32>, [usize; 3])> {
         let [b, c, h, w] = shape;
         if x.len() != b * c * h * w {
             bail!("input of {} values does not hold {shape:?}", x.len());
         }
         let step = self.batch.unwrap_or(b).max(1);
-        if b % step != 0 {
-            bail!("batch {b} is not a multiple of the model's fixed batch {step}");
-        }
         let per = c * h * w;
+        let padded;
+        let x = if b % step != 0 {
+            let mut v = x.to_vec();
+            v.resize(b.div_ceil(step) * step * per, 0.0);
+            padded = v;
+            &padded[..]
+        } else {
+            x
+        };
         let mut out = Vec::new();
         let mut dims = [0usize; 3];
         let mut session = self
             .session
             .lock()
             .map_err(|_| anyhow!("ONNX session poisoned"))?;
-        for s in (0..b).step_by(step) {
+        for s in (0..x.len() / per).step_by(step) {
             let t = TensorRef::from_array_view(([step, c, h, w], &x[s * per..(s + step) * per]))
                 .map_err(|e| anyhow!("{e}"))?;
             let outputs = session
@@ -196,6 +202,7 @@ impl OnnxModel {
             dims = [b, oshape[1] as usize, oshape[2] as usize];
             out.extend_from_slice(data);
         }
+        out.truncate(b * dims[1] * dims[2]);
         Ok((out, dims))
     }
 }
