@@ -3,7 +3,6 @@
 
 mod common;
 use ryolo::export::{metadata, to_onnx, ExportConfig};
-use ryolo::weights::load_model;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Device, Tensor};
@@ -42,14 +41,7 @@ fn exported_yolo11n_runs_in_onnxruntime() {
     };
     let Some(py) = python() else { return };
     let fx = shared.join("fixtures/ultralytics");
-    let mut m = load_model(
-        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
-        None,
-        Device::Cpu,
-    )
-    .unwrap()
-    .model;
-    m.fuse();
+    let m = common::bt_model(&shared);
     let cfg = ExportConfig {
         imgsz: (640, 640),
         opset: 18,
@@ -104,15 +96,7 @@ fn dynamic_export_runs_any_batch_and_size() {
         return;
     };
     let Some(py) = python() else { return };
-    let fx = shared.join("fixtures/ultralytics");
-    let mut m = load_model(
-        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
-        None,
-        Device::Cpu,
-    )
-    .unwrap()
-    .model;
-    m.fuse();
+    let m = common::bt_model(&shared);
     let dir = std::env::temp_dir().join(format!("ryolo-onnx-dyn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("dynamic.onnx");

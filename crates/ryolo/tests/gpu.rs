@@ -23,14 +23,7 @@ fn cuda_amp_training_learns_and_half_val_agrees() {
         return;
     }
     let d = tmp("gpu-overfit");
-    let yaml = ryolo::data::synth::generate(&d.join("data"), 16, 96, 1).unwrap();
-    std::fs::write(
-        &yaml,
-        std::fs::read_to_string(&yaml)
-            .unwrap()
-            .replace("val: images/val", "val: images/train"),
-    )
-    .unwrap();
+    let yaml = common::overfit_data(&d);
     let a = args(&format!(
         "model=yolo11n.yaml data={} epochs=60 imgsz=96 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1 device=0 amp=True",
         yaml.display(),

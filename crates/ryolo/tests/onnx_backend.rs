@@ -149,15 +149,7 @@ fn a_fixed_batch_export_predicts_single_images() {
     let Some((shared, b1)) = ultralytics_onnx() else {
         return;
     };
-    let fx = shared.join("fixtures/ultralytics");
-    let mut m = ryolo::weights::load_model(
-        fx.join("bt_yolo11n_best.pt").to_str().unwrap(),
-        None,
-        Device::Cpu,
-    )
-    .unwrap()
-    .model;
-    m.fuse();
+    let m = common::bt_model(&shared);
     let cfg = ryolo::export::ExportConfig {
         imgsz: (640, 640),
         opset: 18,

@@ -82,18 +82,7 @@ pub struct Sample {
 impl Sample {
     /// From a loaded (resized) image and normalised `cx cy w h` labels.
     pub fn from_normalized(img: Rgb, cls: &[u32], boxes: &[[f32; 4]]) -> Self {
-        let (w, h) = (img.w as f32, img.h as f32);
-        let boxes = boxes
-            .iter()
-            .map(|b| {
-                [
-                    (b[0] - b[2] / 2.0) * w,
-                    (b[1] - b[3] / 2.0) * h,
-                    (b[0] + b[2] / 2.0) * w,
-                    (b[1] + b[3] / 2.0) * h,
-                ]
-            })
-            .collect();
+        let boxes = to_pixels(boxes, img.w, img.h);
         Self {
             img,
             cls: cls.to_vec(),
@@ -103,18 +92,7 @@ impl Sample {
 
     /// Normalised `cx cy w h` boxes of the final image.
     pub fn normalized(&self) -> Vec<[f32; 4]> {
-        let (w, h) = (self.img.w as f32, self.img.h as f32);
-        self.boxes
-            .iter()
-            .map(|b| {
-                [
-                    (b[0] + b[2]) / 2.0 / w,
-                    (b[1] + b[3]) / 2.0 / h,
-                    (b[2] - b[0]) / w,
-                    (b[3] - b[1]) / h,
-                ]
-            })
-            .collect()
+        to_normalized(&self.boxes, self.img.w, self.img.h)
     }
 }
 
@@ -160,47 +138,40 @@ impl<'a> Canvas<'a> {
         }
     }
 
-    /// Canvas row `y` from column `x` into `out` (`out.len() / 3` pixels), 114 outside the tiles.
-    fn row(&self, y: i64, x: i64, out: &mut [u8]) {
-        out.fill(114);
-        let n = (out.len() / 3) as i64;
+    /// Visits the tile runs of canvas row `y` within columns `[x, x + n)`: `(first pixel in the
+    /// range, tile, first tile byte, pixels)`.
+    fn for_runs(&self, y: i64, x: i64, n: i64, mut f: impl FnMut(usize, &Rgb, usize, usize)) {
         for t in &self.tiles {
             if y < t.y0 || y >= t.y1 {
                 continue;
             }
             let (a, b) = (t.x0.max(x), t.x1.min(x + n));
-            if a >= b {
-                continue;
+            if a < b {
+                let src = ((y - t.dy) as usize * t.img.w + (a - t.dx) as usize) * 3;
+                f((a - x) as usize, t.img, src, (b - a) as usize);
             }
-            let src = ((y - t.dy) as usize * t.img.w + (a - t.dx) as usize) * 3;
-            let len = (b - a) as usize * 3;
-            let dst = (a - x) as usize * 3;
-            out[dst..dst + len].copy_from_slice(&t.img.data[src..src + len]);
         }
+    }
+
+    /// Canvas row `y` from column `x` into `out` (`out.len() / 3` pixels), 114 outside the tiles.
+    fn row(&self, y: i64, x: i64, out: &mut [u8]) {
+        out.fill(114);
+        self.for_runs(y, x, (out.len() / 3) as i64, |d, img, src, len| {
+            out[d * 3..(d + len) * 3].copy_from_slice(&img.data[src..src + len * 3]);
+        });
     }
 
     /// Like [`Self::row`] but one channel: the first of each (grey) tile pixel.
     fn row_grey(&self, y: i64, x: i64, out: &mut [u8]) {
         out.fill(114);
-        let n = out.len() as i64;
-        for t in &self.tiles {
-            if y < t.y0 || y >= t.y1 {
-                continue;
-            }
-            let (a, b) = (t.x0.max(x), t.x1.min(x + n));
-            if a >= b {
-                continue;
-            }
-            let src = ((y - t.dy) as usize * t.img.w + (a - t.dx) as usize) * 3;
-            let len = (b - a) as usize;
-            let dst = (a - x) as usize;
-            for (d, px) in out[dst..dst + len]
+        self.for_runs(y, x, out.len() as i64, |d, img, src, len| {
+            for (o, px) in out[d..d + len]
                 .iter_mut()
-                .zip(t.img.data[src..src + len * 3].chunks_exact(3))
+                .zip(img.data[src..src + len * 3].chunks_exact(3))
             {
-                *d = px[0];
+                *o = px[0];
             }
-        }
+        });
     }
 
     /// The canvas as an image.
@@ -227,6 +198,38 @@ impl<'a> Canvas<'a> {
 
 /// One mosaic tile: its image, classes and `xyxy` pixel boxes.
 pub type Tile<'a> = (&'a Rgb, &'a [u32], &'a [[f32; 4]]);
+
+/// Normalised `cx cy w h` boxes to `xyxy` pixels of a `w x h` image.
+pub fn to_pixels(boxes: &[[f32; 4]], w: usize, h: usize) -> Vec<[f32; 4]> {
+    let (w, h) = (w as f32, h as f32);
+    boxes
+        .iter()
+        .map(|b| {
+            [
+                (b[0] - b[2] / 2.0) * w,
+                (b[1] - b[3] / 2.0) * h,
+                (b[0] + b[2] / 2.0) * w,
+                (b[1] + b[3] / 2.0) * h,
+            ]
+        })
+        .collect()
+}
+
+/// `xyxy` pixel boxes of a `w x h` image to normalised `cx cy w h`.
+pub fn to_normalized(boxes: &[[f32; 4]], w: usize, h: usize) -> Vec<[f32; 4]> {
+    let (w, h) = (w as f32, h as f32);
+    boxes
+        .iter()
+        .map(|b| {
+            [
+                (b[0] + b[2]) / 2.0 / w,
+                (b[1] + b[3]) / 2.0 / h,
+                (b[2] - b[0]) / w,
+                (b[3] - b[1]) / h,
+            ]
+        })
+        .collect()
+}
 
 /// Four-image mosaic layout on a `2s x 2s` canvas (spec/augment.md §2); `imgs[0]` is the current
 /// sample. Returns the canvas and the boxes (`xyxy` canvas pixels, clipped, empty ones dropped).

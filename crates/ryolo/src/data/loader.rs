@@ -432,18 +432,7 @@ impl Recent {
 
 /// Normalised `cx cy w h` boxes to `xyxy` pixels of `img`.
 fn xyxy(img: &Rgb, boxes: &[[f32; 4]]) -> Vec<[f32; 4]> {
-    let (w, h) = (img.w as f32, img.h as f32);
-    boxes
-        .iter()
-        .map(|b| {
-            [
-                (b[0] - b[2] / 2.0) * w,
-                (b[1] - b[3] / 2.0) * h,
-                (b[0] + b[2] / 2.0) * w,
-                (b[1] + b[3] / 2.0) * h,
-            ]
-        })
-        .collect()
+    crate::data::augment::to_pixels(boxes, img.w, img.h)
 }
 
 fn gray(s: usize) -> Rgb {
@@ -505,19 +494,7 @@ fn build_batch(
                     for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
                         *d = [v, v, v];
                     }
-                    let (gw, gh) = (g.w as f32, g.h as f32);
-                    let n = g
-                        .boxes
-                        .iter()
-                        .map(|b| {
-                            [
-                                (b[0] + b[2]) / 2.0 / gw,
-                                (b[1] + b[3]) / 2.0 / gh,
-                                (b[2] - b[0]) / gw,
-                                (b[3] - b[1]) / gh,
-                            ]
-                        })
-                        .collect();
+                    let n = crate::data::augment::to_normalized(&g.boxes, g.w, g.h);
                     (g.cls, n)
                 }
             })

@@ -207,15 +207,19 @@ impl Optimizer {
         }
     }
 
-    /// Scales gradients so their global L2 norm is at most `max_norm` (no host sync).
-    pub fn clip_grad_norm(&self, max_norm: f64) {
-        let grads: Vec<Tensor> = self
-            .groups
+    /// The defined gradients of all parameters.
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.groups
             .iter()
             .flat_map(|g| g.params.iter())
             .map(|(_, p)| p.grad())
             .filter(|g| g.defined())
-            .collect();
+            .collect()
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max_norm` (no host sync).
+    pub fn clip_grad_norm(&self, max_norm: f64) {
+        let grads = self.grads();
         if grads.is_empty() {
             return;
         }
@@ -271,13 +275,7 @@ impl GradScaler {
         if !self.enabled {
             return true;
         }
-        let grads: Vec<Tensor> = opt
-            .groups
-            .iter()
-            .flat_map(|g| g.params.iter())
-            .map(|(_, p)| p.grad())
-            .filter(|g| g.defined())
-            .collect();
+        let grads = opt.grads();
         let Some(first) = grads.first() else {
             return true;
         };

@@ -28,3 +28,26 @@ pub fn args(s: &str) -> ryolo::cfg::Args {
         .unwrap();
     ryolo::cfg::Args::new(&c.overrides)
 }
+
+/// The Ultralytics-trained fixture model (`bt_yolo11n_best.pt`), fused, on the CPU.
+pub fn bt_model(shared: &std::path::Path) -> ryolo::nn::DetectionModel {
+    let f = shared.join("fixtures/ultralytics/bt_yolo11n_best.pt");
+    let mut m = ryolo::weights::load_model(f.to_str().unwrap(), None, tch::Device::Cpu)
+        .unwrap()
+        .model;
+    m.fuse();
+    m
+}
+
+/// A 16-image synthetic dataset validated on its own training images (for overfit runs).
+pub fn overfit_data(dir: &std::path::Path) -> PathBuf {
+    let yaml = ryolo::data::synth::generate(&dir.join("data"), 16, 96, 1).unwrap();
+    std::fs::write(
+        &yaml,
+        std::fs::read_to_string(&yaml)
+            .unwrap()
+            .replace("val: images/val", "val: images/train"),
+    )
+    .unwrap();
+    yaml
+}
