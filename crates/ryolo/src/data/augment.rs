@@ -921,7 +921,8 @@ fn rgb_to_hsv_t(r: u8, g: u8, b: u8, t: &HsvTables) -> (u8, u8, u8) {
     (h as u8, s as u8, v as u8)
 }
 
-/// OpenCV-style 8-bit HSV -> RGB.
+/// OpenCV-style 8-bit HSV -> RGB (the reference the coefficient table reproduces).
+#[cfg(test)]
 fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
     if s == 0 {
         return [v, v, v];
@@ -966,21 +967,46 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
         .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8)
         .collect();
     let t = hsv_tables();
-    for px in img.data.chunks_exact_mut(3) {
+    let k = hsv_coefficients(&lut_h, &lut_s);
+    for px in img.data.as_chunks_mut::<3>().0 {
         if px[0] == px[1] && px[1] == px[2] {
             // Grey (S = 0, H = 0, and lut_s[0] = 0): only V changes. Exact, and the common case
             // for grey datasets and the 114 padding.
             let v = lut_v[px[0] as usize];
-            px.copy_from_slice(&[v, v, v]);
+            *px = [v, v, v];
             continue;
         }
         let (h, s, v) = rgb_to_hsv_t(px[0], px[1], px[2], t);
-        px.copy_from_slice(&hsv_to_rgb(
-            lut_h[h as usize],
-            lut_s[s as usize],
-            lut_v[v as usize],
-        ));
+        let c = k[(h as usize).min(179) * 256 + s as usize];
+        let v = lut_v[v as usize] as u32;
+        *px = c.map(|c| ((v * c as u32 + 127 * 256) / (255 * 256)) as u8);
     }
+}
+
+/// For every input hue (0..180) and saturation: the coefficients `K` (in 1/65280) of R, G and B
+/// after the hue shift and saturation gain, so that a channel is `(v' K + 32512) / 65280` — the
+/// integers of [`hsv_to_rgb`] (p, q, t and v share that form), read from one table per sample.
+fn hsv_coefficients(lut_h: &[u8], lut_s: &[u8]) -> Vec<[u16; 3]> {
+    let mut k = vec![[0u16; 3]; 180 * 256];
+    for (h, row) in k.chunks_exact_mut(256).enumerate() {
+        let h6 = lut_h[h] as i32 * 6 * 256 / 180;
+        let (sector, f) = ((h6 >> 8) % 6, h6 & 255);
+        for (s, out) in row.iter_mut().enumerate() {
+            let s = lut_s[s] as i32;
+            let (kv, kp) = (255 * 256, (255 - s) * 256);
+            let (kq, kt) = (255 * 256 - s * f, 255 * 256 - s * (256 - f));
+            let (r, g, b) = match sector {
+                0 => (kv, kt, kp),
+                1 => (kq, kv, kp),
+                2 => (kp, kv, kt),
+                3 => (kp, kq, kv),
+                4 => (kt, kp, kv),
+                _ => (kv, kp, kq),
+            };
+            *out = [r as u16, g as u16, b as u16];
+        }
+    }
+    k
 }
 
 /// Flips image and boxes left-right.
@@ -1177,6 +1203,36 @@ mod tests {
         flipud(&mut t);
         assert_eq!(t.img.data, s.img.data);
         assert_eq!(t.boxes, s.boxes);
+    }
+
+    #[test]
+    fn coefficient_table_hsv_equals_the_per_pixel_conversion() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..5 {
+            let data: Vec<u8> = (0..3 * 20000).map(|_| rng.gen()).collect();
+            let mut img = Rgb {
+                w: 20000,
+                h: 1,
+                data: data.clone(),
+            };
+            let state = rng.clone();
+            random_hsv(&mut img, [0.015, 0.7, 0.4], &mut rng);
+            // Reference: the same draws, then per pixel RGB -> HSV -> LUT -> RGB.
+            let mut r2 = state;
+            let g: [f64; 3] =
+                std::array::from_fn(|i| r2.gen_range(-1.0..1.0) * [0.015, 0.7, 0.4][i]);
+            for (px, out) in data.chunks_exact(3).zip(img.data.chunks_exact(3)) {
+                let (h, s, v) = rgb_to_hsv(px[0], px[1], px[2]);
+                let h = (h as f64 + g[0] * 180.0).rem_euclid(180.0) as u8;
+                let s = if s == 0 {
+                    0
+                } else {
+                    (s as f64 * (1.0 + g[1])).clamp(0.0, 255.0) as u8
+                };
+                let v = (v as f64 * (1.0 + g[2])).clamp(0.0, 255.0) as u8;
+                assert_eq!(out, hsv_to_rgb(h, s, v), "{px:?}");
+            }
+        }
     }
 
     #[test]
