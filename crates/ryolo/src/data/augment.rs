@@ -749,40 +749,21 @@ impl GreySample {
 
     /// [`random_hsv`] on grey pixels: the same draws; only V changes (S = 0), exactly.
     pub fn random_hsv(&mut self, gains: [f64; 3], rng: &mut impl Rng) {
-        if gains.iter().all(|&g| g == 0.0) {
-            return;
-        }
-        let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
-        let lut_v: Vec<u8> = (0..256)
-            .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8)
-            .collect();
-        for v in &mut self.data {
-            *v = lut_v[*v as usize];
+        if let Some([_, _, lut_v]) = hsv_luts(gains, rng) {
+            for v in &mut self.data {
+                *v = lut_v[*v as usize];
+            }
         }
     }
 
     /// Flips left-right.
     pub fn fliplr(&mut self) {
-        for row in self.data.chunks_exact_mut(self.w) {
-            row.reverse();
-        }
-        let wf = self.w as f32;
-        for b in &mut self.boxes {
-            *b = [wf - b[2], b[1], wf - b[0], b[3]];
-        }
+        flip_lr::<1>(&mut self.data, self.w, &mut self.boxes);
     }
 
     /// Flips up-down.
     pub fn flipud(&mut self) {
-        let (w, h) = (self.w, self.h);
-        for y in 0..h / 2 {
-            let (top, bottom) = self.data.split_at_mut((h - 1 - y) * w);
-            top[y * w..(y + 1) * w].swap_with_slice(&mut bottom[..w]);
-        }
-        let hf = h as f32;
-        for b in &mut self.boxes {
-            *b = [b[0], hf - b[3], b[2], hf - b[1]];
-        }
+        flip_ud(&mut self.data, self.w, self.h, &mut self.boxes);
     }
 }
 
@@ -947,25 +928,9 @@ fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
 
 /// Random HSV gains through lookup tables in OpenCV's 8-bit HSV space (§7).
 pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
-    if gains.iter().all(|&g| g == 0.0) {
+    let Some([lut_h, lut_s, lut_v]) = hsv_luts(gains, rng) else {
         return;
-    }
-    let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
-    let lut_h: Vec<u8> = (0..256)
-        .map(|x| (x as f64 + r[0] * 180.0).rem_euclid(180.0) as u8)
-        .collect();
-    let lut_s: Vec<u8> = (0..256)
-        .map(|x| {
-            if x == 0 {
-                0
-            } else {
-                (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8
-            }
-        })
-        .collect();
-    let lut_v: Vec<u8> = (0..256)
-        .map(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8)
-        .collect();
+    };
     let t = hsv_tables();
     let k = hsv_coefficients(&lut_h, &lut_s);
     for px in img.data.as_chunks_mut::<3>().0 {
@@ -981,6 +946,26 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
         let v = lut_v[v as usize] as u32;
         *px = c.map(|c| ((v * c as u32 + 127 * 256) / (255 * 256)) as u8);
     }
+}
+
+/// The H, S and V lookup tables of one random draw (§7); `None`, drawing nothing, when every gain
+/// is zero.
+fn hsv_luts(gains: [f64; 3], rng: &mut impl Rng) -> Option<[[u8; 256]; 3]> {
+    if gains.iter().all(|&g| g == 0.0) {
+        return None;
+    }
+    let r: [f64; 3] = std::array::from_fn(|i| rng.gen_range(-1.0..1.0) * gains[i]);
+    Some([
+        std::array::from_fn(|x| (x as f64 + r[0] * 180.0).rem_euclid(180.0) as u8),
+        std::array::from_fn(|x| {
+            if x == 0 {
+                0
+            } else {
+                (x as f64 * (1.0 + r[1])).clamp(0.0, 255.0) as u8
+            }
+        }),
+        std::array::from_fn(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8),
+    ])
 }
 
 /// For every input hue (0..180) and saturation: the coefficients `K` (in 1/65280) of R, G and B
@@ -1011,25 +996,33 @@ fn hsv_coefficients(lut_h: &[u8], lut_s: &[u8]) -> Vec<[u16; 3]> {
 
 /// Flips image and boxes left-right.
 pub fn fliplr(s: &mut Sample) {
-    let w = s.img.w;
-    for row in s.img.data.chunks_exact_mut(w * 3) {
-        row.as_chunks_mut::<3>().0.reverse();
-    }
-    let wf = w as f32;
-    for b in &mut s.boxes {
-        *b = [wf - b[2], b[1], wf - b[0], b[3]];
-    }
+    flip_lr::<3>(&mut s.img.data, s.img.w, &mut s.boxes);
 }
 
 /// Flips image and boxes up-down.
 pub fn flipud(s: &mut Sample) {
-    let (w, h) = (s.img.w, s.img.h);
+    flip_ud(&mut s.img.data, s.img.w * 3, s.img.h, &mut s.boxes);
+}
+
+/// Mirrors `C`-channel rows of width `w` and their `xyxy` boxes left-right.
+fn flip_lr<const C: usize>(data: &mut [u8], w: usize, boxes: &mut [[f32; 4]]) {
+    for row in data.chunks_exact_mut(w * C) {
+        row.as_chunks_mut::<C>().0.reverse();
+    }
+    let wf = w as f32;
+    for b in boxes {
+        *b = [wf - b[2], b[1], wf - b[0], b[3]];
+    }
+}
+
+/// Mirrors `h` rows of `row_bytes` bytes and their `xyxy` boxes up-down.
+fn flip_ud(data: &mut [u8], row_bytes: usize, h: usize, boxes: &mut [[f32; 4]]) {
     for y in 0..h / 2 {
-        let (top, bottom) = s.img.data.split_at_mut((h - 1 - y) * w * 3);
-        top[y * w * 3..(y + 1) * w * 3].swap_with_slice(&mut bottom[..w * 3]);
+        let (top, bottom) = data.split_at_mut((h - 1 - y) * row_bytes);
+        top[y * row_bytes..(y + 1) * row_bytes].swap_with_slice(&mut bottom[..row_bytes]);
     }
     let hf = h as f32;
-    for b in &mut s.boxes {
+    for b in boxes {
         *b = [b[0], hf - b[3], b[2], hf - b[1]];
     }
 }

@@ -116,6 +116,32 @@ pub enum Aug {
 }
 
 impl Aug {
+    /// The last steps (§7-8): random HSV, then the up-down and left-right flips.
+    fn colour_and_flip(self, aug: &AugConfig, rng: &mut impl Rng) -> Self {
+        match self {
+            Aug::Grey(mut g) => {
+                g.random_hsv(aug.hsv, rng);
+                if rng.gen::<f64>() < aug.flipud {
+                    g.flipud();
+                }
+                if rng.gen::<f64>() < aug.fliplr {
+                    g.fliplr();
+                }
+                Aug::Grey(g)
+            }
+            Aug::Rgb(mut s) => {
+                random_hsv(&mut s.img, aug.hsv, rng);
+                if rng.gen::<f64>() < aug.flipud {
+                    flipud(&mut s);
+                }
+                if rng.gen::<f64>() < aug.fliplr {
+                    fliplr(&mut s);
+                }
+                Aug::Rgb(s)
+            }
+        }
+    }
+
     /// As an RGB sample.
     pub fn into_rgb(self) -> Sample {
         match self {
@@ -244,15 +270,8 @@ impl TrainDataset {
             cls: self.entries[i].cls.clone(),
             boxes,
         };
-        let mut s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
-        random_hsv(&mut s.img, self.aug.hsv, &mut rng);
-        if rng.gen::<f64>() < self.aug.flipud {
-            flipud(&mut s);
-        }
-        if rng.gen::<f64>() < self.aug.fliplr {
-            fliplr(&mut s);
-        }
-        s
+        let s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
+        Aug::Rgb(s).colour_and_flip(&self.aug, &mut rng).into_rgb()
     }
 
     /// Number of images.
@@ -382,27 +401,7 @@ impl TrainDataset {
             let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
             a = Aug::Rgb(cutmix(a.into_rgb(), &other, &mut rng));
         }
-        let mut s = match a {
-            Aug::Grey(mut g) => {
-                g.random_hsv(self.aug.hsv, &mut rng);
-                if rng.gen::<f64>() < self.aug.flipud {
-                    g.flipud();
-                }
-                if rng.gen::<f64>() < self.aug.fliplr {
-                    g.fliplr();
-                }
-                return Aug::Grey(g);
-            }
-            Aug::Rgb(s) => s,
-        };
-        random_hsv(&mut s.img, self.aug.hsv, &mut rng);
-        if rng.gen::<f64>() < self.aug.flipud {
-            flipud(&mut s);
-        }
-        if rng.gen::<f64>() < self.aug.fliplr {
-            fliplr(&mut s);
-        }
-        Aug::Rgb(s)
+        a.colour_and_flip(&self.aug, &mut rng)
     }
 }
 
@@ -459,13 +458,7 @@ pub struct Batch {
 impl Batch {
     /// `(B, 3, H, W)` float tensor in [0, 1] on `device`.
     pub fn tensor(&self, device: tch::Device) -> tch::Tensor {
-        let (b, h, w) = self.shape;
-        tch::Tensor::from_slice(&self.pixels)
-            .view([b as i64, h as i64, w as i64, 3])
-            .to_device(device)
-            .permute([0, 3, 1, 2])
-            .to_kind(tch::Kind::Float)
-            / 255.0
+        crate::ops::images_to_tensor(&self.pixels, self.shape, device)
     }
 }
 

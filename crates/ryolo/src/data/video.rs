@@ -44,15 +44,7 @@ pub fn is_live(source: &str) -> bool {
 
 /// The `ffmpeg` executable to run.
 pub fn ffmpeg_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("FFMPEG_BINARY") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = option_env!("RYOLO_FFMPEG") {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    PathBuf::from("ffmpeg")
+    crate::util::locate("FFMPEG_BINARY", option_env!("RYOLO_FFMPEG"), "ffmpeg")
 }
 
 fn ffmpeg() -> Command {

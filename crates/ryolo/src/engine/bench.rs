@@ -164,12 +164,7 @@ pub fn train_step(
         buf.extend_from_slice(&img.data);
         labels.push((c.clone(), b.clone()));
     }
-    let x = Tensor::from_slice(&buf)
-        .view([batch as i64, imgsz as i64, imgsz as i64, 3])
-        .permute([0, 3, 1, 2])
-        .to_device(model.device())
-        .to_kind(Kind::Float)
-        / 255.0;
+    let x = crate::ops::images_to_tensor(&buf, (batch, imgsz, imgsz), model.device());
     let targets = crate::loss::targets_from(&labels);
     let cfg = crate::loss::LossConfig::default();
     let vars: Vec<Tensor> = model.vs.trainable_variables();

@@ -33,15 +33,11 @@ impl std::fmt::Debug for OnnxModel {
 }
 
 fn runtime_library() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = option_env!("RYOLO_ORT_DYLIB") {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    PathBuf::from("libonnxruntime.so")
+    crate::util::locate(
+        "ORT_DYLIB_PATH",
+        option_env!("RYOLO_ORT_DYLIB"),
+        "libonnxruntime.so",
+    )
 }
 
 fn environment() -> Result<&'static ort::environment::Environment> {

@@ -48,11 +48,7 @@ pub fn into_rgb8(img: image::DynamicImage) -> image::RgbImage {
 
 /// `(1, 3, H, W)` float tensor in [0, 1], RGB, from a letterboxed image.
 pub fn to_tensor(img: &Rgb) -> Tensor {
-    Tensor::from_slice(&img.data)
-        .view([1, img.h as i64, img.w as i64, 3])
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        / 255.0
+    crate::ops::images_to_tensor(&img.data, (1, img.h, img.w), tch::Device::Cpu)
 }
 
 /// `3 * H * W` floats in [0, 1], planar RGB, from a letterboxed image.
@@ -189,12 +185,7 @@ impl Predictor {
                 for (lb, _) in &boxes {
                     buf.extend_from_slice(&lb.data);
                 }
-                let x = (Tensor::from_slice(&buf)
-                    .view([b as i64, h as i64, w as i64, 3])
-                    .permute([0, 3, 1, 2])
-                    .to_kind(Kind::Float)
-                    / 255.0)
-                    .to_device(m.device());
+                let x = crate::ops::images_to_tensor(&buf, (b, h, w), m.device());
                 let t1 = Instant::now();
                 let y = tch::autocast(self.half, || {
                     if self.augment {

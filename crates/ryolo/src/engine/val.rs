@@ -11,7 +11,7 @@ use crate::util::fmt_g;
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// Validation settings.
 #[derive(Debug, Clone)]
@@ -211,11 +211,7 @@ pub fn validate<'m>(
         for it in &items {
             buf.extend_from_slice(&it.img.data);
         }
-        let x = Tensor::from_slice(&buf)
-            .view([items.len() as i64, shape.0 as i64, shape.1 as i64, 3])
-            .to_device(device)
-            .permute([0, 3, 1, 2]);
-        let x = x.to_kind(Kind::Float) / 255.0;
+        let x = crate::ops::images_to_tensor(&buf, (items.len(), shape.0, shape.1), device);
         let t1 = Instant::now();
         let (y, litems) = match mref {
             ModelRef::Torch(model) => tch::no_grad(|| {

@@ -62,6 +62,21 @@ fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
         .collect()
 }
 
+/// `(B, 3, H, W)` float tensor in [0, 1] on `device` from `B` RGB images of `H x W`, row-major
+/// bytes back to back. The bytes travel to the device before the float conversion.
+pub fn images_to_tensor(
+    pixels: &[u8],
+    (b, h, w): (usize, usize, usize),
+    device: tch::Device,
+) -> tch::Tensor {
+    tch::Tensor::from_slice(pixels)
+        .view([b as i64, h as i64, w as i64, 3])
+        .to_device(device)
+        .permute([0, 3, 1, 2])
+        .to_kind(tch::Kind::Float)
+        / 255.0
+}
+
 /// Grey bytes to RGB (each value three times).
 pub fn grey_to_rgb(grey: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; grey.len() * 3];

@@ -32,6 +32,19 @@ pub fn fmt_g(v: f64, sig: usize) -> String {
     }
 }
 
+/// An external file the project uses: the `env` variable's path when set, else the one setup
+/// installed (`built_in`, known at build time) when it exists, else `fallback` (for the system's
+/// search path).
+pub fn locate(env: &str, built_in: Option<&str>, fallback: &str) -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return p.into();
+    }
+    match built_in {
+        Some(p) if std::path::Path::new(p).exists() => p.into(),
+        _ => fallback.into(),
+    }
+}
+
 /// A progress bar on stderr in Ultralytics' style (`prefix: 42% ━━━━──── 12/28 1.2it/s`). It draws
 /// only on a terminal, so logs and pipes stay clean.
 pub fn progress_bar(len: usize, prefix: &str) -> indicatif::ProgressBar {
