@@ -1007,7 +1007,11 @@ pub fn flipud(s: &mut Sample) {
 /// Mirrors `C`-channel rows of width `w` and their `xyxy` boxes left-right.
 fn flip_lr<const C: usize>(data: &mut [u8], w: usize, boxes: &mut [[f32; 4]]) {
     for row in data.chunks_exact_mut(w * C) {
-        row.as_chunks_mut::<C>().0.reverse();
+        if C == 1 {
+            row.reverse(); // the byte reverse is vectorised
+        } else {
+            row.as_chunks_mut::<C>().0.reverse();
+        }
     }
     let wf = w as f32;
     for b in boxes {
