@@ -507,7 +507,7 @@ pub fn load_settings() -> serde_json::Map<String, serde_json::Value> {
 /// Writes the settings file atomically.
 pub fn save_settings(s: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
     let text = serde_json::to_string_pretty(s)?;
-    crate::weights::write_atomic(&settings_path(), text.as_bytes())
+    crate::util::write_atomic(&settings_path(), text.as_bytes())
 }
 
 /// Updates settings from `key=value` pairs; keys must exist.

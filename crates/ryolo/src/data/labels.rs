@@ -395,7 +395,7 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
     })
     .unwrap_or_default();
     for p in &paths {
-        if crate::weights::write_atomic(p, &bytes).is_ok() {
+        if crate::util::write_atomic(p, &bytes).is_ok() {
             println!("{prefix}: New cache created: {}", p.display());
             break;
         }

@@ -6,8 +6,8 @@ use super::augment::{
     random_perspective_grey, random_perspective_on, AugConfig, Canvas, GreySample, Sample, Tile,
 };
 use super::LabelEntry;
-use crate::engine::predict::{into_rgb8, load_dynamic};
-use crate::loss::Targets;
+use crate::data::batch::Targets;
+use crate::data::image::{into_rgb8, load_dynamic};
 use crate::ops::{resize_linear, resize_linear_raw, Rgb};
 use anyhow::Result;
 use rand::seq::SliceRandom;
@@ -72,7 +72,7 @@ pub fn load_via_disk_cache(im: &Path) -> Result<image::DynamicImage> {
         if let Some(d) = npy.parent() {
             let _ = std::fs::create_dir_all(d);
         }
-        let _ = crate::weights::write_atomic(&npy, &bytes);
+        let _ = crate::util::write_atomic(&npy, &bytes);
     }
     Ok(img)
 }
@@ -239,7 +239,7 @@ impl TrainDataset {
     /// Switches to rectangular training batches of `batch` images (pad 0, mosaic off).
     pub fn with_rect(mut self, batch: usize) -> Self {
         let shapes: Vec<(u32, u32)> = self.entries.iter().map(|e| e.shape).collect();
-        self.rect = Some(crate::engine::val::rect_batches(
+        self.rect = Some(crate::data::batch::rect_batches(
             &shapes, self.imgsz, batch, 32, 0.0,
         ));
         self.aug.mosaic = 0.0;

@@ -1,8 +1,10 @@
 //! Data: data.yaml, image listing, label checks with a verdict per file, the scan and its cache.
 
 pub mod augment;
+pub mod batch;
 pub mod convert;
 pub mod dataset;
+pub mod image;
 pub mod labels;
 pub mod loader;
 pub mod synth;

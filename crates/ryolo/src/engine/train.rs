@@ -9,9 +9,9 @@ use crate::data::{list_images, load_data_yaml, scan, LabelEntry};
 use crate::engine::optim::{interp, lr_factor, Ema, OptKind, Optimizer};
 use crate::engine::val::{table_header, table_rows, validate, ValConfig, ValResult};
 use crate::loss::{detection_loss, LossConfig};
-use crate::nn::yaml::round_half_even;
 use crate::nn::{DetectionModel, ModelSpec};
 use crate::util::fmt_g;
+use crate::util::round_half_even;
 use crate::weights::{self, CheckpointMeta};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
@@ -211,7 +211,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
     std::fs::create_dir_all(&wdir).with_context(|| format!("creating {}", wdir.display()))?;
     a.0.insert("save_dir".into(), save_dir.display().to_string().into());
     if resume_from.is_none() {
-        weights::write_atomic(
+        crate::util::write_atomic(
             &save_dir.join("args.yaml"),
             serde_yaml::to_string(&a.0)?.as_bytes(),
         )?;
@@ -769,7 +769,7 @@ pub fn train(args: &Args, cb: &mut Callbacks) -> Result<TrainOutcome> {
         }
         Callbacks::run(&mut cb.on_fit_epoch_end, &report);
         csv_rows.push(report.csv_row());
-        weights::write_atomic(
+        crate::util::write_atomic(
             &csv_path,
             format!("{RESULTS_HEADER}\n{}\n", csv_rows.join("\n")).as_bytes(),
         )?;

@@ -1,6 +1,7 @@
 //! Validation: rect batches with +0.5 stride padding, batched forward, multi-label NMS, matching in
 //! letterboxed space, Ultralytics' metrics and console table (spec/metrics.md).
 
+use crate::data::batch::rect_batches;
 use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
 use crate::engine::backend::ModelRef;
@@ -56,36 +57,6 @@ impl Default for ValConfig {
             plot_dir: None,
         }
     }
-}
-
-/// Rect batches: image order sorted by aspect ratio and each batch's `(h, w)` canvas.
-pub fn rect_batches(
-    shapes: &[(u32, u32)],
-    imgsz: usize,
-    batch: usize,
-    stride: usize,
-    pad: f64,
-) -> Vec<(Vec<usize>, (usize, usize))> {
-    let mut order: Vec<usize> = (0..shapes.len()).collect();
-    let ar = |i: usize| shapes[i].0 as f64 / shapes[i].1 as f64;
-    order.sort_by(|&a, &b| ar(a).total_cmp(&ar(b)));
-    order
-        .chunks(batch.max(1))
-        .map(|idx| {
-            let (mn, mx) = idx.iter().fold((f64::MAX, f64::MIN), |(a, b), &i| {
-                (a.min(ar(i)), b.max(ar(i)))
-            });
-            let s = if mx < 1.0 {
-                [mx, 1.0]
-            } else if mn > 1.0 {
-                [1.0, 1.0 / mn]
-            } else {
-                [1.0, 1.0]
-            };
-            let dim = |v: f64| ((v * imgsz as f64 / stride as f64 + pad).ceil() as usize) * stride;
-            (idx.to_vec(), (dim(s[0]), dim(s[1])))
-        })
-        .collect()
 }
 
 /// One detection: `xyxy` box, confidence, class.
@@ -224,7 +195,7 @@ pub fn validate<'m>(
                 };
                 let li = cfg.loss.as_ref().map(|lc| {
                     let (hh, ww) = (shape.0 as f32, shape.1 as f32);
-                    let mut t = crate::loss::Targets::default();
+                    let mut t = crate::data::batch::Targets::default();
                     for (k, it) in items.iter().enumerate() {
                         for (b, c) in &it.gt {
                             t.batch_idx.push(k as i64);
@@ -478,18 +449,4 @@ pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco
         }
     }
     evaluate(&ids, &gts, &dts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rect_shapes_pad_half_a_stride() {
-        // Square images at 640 use 672x672 canvases; 4:3 landscape 512x672 (spec/data.md §4.1).
-        let b = rect_batches(&[(512, 512), (512, 512)], 640, 16, 32, 0.5);
-        assert_eq!(b[0].1, (672, 672));
-        let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
-        assert_eq!(b[0].1, (512, 672));
-    }
 }

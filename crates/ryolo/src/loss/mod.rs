@@ -4,16 +4,7 @@
 use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use tch::{Kind, Reduction, Tensor};
 
-/// Ground truth of a batch: one row per box.
-#[derive(Debug, Clone, Default)]
-pub struct Targets {
-    /// Image index in the batch per box.
-    pub batch_idx: Vec<i64>,
-    /// Class id per box.
-    pub cls: Vec<i64>,
-    /// Normalised `cx, cy, w, h` per box.
-    pub bboxes: Vec<[f32; 4]>,
-}
+pub use crate::data::batch::Targets;
 
 /// Loss gains and assigner settings.
 #[derive(Debug, Clone)]

@@ -88,15 +88,7 @@ pub fn display_name(stem: &str) -> String {
     }
 }
 
-/// Python `round()`: half to even.
-pub fn round_half_even(x: f64) -> f64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 {
-        2.0 * (x / 2.0).round()
-    } else {
-        r
-    }
-}
+pub use crate::util::round_half_even;
 
 fn make_divisible(x: f64, d: i64) -> i64 {
     ((x / d as f64).ceil() as i64) * d

@@ -1,7 +1,7 @@
 //! Image and box operations of the inference pipeline (spec/inference.md): OpenCV-style bilinear
 //! resize, letterbox, NMS, mapping boxes back to the original image. Free of libtorch types.
 
-use crate::nn::yaml::round_half_even;
+use crate::util::round_half_even;
 
 /// An 8-bit RGB image, HWC, row-major.
 #[derive(Debug, Clone)]

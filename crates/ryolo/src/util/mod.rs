@@ -1,6 +1,31 @@
-//! Small helpers shared across the pipeline: number formatting, progress bars, `.npy` files.
+//! Small helpers shared across the pipeline: number formatting, rounding, atomic writes, progress
+//! bars, `.npy` files.
 
 pub mod npy;
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Python `round()`: half to even.
+pub fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 {
+        2.0 * (x / 2.0).round()
+    } else {
+        r
+    }
+}
+
+/// Writes a file through a temporary sibling and a rename, so a crash never leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
 
 /// Formats like C's `%.{sig}g` (Python's `%g` when `sig` = 6): significant digits, no trailing zeros.
 pub fn fmt_g(v: f64, sig: usize) -> String {
