@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod plot;
+pub mod task;
 pub mod util;
 pub mod weights;
 

@@ -10,7 +10,7 @@ use ryolo::weights::load_model;
 const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
-  TASK: detect (the only task implemented)
+  TASK: detect (implemented); segment, classify, pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx), benchmark, info (track: not implemented yet)
   Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
@@ -42,10 +42,14 @@ fn run(argv: &[String]) -> Result<()> {
     }
     let cmd = cfg::parse_args(argv)?;
     let mode = cmd.mode.clone().unwrap_or_else(|| {
-        eprintln!("WARNING 'mode' argument is missing. Valid modes are predict, info. Using default 'mode=train'.");
+        eprintln!("WARNING 'mode' argument is missing. Valid modes are train, val, predict, export, track, benchmark. Using default 'mode=train'.");
         "train".into()
     });
     let args = Args::new(&cmd.overrides);
+    if cfg::MODES.contains(&mode.as_str()) || mode == "info" {
+        // The task is resolved once, before anything is loaded or written.
+        args.task()?;
+    }
     match mode.as_str() {
         "help" => println!("{HELP}"),
         "version" => println!("{}", env!("CARGO_PKG_VERSION")),
@@ -105,7 +109,7 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "benchmark" => benchmark(&args)?,
         "track" => {
-            bail!("mode '{mode}' is not implemented in ryolo yet (available: predict, info)")
+            bail!("mode 'track' is not implemented in ryolo yet (available: train, val, predict, export, benchmark)")
         }
         other => bail!("unknown mode '{other}'"),
     }

@@ -1,6 +1,10 @@
 //! Configuration: the `yolo [TASK] MODE key=value` grammar, defaults, settings and run folders
 //! (spec/cli.md).
 
+mod unsupported;
+
+pub use unsupported::{warn_unimplemented, UNIMPLEMENTED};
+
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -310,6 +314,14 @@ pub fn parse_args(args: &[String]) -> Result<Command> {
             );
         }
     }
+    if let Some(t) = &cmd.task {
+        match cmd.overrides.get("task").and_then(Value::as_str) {
+            Some(k) if k != t => bail!("the task word '{t}' contradicts task={k}"),
+            _ => {
+                cmd.overrides.insert("task".into(), Value::from(t.as_str()));
+            }
+        }
+    }
     if let Some(f) = cfg_file {
         let text = std::fs::read_to_string(&f).with_context(|| format!("reading cfg={f}"))?;
         let m: Mapping = serde_yaml::from_str(&text).with_context(|| format!("parsing cfg={f}"))?;
@@ -371,6 +383,21 @@ impl Args {
     pub fn i64(&self, key: &str) -> Option<i64> {
         self.get(key).as_i64()
     }
+    /// A number the run needs: an error naming the key when it is null or not a number.
+    pub fn num(&self, key: &str) -> Result<f64> {
+        self.f64(key)
+            .ok_or_else(|| anyhow!("'{key}' must be a number, got {}", show(self.get(key))))
+    }
+    /// An integer the run needs: an error naming the key when it is null or not an integer.
+    pub fn int(&self, key: &str) -> Result<i64> {
+        self.i64(key)
+            .ok_or_else(|| anyhow!("'{key}' must be an integer, got {}", show(self.get(key))))
+    }
+    /// A boolean that defaults to true (`save`, `plots`, `val`, `verbose`, ...): false only when
+    /// set to false.
+    pub fn on(&self, key: &str) -> bool {
+        self.get(key).as_bool().unwrap_or(true)
+    }
     /// A boolean value (false when null).
     pub fn bool(&self, key: &str) -> bool {
         self.get(key).as_bool().unwrap_or(false)
@@ -415,6 +442,13 @@ impl Args {
     /// The device: `cpu` (default when no GPU), `0`, `cuda:0`.
     pub fn device(&self) -> Result<tch::Device> {
         parse_device(self.str("device").as_deref())
+    }
+
+    /// The run's task, resolved once from `task=` (or the positional word) and the model's name;
+    /// an unimplemented task is an error that names it.
+    pub fn task(&self) -> Result<crate::task::TaskKind> {
+        let explicit = self.str("task").filter(|t| t != "detect");
+        crate::task::resolve(explicit.as_deref(), self.str("model").as_deref(), None)
     }
 }
 

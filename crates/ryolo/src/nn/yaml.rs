@@ -193,6 +193,11 @@ impl ModelSpec {
                 .ok_or_else(|| anyhow!("model YAML has no '{section}' list"))?;
             rows.extend(seq.iter().cloned());
         }
+        if let Some(module) = rows.last().and_then(|r| r.get(2)).and_then(Value::as_str) {
+            if let Some(task) = crate::task::TaskKind::from_head_module(module) {
+                task.ensure_implemented(&format!("the model ends with a {module} head"))?;
+            }
+        }
         let legacy = !rows
             .iter()
             .any(|r| r.get(2).and_then(Value::as_str) == Some("C3k2"));

@@ -245,6 +245,13 @@ pub struct CheckpointMeta {
     /// Training state needed to resume (absent in final checkpoints).
     #[serde(default)]
     pub train_state: serde_json::Value,
+    /// The task word (`detect`, ...); absent in checkpoints written before tasks were stored.
+    #[serde(default = "default_task")]
+    pub task: String,
+}
+
+fn default_task() -> String {
+    "detect".into()
 }
 
 /// Writes the model as safetensors with JSON metadata, atomically (temp file + rename).
@@ -389,6 +396,9 @@ pub fn load_model(model: &str, nc: Option<i64>, device: Device) -> Result<Loaded
         }
         "safetensors" => {
             let (meta, tensors) = read_checkpoint(path)?;
+            if let Some(t) = crate::task::TaskKind::parse(&meta.task) {
+                t.ensure_implemented(&format!("stored in {model}"))?;
+            }
             let yaml: serde_yaml::Value = serde_yaml::from_str(&meta.yaml)
                 .with_context(|| format!("architecture stored in {model}"))?;
             let spec = ModelSpec::from_yaml(yaml, &meta.stem, None, None)?;
