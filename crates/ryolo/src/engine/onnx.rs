@@ -14,7 +14,7 @@ pub struct OnnxModel {
     session: Mutex<Session>,
     input: String,
     output: String,
-    /// Class names from the metadata (`class0..` when absent).
+    /// Class names from the metadata (`class0..` when absent); `4 + names.len()` output rows.
     pub names: Vec<String>,
     /// Largest stride (metadata, default 32).
     pub stride: usize,
@@ -88,6 +88,59 @@ fn dim(d: i64) -> Option<usize> {
     (d > 0).then_some(d as usize)
 }
 
+/// Refuses a model whose `task` metadata is not `detect` (absent: detect, as older Ultralytics
+/// exports).
+fn check_task(path: &Path, task: Option<&str>) -> Result<()> {
+    let task = task.map(str::trim).unwrap_or("detect");
+    if task != "detect" {
+        bail!(
+            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect models only, \
+             segment, classify, pose and obb models are not supported yet",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a detect model whose output rows are not `4 + len(names)`.
+fn check_rows(path: &Path, rows: usize, names: &[String]) -> Result<()> {
+    if rows != 4 + names.len() {
+        bail!(
+            "{}: the model's outputs do not match its names: the output has {rows} rows, \
+             4 + {} names = {} expected",
+            path.display(),
+            names.len(),
+            4 + names.len()
+        );
+    }
+    Ok(())
+}
+
+/// Class names and largest stride from the metadata, after checking the task and that the output
+/// has `4 + len(names)` rows (`rows`, when static). No `names`: `class0..` for the rows.
+fn names_and_stride(
+    session: &Session,
+    path: &Path,
+    rows: Option<usize>,
+) -> Result<(Vec<String>, usize)> {
+    let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
+    check_task(path, meta.custom("task").as_deref())?;
+    let names = match meta.custom("names") {
+        Some(s) => parse_names(&s),
+        None => (0..rows.map_or(0, |r| r.saturating_sub(4)))
+            .map(|i| format!("class{i}"))
+            .collect(),
+    };
+    if let Some(rows) = rows {
+        check_rows(path, rows, &names)?;
+    }
+    let stride = meta
+        .custom("stride")
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(32);
+    Ok((names, stride))
+}
+
 impl OnnxModel {
     /// Opens an ONNX file with `threads` intra-op threads (0 = ONNX Runtime's default).
     pub fn load(path: &Path, threads: usize) -> Result<Self> {
@@ -126,22 +179,24 @@ impl OnnxModel {
                 path.display()
             );
         }
-        let output = session
-            .outputs()
-            .first()
-            .ok_or_else(|| anyhow!("{} has no outputs", path.display()))?
-            .name()
-            .to_string();
-        let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
-        let names = meta
-            .custom("names")
-            .map(|s| parse_names(&s))
-            .unwrap_or_default();
-        let stride = meta
-            .custom("stride")
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(32);
-        drop(meta);
+        let (output, rows) = {
+            let o = session
+                .outputs()
+                .first()
+                .ok_or_else(|| anyhow!("{} has no outputs", path.display()))?;
+            let shape: Vec<i64> = o
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            let rows = if shape.len() == 3 {
+                dim(shape[1])
+            } else {
+                None
+            };
+            (o.name().to_string(), rows)
+        };
+        let (names, stride) = names_and_stride(&session, path, rows)?;
         let imgsz = dim(shape[2]).zip(dim(shape[3]));
         Ok(Self {
             session: Mutex::new(session),
@@ -194,6 +249,9 @@ impl OnnxModel {
                     self.path.display(),
                     &oshape[..]
                 );
+            }
+            if !self.names.is_empty() {
+                check_rows(&self.path, oshape[1] as usize, &self.names)?;
             }
             dims = [b, oshape[1] as usize, oshape[2] as usize];
             out.extend_from_slice(data);

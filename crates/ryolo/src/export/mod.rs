@@ -4,7 +4,7 @@
 
 pub mod proto;
 
-use crate::nn::model::{make_anchors, ClsBranch, REG_MAX};
+use crate::nn::model::{make_anchors, ClsBranch, Detect, REG_MAX};
 use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
 use crate::nn::DetectionModel;
 use anyhow::{anyhow, bail, Result};
@@ -390,146 +390,210 @@ impl Graph {
     }
 }
 
+/// A graph output: its name and dims (negative dims are symbolic axes, see [`value_info`]).
+type Output = (String, Vec<i64>);
+
 /// Builds the ONNX model bytes of a fused model.
 pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     if !model.is_fused() {
         bail!("export needs a fused model (call fuse() first)");
     }
-    let (ih, iw) = (cfg.imgsz.0 as i64, cfg.imgsz.1 as i64);
     let mut g = Graph::default();
     let input = V {
         name: "images".into(),
         c: 3,
-        h: ih,
-        w: iw,
+        h: cfg.imgsz.0 as i64,
+        w: cfg.imgsz.1 as i64,
     };
-    let mut outs: Vec<Option<V>> = Vec::new();
-    let mut prev = input.clone();
-    for (i, (from, block)) in model.blocks.iter().enumerate() {
-        let xs: Vec<V> = from
+    let feats = g.body(model, input)?;
+    let outputs = g.detect_head(model, &feats, cfg)?;
+    Ok(model_proto(g, cfg, &outputs).encode_to_vec())
+}
+
+impl Graph {
+    /// The layers before the head, from `input`; returns the head's input feature maps.
+    fn body(&mut self, model: &DetectionModel, input: V) -> Result<Vec<V>> {
+        let mut outs: Vec<Option<V>> = Vec::new();
+        let mut prev = input;
+        for (i, (from, block)) in model.blocks.iter().enumerate() {
+            let xs: Vec<V> = from
+                .iter()
+                .map(|&f| {
+                    if f == i as i64 - 1 || f < 0 {
+                        prev.clone()
+                    } else {
+                        outs[f as usize].clone().expect("saved")
+                    }
+                })
+                .collect();
+            let refs: Vec<&V> = xs.iter().collect();
+            let y = self.block(&refs, block)?;
+            outs.push(if model.save[i] { Some(y.clone()) } else { None });
+            prev = y;
+        }
+        let last = model.blocks.len() as i64 - 1;
+        Ok(model
+            .detect_from
             .iter()
             .map(|&f| {
-                if f == i as i64 - 1 || f < 0 {
+                if f == last {
                     prev.clone()
                 } else {
                     outs[f as usize].clone().expect("saved")
                 }
             })
-            .collect();
-        let refs: Vec<&V> = xs.iter().collect();
-        let y = g.block(&refs, block)?;
-        outs.push(if model.save[i] { Some(y.clone()) } else { None });
-        prev = y;
+            .collect())
     }
-    let last = model.blocks.len() as i64 - 1;
-    let feats: Vec<V> = model
-        .detect_from
-        .iter()
-        .map(|&f| {
-            if f == last {
-                prev.clone()
-            } else {
-                outs[f as usize].clone().expect("saved")
-            }
-        })
-        .collect();
-    let d = &model.detect;
-    let nc = d.nc;
-    let mut boxes = Vec::new();
-    let mut scores = Vec::new();
-    for (i, x) in feats.iter().enumerate() {
+
+    /// The Detect head: decoded boxes and class probabilities as `output0` `(B, 4 + nc, A)`.
+    fn detect_head(
+        &mut self,
+        model: &DetectionModel,
+        feats: &[V],
+        cfg: &ExportConfig,
+    ) -> Result<Vec<Output>> {
+        let nc = model.detect.nc;
+        let mut boxes = Vec::new();
+        let mut scores = Vec::new();
+        for (i, x) in feats.iter().enumerate() {
+            let (b, s) = self.detect_level(&model.detect, i, x)?;
+            boxes.push(b);
+            scores.push(s);
+        }
+        let br: Vec<&str> = boxes.iter().map(String::as_str).collect();
+        let boxes = self.op("Concat", &br, vec![ai("axis", 2)]);
+        let sr: Vec<&str> = scores.iter().map(String::as_str).collect();
+        let scores = self.op("Concat", &sr, vec![ai("axis", 2)]);
+        let lr = self.dfl(&boxes);
+        let (an, sn) = if cfg.dynamic {
+            self.anchors_dynamic(feats, &model.stride)
+        } else {
+            self.anchors_static(feats, &model.stride)?
+        };
+        let dbox = self.dist2bbox(&lr, &an, &sn);
+        let probs = self.op("Sigmoid", &[&scores], vec![]);
+        self.output("output0", &[&dbox, &probs], 1);
+        let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
+        let dims = if cfg.dynamic {
+            vec![-1, 4 + nc, -4]
+        } else {
+            vec![cfg.batch, 4 + nc, a_total]
+        };
+        Ok(vec![("output0".into(), dims)])
+    }
+
+    /// One Detect level: its box logits `(B, 4 * REG_MAX, h*w)` and class logits `(B, nc, h*w)`.
+    fn detect_level(&mut self, d: &Detect, i: usize, x: &V) -> Result<(String, String)> {
         let (a, b, c) = &d.cv2[i];
-        let y = g.conv(x, a)?;
-        let y = g.conv(&y, b)?;
-        let y = g.conv2d(&y, c);
-        let shp = g.i64s("shape", &[0, 4 * REG_MAX, -1]);
-        boxes.push(g.op("Reshape", &[&y.name, &shp], vec![]));
+        let y = self.conv(x, a)?;
+        let y = self.conv(&y, b)?;
+        let y = self.conv2d(&y, c);
+        let shp = self.i64s("shape", &[0, 4 * REG_MAX, -1]);
+        let boxes = self.op("Reshape", &[&y.name, &shp], vec![]);
         let s = match &d.cv3[i] {
             ClsBranch::Legacy(a, b, c) => {
-                let y = g.conv(x, a)?;
-                let y = g.conv(&y, b)?;
-                g.conv2d(&y, c)
+                let y = self.conv(x, a)?;
+                let y = self.conv(&y, b)?;
+                self.conv2d(&y, c)
             }
             ClsBranch::Light(m, c) => {
-                let mut y = g.conv(x, &m[0])?;
+                let mut y = self.conv(x, &m[0])?;
                 for conv in &m[1..] {
-                    y = g.conv(&y, conv)?;
+                    y = self.conv(&y, conv)?;
                 }
-                g.conv2d(&y, c)
+                self.conv2d(&y, c)
             }
         };
-        let shp = g.i64s("shape", &[0, nc, -1]);
-        scores.push(g.op("Reshape", &[&s.name, &shp], vec![]));
+        let shp = self.i64s("shape", &[0, d.nc, -1]);
+        let scores = self.op("Reshape", &[&s.name, &shp], vec![]);
+        Ok((boxes, scores))
     }
-    let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
-    let br: Vec<&str> = boxes.iter().map(String::as_str).collect();
-    let boxes = g.op("Concat", &br, vec![ai("axis", 2)]);
-    let sr: Vec<&str> = scores.iter().map(String::as_str).collect();
-    let scores = g.op("Concat", &sr, vec![ai("axis", 2)]);
-    // DFL: softmax over the 16 bins, expectation with weights 0..15.
-    let shp = g.i64s("shape", &[0, 4, REG_MAX, -1]);
-    let r = g.op("Reshape", &[&boxes, &shp], vec![]);
-    let sm = g.op("Softmax", &[&r], vec![ai("axis", 2)]);
-    let proj: Vec<f32> = (0..REG_MAX).map(|v| v as f32).collect();
-    let pw = g.f32s("dfl", &[1, 1, REG_MAX, 1], &proj);
-    let weighted = g.op("Mul", &[&sm, &pw], vec![]);
-    let axes = g.i64s("axes", &[2]);
-    let dist = g.op("ReduceSum", &[&weighted, &axes], vec![ai("keepdims", 0)]);
-    let halves = g.i64s("split", &[2, 2]);
-    let lr = g.op_n("Split", &[&dist, &halves], 2, vec![ai("axis", 1)]);
-    let (an, sn) = if cfg.dynamic {
+
+    /// DFL: softmax over the 16 bins, expectation with weights 0..15; returns the (left, top) and
+    /// (right, bottom) distances `(B, 2, A)`.
+    fn dfl(&mut self, boxes: &str) -> Vec<String> {
+        let shp = self.i64s("shape", &[0, 4, REG_MAX, -1]);
+        let r = self.op("Reshape", &[boxes, &shp], vec![]);
+        let sm = self.op("Softmax", &[&r], vec![ai("axis", 2)]);
+        let proj: Vec<f32> = (0..REG_MAX).map(|v| v as f32).collect();
+        let pw = self.f32s("dfl", &[1, 1, REG_MAX, 1], &proj);
+        let weighted = self.op("Mul", &[&sm, &pw], vec![]);
+        let axes = self.i64s("axes", &[2]);
+        let dist = self.op("ReduceSum", &[&weighted, &axes], vec![ai("keepdims", 0)]);
+        let halves = self.i64s("split", &[2, 2]);
+        self.op_n("Split", &[&dist, &halves], 2, vec![ai("axis", 1)])
+    }
+
+    /// Anchor centres `(1, 2, A)` and strides `(1, 1, A)` as constants (static export).
+    fn anchors_static(&mut self, feats: &[V], stride: &[f64]) -> Result<(String, String)> {
+        let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
+        let shapes: Vec<(i64, i64)> = feats.iter().map(|v| (v.h, v.w)).collect();
+        let (anc, st) = make_anchors(&shapes, stride, tch::Device::Cpu);
+        let anc_v: Vec<f32> =
+            Vec::<f32>::try_from(anc.transpose(0, 1).contiguous().flatten(0, -1))?;
+        let st_v: Vec<f32> = Vec::<f32>::try_from(st.flatten(0, -1))?;
+        Ok((
+            self.f32s("anchors", &[1, 2, a_total], &anc_v),
+            self.f32s("strides", &[1, 1, a_total], &st_v),
+        ))
+    }
+
+    /// Anchor centres `(1, 2, A)` and strides `(1, 1, A)` computed from the feature maps' runtime
+    /// shapes (dynamic export).
+    fn anchors_dynamic(&mut self, feats: &[V], stride: &[f64]) -> (String, String) {
         let mut ancs = Vec::new();
         let mut sts = Vec::new();
-        for (x, &s) in feats.iter().zip(&model.stride) {
-            let (a, t) = g.anchors_from_shape(&x.name, s as f32);
+        for (x, &s) in feats.iter().zip(stride) {
+            let (a, t) = self.anchors_from_shape(&x.name, s as f32);
             ancs.push(a);
             sts.push(t);
         }
         let ar: Vec<&str> = ancs.iter().map(String::as_str).collect();
         let sr: Vec<&str> = sts.iter().map(String::as_str).collect();
-        let anc = g.op("Concat", &ar, vec![ai("axis", 1)]);
-        let st = g.op("Concat", &sr, vec![ai("axis", 1)]);
-        let a0 = g.i64s("axes", &[0]);
+        let anc = self.op("Concat", &ar, vec![ai("axis", 1)]);
+        let st = self.op("Concat", &sr, vec![ai("axis", 1)]);
+        let a0 = self.i64s("axes", &[0]);
         (
-            g.op("Unsqueeze", &[&anc, &a0], vec![]),
-            g.op("Unsqueeze", &[&st, &a0], vec![]),
+            self.op("Unsqueeze", &[&anc, &a0], vec![]),
+            self.op("Unsqueeze", &[&st, &a0], vec![]),
         )
-    } else {
-        let shapes: Vec<(i64, i64)> = feats.iter().map(|v| (v.h, v.w)).collect();
-        let (anc, st) = make_anchors(&shapes, &model.stride, tch::Device::Cpu);
-        let anc_v: Vec<f32> =
-            Vec::<f32>::try_from(anc.transpose(0, 1).contiguous().flatten(0, -1))?;
-        let st_v: Vec<f32> = Vec::<f32>::try_from(st.flatten(0, -1))?;
-        (
-            g.f32s("anchors", &[1, 2, a_total], &anc_v),
-            g.f32s("strides", &[1, 1, a_total], &st_v),
-        )
-    };
-    let x1y1 = g.op("Sub", &[&an, &lr[0]], vec![]);
-    let x2y2 = g.op("Add", &[&an, &lr[1]], vec![]);
-    let sum = g.op("Add", &[&x1y1, &x2y2], vec![]);
-    let half = g.f32s("half", &[], &[2.0]);
-    let cxy = g.op("Div", &[&sum, &half], vec![]);
-    let wh = g.op("Sub", &[&x2y2, &x1y1], vec![]);
-    let dbox = g.op("Concat", &[&cxy, &wh], vec![ai("axis", 1)]);
-    let dbox = g.op("Mul", &[&dbox, &sn], vec![]);
-    let probs = g.op("Sigmoid", &[&scores], vec![]);
-    let last = g.nodes.len();
-    g.nodes.push(NodeProto {
-        input: vec![dbox, probs],
-        output: vec!["output0".into()],
-        name: format!("/Concat_out_{last}"),
-        op_type: "Concat".into(),
-        attribute: vec![ai("axis", 1)],
-    });
-    // Negative sizes are symbolic axes.
+    }
+
+    /// Distances `lr` around anchors `an` to `(cx, cy, w, h)` boxes in pixels (times strides `sn`).
+    fn dist2bbox(&mut self, lr: &[String], an: &str, sn: &str) -> String {
+        let x1y1 = self.op("Sub", &[an, &lr[0]], vec![]);
+        let x2y2 = self.op("Add", &[an, &lr[1]], vec![]);
+        let sum = self.op("Add", &[&x1y1, &x2y2], vec![]);
+        let half = self.f32s("half", &[], &[2.0]);
+        let cxy = self.op("Div", &[&sum, &half], vec![]);
+        let wh = self.op("Sub", &[&x2y2, &x1y1], vec![]);
+        let dbox = self.op("Concat", &[&cxy, &wh], vec![ai("axis", 1)]);
+        self.op("Mul", &[&dbox, sn], vec![])
+    }
+
+    /// A `Concat` along `axis` whose output is the graph output `name`.
+    fn output(&mut self, name: &str, inputs: &[&str], axis: i64) {
+        let n = self.nodes.len();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![name.into()],
+            name: format!("/Concat_out_{n}"),
+            op_type: "Concat".into(),
+            attribute: vec![ai("axis", axis)],
+        });
+    }
+}
+
+/// A float tensor's name and type; negative dims are the symbolic axes batch (-1), height (-2),
+/// width (-3) and anchors (-4).
+fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     let axis_name = |d: i64| match d {
         -1 => "batch",
         -2 => "height",
         -3 => "width",
         _ => "anchors",
     };
-    let vi = |name: &str, dims: &[i64]| ValueInfoProto {
+    ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
             tensor_type: Some(TensorTypeProto {
@@ -545,23 +609,24 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
                 }),
             }),
         }),
-    };
+    }
+}
+
+/// The model: graph `g` with input `images` and `outputs`, opset, IR version and metadata.
+fn model_proto(g: Graph, cfg: &ExportConfig, outputs: &[Output]) -> ModelProto {
+    let (ih, iw) = (cfg.imgsz.0 as i64, cfg.imgsz.1 as i64);
     let graph = GraphProto {
         node: g.nodes,
         name: "main_graph".into(),
         initializer: g.inits,
         input: vec![if cfg.dynamic {
-            vi("images", &[-1, 3, -2, -3])
+            value_info("images", &[-1, 3, -2, -3])
         } else {
-            vi("images", &[cfg.batch, 3, ih, iw])
+            value_info("images", &[cfg.batch, 3, ih, iw])
         }],
-        output: vec![if cfg.dynamic {
-            vi("output0", &[-1, 4 + nc, -4])
-        } else {
-            vi("output0", &[cfg.batch, 4 + nc, a_total])
-        }],
+        output: outputs.iter().map(|(n, d)| value_info(n, d)).collect(),
     };
-    let m = ModelProto {
+    ModelProto {
         ir_version: 10,
         producer_name: "ryolo".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
@@ -578,8 +643,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
                 value: v.clone(),
             })
             .collect(),
-    };
-    Ok(m.encode_to_vec())
+    }
 }
 
 /// Ultralytics' metadata entries for a model.
