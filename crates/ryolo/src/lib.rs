@@ -1,8 +1,11 @@
-//! ryolo: the Ultralytics YOLO (v8, 11) detection workflow in Rust on libtorch.
+//! ryolo: the Ultralytics YOLO (v8, 11) toolchain in Rust on libtorch.
 //!
-//! The modules read as the pipeline: [`cfg`] (arguments, settings, run folders), [`nn`] (models),
-//! [`weights`] (Ultralytics `.pt` and our checkpoints), [`ops`] (letterbox, NMS, box math),
-//! [`engine`] (predictor), [`plot`] (drawing).
+//! The modules read as the pipeline: [`cfg`] (arguments, typed settings, run folders), [`task`]
+//! (which task a run is and what each task owns), [`data`] (data.yaml, labels, augmentation, the
+//! loader), [`nn`] (YAML-built models), [`weights`] (Ultralytics `.pt` and our checkpoints),
+//! [`loss`], [`engine`] (trainer, validator, predictor, benchmarks over one inference path),
+//! [`metrics`], [`export`] (ONNX), [`ops`] (letterbox, NMS, box math), [`plot`] and [`util`].
+//! Detection is implemented; segment, classify, pose and obb are recognised and refused clearly.
 
 #![warn(missing_docs)]
 

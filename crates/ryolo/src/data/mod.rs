@@ -4,6 +4,7 @@ pub mod augment;
 pub mod batch;
 pub mod convert;
 pub mod dataset;
+pub mod filter;
 pub mod image;
 pub mod labels;
 pub mod loader;

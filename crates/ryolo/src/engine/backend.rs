@@ -1,4 +1,5 @@
-//! One inference interface over the model formats: our libtorch model and ONNX files.
+//! One inference interface over the model formats (our libtorch model, ONNX files): letterboxed
+//! batches in, decoded `(B, 4+nc, A)` rows on the host out, then the task's post-processing.
 
 use super::onnx::OnnxModel;
 use crate::nn::DetectionModel;
@@ -36,7 +37,39 @@ impl<'a> From<&'a Backend> for ModelRef<'a> {
     }
 }
 
+/// The run's arguments with the checkpoint's training `imgsz` adopted unless `imgsz` was given.
+pub fn with_checkpoint_imgsz(
+    args: &crate::cfg::Args,
+    loaded: &crate::weights::Loaded,
+) -> crate::cfg::Args {
+    let mut a = args.clone();
+    let given = args.get("imgsz")
+        != crate::cfg::defaults()
+            .get("imgsz")
+            .unwrap_or(&serde_yaml::Value::Null);
+    if !given {
+        if let Some(v) = loaded.train_args.get("imgsz").filter(|v| !v.is_null()) {
+            a.0.insert("imgsz".into(), v.clone());
+        }
+    }
+    a
+}
+
 impl Backend {
+    /// Loads any model format for inference (fused), adopting the checkpoint's imgsz into the
+    /// returned arguments (as Ultralytics does for val and predict).
+    pub fn load_for(args: &crate::cfg::Args, model: &str) -> Result<(Self, crate::cfg::Args)> {
+        let device = args.device()?;
+        if model.to_ascii_lowercase().ends_with(".onnx") {
+            return Ok((Self::load(model, device)?, args.clone()));
+        }
+        let loaded = crate::weights::load_model(model, None, device)?;
+        let a = with_checkpoint_imgsz(args, &loaded);
+        let mut m = loaded.model;
+        m.fuse();
+        Ok((Backend::Torch(m), a))
+    }
+
     /// Loads `.onnx` with ONNX Runtime (2 threads per physical core budget: all cores), anything
     /// else with [`crate::weights::load_model`] on `device`, fused for inference.
     pub fn load(model: &str, device: Device) -> Result<Self> {
@@ -135,6 +168,102 @@ impl<'a> ModelRef<'a> {
                     m.path.display(),
                     m.names.len()
                 )
+            }
+        }
+    }
+}
+
+/// How a batch is run: fp16 autocast (CUDA) and test-time augmentation (libtorch models).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// FP16 through autocast.
+    pub half: bool,
+    /// Test-time augmentation.
+    pub augment: bool,
+}
+
+/// A batch's decoded output on the host: `batch x rows x anchors` floats (detect rows:
+/// `cx, cy, w, h, class scores...`).
+#[derive(Debug, Clone)]
+pub struct HostOutput {
+    /// Row-major values.
+    pub data: Vec<f32>,
+    /// Images.
+    pub batch: usize,
+    /// Values per anchor.
+    pub rows: usize,
+    /// Anchors per image.
+    pub anchors: usize,
+}
+
+impl HostOutput {
+    /// Copies a `(B, rows, A)` tensor to the host as f32.
+    pub fn from_tensor(y: &Tensor) -> Result<Self> {
+        let y = y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
+        let (b, rows, anchors) = y
+            .size3()
+            .map_err(|e| anyhow::anyhow!("model output: {e}"))?;
+        let mut data = vec![0f32; (b * rows * anchors) as usize];
+        let n = data.len();
+        y.copy_data(&mut data, n);
+        Ok(Self {
+            data,
+            batch: b as usize,
+            rows: rows as usize,
+            anchors: anchors as usize,
+        })
+    }
+
+    /// The rows of image `k`.
+    pub fn image(&self, k: usize) -> &[f32] {
+        let per = self.rows * self.anchors;
+        &self.data[k * per..(k + 1) * per]
+    }
+
+    /// Detections of image `k` after NMS, in input (letterboxed) pixels.
+    pub fn detections(&self, k: usize, cfg: &crate::ops::NmsConfig) -> Vec<crate::ops::Detection> {
+        crate::ops::nms(
+            self.image(k),
+            self.rows.saturating_sub(4),
+            self.anchors,
+            cfg,
+        )
+    }
+}
+
+impl ModelRef<'_> {
+    /// Runs letterboxed images (`pixels`: `B x H x W x 3` RGB bytes, one size) and returns the
+    /// decoded output on the host.
+    pub fn run_batch(
+        self,
+        pixels: &[u8],
+        (b, h, w): (usize, usize, usize),
+        o: RunOptions,
+    ) -> Result<HostOutput> {
+        match self {
+            ModelRef::Onnx(om) => {
+                // Straight to planar floats: no libtorch tensor in between.
+                let x = crate::ops::nhwc_to_planar(pixels, (b, h, w));
+                let (data, d) = om.run(&x, [b, 3, h, w])?;
+                Ok(HostOutput {
+                    data,
+                    batch: d[0],
+                    rows: d[1],
+                    anchors: d[2],
+                })
+            }
+            ModelRef::Torch(tm) => {
+                let x = crate::ops::images_to_tensor(pixels, (b, h, w), self.device());
+                let y = tch::autocast(o.half, || {
+                    tch::no_grad(|| {
+                        if o.augment {
+                            tm.predict_augment(&x)
+                        } else {
+                            tm.predict(&x)
+                        }
+                    })
+                });
+                HostOutput::from_tensor(&y)
             }
         }
     }

@@ -1,7 +1,11 @@
-//! Engines: the predictor (and, later, trainer, validator, exporter).
+//! Engines on one generic core: the trainer ([`train::Trainer`]), the validator ([`val`]), the
+//! predictor ([`predict::Predictor`], images, batches and video streams), `yolo benchmark`, the
+//! micro-benchmarks of `yolo bench`, the optimizers, and the inference backends (libtorch, ONNX
+//! Runtime) behind [`backend::ModelRef::run_batch`].
 
 pub mod backend;
 pub mod bench;
+pub mod benchmark;
 pub mod onnx;
 pub mod optim;
 pub mod predict;

@@ -1,17 +1,22 @@
 //! Prediction on images: load, letterbox, forward, NMS, map boxes back (spec/inference.md).
 
-use super::backend::{Backend, ModelRef};
-use crate::data::dataset::IMG_FORMATS;
-use crate::data::video::{is_video, VideoInfo, VideoReader, VID_FORMATS};
+use super::backend::{Backend, ModelRef, RunOptions};
+use crate::data::video::{VideoInfo, VideoReader};
 use crate::nn::DetectionModel;
-use crate::ops::{letterbox, nms, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
-use crate::util::fmt_g;
-use anyhow::{anyhow, Context, Result};
+use crate::ops::{letterbox, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
+use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::Tensor;
+
+mod mode;
+mod save;
+mod source;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
+pub use mode::run;
+pub use save::{annotate, save_labels_and_crops, save_prediction, SaveOptions};
+pub use source::expand_source;
 
 /// `(1, 3, H, W)` float tensor in [0, 1], RGB, from a letterboxed image.
 pub fn to_tensor(img: &Rgb) -> Tensor {
@@ -20,16 +25,7 @@ pub fn to_tensor(img: &Rgb) -> Tensor {
 
 /// `3 * H * W` floats in [0, 1], planar RGB, from a letterboxed image.
 pub fn to_planar(img: &Rgb) -> Vec<f32> {
-    let n = img.w * img.h;
-    let mut out = vec![0f32; 3 * n];
-    let (r, rest) = out.split_at_mut(n);
-    let (g, b) = rest.split_at_mut(n);
-    for (i, px) in img.data.chunks_exact(3).enumerate() {
-        r[i] = px[0] as f32 / 255.0;
-        g[i] = px[1] as f32 / 255.0;
-        b[i] = px[2] as f32 / 255.0;
-    }
-    out
+    crate::ops::nhwc_to_planar(&img.data, (1, img.h, img.w))
 }
 
 /// Milliseconds spent per stage.
@@ -136,45 +132,20 @@ impl Predictor {
             .collect();
         let (h, w) = (boxes[0].0.h, boxes[0].0.w);
         let b = boxes.len();
-        let (v, rows, anchors, t1) = match m {
-            ModelRef::Onnx(om) => {
-                // Straight to planar floats: no libtorch tensor in between.
-                let mut x = Vec::with_capacity(b * 3 * h * w);
-                for (lb, _) in &boxes {
-                    x.extend(to_planar(lb));
-                }
-                let t1 = Instant::now();
-                let (v, d) = om.run(&x, [b, 3, h, w])?;
-                (v, d[1], d[2], t1)
-            }
-            ModelRef::Torch(tm) => {
-                let mut buf = Vec::with_capacity(b * h * w * 3);
-                for (lb, _) in &boxes {
-                    buf.extend_from_slice(&lb.data);
-                }
-                let x = crate::ops::images_to_tensor(&buf, (b, h, w), m.device());
-                let t1 = Instant::now();
-                let y = tch::autocast(self.half, || {
-                    if self.augment {
-                        tch::no_grad(|| tm.predict_augment(&x))
-                    } else {
-                        tch::no_grad(|| tm.predict(&x))
-                    }
-                })
-                .to_kind(Kind::Float);
-                let y = y.to_device(tch::Device::Cpu).contiguous();
-                let (_, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
-                let mut v = vec![0f32; b * (rows * anchors) as usize];
-                let n = v.len();
-                y.copy_data(&mut v, n);
-                (v, rows as usize, anchors as usize, t1)
-            }
+        let mut pixels = Vec::with_capacity(b * h * w * 3);
+        for (lb, _) in &boxes {
+            pixels.extend_from_slice(&lb.data);
+        }
+        let t1 = Instant::now();
+        let opts = RunOptions {
+            half: self.half,
+            augment: self.augment,
         };
+        let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
-        let per = rows * anchors;
         let mut out = Vec::with_capacity(b);
         for (k, (_, info)) in boxes.into_iter().enumerate() {
-            let mut dets = nms(&v[k * per..(k + 1) * per], rows - 4, anchors, &self.nms);
+            let mut dets = y.detections(k, &self.nms);
             scale_boxes(&mut dets, &info);
             out.push((dets, info));
         }
@@ -299,204 +270,6 @@ impl Iterator for VideoPredictions<'_> {
             }
         }
     }
-}
-
-/// Expands a `source`: an image or video file, a folder (sorted), a glob, or a `.txt` list of
-/// paths. Webcams and URLs are not files: see [`crate::data::video::is_stream`].
-pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
-    let p = Path::new(source);
-    let is_img = |q: &Path| crate::data::dataset::is_image(q) || is_video(q);
-    let mut files: Vec<std::path::PathBuf> = if p.is_dir() {
-        std::fs::read_dir(p)
-            .with_context(|| format!("listing {source}"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|q| is_img(q))
-            .collect()
-    } else if p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("txt") {
-        let base = p.parent().unwrap_or(Path::new("."));
-        std::fs::read_to_string(p)?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| base.join(l))
-            .collect()
-    } else if p.is_file() {
-        if !is_img(p) {
-            anyhow::bail!(
-                "source '{source}' is not a supported image ({}) or video ({})",
-                IMG_FORMATS.join(", "),
-                VID_FORMATS.join(", ")
-            );
-        }
-        vec![p.to_path_buf()]
-    } else if source.contains(['*', '?', '[']) {
-        glob::glob(source)
-            .with_context(|| format!("bad glob {source}"))?
-            .filter_map(|e| e.ok())
-            .filter(|q| is_img(q))
-            .collect()
-    } else {
-        anyhow::bail!("source '{source}' does not exist");
-    };
-    if !p.is_file() {
-        files.sort();
-    }
-    if files.is_empty() {
-        anyhow::bail!(
-            "no images or videos found in source '{source}' (looked for {}, {})",
-            IMG_FORMATS.join(", "),
-            VID_FORMATS.join(", ")
-        );
-    }
-    Ok(files)
-}
-
-/// Output options of a predict run.
-#[derive(Debug, Clone)]
-pub struct SaveOptions {
-    /// Run folder.
-    pub dir: std::path::PathBuf,
-    /// Save annotated images.
-    pub save: bool,
-    /// Write `labels/<stem>.txt`.
-    pub save_txt: bool,
-    /// Add confidences to the label rows.
-    pub save_conf: bool,
-    /// Save each detection's crop under `crops/<class>/<stem>.jpg`.
-    pub save_crop: bool,
-    /// Draw class names.
-    pub show_labels: bool,
-    /// Draw confidences.
-    pub show_conf: bool,
-    /// Draw boxes at all.
-    pub show_boxes: bool,
-    /// Box line width (None: from the image size).
-    pub line_width: Option<u32>,
-}
-
-/// Draws a prediction's boxes (with the label style of `o`) on a copy of the image.
-pub fn annotate(
-    p: &Predictor,
-    img: &image::RgbImage,
-    pred: &Prediction,
-    o: &SaveOptions,
-) -> image::RgbImage {
-    let mut canvas = img.clone();
-    if o.show_boxes {
-        let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
-            .detections
-            .iter()
-            .map(|d| {
-                let cname = p
-                    .model()
-                    .names()
-                    .get(d.cls)
-                    .cloned()
-                    .unwrap_or_else(|| d.cls.to_string());
-                let label = match (o.show_labels, o.show_conf) {
-                    (true, true) => Some(format!("{cname} {:.2}", d.conf)),
-                    (true, false) => Some(cname),
-                    (false, true) => Some(format!("{:.2}", d.conf)),
-                    (false, false) => None,
-                };
-                (d.xyxy, d.cls, label)
-            })
-            .collect();
-        crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
-    }
-    canvas
-}
-
-/// Saves the annotated image and/or label file of one prediction.
-pub fn save_prediction(
-    p: &Predictor,
-    path: &Path,
-    img: &image::RgbImage,
-    pred: &Prediction,
-    o: &SaveOptions,
-) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "image.jpg".into());
-    let stem = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "image".into());
-    if o.save {
-        std::fs::create_dir_all(&o.dir)?;
-        let out = o.dir.join(&name);
-        annotate(p, img, pred, o)
-            .save(&out)
-            .with_context(|| format!("saving {}", out.display()))?;
-    }
-    save_labels_and_crops(p, &stem, img, pred, o)
-}
-
-/// Writes `labels/<stem>.txt` (save_txt) and `crops/<class>/<stem>.jpg` (save_crop).
-pub fn save_labels_and_crops(
-    p: &Predictor,
-    stem: &str,
-    img: &image::RgbImage,
-    pred: &Prediction,
-    o: &SaveOptions,
-) -> Result<()> {
-    if o.save_crop {
-        // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
-        let (iw, ih) = (img.width() as f32, img.height() as f32);
-        for d in &pred.detections {
-            let [cx, cy, w, h] = d.xywh();
-            let (w, h) = (w * 1.02 + 10.0, h * 1.02 + 10.0);
-            let x0 = (cx - w / 2.0).clamp(0.0, iw) as u32;
-            let y0 = (cy - h / 2.0).clamp(0.0, ih) as u32;
-            let x1 = (cx + w / 2.0).clamp(0.0, iw) as u32;
-            let y1 = (cy + h / 2.0).clamp(0.0, ih) as u32;
-            if x1 <= x0 || y1 <= y0 {
-                continue;
-            }
-            let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
-            let cdir = o.dir.join("crops").join(p.name(d.cls));
-            std::fs::create_dir_all(&cdir)?;
-            let mut out = cdir.join(format!("{stem}.jpg"));
-            let mut n = 2;
-            while out.exists() {
-                out = cdir.join(format!("{stem}{n}.jpg"));
-                n += 1;
-            }
-            crop.save(&out)
-                .with_context(|| format!("saving {}", out.display()))?;
-        }
-    }
-    if o.save_txt {
-        let (h0, w0) = (img.height() as f64, img.width() as f64);
-        let mut text = String::new();
-        for d in &pred.detections {
-            let b = d.xyxy.map(|v| v as f64);
-            let row = [
-                (b[0] + b[2]) / 2.0 / w0,
-                (b[1] + b[3]) / 2.0 / h0,
-                (b[2] - b[0]) / w0,
-                (b[3] - b[1]) / h0,
-            ];
-            text.push_str(&d.cls.to_string());
-            for v in row {
-                text.push(' ');
-                text.push_str(&fmt_g(v, 6));
-            }
-            if o.save_conf {
-                text.push(' ');
-                text.push_str(&fmt_g(d.conf as f64, 6));
-            }
-            text.push('\n');
-        }
-        // As Ultralytics: no file for an image without detections.
-        if !text.is_empty() {
-            let dir = o.dir.join("labels");
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(format!("{stem}.txt")), text)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,15 +1,21 @@
 //! Validation: rect batches with +0.5 stride padding, batched forward, multi-label NMS, matching in
 //! letterboxed space, Ultralytics' metrics and console table (spec/metrics.md).
 
+mod mode;
+mod output;
+
+pub use mode::run;
+pub use output::{coco_stats, predictions_json, write_labels};
+
 use crate::data::batch::rect_batches;
 use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
-use crate::engine::backend::ModelRef;
+use crate::engine::backend::{HostOutput, ModelRef, RunOptions};
 use crate::engine::predict::Speed;
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
-use crate::ops::{letterbox, nms, NmsConfig, Rgb};
+use crate::ops::{letterbox, NmsConfig, Rgb};
 use crate::util::fmt_g;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::time::Instant;
 use tch::Kind;
@@ -126,33 +132,41 @@ fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool
     })
 }
 
-/// Validates `model` on verified entries. `progress` is called after every batch with (done, total).
-pub fn validate<'m>(
-    model: impl Into<ModelRef<'m>>,
+/// What validation accumulates over batches.
+struct Accum {
+    stats: Stats,
+    cm: ConfusionMatrix,
+    per_class: Vec<(usize, usize)>,
+    loss_sum: Vec<f64>,
+    predictions: Vec<(usize, Vec<Pred>)>,
+    times: [f64; 3],
+}
+
+/// The batches of a run: rect shapes sorted by aspect ratio, or a fixed ONNX graph's square
+/// canvas in dataset order.
+fn plan_batches(
+    m: ModelRef,
     entries: &[LabelEntry],
     cfg: &ValConfig,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<ValResult> {
-    let mref: ModelRef = model.into();
-    let nc = mref.names().len();
-    let stride = mref.stride();
-    let batches = match mref.fixed_imgsz() {
-        // A fixed-shape graph (ONNX): square letterboxes in dataset order, its own batch size.
+) -> Vec<(Vec<usize>, (usize, usize))> {
+    match m.fixed_imgsz() {
         Some(shape) => {
-            let b = mref.fixed_batch().unwrap_or(cfg.batch).max(1);
+            let b = m.fixed_batch().unwrap_or(cfg.batch).max(1);
             let idx: Vec<usize> = (0..entries.len()).collect();
             idx.chunks(b).map(|c| (c.to_vec(), shape)).collect()
         }
         None => {
             let shapes: Vec<(u32, u32)> = entries.iter().map(|e| e.shape).collect();
-            rect_batches(&shapes, cfg.imgsz, cfg.batch, stride, 0.5)
+            rect_batches(&shapes, cfg.imgsz, cfg.batch, m.stride(), 0.5)
         }
-    };
-    if cfg.loss.is_some() && !matches!(mref, ModelRef::Torch(_)) {
-        bail!("validation losses need a libtorch model");
     }
+}
+
+/// Validation NMS: multi-label, class-agnostic for single_cls, `max_det` raised to the most
+/// labels in one image (as 8.4), only `classes` when given.
+fn nms_config(entries: &[LabelEntry], cfg: &ValConfig) -> NmsConfig {
     let most_labels = entries.iter().map(|e| e.cls.len()).max().unwrap_or(0);
-    let nms_cfg = NmsConfig {
+    NmsConfig {
         conf: cfg.conf,
         iou: cfg.iou,
         max_det: if cfg.max_det == 300 {
@@ -163,14 +177,150 @@ pub fn validate<'m>(
         multi_label: true,
         agnostic: cfg.single_cls || cfg.agnostic_nms,
         classes: None,
+    }
+}
+
+/// The detection loss targets of a batch, from its items' letterboxed ground truth.
+fn batch_targets(items: &[Item], (h, w): (usize, usize)) -> crate::data::batch::Targets {
+    let (hh, ww) = (h as f32, w as f32);
+    let mut t = crate::data::batch::Targets::default();
+    for (k, it) in items.iter().enumerate() {
+        for (b, c) in &it.gt {
+            t.batch_idx.push(k as i64);
+            t.cls.push(*c as i64);
+            t.bboxes.push([
+                (b[0] + b[2]) / 2.0 / ww,
+                (b[1] + b[3]) / 2.0 / hh,
+                (b[2] - b[0]) / ww,
+                (b[3] - b[1]) / hh,
+            ]);
+        }
+    }
+    t
+}
+
+/// Runs one batch: decoded output on the host, plus the loss items when asked (libtorch only).
+fn infer_batch(
+    m: ModelRef,
+    items: &[Item],
+    shape: (usize, usize),
+    cfg: &ValConfig,
+) -> Result<(HostOutput, Option<Vec<f64>>)> {
+    let mut buf = Vec::with_capacity(items.len() * shape.0 * shape.1 * 3);
+    for it in items {
+        buf.extend_from_slice(&it.img.data);
+    }
+    let dims = (items.len(), shape.0, shape.1);
+    let (ModelRef::Torch(model), Some(lc)) = (m, &cfg.loss) else {
+        let opts = RunOptions {
+            half: cfg.half,
+            augment: false,
+        };
+        return Ok((m.run_batch(&buf, dims, opts)?, None));
     };
-    let mut stats = Stats::default();
-    let mut loss_sum = [0f64; 3];
-    let mut predictions = Vec::new();
-    let mut cm = ConfusionMatrix::new(nc, cfg.conf);
-    let mut per_class = vec![(0usize, 0usize); nc];
-    let (mut t_pre, mut t_inf, mut t_post) = (0.0, 0.0, 0.0);
-    let device = mref.device();
+    let x = crate::ops::images_to_tensor(&buf, dims, m.device());
+    let (y, items) = tch::no_grad(|| {
+        // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
+        let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
+        let raw = crate::nn::RawOutput {
+            boxes: raw.boxes.to_kind(Kind::Float),
+            scores: raw.scores.to_kind(Kind::Float),
+            shapes: raw.shapes,
+        };
+        let t = batch_targets(items, shape);
+        let li = crate::loss::detection_loss(lc, &raw, &model.stride, &t).items;
+        (model.decode(&raw), li)
+    });
+    let loss = Vec::<f64>::try_from(items.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+        .unwrap_or_default();
+    Ok((HostOutput::from_tensor(&y)?, Some(loss)))
+}
+
+impl Accum {
+    /// Empty accumulators for `nc` classes.
+    fn new(nc: usize, conf: f32) -> Self {
+        Self {
+            stats: Stats::default(),
+            cm: ConfusionMatrix::new(nc, conf),
+            per_class: vec![(0, 0); nc],
+            loss_sum: vec![0.0; 3],
+            predictions: Vec::new(),
+            times: [0.0; 3],
+        }
+    }
+
+    /// Scores one image's predictions against its ground truth (metrics, confusion matrix,
+    /// per-class counts, and the predictions in original pixels when collecting).
+    fn add(&mut self, index: usize, it: &Item, pred: &[Pred], collect: bool) {
+        self.stats.add_image(pred, &it.gt);
+        self.cm.process(pred, &it.gt);
+        if collect {
+            let back: Vec<Pred> = pred
+                .iter()
+                .map(|(b, c, cl)| {
+                    let x = |v: f32| ((v - it.pad.0) / it.gain.0).clamp(0.0, it.orig.0);
+                    let y = |v: f32| ((v - it.pad.1) / it.gain.1).clamp(0.0, it.orig.1);
+                    ([x(b[0]), y(b[1]), x(b[2]), y(b[3])], *c, *cl)
+                })
+                .collect();
+            self.predictions.push((index, back));
+        }
+        let nc = self.per_class.len();
+        let mut present: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
+        for &c in &present {
+            if c < nc {
+                self.per_class[c].1 += 1;
+            }
+        }
+        present.sort();
+        present.dedup();
+        for c in present {
+            if c < nc {
+                self.per_class[c].0 += 1;
+            }
+        }
+    }
+}
+
+/// `val_batch{bi}_labels.jpg` and `_pred.jpg`.
+fn plot_val_batch(
+    dir: &std::path::Path,
+    bi: usize,
+    names: &[String],
+    items: &[Item],
+    preds: Vec<crate::plot::BatchBoxes>,
+) {
+    let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
+        .iter()
+        .map(|it| (&it.img, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect()))
+        .collect();
+    let _ = crate::plot::plot_batch(
+        &labels,
+        names,
+        &dir.join(format!("val_batch{bi}_labels.jpg")),
+    );
+    let preds: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
+        .iter()
+        .zip(preds)
+        .map(|(it, p)| (&it.img, p))
+        .collect();
+    let _ = crate::plot::plot_batch(&preds, names, &dir.join(format!("val_batch{bi}_pred.jpg")));
+}
+
+/// Validates `model` on verified entries. `progress` is called after every batch with (done, total).
+pub fn validate<'m>(
+    model: impl Into<ModelRef<'m>>,
+    entries: &[LabelEntry],
+    cfg: &ValConfig,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ValResult> {
+    let mref: ModelRef = model.into();
+    if cfg.loss.is_some() && !matches!(mref, ModelRef::Torch(_)) {
+        bail!("validation losses need a libtorch model");
+    }
+    let batches = plan_batches(mref, entries, cfg);
+    let nms_cfg = nms_config(entries, cfg);
+    let mut acc = Accum::new(mref.names().len(), cfg.conf);
     let pb = crate::util::progress_bar(batches.len(), "val");
     for (bi, (idx, shape)) in batches.iter().enumerate() {
         let t0 = Instant::now();
@@ -178,151 +328,54 @@ pub fn validate<'m>(
             .par_iter()
             .map(|&i| prepare(&entries[i], cfg.imgsz, *shape, cfg.single_cls))
             .collect::<Result<_>>()?;
-        let mut buf = Vec::with_capacity(items.len() * shape.0 * shape.1 * 3);
-        for it in &items {
-            buf.extend_from_slice(&it.img.data);
-        }
-        let x = crate::ops::images_to_tensor(&buf, (items.len(), shape.0, shape.1), device);
         let t1 = Instant::now();
-        let (y, litems) = match mref {
-            ModelRef::Torch(model) => tch::no_grad(|| {
-                // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
-                let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
-                let raw = crate::nn::RawOutput {
-                    boxes: raw.boxes.to_kind(Kind::Float),
-                    scores: raw.scores.to_kind(Kind::Float),
-                    shapes: raw.shapes,
-                };
-                let li = cfg.loss.as_ref().map(|lc| {
-                    let (hh, ww) = (shape.0 as f32, shape.1 as f32);
-                    let mut t = crate::data::batch::Targets::default();
-                    for (k, it) in items.iter().enumerate() {
-                        for (b, c) in &it.gt {
-                            t.batch_idx.push(k as i64);
-                            t.cls.push(*c as i64);
-                            t.bboxes.push([
-                                (b[0] + b[2]) / 2.0 / ww,
-                                (b[1] + b[3]) / 2.0 / hh,
-                                (b[2] - b[0]) / ww,
-                                (b[3] - b[1]) / hh,
-                            ]);
-                        }
-                    }
-                    crate::loss::detection_loss(lc, &raw, &model.stride, &t).items
-                });
-                (model.decode(&raw), li)
-            }),
-            ModelRef::Onnx(_) => (mref.infer(&x)?, None),
-        };
-        if let Some(it) = litems {
-            let v: Vec<f64> =
-                Vec::<f64>::try_from(it.to_kind(Kind::Double).to_device(tch::Device::Cpu))
-                    .unwrap_or_default();
-            for (acc, x) in loss_sum.iter_mut().zip(v) {
-                *acc += x;
-            }
+        let (y, loss) = infer_batch(mref, &items, *shape, cfg)?;
+        for (acc, x) in acc.loss_sum.iter_mut().zip(loss.unwrap_or_default()) {
+            *acc += x;
         }
-        let y = y
-            .to_kind(Kind::Float)
-            .to_device(tch::Device::Cpu)
-            .contiguous();
-        let (b, rows, anchors) = y.size3().map_err(|e| anyhow!("model output: {e}"))?;
-        let mut v = vec![0f32; (b * rows * anchors) as usize];
-        let n = v.len();
-        y.copy_data(&mut v, n);
         let t2 = Instant::now();
-        let per = (rows * anchors) as usize;
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         for (k, it) in items.iter().enumerate() {
-            let mut dets = nms(
-                &v[k * per..(k + 1) * per],
-                rows as usize - 4,
-                anchors as usize,
-                &nms_cfg,
-            );
+            let mut dets = y.detections(k, &nms_cfg);
             if cfg.single_cls {
                 dets.iter_mut().for_each(|d| d.cls = 0);
             }
-            let pred: Vec<([f32; 4], f32, usize)> =
-                dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
+            let pred: Vec<Pred> = dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
             if cfg.plot_dir.is_some() && bi < 3 {
                 plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
             }
-            stats.add_image(&pred, &it.gt);
-            cm.process(&pred, &it.gt);
-            if cfg.collect {
-                let back: Vec<([f32; 4], f32, usize)> = pred
-                    .iter()
-                    .map(|(b, c, cl)| {
-                        let x = |v: f32| ((v - it.pad.0) / it.gain.0).clamp(0.0, it.orig.0);
-                        let y = |v: f32| ((v - it.pad.1) / it.gain.1).clamp(0.0, it.orig.1);
-                        ([x(b[0]), y(b[1]), x(b[2]), y(b[3])], *c, *cl)
-                    })
-                    .collect();
-                predictions.push((idx[k], back));
-            }
-            let mut present: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
-            for &c in &present {
-                if c < nc {
-                    per_class[c].1 += 1;
-                }
-            }
-            present.sort();
-            present.dedup();
-            for c in present {
-                if c < nc {
-                    per_class[c].0 += 1;
-                }
-            }
+            acc.add(idx[k], it, &pred, cfg.collect);
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
-            let names: Vec<String> = mref.names().to_vec();
-            let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
-                .iter()
-                .map(|it| (&it.img, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect()))
-                .collect();
-            let _ = crate::plot::plot_batch(
-                &labels,
-                &names,
-                &dir.join(format!("val_batch{bi}_labels.jpg")),
-            );
-            let preds: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
-                .iter()
-                .zip(plot_preds)
-                .map(|(it, p)| (&it.img, p))
-                .collect();
-            let _ = crate::plot::plot_batch(
-                &preds,
-                &names,
-                &dir.join(format!("val_batch{bi}_pred.jpg")),
-            );
+            plot_val_batch(dir, bi, mref.names(), &items, plot_preds);
         }
         let t3 = Instant::now();
-        t_pre += (t1 - t0).as_secs_f64();
-        t_inf += (t2 - t1).as_secs_f64();
-        t_post += (t3 - t2).as_secs_f64();
+        for (t, (a, z)) in acc.times.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
+            *t += (z - a).as_secs_f64();
+        }
         progress(bi + 1, batches.len());
         pb.inc(1);
     }
     pb.finish_and_clear();
     let seen = entries.len();
     let k = 1e3 / seen.max(1) as f64;
+    let nb = batches.len().max(1) as f64;
     Ok(ValResult {
-        metrics: DetMetrics::compute(&stats),
-        confusion: cm,
-        per_class,
+        metrics: DetMetrics::compute(&acc.stats),
+        confusion: acc.cm,
+        per_class: acc.per_class,
         seen,
-        instances: stats.target_cls.len(),
+        instances: acc.stats.target_cls.len(),
         speed: Speed {
-            preprocess: t_pre * k,
-            inference: t_inf * k,
-            postprocess: t_post * k,
+            preprocess: acc.times[0] * k,
+            inference: acc.times[1] * k,
+            postprocess: acc.times[2] * k,
         },
         loss: cfg
             .loss
             .as_ref()
-            .map(|_| loss_sum.map(|v| v / batches.len().max(1) as f64)),
-        predictions,
+            .map(|_| std::array::from_fn(|i| acc.loss_sum[i] / nb)),
+        predictions: acc.predictions,
     })
 }
 
@@ -380,73 +433,4 @@ pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<Strin
         }
     }
     out
-}
-
-/// Detections of a run in COCO results format (`image_id` = file stem, `category_id` = class + 1,
-/// `bbox` = `[x, y, w, h]` rounded to 3 decimals, `score` to 5), as Ultralytics' `save_json`.
-pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Value {
-    let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
-    let mut out = Vec::new();
-    for (i, dets) in &r.predictions {
-        let e = &entries[*i];
-        let stem = e
-            .im_file
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let file = e
-            .im_file
-            .file_name()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        for (b, conf, cls) in dets {
-            let b = b.map(|v| v as f64);
-            out.push(serde_json::json!({
-                "image_id": stem, "file_name": file, "category_id": cls + 1,
-                "bbox": [round(b[0], 3), round(b[1], 3), round(b[2] - b[0], 3), round(b[3] - b[1], 3)],
-                "score": round(*conf as f64, 5),
-            }));
-        }
-    }
-    serde_json::Value::Array(out)
-}
-
-/// pycocotools-exact COCOeval numbers (`metric=coco`) of a run made with `collect`.
-pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco::CocoStats {
-    use crate::metrics::coco::{evaluate, CocoDt, CocoGt};
-    let stem = |e: &LabelEntry| {
-        e.im_file
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-    };
-    let ids: Vec<String> = entries.iter().map(stem).collect();
-    let mut gts = Vec::new();
-    for e in entries {
-        let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
-        for (b, c) in e.boxes.iter().zip(&e.cls) {
-            let (cx, cy, bw, bh) = (b[0] as f64, b[1] as f64, b[2] as f64, b[3] as f64);
-            let bbox = [(cx - bw / 2.0) * w, (cy - bh / 2.0) * h, bw * w, bh * h];
-            gts.push(CocoGt {
-                image: stem(e),
-                category: *c as i64 + 1,
-                bbox,
-                area: bbox[2] * bbox[3],
-                crowd: false,
-            });
-        }
-    }
-    let mut dts = Vec::new();
-    for (i, dets) in &r.predictions {
-        for (b, conf, cls) in dets {
-            let b = b.map(|v| v as f64);
-            dts.push(CocoDt {
-                image: ids[*i].clone(),
-                category: *cls as i64 + 1,
-                bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                score: *conf as f64,
-            });
-        }
-    }
-    evaluate(&ids, &gts, &dts)
 }

@@ -2,7 +2,10 @@
 //! `output0` (1, 4 + nc, A) with DFL and box decoding inside the graph, Conv+BN fused, Ultralytics'
 //! metadata keys. Static shapes.
 
+mod mode;
 pub mod proto;
+
+pub use mode::run;
 
 use crate::nn::model::{make_anchors, ClsBranch, Detect, REG_MAX};
 use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
@@ -452,11 +455,11 @@ impl Graph {
         feats: &[V],
         cfg: &ExportConfig,
     ) -> Result<Vec<Output>> {
-        let nc = model.detect.nc;
+        let nc = model.head.detect().nc;
         let mut boxes = Vec::new();
         let mut scores = Vec::new();
         for (i, x) in feats.iter().enumerate() {
-            let (b, s) = self.detect_level(&model.detect, i, x)?;
+            let (b, s) = self.detect_level(model.head.detect(), i, x)?;
             boxes.push(b);
             scores.push(s);
         }

@@ -4,5 +4,5 @@ pub mod model;
 pub mod modules;
 pub mod yaml;
 
-pub use model::{DetectionModel, ModelInfo, RawOutput};
+pub use model::{DetectionModel, Head, ModelInfo, RawOutput};
 pub use yaml::ModelSpec;

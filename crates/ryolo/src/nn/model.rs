@@ -169,6 +169,51 @@ impl Detect {
     }
 }
 
+/// The head that ends the network. Detection is the one built today; the box tasks (segment,
+/// pose, obb) will compose [`Detect`] with their extra branches and classify brings its own.
+#[derive(Debug)]
+pub enum Head {
+    /// Boxes and classes (P3-P5).
+    Detect(Detect),
+}
+
+impl Head {
+    /// The detection part every box head composes.
+    pub fn detect(&self) -> &Detect {
+        match self {
+            Head::Detect(d) => d,
+        }
+    }
+
+    /// Training-form outputs of the head from its input feature maps.
+    fn forward(&self, xs: &[&Tensor], train: bool) -> RawOutput {
+        match self {
+            Head::Detect(d) => d.forward(xs, train),
+        }
+    }
+
+    /// The task's initial biases.
+    fn bias_init(&mut self, strides: &[f64]) {
+        match self {
+            Head::Detect(d) => d.bias_init(strides),
+        }
+    }
+
+    /// The head's fusable convolutions.
+    fn convs_mut(&mut self) -> Vec<&mut Conv> {
+        match self {
+            Head::Detect(d) => d.convs_mut(),
+        }
+    }
+
+    /// Leaf modules (for the layer count of the summary line).
+    fn leaves(&self) -> usize {
+        match self {
+            Head::Detect(d) => d.leaves(),
+        }
+    }
+}
+
 /// Anchor centres `(A, 2)` in grid units and their strides `(A, 1)` for the given level sizes.
 pub fn make_anchors(shapes: &[(i64, i64)], strides: &[f64], device: Device) -> (Tensor, Tensor) {
     let mut pts = Vec::new();
@@ -206,7 +251,8 @@ pub struct DetectionModel {
     /// Strides of P3, P4, P5.
     pub stride: Vec<f64>,
     pub(crate) blocks: Vec<(Vec<i64>, Block)>,
-    pub(crate) detect: Detect,
+    /// The head (Detect today).
+    pub head: Head,
     pub(crate) detect_from: Vec<i64>,
     pub(crate) save: Vec<bool>,
     pub(crate) fused: bool,
@@ -261,7 +307,9 @@ impl DetectionModel {
             };
             blocks.push((l.from.clone(), block));
         }
-        let detect = detect.expect("spec ends with Detect (checked when parsed)");
+        let Some(detect) = detect else {
+            bail!("the model has no Detect head (checked when parsed)");
+        };
         let names = (0..spec.nc).map(|i| format!("class{i}")).collect();
         let mut m = Self {
             vs,
@@ -269,7 +317,7 @@ impl DetectionModel {
             names,
             stride: vec![],
             blocks,
-            detect,
+            head: Head::Detect(detect),
             detect_from,
             save,
             fused: false,
@@ -282,13 +330,13 @@ impl DetectionModel {
         });
         m.stride = raw.shapes.iter().map(|(h, _)| 256.0 / *h as f64).collect();
         let strides = m.stride.clone();
-        m.detect.bias_init(&strides);
+        m.head.bias_init(&strides);
         Ok(m)
     }
 
     /// Number of classes.
     pub fn nc(&self) -> i64 {
-        self.detect.nc
+        self.head.detect().nc
     }
 
     /// The device the weights live on.
@@ -333,14 +381,14 @@ impl DetectionModel {
                 }
             })
             .collect();
-        self.detect.forward(&xs, train)
+        self.head.forward(&xs, train)
     }
 
     /// Decodes raw head outputs into `(B, 4 + nc, A)`: box `cx, cy, w, h` in input pixels, then class
     /// probabilities.
     pub fn decode(&self, raw: &RawOutput) -> Tensor {
         let (anchors, strides) = make_anchors(&raw.shapes, &self.stride, raw.boxes.device());
-        let dist = dfl_decode(&raw.boxes, &self.detect.dfl);
+        let dist = dfl_decode(&raw.boxes, &self.head.detect().dfl);
         let lt = dist.narrow(1, 0, 2);
         let rb = dist.narrow(1, 2, 2);
         let anc = anchors.transpose(0, 1).unsqueeze(0);
@@ -405,7 +453,7 @@ impl DetectionModel {
         for (_, b) in &mut self.blocks {
             v.extend(b.convs_mut());
         }
-        v.extend(self.detect.convs_mut());
+        v.extend(self.head.convs_mut());
         v
     }
 
@@ -451,7 +499,7 @@ impl DetectionModel {
             params += extra;
         }
         let leaves: usize =
-            self.blocks.iter().map(|(_, b)| b.leaves()).sum::<usize>() + self.detect.leaves() + 1;
+            self.blocks.iter().map(|(_, b)| b.leaves()).sum::<usize>() + self.head.leaves() + 1;
         MACS.with(|m| m.set(Some(0.0)));
         tch::no_grad(|| {
             self.forward_raw(

@@ -77,6 +77,23 @@ pub fn images_to_tensor(
         / 255.0
 }
 
+/// `B x 3 x H x W` floats in [0, 1], planar RGB, from `B` RGB images of `H x W` (row-major bytes
+/// back to back): what ONNX Runtime reads.
+pub fn nhwc_to_planar(pixels: &[u8], (b, h, w): (usize, usize, usize)) -> Vec<f32> {
+    let n = w * h;
+    let mut out = vec![0f32; b * 3 * n];
+    for (img, dst) in pixels.chunks_exact(3 * n).zip(out.chunks_exact_mut(3 * n)) {
+        let (r, rest) = dst.split_at_mut(n);
+        let (g, bl) = rest.split_at_mut(n);
+        for (i, px) in img.chunks_exact(3).enumerate() {
+            r[i] = px[0] as f32 / 255.0;
+            g[i] = px[1] as f32 / 255.0;
+            bl[i] = px[2] as f32 / 255.0;
+        }
+    }
+    out
+}
+
 /// Grey bytes to RGB (each value three times).
 pub fn grey_to_rgb(grey: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; grey.len() * 3];
@@ -406,6 +423,37 @@ pub fn scale_boxes(dets: &mut [Detection], info: &LetterboxInfo) {
         b[1] = (((b[1] as f64 - py) / gy).clamp(0.0, h0)) as f32;
         b[3] = (((b[3] as f64 - py) / gy).clamp(0.0, h0)) as f32;
     }
+}
+
+/// YOLO label rows `cls cx cy w h [conf]` (normalised by the image's `w`, `h`; `%g` numbers) of
+/// `xyxy` pixel boxes, one line each: the `save_txt` format of predict and val.
+pub fn yolo_txt(
+    dets: impl Iterator<Item = ([f32; 4], f32, usize)>,
+    w: f64,
+    h: f64,
+    with_conf: bool,
+) -> String {
+    let mut text = String::new();
+    for (b, conf, cls) in dets {
+        let b = b.map(|v| v as f64);
+        let row = [
+            (b[0] + b[2]) / 2.0 / w,
+            (b[1] + b[3]) / 2.0 / h,
+            (b[2] - b[0]) / w,
+            (b[3] - b[1]) / h,
+        ];
+        text.push_str(&cls.to_string());
+        for v in row {
+            text.push(' ');
+            text.push_str(&crate::util::fmt_g(v, 6));
+        }
+        if with_conf {
+            text.push(' ');
+            text.push_str(&crate::util::fmt_g(conf as f64, 6));
+        }
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]

@@ -80,11 +80,7 @@ pub fn resume_source(args: &Args) -> Result<(Args, Option<Resume>)> {
 pub type ModelSource = (ModelSpec, String, Option<HashMap<String, Tensor>>);
 
 /// Where the model comes from: the resumed checkpoint, a YAML, or weights to transfer.
-pub fn model_source(
-    a: &Args,
-    resume: Option<&Resume>,
-    nc: usize,
-) -> Result<ModelSource> {
+pub fn model_source(a: &Args, resume: Option<&Resume>, nc: usize) -> Result<ModelSource> {
     if let Some(r) = resume {
         let y: serde_yaml::Value = serde_yaml::from_str(&r.meta.yaml)?;
         let spec = ModelSpec::from_yaml(y, &r.meta.stem, None, Some(nc as i64))?;
@@ -175,21 +171,6 @@ pub fn choose_optimizer(
     Ok((k, c.lr0, c.momentum, c.warmup_bias_lr))
 }
 
-/// Keeps only the labels of `classes` (Ultralytics' `classes=` for train and val datasets).
-pub fn keep_classes(entries: &mut [LabelEntry], classes: &[usize]) {
-    for e in entries {
-        let keep: Vec<bool> = e
-            .cls
-            .iter()
-            .map(|c| classes.contains(&(*c as usize)))
-            .collect();
-        let mut k = keep.iter();
-        e.cls.retain(|_| *k.next().unwrap_or(&false));
-        let mut k = keep.iter();
-        e.boxes.retain(|_| *k.next().unwrap_or(&false));
-    }
-}
-
 /// The training and validation entries: scanned, `fraction` applied, `single_cls` and `classes`
 /// applied to the labels.
 pub fn datasets(
@@ -216,8 +197,8 @@ pub fn datasets(
         }
     }
     if let Some(classes) = &c.classes {
-        keep_classes(&mut train, classes);
-        keep_classes(&mut val, classes);
+        crate::data::filter::keep_classes(&mut train, classes);
+        crate::data::filter::keep_classes(&mut val, classes);
     }
     Ok((train, val))
 }

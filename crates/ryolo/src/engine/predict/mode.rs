@@ -1,0 +1,280 @@
+//! `yolo predict`: every source kind (images in batches, videos, webcams and streams frame by
+//! frame), one console line and optional JSON record per image or frame, and what was asked saved.
+
+use super::{annotate, expand_source, load_image, save_labels_and_crops, save_prediction};
+use super::{Prediction, Predictor, SaveOptions, Speed};
+use crate::cfg::{self, Args};
+use crate::data::video::{is_live, is_stream, is_video, VideoWriter};
+use crate::engine::backend::Backend;
+use crate::ops::NmsConfig;
+use anyhow::{anyhow, Result};
+use std::path::{Path, PathBuf};
+
+/// How the run reports: human lines (stdout, or stderr under `format=json`) and JSON records.
+struct Reporter<'p> {
+    p: &'p Predictor,
+    json: bool,
+    total: Speed,
+    count: usize,
+    last_shape: (usize, usize),
+}
+
+impl Reporter<'_> {
+    /// A human line: stdout, or stderr when stdout carries JSON.
+    fn say(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    }
+
+    /// One image or frame: timing totals, the JSON record and the console line.
+    fn image(
+        &mut self,
+        what: &str,
+        f: &Path,
+        frame: Option<usize>,
+        img: &image::RgbImage,
+        pred: &Prediction,
+    ) {
+        let s = pred.speed;
+        self.total.preprocess += s.preprocess;
+        self.total.inference += s.inference;
+        self.total.postprocess += s.postprocess;
+        self.count += 1;
+        self.last_shape = pred.letterbox.shape;
+        if self.json {
+            println!("{}", self.record(f, frame, img, pred));
+        }
+        self.say(&format!(
+            "{what}: {}x{} {}, {:.1}ms",
+            self.last_shape.0,
+            self.last_shape.1,
+            self.p.describe(&pred.detections),
+            s.inference
+        ));
+    }
+
+    /// The `format=json` record of one image or frame.
+    fn record(
+        &self,
+        f: &Path,
+        frame: Option<usize>,
+        img: &image::RgbImage,
+        pred: &Prediction,
+    ) -> serde_json::Value {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let dets: Vec<serde_json::Value> = pred
+            .detections
+            .iter()
+            .map(|d| serde_json::json!({"cls": d.cls, "name": self.p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)}))
+            .collect();
+        let s = pred.speed;
+        let mut rec = serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}});
+        if let Some(n) = frame {
+            rec["frame"] = serde_json::json!(n);
+        }
+        rec
+    }
+}
+
+/// The predictor of a run: model, NMS settings, fp16 and test-time augmentation as asked.
+fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
+    let (backend, a) = Backend::load_for(args, model)?;
+    let nms = NmsConfig {
+        conf: a.f64("conf").unwrap_or(0.25) as f32,
+        iou: a.num("iou")? as f32,
+        max_det: a.int("max_det")?.max(1) as usize,
+        multi_label: false,
+        agnostic: a.bool("agnostic_nms"),
+        classes: a.classes()?,
+    };
+    let mut p = Predictor::with_backend(backend, a.imgsz()?, nms);
+    if matches!(a.get("quantize").as_i64(), Some(16)) {
+        if p.model().device().is_cuda() {
+            p.half = true;
+        } else {
+            eprintln!("WARNING half precision needs CUDA; predicting in fp32");
+        }
+    }
+    if a.bool("augment") {
+        if matches!(p.model, Backend::Onnx(_)) {
+            eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
+        } else {
+            p.augment = true;
+        }
+    }
+    Ok((p, a))
+}
+
+/// What predict saves, from the arguments.
+fn save_options(a: &Args) -> SaveOptions {
+    SaveOptions {
+        dir: cfg::save_dir(a, "predict"),
+        save: a.on("save"),
+        save_txt: a.bool("save_txt"),
+        save_conf: a.bool("save_conf"),
+        save_crop: a.bool("save_crop"),
+        show_labels: a.on("show_labels"),
+        show_conf: a.on("show_conf"),
+        show_boxes: a.on("show_boxes"),
+        line_width: a.i64("line_width").map(|v| v.max(1) as u32),
+    }
+}
+
+/// Runs `yolo predict` with merged arguments (predict's own default batch is 1).
+pub fn run(args: &Args) -> Result<()> {
+    let model = args
+        .str("model")
+        .ok_or_else(|| anyhow!("predict needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
+    let source = args.str("source").ok_or_else(|| {
+        anyhow!("predict needs source=<image, video, folder, glob, .txt list, webcam index or URL>")
+    })?;
+    let (p, a) = predictor(args, &model)?;
+    let mut rep = Reporter {
+        p: &p,
+        json: a.str("format").as_deref() == Some("json"),
+        total: Speed::default(),
+        count: 0,
+        last_shape: (0, 0),
+    };
+    rep.say(&p.model().describe());
+    let streaming = is_stream(&source);
+    let files = if streaming {
+        vec![PathBuf::from(&source)]
+    } else {
+        expand_source(&source)?
+    };
+    let opts = save_options(&a);
+    let batch = a.int("batch")?.max(1) as usize;
+    let n = files.len();
+    let mut pending: Vec<(usize, &PathBuf, image::RgbImage)> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if streaming || is_video(f) {
+            flush(&p, &mut pending, n, &opts, &mut rep)?;
+            video(&p, &a, f, i, n, streaming, &opts, &mut rep)?;
+            continue;
+        }
+        match load_image(f) {
+            Ok(img) => pending.push((i, f, img)),
+            Err(e) => eprintln!("WARNING skipping {}: {e:#}", f.display()),
+        }
+        if pending.len() >= batch {
+            flush(&p, &mut pending, n, &opts, &mut rep)?;
+        }
+    }
+    flush(&p, &mut pending, n, &opts, &mut rep)?;
+    let k = rep.count.max(1) as f64;
+    rep.say(&format!(
+        "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape ({}, 3, {}, {})",
+        rep.total.preprocess / k,
+        rep.total.inference / k,
+        rep.total.postprocess / k,
+        batch.min(n.max(1)),
+        rep.last_shape.0,
+        rep.last_shape.1
+    ));
+    if opts.save || opts.save_txt {
+        rep.say(&format!("Results saved to {}", opts.dir.display()));
+    }
+    Ok(())
+}
+
+/// Predicts the waiting images in one batch, then reports and saves each.
+fn flush(
+    p: &Predictor,
+    pending: &mut Vec<(usize, &PathBuf, image::RgbImage)>,
+    n: usize,
+    opts: &SaveOptions,
+    rep: &mut Reporter,
+) -> Result<()> {
+    let imgs: Vec<image::RgbImage> = pending.iter().map(|x| x.2.clone()).collect();
+    let preds = p.predict_batch(&imgs)?;
+    for ((i, f, img), pred) in pending.drain(..).zip(preds) {
+        rep.image(
+            &format!("image {}/{n} {}", i + 1, f.display()),
+            f,
+            None,
+            &img,
+            &pred,
+        );
+        save_prediction(p, f, &img, &pred, opts)?;
+    }
+    Ok(())
+}
+
+/// A video file, webcam or stream, frame by frame through [`Predictor::predict_video`]: lines,
+/// the annotated `<stem>.avi`, `save_frames` and per-frame labels / crops.
+#[allow(clippy::too_many_arguments)]
+fn video(
+    p: &Predictor,
+    a: &Args,
+    f: &Path,
+    i: usize,
+    n: usize,
+    streaming: bool,
+    opts: &SaveOptions,
+    rep: &mut Reporter,
+) -> Result<()> {
+    let src = f.to_string_lossy().to_string();
+    let vid_stride = a.int("vid_stride")?.max(1) as usize;
+    let save_frames = a.bool("save_frames");
+    let mut frames = p.predict_video(&src, vid_stride, a.bool("stream_buffer"))?;
+    let info = frames.info().clone();
+    let stem = if streaming {
+        src.rsplit(['/', ':'])
+            .find(|s| !s.is_empty())
+            .unwrap_or("stream")
+            .to_string()
+    } else {
+        f.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "video".into())
+    };
+    let fps = if is_live(&src) {
+        30.0
+    } else {
+        info.fps / vid_stride as f64
+    };
+    let mut writer = None;
+    if opts.save {
+        std::fs::create_dir_all(&opts.dir)?;
+        writer = Some(VideoWriter::create(
+            &opts.dir.join(format!("{stem}.avi")),
+            info.width,
+            info.height,
+            fps,
+        )?);
+    }
+    for r in frames.by_ref() {
+        let (k, frame, pred) = r?;
+        let what = if info.frames == 0 {
+            format!("{k}: {src}")
+        } else {
+            format!(
+                "video {}/{n} (frame {k}/{}) {}",
+                i + 1,
+                info.frames,
+                f.display()
+            )
+        };
+        rep.image(&what, f, Some(k), &frame, &pred);
+        if writer.is_some() || save_frames {
+            let canvas = annotate(p, &frame, &pred, opts);
+            if let Some(w) = writer.as_mut() {
+                w.write(&canvas)?;
+            }
+            if save_frames {
+                let d = opts.dir.join(format!("{stem}_frames"));
+                std::fs::create_dir_all(&d)?;
+                canvas.save(d.join(format!("{k}.jpg")))?;
+            }
+        }
+        save_labels_and_crops(p, &format!("{stem}_{k}"), &frame, &pred, opts)?;
+    }
+    if let Some(w) = writer {
+        w.finish()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! What predict writes: annotated images, `labels/<stem>.txt`, `crops/<class>/<stem>.jpg`.
+
+use super::{Prediction, Predictor};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Output options of a predict run.
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    /// Run folder.
+    pub dir: std::path::PathBuf,
+    /// Save annotated images.
+    pub save: bool,
+    /// Write `labels/<stem>.txt`.
+    pub save_txt: bool,
+    /// Add confidences to the label rows.
+    pub save_conf: bool,
+    /// Save each detection's crop under `crops/<class>/<stem>.jpg`.
+    pub save_crop: bool,
+    /// Draw class names.
+    pub show_labels: bool,
+    /// Draw confidences.
+    pub show_conf: bool,
+    /// Draw boxes at all.
+    pub show_boxes: bool,
+    /// Box line width (None: from the image size).
+    pub line_width: Option<u32>,
+}
+
+/// Draws a prediction's boxes (with the label style of `o`) on a copy of the image.
+pub fn annotate(
+    p: &Predictor,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> image::RgbImage {
+    let mut canvas = img.clone();
+    if o.show_boxes {
+        let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
+            .detections
+            .iter()
+            .map(|d| {
+                let cname = p
+                    .model()
+                    .names()
+                    .get(d.cls)
+                    .cloned()
+                    .unwrap_or_else(|| d.cls.to_string());
+                let label = match (o.show_labels, o.show_conf) {
+                    (true, true) => Some(format!("{cname} {:.2}", d.conf)),
+                    (true, false) => Some(cname),
+                    (false, true) => Some(format!("{:.2}", d.conf)),
+                    (false, false) => None,
+                };
+                (d.xyxy, d.cls, label)
+            })
+            .collect();
+        crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
+    }
+    canvas
+}
+
+/// Saves the annotated image and/or label file of one prediction.
+pub fn save_prediction(
+    p: &Predictor,
+    path: &Path,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image.jpg".into());
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "image".into());
+    if o.save {
+        std::fs::create_dir_all(&o.dir)?;
+        let out = o.dir.join(&name);
+        annotate(p, img, pred, o)
+            .save(&out)
+            .with_context(|| format!("saving {}", out.display()))?;
+    }
+    save_labels_and_crops(p, &stem, img, pred, o)
+}
+
+/// Writes `labels/<stem>.txt` (save_txt) and `crops/<class>/<stem>.jpg` (save_crop).
+pub fn save_labels_and_crops(
+    p: &Predictor,
+    stem: &str,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+) -> Result<()> {
+    if o.save_crop {
+        // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
+        let (iw, ih) = (img.width() as f32, img.height() as f32);
+        for d in &pred.detections {
+            let [cx, cy, w, h] = d.xywh();
+            let (w, h) = (w * 1.02 + 10.0, h * 1.02 + 10.0);
+            let x0 = (cx - w / 2.0).clamp(0.0, iw) as u32;
+            let y0 = (cy - h / 2.0).clamp(0.0, ih) as u32;
+            let x1 = (cx + w / 2.0).clamp(0.0, iw) as u32;
+            let y1 = (cy + h / 2.0).clamp(0.0, ih) as u32;
+            if x1 <= x0 || y1 <= y0 {
+                continue;
+            }
+            let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+            let cdir = o.dir.join("crops").join(p.name(d.cls));
+            std::fs::create_dir_all(&cdir)?;
+            let mut out = cdir.join(format!("{stem}.jpg"));
+            let mut n = 2;
+            while out.exists() {
+                out = cdir.join(format!("{stem}{n}.jpg"));
+                n += 1;
+            }
+            crop.save(&out)
+                .with_context(|| format!("saving {}", out.display()))?;
+        }
+    }
+    if o.save_txt {
+        let (h0, w0) = (img.height() as f64, img.width() as f64);
+        let dets = pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls));
+        let text = crate::ops::yolo_txt(dets, w0, h0, o.save_conf);
+        // As Ultralytics: no file for an image without detections.
+        if !text.is_empty() {
+            let dir = o.dir.join("labels");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(format!("{stem}.txt")), text)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `yolo val`: load any model format, scan the split, validate, print Ultralytics' table and write
+//! what was asked (plots, `save_json`, `save_txt`, `metric=coco`).
+
+use super::{table_header, table_rows, validate, ValConfig, ValResult};
+use crate::cfg::{self, Args};
+use crate::data::{list_images, load_data_yaml, scan, LabelEntry};
+use crate::engine::backend::{Backend, ModelRef};
+use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
+
+/// Runs `yolo val` with merged arguments; returns the metrics.
+pub fn run(args: &Args) -> Result<ValResult> {
+    let model = args
+        .str("model")
+        .ok_or_else(|| anyhow!("val needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
+    let data = args
+        .str("data")
+        .ok_or_else(|| anyhow!("val needs data=<data.yaml>"))?;
+    let (backend, a) = Backend::load_for(args, &model)?;
+    let m = backend.as_ref();
+    let (entries, names) = entries(&a, &data, m)?;
+    println!("{}", m.describe());
+    let vc = config(&a, m)?;
+    println!("{}", table_header());
+    let plots = a.on("plots");
+    let dir = if plots || a.bool("save_json") || a.bool("save_txt") {
+        cfg::save_dir(&a, "val")
+    } else {
+        PathBuf::new()
+    };
+    if plots {
+        std::fs::create_dir_all(&dir)?;
+    }
+    let vc = ValConfig {
+        plot_dir: plots.then(|| dir.clone()),
+        ..vc
+    };
+    let r = validate(m, &entries, &vc, |_, _| {})?;
+    for row in table_rows(&r, &names, a.on("verbose")) {
+        println!("{row}");
+    }
+    println!(
+        "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
+        r.speed.preprocess, r.speed.inference, r.speed.postprocess
+    );
+    outputs(&a, &dir, &entries, &names, &r)?;
+    Ok(r)
+}
+
+/// The split's verified entries and the names. `classes=` drops the labels of other classes
+/// from the dataset (as Ultralytics; its validation NMS keeps every class).
+fn entries(a: &Args, data: &str, m: ModelRef) -> Result<(Vec<LabelEntry>, Vec<String>)> {
+    let dc = load_data_yaml(Path::new(data))?;
+    if dc.nc() != m.names().len() {
+        bail!(
+            "{data} has {} classes but the model predicts {}",
+            dc.nc(),
+            m.names().len()
+        );
+    }
+    let split = a.str("split").unwrap_or_else(|| "val".into());
+    let files = list_images(dc.split(&split)?)?;
+    let single_cls = a.bool("single_cls");
+    let mut entries = scan(&split, &files, dc.nc(), single_cls).entries;
+    if entries.is_empty() {
+        bail!("no valid images in the '{split}' split of {data}");
+    }
+    if let Some(classes) = a.classes()? {
+        crate::data::filter::keep_classes(&mut entries, &classes);
+    }
+    let names = if single_cls {
+        vec!["item".to_string()]
+    } else {
+        dc.names.clone()
+    };
+    Ok((entries, names))
+}
+
+/// The validation settings of `yolo val` (conf 0.001 unless given; fp16 only on CUDA).
+fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
+    let (h, w) = a.imgsz()?;
+    let half_asked = matches!(a.get("quantize").as_i64(), Some(16));
+    if half_asked && !m.device().is_cuda() {
+        eprintln!("WARNING half precision needs CUDA; validating in fp32 on CPU");
+    }
+    Ok(ValConfig {
+        imgsz: h.max(w),
+        batch: a.int("batch")?.max(1) as usize,
+        conf: a.f64("conf").unwrap_or(0.001) as f32,
+        iou: a.num("iou")? as f32,
+        max_det: a.int("max_det")?.max(1) as usize,
+        single_cls: a.bool("single_cls"),
+        agnostic_nms: a.bool("agnostic_nms"),
+        half: half_asked && m.device().is_cuda(),
+        loss: None,
+        collect: a.bool("save_json")
+            || a.bool("save_txt")
+            || a.str("metric").as_deref() == Some("coco"),
+        plot_dir: None,
+    })
+}
+
+/// COCO stats, `predictions.json`, label files and plots, as asked.
+fn outputs(
+    a: &Args,
+    dir: &Path,
+    entries: &[LabelEntry],
+    names: &[String],
+    r: &ValResult,
+) -> Result<()> {
+    if a.str("metric").as_deref() == Some("coco") {
+        let stats = super::coco_stats(entries, r);
+        println!("COCOeval (pycocotools-exact, maxDets 100):");
+        for (name, v) in crate::metrics::coco::STAT_NAMES.iter().zip(stats) {
+            println!("{name:>8} {v:.5}");
+        }
+    }
+    if a.bool("save_json") {
+        std::fs::create_dir_all(dir)?;
+        let p = dir.join("predictions.json");
+        std::fs::write(
+            &p,
+            serde_json::to_string(&super::predictions_json(entries, r))?,
+        )?;
+        println!("Saving {}...", p.display());
+    }
+    if a.bool("save_txt") {
+        super::write_labels(dir, entries, r)?;
+    }
+    if a.on("plots") {
+        std::fs::create_dir_all(dir)?;
+        crate::plot::charts::plot_curves(&r.metrics, names, dir)?;
+        crate::plot::charts::plot_confusion(&r.confusion, names, dir, false)?;
+        crate::plot::charts::plot_confusion(&r.confusion, names, dir, true)?;
+        println!("Results saved to {}", dir.display());
+    }
+    Ok(())
+}

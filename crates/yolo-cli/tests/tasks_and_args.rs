@@ -1,0 +1,231 @@
+//! Tasks and arguments through the real `yolo` binary: unimplemented tasks stop with a message
+//! that names them (before anything is written), unimplemented arguments are each named in a
+//! warning, and the newly honoured arguments (classes, verbose, save) do what they say.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn yolo(args: &[&str], cwd: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
+        .args(args)
+        .current_dir(cwd)
+        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn shared() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if p.join("fixtures").exists() {
+        Some(p.canonicalize().unwrap())
+    } else {
+        eprintln!("\n!!!!! SKIPPED: ../shared (fixtures and datasets) not found next to the repository !!!!!\n");
+        None
+    }
+}
+
+#[test]
+fn unimplemented_tasks_stop_with_a_clear_message() {
+    let d = tmp("tasks");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["segment", "train", "model=yolo11n.yaml", "data=x.yaml"],
+            "'segment'",
+        ),
+        (&["train", "task=pose", "data=x.yaml"], "'pose'"),
+        (
+            &["train", "model=yolo11n-seg.yaml", "data=x.yaml"],
+            "'segment'",
+        ),
+        (
+            &["classify", "predict", "model=yolo11n.yaml", "source=x.jpg"],
+            "'classify'",
+        ),
+        (&["val", "model=yolov8s-obb.pt", "data=x.yaml"], "'obb'"),
+    ];
+    for (args, task) in cases {
+        let (ok, out) = yolo(args, &d);
+        assert!(!ok, "{args:?} must fail: {out}");
+        assert!(
+            out.contains(task) && out.contains("not supported by ryolo yet"),
+            "{args:?}: {out}"
+        );
+        assert!(!d.join("runs").exists(), "{args:?} wrote a run folder");
+    }
+    // A YAML whose head is Segment, under a name without the suffix.
+    let y = d.join("mymodel.yaml");
+    std::fs::write(
+        &y,
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Segment, [2, 32, 64]]\n",
+    )
+    .unwrap();
+    let (ok, out) = yolo(&["info", &format!("model={}", y.display())], &d);
+    assert!(
+        !ok && out.contains("Segment head") && out.contains("'segment'"),
+        "{out}"
+    );
+    // The task word and task= must agree.
+    let (ok, out) = yolo(&["detect", "train", "task=pose"], &d);
+    assert!(!ok && out.contains("contradicts"), "{out}");
+}
+
+#[test]
+fn every_unimplemented_argument_is_named_once() {
+    let d = tmp("unimpl");
+    let set = [
+        "profile=True",
+        "compile=True",
+        "channels_last=True",
+        "multi_scale=0.5",
+        "copy_paste=0.5",
+        "copy_paste_mode=mixup",
+        "overlap_mask=False",
+        "mask_ratio=2",
+        "retina_masks=True",
+        "dropout=0.1",
+        "auto_augment=augmix",
+        "erasing=0.1",
+        "pose=5.0",
+        "kobj=2.0",
+        "rle=2.0",
+        "angle=2.0",
+        "dlog=2.0",
+        "dgrad=1.0",
+        "dlam=2.0",
+        "cls_pw=1.0",
+        "distill_model=teacher.pt",
+        "dis=2.0",
+        "dnn=True",
+        "nms=True",
+        "visualize=True",
+        "embed=[1]",
+        "show=True",
+        "optimize=True",
+        "simplify=False",
+        "workspace=4",
+        "tracker=bytetrack.yaml",
+        "bgr=0.5",
+    ];
+    let mut args = vec!["info", "model=yolo11n.yaml"];
+    args.extend(set);
+    let (ok, out) = yolo(&args, &d);
+    assert!(ok, "{out}");
+    for kv in set {
+        let key = kv.split('=').next().unwrap();
+        let n = out.matches(&format!("WARNING {key}=")).count();
+        assert_eq!(n, 1, "{key} must be named in exactly one warning:\n{out}");
+    }
+    // Defaults warn about nothing.
+    let (ok, out) = yolo(&["info", "model=yolo11n.yaml"], &d);
+    assert!(ok && !out.contains("WARNING"), "{out}");
+}
+
+#[test]
+fn val_honours_classes_and_verbose() {
+    let Some(shared) = shared() else { return };
+    let d = tmp("valargs");
+    let model = shared.join("fixtures/ultralytics/bt_yolo11n_best.pt");
+    // A small split: 12 validation images of brain-tumor (both classes present).
+    let src = shared.join("datasets/brain-tumor/valid/images");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let list: Vec<String> = files[..12]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    std::fs::write(d.join("val.txt"), list.join("\n")).unwrap();
+    std::fs::write(
+        d.join("data.yaml"),
+        format!(
+            "path: {}\ntrain: val.txt\nval: val.txt\nnames:\n  0: negative\n  1: positive\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let base = [
+        "val".to_string(),
+        format!("model={}", model.display()),
+        "data=data.yaml".into(),
+        "imgsz=320".into(),
+        "plots=False".into(),
+    ];
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.iter().map(String::as_str).collect();
+        a.extend(extra);
+        yolo(&a, &d)
+    };
+    let instances = |out: &str, name: &str| -> usize {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX)
+    };
+    let (ok, all) = run(&[]);
+    assert!(ok, "{all}");
+    let (neg, pos) = (instances(&all, "negative"), instances(&all, "positive"));
+    assert!(
+        neg > 0 && pos > 0 && neg != usize::MAX && pos != usize::MAX,
+        "{all}"
+    );
+    assert_eq!(instances(&all, "all"), neg + pos, "{all}");
+    // classes=1 keeps only the positive labels.
+    let (ok, one) = run(&["classes=1"]);
+    assert!(ok, "{one}");
+    assert_eq!(instances(&one, "all"), pos, "{one}");
+    // verbose=False: no per-class rows.
+    let (ok, quiet) = run(&["verbose=False"]);
+    assert!(ok, "{quiet}");
+    assert_eq!(instances(&quiet, "negative"), usize::MAX, "{quiet}");
+    assert_eq!(instances(&quiet, "all"), neg + pos, "{quiet}");
+}
+
+#[test]
+fn train_save_false_writes_no_checkpoints() {
+    let d = tmp("nosave");
+    let (ok, out) = yolo(
+        &["data", "synth", "out=data", "n=8", "imgsz=64", "seed=1"],
+        &d,
+    );
+    assert!(ok, "{out}");
+    let project = format!("project={}", d.join("runs").display());
+    let (ok, out) = yolo(
+        &[
+            "train",
+            "model=yolo11n.yaml",
+            "data=data/data.yaml",
+            "epochs=1",
+            "imgsz=64",
+            "batch=4",
+            "workers=1",
+            "plots=False",
+            "save=False",
+            "name=nosave",
+            &project,
+        ],
+        &d,
+    );
+    assert!(ok, "{out}");
+    let run = d.join("runs/nosave");
+    assert!(run.join("results.csv").exists(), "{out}");
+    assert!(!run.join("weights/last.safetensors").exists());
+    assert!(!run.join("weights/best.safetensors").exists());
+}
