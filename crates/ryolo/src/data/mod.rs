@@ -5,6 +5,7 @@ pub mod batch;
 pub mod convert;
 pub mod dataset;
 pub mod image;
+pub mod instances;
 pub mod labels;
 pub mod loader;
 pub mod synth;
