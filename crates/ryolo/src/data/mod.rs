@@ -12,4 +12,5 @@ pub mod synth;
 pub mod video;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
-pub use labels::{scan, LabelEntry, Scan};
+pub use instances::Instances;
+pub use labels::{scan, scan_with, LabelEntry, LabelFormat, Scan};
