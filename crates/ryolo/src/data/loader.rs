@@ -603,3 +603,153 @@ pub fn epoch_batches(
     });
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::instances::Polygon;
+    use crate::data::{list_images, scan_with, LabelFormat};
+
+    const COCO_FLIP: [usize; 17] = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
+
+    /// The verified training entries of a shared dataset in `format`, or None (loudly) when absent.
+    fn entries(name: &str, nc: usize, format: LabelFormat) -> Option<Vec<LabelEntry>> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+        let dir = root.join(name).join("images/train");
+        if !dir.exists() {
+            eprintln!("\n!!!!! SKIPPED: {} not found !!!!!\n", dir.display());
+            return None;
+        }
+        let files = list_images(&[dir]).ok()?;
+        let s = scan_with("train", &files, nc, false, format);
+        s.check_parts(format).unwrap();
+        Some(s.entries)
+    }
+
+    /// All batches of one epoch.
+    fn epoch(ds: &Arc<TrainDataset>, workers: usize, mosaic: bool) -> Vec<Batch> {
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .build()
+                .unwrap(),
+        );
+        epoch_batches(ds.clone(), pool, 0, 2, mosaic, 2)
+            .iter()
+            .collect()
+    }
+
+    /// Strong augmentation: every step that moves labels.
+    fn strong() -> AugConfig {
+        AugConfig {
+            mixup: 0.5,
+            cutmix: 0.5,
+            degrees: 20.0,
+            shear: 5.0,
+            flipud: 0.5,
+            ..AugConfig::default()
+        }
+    }
+
+    #[test]
+    fn polygons_travel_with_their_boxes() {
+        let Some(e) = entries("coco8-seg", 80, LabelFormat::Segment) else {
+            return;
+        };
+        let ds = Arc::new(TrainDataset::new(e, 160, strong(), 5, false));
+        for mosaic in [true, false] {
+            let a = epoch(&ds, 1, mosaic);
+            let n: usize = a.iter().map(|b| b.targets.cls.len()).sum();
+            assert!(n > 0);
+            for b in &a {
+                let t = &b.targets;
+                assert_eq!(t.segments.len(), t.cls.len());
+                for (p, bx) in t.segments.iter().zip(&t.bboxes) {
+                    assert!(p.len() >= SEGMENT_POINTS, "{}", p.len());
+                    // Every point lies in its (normalised cx cy w h) box, within the image.
+                    let (x0, y0) = (bx[0] - bx[2] / 2.0, bx[1] - bx[3] / 2.0);
+                    let (x1, y1) = (bx[0] + bx[2] / 2.0, bx[1] + bx[3] / 2.0);
+                    for q in p {
+                        assert!(q[0] >= x0 - 1e-4 && q[0] <= x1 + 1e-4, "{q:?} {bx:?}");
+                        assert!(q[1] >= y0 - 1e-4 && q[1] <= y1 + 1e-4, "{q:?} {bx:?}");
+                        assert!((0.0..=1.0).contains(&q[0]) && (0.0..=1.0).contains(&q[1]));
+                    }
+                }
+            }
+            let b = epoch(&ds, 2, mosaic);
+            let key = |v: &[Batch]| -> Vec<(Vec<u8>, Vec<Polygon>)> {
+                v.iter()
+                    .map(|b| (b.pixels.clone(), b.targets.segments.clone()))
+                    .collect()
+            };
+            assert!(key(&a) == key(&b), "deterministic for any worker count");
+        }
+    }
+
+    #[test]
+    fn keypoints_travel_and_flip_through_flip_idx() {
+        let fmt = LabelFormat::Pose { nkpt: 17, ndim: 3 };
+        let Some(e) = entries("coco8-pose", 1, fmt) else {
+            return;
+        };
+        let ds = TrainDataset::new(e.clone(), 160, strong(), 3, false);
+        assert_eq!(ds.flips().lr, 0.0, "no flips before flip_idx is known");
+        assert!(TrainDataset::new(e.clone(), 160, strong(), 3, false)
+            .with_flip_idx(Some(vec![0, 1]))
+            .is_err());
+        let ds = Arc::new(ds.with_flip_idx(Some(COCO_FLIP.to_vec())).unwrap());
+        assert_eq!(ds.flips().lr, 0.5);
+        let mut visible = 0;
+        for b in epoch(&ds, 1, true) {
+            let t = &b.targets;
+            assert_eq!(t.keypoints.len(), t.cls.len());
+            for k in t.keypoints.iter().flatten() {
+                assert!(
+                    (0.0..=1.0).contains(&k[0]) && (0.0..=1.0).contains(&k[1]),
+                    "{k:?}"
+                );
+                visible += (k[2] > 0.0) as usize;
+            }
+            assert!(t.segments.is_empty() && t.corners.is_empty());
+        }
+        assert!(visible > 0);
+        // A certain left-right flip against none (the same draws): keypoint k is the mirrored
+        // keypoint flip_idx[k].
+        let get = |fliplr: f64| {
+            let aug = AugConfig {
+                fliplr,
+                ..AugConfig::none()
+            };
+            let ds = TrainDataset::new(e.clone(), 160, aug, 3, false)
+                .with_flip_idx(Some(COCO_FLIP.to_vec()))
+                .unwrap();
+            ds.get(0, 0, false, &Recent::default())
+        };
+        let (s, plain) = (get(1.0), get(0.0));
+        let got = &s.instances.keypoints.as_ref().unwrap()[0];
+        let want = &plain.instances.keypoints.as_ref().unwrap()[0];
+        for (k, g) in got.iter().enumerate() {
+            let w = want[COCO_FLIP[k]];
+            assert!(
+                (g[0] - (s.img.w as f32 - w[0])).abs() < 1e-3,
+                "{k}: {g:?} {w:?}"
+            );
+            assert!(g[1] == w[1] && g[2] == w[2], "{k}: {g:?} {w:?}");
+        }
+    }
+
+    #[test]
+    fn obb_corners_travel_with_their_boxes() {
+        let Some(e) = entries("dota8", 15, LabelFormat::Obb) else {
+            return;
+        };
+        let ds = Arc::new(TrainDataset::new(e, 160, strong(), 1, false));
+        let mut n = 0;
+        for b in epoch(&ds, 1, true) {
+            let t = &b.targets;
+            assert_eq!(t.corners.len(), t.cls.len());
+            n += t.cls.len();
+        }
+        assert!(n > 0);
+    }
+}
