@@ -105,6 +105,7 @@ pub struct Checked {
     pub warnings: Vec<String>,
 }
 
+/// The EXIF-aware `(h, w)` of an image, read from its header.
 fn image_shape(path: &Path) -> Result<(u32, u32), String> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| format!("cannot open: {e}"))?
@@ -129,6 +130,7 @@ fn image_shape(path: &Path) -> Result<(u32, u32), String> {
     Ok((h, w))
 }
 
+/// Whether a JPEG file ends with its `FF D9` end marker.
 fn jpeg_complete(path: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(path) else {
         return false;
@@ -223,11 +225,17 @@ impl Row {
 
 /// A row's values before the checks: class, box, optional parts and whether it was a polygon.
 struct RawRow {
+    /// The class value as read.
     cls: f64,
+    /// Normalised `cx cy w h` (a polygon's extent).
     bx: [f64; 4],
+    /// The polygon (segment format).
     poly: Option<Polygon>,
+    /// Keypoints with visibility (pose format).
     kpts: Option<Vec<[f32; 3]>>,
+    /// Corners (obb format).
     corners: Option<Corners>,
+    /// Whether the row was a polygon row (more than 6 values).
     is_poly: bool,
 }
 
@@ -574,6 +582,7 @@ impl Scan {
     }
 }
 
+/// FNV-1a over `bytes`, continuing `h`.
 fn fnv(h: &mut u64, bytes: &[u8]) {
     for b in bytes {
         *h ^= *b as u64;
@@ -581,6 +590,7 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
     }
 }
 
+/// Hashes a file's path, size and modification time into `h`.
 fn stamp(h: &mut u64, p: &Path) {
     fnv(h, p.to_string_lossy().as_bytes());
     if let Ok(m) = std::fs::metadata(p) {
@@ -594,10 +604,14 @@ fn stamp(h: &mut u64, p: &Path) {
     }
 }
 
+/// The cache file: version, scan hash and the scan.
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
+    /// [`CACHE_VERSION`] when written.
     version: String,
+    /// The scan's [`scan_hash`].
     hash: u64,
+    /// The cached result.
     scan: Scan,
 }
 
@@ -727,6 +741,7 @@ pub fn scan_with(
     s
 }
 
+/// Prints the summary line, the cache used and one line per warning.
 fn report(prefix: &str, dir: &Path, s: &Scan, cache: Option<&Path>) {
     println!(
         "{prefix}: Scanning {}... {} images, {} backgrounds, {} corrupt",

@@ -120,8 +120,11 @@ pub enum Aug {
 /// keypoint order after a flip.
 #[derive(Debug, Clone, Copy)]
 struct Flips<'a> {
+    /// Up-down probability.
     ud: f64,
+    /// Left-right probability.
     lr: f64,
+    /// `flip_idx`, when known.
     idx: Option<&'a [usize]>,
 }
 
