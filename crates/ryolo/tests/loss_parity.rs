@@ -45,6 +45,7 @@ fn loss_and_gradients_match_ultralytics() {
                 [v[0] as f32, v[1] as f32, v[2] as f32, v[3] as f32]
             })
             .collect(),
+        ..Default::default()
     };
     for (mode, train, tol) in [("eval", false, 1e-4), ("train", true, 1e-3)] {
         let m = load_model(

@@ -1,6 +1,8 @@
 //! Training augmentation in Ultralytics' order (spec/augment.md): mosaic, random affine with the
-//! box-candidate filter, mixup, HSV, flips. Images are RGB `Rgb` buffers; boxes are `xyxy` pixels.
+//! box-candidate filter, mixup, HSV, flips. Images are RGB `Rgb` buffers; labels are [`Instances`]
+//! in pixels (`xyxy` boxes), every part transformed with the image.
 
+use super::instances::{Instances, Mat3};
 use crate::ops::Rgb;
 use rand::Rng;
 
@@ -68,31 +70,27 @@ impl AugConfig {
     }
 }
 
-/// An image with its labels: class ids and `xyxy` pixel boxes.
+/// An image with its labels in pixels (`xyxy` boxes).
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// Pixels.
     pub img: Rgb,
-    /// Class per box.
-    pub cls: Vec<u32>,
-    /// `xyxy` pixel boxes.
-    pub boxes: Vec<[f32; 4]>,
+    /// Labels in pixels of `img`.
+    pub instances: Instances,
 }
 
 impl Sample {
-    /// From a loaded (resized) image and normalised `cx cy w h` labels.
-    pub fn from_normalized(img: Rgb, cls: &[u32], boxes: &[[f32; 4]]) -> Self {
-        let boxes = to_pixels(boxes, img.w, img.h);
-        Self {
-            img,
-            cls: cls.to_vec(),
-            boxes,
-        }
+    /// From a loaded (resized) image and its labels (normalised ones are brought to its pixels).
+    pub fn new(img: Rgb, mut instances: Instances) -> Self {
+        instances.denormalize(img.w, img.h);
+        Self { img, instances }
     }
 
-    /// Normalised `cx cy w h` boxes of the final image.
-    pub fn normalized(&self) -> Vec<[f32; 4]> {
-        to_normalized(&self.boxes, self.img.w, self.img.h)
+    /// The labels normalised to the final image (`cx cy w h` boxes).
+    pub fn normalized(&self) -> Instances {
+        let mut n = self.instances.clone();
+        n.normalize(self.img.w, self.img.h);
+        n
     }
 }
 
@@ -196,8 +194,8 @@ impl<'a> Canvas<'a> {
     }
 }
 
-/// One mosaic tile: its image, classes and `xyxy` pixel boxes.
-pub type Tile<'a> = (&'a Rgb, &'a [u32], &'a [[f32; 4]]);
+/// One mosaic tile: its image and its labels in its pixels.
+pub type Tile<'a> = (&'a Rgb, &'a Instances);
 
 /// Normalised `cx cy w h` boxes to `xyxy` pixels of a `w x h` image.
 pub fn to_pixels(boxes: &[[f32; 4]], w: usize, h: usize) -> Vec<[f32; 4]> {
@@ -231,92 +229,79 @@ pub fn to_normalized(boxes: &[[f32; 4]], w: usize, h: usize) -> Vec<[f32; 4]> {
         .collect()
 }
 
+/// Where tile `k` of a mosaic with centre `(xc, yc)` lands: the canvas region `a` and the tile
+/// region `b`, both `x0 y0 x1 y1` (spec/augment.md §2).
+fn tile_regions(k: usize, (w, h): (i64, i64), (xc, yc): (i64, i64), s2: i64) -> [[i64; 4]; 2] {
+    match k {
+        0 => {
+            let a = [(xc - w).max(0), (yc - h).max(0), xc, yc];
+            [a, [w - (a[2] - a[0]), h - (a[3] - a[1]), w, h]]
+        }
+        1 => {
+            let a = [xc, (yc - h).max(0), (xc + w).min(s2), yc];
+            [a, [0, h - (a[3] - a[1]), w.min(a[2] - a[0]), h]]
+        }
+        2 => {
+            let a = [(xc - w).max(0), yc, xc, s2.min(yc + h)];
+            [a, [w - (a[2] - a[0]), 0, w, (a[3] - a[1]).min(h)]]
+        }
+        _ => {
+            let a = [xc, yc, (xc + w).min(s2), s2.min(yc + h)];
+            [a, [0, 0, w.min(a[2] - a[0]), (a[3] - a[1]).min(h)]]
+        }
+    }
+}
+
 /// Four-image mosaic layout on a `2s x 2s` canvas (spec/augment.md §2); `imgs[0]` is the current
-/// sample. Returns the canvas and the boxes (`xyxy` canvas pixels, clipped, empty ones dropped).
+/// sample. Returns the canvas and the labels (canvas pixels, clipped, empty boxes dropped).
 pub fn mosaic4_layout<'a>(
     imgs: [Tile<'a>; 4],
     s: usize,
     rng: &mut impl Rng,
-) -> (Canvas<'a>, Vec<u32>, Vec<[f32; 4]>) {
+) -> (Canvas<'a>, Instances) {
     let s2 = 2 * s;
     let yc = rng.gen_range(s as f64 / 2.0..(s2 as f64 - s as f64 / 2.0)) as i64;
     let xc = rng.gen_range(s as f64 / 2.0..(s2 as f64 - s as f64 / 2.0)) as i64;
     let mut tiles = Vec::with_capacity(4);
-    let mut cls = Vec::new();
-    let mut boxes = Vec::new();
-    let s2i = s2 as i64;
-    for (k, (img, tcls, tboxes)) in imgs.into_iter().enumerate() {
-        let (w, h) = (img.w as i64, img.h as i64);
-        let (a, b) = match k {
-            0 => {
-                let a = ((xc - w).max(0), (yc - h).max(0), xc, yc);
-                (a, (w - (a.2 - a.0), h - (a.3 - a.1), w, h))
-            }
-            1 => {
-                let a = (xc, (yc - h).max(0), (xc + w).min(s2i), yc);
-                (a, (0, h - (a.3 - a.1), w.min(a.2 - a.0), h))
-            }
-            2 => {
-                let a = ((xc - w).max(0), yc, xc, s2i.min(yc + h));
-                (a, (w - (a.2 - a.0), 0, w, (a.3 - a.1).min(h)))
-            }
-            _ => {
-                let a = (xc, yc, (xc + w).min(s2i), s2i.min(yc + h));
-                (a, (0, 0, w.min(a.2 - a.0), (a.3 - a.1).min(h)))
-            }
-        };
-        if a.2 > a.0 && a.3 > a.1 {
+    let mut labels = Vec::with_capacity(4);
+    for (k, (img, inst)) in imgs.into_iter().enumerate() {
+        let [a, b] = tile_regions(k, (img.w as i64, img.h as i64), (xc, yc), s2 as i64);
+        if a[2] > a[0] && a[3] > a[1] {
             tiles.push(Placed {
                 img,
-                x0: a.0,
-                y0: a.1,
-                x1: a.2,
-                y1: a.3,
-                dx: a.0 - b.0,
-                dy: a.1 - b.1,
+                x0: a[0],
+                y0: a[1],
+                x1: a[2],
+                y1: a[3],
+                dx: a[0] - b[0],
+                dy: a[1] - b[1],
             });
         }
-        let (padw, padh) = ((a.0 - b.0) as f32, (a.1 - b.1) as f32);
-        for (c, bx) in tcls.iter().zip(tboxes) {
-            cls.push(*c);
-            boxes.push([bx[0] + padw, bx[1] + padh, bx[2] + padw, bx[3] + padh]);
-        }
+        let mut inst = inst.clone();
+        inst.translate((a[0] - b[0]) as f32, (a[1] - b[1]) as f32);
+        labels.push(inst);
     }
-    let lim = s2 as f32;
-    let (mut ocls, mut oboxes) = (Vec::new(), Vec::new());
-    for (c, b) in cls.into_iter().zip(boxes) {
-        let b = [
-            b[0].clamp(0.0, lim),
-            b[1].clamp(0.0, lim),
-            b[2].clamp(0.0, lim),
-            b[3].clamp(0.0, lim),
-        ];
-        if b[2] - b[0] > 0.0 && b[3] - b[1] > 0.0 {
-            ocls.push(c);
-            oboxes.push(b);
-        }
-    }
+    let mut inst = Instances::concat(labels);
+    inst.equalize_segments();
+    inst.clip(s2 as f32, s2 as f32);
+    inst.remove_zero_area();
     let canvas = Canvas {
         w: s2,
         h: s2,
         tiles,
     };
-    (canvas, ocls, oboxes)
+    (canvas, inst)
 }
 
 /// Four-image mosaic on a `2s x 2s` canvas (spec/augment.md §2); `imgs[0]` is the current sample.
 pub fn mosaic4(imgs: [Sample; 4], s: usize, rng: &mut impl Rng) -> Sample {
-    let refs: [Tile; 4] =
-        std::array::from_fn(|k| (&imgs[k].img, &imgs[k].cls[..], &imgs[k].boxes[..]));
-    let (canvas, cls, boxes) = mosaic4_layout(refs, s, rng);
+    let refs: [Tile; 4] = std::array::from_fn(|k| (&imgs[k].img, &imgs[k].instances));
+    let (canvas, instances) = mosaic4_layout(refs, s, rng);
     Sample {
         img: canvas.materialize(),
-        cls,
-        boxes,
+        instances,
     }
 }
-
-type Mat3 = [[f64; 3]; 3];
 
 fn matmul(a: &Mat3, b: &Mat3) -> Mat3 {
     let mut m = [[0.0; 3]; 3];
@@ -575,8 +560,7 @@ pub fn random_perspective(
 ) -> Sample {
     random_perspective_on(
         &Canvas::single(&s.img),
-        &s.cls,
-        &s.boxes,
+        &s.instances,
         cfg,
         out_w,
         out_h,
@@ -625,11 +609,10 @@ fn perspective_matrix(
     (m, sc)
 }
 
-/// [`random_perspective`] of a canvas (a mosaic) and its `xyxy` boxes.
+/// [`random_perspective`] of a canvas (a mosaic) and its labels (canvas pixels).
 pub fn random_perspective_on(
     canvas: &Canvas,
-    cls: &[u32],
-    boxes: &[[f32; 4]],
+    inst: &Instances,
     cfg: &AugConfig,
     out_w: usize,
     out_h: usize,
@@ -637,85 +620,34 @@ pub fn random_perspective_on(
 ) -> Sample {
     let (m, sc) = perspective_matrix(canvas, cfg, out_w, out_h, rng);
     let img = warp_canvas(canvas, &m, out_w, out_h);
-    let (cls, boxes) = warp_boxes(&m, sc, cls, boxes, out_w, out_h);
-    Sample { img, cls, boxes }
+    let instances = inst.warp(&m, sc, out_w, out_h);
+    Sample { img, instances }
 }
 
 /// The grey version of [`random_perspective_on`] for a canvas of grey tiles: the same draws and
-/// boxes, one output channel. `None` (after the draws) when the matrix is not axis-aligned.
+/// labels, one output channel. `Err` (an RGB sample, after the draws) when the matrix is not
+/// axis-aligned.
 pub fn random_perspective_grey(
     canvas: &Canvas,
-    cls: &[u32],
-    boxes: &[[f32; 4]],
+    inst: &Instances,
     cfg: &AugConfig,
     out: usize,
     rng: &mut impl Rng,
-) -> Result<GreySample, Sample> {
+) -> Result<GreySample, Box<Sample>> {
     let (m, sc) = perspective_matrix(canvas, cfg, out, out, rng);
-    let (cls, boxes) = warp_boxes(&m, sc, cls, boxes, out, out);
+    let instances = inst.warp(&m, sc, out, out);
     match aligned_inverse(&m) {
         Some(inv) => Ok(GreySample {
             w: out,
             h: out,
             data: warp_aligned::<1>(canvas, &inv, out, out),
-            cls,
-            boxes,
+            instances,
         }),
-        None => Err(Sample {
+        None => Err(Box::new(Sample {
             img: warp(&canvas.materialize(), &m, out, out),
-            cls,
-            boxes,
-        }),
+            instances,
+        })),
     }
-}
-
-/// Boxes through the matrix, clipped, then the box-candidate filter (§3.2-3.3).
-fn warp_boxes(
-    m: &Mat3,
-    sc: f64,
-    cls: &[u32],
-    boxes: &[[f32; 4]],
-    out_w: usize,
-    out_h: usize,
-) -> (Vec<u32>, Vec<[f32; 4]>) {
-    let mut out = Sample {
-        img: Rgb {
-            w: 0,
-            h: 0,
-            data: Vec::new(),
-        },
-        cls: vec![],
-        boxes: vec![],
-    };
-    let (ow, oh) = (out_w as f64, out_h as f64);
-    for (cl, b) in cls.iter().zip(boxes) {
-        let corners = [(b[0], b[1]), (b[2], b[1]), (b[0], b[3]), (b[2], b[3])];
-        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for (x, y) in corners {
-            let (x, y) = (x as f64, y as f64);
-            let z = m[2][0] * x + m[2][1] * y + m[2][2];
-            let nx = (m[0][0] * x + m[0][1] * y + m[0][2]) / z;
-            let ny = (m[1][0] * x + m[1][1] * y + m[1][2]) / z;
-            x0 = x0.min(nx);
-            y0 = y0.min(ny);
-            x1 = x1.max(nx);
-            y1 = y1.max(ny);
-        }
-        let nb = [
-            x0.clamp(0.0, ow),
-            y0.clamp(0.0, oh),
-            x1.clamp(0.0, ow),
-            y1.clamp(0.0, oh),
-        ];
-        let (w1, h1) = ((b[2] - b[0]) as f64 * sc, (b[3] - b[1]) as f64 * sc);
-        let (w2, h2) = (nb[2] - nb[0], nb[3] - nb[1]);
-        let ar = (w2 / (h2 + 1e-16)).max(h2 / (w2 + 1e-16));
-        if w2 > 2.0 && h2 > 2.0 && w2 * h2 / (w1 * h1 + 1e-16) > 0.1 && ar < 100.0 {
-            out.cls.push(*cl);
-            out.boxes.push(nb.map(|v| v as f32));
-        }
-    }
-    (out.cls, out.boxes)
 }
 
 /// A one-channel sample (grey images stay grey through the warp; expanded to RGB at the end).
@@ -727,10 +659,8 @@ pub struct GreySample {
     pub h: usize,
     /// `h * w` grey bytes.
     pub data: Vec<u8>,
-    /// Class per box.
-    pub cls: Vec<u32>,
-    /// `xyxy` pixel boxes.
-    pub boxes: Vec<[f32; 4]>,
+    /// Labels in pixels.
+    pub instances: Instances,
 }
 
 impl GreySample {
@@ -742,8 +672,7 @@ impl GreySample {
                 h: self.h,
                 data: crate::ops::grey_to_rgb(&self.data),
             },
-            cls: self.cls,
-            boxes: self.boxes,
+            instances: self.instances,
         }
     }
 
@@ -756,14 +685,16 @@ impl GreySample {
         }
     }
 
-    /// Flips left-right.
-    pub fn fliplr(&mut self) {
-        flip_lr::<1>(&mut self.data, self.w, &mut self.boxes);
+    /// Flips left-right (keypoints reorder through `flip_idx`).
+    pub fn fliplr(&mut self, flip_idx: Option<&[usize]>) {
+        flip_lr::<1>(&mut self.data, self.w);
+        self.instances.flip_lr(self.w as f32, flip_idx);
     }
 
-    /// Flips up-down.
-    pub fn flipud(&mut self) {
-        flip_ud(&mut self.data, self.w, self.h, &mut self.boxes);
+    /// Flips up-down (keypoints reorder through `flip_idx`).
+    pub fn flipud(&mut self, flip_idx: Option<&[usize]>) {
+        flip_ud(&mut self.data, self.w, self.h);
+        self.instances.flip_ud(self.h as f32, flip_idx);
     }
 }
 
@@ -778,18 +709,17 @@ pub fn mixup(a: Sample, b: Sample, rng: &mut impl Rng) -> Sample {
         .zip(&b.img.data)
         .map(|(&x, &y)| (x as f32 * r + y as f32 * (1.0 - r)) as u8)
         .collect();
-    let mut out = Sample {
+    let mut instances = a.instances;
+    instances.extend(b.instances);
+    instances.equalize_segments();
+    Sample {
         img: Rgb {
             w: a.img.w,
             h: a.img.h,
             data,
         },
-        cls: a.cls,
-        boxes: a.boxes,
-    };
-    out.cls.extend(b.cls);
-    out.boxes.extend(b.boxes);
-    out
+        instances,
+    }
 }
 
 /// Intersection of `a` with `b` over the area of `b` (Ultralytics' `bbox_ioa`).
@@ -800,8 +730,9 @@ fn ioa(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 /// CutMix (§5): three random rectangles (`cut = sqrt(1 - U(0, 1))` of each side, random centre);
-/// one that overlaps none of `a`'s boxes gets `b`'s pixels, with `b`'s boxes that are at least 10%
-/// inside it, clipped to it. Unchanged when no rectangle is free or no box of `b` qualifies.
+/// one that overlaps none of `a`'s boxes gets `b`'s pixels, with `b`'s instances whose box is at
+/// least 10% inside it (1% with polygons), clipped to it. Unchanged when no rectangle is free or no
+/// instance of `b` qualifies.
 pub fn cutmix(mut a: Sample, b: &Sample, rng: &mut impl Rng) -> Sample {
     let (w, h) = (a.img.w as i64, a.img.h as i64);
     let areas: Vec<[f32; 4]> = (0..3)
@@ -820,16 +751,24 @@ pub fn cutmix(mut a: Sample, b: &Sample, rng: &mut impl Rng) -> Sample {
         .collect();
     let free: Vec<&[f32; 4]> = areas
         .iter()
-        .filter(|r| a.boxes.iter().map(|bx| ioa(r, bx)).sum::<f32>() <= 0.0)
+        .filter(|r| {
+            let boxes = &a.instances.boxes;
+            boxes.iter().map(|bx| ioa(r, bx)).sum::<f32>() <= 0.0
+        })
         .collect();
     if free.is_empty() {
         return a;
     }
     let r = *free[rng.gen_range(0..free.len())];
-    let keep: Vec<usize> = (0..b.boxes.len())
-        .filter(|&k| ioa(&r, &b.boxes[k]) >= 0.1)
+    let polygons = a.instances.has_polygons() || b.instances.has_polygons();
+    let thr: f32 = if polygons { 0.01 } else { 0.1 };
+    let keep: Vec<bool> = b
+        .instances
+        .boxes
+        .iter()
+        .map(|bx| ioa(&r, bx) >= thr)
         .collect();
-    if keep.is_empty() {
+    if !keep.contains(&true) {
         return a;
     }
     let (x1, y1, x2, y2) = (r[0] as usize, r[1] as usize, r[2] as usize, r[3] as usize);
@@ -837,16 +776,11 @@ pub fn cutmix(mut a: Sample, b: &Sample, rng: &mut impl Rng) -> Sample {
         let (s, e) = ((y * a.img.w + x1) * 3, (y * a.img.w + x2) * 3);
         a.img.data[s..e].copy_from_slice(&b.img.data[s..e]);
     }
-    for k in keep {
-        let bx = b.boxes[k];
-        a.cls.push(b.cls[k]);
-        a.boxes.push([
-            bx[0].clamp(r[0], r[2]),
-            bx[1].clamp(r[1], r[3]),
-            bx[2].clamp(r[0], r[2]),
-            bx[3].clamp(r[1], r[3]),
-        ]);
-    }
+    let mut add = b.instances.select(&keep);
+    add.clip_to(r);
+    add.remove_zero_area();
+    a.instances.extend(add);
+    a.instances.equalize_segments();
     a
 }
 
@@ -994,18 +928,20 @@ fn hsv_coefficients(lut_h: &[u8], lut_s: &[u8]) -> Vec<[u16; 3]> {
     k
 }
 
-/// Flips image and boxes left-right.
-pub fn fliplr(s: &mut Sample) {
-    flip_lr::<3>(&mut s.img.data, s.img.w, &mut s.boxes);
+/// Flips image and labels left-right (keypoints reorder through `flip_idx`).
+pub fn fliplr(s: &mut Sample, flip_idx: Option<&[usize]>) {
+    flip_lr::<3>(&mut s.img.data, s.img.w);
+    s.instances.flip_lr(s.img.w as f32, flip_idx);
 }
 
-/// Flips image and boxes up-down.
-pub fn flipud(s: &mut Sample) {
-    flip_ud(&mut s.img.data, s.img.w * 3, s.img.h, &mut s.boxes);
+/// Flips image and labels up-down (keypoints reorder through `flip_idx`).
+pub fn flipud(s: &mut Sample, flip_idx: Option<&[usize]>) {
+    flip_ud(&mut s.img.data, s.img.w * 3, s.img.h);
+    s.instances.flip_ud(s.img.h as f32, flip_idx);
 }
 
-/// Mirrors `C`-channel rows of width `w` and their `xyxy` boxes left-right.
-fn flip_lr<const C: usize>(data: &mut [u8], w: usize, boxes: &mut [[f32; 4]]) {
+/// Mirrors `C`-channel rows of width `w` left-right.
+fn flip_lr<const C: usize>(data: &mut [u8], w: usize) {
     for row in data.chunks_exact_mut(w * C) {
         if C == 1 {
             row.reverse(); // the byte reverse is vectorised
@@ -1013,21 +949,13 @@ fn flip_lr<const C: usize>(data: &mut [u8], w: usize, boxes: &mut [[f32; 4]]) {
             row.as_chunks_mut::<C>().0.reverse();
         }
     }
-    let wf = w as f32;
-    for b in boxes {
-        *b = [wf - b[2], b[1], wf - b[0], b[3]];
-    }
 }
 
-/// Mirrors `h` rows of `row_bytes` bytes and their `xyxy` boxes up-down.
-fn flip_ud(data: &mut [u8], row_bytes: usize, h: usize, boxes: &mut [[f32; 4]]) {
+/// Mirrors `h` rows of `row_bytes` bytes up-down.
+fn flip_ud(data: &mut [u8], row_bytes: usize, h: usize) {
     for y in 0..h / 2 {
         let (top, bottom) = data.split_at_mut((h - 1 - y) * row_bytes);
         top[y * row_bytes..(y + 1) * row_bytes].swap_with_slice(&mut bottom[..row_bytes]);
-    }
-    let hf = h as f32;
-    for b in boxes {
-        *b = [b[0], hf - b[3], b[2], hf - b[1]];
     }
 }
 
@@ -1043,8 +971,7 @@ mod tests {
         }
         Sample {
             img: Rgb { w, h, data },
-            cls: vec![1],
-            boxes: vec![[10.0, 10.0, 30.0, 40.0]],
+            instances: Instances::from_boxes(vec![1], vec![[10.0, 10.0, 30.0, 40.0]], false),
         }
     }
 
@@ -1062,8 +989,8 @@ mod tests {
             &mut rng,
         );
         assert_eq!((m.img.w, m.img.h), (128, 128));
-        assert!(!m.boxes.is_empty());
-        for b in &m.boxes {
+        assert!(!m.instances.is_empty());
+        for b in &m.instances.boxes {
             assert!(b[0] >= 0.0 && b[2] <= 128.0 && b[2] > b[0] && b[3] > b[1]);
         }
     }
@@ -1078,9 +1005,8 @@ mod tests {
             sample(17, 23),
         ];
         for _ in 0..20 {
-            let refs: [Tile; 4] =
-                std::array::from_fn(|k| (&imgs[k].img, &imgs[k].cls[..], &imgs[k].boxes[..]));
-            let (canvas, _, _) = mosaic4_layout(refs, 64, &mut rng);
+            let refs: [Tile; 4] = std::array::from_fn(|k| (&imgs[k].img, &imgs[k].instances));
+            let (canvas, _) = mosaic4_layout(refs, 64, &mut rng);
             let sc = rng.gen_range(0.5..1.5);
             let (tx, ty) = (rng.gen_range(-20.0..60.0), rng.gen_range(-20.0..60.0));
             let m = [
@@ -1114,8 +1040,7 @@ mod tests {
                 h: 48,
                 data: vec![10; 64 * 48 * 3],
             },
-            cls: vec![0],
-            boxes: vec![[2.0, 2.0, 12.0, 10.0]],
+            instances: Instances::from_boxes(vec![0], vec![[2.0, 2.0, 12.0, 10.0]], false),
         };
         let b = Sample {
             img: Rgb {
@@ -1123,27 +1048,31 @@ mod tests {
                 h: 48,
                 data: vec![200; 64 * 48 * 3],
             },
-            cls: vec![1, 2, 1],
-            boxes: vec![
-                [20.0, 20.0, 40.0, 40.0],
-                [40.0, 5.0, 60.0, 15.0],
-                [0.0, 30.0, 20.0, 47.0],
-            ],
+            instances: Instances::from_boxes(
+                vec![1, 2, 1],
+                vec![
+                    [20.0, 20.0, 40.0, 40.0],
+                    [40.0, 5.0, 60.0, 15.0],
+                    [0.0, 30.0, 20.0, 47.0],
+                ],
+                false,
+            ),
         };
         let mut pasted = 0;
         for _ in 0..50 {
             let out = cutmix(a.clone(), &b, &mut rng);
-            assert_eq!(out.boxes[0], a.boxes[0]);
+            let (ob, oc) = (&out.instances.boxes, &out.instances.cls);
+            assert_eq!(ob[0], a.instances.boxes[0]);
             // a's own box is never covered.
             for y in 2..10 {
                 for x in 2..12 {
                     assert_eq!(out.img.data[(y * 64 + x) * 3], 10);
                 }
             }
-            if out.boxes.len() > 1 {
+            if ob.len() > 1 {
                 pasted += 1;
                 // The pasted pixels cover every added box.
-                for (c, bx) in out.cls[1..].iter().zip(&out.boxes[1..]) {
+                for (c, bx) in oc[1..].iter().zip(&ob[1..]) {
                     assert!(*c == 1 || *c == 2);
                     let (cx, cy) = (
                         ((bx[0] + bx[2]) / 2.0) as usize,
@@ -1164,7 +1093,7 @@ mod tests {
         let s = sample(40, 50);
         let out = random_perspective(s.clone(), &AugConfig::none(), 40, 50, &mut rng);
         assert_eq!(out.img.data, s.img.data);
-        assert_eq!(out.boxes, s.boxes);
+        assert_eq!(out.instances, s.instances);
     }
 
     #[test]
@@ -1190,16 +1119,16 @@ mod tests {
     fn flips_are_involutions() {
         let s = sample(40, 50);
         let mut t = s.clone();
-        fliplr(&mut t);
-        assert_eq!(t.boxes[0], [10.0, 10.0, 30.0, 40.0]);
-        flipud(&mut t);
-        assert_eq!(t.boxes[0], [10.0, 10.0, 30.0, 40.0]);
-        flipud(&mut t);
-        fliplr(&mut t);
-        flipud(&mut t);
-        flipud(&mut t);
+        fliplr(&mut t, None);
+        assert_eq!(t.instances.boxes[0], [10.0, 10.0, 30.0, 40.0]);
+        flipud(&mut t, None);
+        assert_eq!(t.instances.boxes[0], [10.0, 10.0, 30.0, 40.0]);
+        flipud(&mut t, None);
+        fliplr(&mut t, None);
+        flipud(&mut t, None);
+        flipud(&mut t, None);
         assert_eq!(t.img.data, s.img.data);
-        assert_eq!(t.boxes, s.boxes);
+        assert_eq!(t.instances, s.instances);
     }
 
     #[test]

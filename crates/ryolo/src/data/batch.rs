@@ -1,6 +1,9 @@
 //! Batching: ground-truth rows of a batch and the rect-batch shapes of validation and `rect=True`.
 
-/// Ground truth of a batch: one row per box.
+use super::instances::{Corners, Instances, Polygon};
+
+/// Ground truth of a batch: one row per box. The per-box parts of the other tasks are empty unless
+/// the samples carry them; then they have one entry per row.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
     /// Image index in the batch per box.
@@ -9,6 +12,33 @@ pub struct Targets {
     pub cls: Vec<i64>,
     /// Normalised `cx, cy, w, h` per box.
     pub bboxes: Vec<[f32; 4]>,
+    /// Normalised polygon per box (segment data).
+    pub segments: Vec<Polygon>,
+    /// Normalised `x, y, visibility` keypoints per box (pose data).
+    pub keypoints: Vec<Vec<[f32; 3]>>,
+    /// Normalised oriented-box corners per box (obb data).
+    pub corners: Vec<Corners>,
+}
+
+impl Targets {
+    /// The rows of a batch from each image's normalised labels, in image order (parts missing on
+    /// some images are padded, see [`Instances::extend`]).
+    pub fn collate(images: Vec<Instances>) -> Self {
+        let batch_idx = images
+            .iter()
+            .enumerate()
+            .flat_map(|(k, inst)| std::iter::repeat_n(k as i64, inst.len()))
+            .collect();
+        let all = Instances::concat(images);
+        Self {
+            batch_idx,
+            cls: all.cls.iter().map(|&c| c as i64).collect(),
+            bboxes: all.boxes,
+            segments: all.segments.unwrap_or_default(),
+            keypoints: all.keypoints.unwrap_or_default(),
+            corners: all.corners.unwrap_or_default(),
+        }
+    }
 }
 
 /// Rect batches: image order sorted by aspect ratio and each batch's `(h, w)` canvas.
@@ -52,5 +82,20 @@ mod tests {
         assert_eq!(b[0].1, (672, 672));
         let b = rect_batches(&[(480, 640)], 640, 16, 32, 0.5);
         assert_eq!(b[0].1, (512, 672));
+    }
+
+    #[test]
+    fn collate_keeps_rows_and_parts_aligned() {
+        let det = Instances::from_boxes(vec![1, 2], vec![[0.5, 0.5, 0.2, 0.2]; 2], true);
+        let t = Targets::collate(vec![det.clone(), Instances::default(), det]);
+        assert_eq!((t.batch_idx, t.cls), (vec![0, 0, 2, 2], vec![1, 2, 1, 2]));
+        assert!(t.segments.is_empty() && t.keypoints.is_empty() && t.corners.is_empty());
+        let pose = Instances {
+            keypoints: Some(vec![vec![[0.1, 0.2, 2.0]; 3]]),
+            ..Instances::from_boxes(vec![0], vec![[0.5, 0.5, 0.2, 0.2]], true)
+        };
+        let t = Targets::collate(vec![pose.clone(), pose]);
+        assert_eq!(t.keypoints.len(), 2);
+        assert_eq!(t.keypoints[1], vec![[0.1, 0.2, 2.0]; 3]);
     }
 }

@@ -1,6 +1,7 @@
 //! data.yaml in the forms Ultralytics accepts, image listing and the image -> label path rule
 //! (spec/data.md §1-2).
 
+use super::labels::LabelFormat;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,10 @@ pub struct DataConfig {
     pub splits: Vec<(String, Vec<PathBuf>)>,
     /// Class names, index = class id.
     pub names: Vec<String>,
+    /// `kpt_shape: [nkpt, ndim]` of a pose dataset.
+    pub kpt_shape: Option<[usize; 2]>,
+    /// `flip_idx`: keypoint k of a flipped image is keypoint `flip_idx[k]` (pose datasets).
+    pub flip_idx: Option<Vec<usize>>,
 }
 
 impl DataConfig {
@@ -34,6 +39,73 @@ impl DataConfig {
             .map(|(_, v)| v.as_slice())
             .ok_or_else(|| anyhow!("{}: no '{name}' split", self.yaml_file.display()))
     }
+
+    /// How this dataset's label rows are read for `task` (`detect`, `segment`, `pose`, `obb`);
+    /// pose needs `kpt_shape`.
+    pub fn label_format(&self, task: &str) -> Result<LabelFormat> {
+        Ok(match task {
+            "segment" => LabelFormat::Segment,
+            "obb" => LabelFormat::Obb,
+            "pose" => {
+                let [nkpt, ndim] = self.kpt_shape.ok_or_else(|| {
+                    anyhow!(
+                        "{}: a pose dataset needs 'kpt_shape: [nkpt, ndim]'",
+                        self.yaml_file.display()
+                    )
+                })?;
+                LabelFormat::Pose { nkpt, ndim }
+            }
+            _ => LabelFormat::Detect,
+        })
+    }
+}
+
+/// A YAML list of non-negative integers, or an error naming the file and key.
+fn usize_list(v: &Value, file: &Path, key: &str) -> Result<Vec<usize>> {
+    let items = v
+        .as_sequence()
+        .ok_or_else(|| anyhow!("{}: '{key}' must be a list", file.display()))?;
+    items
+        .iter()
+        .map(|i| {
+            i.as_u64()
+                .map(|u| u as usize)
+                .ok_or_else(|| anyhow!("{}: '{key}' holds {i:?}, not an integer", file.display()))
+        })
+        .collect()
+}
+
+/// `kpt_shape` and `flip_idx` of a data.yaml.
+type KeypointKeys = (Option<[usize; 2]>, Option<Vec<usize>>);
+
+/// `kpt_shape` (`[nkpt > 0, ndim in {2, 3}]`) and `flip_idx` (a permutation of the `nkpt`
+/// keypoints; an empty list counts as absent), checked (spec/pose.md §2).
+fn parse_keypoint_keys(m: &serde_yaml::Mapping, file: &Path) -> Result<KeypointKeys> {
+    let Some(v) = m.get("kpt_shape").filter(|v| !v.is_null()) else {
+        return Ok((None, None));
+    };
+    let shape = match usize_list(v, file, "kpt_shape")?.as_slice() {
+        &[k, d] if k > 0 && (d == 2 || d == 3) => [k, d],
+        other => bail!(
+            "{}: 'kpt_shape' must be [nkpt > 0, ndim 2 or 3], found {other:?}",
+            file.display()
+        ),
+    };
+    let flip = match m.get("flip_idx").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(usize_list(v, file, "flip_idx")?).filter(|f| !f.is_empty()),
+    };
+    if let Some(f) = &flip {
+        if f.len() != shape[0] || f.iter().any(|&i| i >= shape[0]) {
+            bail!(
+                "{}: 'flip_idx' must list {} keypoint indices below {}, found {f:?}",
+                file.display(),
+                shape[0],
+                shape[0]
+            );
+        }
+    }
+    Ok((Some(shape), flip))
 }
 
 /// Whether a path has an accepted image suffix.
@@ -186,11 +258,14 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
             bail!("{}: missing the required '{need}' key", file.display());
         }
     }
+    let (kpt_shape, flip_idx) = parse_keypoint_keys(m, file)?;
     Ok(DataConfig {
         yaml_file: file.to_path_buf(),
         root,
         splits,
         names,
+        kpt_shape,
+        flip_idx,
     })
 }
 
@@ -295,5 +370,41 @@ mod tests {
             img2label_path(Path::new("/d/pics/a.jpg")),
             PathBuf::from("/d/pics/a.txt")
         );
+    }
+
+    #[test]
+    fn kpt_shape_and_flip_idx_are_checked() {
+        let d = std::env::temp_dir().join(format!("ryolo-kpt-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("data.yaml");
+        let load = |extra: &str| {
+            std::fs::write(&f, format!("train: a\nval: a\nnames: [person]\n{extra}")).unwrap();
+            load_data_yaml(&f)
+        };
+        let c = load("kpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n").unwrap();
+        assert_eq!(
+            (c.kpt_shape, c.flip_idx.clone()),
+            (Some([3, 3]), Some(vec![0, 2, 1]))
+        );
+        let fmt = c.label_format("pose").unwrap();
+        assert_eq!(fmt, LabelFormat::Pose { nkpt: 3, ndim: 3 });
+        assert_eq!(c.label_format("detect").unwrap(), LabelFormat::Detect);
+        let c = load("kpt_shape: [3, 2]\nflip_idx: []\n").unwrap();
+        assert_eq!(c.flip_idx, None, "an empty flip_idx counts as absent");
+        for bad in [
+            "kpt_shape: [3, 4]\n",
+            "kpt_shape: 17\n",
+            "kpt_shape: [3, 3]\nflip_idx: [0, 1]\n",
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains("data.yaml"), "{e}");
+        }
+        let e = load("")
+            .unwrap()
+            .label_format("pose")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kpt_shape"), "{e}");
+        std::fs::remove_dir_all(d).unwrap();
     }
 }

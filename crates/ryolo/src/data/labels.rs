@@ -1,7 +1,9 @@
-//! Label verification with a verdict per file, the dataset scan and its cache (spec/data.md §3).
+//! Label verification with a verdict per file, the dataset scan and its cache (spec/data.md §3;
+//! polygon, keypoint and OBB rows per spec/segment.md §2, spec/pose.md §1, spec/obb.md §1).
 
 use super::dataset::img2label_path;
-use anyhow::Result;
+use super::instances::{Corners, Instances, Polygon};
+use anyhow::{bail, Result};
 use image::ImageDecoder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,26 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Cache format version; bump when the scan rules change.
-const CACHE_VERSION: &str = "ryolo-labels-2";
+const CACHE_VERSION: &str = "ryolo-labels-3";
+
+/// How label rows are read; the caller picks it from the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LabelFormat {
+    /// `cls cx cy w h`; polygon rows become their boxes (the polygons are not kept).
+    #[default]
+    Detect,
+    /// Polygon rows `cls x1 y1 ... xn yn` kept with their boxes.
+    Segment,
+    /// `cls cx cy w h` then `nkpt` keypoints of `ndim` values (`x y` or `x y visibility`).
+    Pose {
+        /// Keypoints per instance.
+        nkpt: usize,
+        /// Values per keypoint: 2 or 3.
+        ndim: usize,
+    },
+    /// `cls x1 y1 x2 y2 x3 y3 x4 y4`: the corners of an oriented box.
+    Obb,
+}
 
 /// One verified image with its labels.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,6 +43,42 @@ pub struct LabelEntry {
     pub cls: Vec<u32>,
     /// Normalised `cx, cy, w, h` per box.
     pub boxes: Vec<[f32; 4]>,
+    /// Normalised polygon per box (segment format, polygon files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<Polygon>>,
+    /// Normalised `x, y, visibility` keypoints per box (pose format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keypoints: Option<Vec<Vec<[f32; 3]>>>,
+    /// Normalised oriented-box corners per box (obb format, corner files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corners: Option<Vec<Corners>>,
+}
+
+impl LabelEntry {
+    /// An entry without objects; the parts of `format` are present and empty.
+    fn background(im_file: &Path, shape: (u32, u32), format: LabelFormat) -> Self {
+        Self {
+            im_file: im_file.to_path_buf(),
+            shape,
+            cls: vec![],
+            boxes: vec![],
+            segments: (format == LabelFormat::Segment).then(Vec::new),
+            keypoints: matches!(format, LabelFormat::Pose { .. }).then(Vec::new),
+            corners: (format == LabelFormat::Obb).then(Vec::new),
+        }
+    }
+
+    /// The labels as normalised [`Instances`].
+    pub fn instances(&self) -> Instances {
+        Instances {
+            cls: self.cls.clone(),
+            boxes: self.boxes.clone(),
+            segments: self.segments.clone(),
+            keypoints: self.keypoints.clone(),
+            corners: self.corners.clone(),
+            normalized: true,
+        }
+    }
 }
 
 /// What the scan concluded for one image.
@@ -48,6 +105,7 @@ pub struct Checked {
     pub warnings: Vec<String>,
 }
 
+/// The EXIF-aware `(h, w)` of an image, read from its header.
 fn image_shape(path: &Path) -> Result<(u32, u32), String> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| format!("cannot open: {e}"))?
@@ -72,6 +130,7 @@ fn image_shape(path: &Path) -> Result<(u32, u32), String> {
     Ok((h, w))
 }
 
+/// Whether a JPEG file ends with its `FF D9` end marker.
 fn jpeg_complete(path: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(path) else {
         return false;
@@ -80,29 +139,26 @@ fn jpeg_complete(path: &Path) -> bool {
     f.seek(SeekFrom::End(-2)).is_ok() && f.read_exact(&mut tail).is_ok() && tail == [0xFF, 0xD9]
 }
 
-/// Checks an image and its label file (spec/data.md §3); never panics, never aborts the scan.
-pub fn verify(im_file: &Path, nc: usize, single_cls: bool) -> Checked {
-    let corrupt = |w: String| Checked {
-        entry: None,
-        verdict: Verdict::Corrupt,
-        warnings: vec![w],
-    };
-    let mut warnings = Vec::new();
-    let shape = match image_shape(im_file) {
-        Ok(s) => s,
-        Err(e) => {
-            return corrupt(format!(
-                "{}: ignoring corrupt image: {e}",
-                im_file.display()
-            ))
+impl Checked {
+    /// A dropped image with its one warning.
+    fn corrupt(warning: String) -> Self {
+        Self {
+            entry: None,
+            verdict: Verdict::Corrupt,
+            warnings: vec![warning],
         }
-    };
+    }
+}
+
+/// Checks the image itself: readable, a known format, at least 10 px a side, a JPEG that decodes.
+/// Returns its `(h, w)` and warnings, or the corrupt-image warning.
+fn check_image(im_file: &Path) -> Result<((u32, u32), Vec<String>), String> {
+    let name = im_file.display();
+    let shape = image_shape(im_file).map_err(|e| format!("{name}: ignoring corrupt image: {e}"))?;
     if shape.0 < 10 || shape.1 < 10 {
-        return corrupt(format!(
-            "{}: ignoring corrupt image: size {}x{} is under 10 pixels",
-            im_file.display(),
-            shape.1,
-            shape.0
+        return Err(format!(
+            "{name}: ignoring corrupt image: size {}x{} is under 10 pixels",
+            shape.1, shape.0
         ));
     }
     let ext = im_file
@@ -110,48 +166,264 @@ pub fn verify(im_file: &Path, nc: usize, single_cls: bool) -> Checked {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let mut warnings = Vec::new();
     if (ext == "jpg" || ext == "jpeg") && !jpeg_complete(im_file) {
         match image::open(im_file) {
             Ok(_) => warnings.push(format!(
-                "{}: truncated JPEG (no end marker) still decodes, kept",
-                im_file.display()
+                "{name}: truncated JPEG (no end marker) still decodes, kept"
             )),
             Err(e) => {
-                return corrupt(format!(
-                    "{}: ignoring corrupt image: truncated JPEG that does not decode: {e}",
-                    im_file.display()
+                return Err(format!(
+                    "{name}: ignoring corrupt image: truncated JPEG that does not decode: {e}"
                 ))
             }
         }
     }
-    let lb = img2label_path(im_file);
-    let mut entry = LabelEntry {
-        im_file: im_file.to_path_buf(),
-        shape,
-        cls: vec![],
-        boxes: vec![],
+    Ok((shape, warnings))
+}
+
+/// The label file's text without a BOM; `None` when there is no file.
+fn read_label(lb: &Path) -> Result<Option<String>, String> {
+    let Ok(bytes) = std::fs::read(lb) else {
+        return Ok(None);
     };
-    let bytes = match std::fs::read(&lb) {
-        Ok(b) => b,
-        Err(_) => {
-            return Checked {
-                entry: Some(entry),
-                verdict: Verdict::Missing,
-                warnings,
-            }
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(Some(t.trim_start_matches('\u{feff}').to_string())),
+        Err(_) => Err(format!(
+            "{}: ignoring corrupt label: not UTF-8 text",
+            lb.display()
+        )),
+    }
+}
+
+/// One label row after its checks.
+#[derive(Debug, Clone)]
+struct Row {
+    /// Class id (0 with `single_cls`).
+    cls: u32,
+    /// Normalised `cx cy w h`.
+    bx: [f32; 4],
+    /// The polygon (segment format, polygon rows).
+    poly: Option<Polygon>,
+    /// Keypoints with visibility (pose format).
+    kpts: Option<Vec<[f32; 3]>>,
+    /// Corners (obb format, corner rows).
+    corners: Option<Corners>,
+}
+
+impl Row {
+    /// The identity of a row for duplicate removal: class, box and every part, bit for bit.
+    fn key(&self) -> Vec<u32> {
+        let mut k = vec![self.cls];
+        k.extend(self.bx.map(f32::to_bits));
+        k.extend(self.poly.iter().flatten().flatten().map(|v| v.to_bits()));
+        k.extend(self.kpts.iter().flatten().flatten().map(|v| v.to_bits()));
+        k.extend(self.corners.iter().flatten().flatten().map(|v| v.to_bits()));
+        k
+    }
+}
+
+/// A row's values before the checks: class, box, optional parts and whether it was a polygon.
+struct RawRow {
+    /// The class value as read.
+    cls: f64,
+    /// Normalised `cx cy w h` (a polygon's extent).
+    bx: [f64; 4],
+    /// The polygon (segment format).
+    poly: Option<Polygon>,
+    /// Keypoints with visibility (pose format).
+    kpts: Option<Vec<[f32; 3]>>,
+    /// Corners (obb format).
+    corners: Option<Corners>,
+    /// Whether the row was a polygon row (more than 6 values).
+    is_poly: bool,
+}
+
+/// The numbers of one line (finite only).
+fn numbers(line: &str) -> Result<Vec<f64>, String> {
+    line.split_whitespace()
+        .map(|tok| match tok.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(format!("non-finite value '{tok}'")),
+            Err(_) => Err(format!("'{tok}' is not a number")),
+        })
+        .collect()
+}
+
+/// The `cx cy w h` extent of a polygon's points (`class x y x y ...` values after the class).
+fn extent(xy: &[f64]) -> [f64; 4] {
+    let xs = xy.iter().step_by(2);
+    let ys = xy[1..].iter().step_by(2);
+    let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
+    let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
+    [(x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0]
+}
+
+/// The xy points of `class x y x y ...` values.
+fn points(xy: &[f64]) -> Polygon {
+    xy.chunks_exact(2)
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect()
+}
+
+/// Splits a box or polygon row (detect, segment, obb); polygons are kept unless `Detect`.
+fn split_row(vals: &[f64], format: LabelFormat) -> Result<RawRow, String> {
+    let n = vals.len();
+    let mut raw = RawRow {
+        cls: vals.first().copied().unwrap_or(0.0),
+        bx: [0.0; 4],
+        poly: None,
+        kpts: None,
+        corners: None,
+        is_poly: n > 6,
+    };
+    if format == LabelFormat::Obb && n > 6 && n != 9 {
+        return Err(format!(
+            "OBB rows need 9 values (class and 4 corners), {n} detected"
+        ));
+    }
+    if n > 6 {
+        if n.is_multiple_of(2) {
+            return Err(format!(
+                "polygon row has {n} values; expected class then x y pairs"
+            ));
         }
-    };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(_) => {
-            return corrupt(format!(
-                "{}: ignoring corrupt label: not UTF-8 text",
-                lb.display()
-            ))
+        raw.bx = extent(&vals[1..]);
+        let pts = points(&vals[1..]);
+        match format {
+            LabelFormat::Segment => raw.poly = Some(pts),
+            LabelFormat::Obb => raw.corners = <[[f32; 2]; 4]>::try_from(pts).ok(),
+            _ => {}
         }
+    } else if n == 5 {
+        raw.bx = [vals[1], vals[2], vals[3], vals[4]];
+    } else {
+        return Err(format!("labels require 5 columns, {n} columns detected"));
+    }
+    Ok(raw)
+}
+
+/// Splits a pose row `cls cx cy w h` + keypoints; a 2-value keypoint gets visibility 0 when a
+/// coordinate is negative, else 1 (spec/pose.md §1).
+fn split_pose_row(vals: &[f64], nkpt: usize, ndim: usize) -> Result<RawRow, String> {
+    let want = 5 + nkpt * ndim;
+    if vals.len() != want || ndim < 2 {
+        return Err(format!(
+            "labels require {want} columns each, {} columns detected",
+            vals.len()
+        ));
+    }
+    let kpts = vals[5..]
+        .chunks_exact(ndim)
+        .map(|k| {
+            let v = match k.get(2) {
+                Some(&v) => v as f32,
+                None if k[0] < 0.0 || k[1] < 0.0 => 0.0,
+                None => 1.0,
+            };
+            [k[0] as f32, k[1] as f32, v]
+        })
+        .collect();
+    Ok(RawRow {
+        cls: vals[0],
+        bx: [vals[1], vals[2], vals[3], vals[4]],
+        poly: None,
+        kpts: Some(kpts),
+        corners: None,
+        is_poly: false,
+    })
+}
+
+/// The class checks: an integer, not negative, below `nc` (unless `single_cls`).
+fn check_class(c: f64, nc: usize, single_cls: bool) -> Result<u32, String> {
+    if c.fract() != 0.0 {
+        return Err(format!("class id {c} is not an integer"));
+    }
+    if c < 0.0 {
+        return Err(format!("negative class id {c}"));
+    }
+    if !single_cls && c as usize >= nc {
+        return Err(format!(
+            "class id {c} exceeds dataset class count {nc} (valid ids 0-{})",
+            nc.saturating_sub(1)
+        ));
+    }
+    Ok(if single_cls { 0 } else { c as u32 })
+}
+
+/// The coordinate checks (8.4): the checked values at most 1.01 (pose: the keypoint x, y only; else
+/// the box), and the minimum (pose: of the whole row) at least 0, or at least -0.01 with w, h >= 0.
+fn check_coords(raw: &RawRow, vals: &[f64], format: LabelFormat) -> Result<(), String> {
+    let b = raw.bx;
+    let (upper, lowest) = match format {
+        LabelFormat::Pose { ndim, .. } => {
+            let xy = vals[5..].chunks_exact(ndim).flat_map(|k| [k[0], k[1]]);
+            let min = vals.iter().cloned().fold(f64::MAX, f64::min);
+            (xy.fold(f64::MIN, f64::max), min)
+        }
+        _ => (
+            b.iter().cloned().fold(f64::MIN, f64::max),
+            b.iter().cloned().fold(f64::MAX, f64::min),
+        ),
     };
-    let text = text.trim_start_matches('\u{feff}');
-    let mut rows: Vec<(u32, [f32; 4], usize)> = Vec::new();
+    if upper > 1.01 {
+        return Err(format!(
+            "non-normalized or out of bounds coordinates {:?}",
+            b
+        ));
+    }
+    if !(lowest >= 0.0 || (lowest >= -0.01 && b[2] >= 0.0 && b[3] >= 0.0)) {
+        return Err(format!("negative label values {:?}", b));
+    }
+    Ok(())
+}
+
+/// What one line held.
+enum Line {
+    /// A checked row.
+    Row(Row, bool),
+    /// A box with no width or height (ignored with a warning).
+    ZeroArea(bool),
+}
+
+/// Parses and checks one non-empty line.
+fn parse_line(
+    line: &str,
+    format: LabelFormat,
+    nc: usize,
+    single_cls: bool,
+) -> Result<Line, String> {
+    let vals = numbers(line)?;
+    let raw = match format {
+        LabelFormat::Pose { nkpt, ndim } => split_pose_row(&vals, nkpt, ndim)?,
+        _ => split_row(&vals, format)?,
+    };
+    let cls = check_class(raw.cls, nc, single_cls)?;
+    check_coords(&raw, &vals, format)?;
+    let b = raw.bx;
+    if b[2] <= 0.0 || b[3] <= 0.0 {
+        return Ok(Line::ZeroArea(raw.is_poly));
+    }
+    let row = Row {
+        cls,
+        bx: b.map(|v| v as f32),
+        poly: raw.poly,
+        kpts: raw.kpts,
+        corners: raw.corners,
+    };
+    Ok(Line::Row(row, raw.is_poly))
+}
+
+/// The checked rows of a label file, zero-area warnings added to `warnings`, and whether box rows
+/// and polygon rows occur; `Err` is the corrupt-label warning (file and line).
+fn parse_rows(
+    text: &str,
+    lb: &Path,
+    format: LabelFormat,
+    (nc, single_cls): (usize, bool),
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Row>, (bool, bool)), String> {
+    let mut rows = Vec::new();
     let mut kinds = (false, false);
     for (i, line) in text.lines().enumerate() {
         let ln = i + 1;
@@ -159,106 +431,108 @@ pub fn verify(im_file: &Path, nc: usize, single_cls: bool) -> Checked {
         if line.is_empty() {
             continue;
         }
-        let bad = |reason: &str| {
-            corrupt(format!(
+        let parsed = parse_line(line, format, nc, single_cls).map_err(|reason| {
+            format!(
                 "{}:{ln}: ignoring corrupt image/label: {reason}",
                 lb.display()
-            ))
-        };
-        let mut vals = Vec::new();
-        for tok in line.split_whitespace() {
-            match tok.parse::<f64>() {
-                Ok(v) if v.is_finite() => vals.push(v),
-                Ok(_) => return bad(&format!("non-finite value '{tok}'")),
-                Err(_) => return bad(&format!("'{tok}' is not a number")),
-            }
-        }
-        let (c, b) = if vals.len() > 6 {
-            if vals.len() % 2 == 0 {
-                return bad(&format!(
-                    "polygon row has {} values; expected class then x y pairs",
-                    vals.len()
-                ));
-            }
-            kinds.1 = true;
-            let xs = vals[1..].iter().step_by(2);
-            let ys = vals[2..].iter().step_by(2);
-            let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-            let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-            (
-                vals[0],
-                [(x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0],
             )
-        } else if vals.len() == 5 {
-            kinds.0 = true;
-            (vals[0], [vals[1], vals[2], vals[3], vals[4]])
-        } else {
-            return bad(&format!(
-                "labels require 5 columns, {} columns detected",
-                vals.len()
-            ));
+        })?;
+        let is_poly = match parsed {
+            Line::Row(row, p) => {
+                rows.push(row);
+                p
+            }
+            Line::ZeroArea(p) => {
+                warnings.push(format!("{}:{ln}: zero-area box ignored", lb.display()));
+                p
+            }
         };
-        if c.fract() != 0.0 {
-            return bad(&format!("class id {c} is not an integer"));
+        if is_poly {
+            kinds.1 = true;
+        } else {
+            kinds.0 = true;
         }
-        if c < 0.0 {
-            return bad(&format!("negative class id {c}"));
-        }
-        if !single_cls && c as usize >= nc {
-            return bad(&format!(
-                "class id {c} exceeds dataset class count {nc} (valid ids 0-{})",
-                nc.saturating_sub(1)
-            ));
-        }
-        if b.iter().any(|&v| v > 1.01) {
-            return bad(&format!(
-                "non-normalized or out of bounds coordinates {:?}",
-                b
-            ));
-        }
-        let min = b.iter().cloned().fold(f64::MAX, f64::min);
-        if !(min >= 0.0 || (min >= -0.01 && b[2] >= 0.0 && b[3] >= 0.0)) {
-            return bad(&format!("negative label values {:?}", b));
-        }
-        if b[2] <= 0.0 || b[3] <= 0.0 {
-            warnings.push(format!("{}:{ln}: zero-area box ignored", lb.display()));
-            continue;
-        }
-        let c = if single_cls { 0 } else { c as u32 };
-        rows.push((c, b.map(|v| v as f32), ln));
     }
+    Ok((rows, kinds))
+}
+
+/// Removes exact duplicate rows, keeping the first of each; returns how many went.
+fn dedup(rows: &mut Vec<Row>) -> usize {
+    let before = rows.len();
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|r| seen.insert(r.key()));
+    before - rows.len()
+}
+
+/// Fills the entry from the kept rows: parts per format (a segment or obb file of box rows carries
+/// no polygons, so the dataset check can reject it).
+fn fill(entry: &mut LabelEntry, rows: Vec<Row>, format: LabelFormat, box_rows: bool) {
+    entry.cls = rows.iter().map(|r| r.cls).collect();
+    entry.boxes = rows.iter().map(|r| r.bx).collect();
+    let parts = !box_rows || rows.is_empty();
+    match format {
+        LabelFormat::Detect => {}
+        LabelFormat::Segment => {
+            entry.segments = parts.then(|| rows.into_iter().filter_map(|r| r.poly).collect());
+        }
+        LabelFormat::Pose { .. } => {
+            entry.keypoints = Some(rows.into_iter().filter_map(|r| r.kpts).collect());
+        }
+        LabelFormat::Obb => {
+            entry.corners = parts.then(|| rows.into_iter().filter_map(|r| r.corners).collect());
+        }
+    }
+}
+
+/// Checks an image and its label file as detection labels (spec/data.md §3); never panics.
+pub fn verify(im_file: &Path, nc: usize, single_cls: bool) -> Checked {
+    verify_with(im_file, nc, single_cls, LabelFormat::Detect)
+}
+
+/// Checks an image and its label file read in `format` (spec/data.md §3); never panics, never
+/// aborts the scan. Problems name the file and line.
+pub fn verify_with(im_file: &Path, nc: usize, single_cls: bool, format: LabelFormat) -> Checked {
+    let (shape, mut warnings) = match check_image(im_file) {
+        Ok(v) => v,
+        Err(w) => return Checked::corrupt(w),
+    };
+    let lb = img2label_path(im_file);
+    let mut entry = LabelEntry::background(im_file, shape, format);
+    let text = match read_label(&lb) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Checked {
+                entry: Some(entry),
+                verdict: Verdict::Missing,
+                warnings,
+            }
+        }
+        Err(w) => return Checked::corrupt(w),
+    };
+    let (mut rows, kinds) = match parse_rows(&text, &lb, format, (nc, single_cls), &mut warnings) {
+        Ok(r) => r,
+        Err(w) => return Checked::corrupt(w),
+    };
     if kinds.0 && kinds.1 {
-        return corrupt(format!(
+        return Checked::corrupt(format!(
             "{}: ignoring corrupt image/label: mixes box rows and polygon rows",
             lb.display()
         ));
     }
-    let before = rows.len();
-    let mut seen: Vec<(u32, [u32; 4])> = Vec::new();
-    rows.retain(|(c, b, _)| {
-        let key = (*c, b.map(f32::to_bits));
-        if seen.contains(&key) {
-            false
-        } else {
-            seen.push(key);
-            true
-        }
-    });
-    if rows.len() < before {
+    let removed = dedup(&mut rows);
+    if removed > 0 {
         warnings.push(format!(
-            "{}: {} duplicate labels removed",
-            lb.display(),
-            before - rows.len()
+            "{}: {removed} duplicate labels removed",
+            lb.display()
         ));
     }
-    let verdict =
-        if rows.is_empty() && before == 0 && warnings.iter().all(|w| !w.contains("zero-area")) {
-            Verdict::Empty
-        } else {
-            Verdict::Found
-        };
-    entry.cls = rows.iter().map(|r| r.0).collect();
-    entry.boxes = rows.iter().map(|r| r.1).collect();
+    let empty = rows.is_empty() && removed == 0 && !kinds.0 && !kinds.1;
+    let verdict = if empty && warnings.iter().all(|w| !w.contains("zero-area")) {
+        Verdict::Empty
+    } else {
+        Verdict::Found
+    };
+    fill(&mut entry, rows, format, kinds.0);
     Checked {
         entry: Some(entry),
         verdict,
@@ -281,6 +555,34 @@ pub struct Scan {
     pub warnings: Vec<String>,
 }
 
+impl Scan {
+    /// The dataset-level rule of the segment and obb tasks (8.4): every box has its polygon, so
+    /// files of plain box rows (or a pure box dataset) are an error naming one such file.
+    pub fn check_parts(&self, format: LabelFormat) -> Result<()> {
+        let (task, parts): (&str, fn(&LabelEntry) -> Option<usize>) = match format {
+            LabelFormat::Segment => ("Segment", |e| e.segments.as_ref().map(Vec::len)),
+            LabelFormat::Obb => ("OBB", |e| e.corners.as_ref().map(Vec::len)),
+            _ => return Ok(()),
+        };
+        let boxes: usize = self.entries.iter().map(|e| e.boxes.len()).sum();
+        let with: usize = self.entries.iter().filter_map(parts).sum();
+        if boxes == with {
+            return Ok(());
+        }
+        let first = self
+            .entries
+            .iter()
+            .find(|e| parts(e) != Some(e.boxes.len()))
+            .map(|e| img2label_path(&e.im_file).display().to_string())
+            .unwrap_or_default();
+        bail!(
+            "{task} dataset requires equal numbers of boxes and segments: {boxes} boxes, {with} \
+             with polygons; {first} has box rows (cls cx cy w h) instead of polygons"
+        )
+    }
+}
+
+/// FNV-1a over `bytes`, continuing `h`.
 fn fnv(h: &mut u64, bytes: &[u8]) {
     for b in bytes {
         *h ^= *b as u64;
@@ -288,6 +590,7 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
     }
 }
 
+/// Hashes a file's path, size and modification time into `h`.
 fn stamp(h: &mut u64, p: &Path) {
     fnv(h, p.to_string_lossy().as_bytes());
     if let Ok(m) = std::fs::metadata(p) {
@@ -301,10 +604,14 @@ fn stamp(h: &mut u64, p: &Path) {
     }
 }
 
+/// The cache file: version, scan hash and the scan.
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
+    /// [`CACHE_VERSION`] when written.
     version: String,
+    /// The scan's [`scan_hash`].
     hash: u64,
+    /// The cached result.
     scan: Scan,
 }
 
@@ -330,34 +637,29 @@ fn cache_paths(files: &[PathBuf], hash: u64) -> Vec<PathBuf> {
     v
 }
 
-/// Scans a split (in parallel), reusing a valid cache. Prints the Ultralytics summary line and one
-/// warning line per problem file.
-pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Scan {
+/// The cache key of a scan: version, arguments, and every image and label file's path, size and
+/// modification time.
+fn scan_hash(files: &[PathBuf], nc: usize, single_cls: bool, format: LabelFormat) -> u64 {
     let mut hash = 0xcbf29ce484222325u64;
     fnv(&mut hash, CACHE_VERSION.as_bytes());
     fnv(&mut hash, &(nc as u64).to_le_bytes());
     fnv(&mut hash, &[single_cls as u8]);
+    fnv(&mut hash, format!("{format:?}").as_bytes());
     for f in files {
         stamp(&mut hash, f);
         stamp(&mut hash, &img2label_path(f));
     }
-    let label_dir = files
-        .first()
-        .map(|f| img2label_path(f))
-        .and_then(|l| l.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let paths = cache_paths(files, hash);
-    for p in &paths {
-        if let Some(c) = std::fs::read(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
-        {
-            if c.version == CACHE_VERSION && c.hash == hash {
-                report(prefix, &label_dir, &c.scan, Some(p));
-                return c.scan;
-            }
-        }
-    }
+    hash
+}
+
+/// Verifies every file in parallel (with a progress bar) and tallies the verdicts.
+fn scan_files(
+    prefix: &str,
+    label_dir: &Path,
+    files: &[PathBuf],
+    (nc, single_cls): (usize, bool),
+    format: LabelFormat,
+) -> Scan {
     let pb = crate::util::progress_bar(
         files.len(),
         &format!("{prefix}: Scanning {}", label_dir.display()),
@@ -365,7 +667,7 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
     let checked: Vec<Checked> = files
         .par_iter()
         .map(|f| {
-            let c = verify(f, nc, single_cls);
+            let c = verify_with(f, nc, single_cls, format);
             pb.inc(1);
             c
         })
@@ -387,6 +689,42 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
         s.warnings.extend(c.warnings);
         s.entries.extend(c.entry);
     }
+    s
+}
+
+/// Scans a split as detection labels: [`scan_with`] in [`LabelFormat::Detect`].
+pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Scan {
+    scan_with(prefix, files, nc, single_cls, LabelFormat::Detect)
+}
+
+/// Scans a split (in parallel) reading labels in `format`, reusing a valid cache. Prints the
+/// Ultralytics summary line and one warning line per problem file.
+pub fn scan_with(
+    prefix: &str,
+    files: &[PathBuf],
+    nc: usize,
+    single_cls: bool,
+    format: LabelFormat,
+) -> Scan {
+    let hash = scan_hash(files, nc, single_cls, format);
+    let label_dir = files
+        .first()
+        .map(|f| img2label_path(f))
+        .and_then(|l| l.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let paths = cache_paths(files, hash);
+    for p in &paths {
+        if let Some(c) = std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
+        {
+            if c.version == CACHE_VERSION && c.hash == hash {
+                report(prefix, &label_dir, &c.scan, Some(p));
+                return c.scan;
+            }
+        }
+    }
+    let s = scan_files(prefix, &label_dir, files, (nc, single_cls), format);
     report(prefix, &label_dir, &s, None);
     let bytes = serde_json::to_vec(&CacheFile {
         version: CACHE_VERSION.into(),
@@ -403,6 +741,7 @@ pub fn scan(prefix: &str, files: &[PathBuf], nc: usize, single_cls: bool) -> Sca
     s
 }
 
+/// Prints the summary line, the cache used and one line per warning.
 fn report(prefix: &str, dir: &Path, s: &Scan, cache: Option<&Path>) {
     println!(
         "{prefix}: Scanning {}... {} images, {} backgrounds, {} corrupt",
@@ -496,6 +835,166 @@ mod tests {
             }
             std::fs::remove_dir_all(d).unwrap();
         }
+    }
+
+    /// `../shared/datasets/<name>`, or None (loudly) when absent.
+    fn shared_dataset(name: &str) -> Option<PathBuf> {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+        let d = p.join(name);
+        if d.exists() {
+            Some(d)
+        } else {
+            eprintln!("\n!!!!! SKIPPED: {} not found !!!!!\n", d.display());
+            None
+        }
+    }
+
+    #[test]
+    fn coco8_seg_polygons_are_kept_in_segment_format() {
+        let Some(d) = shared_dataset("coco8-seg") else {
+            return;
+        };
+        let im = d.join("images/train/000000000009.jpg");
+        let c = verify_with(&im, 80, false, LabelFormat::Segment);
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        let e = c.entry.unwrap();
+        let segs = e.segments.as_ref().unwrap();
+        let lens: Vec<usize> = segs.iter().map(Vec::len).collect();
+        assert_eq!(lens, [12, 14, 50, 55, 13, 13, 18, 12]);
+        assert_eq!(e.cls[0], 45);
+        assert_eq!(segs[0][0], [0.782016, 0.986521]);
+        // The boxes are the polygons' extents, exactly those of the detect format.
+        let det = verify(&im, 80, false).entry.unwrap();
+        assert_eq!((&det.cls, &det.boxes), (&e.cls, &e.boxes));
+        assert!(det.segments.is_none() && det.keypoints.is_none() && det.corners.is_none());
+        let inst = e.instances();
+        assert!(inst.normalized && inst.segments.is_some() && inst.len() == 8);
+    }
+
+    #[test]
+    fn coco8_pose_keypoints_follow_kpt_shape() {
+        let Some(d) = shared_dataset("coco8-pose") else {
+            return;
+        };
+        let fmt = LabelFormat::Pose { nkpt: 17, ndim: 3 };
+        let c = verify_with(&d.join("images/train/000000000036.jpg"), 1, false, fmt);
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        let e = c.entry.unwrap();
+        assert_eq!(e.boxes, [[0.671279, 0.617945, 0.645759, 0.726859]]);
+        let k = &e.keypoints.as_ref().unwrap()[0];
+        assert_eq!(k.len(), 17);
+        assert_eq!(k[0], [0.519751, 0.38125, 2.0]);
+        assert_eq!(k[16], [0.0, 0.0, 0.0], "unlabelled");
+        let c = verify_with(&d.join("images/train/000000000077.jpg"), 1, false, fmt);
+        assert_eq!(c.entry.unwrap().keypoints.unwrap().len(), 3);
+        // Read with the wrong kpt_shape, the row length is named with file and line.
+        let c = verify_with(
+            &d.join("images/train/000000000036.jpg"),
+            1,
+            false,
+            LabelFormat::Pose { nkpt: 17, ndim: 2 },
+        );
+        assert_eq!(c.verdict, Verdict::Corrupt);
+        assert!(
+            c.warnings[0].contains("000000000036.txt:1:")
+                && c.warnings[0].contains("require 39 columns each, 56"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn dota8_rows_become_corners() {
+        let Some(d) = shared_dataset("dota8") else {
+            return;
+        };
+        let im = d.join("images/train/P1053__1024__0___90.jpg");
+        let c = verify_with(&im, 15, false, LabelFormat::Obb);
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        let e = c.entry.unwrap();
+        let cs = e.corners.as_ref().unwrap();
+        assert_eq!((e.cls.len(), cs.len()), (13, 13));
+        assert_eq!(
+            cs[0],
+            [
+                [0.166016, 0.492188],
+                [0.15039, 0.500977],
+                [0.132812, 0.467773],
+                [0.148438, 0.458007]
+            ]
+        );
+        assert_eq!(e.cls[0], 10);
+        let b = e.boxes[0];
+        assert!((b[0] - (0.132812 + 0.166016) / 2.0).abs() < 1e-6 && b[2] > 0.0);
+    }
+
+    #[test]
+    fn mixed_box_and_polygon_file_is_rejected_with_its_name() {
+        let (d, img) = setup(b"0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.3 0.1 0.2 0.4\n", "mixed");
+        for fmt in [LabelFormat::Segment, LabelFormat::Detect] {
+            let c = verify_with(&img, 3, false, fmt);
+            assert_eq!(c.verdict, Verdict::Corrupt);
+            assert!(
+                c.warnings[0].contains("labels/a.txt") && c.warnings[0].contains("mixes box rows"),
+                "{:?}",
+                c.warnings
+            );
+        }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn segment_and_obb_datasets_need_polygons_everywhere() {
+        let (d, img) = setup(b"0 0.5 0.5 0.2 0.2\n", "boxseg");
+        for fmt in [LabelFormat::Segment, LabelFormat::Obb] {
+            let c = verify_with(&img, 3, false, fmt);
+            let e = c.entry.unwrap();
+            assert!(e.segments.is_none() && e.corners.is_none());
+            let s = Scan {
+                entries: vec![e],
+                found: 1,
+                backgrounds: 0,
+                corrupt: 0,
+                warnings: vec![],
+            };
+            let err = s.check_parts(fmt).unwrap_err().to_string();
+            assert!(
+                err.contains("labels/a.txt") && err.contains("1 boxes, 0"),
+                "{err}"
+            );
+            assert!(s.check_parts(LabelFormat::Detect).is_ok());
+        }
+        // Backgrounds carry empty parts.
+        std::fs::remove_file(d.join("labels/a.txt")).unwrap();
+        let c = verify_with(&img, 3, false, LabelFormat::Segment);
+        assert_eq!(c.entry.unwrap().segments, Some(vec![]));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn pose_rows_checks_and_two_value_keypoints() {
+        let fmt = LabelFormat::Pose { nkpt: 2, ndim: 2 };
+        // Box columns are not upper-checked; keypoints are; -0.005 marks a missing 2-D keypoint.
+        let (d, img) = setup(b"0 0.5 0.5 0.2 0.2 0.4 -0.005 0.6 0.6\n", "pose2");
+        let c = verify_with(&img, 1, false, fmt);
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        let k = c.entry.unwrap().keypoints.unwrap();
+        assert_eq!(k, [vec![[0.4, -0.005, 0.0], [0.6, 0.6, 1.0]]]);
+        std::fs::remove_dir_all(d).unwrap();
+        let (d, img) = setup(b"0 0.5 0.5 0.2 0.2 0.4 0.4 1.2 0.6\n", "pose2bad");
+        let c = verify_with(&img, 1, false, fmt);
+        assert_eq!(c.verdict, Verdict::Corrupt);
+        assert!(c.warnings[0].contains("a.txt:1:") && c.warnings[0].contains("non-normalized"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn old_cache_entries_without_parts_still_load() {
+        let json = r#"{"im_file":"a.jpg","shape":[10,20],"cls":[1],"boxes":[[0.5,0.5,0.1,0.1]]}"#;
+        let e: LabelEntry = serde_json::from_str(json).unwrap();
+        assert_eq!(e.cls, [1]);
+        assert!(e.segments.is_none() && e.keypoints.is_none() && e.corners.is_none());
+        assert_eq!(serde_json::to_string(&e).unwrap(), json);
     }
 
     #[test]

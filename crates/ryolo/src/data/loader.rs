@@ -5,6 +5,7 @@ use super::augment::{
     cutmix, fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective,
     random_perspective_grey, random_perspective_on, AugConfig, Canvas, GreySample, Sample, Tile,
 };
+use super::instances::{Instances, SEGMENT_POINTS};
 use super::LabelEntry;
 use crate::data::batch::Targets;
 use crate::data::image::{into_rgb8, load_dynamic};
@@ -115,27 +116,40 @@ pub enum Aug {
     Grey(GreySample),
 }
 
+/// The flips of a dataset: probabilities (both 0 for keypoints without `flip_idx`) and the
+/// keypoint order after a flip.
+#[derive(Debug, Clone, Copy)]
+struct Flips<'a> {
+    /// Up-down probability.
+    ud: f64,
+    /// Left-right probability.
+    lr: f64,
+    /// `flip_idx`, when known.
+    idx: Option<&'a [usize]>,
+}
+
 impl Aug {
-    /// The last steps (§7-8): random HSV, then the up-down and left-right flips.
-    fn colour_and_flip(self, aug: &AugConfig, rng: &mut impl Rng) -> Self {
+    /// The last steps (§7-8): random HSV, then the up-down and left-right flips (each draw made
+    /// whatever the probability).
+    fn colour_and_flip(self, hsv: [f64; 3], f: Flips, rng: &mut impl Rng) -> Self {
         match self {
             Aug::Grey(mut g) => {
-                g.random_hsv(aug.hsv, rng);
-                if rng.gen::<f64>() < aug.flipud {
-                    g.flipud();
+                g.random_hsv(hsv, rng);
+                if rng.gen::<f64>() < f.ud {
+                    g.flipud(f.idx);
                 }
-                if rng.gen::<f64>() < aug.fliplr {
-                    g.fliplr();
+                if rng.gen::<f64>() < f.lr {
+                    g.fliplr(f.idx);
                 }
                 Aug::Grey(g)
             }
             Aug::Rgb(mut s) => {
-                random_hsv(&mut s.img, aug.hsv, rng);
-                if rng.gen::<f64>() < aug.flipud {
-                    flipud(&mut s);
+                random_hsv(&mut s.img, hsv, rng);
+                if rng.gen::<f64>() < f.ud {
+                    flipud(&mut s, f.idx);
                 }
-                if rng.gen::<f64>() < aug.fliplr {
-                    fliplr(&mut s);
+                if rng.gen::<f64>() < f.lr {
+                    fliplr(&mut s, f.idx);
                 }
                 Aug::Rgb(s)
             }
@@ -182,10 +196,15 @@ pub struct TrainDataset {
     grey_path: bool,
     /// `rect=True`: fixed batches of similar aspect ratio with their `(h, w)` canvas (no shuffle).
     pub rect: Option<Vec<RectBatch>>,
+    /// Keypoint order after a flip (`flip_idx` of data.yaml).
+    flip_idx: Option<Vec<usize>>,
+    /// Whether flips may run: not for keypoints without `flip_idx` (spec/pose.md §2).
+    flips_ok: bool,
 }
 
 impl TrainDataset {
-    /// A dataset; `cache_ram` decodes and resizes every image once, in parallel.
+    /// A dataset; `cache_ram` decodes and resizes every image once, in parallel. Keypoint labels
+    /// are not flipped until [`Self::with_flip_idx`] gives their order.
     pub fn new(
         entries: Vec<LabelEntry>,
         imgsz: usize,
@@ -208,6 +227,7 @@ impl TrainDataset {
                 })
                 .collect()
         });
+        let flips_ok = entries.iter().all(|e| e.keypoints.is_none());
         Self {
             entries,
             imgsz,
@@ -218,7 +238,52 @@ impl TrainDataset {
             grey,
             grey_path: true,
             rect: None,
+            flip_idx: None,
+            flips_ok,
         }
+    }
+
+    /// The keypoint order after a flip (data.yaml `flip_idx`). Without one, a keypoint dataset is
+    /// not flipped (Ultralytics' warning); one of the wrong length is an error.
+    pub fn with_flip_idx(mut self, flip_idx: Option<Vec<usize>>) -> Result<Self> {
+        let nkpt = self
+            .entries
+            .iter()
+            .filter_map(|e| e.keypoints.as_ref())
+            .flatten()
+            .map(Vec::len)
+            .max();
+        match (&flip_idx, nkpt) {
+            (Some(idx), Some(n)) if idx.len() != n || idx.iter().any(|&i| i >= n) => {
+                anyhow::bail!("flip_idx {idx:?} does not list the {n} keypoints of the labels")
+            }
+            (None, Some(_)) if self.aug.fliplr > 0.0 || self.aug.flipud > 0.0 => println!(
+                "WARNING No 'flip_idx' array defined in data.yaml, disabling 'fliplr' and 'flipud' augmentations."
+            ),
+            _ => {}
+        }
+        self.flips_ok = flip_idx.is_some() || nkpt.is_none();
+        self.flip_idx = flip_idx;
+        Ok(self)
+    }
+
+    /// The flips of this dataset.
+    fn flips(&self) -> Flips<'_> {
+        let on = |p: f64| if self.flips_ok { p } else { 0.0 };
+        Flips {
+            ud: on(self.aug.flipud),
+            lr: on(self.aug.fliplr),
+            idx: self.flip_idx.as_deref(),
+        }
+    }
+
+    /// The labels of image `i` in pixels of its loaded image (polygons resampled, spec/segment.md
+    /// §2.4).
+    fn instances(&self, i: usize, img: &Rgb) -> Instances {
+        let mut inst = self.entries[i].instances();
+        inst.resample_segments(SEGMENT_POINTS);
+        inst.denormalize(img.w, img.h);
+        inst
     }
 
     /// `cache=disk`: decodes every image once into its `.ryolo.npy` copy (in parallel) and reads
@@ -261,17 +326,14 @@ impl TrainDataset {
         let img = self.load(i, recent);
         let (lb, info) = crate::ops::letterbox(&img, shape, false, true, 32);
         let (r, (px, py)) = (info.ratio as f32, (info.pad.0 as f32, info.pad.1 as f32));
-        let boxes = xyxy(&img, &self.entries[i].boxes)
-            .iter()
-            .map(|b| [b[0] * r + px, b[1] * r + py, b[2] * r + px, b[3] * r + py])
-            .collect();
-        let s = Sample {
-            img: lb,
-            cls: self.entries[i].cls.clone(),
-            boxes,
-        };
+        let mut instances = self.instances(i, &img);
+        instances.scale(r, r);
+        instances.translate(px, py);
+        let s = Sample { img: lb, instances };
         let s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
-        Aug::Rgb(s).colour_and_flip(&self.aug, &mut rng).into_rgb()
+        Aug::Rgb(s)
+            .colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
+            .into_rgb()
     }
 
     /// Number of images.
@@ -339,46 +401,29 @@ impl TrainDataset {
             });
             let ids = [i, others[0], others[1], others[2]];
             let imgs = ids.map(|k| self.load(k, recent));
-            let boxes: [Vec<[f32; 4]>; 4] =
-                std::array::from_fn(|k| xyxy(&imgs[k], &self.entries[ids[k]].boxes));
-            let refs: [Tile; 4] =
-                std::array::from_fn(|k| (&*imgs[k], &self.entries[ids[k]].cls[..], &boxes[k][..]));
+            let insts: [Instances; 4] = std::array::from_fn(|k| self.instances(ids[k], &imgs[k]));
+            let refs: [Tile; 4] = std::array::from_fn(|k| (&*imgs[k], &insts[k]));
             // The mosaic is never built: the affine warp reads its four tiles directly.
-            let (canvas, cls, bx) = mosaic4_layout(refs, s, rng);
-            return self.warp(
-                &canvas,
-                &cls,
-                &bx,
-                ids.iter().all(|&k| self.is_grey(k)),
-                rng,
-            );
+            let (canvas, inst) = mosaic4_layout(refs, s, rng);
+            let grey = ids.iter().all(|&k| self.is_grey(k));
+            return self.warp(&canvas, &inst, grey, rng);
         } else {
             self.load(i, recent)
         };
-        let boxes = xyxy(&base, &self.entries[i].boxes);
-        let canvas = Canvas::single(&base);
-        self.warp(&canvas, &self.entries[i].cls, &boxes, self.is_grey(i), rng)
+        let inst = self.instances(i, &base);
+        self.warp(&Canvas::single(&base), &inst, self.is_grey(i), rng)
     }
 
     /// The random affine of a canvas; grey tiles are warped on one channel (the same bytes).
-    fn warp(
-        &self,
-        canvas: &Canvas,
-        cls: &[u32],
-        boxes: &[[f32; 4]],
-        grey: bool,
-        rng: &mut impl Rng,
-    ) -> Aug {
+    fn warp(&self, canvas: &Canvas, inst: &Instances, grey: bool, rng: &mut impl Rng) -> Aug {
         let s = self.imgsz;
         if grey {
-            match random_perspective_grey(canvas, cls, boxes, &self.aug, s, rng) {
+            match random_perspective_grey(canvas, inst, &self.aug, s, rng) {
                 Ok(g) => Aug::Grey(g),
-                Err(rgb) => Aug::Rgb(rgb),
+                Err(rgb) => Aug::Rgb(*rgb),
             }
         } else {
-            Aug::Rgb(random_perspective_on(
-                canvas, cls, boxes, &self.aug, s, s, rng,
-            ))
+            Aug::Rgb(random_perspective_on(canvas, inst, &self.aug, s, s, rng))
         }
     }
 
@@ -401,7 +446,7 @@ impl TrainDataset {
             let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
             a = Aug::Rgb(cutmix(a.into_rgb(), &other, &mut rng));
         }
-        a.colour_and_flip(&self.aug, &mut rng)
+        a.colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
     }
 }
 
@@ -427,11 +472,6 @@ impl Recent {
             self.imgs.remove(&old);
         }
     }
-}
-
-/// Normalised `cx cy w h` boxes to `xyxy` pixels of `img`.
-fn xyxy(img: &Rgb, boxes: &[[f32; 4]]) -> Vec<[f32; 4]> {
-    crate::data::augment::to_pixels(boxes, img.w, img.h)
 }
 
 fn gray(s: usize) -> Rgb {
@@ -472,7 +512,7 @@ fn build_batch(
 ) -> Batch {
     let per = h * w * 3;
     let mut pixels = vec![0u8; idx.len() * per];
-    let labels: Vec<(Vec<u32>, Vec<[f32; 4]>)> = pool.install(|| {
+    let labels: Vec<Instances> = pool.install(|| {
         pixels
             .par_chunks_mut(per)
             .zip(idx.par_iter())
@@ -480,31 +520,22 @@ fn build_batch(
                 Aug::Rgb(s) => {
                     debug_assert_eq!((s.img.h, s.img.w), (h, w));
                     dst.copy_from_slice(&s.img.data);
-                    let n = s.normalized();
-                    (s.cls, n)
+                    s.normalized()
                 }
-                Aug::Grey(g) => {
+                Aug::Grey(mut g) => {
                     for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
                         *d = [v, v, v];
                     }
-                    let n = crate::data::augment::to_normalized(&g.boxes, g.w, g.h);
-                    (g.cls, n)
+                    g.instances.normalize(g.w, g.h);
+                    g.instances
                 }
             })
             .collect()
     });
-    let mut t = Targets::default();
-    for (k, (cls, boxes)) in labels.into_iter().enumerate() {
-        for (c, b) in cls.into_iter().zip(boxes) {
-            t.batch_idx.push(k as i64);
-            t.cls.push(c as i64);
-            t.bboxes.push(b);
-        }
-    }
     Batch {
         pixels,
         shape: (idx.len(), h, w),
-        targets: t,
+        targets: Targets::collate(labels),
         indices: idx,
     }
 }
@@ -574,4 +605,154 @@ pub fn epoch_batches(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::instances::Polygon;
+    use crate::data::{list_images, scan_with, LabelFormat};
+
+    const COCO_FLIP: [usize; 17] = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
+
+    /// The verified training entries of a shared dataset in `format`, or None (loudly) when absent.
+    fn entries(name: &str, nc: usize, format: LabelFormat) -> Option<Vec<LabelEntry>> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+        let dir = root.join(name).join("images/train");
+        if !dir.exists() {
+            eprintln!("\n!!!!! SKIPPED: {} not found !!!!!\n", dir.display());
+            return None;
+        }
+        let files = list_images(&[dir]).ok()?;
+        let s = scan_with("train", &files, nc, false, format);
+        s.check_parts(format).unwrap();
+        Some(s.entries)
+    }
+
+    /// All batches of one epoch.
+    fn epoch(ds: &Arc<TrainDataset>, workers: usize, mosaic: bool) -> Vec<Batch> {
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .build()
+                .unwrap(),
+        );
+        epoch_batches(ds.clone(), pool, 0, 2, mosaic, 2)
+            .iter()
+            .collect()
+    }
+
+    /// Strong augmentation: every step that moves labels.
+    fn strong() -> AugConfig {
+        AugConfig {
+            mixup: 0.5,
+            cutmix: 0.5,
+            degrees: 20.0,
+            shear: 5.0,
+            flipud: 0.5,
+            ..AugConfig::default()
+        }
+    }
+
+    #[test]
+    fn polygons_travel_with_their_boxes() {
+        let Some(e) = entries("coco8-seg", 80, LabelFormat::Segment) else {
+            return;
+        };
+        let ds = Arc::new(TrainDataset::new(e, 160, strong(), 5, false));
+        for mosaic in [true, false] {
+            let a = epoch(&ds, 1, mosaic);
+            let n: usize = a.iter().map(|b| b.targets.cls.len()).sum();
+            assert!(n > 0);
+            for b in &a {
+                let t = &b.targets;
+                assert_eq!(t.segments.len(), t.cls.len());
+                for (p, bx) in t.segments.iter().zip(&t.bboxes) {
+                    assert!(p.len() >= SEGMENT_POINTS, "{}", p.len());
+                    // Every point lies in its (normalised cx cy w h) box, within the image.
+                    let (x0, y0) = (bx[0] - bx[2] / 2.0, bx[1] - bx[3] / 2.0);
+                    let (x1, y1) = (bx[0] + bx[2] / 2.0, bx[1] + bx[3] / 2.0);
+                    for q in p {
+                        assert!(q[0] >= x0 - 1e-4 && q[0] <= x1 + 1e-4, "{q:?} {bx:?}");
+                        assert!(q[1] >= y0 - 1e-4 && q[1] <= y1 + 1e-4, "{q:?} {bx:?}");
+                        assert!((0.0..=1.0).contains(&q[0]) && (0.0..=1.0).contains(&q[1]));
+                    }
+                }
+            }
+            let b = epoch(&ds, 2, mosaic);
+            let key = |v: &[Batch]| -> Vec<(Vec<u8>, Vec<Polygon>)> {
+                v.iter()
+                    .map(|b| (b.pixels.clone(), b.targets.segments.clone()))
+                    .collect()
+            };
+            assert!(key(&a) == key(&b), "deterministic for any worker count");
+        }
+    }
+
+    #[test]
+    fn keypoints_travel_and_flip_through_flip_idx() {
+        let fmt = LabelFormat::Pose { nkpt: 17, ndim: 3 };
+        let Some(e) = entries("coco8-pose", 1, fmt) else {
+            return;
+        };
+        let ds = TrainDataset::new(e.clone(), 160, strong(), 3, false);
+        assert_eq!(ds.flips().lr, 0.0, "no flips before flip_idx is known");
+        assert!(TrainDataset::new(e.clone(), 160, strong(), 3, false)
+            .with_flip_idx(Some(vec![0, 1]))
+            .is_err());
+        let ds = Arc::new(ds.with_flip_idx(Some(COCO_FLIP.to_vec())).unwrap());
+        assert_eq!(ds.flips().lr, 0.5);
+        let mut visible = 0;
+        for b in epoch(&ds, 1, true) {
+            let t = &b.targets;
+            assert_eq!(t.keypoints.len(), t.cls.len());
+            for k in t.keypoints.iter().flatten() {
+                assert!(
+                    (0.0..=1.0).contains(&k[0]) && (0.0..=1.0).contains(&k[1]),
+                    "{k:?}"
+                );
+                visible += (k[2] > 0.0) as usize;
+            }
+            assert!(t.segments.is_empty() && t.corners.is_empty());
+        }
+        assert!(visible > 0);
+        // A certain left-right flip against none (the same draws): keypoint k is the mirrored
+        // keypoint flip_idx[k].
+        let get = |fliplr: f64| {
+            let aug = AugConfig {
+                fliplr,
+                ..AugConfig::none()
+            };
+            let ds = TrainDataset::new(e.clone(), 160, aug, 3, false)
+                .with_flip_idx(Some(COCO_FLIP.to_vec()))
+                .unwrap();
+            ds.get(0, 0, false, &Recent::default())
+        };
+        let (s, plain) = (get(1.0), get(0.0));
+        let got = &s.instances.keypoints.as_ref().unwrap()[0];
+        let want = &plain.instances.keypoints.as_ref().unwrap()[0];
+        for (k, g) in got.iter().enumerate() {
+            let w = want[COCO_FLIP[k]];
+            assert!(
+                (g[0] - (s.img.w as f32 - w[0])).abs() < 1e-3,
+                "{k}: {g:?} {w:?}"
+            );
+            assert!(g[1] == w[1] && g[2] == w[2], "{k}: {g:?} {w:?}");
+        }
+    }
+
+    #[test]
+    fn obb_corners_travel_with_their_boxes() {
+        let Some(e) = entries("dota8", 15, LabelFormat::Obb) else {
+            return;
+        };
+        let ds = Arc::new(TrainDataset::new(e, 160, strong(), 1, false));
+        let mut n = 0;
+        for b in epoch(&ds, 1, true) {
+            let t = &b.targets;
+            assert_eq!(t.corners.len(), t.cls.len());
+            n += t.cls.len();
+        }
+        assert!(n > 0);
+    }
 }

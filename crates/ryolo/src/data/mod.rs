@@ -6,10 +6,12 @@ pub mod convert;
 pub mod dataset;
 pub mod filter;
 pub mod image;
+pub mod instances;
 pub mod labels;
 pub mod loader;
 pub mod synth;
 pub mod video;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
-pub use labels::{scan, LabelEntry, Scan};
+pub use instances::Instances;
+pub use labels::{scan, scan_with, LabelEntry, LabelFormat, Scan};
