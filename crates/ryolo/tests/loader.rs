@@ -195,3 +195,32 @@ fn grey_images_take_a_one_channel_path_with_the_same_bytes() {
         assert!(grey > 0, "the one-channel path was not taken");
     }
 }
+
+#[test]
+fn bgr_one_swaps_red_and_blue() {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-bgr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 8, 64, 4).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let s = scan("train", &files, dc.nc(), false);
+    let with = |bgr: f64| {
+        let aug = AugConfig {
+            bgr,
+            ..AugConfig::none()
+        };
+        let ds = Arc::new(TrainDataset::new(s.entries.clone(), 64, aug, 7, false));
+        batches(&ds, 1, 0)
+    };
+    let (rgb, bgr) = (with(0.0), with(1.0));
+    assert_eq!(rgb.len(), bgr.len());
+    let mut coloured = 0;
+    for ((a, ba), (b, bb)) in rgb.iter().zip(&bgr) {
+        assert_eq!(ba, bb, "labels do not change");
+        for (p, q) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
+            assert_eq!([p[2], p[1], p[0]], [q[0], q[1], q[2]]);
+            coloured += usize::from(p[0] != p[2]);
+        }
+    }
+    assert!(coloured > 0, "the synthetic images have colour");
+}

@@ -119,7 +119,6 @@ fn every_unimplemented_argument_is_named_once() {
         "simplify=False",
         "workspace=4",
         "tracker=bytetrack.yaml",
-        "bgr=0.5",
     ];
     let mut args = vec!["info", "model=yolo11n.yaml"];
     args.extend(set);

@@ -31,6 +31,8 @@ pub struct AugConfig {
     pub flipud: f64,
     /// Left-right flip probability.
     pub fliplr: f64,
+    /// Probability of handing the image over in BGR channel order (`bgr`).
+    pub bgr: f64,
 }
 
 impl Default for AugConfig {
@@ -47,6 +49,7 @@ impl Default for AugConfig {
             hsv: [0.015, 0.7, 0.4],
             flipud: 0.0,
             fliplr: 0.5,
+            bgr: 0.0,
         }
     }
 }
@@ -66,6 +69,7 @@ impl AugConfig {
             hsv: [0.0; 3],
             flipud: 0.0,
             fliplr: 0.0,
+            bgr: 0.0,
         }
     }
 }

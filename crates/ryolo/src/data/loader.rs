@@ -126,6 +126,8 @@ struct Flips<'a> {
     lr: f64,
     /// `flip_idx`, when known.
     idx: Option<&'a [usize]>,
+    /// Probability of a BGR (red-blue swapped) sample.
+    bgr: f64,
 }
 
 impl Aug {
@@ -141,6 +143,8 @@ impl Aug {
                 if rng.gen::<f64>() < f.lr {
                     g.fliplr(f.idx);
                 }
+                // A grey image is the same in BGR: the draw keeps the streams aligned.
+                let _ = f.bgr > 0.0 && rng.gen::<f64>() < f.bgr;
                 Aug::Grey(g)
             }
             Aug::Rgb(mut s) => {
@@ -150,6 +154,12 @@ impl Aug {
                 }
                 if rng.gen::<f64>() < f.lr {
                     fliplr(&mut s, f.idx);
+                }
+                // Format's `bgr`: with this probability the channels stay in BGR order.
+                if f.bgr > 0.0 && rng.gen::<f64>() < f.bgr {
+                    for px in s.img.data.chunks_exact_mut(3) {
+                        px.swap(0, 2);
+                    }
                 }
                 Aug::Rgb(s)
             }
@@ -274,6 +284,7 @@ impl TrainDataset {
             ud: on(self.aug.flipud),
             lr: on(self.aug.fliplr),
             idx: self.flip_idx.as_deref(),
+            bgr: self.aug.bgr,
         }
     }
 

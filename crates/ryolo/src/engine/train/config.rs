@@ -106,6 +106,7 @@ pub fn aug_from(a: &Args) -> Result<AugConfig> {
         hsv: [f("hsv_h")?, f("hsv_s")?, f("hsv_v")?],
         flipud: f("flipud")?,
         fliplr: f("fliplr")?,
+        bgr: f("bgr")?,
     };
     if a.bool("rect") {
         aug.mosaic = 0.0;
