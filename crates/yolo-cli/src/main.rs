@@ -26,6 +26,12 @@ Models: yolov8{n,s,m,l,x}.yaml and yolo11{n,s,m,l,x}.yaml are built in; Ultralyt
 ryolo .safetensors checkpoints load directly; .onnx exports (ours and Ultralytics') run on ONNX Runtime. Arguments and defaults follow Ultralytics 8.4.";
 
 fn main() {
+    // Output into a closed pipe (`yolo help | head`) ends the process quietly, as for any Unix
+    // tool, instead of a "failed printing to stdout" panic.
+    // SAFETY: restoring the default SIGPIPE action before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(e) = run(&args) {
         eprintln!("Error: {e:#}");
@@ -53,7 +59,12 @@ fn run(argv: &[String]) -> Result<()> {
     match mode.as_str() {
         "help" => println!("{HELP}"),
         "version" => println!("{}", env!("CARGO_PKG_VERSION")),
-        "cfg" | "copy-cfg" => print!("{}", cfg::DEFAULT_YAML),
+        "cfg" => print!("{}", cfg::DEFAULT_YAML),
+        "copy-cfg" => {
+            let out = std::env::current_dir()?.join("default_copy.yaml");
+            ryolo::util::write_atomic(&out, cfg::DEFAULT_YAML.as_bytes())?;
+            println!("default.yaml copied to {}\nExample YOLO command with this new custom cfg:\n    yolo cfg='{}' imgsz=320 batch=8", out.display(), out.display());
+        }
         "checks" => {
             println!(
                 "ryolo {} | libtorch {} | CUDA available: {} ({} devices)",
@@ -117,13 +128,20 @@ fn run(argv: &[String]) -> Result<()> {
 }
 
 fn data_tool(cmd: &cfg::Command) -> Result<()> {
+    // Values as text; lists (`weights=0.9,0.1,0.0` parses as one) joined with commas.
+    let text = |v: &serde_yaml::Value| match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
     let get = |k: &str| {
         cmd.overrides.get(k).map(|v| match v {
-            serde_yaml::Value::String(s) => s.clone(),
-            other => serde_yaml::to_string(other)
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            serde_yaml::Value::Sequence(items) => {
+                items.iter().map(text).collect::<Vec<_>>().join(",")
+            }
+            other => text(other),
         })
     };
     match cmd.extra.first().map(String::as_str) {
@@ -181,7 +199,12 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
                             .map(|s| s.trim().trim_matches(['\'', '"']).to_string())
                             .collect()
                     });
-                    ryolo::data::convert::from_voc(std::path::Path::new(&source), names, &out)?
+                    ryolo::data::convert::from_voc_with(
+                        std::path::Path::new(&source),
+                        get("images").as_deref().map(std::path::Path::new),
+                        names,
+                        &out,
+                    )?
                 }
                 f => bail!("from={f}: use from=coco or from=voc"),
             };
@@ -197,8 +220,12 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
                 .unwrap_or_else(|| "0.9,0.1,0.0".into())
                 .trim_matches(['[', ']', '(', ')'])
                 .split(',')
-                .map(|v| v.trim().parse::<f64>())
-                .collect::<Result<_, _>>()?;
+                .map(|v| {
+                    v.trim().parse::<f64>().map_err(|_| {
+                        anyhow::anyhow!("weights: '{v}' is not a number (use weights=0.9,0.1,0.0)")
+                    })
+                })
+                .collect::<Result<_>>()?;
             if w.len() != 3 {
                 bail!("weights must be three numbers, e.g. weights=0.9,0.1,0.0");
             }

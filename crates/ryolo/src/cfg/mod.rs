@@ -70,6 +70,54 @@ pub fn defaults() -> Mapping {
     serde_yaml::from_str(DEFAULT_YAML).expect("built-in default.yaml is valid")
 }
 
+/// Maps Ultralytics' renamed keys (with a warning) and drops its removed ones; returns the key to
+/// store `v` under, or `None` when the key was consumed here.
+fn deprecated<'k>(k: &'k str, v: &str, overrides: &mut Mapping) -> Option<&'k str> {
+    let renamed = |new: &str| {
+        eprintln!(
+            "WARNING '{k}' is deprecated and will be removed in the future. Use '{new}' instead."
+        );
+    };
+    match k {
+        "boxes" => {
+            renamed("show_boxes");
+            Some("show_boxes")
+        }
+        "line_thickness" => {
+            renamed("line_width");
+            Some("line_width")
+        }
+        "end2end" => {
+            renamed("nms");
+            Some("nms")
+        }
+        "hide_labels" | "hide_conf" => {
+            let nk = if k == "hide_labels" {
+                "show_labels"
+            } else {
+                "show_conf"
+            };
+            renamed(nk);
+            let val = smart_value(k, v).as_bool().map(|b| !b).unwrap_or(true);
+            overrides.insert(nk.into(), Value::Bool(val));
+            None
+        }
+        "half" | "int8" => {
+            renamed("quantize");
+            if smart_value(k, v).as_bool() == Some(true) {
+                let q = if k == "half" { 16 } else { 8 };
+                overrides.insert("quantize".into(), Value::from(q));
+            }
+            None
+        }
+        "label_smoothing" | "save_hybrid" | "crop_fraction" | "keras" => {
+            eprintln!("WARNING '{k}' was removed from Ultralytics and is ignored.");
+            None
+        }
+        other => Some(other),
+    }
+}
+
 /// A parsed command line.
 #[derive(Debug, Clone, Default)]
 pub struct Command {
@@ -234,21 +282,8 @@ pub fn parse_args(args: &[String]) -> Result<Command> {
                 cmd.overrides.insert(k.into(), smart_value(k, v));
                 continue;
             }
-            let k = match k {
-                "boxes" => "show_boxes",
-                "line_thickness" => "line_width",
-                "hide_labels" | "hide_conf" => {
-                    let val = smart_value(k, v).as_bool().map(|b| !b).unwrap_or(true);
-                    let nk = if k == "hide_labels" {
-                        "show_labels"
-                    } else {
-                        "show_conf"
-                    };
-                    cmd.overrides.insert(nk.into(), Value::Bool(val));
-                    continue;
-                }
-                "save_hybrid" | "crop_fraction" | "keras" => continue,
-                other => other,
+            let Some(k) = deprecated(k, v, &mut cmd.overrides) else {
+                continue;
             };
             if k == "cfg" {
                 cfg_file = Some(v.to_string());
@@ -633,6 +668,22 @@ mod tests {
         assert_eq!(a.str("name").as_deref(), Some("123"));
         assert_eq!(a.classes().unwrap(), Some(vec![0, 2]));
         assert!(!a.bool("show_conf"));
+    }
+
+    #[test]
+    fn renamed_and_removed_keys_as_key_value() {
+        let c = p("predict half=True").unwrap();
+        assert_eq!(c.overrides.get("quantize"), Some(&Value::from(16)));
+        let c = p("export int8=False dynamic=True").unwrap();
+        assert_eq!(c.overrides.get("quantize"), None);
+        assert_eq!(c.overrides.get("dynamic"), Some(&Value::Bool(true)));
+        let c = p("export int8=True").unwrap();
+        assert_eq!(c.overrides.get("quantize"), Some(&Value::from(8)));
+        let c = p("train label_smoothing=0.1 save_hybrid=True").unwrap();
+        assert!(c.overrides.get("label_smoothing").is_none());
+        let c = p("predict hide_labels=True boxes=False").unwrap();
+        assert_eq!(c.overrides.get("show_labels"), Some(&Value::Bool(false)));
+        assert_eq!(c.overrides.get("show_boxes"), Some(&Value::Bool(false)));
     }
 
     #[test]

@@ -484,11 +484,12 @@ fn voc_label_text(v: &VocFile, cmap: &HashMap<&str, usize>, rep: &mut Report) ->
                 o.name
             ));
         }
+        // Ultralytics' VOC conversion: the centre moves 1 px up-left (1-based VOC pixels).
         let _ = writeln!(
             text,
             "{cls} {} {} {} {}",
-            fmt6((cx0 + cx1) / 2.0 / w),
-            fmt6((cy0 + cy1) / 2.0 / h),
+            fmt6(((cx0 + cx1) / 2.0 - 1.0) / w),
+            fmt6(((cy0 + cy1) / 2.0 - 1.0) / h),
             fmt6((cx1 - cx0) / w),
             fmt6((cy1 - cy0) / h)
         );
@@ -539,20 +540,102 @@ fn file_stem(file: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Converts Pascal VOC: `source` holds `Annotations/*.xml` (or `annotations/`) and the images in
-/// `JPEGImages/` or `images/`; `ImageSets/Main/{train,val,test}.txt` define splits when present
-/// (otherwise everything goes to `train`). Classes are sorted by name unless `names` is given.
+/// Whether a folder directly holds files with one of `exts` (lower-case, no dot).
+fn holds(dir: &Path, exts: &[&str]) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok()).any(|e| {
+            e.path()
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| exts.contains(&x.to_ascii_lowercase().as_str()))
+        })
+    })
+}
+
+/// The first folder at or under `root` (breadth-first, 3 levels) that holds files of `exts`.
+fn find_folder(root: &Path, exts: &[&str]) -> Option<PathBuf> {
+    let mut level = vec![root.to_path_buf()];
+    for _ in 0..=3 {
+        let mut next = Vec::new();
+        for d in level {
+            if holds(&d, exts) {
+                return Some(d);
+            }
+            let mut subs: Vec<PathBuf> = std::fs::read_dir(&d)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            subs.sort();
+            next.extend(subs);
+        }
+        level = next;
+    }
+    None
+}
+
+/// The XML folder of a VOC export: `source` itself when it holds `.xml` files, its
+/// `Annotations/` (`annotations/`, `annots/`), or the first folder below holding XML.
+fn voc_xml_dir(source: &Path) -> Result<PathBuf> {
+    if holds(source, &["xml"]) {
+        return Ok(source.to_path_buf());
+    }
+    ["Annotations", "annotations", "annots", "Annots"]
+        .iter()
+        .map(|d| source.join(d))
+        .find(|d| holds(d, &["xml"]))
+        .or_else(|| find_folder(source, &["xml"]))
+        .ok_or_else(|| anyhow!("no Pascal VOC .xml files in or under {}", source.display()))
+}
+
+/// The image folder of a VOC export: `images` when given, else `JPEGImages/` (`images/`,
+/// `imgs/`) beside the XML folder or under `source`, else the first folder holding images.
+fn voc_image_dir(source: &Path, xml_dir: &Path, images: Option<&Path>) -> Result<PathBuf> {
+    if let Some(i) = images {
+        return if i.is_dir() {
+            Ok(i.to_path_buf())
+        } else {
+            Err(anyhow!("images={} is not a folder", i.display()))
+        };
+    }
+    let exts = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
+    let bases = [Some(source), xml_dir.parent()];
+    bases
+        .iter()
+        .flatten()
+        .flat_map(|b| ["JPEGImages", "images", "imgs", "Images"].map(|d| b.join(d)))
+        .find(|d| holds(d, &exts))
+        .or_else(|| find_folder(source, &exts))
+        .or_else(|| xml_dir.parent().and_then(|p| find_folder(p, &exts)))
+        .ok_or_else(|| {
+            anyhow!(
+                "no image folder found for {} (pass images=<folder>)",
+                source.display()
+            )
+        })
+}
+
+/// Converts Pascal VOC: `source` is the export's folder or its XML folder (`Annotations/`,
+/// `annotations/`, `annots/`, or any folder of `.xml`); the images are in `images` when given,
+/// else `JPEGImages/` / `images/` found beside or below. `ImageSets/Main/{train,val,test}.txt`
+/// define splits when present (otherwise everything goes to `train`). Classes are sorted by name
+/// unless `names` is given. Boxes convert as Ultralytics' VOC script does (centre minus 1 px,
+/// VOC pixels being 1-based).
 pub fn from_voc(source: &Path, names: Option<Vec<String>>, out: &Path) -> Result<Report> {
-    let ann_dir = ["Annotations", "annotations"]
-        .iter()
-        .map(|d| source.join(d))
-        .find(|d| d.is_dir())
-        .ok_or_else(|| anyhow!("no Annotations/ folder in {}", source.display()))?;
-    let img_dir = ["JPEGImages", "images"]
-        .iter()
-        .map(|d| source.join(d))
-        .find(|d| d.is_dir())
-        .ok_or_else(|| anyhow!("no JPEGImages/ or images/ folder in {}", source.display()))?;
+    from_voc_with(source, None, names, out)
+}
+
+/// [`from_voc`] with an explicit image folder.
+pub fn from_voc_with(
+    source: &Path,
+    images: Option<&Path>,
+    names: Option<Vec<String>>,
+    out: &Path,
+) -> Result<Report> {
+    let ann_dir = voc_xml_dir(source)?;
+    let img_dir = voc_image_dir(source, &ann_dir, images)?;
     let mut xmls: Vec<PathBuf> = std::fs::read_dir(&ann_dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("xml"))
@@ -577,7 +660,7 @@ pub fn from_voc(source: &Path, names: Option<Vec<String>>, out: &Path) -> Result
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let split_of = voc_splits(source);
+    let split_of = voc_splits(ann_dir.parent().unwrap_or(source));
     let mut splits: Vec<String> = Vec::new();
     for v in &parsed {
         let split = split_of

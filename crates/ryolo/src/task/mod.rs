@@ -123,8 +123,9 @@ impl std::fmt::Display for TaskKind {
 }
 
 /// Resolves the task of a run once: an explicit `task=` / positional word wins, else the model's
-/// own task (from its checkpoint or head, then its file name), else detect. An explicit task that
-/// contradicts the model's is an error, as is a task ryolo does not implement yet.
+/// own task (from its checkpoint or head, then its file name), else detect. When an explicit task
+/// contradicts the model's, the model's wins with a warning (as Ultralytics); a task ryolo does not
+/// implement yet is an error that names it.
 pub fn resolve(
     explicit: Option<&str>,
     model: Option<&str>,
@@ -140,12 +141,14 @@ pub fn resolve(
                      segment, classify, pose, obb)"
                 )
             })?;
-            if let (Some(m), Some(name)) = (from_model, model) {
-                if m != t {
-                    bail!("task={t} was asked for, but model={name} is a {m} model");
+            match (from_model, model) {
+                // As Ultralytics: the model's own task wins, with a warning.
+                (Some(m), Some(name)) if m != t => {
+                    eprintln!("WARNING conflicting 'task={t}' passed with 'task={m}' model. Ignoring 'task={t}' and updating to 'task={m}' to match model.");
+                    m.ensure_implemented(&format!("model={name}"))?
                 }
+                _ => t.ensure_implemented(&format!("task={word}"))?,
             }
-            t.ensure_implemented(&format!("task={word}"))?
         }
         None => match (from_model, model) {
             (Some(m), Some(name)) => m.ensure_implemented(&format!("model={name}"))?,
@@ -231,7 +234,12 @@ mod tests {
         let e = resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Classify))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("classify model"), "{e}");
+        assert!(
+            e.contains("'classify'") && e.contains("model=best.pt"),
+            "{e}"
+        );
+        let t = resolve(Some("segment"), Some("best.pt"), Some(TaskKind::Detect)).unwrap();
+        assert_eq!(t, TaskKind::Detect, "the model's task wins");
         assert!(resolve(Some("bogus"), None, None).is_err());
     }
 

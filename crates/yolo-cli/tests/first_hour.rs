@@ -1,0 +1,186 @@
+//! Small things a user hits in the first hour: key=value forms of half/int8, removed keys, the
+//! documented `weights=` list of `data split`, VOC exports in any layout, `copy-cfg`, and output
+//! into a closed pipe.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn yolo(args: &[&str], cwd: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
+        .args(args)
+        .current_dir(cwd)
+        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn shared() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    if p.join("fixtures").exists() {
+        Some(p.canonicalize().unwrap())
+    } else {
+        eprintln!("\n!!!!! SKIPPED: ../shared (fixtures and datasets) not found next to the repository !!!!!\n");
+        None
+    }
+}
+
+#[test]
+fn half_int8_and_removed_keys_as_key_value() {
+    let d = tmp("kv");
+    // half=True is quantize=16: refused for a CPU ONNX export with the quantize message (not an
+    // unknown-argument error).
+    let (ok, out) = yolo(
+        &[
+            "export",
+            "model=yolo11n.yaml",
+            "format=onnx",
+            "half=True",
+            "imgsz=64",
+        ],
+        &d,
+    );
+    assert!(!ok && out.contains("quantize=16"), "{out}");
+    // int8=False and dynamic=True are accepted; label_smoothing is dropped with a warning.
+    let (ok, out) = yolo(
+        &[
+            "export",
+            "model=yolo11n.yaml",
+            "format=onnx",
+            "int8=False",
+            "dynamic=True",
+            "imgsz=64",
+            "label_smoothing=0.1",
+        ],
+        &d,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("(batch, 3, height, width)"), "{out}");
+    assert!(out.contains("'label_smoothing' was removed"), "{out}");
+}
+
+#[test]
+fn data_split_takes_the_documented_weights_list() {
+    let Some(shared) = shared() else { return };
+    let d = tmp("split");
+    let imgs = d.join("images");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for e in std::fs::read_dir(shared.join("datasets/coco128/images/train2017"))
+        .unwrap()
+        .take(20)
+    {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, imgs.join(p.file_name().unwrap())).unwrap();
+    }
+    for w in ["weights=0.9,0.1,0.0", "weights=[0.5,0.5,0.0]"] {
+        let (ok, out) = yolo(&["data", "split", "source=images", w], &d);
+        assert!(ok, "{w}: {out}");
+        let count = |f: &str| {
+            std::fs::read_to_string(d.join(f))
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            count("autosplit_train.txt") + count("autosplit_val.txt"),
+            20,
+            "{out}"
+        );
+    }
+    let (ok, out) = yolo(&["data", "split", "source=images", "weights=a,b,c"], &d);
+    assert!(!ok && out.contains("'a' is not a number"), "{out}");
+}
+
+#[test]
+fn voc_exports_in_any_layout() {
+    let Some(shared) = shared() else { return };
+    let d = tmp("voc");
+    let (xml, pics) = (d.join("export/annots"), d.join("export/pics"));
+    std::fs::create_dir_all(&xml).unwrap();
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 1..=5 {
+        let r = shared.join("datasets/raccoon");
+        std::fs::copy(
+            r.join(format!("annotations/raccoon-{i}.xml")),
+            xml.join(format!("raccoon-{i}.xml")),
+        )
+        .unwrap();
+        std::fs::copy(
+            r.join(format!("images/raccoon-{i}.jpg")),
+            pics.join(format!("raccoon-{i}.jpg")),
+        )
+        .unwrap();
+    }
+    // The export folder (found by search) and the XML folder with images= give the same labels.
+    let (ok, out) = yolo(
+        &["data", "convert", "from=voc", "source=export", "out=a"],
+        &d,
+    );
+    assert!(ok && out.contains("Converted 5 images"), "{out}");
+    let (ok, out) = yolo(
+        &[
+            "data",
+            "convert",
+            "from=voc",
+            "source=export/annots",
+            "images=export/pics",
+            "out=b",
+        ],
+        &d,
+    );
+    assert!(ok && out.contains("Converted 5 images"), "{out}");
+    let a = std::fs::read_to_string(d.join("a/labels/train/raccoon-1.txt")).unwrap();
+    let b = std::fs::read_to_string(d.join("b/labels/train/raccoon-1.txt")).unwrap();
+    assert_eq!(a, b);
+    // Ultralytics' VOC conversion: box (81, 88, 522, 400) in 650x417 -> centre minus 1 px.
+    let xml_text = std::fs::read_to_string(xml.join("raccoon-1.xml")).unwrap();
+    assert!(xml_text.contains("<xmin>81</xmin>") && xml_text.contains("<xmax>522</xmax>"));
+    let cx: f64 = a.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        (cx - ((81.0 + 522.0) / 2.0 - 1.0) / 650.0).abs() < 1e-6,
+        "{a}"
+    );
+}
+
+#[test]
+fn copy_cfg_writes_default_copy() {
+    let d = tmp("copycfg");
+    let (ok, out) = yolo(&["copy-cfg"], &d);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(d.join("default_copy.yaml")).unwrap();
+    assert!(text.contains("epochs: 100") && text.contains("imgsz: 640"));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let d = tmp("pipe");
+    for args in [vec!["help"], vec!["cfg"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_yolo"))
+            .args(&args)
+            .current_dir(&d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
