@@ -69,7 +69,7 @@ fn run(argv: &[String]) -> Result<()> {
             println!(
                 "ryolo {} | libtorch {} | CUDA available: {} ({} devices)",
                 env!("CARGO_PKG_VERSION"),
-                tch_version(),
+                ryolo::util::LIBTORCH_VERSION,
                 tch::Cuda::is_available(),
                 tch::Cuda::device_count()
             );
@@ -309,8 +309,4 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
         ),
     }
     Ok(())
-}
-
-fn tch_version() -> String {
-    "2.11".into()
 }

@@ -184,3 +184,37 @@ fn a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn settings_know_every_ultralytics_key() {
+    let d = tmp("settings");
+    let (ok, out) = yolo(&["settings"], &d);
+    assert!(ok, "{out}");
+    for k in [
+        "settings_version",
+        "datasets_dir",
+        "weights_dir",
+        "runs_dir",
+        "uuid",
+        "sync",
+        "api_key",
+        "openai_api_key",
+        "clearml",
+        "comet",
+        "dvc",
+        "mlflow",
+        "raytune",
+        "tensorboard",
+        "wandb",
+        "vscode_msg",
+        "openvino_msg",
+    ] {
+        assert!(out.contains(&format!("\"{k}\"")), "{k}: {out}");
+    }
+    let (ok, out) = yolo(&["settings", "comet=False"], &d);
+    assert!(
+        ok && out.contains("'comet'") && out.contains("no effect"),
+        "{out}"
+    );
+    assert!(out.contains("\"comet\": false"), "{out}");
+}

@@ -223,6 +223,14 @@ fn train_save_false_writes_no_checkpoints() {
         &d,
     );
     assert!(ok, "{out}");
+    // The console starts as Ultralytics': the version line, then the per-layer table.
+    let first = out.lines().find(|l| l.starts_with("ryolo ")).unwrap_or("");
+    assert!(
+        first.contains("🚀 Rust-") && first.contains("libtorch-2.11"),
+        "{out}"
+    );
+    assert!(out.contains("from  n    params  module"), "{out}");
+    assert!(out.contains("ultralytics.nn.modules.head.Detect"), "{out}");
     let run = d.join("runs/nosave");
     assert!(run.join("results.csv").exists(), "{out}");
     assert!(!run.join("weights/last.safetensors").exists());

@@ -1,8 +1,12 @@
 //! Configuration: the `yolo [TASK] MODE key=value` grammar, defaults, settings and run folders
 //! (spec/cli.md).
 
+mod settings;
 mod unsupported;
 
+pub use settings::{
+    default_settings, load_settings, save_settings, settings_path, update_settings, UNUSED_SETTINGS,
+};
 pub use unsupported::{warn_unimplemented, UNIMPLEMENTED};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -523,85 +527,6 @@ pub fn parse_device(s: Option<&str>) -> Result<tch::Device> {
         );
     }
     Ok(tch::Device::Cuda(idx))
-}
-
-/// The settings file: `$YOLO_CONFIG_DIR/ryolo/settings.json` or the user config dir.
-pub fn settings_path() -> PathBuf {
-    let base = std::env::var_os("YOLO_CONFIG_DIR")
-        .map(PathBuf::from)
-        .or_else(dirs::config_dir)
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("ryolo").join("settings.json")
-}
-
-/// Default settings (the Ultralytics keys that apply to ryolo).
-pub fn default_settings() -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("settings_version".into(), "0.0.8".into());
-    m.insert("datasets_dir".into(), "datasets".into());
-    m.insert("weights_dir".into(), "weights".into());
-    m.insert("runs_dir".into(), "runs".into());
-    m.insert("tensorboard".into(), false.into());
-    m
-}
-
-/// Loads the settings, creating or repairing the file (unknown keys dropped, wrong types reset).
-pub fn load_settings() -> serde_json::Map<String, serde_json::Value> {
-    let path = settings_path();
-    let defaults = default_settings();
-    let mut s = defaults.clone();
-    let existing: Option<serde_json::Map<String, serde_json::Value>> =
-        std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-    let needs_write = match &existing {
-        Some(e) => {
-            for (k, v) in e {
-                if let Some(d) = defaults.get(k) {
-                    if std::mem::discriminant(d) == std::mem::discriminant(v) {
-                        s.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            e != &s
-        }
-        None => true,
-    };
-    if needs_write {
-        let _ = save_settings(&s);
-    }
-    s
-}
-
-/// Writes the settings file atomically.
-pub fn save_settings(s: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
-    let text = serde_json::to_string_pretty(s)?;
-    crate::util::write_atomic(&settings_path(), text.as_bytes())
-}
-
-/// Updates settings from `key=value` pairs; keys must exist.
-pub fn update_settings(updates: &Mapping) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut s = load_settings();
-    for (k, v) in updates {
-        let k = k.as_str().unwrap_or_default();
-        let old = s.get(k).ok_or_else(|| {
-            anyhow!(
-                "'{k}' is not a valid settings key.{}",
-                suggest(k, default_settings().keys().cloned())
-            )
-        })?;
-        let new: serde_json::Value = match (old, v) {
-            (serde_json::Value::Bool(_), Value::Bool(b)) => (*b).into(),
-            (serde_json::Value::String(_), v) => match v {
-                Value::String(s) => s.clone().into(),
-                other => show(other).into(),
-            },
-            _ => bail!("settings key '{k}' has type {old}, got {}", show(v)),
-        };
-        s.insert(k.to_string(), new);
-    }
-    save_settings(&s)?;
-    Ok(s)
 }
 
 /// Ultralytics 8.4 `increment_path`: `path`, else `path-2`, `path-3`, ... (first free).

@@ -112,10 +112,14 @@ impl Trainer {
             (dc.nc(), dc.names.clone())
         };
         let save_dir = setup::run_folder(&mut a, resume.as_ref())?;
+        println!("{}", crate::util::version_line(device));
         println!("engine/trainer: {}", report::arg_line(&a.0));
         let (spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
         let mut model = DetectionModel::new(spec.clone(), device)?;
         model.names = names.clone();
+        if cfg.verbose {
+            print!("{}", crate::nn::summary::layer_table(&model));
+        }
         setup::transfer(&a, &mut model, source.as_ref())?;
         setup::freeze(&model, &cfg.freeze);
         println!("{}", model.info());

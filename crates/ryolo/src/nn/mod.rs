@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod modules;
+pub mod summary;
 pub mod yaml;
 
 pub use model::{DetectionModel, Head, ModelInfo, RawOutput};

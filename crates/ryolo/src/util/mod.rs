@@ -6,6 +6,32 @@ pub mod npy;
 use anyhow::{Context, Result};
 use std::path::Path;
 
+/// The libtorch version ryolo is built against (the PyPI `torch==2.11.0` wheel of setup).
+pub const LIBTORCH_VERSION: &str = "2.11.0";
+
+/// The CPU's model name (`/proc/cpuinfo`), when known.
+fn cpu_name() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
+
+/// Ultralytics' first console line, for ryolo: `ryolo 0.1.0 🚀 Rust-1.95.0 libtorch-2.11.0 CPU (...)`.
+pub fn version_line(device: tch::Device) -> String {
+    let dev = match device {
+        tch::Device::Cuda(i) => format!("CUDA:{i}"),
+        _ => match cpu_name() {
+            Some(n) => format!("CPU ({n})"),
+            None => "CPU".into(),
+        },
+    };
+    format!(
+        "ryolo {} 🚀 Rust-{} libtorch-{LIBTORCH_VERSION} {dev}",
+        env!("CARGO_PKG_VERSION"),
+        env!("RYOLO_RUSTC_VERSION")
+    )
+}
+
 /// Python `round()`: half to even.
 pub fn round_half_even(x: f64) -> f64 {
     let r = x.round();
