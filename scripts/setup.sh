@@ -24,6 +24,11 @@ if [ ! -e .venv/libonnxruntime.so ]; then
   ortlib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)
   ln -sfn "$(realpath "$ortlib")" .venv/libonnxruntime.so
 fi
+# TensorBoard's Python package reads back the event files training writes (the tests check them).
+if ! .venv/bin/python -c "import tensorboard" 2>/dev/null; then
+  echo "setup: installing tensorboard into .venv (the tests read back TensorBoard event files)..."
+  .venv/bin/pip install --quiet tensorboard
+fi
 # ffmpeg decodes and encodes videos (a static build from the PyPI imageio-ffmpeg wheel, no root).
 if [ ! -e .venv/ffmpeg ]; then
   if ! .venv/bin/python -c "import imageio_ffmpeg" 2>/dev/null; then

@@ -218,3 +218,82 @@ fn settings_know_every_ultralytics_key() {
     );
     assert!(out.contains("\"comet\": false"), "{out}");
 }
+
+/// The project's Python with the `tensorboard` package (installed by setup), if present.
+fn tensorboard_python() -> Option<PathBuf> {
+    let py = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import tensorboard"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var_os("CI_REQUIRE_ORT").is_none(),
+        "CI: the tensorboard Python package is missing from .venv (scripts/setup.sh installs it)"
+    );
+    eprintln!("\n!!!!! SKIPPED: the tensorboard Python package is not installed in .venv !!!!!\n");
+    None
+}
+
+#[test]
+fn tensorboard_events_read_back_in_tensorboard() {
+    let Some(py) = tensorboard_python() else {
+        return;
+    };
+    let d = tmp("tb");
+    let (ok, out) = yolo(&["settings", "tensorboard=True"], &d);
+    assert!(ok, "{out}");
+    let (ok, out) = yolo(
+        &["data", "synth", "out=data", "n=8", "imgsz=64", "seed=2"],
+        &d,
+    );
+    assert!(ok, "{out}");
+    let project = format!("project={}", d.join("runs").display());
+    let (ok, out) = yolo(
+        &[
+            "train",
+            "model=yolo11n.yaml",
+            "data=data/data.yaml",
+            "epochs=2",
+            "imgsz=64",
+            "batch=4",
+            "workers=1",
+            "plots=False",
+            "name=tb",
+            &project,
+        ],
+        &d,
+    );
+    assert!(ok && out.contains("TensorBoard: Start with"), "{out}");
+    let run = d.join("runs/tb");
+    let script = "import sys, json\nfrom tensorboard.backend.event_processing.event_accumulator import EventAccumulator\nea = EventAccumulator(sys.argv[1]); ea.Reload()\nprint(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}))";
+    let o = Command::new(&py)
+        .args(["-c", script, run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tb: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let csv = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (c, name) in header.iter().enumerate().skip(2) {
+        let series = tb[*name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} missing: {tb}"));
+        assert_eq!(series.len(), 2, "{name}");
+        for (row, point) in rows.iter().zip(series) {
+            assert_eq!(point[0].as_f64().unwrap(), row[0], "{name} step");
+            let (got, want) = (point[1].as_f64().unwrap(), row[c]);
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                "{name}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -87,6 +87,7 @@ pub struct Trainer {
     last_val_loss: Vec<f64>,
     ema_vars: Vec<(String, Tensor)>,
     model_map: std::collections::HashMap<String, Tensor>,
+    tb: Option<crate::util::tensorboard::EventWriter>,
 }
 
 impl Trainer {
@@ -171,6 +172,7 @@ impl Trainer {
             time_before: 0.0,
             last_metrics: vec![0.0; task.metric_columns().len()],
             last_val_loss: vec![0.0; task.loss_names().len()],
+            tb: setup::tensorboard(&save_dir),
             ema_vars: state::vars_sorted(&ema_model),
             model_map: model.vs.variables(),
             args: a,
@@ -340,6 +342,7 @@ impl Trainer {
             report.fitness = self.task.fitness(&self.last_metrics);
             report.time = t_start.elapsed().as_secs_f64() + self.time_before;
             let is_best = self.track_best(epoch, report.fitness);
+            self.log_scalars(&report);
             Callbacks::run(&mut cb.on_fit_epoch_end, &report);
             if self.cfg.save {
                 self.save(epoch, &report, is_best)?;
@@ -357,6 +360,38 @@ impl Trainer {
             epochs_done - self.start_epoch
         );
         self.finish(cb, epochs_done, interrupted)
+    }
+
+    /// The epoch's losses, metrics and learning rates to TensorBoard (the results.csv columns).
+    fn log_scalars(&mut self, r: &EpochReport) {
+        let Some(tb) = self.tb.as_mut() else {
+            return;
+        };
+        let t = &self.task;
+        let mut items: Vec<(String, f64)> = Vec::new();
+        items.extend(
+            t.loss_names()
+                .iter()
+                .map(|n| format!("train/{n}"))
+                .zip(r.train_loss.iter().copied()),
+        );
+        items.extend(
+            t.metric_columns()
+                .iter()
+                .map(|m| m.to_string())
+                .zip(r.metrics.iter().copied()),
+        );
+        items.extend(
+            t.loss_names()
+                .iter()
+                .map(|n| format!("val/{n}"))
+                .zip(r.val_loss.iter().copied()),
+        );
+        items.extend((0..3).map(|k| (format!("lr/pg{k}"), r.lr[k])));
+        if let Err(e) = tb.scalars(r.epoch as i64, &items) {
+            eprintln!("WARNING TensorBoard: {e:#}");
+            self.tb = None;
+        }
     }
 
     /// Updates best fitness / epoch; true when this epoch's weights are the best so far.

@@ -2,6 +2,7 @@
 //! bars, `.npy` files.
 
 pub mod npy;
+pub mod tensorboard;
 
 use anyhow::{Context, Result};
 use std::path::Path;

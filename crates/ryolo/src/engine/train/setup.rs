@@ -306,3 +306,28 @@ pub fn loader_pool(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
             .build()?,
     ))
 }
+
+/// The TensorBoard event writer when the `tensorboard` setting is on (a warning, not an error,
+/// when it cannot be created).
+pub fn tensorboard(save_dir: &Path) -> Option<crate::util::tensorboard::EventWriter> {
+    if cfg::load_settings()
+        .get("tensorboard")
+        .and_then(|v| v.as_bool())
+        != Some(true)
+    {
+        return None;
+    }
+    match crate::util::tensorboard::EventWriter::create(save_dir) {
+        Ok(w) => {
+            println!(
+                "TensorBoard: Start with 'tensorboard --logdir {}', view at http://localhost:6006/",
+                save_dir.display()
+            );
+            Some(w)
+        }
+        Err(e) => {
+            eprintln!("WARNING TensorBoard: {e:#}");
+            None
+        }
+    }
+}
