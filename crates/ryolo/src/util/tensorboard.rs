@@ -177,7 +177,7 @@ mod tests {
         let s = ev[1].summary.as_ref().unwrap();
         assert_eq!(
             (ev[1].step, s.value[0].tag.as_str(), s.value[0].simple_value),
-            (1, "train/box_loss", 1.5)
+            (1, "train/box_loss", Some(1.5))
         );
         let _ = std::fs::remove_dir_all(&w);
     }
