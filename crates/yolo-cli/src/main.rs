@@ -91,7 +91,7 @@ fn run(argv: &[String]) -> Result<()> {
             );
         }
         "info" => {
-            let model = args.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
+            let model = args.model();
             let loaded = load_model(&model, None, args.device()?)?;
             println!("{}", loaded.model.info());
         }
@@ -276,7 +276,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             println!("bench loader: {ips:.1} images/s (imgsz={imgsz} batch={batch} workers={workers} cache={cache}, mosaic on)");
         }
         Some("predict") => {
-            let model = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
+            let model = a.model();
             let m = Backend::load(&model, a.device()?)?;
             let img = a.str("source").map(std::path::PathBuf::from);
             let batch = a.i64("batch").unwrap_or(1).max(1) as usize;
@@ -288,7 +288,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             }
         }
         Some("train") => {
-            let model = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
+            let model = a.model();
             let data = a
                 .str("data")
                 .ok_or_else(|| anyhow::anyhow!("bench train needs data=<data.yaml>"))?;

@@ -69,6 +69,26 @@ const INT_KEYS: &[&str] = &[
     "opset",
 ];
 
+/// Mode defaults for keys `default.yaml` leaves empty (Ultralytics fills them per mode).
+pub mod mode_defaults {
+    /// `model=` when none is given (ryolo ships YAMLs, not downloaded weights).
+    pub const MODEL: &str = "yolo11n.yaml";
+    /// `conf=` of predict.
+    pub const PREDICT_CONF: f64 = 0.25;
+    /// `conf=` of val (and validation during training).
+    pub const VAL_CONF: f64 = 0.001;
+    /// `opset=` of ONNX export.
+    pub const OPSET: i64 = 18;
+}
+
+impl Args {
+    /// `model=`, or the default model.
+    pub fn model(&self) -> String {
+        self.str("model")
+            .unwrap_or_else(|| mode_defaults::MODEL.into())
+    }
+}
+
 /// The parsed default configuration, in file order.
 pub fn defaults() -> Mapping {
     serde_yaml::from_str(DEFAULT_YAML).expect("built-in default.yaml is valid")

@@ -100,8 +100,11 @@ impl Trainer {
         let device = a.device()?;
         let cfg = TrainConfig::from_args(&a, device.is_cuda())?;
         tch::manual_seed(cfg.seed as i64);
-        if a.bool("deterministic") {
+        if a.bool("deterministic") && device.is_cuda() {
+            // CPU runs are bitwise reproducible already; on CUDA cuDNN autotuning is turned off, but
+            // torch.use_deterministic_algorithms has no tch binding.
             tch::Cuda::cudnn_set_benchmark(false);
+            eprintln!("WARNING deterministic=True on CUDA: cuDNN benchmark off; PyTorch's deterministic-algorithms switch is not available through tch, so some CUDA kernels may still vary");
         }
         let data_path = a.str("data").ok_or_else(|| {
             anyhow!("train needs data=<data.yaml> (try `yolo data synth out=synth` for a built-in dataset)")

@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
     );
     loaded.model.fuse();
     println!("{}", loaded.model.info());
-    let opset = a.i64("opset").unwrap_or(18); // default.yaml leaves opset empty: 18, as Ultralytics
+    let opset = a.i64("opset").unwrap_or(crate::cfg::mode_defaults::OPSET);
     let meta = crate::export::metadata(
         &loaded.model,
         imgsz,

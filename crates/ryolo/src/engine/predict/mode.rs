@@ -83,7 +83,7 @@ impl Reporter<'_> {
 fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
     let (backend, a) = Backend::load_for(args, model)?;
     let nms = NmsConfig {
-        conf: a.f64("conf").unwrap_or(0.25) as f32,
+        conf: a.f64("conf").unwrap_or(cfg::mode_defaults::PREDICT_CONF) as f32,
         iou: a.num("iou")? as f32,
         max_det: a.int("max_det")?.max(1) as usize,
         multi_label: false,

@@ -208,7 +208,7 @@ impl TrainConfig {
             amp: a.on("amp") && cuda,
             classes: a.classes()?,
             freeze: freeze_prefixes(a.get("freeze")),
-            conf: a.f64("conf").unwrap_or(0.001) as f32,
+            conf: a.f64("conf").unwrap_or(crate::cfg::mode_defaults::VAL_CONF) as f32,
             iou: a.num("iou")? as f32,
             max_det: a.int("max_det")?.max(1) as usize,
             gains: [a.num("box")?, a.num("cls")?, a.num("dfl")?],

@@ -86,7 +86,7 @@ pub fn model_source(a: &Args, resume: Option<&Resume>, nc: usize) -> Result<Mode
         let spec = ModelSpec::from_yaml(y, &r.meta.stem, None, Some(nc as i64))?;
         return Ok((spec, r.meta.stem.clone(), None));
     }
-    let model_name = a.str("model").unwrap_or_else(|| "yolo11n.yaml".into());
+    let model_name = a.model();
     let ext = Path::new(&model_name)
         .extension()
         .and_then(|e| e.to_str())
@@ -134,13 +134,14 @@ pub fn transfer(
     Ok(())
 }
 
-/// Freezes the DFL (always) and the parameters under the `freeze` prefixes.
+/// Freezes the DFL (always) and the parameters under the `freeze` prefixes, naming each (as
+/// Ultralytics' "Freezing layer" lines).
 pub fn freeze(model: &DetectionModel, prefixes: &[String]) {
-    for (name, mut t) in model.vs.variables() {
-        if name.contains(".dfl") {
+    let mut vars: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mut t) in vars {
+        if name.contains(".dfl") || prefixes.iter().any(|f| name.starts_with(f)) {
             println!("Freezing layer '{name}'");
-            let _ = t.requires_grad_(false);
-        } else if prefixes.iter().any(|f| name.starts_with(f)) {
             let _ = t.requires_grad_(false);
         }
     }
@@ -329,5 +330,25 @@ pub fn tensorboard(save_dir: &Path) -> Option<crate::util::tensorboard::EventWri
             eprintln!("WARNING TensorBoard: {e:#}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_by_index_and_name_stops_those_gradients() {
+        let spec = ModelSpec::from_name("yolo11n.yaml", Some(2)).unwrap();
+        let m = DetectionModel::new(spec, tch::Device::Cpu).unwrap();
+        let v = serde_yaml::from_str("[1, '2.cv1', model.4]").unwrap();
+        freeze(&m, &super::super::config::freeze_prefixes(&v));
+        let vars = m.vs.variables();
+        let trainable = |n: &str| vars[n].requires_grad();
+        assert!(!trainable("model.1.conv.weight"));
+        assert!(!trainable("model.2.cv1.conv.weight"));
+        assert!(trainable("model.2.cv2.conv.weight"));
+        assert!(!trainable("model.4.cv1.conv.weight"));
+        assert!(trainable("model.3.conv.weight") && trainable("model.0.conv.weight"));
     }
 }

@@ -86,7 +86,7 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
     Ok(ValConfig {
         imgsz: h.max(w),
         batch: a.int("batch")?.max(1) as usize,
-        conf: a.f64("conf").unwrap_or(0.001) as f32,
+        conf: a.f64("conf").unwrap_or(cfg::mode_defaults::VAL_CONF) as f32,
         iou: a.num("iou")? as f32,
         max_det: a.int("max_det")?.max(1) as usize,
         single_cls: a.bool("single_cls"),
