@@ -224,3 +224,29 @@ fn bgr_one_swaps_red_and_blue() {
     }
     assert!(coloured > 0, "the synthetic images have colour");
 }
+
+#[test]
+fn batches_over_a_thousand_images_are_loaded() {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-big-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let yaml = ryolo::data::synth::generate(&d, 12, 64, 6).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    let files = list_images(dc.split("train").unwrap()).unwrap();
+    let s = scan("train", &files, dc.nc(), false);
+    let ds = Arc::new(TrainDataset::new(
+        s.entries,
+        64,
+        AugConfig::default(),
+        7,
+        false,
+    ));
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    );
+    let got: Vec<_> = epoch_batches(ds, pool, 0, 1024, true, 2).iter().collect();
+    assert_eq!(got.len(), 1, "one batch holds the whole epoch");
+    assert_eq!(got[0].shape.0, 12);
+}

@@ -32,6 +32,22 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A panic anywhere (a bug, never an input's fault) is an error with a non-zero exit, not a
+    // silent thread death or a Rust backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("Error: internal error: {msg}{at} (a bug in ryolo; please report it with the command line)");
+        std::process::exit(3);
+    }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(e) = run(&args) {
         eprintln!("Error: {e:#}");
@@ -147,8 +163,18 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
     match cmd.extra.first().map(String::as_str) {
         Some("synth") => {
             let out = get("out").unwrap_or_else(|| "synth".into());
-            let n: usize = get("n").map(|v| v.parse()).transpose()?.unwrap_or(200);
-            let imgsz: usize = get("imgsz").map(|v| v.parse()).transpose()?.unwrap_or(320);
+            let num = |k: &str, d: usize, max: usize| -> Result<usize> {
+                let v = get(k)
+                    .map(|v| v.parse::<usize>())
+                    .transpose()
+                    .map_err(|_| anyhow::anyhow!("{k}= must be a whole number from 1 to {max}"))?;
+                match v.unwrap_or(d) {
+                    v if (1..=max).contains(&v) => Ok(v),
+                    _ => bail!("{k}= must be a whole number from 1 to {max}"),
+                }
+            };
+            let n = num("n", 200, 100_000)?;
+            let imgsz = num("imgsz", 320, cfg::MAX_IMGSZ as usize)?;
             let seed: u64 = get("seed").map(|v| v.parse()).transpose()?.unwrap_or(0);
             let yaml = ryolo::data::synth::generate(std::path::Path::new(&out), n, imgsz, seed)?;
             println!(

@@ -89,6 +89,66 @@ impl Args {
     }
 }
 
+/// Inclusive ranges of numeric keys (beyond them a run would be meaningless or would try to
+/// allocate absurd amounts of memory).
+const RANGES: &[(&str, f64, f64)] = &[
+    ("epochs", 1.0, 1e6),
+    ("patience", 0.0, 1e9),
+    ("workers", 0.0, 1024.0),
+    ("seed", 0.0, 4294967295.0),
+    ("close_mosaic", 0.0, 1e6),
+    ("mask_ratio", 1.0, 64.0),
+    ("max_det", 1.0, 100_000.0),
+    ("vid_stride", 1.0, 1e6),
+    ("line_width", 1.0, 1000.0),
+    ("nbs", 1.0, 100_000.0),
+    ("opset", 7.0, 30.0),
+    ("time", 0.0, 1e6),
+];
+
+/// Largest `imgsz` accepted (a side; 8192x8192 RGB is already 200 MB per image).
+pub const MAX_IMGSZ: i64 = 8192;
+
+/// Largest `batch` accepted.
+pub const MAX_BATCH: i64 = 4096;
+
+/// Range checks of `batch` (-1, a fraction in (0, 1), or 1..=MAX_BATCH) and `imgsz` (each side
+/// 1..=MAX_IMGSZ).
+fn check_size(key: &str, v: &Value) -> Result<()> {
+    let bad = |why: &str| anyhow!("'{key}={}' is an invalid value: {why}", show(v));
+    match key {
+        "batch" => {
+            let b = v.as_f64().ok_or_else(|| bad("'batch' must be a number"))?;
+            let ok = b == -1.0
+                || (b > 0.0 && b < 1.0)
+                || (b.fract() == 0.0 && (1.0..=MAX_BATCH as f64).contains(&b));
+            if !ok {
+                return Err(bad(&format!(
+                    "use -1 (AutoBatch), a fraction in (0, 1) or an integer from 1 to {MAX_BATCH}"
+                )));
+            }
+        }
+        "imgsz" => {
+            let sides: Vec<&Value> = match v {
+                Value::Sequence(s) => s.iter().collect(),
+                one => vec![one],
+            };
+            for s in sides {
+                let n = s
+                    .as_f64()
+                    .ok_or_else(|| bad("'imgsz' must be an integer or [h, w]"))?;
+                if n.fract() != 0.0 || !(1.0..=MAX_IMGSZ as f64).contains(&n) {
+                    return Err(bad(&format!(
+                        "each side must be an integer from 1 to {MAX_IMGSZ}"
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The parsed default configuration, in file order.
 pub fn defaults() -> Mapping {
     serde_yaml::from_str(DEFAULT_YAML).expect("built-in default.yaml is valid")
@@ -251,6 +311,17 @@ fn check_value(key: &str, v: &Value) -> Result<Value> {
                 "'{key}={}' is an invalid value. Valid '{key}' values are between 0.0 and 1.0.",
                 show(v)
             );
+        }
+    }
+    check_size(key, v)?;
+    if let Some((_, lo, hi)) = RANGES.iter().find(|(k, _, _)| *k == key) {
+        if let Some(f) = v.as_f64() {
+            if !(*lo..=*hi).contains(&f) {
+                bail!(
+                    "'{key}={}' is an invalid value: '{key}' must be between {lo} and {hi}",
+                    show(v)
+                );
+            }
         }
     }
     if INT_KEYS.contains(&key) {
@@ -613,6 +684,33 @@ mod tests {
         assert_eq!(a.str("name").as_deref(), Some("123"));
         assert_eq!(a.classes().unwrap(), Some(vec![0, 2]));
         assert!(!a.bool("show_conf"));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_named() {
+        for (arg, key) in [
+            ("train batch=abc", "batch"),
+            ("train batch=5000", "batch"),
+            ("train batch=0", "batch"),
+            ("train epochs=1e30", "epochs"),
+            ("train epochs=0", "epochs"),
+            ("predict imgsz=100000", "imgsz"),
+            ("predict imgsz=[640,0]", "imgsz"),
+            ("train workers=-1", "workers"),
+            ("train nbs=0", "nbs"),
+            ("predict max_det=0", "max_det"),
+        ] {
+            let e = p(arg).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}=")), "{arg}: {e}");
+        }
+        for ok in [
+            "train batch=-1",
+            "train batch=0.6",
+            "train batch=4096",
+            "predict imgsz=[480,640]",
+        ] {
+            assert!(p(ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

@@ -584,7 +584,7 @@ pub fn epoch_batches(
             return;
         }
         let order = epoch_order(ds.len(), ds.seed, epoch, true);
-        let window = (8 * batch).clamp(batch.max(1), 1000).min(ds.len());
+        let window = (8 * batch).min(1000).max(batch.max(1)).min(ds.len());
         let mut recent = Recent::default();
         let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
         let decode = |idx: &[usize]| -> Vec<(usize, Arc<Rgb>)> {

@@ -462,7 +462,9 @@ impl Trainer {
         let mut tloss = vec![0f64; self.task.loss_names().len()];
         let mut last_line = String::new();
         let pb = crate::util::progress_bar(nb, "");
+        let mut seen = 0usize;
         for (i, b) in rx.iter().enumerate() {
+            seen += 1;
             let ni = (i + nb * epoch) as i64;
             let acc = self.warmup(ni, lf);
             if self.cfg.plots
@@ -486,6 +488,9 @@ impl Trainer {
             pb.set_position((i + 1) as u64);
         }
         pb.finish_and_clear();
+        if seen < nb {
+            bail!("the data loader stopped after {seen} of {nb} batches of epoch {} (a loader thread failed); the last good checkpoint is {}", epoch + 1, self.wdir().join("last.safetensors").display());
+        }
         println!(
             "{last_line}: 100% {nb}/{nb} {:.1}s",
             t_epoch.elapsed().as_secs_f64()
