@@ -333,7 +333,8 @@ fn check_value(key: &str, v: &Value) -> Result<Value> {
             ),
         }
     }
-    if let Some(Value::Bool(_)) = defaults().get(key) {
+    let cache_mode = key == "cache" && matches!(v.as_str(), Some("ram" | "disk"));
+    if let (Some(Value::Bool(_)), false) = (defaults().get(key), cache_mode) {
         if !v.is_bool() {
             bail!("'{key}={}' is of invalid type; '{key}' must be a bool (i.e. '{key}=True' or '{key}=False')", show(v));
         }

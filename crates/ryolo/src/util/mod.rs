@@ -49,9 +49,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let done = std::fs::write(&tmp, bytes)
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|_| {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Removes the temporary files [`write_atomic`] leaves in `dir` when a process is killed mid-write
+/// (`<name>.tmp<pid>`); returns how many.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let stale = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.strip_prefix("tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    rd.filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && stale(p))
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count()
 }
 
 /// Formats like C's `%.{sig}g` (Python's `%g` when `sig` = 6): significant digits, no trailing zeros.
@@ -124,5 +149,33 @@ mod tests {
         assert_eq!(fmt_g(1234567.0, 6), "1.23457e+06");
         assert_eq!(fmt_g(0.00001234, 3), "1.23e-05");
         assert_eq!(fmt_g(0.9996, 3), "1");
+    }
+
+    #[test]
+    fn stale_temps_are_removed_and_failed_writes_leave_none() {
+        let d = std::env::temp_dir().join(format!("ryolo-tmps-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in [
+            "last.tmp123",
+            "best.tmp9",
+            "keep.tmpx",
+            "last.safetensors",
+            "notes.tmp",
+        ] {
+            std::fs::write(d.join(f), b"x").unwrap();
+        }
+        assert_eq!(super::remove_stale_temps(&d), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["keep.tmpx", "last.safetensors", "notes.tmp"]);
+        // Renaming onto a directory fails: the temporary file must not stay behind.
+        std::fs::create_dir_all(d.join("target.bin")).unwrap();
+        assert!(super::write_atomic(&d.join("target.bin"), b"data").is_err());
+        assert!(!d.join(format!("target.tmp{}", std::process::id())).exists());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -49,6 +49,12 @@ pub fn resume_source(args: &Args) -> Result<(Args, Option<Resume>)> {
         serde_yaml::Value::String(p) => PathBuf::from(p),
         _ => return Ok((args.clone(), None)),
     };
+    if !path.exists() {
+        bail!(
+            "{} does not exist: the run stopped before its first checkpoint was written (after epoch 1), so there is nothing to resume; start it again without resume",
+            path.display()
+        );
+    }
     let (meta, tensors) = weights::read_checkpoint(&path)?;
     if meta.train_state.is_null() {
         bail!("{} is a final checkpoint (training finished); it cannot be resumed. Start a new run with model={}", path.display(), path.display());
@@ -250,6 +256,13 @@ pub fn run_folder(a: &mut Args, resume: Option<&Resume>) -> Result<PathBuf> {
     };
     let wdir = save_dir.join("weights");
     std::fs::create_dir_all(&wdir).with_context(|| format!("creating {}", wdir.display()))?;
+    let stale = crate::util::remove_stale_temps(&wdir) + crate::util::remove_stale_temps(&save_dir);
+    if stale > 0 {
+        println!(
+            "Removed {stale} partial file(s) left by an interrupted run in {}",
+            save_dir.display()
+        );
+    }
     a.0.insert("save_dir".into(), save_dir.display().to_string().into());
     if resume.is_none() {
         crate::util::write_atomic(
