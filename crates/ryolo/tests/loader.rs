@@ -196,20 +196,25 @@ fn grey_images_take_a_one_channel_path_with_the_same_bytes() {
     }
 }
 
-#[test]
-fn bgr_one_swaps_red_and_blue() {
-    let d = std::env::temp_dir().join(format!("ryolo-loader-bgr-{}", std::process::id()));
+/// Scanned entries of a fresh `n`-image synthetic set of 64-pixel images.
+fn synth_entries(tag: &str, n: usize, seed: u64) -> Vec<ryolo::data::LabelEntry> {
+    let d = std::env::temp_dir().join(format!("ryolo-loader-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    let yaml = ryolo::data::synth::generate(&d, 8, 64, 4).unwrap();
+    let yaml = ryolo::data::synth::generate(&d, n, 64, seed).unwrap();
     let dc = load_data_yaml(&yaml).unwrap();
     let files = list_images(dc.split("train").unwrap()).unwrap();
-    let s = scan("train", &files, dc.nc(), false);
+    scan("train", &files, dc.nc(), false).entries
+}
+
+#[test]
+fn bgr_one_swaps_red_and_blue() {
+    let entries = synth_entries("bgr", 8, 4);
     let with = |bgr: f64| {
         let aug = AugConfig {
             bgr,
             ..AugConfig::none()
         };
-        let ds = Arc::new(TrainDataset::new(s.entries.clone(), 64, aug, 7, false));
+        let ds = Arc::new(TrainDataset::new(entries.clone(), 64, aug, 7, false));
         batches(&ds, 1, 0)
     };
     let (rgb, bgr) = (with(0.0), with(1.0));

@@ -2,42 +2,10 @@
 //! documented `weights=` list of `data split`, VOC exports in any layout, `copy-cfg`, and output
 //! into a closed pipe.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{shared, tmp, yolo};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-fn yolo(args: &[&str], cwd: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
-        .args(args)
-        .current_dir(cwd)
-        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.join("fixtures").exists() {
-        Some(p.canonicalize().unwrap())
-    } else {
-        eprintln!("\n!!!!! SKIPPED: ../shared (fixtures and datasets) not found next to the repository !!!!!\n");
-        None
-    }
-}
 
 #[test]
 fn half_int8_and_removed_keys_as_key_value() {

@@ -2,42 +2,9 @@
 //! that names them (before anything is written), unimplemented arguments are each named in a
 //! warning, and the newly honoured arguments (classes, verbose, save) do what they say.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn yolo(args: &[&str], cwd: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
-        .args(args)
-        .current_dir(cwd)
-        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.join("fixtures").exists() {
-        Some(p.canonicalize().unwrap())
-    } else {
-        eprintln!("\n!!!!! SKIPPED: ../shared (fixtures and datasets) not found next to the repository !!!!!\n");
-        None
-    }
-}
+mod common;
+use common::{shared, tmp, yolo};
+use std::path::PathBuf;
 
 #[test]
 fn unimplemented_tasks_stop_with_a_clear_message() {
