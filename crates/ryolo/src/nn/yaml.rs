@@ -237,6 +237,11 @@ impl ModelSpec {
         serde_yaml::to_string(&self.yaml).unwrap_or_default()
     }
 
+    /// Parameters, work and the largest activation of this model, estimated without building it.
+    pub fn cost(&self) -> Result<SpecCost> {
+        walk(&self.layers)
+    }
+
     /// Whether the Detect head uses the YOLOv8 (legacy) class branch.
     pub fn legacy(&self) -> bool {
         matches!(
@@ -389,6 +394,286 @@ fn parse_row(
     })
 }
 
+/// What a model costs, estimated from its layer list without building it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpecCost {
+    /// Parameters as `DetectionModel::info` counts them (BatchNorm running statistics excluded).
+    pub params: f64,
+    /// Multiply-accumulates of one 640x640 image as `DetectionModel::info` counts them (convolutions,
+    /// BatchNorm and SiLU).
+    pub macs: f64,
+    /// Multiply-accumulates of the C2PSA attention products and SPPF pooling at 640x640 (not counted
+    /// by `info`, but real work).
+    pub extra_macs: f64,
+    /// Elements of the largest single activation (attention maps included) at 640x640.
+    pub peak: f64,
+}
+
+/// The square input sizes the size walk follows: the usual image size and the build probe.
+const PROBES: [i64; 2] = [640, 256];
+
+/// One layer output in the size walk: channels, side at each probe and stride (numerator, denominator).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geom {
+    c: i64,
+    side: [i64; 2],
+    stride: (i64, i64),
+}
+
+/// Output side of `Conv(k, s)` with autopad `k // 2`.
+fn conv_side(h: i64, k: i64, s: i64) -> i64 {
+    (h + 2 * (k / 2) - k) / s + 1
+}
+
+/// Running totals of the size walk.
+#[derive(Debug, Default)]
+struct Tally {
+    params: f64,
+    macs: f64,
+    extra: f64,
+    peak: f64,
+}
+
+impl Tally {
+    /// A `Conv(c1, c2, k, g)` (conv, BatchNorm, optional SiLU) producing a `side` x `side` map.
+    fn conv(&mut self, c1: i64, c2: i64, k: i64, g: i64, act: bool, side: i64) {
+        let (c1, c2, k, g) = (c1 as f64, c2 as f64, k as f64, g.max(1) as f64);
+        let out = c2 * (side as f64).powi(2);
+        self.params += c2 * (c1 / g).floor() * k * k + 2.0 * c2;
+        self.macs += out * (c1 / g).floor() * k * k + 2.0 * out + if act { out } else { 0.0 };
+        self.peak = self.peak.max(out);
+    }
+    /// A plain 1x1 `Conv2d(c1, c2)` with bias producing a `side` x `side` map.
+    fn conv2d(&mut self, c1: i64, c2: i64, side: i64) {
+        let out = c2 as f64 * (side as f64).powi(2);
+        self.params += (c2 * c1 + c2) as f64;
+        self.macs += out * c1 as f64;
+        self.peak = self.peak.max(out);
+    }
+    /// The layer's own output map.
+    fn output(&mut self, c: i64, side: i64) {
+        self.peak = self.peak.max(c as f64 * (side as f64).powi(2));
+    }
+}
+
+/// Adds one layer (not Detect) to the tally at the 640 probe side `h` of its first input.
+fn tally_layer(t: &mut Tally, kind: &LayerKind, n: i64, h: i64) {
+    match *kind {
+        LayerKind::Conv { c1, c2, k, s } => t.conv(c1, c2, k, 1, true, conv_side(h, k, s)),
+        LayerKind::C2f { c1, c2, n, .. } => {
+            let c = (c2 as f64 * 0.5) as i64;
+            t.conv(c1, 2 * c, 1, 1, true, h);
+            for _ in 0..n {
+                t.conv(c, c, 3, 1, true, h);
+                t.conv(c, c, 3, 1, true, h);
+            }
+            t.conv((2 + n) * c, c2, 1, 1, true, h);
+        }
+        LayerKind::C3k2 { c1, c2, n, c3k, e } => {
+            let c = (c2 as f64 * e) as i64;
+            let c_ = (c as f64 * 0.5) as i64;
+            t.conv(c1, 2 * c, 1, 1, true, h);
+            for _ in 0..n {
+                if c3k {
+                    t.conv(c, c_, 1, 1, true, h);
+                    t.conv(c, c_, 1, 1, true, h);
+                    for _ in 0..2 {
+                        t.conv(c_, c_, 3, 1, true, h);
+                        t.conv(c_, c_, 3, 1, true, h);
+                    }
+                    t.conv(2 * c_, c, 1, 1, true, h);
+                } else {
+                    t.conv(c, c_, 3, 1, true, h);
+                    t.conv(c_, c, 3, 1, true, h);
+                }
+            }
+            t.conv((2 + n) * c, c2, 1, 1, true, h);
+        }
+        LayerKind::Sppf { c1, c2, k } => {
+            let c_ = c1 / 2;
+            t.conv(c1, c_, 1, 1, true, h);
+            t.extra += 3.0 * (c_ as f64) * (h as f64).powi(2) * (k as f64).powi(2);
+            t.output(4 * c_, h);
+            t.conv(4 * c_, c2, 1, 1, true, h);
+        }
+        LayerKind::C2psa { c1, .. } => {
+            let c = (c1 as f64 * 0.5) as i64;
+            let heads = (c / 64).max(1);
+            let head_dim = c / heads;
+            let key_dim = (head_dim as f64 * 0.5) as i64;
+            let tokens = (h as f64).powi(2);
+            t.conv(c1, 2 * c, 1, 1, true, h);
+            for _ in 0..n {
+                t.conv(c, c + 2 * key_dim * heads, 1, 1, false, h);
+                t.conv(c, c, 1, 1, false, h);
+                t.conv(c, c, 3, c, false, h);
+                t.conv(c, 2 * c, 1, 1, true, h);
+                t.conv(2 * c, c, 1, 1, false, h);
+                t.extra += heads as f64 * tokens * tokens * (key_dim + head_dim) as f64;
+                t.peak = t.peak.max(heads as f64 * tokens * tokens);
+            }
+            t.conv(2 * c, c1, 1, 1, true, h);
+        }
+        LayerKind::Upsample { scale } => t.output(0, h * scale),
+        LayerKind::Concat | LayerKind::Detect { .. } => {}
+    }
+}
+
+/// Adds the Detect head: box and class branches per level (`sides` at 640) and the DFL weights.
+fn tally_detect(t: &mut Tally, nc: i64, ch: &[i64], legacy: bool, sides: &[i64]) {
+    let c0 = ch.first().copied().unwrap_or(0);
+    let c2 = 16.max(c0 / 4).max(4 * 16);
+    let c3 = c0.max(nc.min(100));
+    for (&c, &h) in ch.iter().zip(sides) {
+        t.conv(c, c2, 3, 1, true, h);
+        t.conv(c2, c2, 3, 1, true, h);
+        t.conv2d(c2, 4 * 16, h);
+        if legacy {
+            t.conv(c, c3, 3, 1, true, h);
+            t.conv(c3, c3, 3, 1, true, h);
+        } else {
+            t.conv(c, c, 3, c, true, h);
+            t.conv(c, c3, 1, 1, true, h);
+            t.conv(c3, c3, 3, c3, true, h);
+            t.conv(c3, c3, 1, 1, true, h);
+        }
+        t.conv2d(c3, nc, h);
+    }
+    t.params += 16.0;
+}
+
+/// Greatest common divisor of two positive numbers.
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// A stride `num / den` multiplied by `mul / div`, in lowest terms; None past 2^20 either way.
+fn scale_stride((num, den): (i64, i64), mul: i64, div: i64) -> Option<(i64, i64)> {
+    let (n, d) = (num.checked_mul(mul)?, den.checked_mul(div)?);
+    let g = gcd(n, d).max(1);
+    let r = (n / g, d / g);
+    (r.0 <= 1 << 20 && r.1 <= 1 << 20).then_some(r)
+}
+
+/// Writes a stride for messages: `16` or `1/2`.
+fn stride_text((num, den): (i64, i64)) -> String {
+    if den == 1 {
+        num.to_string()
+    } else {
+        format!("{num}/{den}")
+    }
+}
+
+/// The geometry of one layer's output from those of its inputs, checking that Concat inputs agree.
+fn layer_geom(l: &LayerSpec, ins: &[Geom]) -> Result<Geom> {
+    let first = *ins
+        .first()
+        .ok_or_else(|| anyhow!("the layer has no input"))?;
+    let map = |f: &dyn Fn(i64) -> i64| [f(first.side[0]), f(first.side[1])];
+    let too_big = || anyhow!("its stride exceeds 2^20 (or 1/2^20)");
+    Ok(match l.kind {
+        LayerKind::Conv { k, s, c2, .. } => Geom {
+            c: c2,
+            side: map(&|h| conv_side(h, k, s)),
+            stride: scale_stride(first.stride, s, 1).ok_or_else(too_big)?,
+        },
+        LayerKind::Sppf { k, c2, .. } => Geom {
+            c: c2,
+            side: map(&|h| h + 2 * (k / 2) - k + 1),
+            ..first
+        },
+        LayerKind::Upsample { scale } => Geom {
+            side: map(&|h| h * scale),
+            stride: scale_stride(first.stride, 1, scale).ok_or_else(too_big)?,
+            ..first
+        },
+        LayerKind::Concat => {
+            for (g, &f) in ins.iter().zip(&l.from).skip(1) {
+                if g.side != first.side || g.stride != first.stride {
+                    bail!(
+                        "Concat inputs differ in size: input {} has stride {} ({}x{} at a {}x{} image) \
+                         but input {f} has stride {} ({}x{}); Concat needs equal strides",
+                        l.from[0],
+                        stride_text(first.stride),
+                        first.side[0],
+                        first.side[0],
+                        PROBES[0],
+                        PROBES[0],
+                        stride_text(g.stride),
+                        g.side[0],
+                        g.side[0],
+                    );
+                }
+            }
+            Geom {
+                c: l.c_out,
+                ..first
+            }
+        }
+        _ => Geom {
+            c: l.c_out,
+            ..first
+        },
+    })
+}
+
+/// Largest activation (elements) one layer may produce at 640x640: 2^28 (1 GiB as f32).
+pub const MAX_ACTIVATION: f64 = (1u64 << 28) as f64;
+
+/// Walks the layers following feature-map sizes: checks Concat inputs and activation sizes, and adds
+/// up parameters and work.
+fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
+    let input = Geom {
+        c: 3,
+        side: PROBES,
+        stride: (1, 1),
+    };
+    let mut geoms: Vec<Geom> = Vec::with_capacity(layers.len());
+    let mut t = Tally::default();
+    for (i, l) in layers.iter().enumerate() {
+        let ins: Vec<Geom> = l
+            .from
+            .iter()
+            .map(|&f| {
+                usize::try_from(f)
+                    .ok()
+                    .and_then(|f| geoms.get(f))
+                    .copied()
+                    .unwrap_or(input)
+            })
+            .collect();
+        let g = layer_geom(l, &ins).with_context(|| format!("model YAML layer {i}"))?;
+        if let LayerKind::Detect { nc, ref ch, legacy } = l.kind {
+            let sides: Vec<i64> = ins.iter().map(|g| g.side[0]).collect();
+            tally_detect(&mut t, nc, ch, legacy, &sides);
+        } else {
+            tally_layer(&mut t, &l.kind, l.n, ins[0].side[0]);
+            t.output(g.c, g.side[0]);
+        }
+        if t.peak > MAX_ACTIVATION {
+            bail!(
+                "model YAML layer {i}: an activation of {:.3e} elements at a 640x640 image is over \
+                 the 2^28 cap (channels {}, map {}x{})",
+                t.peak,
+                g.c,
+                g.side[0],
+                g.side[0]
+            );
+        }
+        geoms.push(g);
+    }
+    Ok(SpecCost {
+        params: t.params,
+        macs: t.macs,
+        extra_macs: t.extra,
+        peak: t.peak,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +712,24 @@ mod tests {
             LayerKind::C3k2 { c3k: true, .. }
         ));
         assert!(!s.legacy());
+    }
+
+    #[test]
+    fn cost_matches_the_built_models() {
+        for name in ["yolov8n.yaml", "yolo11n.yaml"] {
+            let spec = ModelSpec::from_name(name, Some(7)).unwrap();
+            let cost = spec.cost().unwrap();
+            let info = crate::nn::DetectionModel::new(spec, tch::Device::Cpu)
+                .unwrap()
+                .info();
+            assert_eq!(cost.params, info.params as f64, "{name}");
+            let gflops = 2.0 * cost.macs / 1e9;
+            assert!(
+                (gflops - info.gflops).abs() < 1e-9,
+                "{name}: {gflops} vs {}",
+                info.gflops
+            );
+        }
     }
 
     #[test]

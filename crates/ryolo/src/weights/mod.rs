@@ -7,7 +7,7 @@ use crate::nn::{DetectionModel, ModelSpec};
 use anyhow::{anyhow, bail, Context, Result};
 use pickle::{Pickle, Value};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -42,9 +42,15 @@ fn storage_kind(dtype: &str) -> Result<(Kind, usize)> {
 
 /// Reads an Ultralytics `.pt` file: the `ema` model if present, else `model`.
 pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
-    let ctx = || format!("reading Ultralytics checkpoint {}", path.display());
-    let file = std::fs::File::open(path).with_context(ctx)?;
-    let mut zip = zip::ZipArchive::new(file)
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading Ultralytics checkpoint {}", path.display()))?;
+    read_pt_from(file, &path.display().to_string())
+}
+
+/// Reads an Ultralytics checkpoint from any seekable reader; `name` (the file) labels the errors.
+pub fn read_pt_from<R: Read + Seek>(reader: R, name: &str) -> Result<PtCheckpoint> {
+    let ctx = || format!("reading Ultralytics checkpoint {name}");
+    let mut zip = zip::ZipArchive::new(reader)
         .map_err(|e| {
             anyhow!("not a PyTorch zip checkpoint ({e}); the file may be truncated or not a .pt")
         })
@@ -102,17 +108,17 @@ pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
     let mut refs = Vec::new();
     collect_tensors(&pk, model, "", &mut refs, 0);
     if refs.is_empty() {
-        bail!("{}: the model holds no tensors", path.display());
+        bail!("{name}: the model holds no tensors");
     }
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut tensors = HashMap::new();
-    for (name, t) in refs {
+    for (tname, t) in refs {
         if !storages.contains_key(&t.key) {
             let entry = format!("{prefix}data/{}", t.key);
             let mut b = Vec::new();
             zip.by_name(&entry)
                 .and_then(|mut f| f.read_to_end(&mut b).map_err(Into::into))
-                .map_err(|e| anyhow!("tensor {name}: storage {entry}: {e}"))
+                .map_err(|e| anyhow!("tensor {tname}: storage {entry}: {e}"))
                 .with_context(ctx)?;
             storages.insert(t.key.clone(), b);
         }
@@ -120,7 +126,7 @@ pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
         let (kind, es) = storage_kind(&t.dtype).with_context(ctx)?;
         let numel: i64 = t.size.iter().product();
         if t.size.iter().any(|&s| s < 0) || t.offset < 0 || t.size.len() != t.stride.len() {
-            bail!("{}: tensor {name} has an invalid shape", path.display());
+            bail!("{name}: tensor {tname} has an invalid shape");
         }
         let extent = if numel == 0 {
             0
@@ -134,7 +140,7 @@ pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
         };
         let (start, end) = (t.offset as usize * es, (t.offset + extent) as usize * es);
         if end > bytes.len() {
-            bail!("{}: tensor {name} needs bytes {start}..{end} of storage {} which has {} (truncated file?)", path.display(), t.key, bytes.len());
+            bail!("{name}: tensor {tname} needs bytes {start}..{end} of storage {} which has {} (truncated file?)", t.key, bytes.len());
         }
         let flat = Tensor::from_data_size(&bytes[start..end], &[extent], kind);
         let tensor = if numel == 0 {
@@ -147,7 +153,7 @@ pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
         } else {
             tensor
         };
-        tensors.insert(name, tensor);
+        tensors.insert(tname, tensor);
     }
     let train_args = pk
         .lookup(pk.root, "train_args")
@@ -312,9 +318,18 @@ pub use crate::util::write_atomic;
 
 /// Reads one of our checkpoints: metadata and tensors.
 pub fn read_checkpoint(path: &Path) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
-    let ctx = || format!("reading checkpoint {}", path.display());
-    let bytes = std::fs::read(path).with_context(ctx)?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    read_checkpoint_bytes(&bytes, &path.display().to_string())
+}
+
+/// Reads one of our checkpoints from its bytes; `name` (the file) labels the errors.
+pub fn read_checkpoint_bytes(
+    bytes: &[u8],
+    name: &str,
+) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
+    let ctx = || format!("reading checkpoint {name}");
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow!("not a safetensors file: {e}"))
         .with_context(ctx)?;
     let meta: CheckpointMeta = header
@@ -324,17 +339,17 @@ pub fn read_checkpoint(path: &Path) -> Result<(CheckpointMeta, HashMap<String, T
         .ok_or_else(|| anyhow!("no ryolo metadata in the safetensors header"))
         .and_then(|s| serde_json::from_str(s).map_err(Into::into))
         .with_context(ctx)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| anyhow!("{e}"))
         .with_context(ctx)?;
     let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
+    for (tname, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
-            bail!("{}: tensor {name} is not f32", path.display());
+            bail!("{name}: tensor {tname} is not f32");
         }
         let shape: Vec<i64> = view.shape().iter().map(|&s| s as i64).collect();
         tensors.insert(
-            name,
+            tname,
             Tensor::from_data_size(view.data(), &shape, Kind::Float),
         );
     }
