@@ -143,8 +143,14 @@ impl ModelSpec {
         let map = yaml
             .as_mapping_mut()
             .ok_or_else(|| anyhow!("model YAML is not a mapping"))?;
-        let yaml_nc = map.get("nc").and_then(Value::as_i64).unwrap_or(80);
+        let yaml_nc = match map.get("nc") {
+            None => 80,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| anyhow!("model YAML 'nc' must be an integer, got {v:?}"))?,
+        };
         let nc = nc.unwrap_or(yaml_nc);
+        check_nc(nc)?;
         if nc != yaml_nc {
             eprintln!("Overriding model.yaml nc={yaml_nc} with nc={nc}");
         }
@@ -167,20 +173,14 @@ impl ModelSpec {
                 };
                 let row = scales
                     .get(key.as_str())
-                    .and_then(Value::as_sequence)
                     .ok_or_else(|| anyhow!("model YAML has no scale '{key}'"))?;
-                let f = |i: usize| row.get(i).and_then(Value::as_f64).unwrap_or(f64::INFINITY);
-                let r = (f(0), f(1), f(2));
+                let r = scale_row(row).with_context(|| format!("model YAML scale '{key}'"))?;
                 map.insert("scale".into(), key.clone().into());
                 r
             }
             None => (
-                map.get("depth_multiple")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0),
-                map.get("width_multiple")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0),
+                multiple(map, "depth_multiple")?,
+                multiple(map, "width_multiple")?,
                 f64::INFINITY,
             ),
         };
@@ -192,6 +192,12 @@ impl ModelSpec {
                 .and_then(Value::as_sequence)
                 .ok_or_else(|| anyhow!("model YAML has no '{section}' list"))?;
             rows.extend(seq.iter().cloned());
+        }
+        if rows.len() > MAX_LAYERS {
+            bail!(
+                "model YAML has {} layers, more than {MAX_LAYERS}",
+                rows.len()
+            );
         }
         if let Some(module) = rows.last().and_then(|r| r.get(2)).and_then(Value::as_str) {
             if let Some(task) = crate::task::TaskKind::from_head_module(module) {
@@ -205,13 +211,23 @@ impl ModelSpec {
         let mut ch: Vec<i64> = Vec::new();
         let mut layers = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            let layer = parse_row(row, i as i64, &ch, nc, gd, gw, max_ch, legacy, big)
-                .with_context(|| {
-                    format!(
-                        "model YAML layer {i}: {}",
-                        serde_yaml::to_string(row).unwrap_or_default().trim()
-                    )
-                })?;
+            let ctx = RowCtx {
+                nc,
+                gd,
+                gw,
+                max_ch,
+                legacy,
+                big,
+            };
+            let layer = parse_row(row, i as i64, &ch, ctx).with_context(|| {
+                format!(
+                    "model YAML layer {i}: {}",
+                    serde_yaml::to_string(row).unwrap_or_default().trim()
+                )
+            })?;
+            if matches!(layer.kind, LayerKind::Detect { .. }) && i + 1 != rows.len() {
+                bail!("model YAML layer {i}: Detect must be the last layer");
+            }
             ch.push(layer.c_out);
             layers.push(layer);
         }
@@ -219,6 +235,7 @@ impl ModelSpec {
             Some(LayerKind::Detect { .. }) => {}
             _ => bail!("model YAML must end with a Detect layer"),
         }
+        check_cost(&walk(&layers)?)?;
         let stem_scaled = match (&scale, guess_scale(stem)) {
             (Some(s), None) => format!("{}{s}", stem),
             _ => stem.to_string(),
@@ -251,6 +268,82 @@ impl ModelSpec {
     }
 }
 
+/// Most classes a model may have.
+pub const MAX_NC: i64 = 10_000;
+/// Most channels a layer may have (after width scaling).
+pub const MAX_CHANNELS: i64 = 65_536;
+/// Largest kernel and stride of a Conv, SPPF pool and Upsample factor.
+pub const MAX_KERNEL: i64 = 64;
+/// Most repeats of a block after depth scaling.
+pub const MAX_REPEATS: i64 = 100;
+/// Largest depth or width multiple.
+pub const MAX_MULTIPLE: f64 = 100.0;
+/// Most layers in a model.
+pub const MAX_LAYERS: usize = 1000;
+/// Most parameters a model may have (yolo11x has 57 million).
+pub const MAX_PARAMS: f64 = 1e9;
+/// Most multiply-accumulates of a 640x640 forward (yolo11x needs about 1e11).
+pub const MAX_MACS: f64 = 2e12;
+
+/// Checks a class count.
+fn check_nc(nc: i64) -> Result<()> {
+    if !(1..=MAX_NC).contains(&nc) {
+        bail!("the number of classes 'nc' must be in 1..={MAX_NC}, got {nc}");
+    }
+    Ok(())
+}
+
+/// A scale row `[depth, width, max_channels]`: three finite positive numbers, multiples at most
+/// [`MAX_MULTIPLE`].
+fn scale_row(row: &Value) -> Result<(f64, f64, f64)> {
+    let nums: Vec<f64> = row
+        .as_sequence()
+        .map(|r| r.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let ok = row.as_sequence().map(Vec::len) == Some(3)
+        && nums.len() == 3
+        && nums.iter().all(|x| x.is_finite() && *x > 0.0)
+        && nums[0] <= MAX_MULTIPLE
+        && nums[1] <= MAX_MULTIPLE;
+    if !ok {
+        bail!(
+            "must be [depth, width, max_channels]: three finite numbers > 0, multiples at most \
+             {MAX_MULTIPLE}; got {}",
+            serde_yaml::to_string(row).unwrap_or_default().trim()
+        );
+    }
+    Ok((nums[0], nums[1], nums[2]))
+}
+
+/// `depth_multiple` or `width_multiple` (1 when absent): a finite number in (0, MAX_MULTIPLE].
+fn multiple(map: &serde_yaml::Mapping, key: &str) -> Result<f64> {
+    let Some(v) = map.get(key) else {
+        return Ok(1.0);
+    };
+    match v.as_f64() {
+        Some(x) if x.is_finite() && x > 0.0 && x <= MAX_MULTIPLE => Ok(x),
+        _ => bail!("model YAML '{key}' must be a number in (0, {MAX_MULTIPLE}], got {v:?}"),
+    }
+}
+
+/// Refuses models whose parameters or work exceed [`MAX_PARAMS`] / [`MAX_MACS`].
+fn check_cost(c: &SpecCost) -> Result<()> {
+    if c.params > MAX_PARAMS {
+        bail!(
+            "the model would have {:.3e} parameters, more than the {MAX_PARAMS:.0e} cap",
+            c.params
+        );
+    }
+    let macs = c.macs + c.extra_macs;
+    if macs > MAX_MACS {
+        bail!(
+            "the model would need {macs:.3e} multiply-accumulates per 640x640 image, more than \
+             the {MAX_MACS:.0e} cap"
+        );
+    }
+    Ok(())
+}
+
 /// The `yolo11` / `yolov8` prefix of a stem such as `yolo11n` (everything up to the scale letter).
 fn stem_digits(stem: &str) -> String {
     let re = regex::Regex::new(r"yolo(e-)?v?\d+").expect("valid regex");
@@ -259,13 +352,25 @@ fn stem_digits(stem: &str) -> String {
         .unwrap_or_default()
 }
 
-fn arg_i64(args: &[Value], i: usize, default: i64) -> Result<i64> {
-    match args.get(i) {
-        None => Ok(default),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| anyhow!("argument {i} must be an integer, got {v:?}")),
+/// Integer argument `i` (named `key`), `default` when absent (None: required), in `lo..=hi`.
+fn arg_in(
+    module: &str,
+    args: &[Value],
+    (i, key): (usize, &str),
+    default: Option<i64>,
+    (lo, hi): (i64, i64),
+) -> Result<i64> {
+    let v = match (args.get(i), default) {
+        (None, Some(d)) => d,
+        (None, None) => bail!("{module} '{key}' (argument {i}) is missing"),
+        (Some(v), _) => v.as_i64().ok_or_else(|| {
+            anyhow!("{module} '{key}' (argument {i}) must be an integer, got {v:?}")
+        })?,
+    };
+    if !(lo..=hi).contains(&v) {
+        bail!("{module} '{key}' (argument {i}) must be in {lo}..={hi}, got {v}");
     }
+    Ok(v)
 }
 
 fn arg_bool(args: &[Value], i: usize, default: bool) -> Result<bool> {
@@ -277,33 +382,22 @@ fn arg_bool(args: &[Value], i: usize, default: bool) -> Result<bool> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn parse_row(
-    row: &Value,
-    idx: i64,
-    ch: &[i64],
-    nc: i64,
-    gd: f64,
-    gw: f64,
-    max_ch: f64,
-    legacy: bool,
-    big: bool,
-) -> Result<LayerSpec> {
-    let row = row
-        .as_sequence()
-        .filter(|r| r.len() == 4)
-        .ok_or_else(|| anyhow!("a layer row must be [from, repeats, module, args]"))?;
-    let from_raw: Vec<i64> = match &row[0] {
+/// The `from` field of layer `idx`: indices as written and resolved (-1 at layer 0 is the image).
+fn parse_from(v: &Value, idx: i64) -> Result<(Vec<i64>, Vec<i64>)> {
+    let raw: Vec<i64> = match v {
         Value::Sequence(s) => s
             .iter()
             .map(|v| v.as_i64().ok_or_else(|| anyhow!("bad 'from' entry {v:?}")))
             .collect::<Result<_>>()?,
         v => vec![v.as_i64().ok_or_else(|| anyhow!("bad 'from' {v:?}"))?],
     };
-    let from: Vec<i64> = from_raw
+    if raw.is_empty() {
+        bail!("'from' is an empty list");
+    }
+    let from = raw
         .iter()
         .map(|&f| {
-            let a = if f < 0 { idx + f } else { f };
+            let a = if f < 0 { idx.saturating_add(f) } else { f };
             if a < 0 && !(idx == 0 && f == -1) {
                 bail!("'from' {f} points before the first layer");
             }
@@ -313,78 +407,158 @@ fn parse_row(
             Ok(a)
         })
         .collect::<Result<_>>()?;
-    let c_in = |k: usize| -> i64 {
-        let f = from[k];
-        if f < 0 {
-            3
-        } else {
-            ch[f as usize]
-        }
-    };
-    let repeats = row[1]
+    Ok((raw, from))
+}
+
+/// Repeats after depth scaling (`max(round(n * gd), 1)` when `n > 1`); only C2f, C3k2 and C2PSA
+/// repeat, the other modules need 1.
+fn parse_repeats(v: &Value, module: &str, gd: f64) -> Result<i64> {
+    let repeats = v
         .as_i64()
-        .ok_or_else(|| anyhow!("repeats must be an integer"))?;
+        .ok_or_else(|| anyhow!("repeats must be an integer, got {v:?}"))?;
+    if !matches!(module, "C2f" | "C3k2" | "C2PSA") {
+        if repeats != 1 {
+            bail!(
+                "repeats must be 1 for {module} (only C2f, C3k2 and C2PSA repeat), got {repeats}"
+            );
+        }
+        return Ok(1);
+    }
+    if repeats < 0 {
+        bail!("repeats must be >= 0, got {repeats}");
+    }
     let n = if repeats > 1 {
         (round_half_even(repeats as f64 * gd) as i64).max(1)
     } else {
         repeats
     };
+    if n > MAX_REPEATS {
+        bail!("repeats {repeats} at depth {gd} give {n}, more than {MAX_REPEATS}");
+    }
+    Ok(n)
+}
+
+/// What a layer's arguments resolve against: classes, scaling and the model family.
+#[derive(Debug, Clone, Copy)]
+struct RowCtx {
+    nc: i64,
+    gd: f64,
+    gw: f64,
+    max_ch: f64,
+    legacy: bool,
+    big: bool,
+}
+
+impl RowCtx {
+    /// Output channels after width scaling of argument 0 (`c2`) of `module`.
+    fn width(&self, module: &str, args: &[Value]) -> Result<i64> {
+        let c = arg_in(module, args, (0, "c2"), None, (1, MAX_CHANNELS))?;
+        let w = make_divisible((c as f64).min(self.max_ch) * self.gw, 8);
+        if !(1..=MAX_CHANNELS).contains(&w) {
+            bail!(
+                "{module} 'c2' {c} at width {} gives {w} channels, outside 1..={MAX_CHANNELS}",
+                self.gw
+            );
+        }
+        Ok(w)
+    }
+}
+
+/// Resolves one `[from, repeats, module, args]` row (layer `idx`; `ch`: earlier output channels).
+fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec> {
+    let row = row
+        .as_sequence()
+        .filter(|r| r.len() == 4)
+        .ok_or_else(|| anyhow!("a layer row must be [from, repeats, module, args]"))?;
+    let (from_raw, from) = parse_from(&row[0], idx)?;
     let module = row[2]
         .as_str()
         .ok_or_else(|| anyhow!("module must be a name"))?;
-    let args: Vec<Value> = row[3]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| match v.as_str() {
-            Some("nc") => Value::from(nc),
-            Some("None") => Value::Null,
-            Some("True") => Value::Bool(true),
-            Some("False") => Value::Bool(false),
-            _ => v,
-        })
-        .collect();
-    let width = |c: i64| make_divisible((c as f64).min(max_ch) * gw, 8);
+    let n = parse_repeats(&row[1], module, ctx.gd)?;
+    let c_in = |k: usize| -> i64 {
+        match usize::try_from(from[k]) {
+            Ok(f) => ch[f],
+            Err(_) => 3,
+        }
+    };
+    let one_input = || -> Result<i64> {
+        if from.len() != 1 {
+            bail!("{module} takes one input, 'from' lists {}", from.len());
+        }
+        Ok(c_in(0))
+    };
+    let args: Vec<Value> = match &row[3] {
+        Value::Sequence(a) => a.clone(),
+        Value::Null => vec![],
+        v => bail!("args must be a list, got {v:?}"),
+    }
+    .into_iter()
+    .map(|v| match v.as_str() {
+        Some("nc") => Value::from(ctx.nc),
+        Some("None") => Value::Null,
+        Some("True") => Value::Bool(true),
+        Some("False") => Value::Bool(false),
+        _ => v,
+    })
+    .collect();
     let (kind, c_out) = match module {
         "Conv" => {
-            let c2 = width(arg_i64(&args, 0, 0)?);
-            let k = arg_i64(&args, 1, 1)?;
-            let s = arg_i64(&args, 2, 1)?;
-            (LayerKind::Conv { c1: c_in(0), c2, k, s }, c2)
+            let c1 = one_input()?;
+            let c2 = ctx.width(module, &args)?;
+            let k = arg_in(module, &args, (1, "k"), Some(1), (1, MAX_KERNEL))?;
+            let s = arg_in(module, &args, (2, "s"), Some(1), (1, MAX_KERNEL))?;
+            (LayerKind::Conv { c1, c2, k, s }, c2)
         }
         "C2f" => {
-            let c2 = width(arg_i64(&args, 0, 0)?);
-            (LayerKind::C2f { c1: c_in(0), c2, n, shortcut: arg_bool(&args, 1, false)? }, c2)
+            let c1 = one_input()?;
+            let c2 = ctx.width(module, &args)?;
+            let shortcut = arg_bool(&args, 1, false)?;
+            (LayerKind::C2f { c1, c2, n, shortcut }, c2)
         }
         "C3k2" => {
-            let c2 = width(arg_i64(&args, 0, 0)?);
-            let c3k = big || arg_bool(&args, 1, false)?;
-            let e = args.get(2).and_then(Value::as_f64).unwrap_or(0.5);
-            (LayerKind::C3k2 { c1: c_in(0), c2, n, c3k, e }, c2)
+            let c1 = one_input()?;
+            let c2 = ctx.width(module, &args)?;
+            let c3k = ctx.big || arg_bool(&args, 1, false)?;
+            let e = c3k2_e(&args, c2)?;
+            (LayerKind::C3k2 { c1, c2, n, c3k, e }, c2)
         }
         "SPPF" => {
-            let c2 = width(arg_i64(&args, 0, 0)?);
-            (LayerKind::Sppf { c1: c_in(0), c2, k: arg_i64(&args, 1, 5)? }, c2)
+            let c1 = one_input()?;
+            let c2 = ctx.width(module, &args)?;
+            let k = arg_in(module, &args, (1, "k"), Some(5), (1, MAX_KERNEL))?;
+            if k % 2 == 0 {
+                bail!("SPPF 'k' (argument 1) must be odd (an even pool changes the map size), got {k}");
+            }
+            if c1 < 2 {
+                bail!("SPPF needs at least 2 input channels, got {c1}");
+            }
+            (LayerKind::Sppf { c1, c2, k }, c2)
         }
         "C2PSA" => {
-            let c2 = width(arg_i64(&args, 0, 0)?);
-            if c2 != c_in(0) {
-                bail!("C2PSA needs equal input and output channels ({} vs {c2})", c_in(0));
-            }
-            (LayerKind::C2psa { c1: c_in(0), c2, n }, c2)
+            let c1 = one_input()?;
+            let c2 = ctx.width(module, &args)?;
+            c2psa_check(c1, c2)?;
+            (LayerKind::C2psa { c1, c2, n }, c2)
         }
-        "nn.Upsample" | "Upsample" => (LayerKind::Upsample { scale: arg_i64(&args, 1, 2)? }, c_in(0)),
+        "nn.Upsample" | "Upsample" => {
+            let c1 = one_input()?;
+            let scale = arg_in(module, &args, (1, "scale_factor"), Some(2), (1, MAX_KERNEL))?;
+            (LayerKind::Upsample { scale }, c1)
+        }
         "Concat" => (LayerKind::Concat, (0..from.len()).map(c_in).sum()),
         "Detect" => {
             let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
             if chs.len() != 3 {
                 bail!("Detect needs 3 inputs (P3, P4, P5), got {}", chs.len());
             }
-            (LayerKind::Detect { nc: arg_i64(&args, 0, nc)?, ch: chs, legacy }, 0)
+            let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
+            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy }, 0)
         }
         other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect)"),
     };
+    if c_out > MAX_CHANNELS {
+        bail!("{module} would output {c_out} channels, more than {MAX_CHANNELS}");
+    }
     Ok(LayerSpec {
         from,
         from_raw,
@@ -392,6 +566,37 @@ fn parse_row(
         kind,
         c_out,
     })
+}
+
+/// C3k2's hidden-width ratio `e` (argument 2, default 0.5): finite, in (0, 4], and leaving at least
+/// two hidden channels.
+fn c3k2_e(args: &[Value], c2: i64) -> Result<f64> {
+    let e = match args.get(2) {
+        None => 0.5,
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| anyhow!("C3k2 'e' (argument 2) must be a number, got {v:?}"))?,
+    };
+    if !(e.is_finite() && e > 0.0 && e <= 4.0) {
+        bail!("C3k2 'e' (argument 2) must be in (0, 4], got {e}");
+    }
+    if ((c2 as f64 * e) as i64) < 2 {
+        bail!("C3k2 'e' (argument 2) = {e} leaves fewer than 2 hidden channels of {c2}");
+    }
+    Ok(e)
+}
+
+/// C2PSA keeps its width, and its attention heads (`c1 / 2 / 64`, at least 1) must divide `c1 / 2`.
+fn c2psa_check(c1: i64, c2: i64) -> Result<()> {
+    if c2 != c1 {
+        bail!("C2PSA needs equal input and output channels ({c1} vs {c2})");
+    }
+    let c = (c1 as f64 * 0.5) as i64;
+    let heads = (c / 64).max(1);
+    if c < 2 || c % heads != 0 {
+        bail!("C2PSA 'c2' {c2}: half of it ({c}) must be at least 2 and divisible by its {heads} attention heads");
+    }
+    Ok(())
 }
 
 /// What a model costs, estimated from its layer list without building it.
