@@ -164,8 +164,11 @@ fn read_entry<R: Read + Seek>(
     if want > declared {
         bail!("zip entry {entry} holds {declared} bytes but {want} are needed (truncated file?)");
     }
+    // Reading a whole entry goes one byte past its declared end: the zip reader checks the CRC at
+    // the end of the data, and an entry that inflates past its declared size is caught.
+    let whole = want == declared;
     let mut buf = Vec::with_capacity(usize::try_from(want.min(1 << 26)).unwrap_or(0));
-    f.take(want)
+    f.take(want + u64::from(whole))
         .read_to_end(&mut buf)
         .map_err(|e| anyhow!("reading {entry}: {e}"))?;
     if (buf.len() as u64) < want {
@@ -173,6 +176,9 @@ fn read_entry<R: Read + Seek>(
             "zip entry {entry} gave {} bytes but {want} are needed (truncated or corrupt file?)",
             buf.len()
         );
+    }
+    if buf.len() as u64 > want {
+        bail!("zip entry {entry} holds more than the {declared} bytes it declares");
     }
     Ok((buf, declared))
 }
@@ -203,18 +209,20 @@ fn view_span(t: &pickle::TensorRef) -> std::result::Result<ViewSpan, String> {
     if let Some(s) = t.stride.iter().find(|&&s| s < 0) {
         return Err(format!("negative stride {s} in {:?}", t.stride));
     }
-    let start =
-        u64::try_from(t.offset).map_err(|_| format!("negative storage offset {}", t.offset))?;
-    let overflow = || format!("size {:?} / stride {:?} overflow", t.size, t.stride);
-    let dims = t
-        .size
-        .iter()
-        .zip(&t.stride)
-        .map(|(&s, &st)| (s as u64, st as u64));
-    let mut numel: u64 = 1;
-    let mut nonzero: u64 = 1;
-    let mut reach: u64 = 0;
-    for (s, st) in dims {
+    if t.offset < 0 {
+        return Err(format!("negative storage offset {}", t.offset));
+    }
+    let overflow = || {
+        format!(
+            "size {:?}, stride {:?} and offset {} overflow 64-bit element indices",
+            t.size, t.stride, t.offset
+        )
+    };
+    // Everything is non-negative here; tch needs every count and index to fit an i64.
+    let mut numel: i64 = 1;
+    let mut nonzero: i64 = 1;
+    let mut reach: i64 = 0;
+    for (&s, &st) in t.size.iter().zip(&t.stride) {
         numel = numel.saturating_mul(s);
         if s > 0 {
             nonzero = nonzero.checked_mul(s).ok_or_else(overflow)?;
@@ -223,14 +231,18 @@ fn view_span(t: &pickle::TensorRef) -> std::result::Result<ViewSpan, String> {
         }
     }
     let end = if numel == 0 {
-        start
+        t.offset
     } else {
-        start
+        t.offset
             .checked_add(reach)
             .and_then(|e| e.checked_add(1))
-            .ok_or_else(|| format!("storage offset {} overflows", t.offset))?
+            .ok_or_else(overflow)?
     };
-    Ok(ViewSpan { numel, start, end })
+    Ok(ViewSpan {
+        numel: numel as u64,
+        start: t.offset as u64,
+        end: end as u64,
+    })
 }
 
 /// Reads the storages the tensors use (only the bytes they reach) and rebuilds every tensor.
@@ -245,10 +257,12 @@ fn load_tensors<R: Read + Seek>(
         let bad = |m: String| anyhow!("tensor {tname} (storage {}): {m}", t.key);
         let (_, es) = storage_kind(&t.dtype).map_err(|e| bad(e.to_string()))?;
         let span = view_span(t).map_err(bad)?;
-        let end_bytes = span
-            .end
-            .checked_mul(es as u64)
-            .ok_or_else(|| bad("storage offset overflows".into()))?;
+        let end_bytes = span.end.checked_mul(es as u64).ok_or_else(|| {
+            bad(format!(
+                "reaches element {} of its storage, past any file",
+                span.end
+            ))
+        })?;
         let slot = need.entry(t.key.as_str()).or_insert((0, t.dtype.as_str()));
         if slot.1 != t.dtype {
             return Err(bad(format!("viewed as both {} and {}", slot.1, t.dtype)));
