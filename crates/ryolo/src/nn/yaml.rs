@@ -147,7 +147,7 @@ impl ModelSpec {
             None => 80,
             Some(v) => v
                 .as_i64()
-                .ok_or_else(|| anyhow!("model YAML 'nc' must be an integer, got {v:?}"))?,
+                .ok_or_else(|| anyhow!("model YAML 'nc' must be an integer, got {}", flow(v)))?,
         };
         let nc = nc.unwrap_or(yaml_nc);
         check_nc(nc)?;
@@ -219,12 +219,8 @@ impl ModelSpec {
                 legacy,
                 big,
             };
-            let layer = parse_row(row, i as i64, &ch, ctx).with_context(|| {
-                format!(
-                    "model YAML layer {i}: {}",
-                    serde_yaml::to_string(row).unwrap_or_default().trim()
-                )
-            })?;
+            let layer = parse_row(row, i as i64, &ch, ctx)
+                .with_context(|| format!("model YAML layer {i}: {}", flow(row)))?;
             if matches!(layer.kind, LayerKind::Detect { .. }) && i + 1 != rows.len() {
                 bail!("model YAML layer {i}: Detect must be the last layer");
             }
@@ -285,6 +281,25 @@ pub const MAX_PARAMS: f64 = 1e9;
 /// Most multiply-accumulates of a 640x640 forward (yolo11x needs about 1e11).
 pub const MAX_MACS: f64 = 2e12;
 
+/// A YAML value on one line, in flow style: `[-1, 1, Conv, [64, 3, 2]]`.
+pub fn flow(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Sequence(s) => format!("[{}]", s.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Value::Mapping(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", flow(k), flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Tagged(t) => format!("{} {}", t.tag, flow(&t.value)),
+    }
+}
+
 /// Checks a class count.
 fn check_nc(nc: i64) -> Result<()> {
     if !(1..=MAX_NC).contains(&nc) {
@@ -309,7 +324,7 @@ fn scale_row(row: &Value) -> Result<(f64, f64, f64)> {
         bail!(
             "must be [depth, width, max_channels]: three finite numbers > 0, multiples at most \
              {MAX_MULTIPLE}; got {}",
-            serde_yaml::to_string(row).unwrap_or_default().trim()
+            flow(row)
         );
     }
     Ok((nums[0], nums[1], nums[2]))
@@ -322,7 +337,10 @@ fn multiple(map: &serde_yaml::Mapping, key: &str) -> Result<f64> {
     };
     match v.as_f64() {
         Some(x) if x.is_finite() && x > 0.0 && x <= MAX_MULTIPLE => Ok(x),
-        _ => bail!("model YAML '{key}' must be a number in (0, {MAX_MULTIPLE}], got {v:?}"),
+        _ => bail!(
+            "model YAML '{key}' must be a number in (0, {MAX_MULTIPLE}], got {}",
+            flow(v)
+        ),
     }
 }
 
@@ -364,7 +382,10 @@ fn arg_in(
         (None, Some(d)) => d,
         (None, None) => bail!("{module} '{key}' (argument {i}) is missing"),
         (Some(v), _) => v.as_i64().ok_or_else(|| {
-            anyhow!("{module} '{key}' (argument {i}) must be an integer, got {v:?}")
+            anyhow!(
+                "{module} '{key}' (argument {i}) must be an integer, got {}",
+                flow(v)
+            )
         })?,
     };
     if !(lo..=hi).contains(&v) {
@@ -378,7 +399,7 @@ fn arg_bool(args: &[Value], i: usize, default: bool) -> Result<bool> {
         None => Ok(default),
         Some(v) => v
             .as_bool()
-            .ok_or_else(|| anyhow!("argument {i} must be True/False, got {v:?}")),
+            .ok_or_else(|| anyhow!("argument {i} must be True/False, got {}", flow(v))),
     }
 }
 
@@ -387,9 +408,14 @@ fn parse_from(v: &Value, idx: i64) -> Result<(Vec<i64>, Vec<i64>)> {
     let raw: Vec<i64> = match v {
         Value::Sequence(s) => s
             .iter()
-            .map(|v| v.as_i64().ok_or_else(|| anyhow!("bad 'from' entry {v:?}")))
+            .map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| anyhow!("bad 'from' entry {}", flow(v)))
+            })
             .collect::<Result<_>>()?,
-        v => vec![v.as_i64().ok_or_else(|| anyhow!("bad 'from' {v:?}"))?],
+        v => vec![v
+            .as_i64()
+            .ok_or_else(|| anyhow!("bad 'from' {}", flow(v)))?],
     };
     if raw.is_empty() {
         bail!("'from' is an empty list");
@@ -415,7 +441,7 @@ fn parse_from(v: &Value, idx: i64) -> Result<(Vec<i64>, Vec<i64>)> {
 fn parse_repeats(v: &Value, module: &str, gd: f64) -> Result<i64> {
     let repeats = v
         .as_i64()
-        .ok_or_else(|| anyhow!("repeats must be an integer, got {v:?}"))?;
+        .ok_or_else(|| anyhow!("repeats must be an integer, got {}", flow(v)))?;
     if !matches!(module, "C2f" | "C3k2" | "C2PSA") {
         if repeats != 1 {
             bail!(
@@ -490,7 +516,7 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
     let args: Vec<Value> = match &row[3] {
         Value::Sequence(a) => a.clone(),
         Value::Null => vec![],
-        v => bail!("args must be a list, got {v:?}"),
+        v => bail!("args must be a list, got {}", flow(v)),
     }
     .into_iter()
     .map(|v| match v.as_str() {
@@ -575,7 +601,7 @@ fn c3k2_e(args: &[Value], c2: i64) -> Result<f64> {
         None => 0.5,
         Some(v) => v
             .as_f64()
-            .ok_or_else(|| anyhow!("C3k2 'e' (argument 2) must be a number, got {v:?}"))?,
+            .ok_or_else(|| anyhow!("C3k2 'e' (argument 2) must be a number, got {}", flow(v)))?,
     };
     if !(e.is_finite() && e > 0.0 && e <= 4.0) {
         bail!("C3k2 'e' (argument 2) must be in (0, 4], got {e}");
