@@ -670,7 +670,7 @@ fn safetensors_edit(m: &mut Mutator, file: &[u8], hlen: usize) -> Option<Vec<u8>
         st_header_edit(m, &mut h);
     }
     let mut header = serde_json::to_vec(&h).ok()?;
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = (header.len() as u64).to_le_bytes().to_vec();

@@ -619,7 +619,7 @@ fn yaml_parameter_cap() {
 /// A safetensors file from a JSON header and data bytes.
 fn st_file(header: &str, data: &[u8]) -> Vec<u8> {
     let mut header = header.to_string();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     let mut out = (header.len() as u64).to_le_bytes().to_vec();
