@@ -602,6 +602,31 @@ fn yaml_bad_from_and_sizes() {
 }
 
 #[test]
+fn yaml_alias_bomb_and_endless_file() {
+    // Ten levels of ten aliases: 10^10 nodes if expanded.
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = format!("*a{}", i - 1);
+        text += &format!("a{i}: &a{i} [{}]\n", [p.as_str(); 10].join(", "));
+    }
+    let t0 = Instant::now();
+    assert!(serde_yaml::from_str::<serde_yaml::Value>(&text).is_err());
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // A model YAML over the 16 MiB cap is refused after reading the cap (the same guard stops
+    // /dev/zero); a regular file keeps a regression from eating the machine's memory.
+    let dir = std::env::temp_dir().join(format!("ryolo-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.yaml");
+    std::fs::write(&big, vec![b' '; (16 << 20) + 1]).unwrap();
+    let e = format!(
+        "{:#}",
+        ModelSpec::from_name(big.to_str().unwrap(), None).unwrap_err()
+    );
+    says(&e, &["big.yaml", "larger than 16777216 bytes"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn yaml_parameter_cap() {
     // Two 65536-channel convs: 3.9e10 parameters.
     let text = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [65536, 3, 32]]\n  - [-1, 1, Conv, [65536, 3, 2]]\n  - [-1, 1, Conv, [8, 1, 1]]\nhead:\n  - [[0, 1, 2], 1, Detect, [nc]]\n";

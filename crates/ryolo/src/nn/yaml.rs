@@ -106,7 +106,7 @@ impl ModelSpec {
             .to_string();
         let scale = guess_scale(&stem);
         let text = if path.exists() {
-            std::fs::read_to_string(path).with_context(|| format!("reading model YAML {name}"))?
+            read_text(path, MAX_YAML_BYTES).with_context(|| format!("reading model YAML {name}"))?
         } else {
             let unified = match &scale {
                 Some(s) => stem.replacen(
@@ -298,6 +298,23 @@ pub fn flow(v: &Value) -> String {
         ),
         Value::Tagged(t) => format!("{} {}", t.tag, flow(&t.value)),
     }
+}
+
+/// Largest model YAML file read: 16 MiB.
+pub const MAX_YAML_BYTES: u64 = 16 << 20;
+
+/// A UTF-8 text file of at most `cap` bytes (read through `take`, so a device or a growing file
+/// cannot make it read forever).
+fn read_text(path: &Path, cap: u64) -> Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        bail!("the file is larger than {cap} bytes");
+    }
+    Ok(String::from_utf8(buf)?)
 }
 
 /// Checks a class count.
