@@ -7,7 +7,7 @@ use crate::nn::{DetectionModel, ModelSpec};
 use anyhow::{anyhow, bail, Context, Result};
 use pickle::{Pickle, Value};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -42,40 +42,50 @@ fn storage_kind(dtype: &str) -> Result<(Kind, usize)> {
 
 /// Reads an Ultralytics `.pt` file: the `ema` model if present, else `model`.
 pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
-    let ctx = || format!("reading Ultralytics checkpoint {}", path.display());
-    let file = std::fs::File::open(path).with_context(ctx)?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| {
-            anyhow!("not a PyTorch zip checkpoint ({e}); the file may be truncated or not a .pt")
-        })
-        .with_context(ctx)?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading Ultralytics checkpoint {}", path.display()))?;
+    read_pt_from(file, &path.display().to_string())
+}
+
+/// Largest zip entry (declared uncompressed size) a checkpoint may have: 4 GB.
+pub const MAX_ENTRY_BYTES: u64 = 4_000_000_000;
+/// Largest `data.pkl`: 256 MiB (Ultralytics' are a few hundred KB).
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+/// Most tensor bytes one checkpoint may hold in all: 4 GB.
+pub const MAX_TENSOR_BYTES: u64 = 4_000_000_000;
+/// Most modules visited when collecting the state dict (yolo11x has about 800).
+pub const MAX_MODULES: usize = 100_000;
+/// Most tensors in one state dict.
+pub const MAX_TENSORS: usize = 100_000;
+/// Deepest module nesting followed.
+pub const MAX_MODULE_DEPTH: usize = 64;
+/// Most work (dict entries scanned plus name bytes) collecting the state dict may take.
+const MAX_WALK_WORK: usize = 20_000_000;
+
+/// Reads an Ultralytics checkpoint from any seekable reader; `name` (the file) labels the errors.
+pub fn read_pt_from<R: Read + Seek>(reader: R, name: &str) -> Result<PtCheckpoint> {
+    read_pt_inner(reader).with_context(|| format!("reading Ultralytics checkpoint {name}"))
+}
+
+/// [`read_pt_from`] without the file context.
+fn read_pt_inner<R: Read + Seek>(reader: R) -> Result<PtCheckpoint> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
+        anyhow!("not a PyTorch zip checkpoint ({e}); the file may be truncated or not a .pt")
+    })?;
     let pkl_name = (0..zip.len())
         .filter_map(|i| zip.name_for_index(i).map(str::to_string))
         .find(|n| n.ends_with("data.pkl") && n.matches('/').count() <= 1)
-        .ok_or_else(|| anyhow!("no data.pkl inside the zip"))
-        .with_context(ctx)?;
+        .ok_or_else(|| anyhow!("no data.pkl inside the zip"))?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
-    let mut buf = Vec::new();
-    zip.by_name(&pkl_name)
-        .and_then(|mut f| f.read_to_end(&mut buf).map_err(Into::into))
-        .map_err(|e| anyhow!("reading {pkl_name}: {e}"))
-        .with_context(ctx)?;
-    let pk = pickle::parse(&buf)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(ctx)?;
-    let model = ["ema", "model"]
-        .iter()
-        .filter_map(|k| pk.lookup(pk.root, k))
-        .find(|&id| matches!(pk.get(id), Value::Object { .. }))
-        .ok_or_else(|| {
-            anyhow!("no 'ema' or 'model' entry holding a model (not an Ultralytics checkpoint?)")
-        })
-        .with_context(ctx)?;
+    let (buf, _) = read_entry(&mut zip, &pkl_name, None, MAX_PICKLE_BYTES)?;
+    let pk = pickle::parse(&buf).map_err(|e| anyhow!("{e}"))?;
+    let model = find_model(&pk)?;
     let yaml_id = pk
-        .lookup(model, "yaml")
-        .ok_or_else(|| anyhow!("the model has no 'yaml' attribute"))
-        .with_context(ctx)?;
-    let yaml = pk.to_yaml(yaml_id);
+        .lookup(model, "yaml")?
+        .ok_or_else(|| anyhow!("the model has no 'yaml' attribute"))?;
+    let yaml = pk
+        .to_yaml(yaml_id)
+        .map_err(|e| anyhow!("the model's 'yaml' attribute: {e}"))?;
     let stem = yaml
         .get("yaml_file")
         .and_then(serde_yaml::Value::as_str)
@@ -86,105 +96,329 @@ pub fn read_pt(path: &Path) -> Result<PtCheckpoint> {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "model".into());
-    let mut names: Vec<(i64, String)> = pk
-        .lookup(model, "names")
-        .map(|id| {
-            pk.dict_items(id)
-                .into_iter()
-                .filter_map(|(k, v)| match pk.get(v) {
-                    Value::Str(s) => Some((k.parse().unwrap_or(0), s.clone())),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    let mut refs = Vec::new();
-    collect_tensors(&pk, model, "", &mut refs, 0);
+    let names = class_names(&pk, model)?;
+    let refs = collect_tensors(&pk, model)?;
     if refs.is_empty() {
-        bail!("{}: the model holds no tensors", path.display());
+        bail!("the model holds no tensors");
     }
-    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut tensors = HashMap::new();
-    for (name, t) in refs {
-        if !storages.contains_key(&t.key) {
-            let entry = format!("{prefix}data/{}", t.key);
-            let mut b = Vec::new();
-            zip.by_name(&entry)
-                .and_then(|mut f| f.read_to_end(&mut b).map_err(Into::into))
-                .map_err(|e| anyhow!("tensor {name}: storage {entry}: {e}"))
-                .with_context(ctx)?;
-            storages.insert(t.key.clone(), b);
-        }
-        let bytes = &storages[&t.key];
-        let (kind, es) = storage_kind(&t.dtype).with_context(ctx)?;
-        let numel: i64 = t.size.iter().product();
-        if t.size.iter().any(|&s| s < 0) || t.offset < 0 || t.size.len() != t.stride.len() {
-            bail!("{}: tensor {name} has an invalid shape", path.display());
-        }
-        let extent = if numel == 0 {
-            0
-        } else {
-            1 + t
-                .size
-                .iter()
-                .zip(&t.stride)
-                .map(|(s, st)| (s - 1) * st)
-                .sum::<i64>()
-        };
-        let (start, end) = (t.offset as usize * es, (t.offset + extent) as usize * es);
-        if end > bytes.len() {
-            bail!("{}: tensor {name} needs bytes {start}..{end} of storage {} which has {} (truncated file?)", path.display(), t.key, bytes.len());
-        }
-        let flat = Tensor::from_data_size(&bytes[start..end], &[extent], kind);
-        let tensor = if numel == 0 {
-            Tensor::zeros(&t.size, (kind, Device::Cpu))
-        } else {
-            flat.as_strided(&t.size, &t.stride, 0).contiguous()
-        };
-        let tensor = if matches!(kind, Kind::Half | Kind::BFloat16 | Kind::Double) {
-            tensor.to_kind(Kind::Float)
-        } else {
-            tensor
-        };
-        tensors.insert(name, tensor);
-    }
-    let train_args = pk
-        .lookup(pk.root, "train_args")
-        .map(|id| pk.to_yaml(id))
-        .unwrap_or(serde_yaml::Value::Null);
+    let tensors = load_tensors(&mut zip, &prefix, &refs)?;
+    let train_args = match pk.lookup(pk.root, "train_args")? {
+        Some(id) => pk.to_yaml(id).map_err(|e| anyhow!("'train_args': {e}"))?,
+        None => serde_yaml::Value::Null,
+    };
     Ok(PtCheckpoint {
         yaml,
         stem,
-        names: names.into_iter().map(|(_, n)| n).collect(),
+        names,
         tensors,
         train_args,
     })
 }
 
-fn collect_tensors(
-    pk: &Pickle,
-    module: usize,
-    prefix: &str,
-    out: &mut Vec<(String, pickle::TensorRef)>,
-    depth: usize,
-) {
-    if depth > 32 {
-        return;
-    }
-    for field in ["_parameters", "_buffers"] {
-        if let Some(d) = pk.lookup(module, field) {
-            for (name, v) in pk.dict_items(d) {
-                if let Value::Tensor(t) = pk.get(v) {
-                    out.push((format!("{prefix}{name}"), t.clone()));
-                }
+/// The `ema` model object if present, else `model`.
+fn find_model(pk: &Pickle) -> Result<usize> {
+    for key in ["ema", "model"] {
+        if let Some(id) = pk.lookup(pk.root, key)? {
+            if matches!(pk.get(id), Value::Object { .. }) {
+                return Ok(id);
             }
         }
     }
-    if let Some(d) = pk.lookup(module, "_modules") {
-        for (name, child) in pk.dict_items(d) {
-            collect_tensors(pk, child, &format!("{prefix}{name}."), out, depth + 1);
+    bail!("no 'ema' or 'model' entry holding a model (not an Ultralytics checkpoint?)")
+}
+
+/// The model's class names (`names` dict, ordered by class id).
+fn class_names(pk: &Pickle, model: usize) -> Result<Vec<String>> {
+    let mut names: Vec<(i64, String)> = match pk.lookup(model, "names")? {
+        Some(id) => pk
+            .dict_items(id)
+            .into_iter()
+            .filter_map(|(k, v)| match pk.get(v) {
+                Value::Str(s) => Some((k.parse().unwrap_or(0), s.clone())),
+                _ => None,
+            })
+            .collect(),
+        None => vec![],
+    };
+    names.sort();
+    Ok(names.into_iter().map(|(_, n)| n).collect())
+}
+
+/// Reads one zip entry, refusing a declared size over `cap` and reading at most `want` bytes (all
+/// when None) through `take`, so that a lying header cannot make it read more. Returns the bytes and
+/// the declared size.
+fn read_entry<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    entry: &str,
+    want: Option<u64>,
+    cap: u64,
+) -> Result<(Vec<u8>, u64)> {
+    let f = zip
+        .by_name(entry)
+        .map_err(|e| anyhow!("reading {entry}: {e}"))?;
+    let declared = f.size();
+    if declared > cap {
+        bail!("zip entry {entry} declares {declared} bytes uncompressed, over the {cap}-byte cap");
+    }
+    let want = want.unwrap_or(declared);
+    if want > declared {
+        bail!("zip entry {entry} holds {declared} bytes but {want} are needed (truncated file?)");
+    }
+    // Reading a whole entry goes one byte past its declared end: the zip reader checks the CRC at
+    // the end of the data, and an entry that inflates past its declared size is caught.
+    let whole = want == declared;
+    let mut buf = Vec::with_capacity(usize::try_from(want.min(1 << 26)).unwrap_or(0));
+    f.take(want + u64::from(whole))
+        .read_to_end(&mut buf)
+        .map_err(|e| anyhow!("reading {entry}: {e}"))?;
+    if (buf.len() as u64) < want {
+        bail!(
+            "zip entry {entry} gave {} bytes but {want} are needed (truncated or corrupt file?)",
+            buf.len()
+        );
+    }
+    if buf.len() as u64 > want {
+        bail!("zip entry {entry} holds more than the {declared} bytes it declares");
+    }
+    Ok((buf, declared))
+}
+
+/// Where one tensor view lies in its storage, in elements, all checked against overflow.
+#[derive(Debug, Clone, Copy)]
+struct ViewSpan {
+    /// Elements of the view.
+    numel: u64,
+    /// First storage element read.
+    start: u64,
+    /// One past the last storage element read (`start` for an empty view).
+    end: u64,
+}
+
+/// The storage span of a view: refuses negative sizes, strides and offsets, rank mismatches and any
+/// arithmetic overflow.
+fn view_span(t: &pickle::TensorRef) -> std::result::Result<ViewSpan, String> {
+    if t.size.len() != t.stride.len() {
+        return Err(format!(
+            "size {:?} and stride {:?} differ in length",
+            t.size, t.stride
+        ));
+    }
+    if let Some(s) = t.size.iter().find(|&&s| s < 0) {
+        return Err(format!("negative size {s} in {:?}", t.size));
+    }
+    if let Some(s) = t.stride.iter().find(|&&s| s < 0) {
+        return Err(format!("negative stride {s} in {:?}", t.stride));
+    }
+    if t.offset < 0 {
+        return Err(format!("negative storage offset {}", t.offset));
+    }
+    let overflow = || {
+        format!(
+            "size {:?}, stride {:?} and offset {} overflow 64-bit element indices",
+            t.size, t.stride, t.offset
+        )
+    };
+    // Everything is non-negative here; tch needs every count and index to fit an i64.
+    let mut numel: i64 = 1;
+    let mut nonzero: i64 = 1;
+    let mut reach: i64 = 0;
+    for (&s, &st) in t.size.iter().zip(&t.stride) {
+        numel = numel.saturating_mul(s);
+        if s > 0 {
+            nonzero = nonzero.checked_mul(s).ok_or_else(overflow)?;
+            let d = (s - 1).checked_mul(st).ok_or_else(overflow)?;
+            reach = reach.checked_add(d).ok_or_else(overflow)?;
         }
+    }
+    let end = if numel == 0 {
+        t.offset
+    } else {
+        t.offset
+            .checked_add(reach)
+            .and_then(|e| e.checked_add(1))
+            .ok_or_else(overflow)?
+    };
+    Ok(ViewSpan {
+        numel: numel as u64,
+        start: t.offset as u64,
+        end: end as u64,
+    })
+}
+
+/// Reads the storages the tensors use (only the bytes they reach) and rebuilds every tensor.
+fn load_tensors<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    prefix: &str,
+    refs: &[(String, pickle::TensorRef)],
+) -> Result<HashMap<String, Tensor>> {
+    let mut spans = Vec::with_capacity(refs.len());
+    let mut need: HashMap<&str, (u64, &str)> = HashMap::new();
+    for (tname, t) in refs {
+        let bad = |m: String| anyhow!("tensor {tname} (storage {}): {m}", t.key);
+        let (_, es) = storage_kind(&t.dtype).map_err(|e| bad(e.to_string()))?;
+        let span = view_span(t).map_err(bad)?;
+        let end_bytes = span.end.checked_mul(es as u64).ok_or_else(|| {
+            bad(format!(
+                "reaches element {} of its storage, past any file",
+                span.end
+            ))
+        })?;
+        let slot = need.entry(t.key.as_str()).or_insert((0, t.dtype.as_str()));
+        if slot.1 != t.dtype {
+            return Err(bad(format!("viewed as both {} and {}", slot.1, t.dtype)));
+        }
+        slot.0 = slot.0.max(end_bytes);
+        spans.push(span);
+    }
+    let total: u64 = need.values().map(|v| v.0).fold(0, u64::saturating_add);
+    if total > MAX_TENSOR_BYTES {
+        bail!("the tensors need {total} bytes, over the {MAX_TENSOR_BYTES}-byte cap");
+    }
+    let mut storages: HashMap<&str, (Vec<u8>, u64)> = HashMap::new();
+    for (&key, &(bytes, _)) in &need {
+        let entry = format!("{prefix}data/{key}");
+        let b = read_entry(zip, &entry, Some(bytes), MAX_ENTRY_BYTES)
+            .with_context(|| format!("storage {key}"))?;
+        storages.insert(key, b);
+    }
+    let mut tensors = HashMap::new();
+    for ((tname, t), span) in refs.iter().zip(spans) {
+        let (bytes, declared) = storages
+            .get(t.key.as_str())
+            .ok_or_else(|| anyhow!("tensor {tname}: storage {} not read", t.key))?;
+        let tensor = view_tensor(bytes, *declared, t, span)
+            .with_context(|| format!("tensor {tname} (storage {})", t.key))?;
+        tensors.insert(tname.clone(), tensor);
+    }
+    Ok(tensors)
+}
+
+/// Rebuilds one view from the bytes read of its storage (`declared`: the storage's full size): a
+/// flat copy of the elements it reaches, strided, made contiguous; half, bfloat16 and double become
+/// f32, bool bytes become 0/1.
+fn view_tensor(
+    bytes: &[u8],
+    declared: u64,
+    t: &pickle::TensorRef,
+    span: ViewSpan,
+) -> Result<Tensor> {
+    let (kind, es) = storage_kind(&t.dtype)?;
+    let es = es as u64;
+    if span.numel.saturating_mul(es) > declared {
+        bail!(
+            "size {:?} declares {} elements, more than its {declared}-byte storage holds",
+            t.size,
+            span.numel,
+        );
+    }
+    let range = (span.start * es) as usize..(span.end * es) as usize;
+    let flat_bytes = bytes
+        .get(range.clone())
+        .ok_or_else(|| anyhow!("needs bytes {range:?} of a {}-byte storage", bytes.len()))?;
+    let load_kind = if kind == Kind::Bool {
+        Kind::Uint8
+    } else {
+        kind
+    };
+    let extent = (span.end - span.start) as i64;
+    let tensor = if span.numel == 0 {
+        Tensor::f_zeros(&t.size, (load_kind, Device::Cpu))?
+    } else {
+        Tensor::f_from_data_size(flat_bytes, &[extent], load_kind)?
+            .f_as_strided(&t.size, &t.stride, 0)?
+            .f_contiguous()?
+    };
+    Ok(match kind {
+        Kind::Half | Kind::BFloat16 | Kind::Double => tensor.f_to_kind(Kind::Float)?,
+        Kind::Bool => tensor.f_ne(0)?,
+        _ => tensor,
+    })
+}
+
+/// Collects the parameters and buffers of a module tree as `(state-dict name, tensor view)`.
+fn collect_tensors(pk: &Pickle, model: usize) -> Result<Vec<(String, pickle::TensorRef)>> {
+    let mut w = TensorWalk {
+        pk,
+        out: Vec::new(),
+        path: Vec::new(),
+        modules: 0,
+        work: 0,
+    };
+    w.module(model, "")?;
+    Ok(w.out)
+}
+
+/// The state of a [`collect_tensors`] walk: results, the module ids on the current path and budgets.
+struct TensorWalk<'a> {
+    pk: &'a Pickle,
+    out: Vec<(String, pickle::TensorRef)>,
+    path: Vec<usize>,
+    modules: usize,
+    work: usize,
+}
+
+impl TensorWalk<'_> {
+    /// Adds `n` to the work done, failing past [`MAX_WALK_WORK`].
+    fn charge(&mut self, n: usize) -> Result<()> {
+        self.work = self.work.saturating_add(n);
+        if self.work > MAX_WALK_WORK {
+            bail!(
+                "the module tree takes more than {MAX_WALK_WORK} steps to walk (shared sub-modules \
+                 expanding, or huge names?)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The `(name, value)` entries of a field (`_parameters`, `_modules`, ...) of a module.
+    fn field(&mut self, module: usize, field: &str) -> Result<Vec<(String, usize)>> {
+        let state = self.pk.state(module)?;
+        self.charge(self.pk.dict_len(state))?;
+        let Some(d) = self.pk.lookup(module, field)? else {
+            return Ok(vec![]);
+        };
+        let items = self.pk.dict_items(d);
+        self.charge(items.iter().map(|(n, _)| n.len() + 1).sum())?;
+        Ok(items)
+    }
+
+    /// Collects one module's tensors and its children's, refusing cycles, deep nesting and sharing
+    /// that expands past [`MAX_MODULES`].
+    fn module(&mut self, id: usize, prefix: &str) -> Result<()> {
+        let at = if prefix.is_empty() {
+            "the model"
+        } else {
+            prefix.trim_end_matches('.')
+        };
+        if self.path.contains(&id) {
+            bail!("module {at} contains itself (a cycle)");
+        }
+        if self.path.len() >= MAX_MODULE_DEPTH {
+            bail!("modules nested deeper than {MAX_MODULE_DEPTH} at {at}");
+        }
+        self.modules += 1;
+        if self.modules > MAX_MODULES {
+            bail!("more than {MAX_MODULES} modules (shared sub-modules expanding?) at {at}");
+        }
+        for field in ["_parameters", "_buffers"] {
+            for (name, v) in self.field(id, field)? {
+                if let Value::Tensor(t) = self.pk.get(v) {
+                    if self.out.len() >= MAX_TENSORS {
+                        bail!("more than {MAX_TENSORS} tensors");
+                    }
+                    self.charge(prefix.len())?;
+                    self.out.push((format!("{prefix}{name}"), t.clone()));
+                }
+            }
+        }
+        let children = self.field(id, "_modules")?;
+        self.path.push(id);
+        for (name, child) in children {
+            self.charge(prefix.len())?;
+            self.module(child, &format!("{prefix}{name}."))?;
+        }
+        self.path.pop();
+        Ok(())
     }
 }
 
@@ -201,8 +435,10 @@ pub fn load_state(
         for (name, mut var) in model.vs.variables() {
             match tensors.get(&name) {
                 Some(t) if t.size() == var.size() => {
-                    var.copy_(&t.to_kind(var.kind()));
-                    n += 1;
+                    match t.f_to_kind(var.kind()).and_then(|t| var.f_copy_(&t)) {
+                        Ok(()) => n += 1,
+                        Err(e) => problems.push(format!("{name}: {e}")),
+                    }
                 }
                 Some(t) => problems.push(format!(
                     "{name}: checkpoint shape {:?}, model {:?}",
@@ -312,9 +548,18 @@ pub use crate::util::write_atomic;
 
 /// Reads one of our checkpoints: metadata and tensors.
 pub fn read_checkpoint(path: &Path) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
-    let ctx = || format!("reading checkpoint {}", path.display());
-    let bytes = std::fs::read(path).with_context(ctx)?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    read_checkpoint_bytes(&bytes, &path.display().to_string())
+}
+
+/// Reads one of our checkpoints from its bytes; `name` (the file) labels the errors.
+pub fn read_checkpoint_bytes(
+    bytes: &[u8],
+    name: &str,
+) -> Result<(CheckpointMeta, HashMap<String, Tensor>)> {
+    let ctx = || format!("reading checkpoint {name}");
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow!("not a safetensors file: {e}"))
         .with_context(ctx)?;
     let meta: CheckpointMeta = header
@@ -324,21 +569,43 @@ pub fn read_checkpoint(path: &Path) -> Result<(CheckpointMeta, HashMap<String, T
         .ok_or_else(|| anyhow!("no ryolo metadata in the safetensors header"))
         .and_then(|s| serde_json::from_str(s).map_err(Into::into))
         .with_context(ctx)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| anyhow!("{e}"))
         .with_context(ctx)?;
     let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
+    for (tname, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
-            bail!("{}: tensor {name} is not f32", path.display());
+            bail!("{name}: tensor {tname} is {:?}, not F32", view.dtype());
         }
-        let shape: Vec<i64> = view.shape().iter().map(|&s| s as i64).collect();
-        tensors.insert(
-            name,
-            Tensor::from_data_size(view.data(), &shape, Kind::Float),
-        );
+        let t = tensor_from_bytes(view.data(), view.shape(), Kind::Float)
+            .with_context(|| format!("{name}: tensor {tname}"))?;
+        tensors.insert(tname, t);
     }
     Ok((meta, tensors))
+}
+
+/// A tensor of `kind` from exactly `numel(shape)` elements of bytes (tch copies without checking).
+fn tensor_from_bytes(bytes: &[u8], shape: &[usize], kind: Kind) -> Result<Tensor> {
+    let dims = shape
+        .iter()
+        .map(|&d| {
+            i64::try_from(d).map_err(|_| anyhow!("dimension {d} in shape {shape:?} is too large"))
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| anyhow!("shape {shape:?} overflows"))?;
+    let want = numel
+        .checked_mul(kind.elt_size_in_bytes())
+        .ok_or_else(|| anyhow!("shape {shape:?} overflows"))?;
+    if want != bytes.len() {
+        bail!(
+            "shape {shape:?} needs {want} bytes but the data has {}",
+            bytes.len()
+        );
+    }
+    Ok(Tensor::f_from_data_size(bytes, &dims, kind)?)
 }
 
 /// A loaded model and where it came from.

@@ -22,6 +22,9 @@ pub enum PickleError {
     /// A reference to a Python global outside the allow-list (e.g. `os.system`).
     #[error("refusing pickle global '{0}': not a torch/ultralytics/collections class (the file may be malicious)")]
     Global(String),
+    /// A structure this reader refuses: a cycle, nesting or sharing past a cap, too many values.
+    #[error("pickle structure refused: {0}")]
+    Structure(String),
     /// Structurally invalid stream (stack underflow, bad memo index, ...).
     #[error("malformed pickle at byte {pos}: {msg}")]
     Malformed {
@@ -114,7 +117,22 @@ const ALLOWED_MODULES: &[&str] = &[
     "copyreg",
     "types",
 ];
-const MAX_VALUES: usize = 50_000_000;
+/// Most values one pickle may create (each costs at least one input byte).
+const MAX_VALUES: usize = 10_000_000;
+/// Most entries on the stack, marks on the mark stack and memo slots.
+const MAX_STACK: usize = 10_000_000;
+/// Most container elements the parser may copy (tuple/set constructors, parameters): bounds the work
+/// a small stream can cause by copying one large list many times.
+const MAX_COPIED: usize = 20_000_000;
+/// Most dimensions a tensor may have (PyTorch's own limit is 64).
+pub const MAX_DIMS: usize = 64;
+/// Most hops from an object to the dict holding its state (Ultralytics modules need one).
+const MAX_STATE_HOPS: usize = 8;
+/// Deepest nesting [`Pickle::to_yaml`] follows.
+pub const MAX_YAML_DEPTH: usize = 64;
+/// Most nodes [`Pickle::to_yaml`] emits: shared sub-structures are expanded, so a small DAG could
+/// otherwise describe an astronomically large tree.
+pub const MAX_YAML_NODES: usize = 1_000_000;
 
 struct Parser<'a> {
     data: &'a [u8],
@@ -123,6 +141,8 @@ struct Parser<'a> {
     stack: Vec<Id>,
     marks: Vec<usize>,
     memo: HashMap<u32, Id>,
+    /// Container elements copied so far (see [`MAX_COPIED`]).
+    copied: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -143,20 +163,20 @@ impl<'a> Parser<'a> {
     fn u8(&mut self) -> Result<u8, PickleError> {
         Ok(self.take(1)?[0])
     }
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], PickleError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
     fn u16(&mut self) -> Result<u16, PickleError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_le_bytes(self.array()?))
     }
     fn u32(&mut self) -> Result<u32, PickleError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.array()?))
     }
     fn u64(&mut self) -> Result<u64, PickleError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.array()?))
     }
     fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.data[self.pos..];
@@ -173,10 +193,35 @@ impl<'a> Parser<'a> {
     }
     fn push(&mut self, v: Value) -> Result<(), PickleError> {
         if self.arena.len() >= MAX_VALUES {
-            return Err(self.err("too many values"));
+            return Err(PickleError::Structure(format!(
+                "more than {MAX_VALUES} values (at byte {})",
+                self.pos
+            )));
         }
         self.arena.push(v);
-        self.stack.push(self.arena.len() - 1);
+        self.push_id(self.arena.len() - 1)
+    }
+    /// Pushes an existing value (memo get, DUP) onto the bounded stack.
+    fn push_id(&mut self, id: Id) -> Result<(), PickleError> {
+        if self.stack.len() >= MAX_STACK {
+            return Err(PickleError::Structure(format!(
+                "stack deeper than {MAX_STACK} (at byte {})",
+                self.pos
+            )));
+        }
+        self.stack.push(id);
+        Ok(())
+    }
+    /// Records `n` copied container elements against [`MAX_COPIED`].
+    fn charge(&mut self, n: usize) -> Result<(), PickleError> {
+        self.copied = self.copied.saturating_add(n);
+        if self.copied > MAX_COPIED {
+            return Err(PickleError::Structure(format!(
+                "copies more than {MAX_COPIED} container elements (at byte {}): a small stream \
+                 repeating a large list?",
+                self.pos
+            )));
+        }
         Ok(())
     }
     fn pop(&mut self) -> Result<Id, PickleError> {
@@ -184,11 +229,37 @@ impl<'a> Parser<'a> {
         if self.stack.len() <= floor {
             return Err(self.err("stack underflow"));
         }
-        Ok(self.stack.pop().expect("non-empty"))
+        self.stack.pop().ok_or_else(|| self.err("stack underflow"))
     }
     fn pop_mark(&mut self) -> Result<Vec<Id>, PickleError> {
         let m = self.marks.pop().ok_or_else(|| self.err("no MARK"))?;
+        if m > self.stack.len() {
+            return Err(self.err("MARK above the stack top"));
+        }
         Ok(self.stack.split_off(m))
+    }
+    /// Pushes a MARK, bounded like the stack.
+    fn mark(&mut self) -> Result<(), PickleError> {
+        if self.marks.len() >= MAX_STACK {
+            return Err(PickleError::Structure(format!(
+                "more than {MAX_STACK} MARKs (at byte {})",
+                self.pos
+            )));
+        }
+        self.marks.push(self.stack.len());
+        Ok(())
+    }
+    /// Stores the stack top in memo slot `i`, bounding the memo's size.
+    fn memo_put(&mut self, i: u32) -> Result<(), PickleError> {
+        let t = self.top()?;
+        if self.memo.len() >= MAX_STACK && !self.memo.contains_key(&i) {
+            return Err(PickleError::Structure(format!(
+                "more than {MAX_STACK} memo entries (at byte {})",
+                self.pos
+            )));
+        }
+        self.memo.insert(i, t);
+        Ok(())
     }
     fn top(&self) -> Result<Id, PickleError> {
         self.stack
@@ -216,20 +287,42 @@ impl<'a> Parser<'a> {
             _ => None,
         }
     }
-    fn items(&self, id: Id) -> Vec<Id> {
-        match &self.arena[id] {
+    /// A copy of a tuple's or list's elements (empty for anything else), charged to the copy budget.
+    fn items(&mut self, id: Id) -> Result<Vec<Id>, PickleError> {
+        let v = match &self.arena[id] {
             Value::Tuple(v) | Value::List(v) => v.clone(),
             _ => vec![],
-        }
+        };
+        self.charge(v.len())?;
+        Ok(v)
     }
-    fn ints(&self, id: Id) -> Result<Vec<i64>, PickleError> {
-        self.items(id)
+    /// A tuple of at most [`MAX_DIMS`] integers (a tensor's size or stride).
+    fn ints(&mut self, id: Id) -> Result<Vec<i64>, PickleError> {
+        let items = self.items(id)?;
+        if items.len() > MAX_DIMS {
+            return Err(self.err(format!(
+                "a tensor with {} dimensions (at most {MAX_DIMS})",
+                items.len()
+            )));
+        }
+        items
             .into_iter()
             .map(|i| {
                 self.int_of(i)
                     .ok_or_else(|| self.err("expected an int tuple"))
             })
             .collect()
+    }
+    /// How many elements copying this value copies.
+    fn weight(&self, id: Id) -> usize {
+        match &self.arena[id] {
+            Value::List(v) | Value::Tuple(v) => v.len(),
+            Value::Dict(v) => 2 * v.len(),
+            Value::Str(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::Tensor(t) => t.size.len() + t.stride.len(),
+            _ => 1,
+        }
     }
 
     /// Applies a callable to arguments without executing anything: known constructors build plain
@@ -239,15 +332,17 @@ impl<'a> Parser<'a> {
             Value::Global(g) => g.clone(),
             _ => return Err(self.err("REDUCE on a non-class")),
         };
-        let a = self.items(args);
+        let a = self.items(args)?;
         Ok(match name.as_str() {
             "collections.OrderedDict" => Value::Dict(vec![]),
-            "builtins.set" | "__builtin__.set" | "builtins.frozenset" => {
-                Value::List(a.first().map(|&l| self.items(l)).unwrap_or_default())
-            }
-            "torch.Size" | "builtins.tuple" => {
-                Value::Tuple(a.first().map(|&l| self.items(l)).unwrap_or_default())
-            }
+            "builtins.set" | "__builtin__.set" | "builtins.frozenset" => match a.first() {
+                Some(&l) => Value::List(self.items(l)?),
+                None => Value::List(vec![]),
+            },
+            "torch.Size" | "builtins.tuple" => match a.first() {
+                Some(&l) => Value::Tuple(self.items(l)?),
+                None => Value::Tuple(vec![]),
+            },
             "_codecs.encode" => {
                 let s = a.first().and_then(|&i| self.str_of(i)).unwrap_or_default();
                 // latin-1 encoding of the code points.
@@ -276,6 +371,7 @@ impl<'a> Parser<'a> {
                 let t = *a
                     .first()
                     .ok_or_else(|| self.err("_rebuild_parameter without a tensor"))?;
+                self.charge(self.weight(t))?;
                 self.arena[t].clone()
             }
             _ => Value::Object {
@@ -303,7 +399,7 @@ impl<'a> Parser<'a> {
                         root,
                     });
                 }
-                b'(' => self.marks.push(self.stack.len()),
+                b'(' => self.mark()?,
                 b'N' => self.push(Value::None)?,
                 0x88 => self.push(Value::Bool(true))?,
                 0x89 => self.push(Value::Bool(false))?,
@@ -334,7 +430,7 @@ impl<'a> Parser<'a> {
                     self.push(Value::Int(i64::from_le_bytes(buf)))?
                 }
                 b'G' => {
-                    let v = f64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"));
+                    let v = f64::from_be_bytes(self.array()?);
                     self.push(Value::Float(v))?
                 }
                 b'X' => {
@@ -395,18 +491,15 @@ impl<'a> Parser<'a> {
                 }
                 b'q' => {
                     let i = self.u8()? as u32;
-                    let t = self.top()?;
-                    self.memo.insert(i, t);
+                    self.memo_put(i)?;
                 }
                 b'r' => {
                     let i = self.u32()?;
-                    let t = self.top()?;
-                    self.memo.insert(i, t);
+                    self.memo_put(i)?;
                 }
                 0x94 => {
                     let i = self.memo.len() as u32;
-                    let t = self.top()?;
-                    self.memo.insert(i, t);
+                    self.memo_put(i)?;
                 }
                 b'h' | b'j' => {
                     let i = if op == b'h' {
@@ -418,7 +511,7 @@ impl<'a> Parser<'a> {
                         .memo
                         .get(&i)
                         .ok_or_else(|| self.err(format!("memo {i} not set")))?;
-                    self.stack.push(id);
+                    self.push_id(id)?;
                 }
                 b'c' => {
                     let module = self.line()?;
@@ -494,7 +587,7 @@ impl<'a> Parser<'a> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    let items = self.items(pid);
+                    let items = self.items(pid)?;
                     if items.len() < 3 || self.str_of(items[0]) != Some("storage") {
                         return Err(self.err("unsupported persistent id"));
                     }
@@ -513,7 +606,7 @@ impl<'a> Parser<'a> {
                 }
                 b'2' => {
                     let t = self.top()?;
-                    self.stack.push(t);
+                    self.push_id(t)?;
                 }
                 b'1' => {
                     self.pop_mark()?;
@@ -538,6 +631,7 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        copied: 0,
     }
     .run()
 }
@@ -547,17 +641,51 @@ impl Pickle {
     pub fn get(&self, id: Id) -> &Value {
         &self.arena[id]
     }
+
+    /// The value holding an object's attributes: the object's BUILD state, followed through at most
+    /// [`MAX_STATE_HOPS`] objects (a state that refers back to its object is refused); other values
+    /// are their own.
+    pub fn state(&self, id: Id) -> Result<Id, PickleError> {
+        let mut seen = vec![id];
+        let mut cur = id;
+        for _ in 0..=MAX_STATE_HOPS {
+            match self.get(cur) {
+                Value::Object { state: Some(s), .. } => {
+                    if seen.contains(s) {
+                        return Err(PickleError::Structure(format!(
+                            "the state of object {id} refers back to itself (a cycle)"
+                        )));
+                    }
+                    seen.push(*s);
+                    cur = *s;
+                }
+                _ => return Ok(cur),
+            }
+        }
+        Err(PickleError::Structure(format!(
+            "the state of object {id} is a chain of more than {MAX_STATE_HOPS} objects"
+        )))
+    }
+
     /// Looks a string key up in a dict (or in an object's state dict).
-    pub fn lookup(&self, id: Id, key: &str) -> Option<Id> {
-        match self.get(id) {
+    pub fn lookup(&self, id: Id, key: &str) -> Result<Option<Id>, PickleError> {
+        Ok(match self.get(self.state(id)?) {
             Value::Dict(items) => items
                 .iter()
                 .find(|(k, _)| matches!(self.get(*k), Value::Str(s) if s == key))
                 .map(|(_, v)| *v),
-            Value::Object { state: Some(s), .. } => self.lookup(*s, key),
             _ => None,
+        })
+    }
+
+    /// The number of entries of a dict (0 for anything else): the cost of a [`lookup`](Self::lookup).
+    pub fn dict_len(&self, id: Id) -> usize {
+        match self.get(id) {
+            Value::Dict(items) => items.len(),
+            _ => 0,
         }
     }
+
     /// The `(key, value)` pairs of a dict with string keys.
     pub fn dict_items(&self, id: Id) -> Vec<(String, Id)> {
         match self.get(id) {
@@ -572,38 +700,83 @@ impl Pickle {
             _ => vec![],
         }
     }
-    /// Converts a plain value tree (dicts, lists, scalars) to YAML, up to a depth limit.
-    pub fn to_yaml(&self, id: Id) -> serde_yaml::Value {
-        self.to_yaml_depth(id, 0)
-    }
-    fn to_yaml_depth(&self, id: Id, depth: usize) -> serde_yaml::Value {
-        use serde_yaml::Value as Y;
-        if depth > 64 {
-            return Y::Null;
+
+    /// Converts a plain value tree (dicts, lists, scalars; anything else becomes null) to YAML.
+    /// Refuses cycles, nesting deeper than [`MAX_YAML_DEPTH`] and more than [`MAX_YAML_NODES`] nodes.
+    pub fn to_yaml(&self, id: Id) -> Result<serde_yaml::Value, PickleError> {
+        YamlBuilder {
+            pk: self,
+            path: Vec::new(),
+            nodes: 0,
         }
-        match self.get(id) {
+        .build(id)
+    }
+}
+
+/// The state of one [`Pickle::to_yaml`] conversion: the ids on the current path and the nodes so far.
+struct YamlBuilder<'a> {
+    pk: &'a Pickle,
+    path: Vec<Id>,
+    nodes: usize,
+}
+
+impl YamlBuilder<'_> {
+    /// Converts one value.
+    fn build(&mut self, id: Id) -> Result<serde_yaml::Value, PickleError> {
+        use serde_yaml::Value as Y;
+        self.nodes += 1;
+        if self.nodes > MAX_YAML_NODES {
+            return Err(PickleError::Structure(format!(
+                "a value expands to more than {MAX_YAML_NODES} nodes (shared sub-structures?)"
+            )));
+        }
+        Ok(match self.pk.get(id) {
             Value::None => Y::Null,
             Value::Bool(b) => Y::Bool(*b),
             Value::Int(i) => Y::from(*i),
             Value::Float(f) => Y::from(*f),
             Value::Str(s) => Y::String(s.clone()),
-            Value::List(v) | Value::Tuple(v) => Y::Sequence(
-                v.iter()
-                    .map(|&i| self.to_yaml_depth(i, depth + 1))
-                    .collect(),
-            ),
+            Value::List(_) | Value::Tuple(_) | Value::Dict(_) => return self.enter(id),
+            _ => Y::Null,
+        })
+    }
+
+    /// Converts a container, refusing cycles and deep nesting.
+    fn enter(&mut self, id: Id) -> Result<serde_yaml::Value, PickleError> {
+        if self.path.contains(&id) {
+            return Err(PickleError::Structure(format!(
+                "value {id} contains itself (a cycle)"
+            )));
+        }
+        if self.path.len() >= MAX_YAML_DEPTH {
+            return Err(PickleError::Structure(format!(
+                "values nested deeper than {MAX_YAML_DEPTH}"
+            )));
+        }
+        self.path.push(id);
+        let out = self.container(id);
+        self.path.pop();
+        out
+    }
+
+    /// Converts a list, tuple or dict whose id is on the path.
+    fn container(&mut self, id: Id) -> Result<serde_yaml::Value, PickleError> {
+        use serde_yaml::Value as Y;
+        Ok(match self.pk.get(id) {
+            Value::List(v) | Value::Tuple(v) => {
+                Y::Sequence(v.iter().map(|&i| self.build(i)).collect::<Result<_, _>>()?)
+            }
             Value::Dict(items) => {
                 let mut m = serde_yaml::Mapping::new();
-                for (k, v) in items {
-                    m.insert(
-                        self.to_yaml_depth(*k, depth + 1),
-                        self.to_yaml_depth(*v, depth + 1),
-                    );
+                for &(k, v) in items {
+                    let k = self.build(k)?;
+                    let v = self.build(v)?;
+                    m.insert(k, v);
                 }
                 Y::Mapping(m)
             }
             _ => Y::Null,
-        }
+        })
     }
 }
 
@@ -616,10 +789,10 @@ mod tests {
         // pickle.dumps({'a': 1, 'b': [True, None, 'x']}, protocol=2)
         let p = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01K\x01X\x01\x00\x00\x00bq\x02]q\x03(\x88NX\x01\x00\x00\x00xq\x04eu.";
         let pk = parse(p).unwrap();
-        let b = pk.lookup(pk.root, "b").unwrap();
+        let b = pk.lookup(pk.root, "b").unwrap().unwrap();
         assert!(matches!(pk.get(b), Value::List(v) if v.len() == 3));
         assert!(matches!(
-            pk.get(pk.lookup(pk.root, "a").unwrap()),
+            pk.get(pk.lookup(pk.root, "a").unwrap().unwrap()),
             Value::Int(1)
         ));
     }
