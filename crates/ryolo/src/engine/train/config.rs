@@ -248,7 +248,10 @@ mod tests {
                 .batch,
             8
         );
-        assert!(TrainConfig::from_args(&args("batch=-3"), false).is_err());
+        // A stored (unchecked) value such as a resumed run's is refused here too.
+        let mut raw = serde_yaml::Mapping::new();
+        raw.insert("batch".into(), (-3).into());
+        assert!(TrainConfig::from_args(&Args::new(&raw), false).is_err());
     }
 
     #[test]
