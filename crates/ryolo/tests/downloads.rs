@@ -425,3 +425,25 @@ fn unsafe_archives_are_refused() {
     assert_eq!(std::fs::read(out.join("b.txt")).unwrap(), b"b");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn classify_datasets_are_folders_fetched_by_name() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let d = common::tmp("dl-cls");
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opt = zip::write::SimpleFileOptions::default();
+    for f in ["mnist160/train/0/a.png", "mnist160/test/0/b.png"] {
+        w.start_file(f, opt).unwrap();
+        w.write_all(b"png").unwrap();
+    }
+    let zip = w.finish().unwrap().into_inner();
+    let srv = Server::start(vec![("/v0.0.0/mnist160.zip", zip, Mode::Plain)]);
+    isolate(&d, &srv.base);
+    let datasets = d.join("datasets");
+    let root = ryolo::hub::datasets::classify_dataset_in("mnist160", &datasets).unwrap();
+    assert_eq!(root, datasets.join("mnist160"));
+    assert!(root.join("train/0/a.png").is_file());
+    let e = ryolo::hub::datasets::classify_dataset_in("imagenet", &datasets).unwrap_err();
+    assert!(format!("{e:#}").contains("by hand"), "{e:#}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -214,10 +214,10 @@ pub fn fetch_zip(url: &str, into: &Path, target: &Path) -> Result<PathBuf> {
             by_hand: &by_hand,
         })?;
     }
-    let out = unzip(&zip_path, into, max_unzip_bytes())
-        .with_context(|| format!("unpacking {} (from {url})", zip_path.display()))?;
+    let out = unzip(&zip_path, into, max_unzip_bytes());
+    // Kept or refused, the archive goes: a damaged one must not be reused next time.
     let _ = std::fs::remove_file(&zip_path);
-    Ok(out)
+    out.with_context(|| format!("unpacking {} (from {url})", zip_path.display()))
 }
 
 /// The cap on an archive's unpacked size: `RYOLO_UNZIP_MAX_BYTES`, else 64 GiB.
