@@ -13,6 +13,7 @@ pub mod cfg;
 pub mod data;
 pub mod engine;
 pub mod export;
+pub mod hub;
 pub mod loss;
 pub mod metrics;
 pub mod nn;

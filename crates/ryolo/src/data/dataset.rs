@@ -157,8 +157,14 @@ fn parse_names(v: &Value, file: &Path) -> Result<Vec<String>> {
 
 /// Loads a data.yaml. Relative `path` values resolve against the YAML's folder, then `datasets_dir`.
 pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading dataset {}", file.display()))?;
+    // A built-in dataset (coco8.yaml, ...) when no such file exists here.
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => crate::hub::datasets::builtin_yaml(file)
+            .map(str::to_string)
+            .ok_or(e)
+            .with_context(|| format!("reading dataset {}", file.display()))?,
+    };
     let text = text.trim_start_matches('\u{feff}');
     let y: Value = serde_yaml::from_str(text).map_err(|e| {
         anyhow!(
@@ -195,7 +201,8 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
                 if cand.exists() {
                     cand
                 } else {
-                    yaml_dir.join(&p)
+                    // Missing: downloaded into datasets_dir when the YAML says `download:`.
+                    crate::hub::datasets::missing_root(file, m, yaml_dir.join(&p), cand)?
                 }
             }
         }

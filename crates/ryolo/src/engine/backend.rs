@@ -37,7 +37,8 @@ impl<'a> From<&'a Backend> for ModelRef<'a> {
     }
 }
 
-/// The run's arguments with the checkpoint's training `imgsz` adopted unless `imgsz` was given.
+/// The run's arguments with the checkpoint's training `imgsz` adopted unless `imgsz` was given,
+/// and its `data` unless `data` was given (Ultralytics keeps both from a checkpoint).
 pub fn with_checkpoint_imgsz(
     args: &crate::cfg::Args,
     loaded: &crate::weights::Loaded,
@@ -50,6 +51,11 @@ pub fn with_checkpoint_imgsz(
     if !given {
         if let Some(v) = loaded.train_args.get("imgsz").filter(|v| !v.is_null()) {
             a.0.insert("imgsz".into(), v.clone());
+        }
+    }
+    if args.str("data").is_none() {
+        if let Some(v) = loaded.train_args.get("data").filter(|v| v.is_string()) {
+            a.0.insert("data".into(), v.clone());
         }
     }
     a

@@ -134,6 +134,8 @@ impl Trainer {
             println!("AMP: off on CPU (fp32)");
         }
         let (train_entries, val_entries) = setup::datasets(&dc, &cfg, &data_path)?;
+        // Model and data loaded: only now is anything written under runs/.
+        setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
         if cfg.plots {
             let p = save_dir.join("labels.jpg");
             println!("Plotting labels to {}...", p.display());

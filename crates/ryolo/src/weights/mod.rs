@@ -643,10 +643,9 @@ pub fn load_model(model: &str, nc: Option<i64>, device: Device) -> Result<Loaded
             })
         }
         "pt" => {
-            if !path.exists() {
-                bail!("model file '{model}' not found (ryolo does not download weights)");
-            }
-            let ck = read_pt(path)?;
+            // Absent official weights (yolo11n.pt, ...) are downloaded into weights_dir.
+            let found = crate::hub::assets::resolve_weights(model)?;
+            let ck = read_pt(&found)?;
             let spec = ModelSpec::from_yaml(ck.yaml, &ck.stem, None, None)
                 .with_context(|| format!("architecture stored in {model}"))?;
             let mut m = DetectionModel::new(spec, device)?;

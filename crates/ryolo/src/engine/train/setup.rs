@@ -243,7 +243,8 @@ pub fn train_dataset(
     })
 }
 
-/// The saved arguments file and the run folder of a new or resumed run.
+/// The run folder of a new or resumed run, recorded in the arguments (`save_dir`); nothing is
+/// written yet (see [`create_run_folder`]), so a run that fails to load leaves no folder behind.
 pub fn run_folder(a: &mut Args, resume: Option<&Resume>) -> Result<PathBuf> {
     let save_dir = match resume {
         Some(r) => r
@@ -254,23 +255,29 @@ pub fn run_folder(a: &mut Args, resume: Option<&Resume>) -> Result<PathBuf> {
             .ok_or_else(|| anyhow!("cannot find the run folder of {}", r.path.display()))?,
         None => cfg::save_dir(a, "train"),
     };
+    a.0.insert("save_dir".into(), save_dir.display().to_string().into());
+    Ok(save_dir)
+}
+
+/// Creates the run folder (`weights/`) and, for a new run, its `args.yaml`: called once the
+/// model and the data have loaded.
+pub fn create_run_folder(a: &Args, save_dir: &Path, resume: Option<&Resume>) -> Result<()> {
     let wdir = save_dir.join("weights");
     std::fs::create_dir_all(&wdir).with_context(|| format!("creating {}", wdir.display()))?;
-    let stale = crate::util::remove_stale_temps(&wdir) + crate::util::remove_stale_temps(&save_dir);
+    let stale = crate::util::remove_stale_temps(&wdir) + crate::util::remove_stale_temps(save_dir);
     if stale > 0 {
         println!(
             "Removed {stale} partial file(s) left by an interrupted run in {}",
             save_dir.display()
         );
     }
-    a.0.insert("save_dir".into(), save_dir.display().to_string().into());
     if resume.is_none() {
         crate::util::write_atomic(
             &save_dir.join("args.yaml"),
             serde_yaml::to_string(&a.0)?.as_bytes(),
         )?;
     }
-    Ok(save_dir)
+    Ok(())
 }
 
 /// Loads a resumed run's raw weights, EMA weights, optimizer buffers and pending gradients.

@@ -13,10 +13,8 @@ pub fn run(args: &Args) -> Result<ValResult> {
     let model = args
         .str("model")
         .ok_or_else(|| anyhow!("val needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
-    let data = args
-        .str("data")
-        .ok_or_else(|| anyhow!("val needs data=<data.yaml>"))?;
     let (backend, a) = Backend::load_for(args, &model)?;
+    let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), a.task()?);
     let m = backend.as_ref();
     let (entries, names) = entries(&a, &data, m)?;
     println!("{}", m.describe());
