@@ -10,8 +10,11 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
         .str("model")
         .ok_or_else(|| anyhow!("export needs model=<.pt, .safetensors or .yaml>"))?;
     let format = args.str("format").unwrap_or_default().to_ascii_lowercase();
+    if format == "pt" {
+        return crate::weights::ptwrite::export_pt(&model);
+    }
     if format != "onnx" {
-        bail!("format={format} is not supported; ryolo exports format=onnx");
+        bail!("format={format} is not supported; ryolo exports format=onnx and format=pt");
     }
     let dynamic = args.bool("dynamic");
     let batch = args.i64("batch").unwrap_or(1).max(1);
@@ -34,9 +37,7 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
         &loaded.model,
         imgsz,
         batch as usize,
-        &serde_json::to_string(
-            &serde_json::json!({"imgsz": [imgsz.0, imgsz.1], "batch": batch, "dynamic": dynamic}),
-        )?,
+        &crate::export::pyliteral::onnx_args(&a, batch, dynamic),
     );
     let bytes = crate::export::to_onnx(
         &loaded.model,

@@ -49,6 +49,8 @@ pub fn resume_source(args: &Args) -> Result<(Args, Option<Resume>)> {
         serde_yaml::Value::String(p) => PathBuf::from(p),
         _ => return Ok((args.clone(), None)),
     };
+    // `last.pt` is the Ultralytics-format copy; the exact state is in `last.safetensors`.
+    let path = weights::ptwrite::resume_source(&path)?;
     let (meta, tensors) = weights::read_checkpoint(&path)?;
     if meta.train_state.is_null() {
         bail!("{} is a final checkpoint (training finished); it cannot be resumed. Start a new run with model={}", path.display(), path.display());

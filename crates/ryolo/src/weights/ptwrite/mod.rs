@@ -4,6 +4,7 @@
 //! predicts, validates, exports and fine-tunes from these files; our own [`super::read_pt`] reads
 //! them back.
 
+mod files;
 mod graph;
 pub mod pickler;
 pub mod torchzip;
@@ -13,6 +14,7 @@ use anyhow::{bail, Result};
 use pickler::Py;
 use std::path::{Path, PathBuf};
 
+pub use files::{export_pt, metrics_from_meta, save_final, save_training, RunInfo};
 pub use graph::half_blob;
 
 /// The Ultralytics version whose format is written.
