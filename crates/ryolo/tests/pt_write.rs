@@ -231,3 +231,100 @@ fn training_layout_keeps_the_weights_under_ema() {
     assert_eq!(max_diff_fp16(&m, &ck.tensors), 0.0);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Our checkpoint's model tensors (not the `train.` resume state).
+fn safetensors_model(path: &Path) -> HashMap<String, Tensor> {
+    let (_, t) = ryolo::weights::read_checkpoint(path).unwrap();
+    t.into_iter().filter(|(k, _)| !k.starts_with("train.")).collect()
+}
+
+/// Largest |fp16(a) - b| over the tensors of `a`.
+fn max_diff_maps(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> f64 {
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        assert!(k.ends_with("num_batches_tracked"), "{k} is extra");
+    }
+    a.iter()
+        .map(|(k, t)| {
+            let o = b.get(k).unwrap_or_else(|| panic!("{k} missing"));
+            (t.to_kind(Kind::Half).to_kind(Kind::Float) - o)
+                .abs()
+                .max()
+                .double_value(&[])
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn training_writes_pt_files_that_hold_the_safetensors_weights() {
+    let t0 = std::time::Instant::now();
+    let d = tmp("ptw-train");
+    let yaml = ryolo::data::synth::generate(&d.join("data"), 12, 64, 2).unwrap();
+    let common = format!(
+        "model=yolo11n.yaml data={} epochs=2 imgsz=64 batch=4 nbs=8 seed=3 workers=1 project={} plots=False close_mosaic=1",
+        yaml.display(),
+        d.display()
+    );
+    // Interrupted after epoch 1: training-time files; then resumed through last.pt.
+    let mut cb = ryolo::engine::train::Callbacks::default();
+    let stop = cb.stop.clone();
+    cb.on_fit_epoch_end.push(Box::new(move |r| {
+        if r.epoch == 1 {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }));
+    ryolo::engine::train::train(&common::args(&format!("{common} name=run")), &mut cb).unwrap();
+    let w = d.join("run/weights");
+    for f in ["best.pt", "last.pt", "best.safetensors", "last.safetensors"] {
+        assert!(w.join(f).is_file(), "{f} missing");
+    }
+    let (root, _) = container(&w.join("last.pt"));
+    assert_eq!(root, "archive", "an unfinished run's last.pt has the training layout");
+    let mid = ryolo::weights::read_pt(&w.join("last.pt")).unwrap();
+    let ema: HashMap<String, Tensor> = safetensors_model(&w.join("last.safetensors"));
+    assert_eq!(max_diff_maps(&ema, &mid.tensors), 0.0, "mid-run last.pt holds the EMA");
+    assert_eq!(mid.train_args.get("epochs").and_then(|v| v.as_i64()), Some(2));
+
+    let last_pt = w.join("last.pt");
+    ryolo::engine::train::train(
+        &common::args(&format!("resume model={}", last_pt.display())),
+        &mut ryolo::engine::train::Callbacks::default(),
+    )
+    .unwrap();
+    let csv = std::fs::read_to_string(d.join("run/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "resumed to the end: {csv}");
+
+    for which in ["best", "last"] {
+        let (root, pkl) = container(&w.join(format!("{which}.pt")));
+        assert_eq!(root, which, "final files are rooted at their stem");
+        let (_, globals) = opcodes_and_globals(&pkl);
+        assert!(globals.iter().all(|g| ALLOWED_GLOBALS.contains(&g.as_str())));
+        let ck = ryolo::weights::read_pt(&w.join(format!("{which}.pt"))).unwrap();
+        let st = safetensors_model(&w.join(format!("{which}.safetensors")));
+        let diff = max_diff_maps(&st, &ck.tensors);
+        assert_eq!(diff, 0.0, "{which}.pt differs from {which}.safetensors by {diff}");
+        assert_eq!(ck.names, vec!["square", "circle", "triangle"]);
+    }
+    let e = ryolo::engine::train::train(
+        &common::args(&format!("resume model={}", d.join("nowhere/last.pt").display())),
+        &mut ryolo::engine::train::Callbacks::default(),
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("last.safetensors"), "{e:#}");
+
+    // yolo export format=pt from our checkpoint, and from that .pt again (never overwritten).
+    let out = ryolo::export::run(&common::args(&format!(
+        "model={} format=pt",
+        w.join("best.safetensors").display()
+    )))
+    .unwrap();
+    assert_eq!(out, w.join("best.pt"));
+    let again = ryolo::export::run(&common::args(&format!("model={} format=pt", out.display())))
+        .unwrap();
+    assert_eq!(again, w.join("best_ryolo.pt"));
+    let a = ryolo::weights::read_pt(&out).unwrap();
+    let b = ryolo::weights::read_pt(&again).unwrap();
+    assert_eq!(max_diff_maps(&a.tensors, &b.tensors), 0.0);
+    assert_eq!(a.train_args.get("data"), b.train_args.get("data"));
+    eprintln!("TIMING training_writes_pt_files_that_hold_the_safetensors_weights: {:.1}s", t0.elapsed().as_secs_f64());
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -51,12 +51,14 @@ impl GraphBuilder {
         Self { silu }
     }
 
-    /// The `DetectionModel` object with its `yaml`, `save`, `names`, `stride`, `nc` and `args`.
+    /// The `DetectionModel` object with its `yaml`, `save`, `names`, `stride`, `nc` and `args`;
+    /// `max_det` is the head's (the run's `max_det`).
     pub fn detection_model(
         &self,
         m: &DetectionModel,
         yaml: Py,
         args: Py,
+        max_det: i64,
     ) -> Result<Py> {
         let layers = &m.spec.layers;
         if m.blocks.len() + 1 != layers.len() {
@@ -74,7 +76,7 @@ impl GraphBuilder {
                 .cloned()
                 .unwrap_or_else(|| from_py(&layer.from_raw, layer.from_raw.len() > 1));
             let (class, parts) = match (&layer.kind, m.blocks.get(i)) {
-                (LayerKind::Detect { .. }, _) => self.detect(m.head.detect(), m)?,
+                (LayerKind::Detect { .. }, _) => self.detect(m.head.detect(), m, max_det)?,
                 (kind, Some((_, block))) => self
                     .block(kind, block)
                     .with_context(|| format!("layer {i}"))?,
@@ -330,7 +332,7 @@ impl GraphBuilder {
     }
 
     /// `Detect`: cv2 / cv3 branches, DFL, and its attributes (empty anchor cache).
-    fn detect(&self, d: &Detect, m: &DetectionModel) -> Result<(Class, Parts)> {
+    fn detect(&self, d: &Detect, m: &DetectionModel, max_det: i64) -> Result<(Class, Parts)> {
         let mut cv2 = Vec::new();
         for (i, (a, b, c)) in d.cv2.iter().enumerate() {
             let seq = vec![
@@ -399,7 +401,7 @@ impl GraphBuilder {
                 ("anchors", empty_half()),
                 ("strides", empty_half()),
                 ("shape", Py::None),
-                ("max_det", Py::Int(300)),
+                ("max_det", Py::Int(max_det)),
                 ("_end2end", Py::Bool(false)),
             ],
             ..Default::default()

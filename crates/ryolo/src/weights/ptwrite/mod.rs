@@ -187,7 +187,11 @@ fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
     ));
     let graph = graph::GraphBuilder::new();
     let yaml = model_yaml(&model.spec.yaml, &meta.yaml_file);
-    let m = graph.detection_model(model, yaml, py_str_dict(model_args))?;
+    let max_det = match train_args.iter().find(|(k, _)| k == "max_det") {
+        Some((_, Py::Int(n))) => *n,
+        _ => 300,
+    };
+    let m = graph.detection_model(model, yaml, py_str_dict(model_args), max_det)?;
     let metrics = Py::Dict(
         meta.train_metrics
             .iter()
