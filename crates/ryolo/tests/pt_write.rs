@@ -48,10 +48,15 @@ fn meta(stem: &str) -> PtMeta {
 fn max_diff_fp16(a: &DetectionModel, b: &HashMap<String, Tensor>) -> f64 {
     let mut worst = 0.0f64;
     for (k, t) in a.vs.variables() {
-        let other = b.get(&k).unwrap_or_else(|| panic!("{k} missing after the round trip"));
+        let other = b
+            .get(&k)
+            .unwrap_or_else(|| panic!("{k} missing after the round trip"));
         assert_eq!(t.size(), other.size(), "{k}");
         let r = t.to_kind(Kind::Half).to_kind(Kind::Float);
-        let d = (r - other.to_kind(Kind::Float)).abs().max().double_value(&[]);
+        let d = (r - other.to_kind(Kind::Float))
+            .abs()
+            .max()
+            .double_value(&[]);
         worst = worst.max(d);
     }
     worst
@@ -136,7 +141,10 @@ fn opcodes_and_globals(p: &[u8]) -> (BTreeSet<&'static str>, BTreeSet<String>) {
                 globals.insert(format!("{m} {n}"));
                 ("GLOBAL", end2 + 1 - i)
             }
-            other => panic!("opcode 0x{other:02x} at byte {} is outside the allowed subset", i - 1),
+            other => panic!(
+                "opcode 0x{other:02x} at byte {} is outside the allowed subset",
+                i - 1
+            ),
         };
         ops.insert(name);
         i += arg;
@@ -151,22 +159,38 @@ fn round_trip(name: &str, stem: &str, nc: i64) {
     let path = d.join("best.pt");
     let t0 = std::time::Instant::now();
     ptwrite::write_pt(&m, &meta(stem), &path).unwrap();
-    eprintln!("{stem}: wrote {} bytes in {:?}", std::fs::metadata(&path).unwrap().len(), t0.elapsed());
+    eprintln!(
+        "{stem}: wrote {} bytes in {:?}",
+        std::fs::metadata(&path).unwrap().len(),
+        t0.elapsed()
+    );
 
     let (root, pkl) = container(&path);
     assert_eq!(root, "best");
     let (ops, globals) = opcodes_and_globals(&pkl);
     for g in &globals {
-        assert!(ALLOWED_GLOBALS.contains(&g.as_str()), "global {g} is not in Ultralytics' files");
+        assert!(
+            ALLOWED_GLOBALS.contains(&g.as_str()),
+            "global {g} is not in Ultralytics' files"
+        );
     }
-    assert!(ops.contains("NEWOBJ") && ops.contains("BINPERSID"), "{ops:?}");
+    assert!(
+        ops.contains("NEWOBJ") && ops.contains("BINPERSID"),
+        "{ops:?}"
+    );
 
     let ck = ryolo::weights::read_pt(&path).unwrap();
     assert_eq!(ck.names, m.names);
     assert_eq!(ck.stem, stem);
     let diff = max_diff_fp16(&m, &ck.tensors);
-    assert_eq!(diff, 0.0, "tensors differ from the fp16-rounded originals by {diff}");
-    assert_eq!(ck.train_args.get("imgsz").and_then(|v| v.as_i64()), Some(96));
+    assert_eq!(
+        diff, 0.0,
+        "tensors differ from the fp16-rounded originals by {diff}"
+    );
+    assert_eq!(
+        ck.train_args.get("imgsz").and_then(|v| v.as_i64()),
+        Some(96)
+    );
 
     let loaded = ryolo::weights::load_model(path.to_str().unwrap(), None, Device::Cpu).unwrap();
     let lm = loaded.model;
@@ -185,12 +209,11 @@ fn round_trip(name: &str, stem: &str, nc: i64) {
     // Same outputs as the original with fp16-rounded weights.
     let spec = ModelSpec::from_name(name, Some(nc)).unwrap();
     let mut r = DetectionModel::new(spec, Device::Cpu).unwrap();
-    let rounded: HashMap<String, Tensor> = m
-        .vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_kind(Kind::Half).to_kind(Kind::Float)))
-        .collect();
+    let rounded: HashMap<String, Tensor> =
+        m.vs.variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_kind(Kind::Half).to_kind(Kind::Float)))
+            .collect();
     ryolo::weights::load_state(&mut r, &rounded, true).unwrap();
     r.names = m.names.clone();
     let x = Tensor::rand([1, 3, 64, 96], (Kind::Float, Device::Cpu));
@@ -235,7 +258,9 @@ fn training_layout_keeps_the_weights_under_ema() {
 /// Our checkpoint's model tensors (not the `train.` resume state).
 fn safetensors_model(path: &Path) -> HashMap<String, Tensor> {
     let (_, t) = ryolo::weights::read_checkpoint(path).unwrap();
-    t.into_iter().filter(|(k, _)| !k.starts_with("train.")).collect()
+    t.into_iter()
+        .filter(|(k, _)| !k.starts_with("train."))
+        .collect()
 }
 
 /// Largest |fp16(a) - b| over the tensors of `a`.
@@ -278,11 +303,21 @@ fn training_writes_pt_files_that_hold_the_safetensors_weights() {
         assert!(w.join(f).is_file(), "{f} missing");
     }
     let (root, _) = container(&w.join("last.pt"));
-    assert_eq!(root, "archive", "an unfinished run's last.pt has the training layout");
+    assert_eq!(
+        root, "archive",
+        "an unfinished run's last.pt has the training layout"
+    );
     let mid = ryolo::weights::read_pt(&w.join("last.pt")).unwrap();
     let ema: HashMap<String, Tensor> = safetensors_model(&w.join("last.safetensors"));
-    assert_eq!(max_diff_maps(&ema, &mid.tensors), 0.0, "mid-run last.pt holds the EMA");
-    assert_eq!(mid.train_args.get("epochs").and_then(|v| v.as_i64()), Some(2));
+    assert_eq!(
+        max_diff_maps(&ema, &mid.tensors),
+        0.0,
+        "mid-run last.pt holds the EMA"
+    );
+    assert_eq!(
+        mid.train_args.get("epochs").and_then(|v| v.as_i64()),
+        Some(2)
+    );
 
     let last_pt = w.join("last.pt");
     ryolo::engine::train::train(
@@ -297,15 +332,23 @@ fn training_writes_pt_files_that_hold_the_safetensors_weights() {
         let (root, pkl) = container(&w.join(format!("{which}.pt")));
         assert_eq!(root, which, "final files are rooted at their stem");
         let (_, globals) = opcodes_and_globals(&pkl);
-        assert!(globals.iter().all(|g| ALLOWED_GLOBALS.contains(&g.as_str())));
+        assert!(globals
+            .iter()
+            .all(|g| ALLOWED_GLOBALS.contains(&g.as_str())));
         let ck = ryolo::weights::read_pt(&w.join(format!("{which}.pt"))).unwrap();
         let st = safetensors_model(&w.join(format!("{which}.safetensors")));
         let diff = max_diff_maps(&st, &ck.tensors);
-        assert_eq!(diff, 0.0, "{which}.pt differs from {which}.safetensors by {diff}");
+        assert_eq!(
+            diff, 0.0,
+            "{which}.pt differs from {which}.safetensors by {diff}"
+        );
         assert_eq!(ck.names, vec!["square", "circle", "triangle"]);
     }
     let e = ryolo::engine::train::train(
-        &common::args(&format!("resume model={}", d.join("nowhere/last.pt").display())),
+        &common::args(&format!(
+            "resume model={}",
+            d.join("nowhere/last.pt").display()
+        )),
         &mut ryolo::engine::train::Callbacks::default(),
     )
     .unwrap_err();
@@ -318,13 +361,16 @@ fn training_writes_pt_files_that_hold_the_safetensors_weights() {
     )))
     .unwrap();
     assert_eq!(out, w.join("best.pt"));
-    let again = ryolo::export::run(&common::args(&format!("model={} format=pt", out.display())))
-        .unwrap();
+    let again =
+        ryolo::export::run(&common::args(&format!("model={} format=pt", out.display()))).unwrap();
     assert_eq!(again, w.join("best_ryolo.pt"));
     let a = ryolo::weights::read_pt(&out).unwrap();
     let b = ryolo::weights::read_pt(&again).unwrap();
     assert_eq!(max_diff_maps(&a.tensors, &b.tensors), 0.0);
     assert_eq!(a.train_args.get("data"), b.train_args.get("data"));
-    eprintln!("TIMING training_writes_pt_files_that_hold_the_safetensors_weights: {:.1}s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "TIMING training_writes_pt_files_that_hold_the_safetensors_weights: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -8,7 +8,7 @@
 //! * The `best.pt`/`last.pt` of a short ryolo training pass it against what Ultralytics itself
 //!   saves for the same weights (`tests/tools/ul_interop.py reference`).
 //! * `YOLO("ours.onnx")` predicts the boxes ryolo predicts (1e-3 px) and validates to ryolo's
-//!   metrics (1e-4).
+//!   metrics (1e-4) on the same pixels.
 
 mod common;
 use common::{args, tmp};
@@ -53,12 +53,23 @@ fn run_py(py: &Path, dir: &Path, argv: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{} {argv:?} failed:\n{text}", py.display());
+    assert!(
+        out.status.success(),
+        "{} {argv:?} failed:\n{text}",
+        py.display()
+    );
     text
 }
 
 /// Runs check_pt.py and asserts that nothing failed; returns its result lines.
-fn check_pt(py: &Path, shared: &Path, dir: &Path, cand: &Path, reference: &Path, extra: &[&str]) -> String {
+fn check_pt(
+    py: &Path,
+    shared: &Path,
+    dir: &Path,
+    cand: &Path,
+    reference: &Path,
+    extra: &[&str],
+) -> String {
     let script = check_pt_script(shared);
     let mut argv = vec![
         script.to_str().unwrap(),
@@ -119,8 +130,14 @@ fn our_pt_of_an_ultralytics_model_passes_check_pt() {
             "16",
         ],
     );
-    assert!(s.contains("[PASS] structure") && s.contains("[PASS] val"), "{s}");
-    eprintln!("TIMING our_pt_of_an_ultralytics_model_passes_check_pt: {:.1}s", t0.elapsed().as_secs_f64());
+    assert!(
+        s.contains("[PASS] structure") && s.contains("[PASS] val"),
+        "{s}"
+    );
+    eprintln!(
+        "TIMING our_pt_of_an_ultralytics_model_passes_check_pt: {:.1}s",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -171,7 +188,14 @@ fn trained_best_and_last_pt_pass_check_pt() {
         if i > 0 {
             extra.push("--no-export");
         }
-        check_pt(&py, &shared, &d, &w.join(format!("{which}.pt")), &reference, &extra);
+        check_pt(
+            &py,
+            &shared,
+            &d,
+            &w.join(format!("{which}.pt")),
+            &reference,
+            &extra,
+        );
     }
     eprintln!(
         "TIMING trained_best_and_last_pt_pass_check_pt: {:.1}s ({t_train:.1}s training)",
@@ -193,27 +217,31 @@ fn ultralytics_reads_our_onnx_like_we_do() {
         pt.display()
     )))
     .unwrap();
-    // The comparison needs identical input pixels: the validation images stretched to 320x320
-    // PNGs (no letterbox resize, no JPEG decoder involved). The original JPEGs are compared too,
-    // for information: there the two resize implementations differ by ~1e-2 px.
+    // The comparison needs identical input pixels: the validation images decoded by OpenCV and
+    // saved as PNG (their JPEG decoders differ slightly). The original JPEGs are compared too, for
+    // information: ryolo's JPEG decoder moves boxes by ~1e-2 px.
     let ds = shared.join("datasets/brain-tumor");
-    let exact = d.join("bt320");
+    let exact = d.join("bt_png");
     run_py(
         &py,
         &d,
         &[
             interop_script().to_str().unwrap(),
-            "stretch",
+            "png",
             ds.to_str().unwrap(),
             exact.to_str().unwrap(),
-            "--size",
-            "320",
         ],
     );
     let data = exact.join("data.yaml");
     let names = ["val_1 (1)", "val_1 (10)", "val_1 (100)", "val_1 (101)"];
-    let pngs: Vec<PathBuf> = names.iter().map(|n| exact.join("images").join(format!("{n}.png"))).collect();
-    let jpgs: Vec<PathBuf> = names.iter().map(|n| ds.join("valid/images").join(format!("{n}.jpg"))).collect();
+    let pngs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| exact.join("images").join(format!("{n}.png")))
+        .collect();
+    let jpgs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| ds.join("valid/images").join(format!("{n}.jpg")))
+        .collect();
     let json = d.join("ul.json");
     let mut argv = vec![
         interop_script().to_str().unwrap().to_string(),
@@ -226,11 +254,22 @@ fn ultralytics_reads_our_onnx_like_we_do() {
         data.to_str().unwrap().into(),
         "--images".into(),
     ];
-    argv.extend(pngs.iter().chain(&jpgs).map(|p| p.to_str().unwrap().to_string()));
-    run_py(&py, &d, &argv.iter().map(String::as_str).collect::<Vec<_>>());
-    let ul: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    argv.extend(
+        pngs.iter()
+            .chain(&jpgs)
+            .map(|p| p.to_str().unwrap().to_string()),
+    );
+    run_py(
+        &py,
+        &d,
+        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let ul: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
 
-    let predictor = ryolo::engine::predict::Predictor::load(onnx.to_str().unwrap(), 320, tch::Device::Cpu).unwrap();
+    let predictor =
+        ryolo::engine::predict::Predictor::load(onnx.to_str().unwrap(), 320, tch::Device::Cpu)
+            .unwrap();
     let compare = |images: &[PathBuf]| -> (f64, f64, usize) {
         let (mut worst_box, mut worst_conf, mut n_boxes) = (0f64, 0f64, 0);
         for img in images {
@@ -238,10 +277,15 @@ fn ultralytics_reads_our_onnx_like_we_do() {
             let theirs = ul["predict"][img.to_str().unwrap()].as_array().unwrap();
             assert_eq!(ours.len(), theirs.len(), "{}: box count", img.display());
             for (a, b) in ours.iter().zip(theirs) {
-                let b: Vec<f64> = b.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                let b: Vec<f64> = b
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
                 assert_eq!(a.cls as f64, b[5], "{}: class", img.display());
-                for k in 0..4 {
-                    worst_box = worst_box.max((a.xyxy[k] as f64 - b[k]).abs());
+                for (x, y) in a.xyxy.iter().zip(&b[..4]) {
+                    worst_box = worst_box.max((*x as f64 - y).abs());
                 }
                 worst_conf = worst_conf.max((a.conf as f64 - b[4]).abs());
                 n_boxes += 1;
@@ -273,7 +317,9 @@ fn ultralytics_reads_our_onnx_like_we_do() {
     ];
     let mut worst = 0f64;
     for (k, v) in ours {
-        let u = ul["val"][k].as_f64().unwrap_or_else(|| panic!("Ultralytics val has no {k}"));
+        let u = ul["val"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("Ultralytics val has no {k}"));
         eprintln!("val {k}: ryolo {v:.6} Ultralytics {u:.6}");
         worst = worst.max((v - u).abs());
     }

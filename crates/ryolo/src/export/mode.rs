@@ -1,10 +1,12 @@
-//! `yolo export`: load, fuse, write the ONNX graph with Ultralytics' metadata.
+//! `yolo export`: load, fuse, write the ONNX graph with Ultralytics' metadata (`format=pt`: an
+//! Ultralytics checkpoint instead).
 
 use crate::cfg::Args;
 use anyhow::{anyhow, bail, Result};
 
 /// Runs `yolo export format=onnx`: the fused model written as an ONNX graph beside the weights
-/// (or `<stem>.onnx` for a built-in YAML); returns the file.
+/// (or `<stem>.onnx` for a built-in YAML); `format=pt` writes an Ultralytics `.pt` instead
+/// ([`crate::weights::ptwrite::export_pt`]). Returns the file.
 pub fn run(args: &Args) -> Result<std::path::PathBuf> {
     let model = args
         .str("model")

@@ -56,7 +56,10 @@ pub fn py_value(v: &Value) -> String {
             _ => "None".into(),
         },
         Value::String(s) => py_str(s),
-        Value::Sequence(s) => format!("[{}]", s.iter().map(py_value).collect::<Vec<_>>().join(", ")),
+        Value::Sequence(s) => format!(
+            "[{}]",
+            s.iter().map(py_value).collect::<Vec<_>>().join(", ")
+        ),
         Value::Mapping(m) => format!(
             "{{{}}}",
             m.iter()
@@ -114,7 +117,10 @@ mod tests {
     #[test]
     fn values_as_python_literals() {
         let v: Value = serde_yaml::from_str("{a: null, b: true, c: [1, 2.5], d: x}").unwrap();
-        assert_eq!(py_value(&v), "{'a': None, 'b': True, 'c': [1, 2.5], 'd': 'x'}");
+        assert_eq!(
+            py_value(&v),
+            "{'a': None, 'b': True, 'c': [1, 2.5], 'd': 'x'}"
+        );
         assert_eq!(py_value(&Value::from(1.0)), "1.0");
         assert_eq!(py_names(&["a".into(), "b c".into()]), "{0: 'a', 1: 'b c'}");
     }

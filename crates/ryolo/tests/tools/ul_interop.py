@@ -9,10 +9,10 @@
       BaseTrainer.save_model does, then strips it with ultralytics' own strip_optimizer.
   onnx MODEL.onnx OUT.json --imgsz N --data DATA.yaml --images IMG...
       YOLO(MODEL.onnx).predict on each image (conf 0.25) and .val(data=...), written as JSON.
-  stretch DATA_DIR OUT_DIR --size N [--split valid]
-      The split's images resized (stretched) to N x N and saved as PNG with their labels (normalised
-      labels stay valid) and a data.yaml: images that need no letterbox resize and no JPEG decoding,
-      so two pipelines see the same pixels.
+  png DATA_DIR OUT_DIR [--size N] [--split valid]
+      The split's images decoded by OpenCV and saved as PNG (stretched to N x N when --size is given;
+      normalised labels stay valid) with their labels and a data.yaml, so that two pipelines see the
+      same pixels whatever their JPEG decoders do.
 """
 
 import argparse
@@ -124,7 +124,7 @@ def onnx(args):
     print(f"predictions and metrics written: {args.out}")
 
 
-def stretch(args):
+def png(args):
     import shutil
     from pathlib import Path
 
@@ -139,7 +139,9 @@ def stretch(args):
         im = cv2.imread(str(f))
         if im is None:
             continue
-        cv2.imwrite(str(out / "images" / (f.stem + ".png")), cv2.resize(im, (args.size, args.size), interpolation=cv2.INTER_AREA))
+        if args.size:
+            im = cv2.resize(im, (args.size, args.size), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / "images" / (f.stem + ".png")), im)
         lab = src / args.split / "labels" / (f.stem + ".txt")
         if lab.exists():
             shutil.copy(lab, out / "labels" / lab.name)
@@ -162,13 +164,13 @@ def main():
     o.add_argument("--imgsz", type=int, required=True)
     o.add_argument("--data", default=None)
     o.add_argument("--images", nargs="+", default=[])
-    s = sub.add_parser("stretch")
+    s = sub.add_parser("png")
     s.add_argument("data_dir")
     s.add_argument("out_dir")
-    s.add_argument("--size", type=int, required=True)
+    s.add_argument("--size", type=int, default=0)
     s.add_argument("--split", default="valid")
     a = ap.parse_args()
-    {"reference": reference, "onnx": onnx, "stretch": stretch}[a.cmd](a)
+    {"reference": reference, "onnx": onnx, "png": png}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ pub fn export_pt(model: &str) -> Result<PathBuf> {
     let mut meta = PtMeta::final_from(&loaded.train_args, &loaded.stem);
     if src.extension().and_then(|e| e.to_str()) == Some("safetensors") {
         let (m, _) = crate::weights::read_checkpoint(src)?;
-        if let Some(task) = crate::task::TaskKind::parse(&m.task)
-            .and_then(|k| crate::task::for_kind(k).ok())
+        if let Some(task) =
+            crate::task::TaskKind::parse(&m.task).and_then(|k| crate::task::for_kind(k).ok())
         {
             meta.train_metrics = metrics_from_meta(&m.metrics, task.as_ref());
         }
@@ -151,7 +151,11 @@ pub fn save_final(last: &DetectionModel, run: &RunInfo, task: &dyn Task) -> Resu
         .iter()
         .map(|k| last_value(&cols, k))
         .collect();
-    let meta = run.meta(Layout::Final, n_rows(&cols).checked_sub(1), task.fitness(&metrics));
+    let meta = run.meta(
+        Layout::Final,
+        n_rows(&cols).checked_sub(1),
+        task.fitness(&metrics),
+    );
     write_pt(last, &meta, &wdir.join("last.pt"))?;
     let best = wdir.join("best.safetensors");
     if best.exists() {

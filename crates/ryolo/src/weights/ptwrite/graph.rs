@@ -96,17 +96,27 @@ impl GraphBuilder {
             children: vec![("model".into(), container("Sequential", seq))],
             attrs: vec![
                 ("yaml", yaml),
-                ("save", Py::List(save_list(m).into_iter().map(Py::Int).collect())),
+                (
+                    "save",
+                    Py::List(save_list(m).into_iter().map(Py::Int).collect()),
+                ),
                 ("names", names),
                 ("inplace", Py::Bool(true)),
-                ("stride", Py::Tensor(Rc::new(f32_blob(&stride, vec![stride.len() as i64])))),
+                (
+                    "stride",
+                    Py::Tensor(Rc::new(f32_blob(&stride, vec![stride.len() as i64]))),
+                ),
                 ("nc", Py::Int(m.nc())),
                 ("args", args),
                 ("criterion", Py::None),
             ],
             ..Default::default()
         };
-        Ok(Py::Object(object("ultralytics.nn.tasks", "DetectionModel", parts)))
+        Ok(Py::Object(object(
+            "ultralytics.nn.tasks",
+            "DetectionModel",
+            parts,
+        )))
     }
 
     /// One non-head layer: its class and parts.
@@ -117,9 +127,10 @@ impl GraphBuilder {
             (LayerKind::C3k2 { .. }, Block::C2f(c)) => ((UL_BLOCK, "C3k2"), self.c2f(c)?),
             (LayerKind::Sppf { .. }, Block::Sppf(s)) => ((UL_BLOCK, "SPPF"), self.sppf(s)?),
             (LayerKind::C2psa { .. }, Block::C2psa(c)) => ((UL_BLOCK, "C2PSA"), self.c2psa(c)?),
-            (LayerKind::Upsample { scale }, Block::Upsample(_)) => {
-                (("torch.nn.modules.upsampling", "Upsample"), upsample(*scale))
-            }
+            (LayerKind::Upsample { scale }, Block::Upsample(_)) => (
+                ("torch.nn.modules.upsampling", "Upsample"),
+                upsample(*scale),
+            ),
             (LayerKind::Concat, Block::Concat) => (
                 (UL_CONV, "Concat"),
                 Parts {
@@ -221,12 +232,11 @@ impl GraphBuilder {
             let o = match m {
                 Inner::Bottleneck(b) => self.bottleneck(b)?,
                 Inner::C3k(k) => {
-                    let bs = k
-                        .m
-                        .iter()
-                        .enumerate()
-                        .map(|(j, b)| Ok((j.to_string(), self.bottleneck(b)?)))
-                        .collect::<Result<Vec<_>>>()?;
+                    let bs =
+                        k.m.iter()
+                            .enumerate()
+                            .map(|(j, b)| Ok((j.to_string(), self.bottleneck(b)?)))
+                            .collect::<Result<Vec<_>>>()?;
                     Py::Object(object(
                         UL_BLOCK,
                         "C3k",
@@ -415,9 +425,8 @@ type Class = (&'static str, &'static str);
 
 /// An object with the 17 bookkeeping entries of `nn.Module`, then `parts.attrs`.
 fn object(module: &'static str, class: &'static str, parts: Parts) -> Rc<Object> {
-    let dict = |v: Vec<(&'static str, Py)>| {
-        Py::Dict(v.into_iter().map(|(k, v)| (Py::s(k), v)).collect())
-    };
+    let dict =
+        |v: Vec<(&'static str, Py)>| Py::Dict(v.into_iter().map(|(k, v)| (Py::s(k), v)).collect());
     let mut state: Vec<(String, Py)> = vec![
         ("training".into(), Py::Bool(false)),
         ("_parameters".into(), dict(parts.params)),
@@ -488,7 +497,11 @@ fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
 /// Parameter count of a module's parts (parameters of it and all its children).
 fn parts_params(parts: &Parts) -> i64 {
     let own: i64 = parts.params.iter().map(|(_, p)| param_numel(p)).sum();
-    own + parts.children.iter().map(|(_, c)| object_params(c)).sum::<i64>()
+    own + parts
+        .children
+        .iter()
+        .map(|(_, c)| object_params(c))
+        .sum::<i64>()
 }
 
 /// Parameter count of an object value (0 for anything else).
@@ -555,7 +568,14 @@ fn conv2d(
 /// Detect's final 1x1 `nn.Conv2d` with bias.
 fn plain_conv2d(c: &Conv2d) -> Result<Py> {
     let c1 = c.conv.ws.size().get(1).copied().unwrap_or(0);
-    Ok(Py::Object(conv2d(&c.conv.ws, c.conv.bs.as_ref(), c1, 1, 0, 1)?))
+    Ok(Py::Object(conv2d(
+        &c.conv.ws,
+        c.conv.bs.as_ref(),
+        c1,
+        1,
+        0,
+        1,
+    )?))
 }
 
 /// `nn.Upsample(None, scale, "nearest")`.
@@ -599,9 +619,11 @@ fn yaml_froms(yaml: &serde_yaml::Value) -> Vec<Py> {
         .filter_map(|s| yaml.get(s).and_then(serde_yaml::Value::as_sequence))
         .flatten()
         .map(|row| match row.get(0) {
-            Some(serde_yaml::Value::Sequence(s)) => {
-                Py::List(s.iter().map(|v| Py::Int(v.as_i64().unwrap_or(-1))).collect())
-            }
+            Some(serde_yaml::Value::Sequence(s)) => Py::List(
+                s.iter()
+                    .map(|v| Py::Int(v.as_i64().unwrap_or(-1)))
+                    .collect(),
+            ),
             Some(v) => Py::Int(v.as_i64().unwrap_or(-1)),
             None => Py::Int(-1),
         })

@@ -25,6 +25,7 @@ const LICENSE: &str = "AGPL-3.0 (https://ultralytics.com/license)";
 const DOCS: &str = "https://docs.ultralytics.com";
 
 /// The 113 keys of Ultralytics 8.4.190 `cfg/default.yaml`, in order (`train_args`).
+#[rustfmt::skip]
 pub const TRAIN_ARG_KEYS: [&str; 113] = [
     "task", "mode", "model", "data", "epochs", "time", "patience", "batch", "imgsz", "save",
     "save_period", "cache", "device", "workers", "project", "name", "exist_ok", "pretrained",
@@ -161,7 +162,11 @@ pub fn write_pt(model: &DetectionModel, meta: &PtMeta, path: &Path) -> Result<()
 pub fn to_bytes(model: &DetectionModel, meta: &PtMeta, root: &str) -> Result<Vec<u8>> {
     let ckpt = checkpoint_dict(model, meta)?;
     let p = pickler::dump(&ckpt);
-    if let Some(g) = p.globals.iter().find(|g| !ALLOWED_GLOBALS.contains(&g.as_str())) {
+    if let Some(g) = p
+        .globals
+        .iter()
+        .find(|g| !ALLOWED_GLOBALS.contains(&g.as_str()))
+    {
         bail!("internal error: the pickle would reference {g}, which Ultralytics' files never do");
     }
     let mut z = torchzip::TorchZip::new(root);
@@ -252,7 +257,10 @@ fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
             ("modelopt", Py::None),
             ("optimizer", Py::None),
             ("scaler", Py::Dict(vec![])),
-            ("train_args", py_str_dict(model_args_for_training(&meta.args, &meta.save_dir))),
+            (
+                "train_args",
+                py_str_dict(model_args_for_training(&meta.args, &meta.save_dir)),
+            ),
             ("train_metrics", metrics),
             ("train_results", results),
             ("date", Py::s(meta.date.as_str())),
@@ -266,9 +274,15 @@ fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
 }
 
 /// `train_args` of a training-time file: the 113 keys plus `save_dir`.
-fn model_args_for_training(args: &serde_yaml::Mapping, save_dir: &Option<String>) -> Vec<(String, Py)> {
+fn model_args_for_training(
+    args: &serde_yaml::Mapping,
+    save_dir: &Option<String>,
+) -> Vec<(String, Py)> {
     let mut v = train_args(args);
-    v.push(("save_dir".into(), save_dir.clone().map_or(Py::None, Py::Str)));
+    v.push((
+        "save_dir".into(),
+        save_dir.clone().map_or(Py::None, Py::Str),
+    ));
     v
 }
 
@@ -337,18 +351,26 @@ pub fn results_columns(csv: &str) -> Vec<(String, Column)> {
     let Some(header) = lines.next() else {
         return vec![];
     };
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').map(str::trim).collect()).collect();
+    let rows: Vec<Vec<&str>> = lines
+        .map(|l| l.split(',').map(str::trim).collect())
+        .collect();
     header
         .split(',')
         .map(str::trim)
         .enumerate()
         .map(|(i, name)| {
-            let cells: Vec<&str> = rows.iter().map(|r| r.get(i).copied().unwrap_or("")).collect();
+            let cells: Vec<&str> = rows
+                .iter()
+                .map(|r| r.get(i).copied().unwrap_or(""))
+                .collect();
             let ints: Option<Vec<i64>> = cells.iter().map(|c| c.parse().ok()).collect();
             let col = match ints {
                 Some(v) => Column::Ints(v),
                 None => Column::Floats(
-                    cells.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect(),
+                    cells
+                        .iter()
+                        .map(|c| c.parse().unwrap_or(f64::NAN))
+                        .collect(),
                 ),
             };
             (name.to_string(), col)
@@ -479,10 +501,15 @@ mod tests {
 
     #[test]
     fn results_csv_columns() {
-        let cols = results_columns("epoch,time,metrics/mAP50(B),val/box_loss\n1,0.5,0,1.234567\n2,1.5,0,2\n");
+        let cols = results_columns(
+            "epoch,time,metrics/mAP50(B),val/box_loss\n1,0.5,0,1.234567\n2,1.5,0,2\n",
+        );
         assert_eq!(cols[0], ("epoch".into(), Column::Ints(vec![1, 2])));
         assert_eq!(cols[1], ("time".into(), Column::Floats(vec![0.5, 1.5])));
-        assert_eq!(cols[2], ("metrics/mAP50(B)".into(), Column::Ints(vec![0, 0])));
+        assert_eq!(
+            cols[2],
+            ("metrics/mAP50(B)".into(), Column::Ints(vec![0, 0]))
+        );
         let m = metrics_from_results(&cols, 0, 0.25);
         assert_eq!(
             m,
@@ -508,7 +535,10 @@ mod tests {
             .filter_map(|k| k.as_str().map(str::to_string))
             .filter(|k| k != "metric" && k != "save_dir")
             .collect();
-        assert_eq!(ours, TRAIN_ARG_KEYS, "our default.yaml keys are Ultralytics' 113 in order");
+        assert_eq!(
+            ours, TRAIN_ARG_KEYS,
+            "our default.yaml keys are Ultralytics' 113 in order"
+        );
     }
 
     #[test]

@@ -402,8 +402,14 @@ mod tests {
         assert_eq!(bytes(&Py::Int(5)), b"K\x05");
         assert_eq!(bytes(&Py::Int(300)), b"M\x2c\x01");
         assert_eq!(bytes(&Py::Int(-1)), b"J\xff\xff\xff\xff");
-        assert_eq!(bytes(&Py::Int(1 << 40)), b"\x8a\x06\x00\x00\x00\x00\x00\x01");
-        assert_eq!(bytes(&Py::Int(-(1 << 40))), b"\x8a\x06\x00\x00\x00\x00\x00\xff");
+        assert_eq!(
+            bytes(&Py::Int(1 << 40)),
+            b"\x8a\x06\x00\x00\x00\x00\x00\x01"
+        );
+        assert_eq!(
+            bytes(&Py::Int(-(1 << 40))),
+            b"\x8a\x06\x00\x00\x00\x00\x00\xff"
+        );
     }
 
     #[test]
@@ -434,7 +440,10 @@ mod tests {
         let p = dump(&Py::List(vec![Py::Object(o.clone()), Py::Object(o)]));
         let n_newobj = p.pkl.iter().filter(|&&b| b == 0x81).count();
         assert_eq!(n_newobj, 1);
-        assert!(p.pkl.windows(2).any(|w| w == b"h\x01"), "BINGET of the object");
+        assert!(
+            p.pkl.windows(2).any(|w| w == b"h\x01"),
+            "BINGET of the object"
+        );
     }
 
     #[test]
