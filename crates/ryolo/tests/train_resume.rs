@@ -1,4 +1,5 @@
-//! Exact resume: 4 epochs straight == 2 epochs, interrupted, + resume 2 (results.csv rows and weights).
+//! Exact resume: 4 epochs straight == 2 epochs, interrupted, + resume 2 (results.csv rows and weights),
+//! resumed with `model=.../last.pt`.
 //! (Its own test binary: libtorch's global RNG is per process.)
 
 mod common;
@@ -49,8 +50,12 @@ fn resume_continues_exactly() {
         "stopped after 2 epochs"
     );
     let last = d.join("split/weights/last.safetensors");
+    // Through the Ultralytics-format last.pt, which resumes from its last.safetensors sibling.
     train(
-        &args(&format!("resume model={}", last.display())),
+        &args(&format!(
+            "resume model={}",
+            last.with_extension("pt").display()
+        )),
         &mut Callbacks::default(),
     )
     .unwrap();

@@ -72,7 +72,7 @@ pub fn parse_names(s: &str) -> Vec<String> {
         .filter_map(|c| {
             let i = c[1].parse().ok()?;
             let v = c.get(2).or(c.get(3))?.as_str();
-            Some((i, v.replace("\\'", "'").replace("\\\"", "\"")))
+            Some((i, py_unescape(v)))
         })
         .collect();
     pairs.sort_by_key(|p| p.0);
@@ -82,6 +82,42 @@ pub fn parse_names(s: &str) -> Vec<String> {
         names[i] = v;
     }
     names
+}
+
+/// Undoes the escapes of Python's string `repr` (`\'`, `\\`, `\n`, `\xNN`, ...).
+fn py_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(k @ ('x' | 'u' | 'U')) => {
+                let n = match k {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let hex: String = it.by_ref().take(n).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => {
+                        out.push('\\');
+                        out.push(k);
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 fn dim(d: i64) -> Option<usize> {

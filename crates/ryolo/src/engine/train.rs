@@ -4,6 +4,7 @@
 //! exactly, early stopping, callbacks. What is task-specific comes from [`crate::task::Task`].
 
 mod config;
+mod ptfiles;
 mod report;
 mod setup;
 mod state;
@@ -655,6 +656,7 @@ impl Trainer {
                 &wdir.join("best.safetensors"),
             )?;
         }
+        self.save_pt(epoch, report, is_best)?;
         let sp = self.cfg.save_period;
         if sp > 0 && epoch as i64 % sp == 0 {
             weights::save_tensors(
@@ -677,6 +679,7 @@ impl Trainer {
         let last = wdir.join("last.safetensors");
         if !interrupted && state::strip_training_state(&last)? {
             println!("Optimizer stripped from {}", last.display());
+            self.finish_pt()?;
         }
         let best = wdir.join("best.safetensors");
         let final_val = if !self.val_entries.is_empty() && best.exists() && !interrupted {

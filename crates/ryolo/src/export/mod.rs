@@ -4,6 +4,7 @@
 
 mod mode;
 pub mod proto;
+pub mod pyliteral;
 
 pub use mode::run;
 
@@ -649,27 +650,24 @@ fn model_proto(g: Graph, cfg: &ExportConfig, outputs: &[Output]) -> ModelProto {
     }
 }
 
-/// Ultralytics' metadata entries for a model.
+/// Ultralytics' metadata entries for a model, in its order; `imgsz`, `names`, `args` and `end2end`
+/// are Python literals (Ultralytics parses them with `ast.literal_eval`), `args` as given.
 pub fn metadata(
     model: &DetectionModel,
     imgsz: (usize, usize),
     batch: usize,
     args: &str,
 ) -> Vec<(String, String)> {
-    let names: Vec<String> = model
-        .names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("{i}: '{}'", n.replace('\'', "\\'")))
-        .collect();
     vec![
         (
             "description".into(),
             format!("ryolo {} model", model.spec.name),
         ),
         ("author".into(), "ryolo".into()),
+        ("date".into(), crate::weights::ptwrite::iso_now()),
         ("version".into(), env!("CARGO_PKG_VERSION").into()),
         ("license".into(), "AGPL-3.0".into()),
+        ("docs".into(), "https://docs.ultralytics.com".into()),
         (
             "stride".into(),
             format!(
@@ -678,9 +676,12 @@ pub fn metadata(
             ),
         ),
         ("task".into(), "detect".into()),
+        ("head".into(), "Detect".into()),
         ("batch".into(), batch.to_string()),
         ("imgsz".into(), format!("[{}, {}]", imgsz.0, imgsz.1)),
-        ("names".into(), format!("{{{}}}", names.join(", "))),
+        ("names".into(), pyliteral::py_names(&model.names)),
         ("args".into(), args.into()),
+        ("channels".into(), "3".into()),
+        ("end2end".into(), "False".into()),
     ]
 }

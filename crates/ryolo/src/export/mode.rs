@@ -1,17 +1,22 @@
-//! `yolo export`: load, fuse, write the ONNX graph with Ultralytics' metadata.
+//! `yolo export`: load, fuse, write the ONNX graph with Ultralytics' metadata (`format=pt`: an
+//! Ultralytics checkpoint instead).
 
 use crate::cfg::Args;
 use anyhow::{anyhow, bail, Result};
 
 /// Runs `yolo export format=onnx`: the fused model written as an ONNX graph beside the weights
-/// (or `<stem>.onnx` for a built-in YAML); returns the file.
+/// (or `<stem>.onnx` for a built-in YAML); `format=pt` writes an Ultralytics `.pt` instead
+/// ([`crate::weights::ptwrite::export_pt`]). Returns the file.
 pub fn run(args: &Args) -> Result<std::path::PathBuf> {
     let model = args
         .str("model")
         .ok_or_else(|| anyhow!("export needs model=<.pt, .safetensors or .yaml>"))?;
     let format = args.str("format").unwrap_or_default().to_ascii_lowercase();
+    if format == "pt" {
+        return crate::weights::ptwrite::export_pt(&model);
+    }
     if format != "onnx" {
-        bail!("format={format} is not supported; ryolo exports format=onnx");
+        bail!("format={format} is not supported; ryolo exports format=onnx and format=pt");
     }
     let dynamic = args.bool("dynamic");
     let batch = args.i64("batch").unwrap_or(1).max(1);
@@ -34,9 +39,7 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
         &loaded.model,
         imgsz,
         batch as usize,
-        &serde_json::to_string(
-            &serde_json::json!({"imgsz": [imgsz.0, imgsz.1], "batch": batch, "dynamic": dynamic}),
-        )?,
+        &crate::export::pyliteral::onnx_args(&a, batch, dynamic),
     );
     let bytes = crate::export::to_onnx(
         &loaded.model,

@@ -2,6 +2,7 @@
 //! own checkpoint format (safetensors + JSON metadata, written atomically).
 
 pub mod pickle;
+pub mod ptwrite;
 
 use crate::nn::{DetectionModel, ModelSpec};
 use anyhow::{anyhow, bail, Context, Result};

@@ -114,6 +114,12 @@ impl ResultsCsv {
         )
     }
 
+    /// The file's text once `row` (if any) is pushed.
+    pub fn text_with(&self, row: Option<&str>) -> String {
+        let rows: Vec<&str> = self.rows.iter().map(String::as_str).chain(row).collect();
+        format!("{}\n{}\n", self.header, rows.join("\n"))
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -49,6 +49,8 @@ pub fn resume_source(args: &Args) -> Result<(Args, Option<Resume>)> {
         serde_yaml::Value::String(p) => PathBuf::from(p),
         _ => return Ok((args.clone(), None)),
     };
+    // `last.pt` is the Ultralytics-format copy; the exact state is in `last.safetensors`.
+    let path = weights::ptwrite::resume_source(&path)?;
     if !path.exists() {
         bail!(
             "{} does not exist: the run stopped before its first checkpoint was written (after epoch 1), so there is nothing to resume; start it again without resume",

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# What the tests need beyond scripts/setup.sh: Ultralytics 8.4.190 itself in the project's .venv
+# (reusing its torch), so that the interop tests load ryolo's .pt and .onnx files in Ultralytics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! .venv/bin/python -c "import ultralytics, torchvision, cv2" 2>/dev/null; then
+  echo "setup-tests: installing ultralytics==8.4.190 (+ torchvision 0.26.0 for torch 2.11) into .venv..."
+  .venv/bin/pip install --quiet --no-deps ultralytics==8.4.190 torchvision==0.26.0 ultralytics-thop
+  .venv/bin/pip install --quiet opencv-python-headless pyyaml pillow matplotlib scipy polars \
+    polars-runtime-32 psutil requests onnx ml_dtypes
+fi
