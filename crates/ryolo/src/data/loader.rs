@@ -231,7 +231,10 @@ impl TrainDataset {
                 .map(|(e, g)| {
                     let (img, is_grey) = load_dynamic(&e.im_file)
                         .and_then(|d| resize_long_side(d, imgsz))
-                        .unwrap_or_else(|_| (gray(imgsz), true));
+                        .unwrap_or_else(|err| {
+                            eprintln!("WARNING {err:#}; caching a blank image");
+                            (gray(imgsz), true)
+                        });
                     g.store(is_grey, std::sync::atomic::Ordering::Relaxed);
                     Arc::new(img)
                 })
@@ -370,10 +373,7 @@ impl TrainDataset {
         }
         .and_then(|d| resize_long_side(d, self.imgsz));
         let (img, is_grey) = loaded.unwrap_or_else(|err| {
-            eprintln!(
-                "WARNING {}: {err:#}; using a blank image",
-                e.im_file.display()
-            );
+            eprintln!("WARNING {err:#}; using a blank image");
             (gray(self.imgsz), true)
         });
         self.grey[i].store(is_grey, std::sync::atomic::Ordering::Relaxed);
