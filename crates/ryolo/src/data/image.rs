@@ -13,13 +13,17 @@ pub const MAX_PIXELS_ENV: &str = "RYOLO_MAX_IMAGE_PIXELS";
 
 /// The most pixels an image may have: `RYOLO_MAX_IMAGE_PIXELS` when set, else Pillow's default.
 pub fn max_image_pixels() -> Result<u64> {
-    match std::env::var(MAX_PIXELS_ENV) {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MAX_IMAGE_PIXELS),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => bail!("{MAX_PIXELS_ENV}={v:?} must be a positive whole number of pixels"),
-        },
-        Err(e) => bail!("{MAX_PIXELS_ENV}: {e}"),
+    parse_max_pixels(std::env::var_os(MAX_PIXELS_ENV).as_deref())
+}
+
+/// The pixel limit given the environment variable's value (`None` when unset).
+fn parse_max_pixels(v: Option<&std::ffi::OsStr>) -> Result<u64> {
+    let Some(v) = v else {
+        return Ok(DEFAULT_MAX_IMAGE_PIXELS);
+    };
+    match v.to_str().map(|s| s.trim().parse::<u64>()) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => bail!("{MAX_PIXELS_ENV}={v:?} must be a positive whole number of pixels"),
     }
 }
 
@@ -107,5 +111,23 @@ pub fn into_rgb8(img: image::DynamicImage) -> image::RgbImage {
                 .expect("w * h * 3 bytes")
         }
         other => other.to_rgb8(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn pixel_limit_defaults_to_pillow_and_is_overridable() {
+        assert_eq!(parse_max_pixels(None).unwrap(), 89_478_485);
+        assert_eq!(parse_max_pixels(Some(OsStr::new(" 4000000000 "))).unwrap(), 4_000_000_000);
+        for bad in ["0", "-1", "1e9", "lots", ""] {
+            let e = parse_max_pixels(Some(OsStr::new(bad))).unwrap_err().to_string();
+            assert!(e.contains(MAX_PIXELS_ENV), "{e}");
+        }
+        let l = limits(100);
+        assert_eq!((l.max_image_width, l.max_alloc), (Some(100), Some(512 << 20)));
     }
 }
