@@ -436,38 +436,105 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
     })
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let p = e?.path();
+/// The folders already listed (canonical paths) and the images found, for [`walk`].
+#[derive(Default)]
+struct Walk {
+    /// Canonical paths of the folders listed so far.
+    visited: std::collections::HashSet<PathBuf>,
+    /// Images found, in listing order.
+    images: Vec<PathBuf>,
+    /// Folders skipped because they were listed already (symlink loops or aliases).
+    skipped: Vec<PathBuf>,
+}
+
+/// Lists `dir` recursively in name order; a folder whose canonical path was listed already (a
+/// symlink loop or a second link to the same folder) is skipped and remembered.
+fn walk(dir: &Path, w: &mut Walk) -> Result<()> {
+    let canonical = std::fs::canonicalize(dir)
+        .with_context(|| format!("listing {}", dir.display()))?;
+    if !w.visited.insert(canonical) {
+        w.skipped.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort();
+    for p in entries {
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, w)?;
         } else if is_image(&p) {
-            out.push(p);
+            w.images.push(p);
         }
     }
     Ok(())
 }
 
+/// The canonical path of a file: its folder canonicalised once (cached in `dirs`), the file
+/// itself resolved only when it is a symlink; the path as given when it cannot be resolved.
+fn canonical_file(p: &Path, dirs: &mut std::collections::HashMap<PathBuf, PathBuf>) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) if !is_link => {
+            let d = dirs
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+            d.join(name)
+        }
+        _ => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+    }
+}
+
+/// Sorts `paths` and keeps the first path of each file (by canonical path: two links to one image
+/// are one image); returns how many were dropped.
+fn dedup_files(paths: &mut Vec<PathBuf>) -> usize {
+    paths.sort();
+    paths.dedup();
+    let before = paths.len();
+    let mut dirs = std::collections::HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(canonical_file(p, &mut dirs)));
+    before - paths.len()
+}
+
+/// The largest image list (`.txt`) read (256 MiB).
+pub const MAX_LIST_BYTES: u64 = 256 << 20;
+
+/// The non-empty lines of an image list (`.txt`) with their 1-based numbers, trimmed, BOM
+/// removed; a file over [`MAX_LIST_BYTES`], not a regular file, or with a line that is not UTF-8
+/// is an error naming the file (and the line).
+pub fn read_list(file: &Path) -> Result<Vec<(usize, String)>> {
+    let bytes = read_bounded(file, MAX_LIST_BYTES)
+        .map_err(|e| anyhow!("reading image list {}: {e}", file.display()))?;
+    let mut lines = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| anyhow!("{}:{}: not UTF-8 text", file.display(), i + 1))?;
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if !line.is_empty() {
+            lines.push((i + 1, line.to_string()));
+        }
+    }
+    Ok(lines)
+}
+
 /// All images of a split: folders recursively, `.txt` lists (`./` relative to the list), files;
 /// sorted. An empty result is an error that says what was looked for where.
 pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut w = Walk::default();
     let mut out = Vec::new();
     for s in sources {
         if s.is_dir() {
-            walk(s, &mut out)?;
+            walk(s, &mut w)?;
         } else if s.extension().and_then(|e| e.to_str()) == Some("txt") && s.is_file() {
             let base = s.parent().unwrap_or(Path::new("."));
-            let text = std::fs::read_to_string(s)
-                .with_context(|| format!("reading image list {}", s.display()))?;
-            for line in text
-                .lines()
-                .map(|l| l.trim().trim_start_matches('\u{feff}'))
-                .filter(|l| !l.is_empty())
-            {
+            for (_, line) in read_list(s)? {
                 let p = match line.strip_prefix("./") {
                     Some(rest) => base.join(rest),
                     None => {
-                        let p = PathBuf::from(line);
+                        let p = PathBuf::from(&line);
                         if p.is_absolute() {
                             p
                         } else {
@@ -485,8 +552,18 @@ pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
             bail!("dataset path {} does not exist", s.display());
         }
     }
-    out.sort();
-    out.dedup();
+    out.append(&mut w.images);
+    for d in &w.skipped {
+        eprintln!(
+            "WARNING {}: listed already (overlapping sources, a symlink loop or a second link to \
+             the same folder), skipped",
+            d.display()
+        );
+    }
+    let dropped = dedup_files(&mut out);
+    if dropped > 0 {
+        eprintln!("WARNING {dropped} image paths lead to an image listed already (symlinks), skipped");
+    }
     if out.is_empty() {
         let where_ = sources
             .iter()
