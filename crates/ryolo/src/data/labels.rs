@@ -228,11 +228,11 @@ struct RawRow {
     is_poly: bool,
 }
 
-/// The numbers of one line (finite only).
+/// The numbers of one line (finite, also once stored as f32).
 fn numbers(line: &str) -> Result<Vec<f64>, String> {
     line.split_whitespace()
         .map(|tok| match tok.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+            Ok(v) if (v as f32).is_finite() => Ok(v),
             Ok(_) => Err(format!("non-finite value '{tok}'")),
             Err(_) => Err(format!("'{tok}' is not a number")),
         })
@@ -389,13 +389,14 @@ fn parse_line(
     };
     let cls = check_class(raw.cls, nc, single_cls)?;
     check_coords(&raw, &vals, format)?;
-    let b = raw.bx;
-    if b[2] <= 0.0 || b[3] <= 0.0 {
+    // Checked as stored (f32): a width of 1e-320 is zero once narrowed.
+    let bx = raw.bx.map(|v| v as f32);
+    if bx[2] <= 0.0 || bx[3] <= 0.0 {
         return Ok(Line::ZeroArea(raw.is_poly));
     }
     let row = Row {
         cls,
-        bx: b.map(|v| v as f32),
+        bx,
         poly: raw.poly,
         kpts: raw.kpts,
         corners: raw.corners,
