@@ -550,6 +550,13 @@ pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(s.clone());
         } else if !s.exists() {
             bail!("dataset path {} does not exist", s.display());
+        } else if !s.is_file() {
+            bail!("dataset path {} is not a regular file or a folder", s.display());
+        } else {
+            eprintln!(
+                "WARNING {}: not a folder, an image or a .txt list; ignored",
+                s.display()
+            );
         }
     }
     out.append(&mut w.images);
