@@ -248,9 +248,11 @@ fn show(v: &Value) -> String {
 /// error naming the file and the key.
 fn parse_nc(v: &Value, file: &Path) -> Result<usize> {
     let n = match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e9).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e9)
+                .map(|f| f as u64)
+        }),
         _ => None,
     };
     match n {
@@ -450,8 +452,8 @@ struct Walk {
 /// Lists `dir` recursively in name order; a folder whose canonical path was listed already (a
 /// symlink loop or a second link to the same folder) is skipped and remembered.
 fn walk(dir: &Path, w: &mut Walk) -> Result<()> {
-    let canonical = std::fs::canonicalize(dir)
-        .with_context(|| format!("listing {}", dir.display()))?;
+    let canonical =
+        std::fs::canonicalize(dir).with_context(|| format!("listing {}", dir.display()))?;
     if !w.visited.insert(canonical) {
         w.skipped.push(dir.to_path_buf());
         return Ok(());
@@ -478,9 +480,9 @@ fn canonical_file(p: &Path, dirs: &mut std::collections::HashMap<PathBuf, PathBu
     let is_link = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
     match (p.parent(), p.file_name()) {
         (Some(dir), Some(name)) if !is_link => {
-            let d = dirs
-                .entry(dir.to_path_buf())
-                .or_insert_with(|| std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+            let d = dirs.entry(dir.to_path_buf()).or_insert_with(|| {
+                std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+            });
             d.join(name)
         }
         _ => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
@@ -551,7 +553,10 @@ pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
         } else if !s.exists() {
             bail!("dataset path {} does not exist", s.display());
         } else if !s.is_file() {
-            bail!("dataset path {} is not a regular file or a folder", s.display());
+            bail!(
+                "dataset path {} is not a regular file or a folder",
+                s.display()
+            );
         } else {
             eprintln!(
                 "WARNING {}: not a folder, an image or a .txt list; ignored",
@@ -569,7 +574,9 @@ pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     let dropped = dedup_files(&mut out);
     if dropped > 0 {
-        eprintln!("WARNING {dropped} image paths lead to an image listed already (symlinks), skipped");
+        eprintln!(
+            "WARNING {dropped} image paths lead to an image listed already (symlinks), skipped"
+        );
     }
     if out.is_empty() {
         let where_ = sources

@@ -122,12 +122,20 @@ mod tests {
     #[test]
     fn pixel_limit_defaults_to_pillow_and_is_overridable() {
         assert_eq!(parse_max_pixels(None).unwrap(), 89_478_485);
-        assert_eq!(parse_max_pixels(Some(OsStr::new(" 4000000000 "))).unwrap(), 4_000_000_000);
+        assert_eq!(
+            parse_max_pixels(Some(OsStr::new(" 4000000000 "))).unwrap(),
+            4_000_000_000
+        );
         for bad in ["0", "-1", "1e9", "lots", ""] {
-            let e = parse_max_pixels(Some(OsStr::new(bad))).unwrap_err().to_string();
+            let e = parse_max_pixels(Some(OsStr::new(bad)))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(MAX_PIXELS_ENV), "{e}");
         }
         let l = limits(100);
-        assert_eq!((l.max_image_width, l.max_alloc), (Some(100), Some(512 << 20)));
+        assert_eq!(
+            (l.max_image_width, l.max_alloc),
+            (Some(100), Some(512 << 20))
+        );
     }
 }

@@ -235,8 +235,7 @@ impl<'a> Lexer<'a> {
             while !self.blankz(0) {
                 let c = self.peek(0);
                 let next = self.peek(1);
-                if c == b':' && (self.blankz(1) || (self.flow > 0 && b",?[]{}".contains(&next)))
-                {
+                if c == b':' && (self.blankz(1) || (self.flow > 0 && b",?[]{}".contains(&next))) {
                     return;
                 }
                 if self.flow > 0 && b",[]{}".contains(&c) {
@@ -391,8 +390,7 @@ impl<'a> Lexer<'a> {
     fn run(mut self) -> Shape {
         loop {
             self.to_next_token();
-            if self.end() || self.shape.flow.0 > self.stop_at || self.shape.block.0 > self.stop_at
-            {
+            if self.end() || self.shape.flow.0 > self.stop_at || self.shape.block.0 > self.stop_at {
                 return self.shape;
             }
             self.token();
@@ -454,7 +452,9 @@ mod tests {
         let t = format!("a: {}", "[".repeat(100_000));
         let s = shape(&t, 64);
         assert_eq!(s.flow, (65, 1));
-        let t: String = (0..100).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        let t: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
         assert_eq!(shape(&t, 64).block.0, 65);
     }
 }

@@ -13,7 +13,10 @@ fn list_entries(list: &Path, is_img: &dyn Fn(&Path) -> bool) -> Result<Vec<std::
     for (ln, line) in crate::data::dataset::read_list(list)? {
         let f = base.join(&line);
         if !f.exists() {
-            eprintln!("WARNING {}:{ln}: '{line}' does not exist, skipped", list.display());
+            eprintln!(
+                "WARNING {}:{ln}: '{line}' does not exist, skipped",
+                list.display()
+            );
         } else if !is_img(&f) {
             eprintln!(
                 "WARNING {}:{ln}: '{line}' is not a supported image or video, skipped",
