@@ -431,6 +431,14 @@ fn fifo_image_label_and_lists_are_reported_not_waited_on() {
     for (e, want) in errs.iter().zip(wants) {
         assert!(e.contains(want), "{e}");
     }
+    // A FIFO where cache=disk keeps the image's pixels: decoded from the image instead.
+    let npy = ryolo::data::loader::disk_cache_path(&img);
+    mkfifo(&npy);
+    let im = img.clone();
+    let loaded = within(Duration::from_secs(20), "FIFO disk cache", move || {
+        ryolo::data::loader::load_via_disk_cache(&im).map(|i| (i.width(), i.height()))
+    });
+    assert_eq!(loaded.unwrap(), (32, 24));
     // The valid image alone (label now missing) is still a background.
     std::fs::remove_file(d.join("labels/a.txt")).unwrap();
     assert_eq!(verify(&img, 3, false).verdict, Verdict::Missing);

@@ -60,7 +60,12 @@ pub fn load_via_disk_cache(im: &Path) -> Result<image::DynamicImage> {
         |p: &Path| -> Option<std::time::SystemTime> { std::fs::metadata(p).ok()?.modified().ok() };
     if let (Some(c), Some(i)) = (fresh(&npy), fresh(im)) {
         if c >= i {
-            if let Some(img) = std::fs::read(&npy)
+            // Regular files only, at most an RGB image of the pixel limit plus the header.
+            let cap = crate::data::image::max_image_pixels()
+                .unwrap_or(crate::data::image::DEFAULT_MAX_IMAGE_PIXELS)
+                .saturating_mul(3)
+                .saturating_add(1 << 16);
+            if let Some(img) = super::dataset::read_bounded(&npy, cap)
                 .ok()
                 .and_then(|b| crate::util::npy::decode_u8(&b))
             {
