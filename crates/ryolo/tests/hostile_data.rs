@@ -328,7 +328,7 @@ fn truncated_png_is_caught_by_the_scan_and_skipped_by_validation() {
         ..Default::default()
     };
     let r = validate(&m, &s.entries, &cfg, |_, _| {}).unwrap();
-    assert_eq!(r.skipped, [broken.clone()]);
+    assert_eq!(r.skipped, std::slice::from_ref(&broken));
     assert_eq!(r.seen, 3);
     // The other images are validated exactly as without the broken one.
     let others: Vec<_> = s
@@ -498,13 +498,16 @@ fn garbage_source_lists_name_the_file_and_line() {
         ryolo::engine::predict::expand_source(src).unwrap_err()
     );
     assert!(e.contains("list.txt:3: not UTF-8 text"), "{e}");
-    let e = format!("{:#}", list_images(&[list.clone()]).unwrap_err());
+    let e = format!(
+        "{:#}",
+        list_images(std::slice::from_ref(&list)).unwrap_err()
+    );
     assert!(e.contains("list.txt:3: not UTF-8 text"), "{e}");
     // Missing and non-image lines are skipped (with file:line warnings); the good one stays.
     std::fs::write(&list, "images/a.png\nimages/missing.png\nlabels/a.txt\n").unwrap();
     assert_eq!(
         ryolo::engine::predict::expand_source(src).unwrap(),
-        [img.clone()]
+        std::slice::from_ref(&img)
     );
     // Binary garbage that happens to be valid UTF-8 is just lines naming no file.
     let garbage: String = (0..5000u32)

@@ -138,7 +138,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips blanks, comments and line breaks up to the next token.
-    fn to_next_token(&mut self) {
+    fn skip_to_token(&mut self) {
         loop {
             if self.col == 0 && self.s[self.i..].starts_with(&[0xEF, 0xBB, 0xBF]) {
                 self.i += 3;
@@ -389,7 +389,7 @@ impl<'a> Lexer<'a> {
     /// Scans to the end, or until a depth passes `stop_at`.
     fn run(mut self) -> Shape {
         loop {
-            self.to_next_token();
+            self.skip_to_token();
             if self.end() || self.shape.flow.0 > self.stop_at || self.shape.block.0 > self.stop_at {
                 return self.shape;
             }
