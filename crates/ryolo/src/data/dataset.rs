@@ -9,6 +9,22 @@ use std::path::{Path, PathBuf};
 /// Image suffixes accepted in datasets (those the `image` crate decodes).
 pub const IMG_FORMATS: &[&str] = &["bmp", "jpeg", "jpg", "png", "tif", "tiff", "webp"];
 
+/// The largest data.yaml read (2 MiB); larger files are refused with their name.
+pub const MAX_YAML_BYTES: u64 = 2 << 20;
+
+/// The deepest nesting accepted in a data.yaml, in brackets or in indentation (checked on the text
+/// before parsing: deep nesting makes the YAML parser slow).
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// The most aliases (`*name`) a data.yaml may use (each one can repeat a large part of the file).
+pub const MAX_YAML_ALIASES: usize = 8;
+
+/// The most classes a dataset may have (`nc`, the entries of `names`).
+pub const MAX_CLASSES: usize = 10_000;
+
+/// The most keypoints per instance (`kpt_shape[0]`) a pose dataset may have.
+pub const MAX_KEYPOINTS: usize = 1_000;
+
 /// A parsed data.yaml.
 #[derive(Debug, Clone)]
 pub struct DataConfig {
@@ -85,9 +101,9 @@ fn parse_keypoint_keys(m: &serde_yaml::Mapping, file: &Path) -> Result<KeypointK
         return Ok((None, None));
     };
     let shape = match usize_list(v, file, "kpt_shape")?.as_slice() {
-        &[k, d] if k > 0 && (d == 2 || d == 3) => [k, d],
+        &[k, d] if (1..=MAX_KEYPOINTS).contains(&k) && (d == 2 || d == 3) => [k, d],
         other => bail!(
-            "{}: 'kpt_shape' must be [nkpt > 0, ndim 2 or 3], found {other:?}",
+            "{}: 'kpt_shape' must be [nkpt from 1 to {MAX_KEYPOINTS}, ndim 2 or 3], found {other:?}",
             file.display()
         ),
     };
@@ -106,6 +122,69 @@ fn parse_keypoint_keys(m: &serde_yaml::Mapping, file: &Path) -> Result<KeypointK
         }
     }
     Ok((Some(shape), flip))
+}
+
+/// What a non-regular file is, for messages.
+fn file_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if m.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The metadata of `path` (symlinks followed) when it is a regular file, else the reason (without
+/// the path). Checked before opening: a FIFO or device would block or never end.
+pub fn check_regular(path: &Path) -> std::result::Result<std::fs::Metadata, String> {
+    let m = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if m.is_file() {
+        Ok(m)
+    } else {
+        Err(format!("not a regular file ({})", file_kind(&m)))
+    }
+}
+
+/// [`check_regular`] as an error that names the file.
+pub fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
+    check_regular(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// The bytes of the regular file `path` when at most `max` bytes, read through `take` so a file
+/// that grows while read stays bounded; the error is the reason, without the path.
+pub fn read_bounded(path: &Path, max: u64) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let m = check_regular(path)?;
+    if m.len() > max {
+        return Err(format!("{} bytes, over the limit of {max} bytes", m.len()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut bytes = Vec::with_capacity(m.len() as usize);
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("grew over the limit of {max} bytes while read"));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] as an error that names the file.
+pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
+    read_bounded(path, max).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 /// Whether a path has an accepted image suffix.
@@ -155,18 +234,118 @@ fn parse_names(v: &Value, file: &Path) -> Result<Vec<String>> {
     }
 }
 
+/// A short rendering of a YAML value for messages.
+fn show(v: &Value) -> String {
+    let t = serde_yaml::to_string(v).unwrap_or_default();
+    let t = t.trim();
+    match t.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &t[..i]),
+        None => t.to_string(),
+    }
+}
+
+/// `nc`: a whole number from 1 to [`MAX_CLASSES`] (an integral float such as `3.0` counts), or an
+/// error naming the file and the key.
+fn parse_nc(v: &Value, file: &Path) -> Result<usize> {
+    let n = match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 1e9)
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    };
+    match n {
+        Some(n) if (1..=MAX_CLASSES as u64).contains(&n) => Ok(n as usize),
+        _ => bail!(
+            "{}: 'nc: {}' must be a whole number from 1 to {MAX_CLASSES}",
+            file.display(),
+            show(v)
+        ),
+    }
+}
+
+/// The class names from `names` and/or `nc`: 1 to [`MAX_CLASSES`] of them, `nc` matching `names`
+/// when both are given; errors name the file and the key.
+fn class_names(m: &serde_yaml::Mapping, file: &Path) -> Result<Vec<String>> {
+    let nc = match m.get("nc").filter(|v| !v.is_null()) {
+        Some(v) => Some(parse_nc(v, file)?),
+        None => None,
+    };
+    let Some(n) = m.get("names") else {
+        let nc = nc.ok_or_else(|| anyhow!("{}: needs 'names' (or 'nc')", file.display()))?;
+        return Ok((0..nc).map(|i| format!("class_{i}")).collect());
+    };
+    let names = parse_names(n, file)?;
+    if names.is_empty() {
+        bail!("{}: 'names' is empty; list the class names", file.display());
+    }
+    if names.len() > MAX_CLASSES {
+        bail!(
+            "{}: 'names' has {} entries, over the limit of {MAX_CLASSES} classes",
+            file.display(),
+            names.len()
+        );
+    }
+    if let Some(nc) = nc.filter(|&nc| nc != names.len()) {
+        bail!(
+            "{}: 'nc: {nc}' does not match the {} entries of 'names'",
+            file.display(),
+            names.len()
+        );
+    }
+    Ok(names)
+}
+
+/// Refuses a YAML text that nests deeper than [`MAX_YAML_DEPTH`] or uses more than
+/// [`MAX_YAML_ALIASES`] aliases, naming the file and the line.
+fn check_yaml_shape(text: &str, file: &Path) -> Result<()> {
+    let s = super::yaml_scan::shape(text, MAX_YAML_DEPTH);
+    for ((depth, line), what) in [(s.flow, "brackets"), (s.block, "indentation")] {
+        if depth > MAX_YAML_DEPTH {
+            bail!(
+                "{}:{line}: nesting deeper than {MAX_YAML_DEPTH} levels ({what})",
+                file.display()
+            );
+        }
+    }
+    if s.aliases > MAX_YAML_ALIASES {
+        bail!(
+            "{}: {} aliases (*name), over the limit of {MAX_YAML_ALIASES}",
+            file.display(),
+            s.aliases
+        );
+    }
+    Ok(())
+}
+
+/// The text of a data.yaml: a regular file of at most [`MAX_YAML_BYTES`], UTF-8, BOM removed,
+/// nesting and aliases within bounds.
+fn read_yaml_text(file: &Path) -> Result<String> {
+    let bytes = read_bounded(file, MAX_YAML_BYTES)
+        .map_err(|e| anyhow!("reading dataset {}: {e}", file.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = ok.iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow!("{}:{line}: not UTF-8 text", file.display())
+    })?;
+    let text = text.trim_start_matches('\u{feff}').to_string();
+    check_yaml_shape(&text, file)?;
+    Ok(text)
+}
+
 /// Loads a data.yaml. Relative `path` values resolve against the YAML's folder, then `datasets_dir`.
+/// Hostile files (huge, deeply nested, `nc` out of 1..=10000, no names) are errors naming the file.
 pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
     // A built-in dataset (coco8.yaml, ...) when no such file exists here.
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => crate::hub::datasets::builtin_yaml(file)
-            .map(str::to_string)
-            .ok_or(e)
-            .with_context(|| format!("reading dataset {}", file.display()))?,
+    let builtin = (!file.exists())
+        .then(|| crate::hub::datasets::builtin_yaml(file))
+        .flatten();
+    let text = match builtin {
+        Some(t) => t.to_string(),
+        None => read_yaml_text(file)?,
     };
-    let text = text.trim_start_matches('\u{feff}');
-    let y: Value = serde_yaml::from_str(text).map_err(|e| {
+    let y: Value = serde_yaml::from_str(&text).map_err(|e| {
         anyhow!(
             "{}: invalid YAML at line {}: {e}",
             file.display(),
@@ -182,7 +361,16 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
     } else {
         yaml_dir
     };
-    let root = match m.get("path").and_then(Value::as_str) {
+    let path = match m.get("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(p.as_str()),
+        Some(other) => bail!(
+            "{}: 'path: {}' must be a folder path",
+            file.display(),
+            show(other)
+        ),
+    };
+    let root = match path {
         None => yaml_dir.clone(),
         Some(p) => {
             let p = PathBuf::from(p);
@@ -198,8 +386,20 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
                     .unwrap_or("datasets")
                     .to_string();
                 let cand = PathBuf::from(dd).join(&p);
+                let beside = m
+                    .get("train")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| yaml_dir.join(t).exists());
                 if cand.exists() {
                     cand
+                } else if beside {
+                    // A data.yaml shipped inside its dataset folder (its splits beside it).
+                    eprintln!(
+                        "WARNING {}: 'path: {}' not found; using the YAML's own folder, which holds the splits",
+                        file.display(),
+                        p.display()
+                    );
+                    yaml_dir.clone()
                 } else {
                     // Missing: downloaded into datasets_dir when the YAML says `download:`.
                     crate::hub::datasets::missing_root(file, m, yaml_dir.join(&p), cand)?
@@ -207,29 +407,7 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
             }
         }
     };
-    let names = match (m.get("names"), m.get("nc")) {
-        (Some(n), nc) => {
-            let names = parse_names(n, file)?;
-            if let Some(nc) = nc.and_then(|v| v.as_f64()) {
-                if nc as usize != names.len() {
-                    bail!(
-                        "{}: 'nc: {nc}' does not match the {} entries of 'names'",
-                        file.display(),
-                        names.len()
-                    );
-                }
-            }
-            names
-        }
-        (None, Some(nc)) => {
-            let nc = nc
-                .as_f64()
-                .ok_or_else(|| anyhow!("{}: 'nc' must be an integer", file.display()))?
-                as usize;
-            (0..nc).map(|i| format!("class_{i}")).collect()
-        }
-        (None, None) => bail!("{}: needs 'names' (or 'nc')", file.display()),
-    };
+    let names = class_names(m, file)?;
     let mut splits = Vec::new();
     for key in ["train", "val", "validation", "test", "minival"] {
         let Some(v) = m.get(key) else { continue };
@@ -237,8 +415,12 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
             Value::String(s) => vec![s.clone()],
             Value::Sequence(items) => items
                 .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
+                .map(|i| {
+                    i.as_str().map(str::to_string).ok_or_else(|| {
+                        anyhow!("{}: '{key}' holds {}, not a path", file.display(), show(i))
+                    })
+                })
+                .collect::<Result<_>>()?,
             Value::Null => continue,
             _ => bail!(
                 "{}: '{key}' must be a path or a list of paths",
@@ -276,38 +458,105 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
     })
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let p = e?.path();
+/// The folders already listed (canonical paths) and the images found, for [`walk`].
+#[derive(Default)]
+struct Walk {
+    /// Canonical paths of the folders listed so far.
+    visited: std::collections::HashSet<PathBuf>,
+    /// Images found, in listing order.
+    images: Vec<PathBuf>,
+    /// Folders skipped because they were listed already (symlink loops or aliases).
+    skipped: Vec<PathBuf>,
+}
+
+/// Lists `dir` recursively in name order; a folder whose canonical path was listed already (a
+/// symlink loop or a second link to the same folder) is skipped and remembered.
+fn walk(dir: &Path, w: &mut Walk) -> Result<()> {
+    let canonical =
+        std::fs::canonicalize(dir).with_context(|| format!("listing {}", dir.display()))?;
+    if !w.visited.insert(canonical) {
+        w.skipped.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort();
+    for p in entries {
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, w)?;
         } else if is_image(&p) {
-            out.push(p);
+            w.images.push(p);
         }
     }
     Ok(())
 }
 
+/// The canonical path of a file: its folder canonicalised once (cached in `dirs`), the file
+/// itself resolved only when it is a symlink; the path as given when it cannot be resolved.
+fn canonical_file(p: &Path, dirs: &mut std::collections::HashMap<PathBuf, PathBuf>) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) if !is_link => {
+            let d = dirs.entry(dir.to_path_buf()).or_insert_with(|| {
+                std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+            });
+            d.join(name)
+        }
+        _ => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+    }
+}
+
+/// Sorts `paths` and keeps the first path of each file (by canonical path: two links to one image
+/// are one image); returns how many were dropped.
+fn dedup_files(paths: &mut Vec<PathBuf>) -> usize {
+    paths.sort();
+    paths.dedup();
+    let before = paths.len();
+    let mut dirs = std::collections::HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(canonical_file(p, &mut dirs)));
+    before - paths.len()
+}
+
+/// The largest image list (`.txt`) read (256 MiB).
+pub const MAX_LIST_BYTES: u64 = 256 << 20;
+
+/// The non-empty lines of an image list (`.txt`) with their 1-based numbers, trimmed, BOM
+/// removed; a file over [`MAX_LIST_BYTES`], not a regular file, or with a line that is not UTF-8
+/// is an error naming the file (and the line).
+pub fn read_list(file: &Path) -> Result<Vec<(usize, String)>> {
+    let bytes = read_bounded(file, MAX_LIST_BYTES)
+        .map_err(|e| anyhow!("reading image list {}: {e}", file.display()))?;
+    let mut lines = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| anyhow!("{}:{}: not UTF-8 text", file.display(), i + 1))?;
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if !line.is_empty() {
+            lines.push((i + 1, line.to_string()));
+        }
+    }
+    Ok(lines)
+}
+
 /// All images of a split: folders recursively, `.txt` lists (`./` relative to the list), files;
 /// sorted. An empty result is an error that says what was looked for where.
 pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut w = Walk::default();
     let mut out = Vec::new();
     for s in sources {
         if s.is_dir() {
-            walk(s, &mut out)?;
+            walk(s, &mut w)?;
         } else if s.extension().and_then(|e| e.to_str()) == Some("txt") && s.is_file() {
             let base = s.parent().unwrap_or(Path::new("."));
-            let text = std::fs::read_to_string(s)
-                .with_context(|| format!("reading image list {}", s.display()))?;
-            for line in text
-                .lines()
-                .map(|l| l.trim().trim_start_matches('\u{feff}'))
-                .filter(|l| !l.is_empty())
-            {
+            for (_, line) in read_list(s)? {
                 let p = match line.strip_prefix("./") {
                     Some(rest) => base.join(rest),
                     None => {
-                        let p = PathBuf::from(line);
+                        let p = PathBuf::from(&line);
                         if p.is_absolute() {
                             p
                         } else {
@@ -323,10 +572,32 @@ pub fn list_images(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(s.clone());
         } else if !s.exists() {
             bail!("dataset path {} does not exist", s.display());
+        } else if !s.is_file() {
+            bail!(
+                "dataset path {} is not a regular file or a folder",
+                s.display()
+            );
+        } else {
+            eprintln!(
+                "WARNING {}: not a folder, an image or a .txt list; ignored",
+                s.display()
+            );
         }
     }
-    out.sort();
-    out.dedup();
+    out.append(&mut w.images);
+    for d in &w.skipped {
+        eprintln!(
+            "WARNING {}: listed already (overlapping sources, a symlink loop or a second link to \
+             the same folder), skipped",
+            d.display()
+        );
+    }
+    let dropped = dedup_files(&mut out);
+    if dropped > 0 {
+        eprintln!(
+            "WARNING {dropped} image paths lead to an image listed already (symlinks), skipped"
+        );
+    }
     if out.is_empty() {
         let where_ = sources
             .iter()

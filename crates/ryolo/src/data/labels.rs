@@ -4,14 +4,13 @@
 use super::dataset::img2label_path;
 use super::instances::{Corners, Instances, Polygon};
 use anyhow::{bail, Result};
-use image::ImageDecoder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Cache format version; bump when the scan rules change.
-const CACHE_VERSION: &str = "ryolo-labels-3";
+const CACHE_VERSION: &str = "ryolo-labels-4";
 
 /// How label rows are read; the caller picks it from the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -105,31 +104,6 @@ pub struct Checked {
     pub warnings: Vec<String>,
 }
 
-/// The EXIF-aware `(h, w)` of an image, read from its header.
-fn image_shape(path: &Path) -> Result<(u32, u32), String> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if reader.format().is_none() {
-        return Err("not a supported image format".into());
-    }
-    let mut dec = reader
-        .into_decoder()
-        .map_err(|e| format!("invalid image header: {e}"))?;
-    let (w, h) = dec.dimensions();
-    let o = dec
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    use image::metadata::Orientation::*;
-    let (w, h) = if matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH) {
-        (h, w)
-    } else {
-        (w, h)
-    };
-    Ok((h, w))
-}
-
 /// Whether a JPEG file ends with its `FF D9` end marker.
 fn jpeg_complete(path: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(path) else {
@@ -150,49 +124,64 @@ impl Checked {
     }
 }
 
-/// Checks the image itself: readable, a known format, at least 10 px a side, a JPEG that decodes.
-/// Returns its `(h, w)` and warnings, or the corrupt-image warning.
+/// Checks the image itself: a regular file in a known format, within the pixel limit, at least
+/// 10 px a side, and decoding in full (a truncated file is caught here, not in training or
+/// validation). Returns its `(h, w)` and warnings, or the corrupt-image warning.
 fn check_image(im_file: &Path) -> Result<((u32, u32), Vec<String>), String> {
     let name = im_file.display();
-    let shape = image_shape(im_file).map_err(|e| format!("{name}: ignoring corrupt image: {e}"))?;
+    let ext = im_file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let jpeg = ext == "jpg" || ext == "jpeg";
+    let shape = match super::image::probe(im_file, true) {
+        Ok(s) => s,
+        Err(e) if jpeg && !jpeg_complete(im_file) => {
+            return Err(format!(
+                "{name}: ignoring corrupt image: truncated JPEG that does not decode: {e:#}"
+            ))
+        }
+        Err(e) => return Err(format!("{name}: ignoring corrupt image: {e:#}")),
+    };
     if shape.0 < 10 || shape.1 < 10 {
         return Err(format!(
             "{name}: ignoring corrupt image: size {}x{} is under 10 pixels",
             shape.1, shape.0
         ));
     }
-    let ext = im_file
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     let mut warnings = Vec::new();
-    if (ext == "jpg" || ext == "jpeg") && !jpeg_complete(im_file) {
-        match image::open(im_file) {
-            Ok(_) => warnings.push(format!(
-                "{name}: truncated JPEG (no end marker) still decodes, kept"
-            )),
-            Err(e) => {
-                return Err(format!(
-                    "{name}: ignoring corrupt image: truncated JPEG that does not decode: {e}"
-                ))
-            }
-        }
+    if jpeg && !jpeg_complete(im_file) {
+        warnings.push(format!(
+            "{name}: truncated JPEG (no end marker) still decodes, kept"
+        ));
     }
     Ok((shape, warnings))
 }
 
-/// The label file's text without a BOM; `None` when there is no file.
+/// The largest label file read (64 MiB); larger files are refused with their name.
+pub const MAX_LABEL_BYTES: u64 = 64 << 20;
+
+/// The label file's text without a BOM; `None` when there is no file. A label path that is not a
+/// regular file, cannot be read, is over [`MAX_LABEL_BYTES`] or is not UTF-8 is an error naming it.
 fn read_label(lb: &Path) -> Result<Option<String>, String> {
-    let Ok(bytes) = std::fs::read(lb) else {
-        return Ok(None);
-    };
+    let corrupt = |why: String| format!("{}: ignoring corrupt label: {why}", lb.display());
+    match std::fs::symlink_metadata(lb) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(corrupt(format!("cannot read: {e}"))),
+        Ok(_) => {}
+    }
+    let bytes = super::dataset::read_bounded(lb, MAX_LABEL_BYTES).map_err(corrupt)?;
     match String::from_utf8(bytes) {
         Ok(t) => Ok(Some(t.trim_start_matches('\u{feff}').to_string())),
-        Err(_) => Err(format!(
-            "{}: ignoring corrupt label: not UTF-8 text",
-            lb.display()
-        )),
+        Err(e) => {
+            let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = ok.iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(format!(
+                "{}:{line}: ignoring corrupt label: not UTF-8 text",
+                lb.display()
+            ))
+        }
     }
 }
 
@@ -239,11 +228,11 @@ struct RawRow {
     is_poly: bool,
 }
 
-/// The numbers of one line (finite only).
+/// The numbers of one line (finite, also once stored as f32).
 fn numbers(line: &str) -> Result<Vec<f64>, String> {
     line.split_whitespace()
         .map(|tok| match tok.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+            Ok(v) if (v as f32).is_finite() => Ok(v),
             Ok(_) => Err(format!("non-finite value '{tok}'")),
             Err(_) => Err(format!("'{tok}' is not a number")),
         })
@@ -400,13 +389,14 @@ fn parse_line(
     };
     let cls = check_class(raw.cls, nc, single_cls)?;
     check_coords(&raw, &vals, format)?;
-    let b = raw.bx;
-    if b[2] <= 0.0 || b[3] <= 0.0 {
+    // Checked as stored (f32): a width of 1e-320 is zero once narrowed.
+    let bx = raw.bx.map(|v| v as f32);
+    if bx[2] <= 0.0 || bx[3] <= 0.0 {
         return Ok(Line::ZeroArea(raw.is_poly));
     }
     let row = Row {
         cls,
-        bx: b.map(|v| v as f32),
+        bx,
         poly: raw.poly,
         kpts: raw.kpts,
         corners: raw.corners,
@@ -425,6 +415,8 @@ fn parse_rows(
 ) -> Result<(Vec<Row>, (bool, bool)), String> {
     let mut rows = Vec::new();
     let mut kinds = (false, false);
+    // The first zero-area line is named; the others are counted in the same warning.
+    let mut zero_area: Option<(usize, usize)> = None;
     for (i, line) in text.lines().enumerate() {
         let ln = i + 1;
         let line = line.trim();
@@ -443,7 +435,13 @@ fn parse_rows(
                 p
             }
             Line::ZeroArea(p) => {
-                warnings.push(format!("{}:{ln}: zero-area box ignored", lb.display()));
+                match &mut zero_area {
+                    Some((_, more)) => *more += 1,
+                    None => {
+                        warnings.push(format!("{}:{ln}: zero-area box ignored", lb.display()));
+                        zero_area = Some((warnings.len() - 1, 0));
+                    }
+                }
                 p
             }
         };
@@ -452,6 +450,9 @@ fn parse_rows(
         } else {
             kinds.0 = true;
         }
+    }
+    if let Some((at, more)) = zero_area.filter(|z| z.1 > 0) {
+        warnings[at].push_str(&format!(" (and {more} more zero-area boxes)"));
     }
     Ok((rows, kinds))
 }
@@ -604,6 +605,28 @@ fn stamp(h: &mut u64, p: &Path) {
     }
 }
 
+/// The largest label cache read back (2 GiB); a larger file is ignored and the split rescanned.
+const MAX_CACHE_BYTES: u64 = 2 << 30;
+
+impl Scan {
+    /// Whether a cached scan could have come from this scan's rules: class ids below `nc`, finite
+    /// boxes, parts matching their boxes (a damaged or forged cache is rescanned instead).
+    fn plausible(&self, nc: usize, format: LabelFormat) -> bool {
+        let parts = |e: &LabelEntry| match format {
+            LabelFormat::Segment => e.segments.as_ref().map(Vec::len),
+            LabelFormat::Pose { .. } => e.keypoints.as_ref().map(Vec::len),
+            LabelFormat::Obb => e.corners.as_ref().map(Vec::len),
+            LabelFormat::Detect => None,
+        };
+        self.entries.iter().all(|e| {
+            e.cls.len() == e.boxes.len()
+                && e.cls.iter().all(|&c| (c as usize) < nc)
+                && e.boxes.iter().flatten().all(|v| v.is_finite())
+                && parts(e).is_none_or(|n| n == e.boxes.len())
+        })
+    }
+}
+
 /// The cache file: version, scan hash and the scan.
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -714,11 +737,11 @@ pub fn scan_with(
         .unwrap_or_default();
     let paths = cache_paths(files, hash);
     for p in &paths {
-        if let Some(c) = std::fs::read(p)
+        if let Some(c) = super::dataset::read_bounded(p, MAX_CACHE_BYTES)
             .ok()
             .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
         {
-            if c.version == CACHE_VERSION && c.hash == hash {
+            if c.version == CACHE_VERSION && c.hash == hash && c.scan.plausible(nc, format) {
                 report(prefix, &label_dir, &c.scan, Some(p));
                 return c.scan;
             }

@@ -60,7 +60,12 @@ pub fn load_via_disk_cache(im: &Path) -> Result<image::DynamicImage> {
         |p: &Path| -> Option<std::time::SystemTime> { std::fs::metadata(p).ok()?.modified().ok() };
     if let (Some(c), Some(i)) = (fresh(&npy), fresh(im)) {
         if c >= i {
-            if let Some(img) = std::fs::read(&npy)
+            // Regular files only, at most an RGB image of the pixel limit plus the header.
+            let cap = crate::data::image::max_image_pixels()
+                .unwrap_or(crate::data::image::DEFAULT_MAX_IMAGE_PIXELS)
+                .saturating_mul(3)
+                .saturating_add(1 << 16);
+            if let Some(img) = super::dataset::read_bounded(&npy, cap)
                 .ok()
                 .and_then(|b| crate::util::npy::decode_u8(&b))
             {
@@ -231,7 +236,10 @@ impl TrainDataset {
                 .map(|(e, g)| {
                     let (img, is_grey) = load_dynamic(&e.im_file)
                         .and_then(|d| resize_long_side(d, imgsz))
-                        .unwrap_or_else(|_| (gray(imgsz), true));
+                        .unwrap_or_else(|err| {
+                            eprintln!("WARNING {err:#}; caching a blank image");
+                            (gray(imgsz), true)
+                        });
                     g.store(is_grey, std::sync::atomic::Ordering::Relaxed);
                     Arc::new(img)
                 })
@@ -370,10 +378,7 @@ impl TrainDataset {
         }
         .and_then(|d| resize_long_side(d, self.imgsz));
         let (img, is_grey) = loaded.unwrap_or_else(|err| {
-            eprintln!(
-                "WARNING {}: {err:#}; using a blank image",
-                e.im_file.display()
-            );
+            eprintln!("WARNING {err:#}; using a blank image");
             (gray(self.imgsz), true)
         });
         self.grey[i].store(is_grey, std::sync::atomic::Ordering::Relaxed);

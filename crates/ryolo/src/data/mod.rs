@@ -11,6 +11,7 @@ pub mod labels;
 pub mod loader;
 pub mod synth;
 pub mod video;
+pub mod yaml_scan;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
 pub use instances::Instances;

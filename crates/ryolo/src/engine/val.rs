@@ -87,6 +87,8 @@ pub struct ValResult {
     pub loss: Option<[f64; 3]>,
     /// Per image (entry index): detections in original-image pixels, when `collect` was set.
     pub predictions: Vec<(usize, Vec<Pred>)>,
+    /// Images that could not be decoded and were left out (each named in a warning).
+    pub skipped: Vec<std::path::PathBuf>,
 }
 
 /// One loaded val image: letterboxed pixels and its ground truth in letterboxed pixels.
@@ -130,6 +132,35 @@ fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool
         pad: (padw, padh),
         orig: (w0, h0),
     })
+}
+
+/// The loaded images of a batch with their positions in `idx`; an image that fails to load is
+/// left out with a warning naming it and added to `skipped`.
+fn prepare_batch(
+    entries: &[LabelEntry],
+    idx: &[usize],
+    cfg: &ValConfig,
+    shape: (usize, usize),
+    skipped: &mut Vec<std::path::PathBuf>,
+) -> (Vec<usize>, Vec<Item>) {
+    let loaded: Vec<Result<Item>> = idx
+        .par_iter()
+        .map(|&i| prepare(&entries[i], cfg.imgsz, shape, cfg.single_cls))
+        .collect();
+    let (mut kept, mut items) = (Vec::new(), Vec::new());
+    for (&i, r) in idx.iter().zip(loaded) {
+        match r {
+            Ok(it) => {
+                kept.push(i);
+                items.push(it);
+            }
+            Err(e) => {
+                eprintln!("WARNING val: {e:#}; image skipped");
+                skipped.push(entries[i].im_file.clone());
+            }
+        }
+    }
+    (kept, items)
 }
 
 /// What validation accumulates over batches.
@@ -322,12 +353,17 @@ pub fn validate<'m>(
     let nms_cfg = nms_config(entries, cfg);
     let mut acc = Accum::new(mref.names().len(), cfg.conf);
     let pb = crate::util::progress_bar(batches.len(), "val");
+    let mut skipped = Vec::new();
+    let mut run_batches = 0usize;
     for (bi, (idx, shape)) in batches.iter().enumerate() {
         let t0 = Instant::now();
-        let items: Vec<Item> = idx
-            .par_iter()
-            .map(|&i| prepare(&entries[i], cfg.imgsz, *shape, cfg.single_cls))
-            .collect::<Result<_>>()?;
+        let (idx, items) = prepare_batch(entries, idx, cfg, *shape, &mut skipped);
+        if items.is_empty() {
+            progress(bi + 1, batches.len());
+            pb.inc(1);
+            continue;
+        }
+        run_batches += 1;
         let t1 = Instant::now();
         let (y, loss) = infer_batch(mref, &items, *shape, cfg)?;
         for (acc, x) in acc.loss_sum.iter_mut().zip(loss.unwrap_or_default()) {
@@ -357,9 +393,24 @@ pub fn validate<'m>(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let seen = entries.len();
+    if !skipped.is_empty() {
+        eprintln!(
+            "WARNING val: {} of {} images could not be decoded and were skipped; metrics cover the \
+             other {}",
+            skipped.len(),
+            entries.len(),
+            entries.len() - skipped.len()
+        );
+    }
+    if !entries.is_empty() && skipped.len() == entries.len() {
+        bail!(
+            "none of the {} validation images could be decoded (see the warnings above)",
+            entries.len()
+        );
+    }
+    let seen = entries.len() - skipped.len();
     let k = 1e3 / seen.max(1) as f64;
-    let nb = batches.len().max(1) as f64;
+    let nb = run_batches.max(1) as f64;
     Ok(ValResult {
         metrics: DetMetrics::compute(&acc.stats),
         confusion: acc.cm,
@@ -376,6 +427,7 @@ pub fn validate<'m>(
             .as_ref()
             .map(|_| std::array::from_fn(|i| acc.loss_sum[i] / nb)),
         predictions: acc.predictions,
+        skipped,
     })
 }
 

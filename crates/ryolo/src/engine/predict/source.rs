@@ -5,6 +5,30 @@ use crate::data::video::{is_video, VID_FORMATS};
 use anyhow::{Context, Result};
 use std::path::Path;
 
+/// The files of a `.txt` source list (relative to its folder); a line that names no file or not
+/// an image or video is skipped with a warning naming the list and the line.
+fn list_entries(list: &Path, is_img: &dyn Fn(&Path) -> bool) -> Result<Vec<std::path::PathBuf>> {
+    let base = list.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for (ln, line) in crate::data::dataset::read_list(list)? {
+        let f = base.join(&line);
+        if !f.exists() {
+            eprintln!(
+                "WARNING {}:{ln}: '{line}' does not exist, skipped",
+                list.display()
+            );
+        } else if !is_img(&f) {
+            eprintln!(
+                "WARNING {}:{ln}: '{line}' is not a supported image or video, skipped",
+                list.display()
+            );
+        } else {
+            files.push(f);
+        }
+    }
+    Ok(files)
+}
+
 /// Expands a `source`: an image or video file, a folder (sorted), a glob, or a `.txt` list of
 /// paths. Webcams and URLs are not files: see [`crate::data::video::is_stream`].
 pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
@@ -17,13 +41,7 @@ pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
             .filter(|q| is_img(q))
             .collect()
     } else if p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("txt") {
-        let base = p.parent().unwrap_or(Path::new("."));
-        std::fs::read_to_string(p)?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| base.join(l))
-            .collect()
+        list_entries(p, &is_img)?
     } else if p.is_file() {
         if !is_img(p) {
             anyhow::bail!(
@@ -39,6 +57,8 @@ pub fn expand_source(source: &str) -> Result<Vec<std::path::PathBuf>> {
             .filter_map(|e| e.ok())
             .filter(|q| is_img(q))
             .collect()
+    } else if p.exists() {
+        anyhow::bail!("source '{source}' is not a regular file or a folder");
     } else {
         anyhow::bail!("source '{source}' does not exist");
     };
