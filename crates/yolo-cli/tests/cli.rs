@@ -1,31 +1,9 @@
 //! The real `yolo` binary: info, predict with saved outputs, argument errors.
 
+mod common;
+use common::{tmp, yolo};
 use std::path::PathBuf;
 use std::process::Command;
-
-fn yolo(args: &[&str], cwd: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
-        .args(args)
-        .current_dir(cwd)
-        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 #[test]
 fn info_prints_the_ultralytics_summary() {

@@ -2,43 +2,13 @@
 //! dataset fail with the one-line download error and leave no `runs/` folder; `yolo val` without
 //! `data=` validates on the dataset stored in the checkpoint, else on the task's default.
 
+mod common;
+use common::{shared, tmp};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Runs `yolo` in `cwd` with settings under `cwd/cfg` and the asset base at `assets`.
 fn yolo(args: &[&str], cwd: &Path, assets: &str) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
-        .args(args)
-        .current_dir(cwd)
-        .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
-        .env("RYOLO_ASSETS_URL", assets)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d.canonicalize().unwrap()
-}
-
-fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.join("fixtures").exists() {
-        Some(p.canonicalize().unwrap())
-    } else {
-        eprintln!("\n!!!!! SKIPPED: ../shared (fixtures and datasets) not found next to the repository !!!!!\n");
-        None
-    }
+    common::yolo_env(args, cwd, &[("RYOLO_ASSETS_URL", assets)])
 }
 
 /// A loopback URL nothing listens on (the offline case).

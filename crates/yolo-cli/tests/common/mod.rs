@@ -6,10 +6,16 @@ use std::process::Command;
 
 /// Runs `yolo` in `cwd` with settings isolated under `cwd/cfg`: (success, stdout + stderr).
 pub fn yolo(args: &[&str], cwd: &Path) -> (bool, String) {
+    yolo_env(args, cwd, &[])
+}
+
+/// [`yolo`] with extra environment variables.
+pub fn yolo_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_yolo"))
         .args(args)
         .current_dir(cwd)
         .env("YOLO_CONFIG_DIR", cwd.join("cfg"))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -27,7 +33,7 @@ pub fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ryolo-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    d.canonicalize().unwrap()
 }
 
 /// `<repo>/../shared`, or None (with a loud message) when it is absent (a user's clone).
