@@ -200,14 +200,15 @@ pub fn datasets(
         Ok(v) => scan("val", &list_images(v)?, dc.nc(), c.single_cls).entries,
         Err(_) => vec![],
     };
+    // As Ultralytics' update_labels: `classes` filters first, then single_cls maps to class 0.
+    if let Some(classes) = &c.classes {
+        crate::data::filter::keep_classes(&mut train, classes);
+        crate::data::filter::keep_classes(&mut val, classes);
+    }
     if c.single_cls {
         for e in &mut train {
             e.cls.iter_mut().for_each(|c| *c = 0);
         }
-    }
-    if let Some(classes) = &c.classes {
-        crate::data::filter::keep_classes(&mut train, classes);
-        crate::data::filter::keep_classes(&mut val, classes);
     }
     Ok((train, val))
 }
