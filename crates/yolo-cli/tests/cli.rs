@@ -12,7 +12,7 @@ fn info_prints_the_ultralytics_summary() {
     assert!(ok, "{out}");
     assert!(
         out.contains(
-            "YOLO11n summary: 181 layers, 2,624,080 parameters, 2,624,064 gradients, 6.6 GFLOPs"
+            "YOLO11n summary: 181 layers, 2,624,080 parameters, 2,624,064 gradients, 6.7 GFLOPs"
         ),
         "{out}"
     );

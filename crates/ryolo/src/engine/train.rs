@@ -539,15 +539,7 @@ impl Trainer {
         // (float-cast) outputs.
         let amp = self.scaler.enabled;
         let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
-        let raw = if amp {
-            crate::nn::RawOutput {
-                boxes: raw.boxes.to_kind(Kind::Float),
-                scores: raw.scores.to_kind(Kind::Float),
-                shapes: raw.shapes,
-            }
-        } else {
-            raw
-        };
+        let raw = if amp { raw.to_float() } else { raw };
         let out = detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets);
         let items: Vec<f64> =
             Vec::<f64>::try_from(out.items.to_kind(Kind::Double).to_device(Device::Cpu))?;

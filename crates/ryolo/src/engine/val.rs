@@ -253,11 +253,7 @@ fn infer_batch(
     let (y, items) = tch::no_grad(|| {
         // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
         let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
-        let raw = crate::nn::RawOutput {
-            boxes: raw.boxes.to_kind(Kind::Float),
-            scores: raw.scores.to_kind(Kind::Float),
-            shapes: raw.shapes,
-        };
+        let raw = raw.to_float();
         let t = batch_targets(items, shape);
         let li = crate::loss::detection_loss(lc, &raw, &model.stride, &t).items;
         (model.decode(&raw), li)

@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod modules;
+pub mod segment;
 pub mod summary;
 pub mod yaml;
 

@@ -2,7 +2,8 @@
 //! the Ultralytics summary line (spec/model.md §2-5).
 
 use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
-use super::yaml::{LayerKind, ModelSpec};
+use super::segment::Segment;
+use super::yaml::{HeadKind, LayerKind, ModelSpec};
 use anyhow::{bail, Result};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -39,17 +40,33 @@ pub struct RawOutput {
     pub scores: Tensor,
     /// Feature map sizes `(H, W)` of the three levels.
     pub shapes: Vec<(i64, i64)>,
+    /// Segment heads: mask coefficients `(B, nm, A)` and prototypes `(B, nm, H/4, W/4)`.
+    pub masks: Option<(Tensor, Tensor)>,
+}
+
+impl RawOutput {
+    /// The same outputs in fp32 (after an autocast forward).
+    pub fn to_float(self) -> Self {
+        Self {
+            boxes: self.boxes.to_kind(Kind::Float),
+            scores: self.scores.to_kind(Kind::Float),
+            shapes: self.shapes,
+            masks: self
+                .masks
+                .map(|(c, p)| (c.to_kind(Kind::Float), p.to_kind(Kind::Float))),
+        }
+    }
 }
 
 impl Detect {
-    fn new(p: nn::Path, nc: i64, ch: &[i64], legacy: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, nc: i64, ch: &[i64], legacy: bool) -> Self {
         let c2 = 16.max(ch[0] / 4).max(4 * REG_MAX);
         let c3 = ch[0].max(nc.min(100));
         let cv2 = ch
             .iter()
             .enumerate()
             .map(|(i, &c)| {
-                let q = &p / "cv2" / i as i64;
+                let q = p / "cv2" / i as i64;
                 (
                     Conv::new(&q / 0, c, c2, 3, 1, 1, true),
                     Conv::new(&q / 1, c2, c2, 3, 1, 1, true),
@@ -61,7 +78,7 @@ impl Detect {
             .iter()
             .enumerate()
             .map(|(i, &c)| {
-                let q = &p / "cv3" / i as i64;
+                let q = p / "cv3" / i as i64;
                 if legacy {
                     ClsBranch::Legacy(
                         Conv::new(&q / 0, c, c3, 3, 1, 1, true),
@@ -81,7 +98,7 @@ impl Detect {
                 }
             })
             .collect();
-        let dfl = (&p / "dfl" / "conv").zeros_no_train("weight", &[1, REG_MAX, 1, 1]);
+        let dfl = (p / "dfl" / "conv").zeros_no_train("weight", &[1, REG_MAX, 1, 1]);
         tch::no_grad(|| {
             let mut d = dfl.shallow_clone();
             d.copy_(&Tensor::arange(REG_MAX, (Kind::Float, dfl.device())).view([1, REG_MAX, 1, 1]));
@@ -117,6 +134,7 @@ impl Detect {
             boxes: Tensor::cat(&boxes, 2),
             scores: Tensor::cat(&scores, 2),
             shapes,
+            masks: None,
         }
     }
 
@@ -137,7 +155,7 @@ impl Detect {
         });
     }
 
-    fn convs_mut(&mut self) -> Vec<&mut Conv> {
+    pub(crate) fn convs_mut(&mut self) -> Vec<&mut Conv> {
         let mut v = Vec::new();
         for (a, b, _) in &mut self.cv2 {
             v.extend([a, b]);
@@ -151,7 +169,7 @@ impl Detect {
         v
     }
 
-    fn leaves(&self) -> usize {
+    pub(crate) fn leaves(&self) -> usize {
         let convs: usize = self
             .cv2
             .iter()
@@ -169,12 +187,15 @@ impl Detect {
     }
 }
 
-/// The head that ends the network. Detection is the one built today; the box tasks (segment,
-/// pose, obb) will compose [`Detect`] with their extra branches and classify brings its own.
+/// The head that ends the network. The box tasks compose [`Detect`] with their extra branches;
+/// classify will bring its own.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Head {
     /// Boxes and classes (P3-P5).
     Detect(Detect),
+    /// Boxes, classes and instance masks.
+    Segment(Segment),
 }
 
 impl Head {
@@ -182,6 +203,30 @@ impl Head {
     pub fn detect(&self) -> &Detect {
         match self {
             Head::Detect(d) => d,
+            Head::Segment(s) => &s.detect,
+        }
+    }
+
+    fn detect_mut(&mut self) -> &mut Detect {
+        match self {
+            Head::Detect(d) => d,
+            Head::Segment(s) => &mut s.detect,
+        }
+    }
+
+    /// The task this head serves.
+    pub fn task(&self) -> crate::task::TaskKind {
+        match self {
+            Head::Detect(_) => crate::task::TaskKind::Detect,
+            Head::Segment(_) => crate::task::TaskKind::Segment,
+        }
+    }
+
+    /// Mask coefficients per anchor (Segment heads), else 0.
+    pub fn nm(&self) -> i64 {
+        match self {
+            Head::Detect(_) => 0,
+            Head::Segment(s) => s.nm,
         }
     }
 
@@ -189,20 +234,25 @@ impl Head {
     fn forward(&self, xs: &[&Tensor], train: bool) -> RawOutput {
         match self {
             Head::Detect(d) => d.forward(xs, train),
+            Head::Segment(s) => {
+                let masks = s.forward_masks(xs, train);
+                let mut raw = s.detect.forward(xs, train);
+                raw.masks = Some(masks);
+                raw
+            }
         }
     }
 
     /// The task's initial biases.
     fn bias_init(&mut self, strides: &[f64]) {
-        match self {
-            Head::Detect(d) => d.bias_init(strides),
-        }
+        self.detect_mut().bias_init(strides)
     }
 
     /// The head's fusable convolutions.
     fn convs_mut(&mut self) -> Vec<&mut Conv> {
         match self {
             Head::Detect(d) => d.convs_mut(),
+            Head::Segment(s) => s.convs_mut(),
         }
     }
 
@@ -210,6 +260,7 @@ impl Head {
     fn leaves(&self) -> usize {
         match self {
             Head::Detect(d) => d.leaves(),
+            Head::Segment(s) => s.detect.leaves() + s.leaves(),
         }
     }
 }
@@ -292,11 +343,22 @@ impl DetectionModel {
                 LayerKind::C2psa { c1, n, .. } => Block::C2psa(C2psa::new(p, *c1, *n)),
                 LayerKind::Upsample { scale } => Block::Upsample(*scale),
                 LayerKind::Concat => Block::Concat,
-                LayerKind::Detect { nc, ch, legacy } => {
+                LayerKind::Detect {
+                    nc,
+                    ch,
+                    legacy,
+                    head,
+                } => {
                     if i != n_layers - 1 {
-                        bail!("Detect must be the last layer");
+                        bail!("the head must be the last layer");
                     }
-                    detect = Some(Detect::new(p, *nc, ch, *legacy));
+                    let d = Detect::new(&p, *nc, ch, *legacy);
+                    detect = Some(match *head {
+                        HeadKind::Detect => Head::Detect(d),
+                        HeadKind::Segment { nm, npr } => {
+                            Head::Segment(Segment::new(p, d, nm, npr, ch))
+                        }
+                    });
                     detect_from = l.from.clone();
                     // The Detect inputs are all kept.
                     for &f in &l.from {
@@ -317,7 +379,7 @@ impl DetectionModel {
             names,
             stride: vec![],
             blocks,
-            head: Head::Detect(detect),
+            head: detect,
             detect_from,
             save,
             fused: false,
@@ -397,12 +459,29 @@ impl DetectionModel {
         let cxy = (&x1y1 + &x2y2) / 2.0;
         let wh = x2y2 - x1y1;
         let dbox = Tensor::cat(&[cxy, wh], 1) * strides.transpose(0, 1).unsqueeze(0);
-        Tensor::cat(&[dbox, raw.scores.sigmoid()], 1)
+        match &raw.masks {
+            None => Tensor::cat(&[dbox, raw.scores.sigmoid()], 1),
+            Some((coefs, _)) => Tensor::cat(&[&dbox, &raw.scores.sigmoid(), coefs], 1),
+        }
     }
 
-    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc, A)`.
+    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm], A)` (Ultralytics' `output0`;
+    /// Segment models append the mask coefficients).
     pub fn predict(&self, x: &Tensor) -> Tensor {
         self.decode(&self.forward_raw(x, false))
+    }
+
+    /// Inference forward with the prototypes: `output0` and, for Segment models, `output1`
+    /// `(B, nm, H/4, W/4)`.
+    pub fn predict_with_protos(&self, x: &Tensor) -> (Tensor, Option<Tensor>) {
+        let raw = self.forward_raw(x, false);
+        let protos = raw.masks.as_ref().map(|(_, p)| p.shallow_clone());
+        (self.decode(&raw), protos)
+    }
+
+    /// The task of the head (detect, segment).
+    pub fn task(&self) -> crate::task::TaskKind {
+        self.head.task()
     }
 
     /// Test-time augmentation (spec/inference.md §7): the image at scales 1, 0.83 (flipped left-right)
@@ -484,7 +563,10 @@ impl DetectionModel {
                 continue;
             }
             params += t.numel() as i64;
-            if t.requires_grad() && !self.fused {
+            // Fusing replaces the Conv+BN parameters by fresh ones without gradients; plain
+            // convolutions (the heads' last 1x1s, the Proto's ConvTranspose) keep theirs.
+            let replaced = self.fused && (name.contains(".conv.") || name.contains(".bn."));
+            if t.requires_grad() && !replaced {
                 grads += t.numel() as i64;
             }
         }
@@ -507,7 +589,13 @@ impl DetectionModel {
                 false,
             )
         });
-        let macs = MACS.with(|m| m.replace(None)).unwrap_or(0.0);
+        // The DFL 1x1 conv (16 bins to 1, 4 sides per anchor), as thop counts it.
+        let anchors: i64 = self
+            .stride
+            .iter()
+            .map(|s| ((640.0 / s) as i64).pow(2))
+            .sum();
+        let macs = MACS.with(|m| m.replace(None)).unwrap_or(0.0) + (4 * REG_MAX * anchors) as f64;
         ModelInfo {
             name: self.spec.name.clone(),
             layers: leaves,

@@ -133,8 +133,8 @@ impl Conv {
                     self.groups,
                 );
                 let bn = &self.bn;
-                // thop counts BatchNorm as 2 operations per element.
-                count_macs(2.0 * y.numel() as f64);
+                // thop counts an affine BatchNorm as 4 operations per element (and SiLU as none).
+                count_macs(4.0 * y.numel() as f64);
                 y.batch_norm(
                     bn.ws.as_ref(),
                     bn.bs.as_ref(),
@@ -150,7 +150,6 @@ impl Conv {
         let ws = self.conv.ws.size();
         count_macs((y.numel() as i64 * ws[1] * ws[2] * ws[3]) as f64);
         if self.act {
-            count_macs(y.numel() as f64);
             y.silu()
         } else {
             y
@@ -418,6 +417,8 @@ impl Attention {
             .matmul(k)
             .softmax(-1, Kind::Float)
             .to_kind(x.kind());
+        // thop 2.2 counts both attention products.
+        count_macs((b * self.heads * n * n * (self.key_dim + self.head_dim)) as f64);
         let out = v.matmul(&attn.transpose(-2, -1)).view([b, c, h, w])
             + self.pe.forward(&v.reshape([b, c, h, w]), t);
         self.proj.forward(&out, t)

@@ -8,7 +8,25 @@ use std::path::Path;
 const BUILTIN: &[(&str, &str)] = &[
     ("yolov8.yaml", include_str!("../../models/yolov8.yaml")),
     ("yolo11.yaml", include_str!("../../models/yolo11.yaml")),
+    (
+        "yolov8-seg.yaml",
+        include_str!("../../models/yolov8-seg.yaml"),
+    ),
+    (
+        "yolo11-seg.yaml",
+        include_str!("../../models/yolo11-seg.yaml"),
+    ),
 ];
+
+/// What a box head adds to the Detect branches.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadKind {
+    /// Boxes and classes only.
+    Detect,
+    /// `Segment`: `nm` mask coefficients per anchor and a Proto of hidden width `npr` (scaled).
+    Segment { nm: i64, npr: i64 },
+}
 
 /// One layer after scaling: the module with its resolved constructor arguments (field names follow
 /// Ultralytics' constructor arguments: c1 in, c2 out, n repeats, k kernel, s stride).
@@ -40,8 +58,13 @@ pub enum LayerKind {
     Upsample { scale: i64 },
     /// `Concat(dim)`.
     Concat,
-    /// `Detect(nc, reg_max, ch)`; `legacy` is the YOLOv8 class branch.
-    Detect { nc: i64, ch: Vec<i64>, legacy: bool },
+    /// `Detect(nc, reg_max, ch)` or a head composing it (`head`); `legacy` is the YOLOv8 class branch.
+    Detect {
+        nc: i64,
+        ch: Vec<i64>,
+        legacy: bool,
+        head: HeadKind,
+    },
 }
 
 /// A resolved layer: where its inputs come from, what it is and its output channels.
@@ -201,7 +224,9 @@ impl ModelSpec {
         }
         if let Some(module) = rows.last().and_then(|r| r.get(2)).and_then(Value::as_str) {
             if let Some(task) = crate::task::TaskKind::from_head_module(module) {
-                task.ensure_implemented(&format!("the model ends with a {module} head"))?;
+                if !task.has_model() {
+                    task.ensure_implemented(&format!("the model ends with a {module} head"))?;
+                }
             }
         }
         let legacy = !rows
@@ -222,14 +247,14 @@ impl ModelSpec {
             let layer = parse_row(row, i as i64, &ch, ctx)
                 .with_context(|| format!("model YAML layer {i}: {}", flow(row)))?;
             if matches!(layer.kind, LayerKind::Detect { .. }) && i + 1 != rows.len() {
-                bail!("model YAML layer {i}: Detect must be the last layer");
+                bail!("model YAML layer {i}: the head (Detect, Segment) must be the last layer");
             }
             ch.push(layer.c_out);
             layers.push(layer);
         }
         match layers.last().map(|l| &l.kind) {
             Some(LayerKind::Detect { .. }) => {}
-            _ => bail!("model YAML must end with a Detect layer"),
+            _ => bail!("model YAML must end with a Detect or Segment layer"),
         }
         check_cost(&walk(&layers)?)?;
         let stem_scaled = match (&scale, guess_scale(stem)) {
@@ -595,9 +620,24 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
                 bail!("Detect needs 3 inputs (P3, P4, P5), got {}", chs.len());
             }
             let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
-            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy }, 0)
+            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head: HeadKind::Detect }, 0)
         }
-        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect)"),
+        "Segment" => {
+            let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
+            if chs.len() != 3 {
+                bail!("Segment needs 3 inputs (P3, P4, P5), got {}", chs.len());
+            }
+            let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
+            let nm = arg_in(module, &args, (1, "nm"), Some(32), (1, 1024))?;
+            let npr = arg_in(module, &args, (2, "npr"), Some(256), (1, MAX_CHANNELS))?;
+            let npr = make_divisible((npr as f64).min(ctx.max_ch) * ctx.gw, 8);
+            if !(1..=MAX_CHANNELS).contains(&npr) {
+                bail!("Segment 'npr' at width {} gives {npr} channels, outside 1..={MAX_CHANNELS}", ctx.gw);
+            }
+            let head = HeadKind::Segment { nm, npr };
+            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
+        }
+        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment)"),
     };
     if c_out > MAX_CHANNELS {
         bail!("{module} would output {c_out} channels, more than {MAX_CHANNELS}");
@@ -647,11 +687,10 @@ fn c2psa_check(c1: i64, c2: i64) -> Result<()> {
 pub struct SpecCost {
     /// Parameters as `DetectionModel::info` counts them (BatchNorm running statistics excluded).
     pub params: f64,
-    /// Multiply-accumulates of one 640x640 image as `DetectionModel::info` counts them (convolutions,
-    /// BatchNorm and SiLU).
+    /// Multiply-accumulates of one 640x640 image as `DetectionModel::info` (and thop) count them:
+    /// convolutions, BatchNorm, attention products, DFL.
     pub macs: f64,
-    /// Multiply-accumulates of the C2PSA attention products and SPPF pooling at 640x640 (not counted
-    /// by `info`, but real work).
+    /// Multiply-accumulates of SPPF pooling at 640x640 (not counted by `info`, but real work).
     pub extra_macs: f64,
     /// Elements of the largest single activation (attention maps included) at 640x640.
     pub peak: f64,
@@ -683,12 +722,13 @@ struct Tally {
 }
 
 impl Tally {
-    /// A `Conv(c1, c2, k, g)` (conv, BatchNorm, optional SiLU) producing a `side` x `side` map.
-    fn conv(&mut self, c1: i64, c2: i64, k: i64, g: i64, act: bool, side: i64) {
+    /// A `Conv(c1, c2, k, g)` (conv, BatchNorm, optional SiLU, which thop counts as free) producing a
+    /// `side` x `side` map.
+    fn conv(&mut self, c1: i64, c2: i64, k: i64, g: i64, _act: bool, side: i64) {
         let (c1, c2, k, g) = (c1 as f64, c2 as f64, k as f64, g.max(1) as f64);
         let out = c2 * (side as f64).powi(2);
         self.params += c2 * (c1 / g).floor() * k * k + 2.0 * c2;
-        self.macs += out * (c1 / g).floor() * k * k + 2.0 * out + if act { out } else { 0.0 };
+        self.macs += out * (c1 / g).floor() * k * k + 4.0 * out;
         self.peak = self.peak.max(out);
     }
     /// A plain 1x1 `Conv2d(c1, c2)` with bias producing a `side` x `side` map.
@@ -757,7 +797,7 @@ fn tally_layer(t: &mut Tally, kind: &LayerKind, n: i64, h: i64) {
                 t.conv(c, c, 3, c, false, h);
                 t.conv(c, 2 * c, 1, 1, true, h);
                 t.conv(2 * c, c, 1, 1, false, h);
-                t.extra += heads as f64 * tokens * tokens * (key_dim + head_dim) as f64;
+                t.macs += heads as f64 * tokens * tokens * (key_dim + head_dim) as f64;
                 t.peak = t.peak.max(heads as f64 * tokens * tokens);
             }
             t.conv(2 * c, c1, 1, 1, true, h);
@@ -787,7 +827,30 @@ fn tally_detect(t: &mut Tally, nc: i64, ch: &[i64], legacy: bool, sides: &[i64])
         }
         t.conv2d(c3, nc, h);
     }
+    // The DFL 1x1 conv: 16 bins to 1 for 4 sides of every anchor.
     t.params += 16.0;
+    t.macs += sides.iter().map(|&h| (4 * 16 * h * h) as f64).sum::<f64>();
+}
+
+/// Adds the Segment extras: the mask-coefficient branch per level and the Proto at stride 4.
+fn tally_segment(t: &mut Tally, nm: i64, npr: i64, ch: &[i64], sides: &[i64]) {
+    let c0 = ch.first().copied().unwrap_or(0);
+    let c4 = (c0 / 4).max(nm);
+    for (&c, &h) in ch.iter().zip(sides) {
+        t.conv(c, c4, 3, 1, true, h);
+        t.conv(c4, c4, 3, 1, true, h);
+        t.conv2d(c4, nm, h);
+    }
+    let h = sides.first().copied().unwrap_or(0);
+    t.conv(c0, npr, 3, 1, true, h);
+    // ConvTranspose2d(npr, npr, 2, 2) with bias doubles the side.
+    let h2 = 2 * h;
+    let out = (npr as f64) * (h2 as f64).powi(2);
+    t.params += (npr * npr * 4 + npr) as f64;
+    t.macs += out * npr as f64;
+    t.peak = t.peak.max(out);
+    t.conv(npr, npr, 3, 1, true, h2);
+    t.conv(npr, nm, 1, 1, true, h2);
 }
 
 /// Greatest common divisor of two positive numbers.
@@ -895,9 +958,18 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
             })
             .collect();
         let g = layer_geom(l, &ins).with_context(|| format!("model YAML layer {i}"))?;
-        if let LayerKind::Detect { nc, ref ch, legacy } = l.kind {
+        if let LayerKind::Detect {
+            nc,
+            ref ch,
+            legacy,
+            head,
+        } = l.kind
+        {
             let sides: Vec<i64> = ins.iter().map(|g| g.side[0]).collect();
             tally_detect(&mut t, nc, ch, legacy, &sides);
+            if let HeadKind::Segment { nm, npr } = head {
+                tally_segment(&mut t, nm, npr, ch, &sides);
+            }
         } else {
             tally_layer(&mut t, &l.kind, l.n, ins[0].side[0]);
             t.output(g.c, g.side[0]);

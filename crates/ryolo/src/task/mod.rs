@@ -98,6 +98,11 @@ impl TaskKind {
         })
     }
 
+    /// Whether ryolo can build this task's model (its head) yet.
+    pub fn has_model(self) -> bool {
+        matches!(self, TaskKind::Detect | TaskKind::Segment)
+    }
+
     /// Whether ryolo implements this task yet.
     pub fn is_implemented(self) -> bool {
         matches!(self, TaskKind::Detect)
