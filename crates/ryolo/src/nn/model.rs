@@ -195,7 +195,7 @@ pub enum Head {
     /// Boxes and classes (P3-P5).
     Detect(Detect),
     /// Boxes, classes and instance masks.
-    Segment(Segment),
+    Segment(Box<Segment>),
 }
 
 impl Head {
@@ -356,7 +356,7 @@ impl DetectionModel {
                     detect = Some(match *head {
                         HeadKind::Detect => Head::Detect(d),
                         HeadKind::Segment { nm, npr } => {
-                            Head::Segment(Segment::new(p, d, nm, npr, ch))
+                            Head::Segment(Box::new(Segment::new(p, d, nm, npr, ch)))
                         }
                     });
                     detect_from = l.from.clone();
