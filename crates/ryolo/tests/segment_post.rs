@@ -160,6 +160,8 @@ fn empty_inputs_give_empty_outputs() {
     assert_eq!(crop_mask(&m, &boxes).size(), [0, 8, 6]);
     let m = Tensor::zeros([1, 0, 32, 24], (Kind::Float, tch::Device::Cpu));
     assert_eq!(scale_masks(&m, (50, 40), None, true).size(), [1, 0, 50, 40]);
+    let m = Tensor::zeros([0, 3, 32, 24], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(scale_masks(&m, (50, 40), None, true).size(), [0, 3, 50, 40]);
     // A detection whose mask is all background stays all zero.
     let coef = Tensor::zeros([1, 32], (Kind::Float, tch::Device::Cpu));
     let boxes = Tensor::from_slice(&[0.0f32, 0.0, 24.0, 32.0]).view([1, 4]);
@@ -181,4 +183,21 @@ fn crop_keeps_columns_from_x1_up_to_but_excluding_x2() {
         0, 0, 0, 0, 0, 0,
     ];
     assert_eq!(rows, want);
+}
+
+#[test]
+fn scale_masks_with_explicit_ratio_pad_equals_the_derived_one() {
+    // 500×375 letterboxed to 320×256: gain 0.64, 8 px padding left and right.
+    let m = Tensor::randn([2, 3, 320, 256], (Kind::Float, tch::Device::Cpu));
+    let derived = scale_masks(&m, (500, 375), None, true);
+    let given = scale_masks(&m, (500, 375), Some(((0.64, 0.64), (8.0, 0.0))), true);
+    assert_eq!(derived.size(), [2, 3, 500, 375]);
+    assert!(derived.equal(&given));
+    // The content crop is columns 8..248: the padding never reaches the output.
+    let padded = m.copy();
+    let _ = padded.narrow(3, 0, 8).fill_(1e6);
+    let _ = padded.narrow(3, 248, 8).fill_(1e6);
+    assert!(scale_masks(&padded, (500, 375), None, true).equal(&derived));
+    // Same size: returned unchanged.
+    assert!(scale_masks(&m, (320, 256), None, true).equal(&m));
 }

@@ -144,7 +144,7 @@ pub fn scale_masks(
     if (h, w) == (h0, w0) {
         return masks.shallow_clone();
     }
-    if c == 0 {
+    if n == 0 || c == 0 {
         return Tensor::zeros([n, c, h0, w0], (Kind::Float, masks.device()));
     }
     let ((gain_h, gain_w), (pad_w, pad_h)) = ratio_pad.unwrap_or_else(|| {
