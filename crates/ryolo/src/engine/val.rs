@@ -14,7 +14,6 @@ use crate::engine::backend::{HostOutput, ModelRef, RunOptions};
 use crate::engine::predict::Speed;
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
 use crate::ops::{letterbox, NmsConfig, Rgb};
-use crate::util::fmt_g;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -439,16 +438,7 @@ pub fn table_header() -> String {
 pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<String> {
     let m = &r.metrics;
     let row = |name: &str, imgs: usize, inst: usize, p: f64, rr: f64, m50: f64, m: f64| {
-        format!(
-            "{:>22}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
-            name,
-            imgs,
-            inst,
-            fmt_g(p, 3),
-            fmt_g(rr, 3),
-            fmt_g(m50, 3),
-            fmt_g(m, 3)
-        )
+        crate::metrics::table_row(name, imgs, inst, &[p, rr, m50, m])
     };
     let mut out = vec![row(
         "all",

@@ -3,6 +3,7 @@
 //! the confusion matrix. Plain Rust, no libtorch.
 
 pub mod coco;
+pub mod segment;
 
 /// The 10 IoU thresholds 0.50, 0.55, ..., 0.95.
 pub fn iouv() -> [f64; 10] {
@@ -86,6 +87,41 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Sum in NumPy's pairwise order (`np.sum` / `np.mean` of a contiguous float64 array), so means
+/// round exactly as Ultralytics' do.
+pub fn np_sum(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n < 8 {
+        v.iter().fold(0.0, |s, x| s + x)
+    } else if n <= 128 {
+        let mut r: [f64; 8] = std::array::from_fn(|j| v[j]);
+        let full = n - n % 8;
+        for c in v[8..full].chunks_exact(8) {
+            for (rj, x) in r.iter_mut().zip(c) {
+                *rj += x;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &v[full..] {
+            res += x;
+        }
+        res
+    } else {
+        let h = n / 2;
+        let h = h - h % 8;
+        np_sum(&v[..h]) + np_sum(&v[h..])
+    }
+}
+
+/// `np.mean` (pairwise sum / n); 0 for an empty slice (where NumPy gives NaN, Ultralytics uses 0).
+pub fn np_mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        np_sum(v) / v.len() as f64
+    }
+}
+
 /// Box-filter smoothing with edge padding (`smooth(y, f)`).
 pub fn smooth(y: &[f64], f: f64) -> Vec<f64> {
     let nf = ((y.len() as f64 * f * 2.0).round_ties_even() as usize) / 2 + 1;
@@ -141,22 +177,45 @@ impl Stats {
     /// and appends the statistics.
     pub fn add_image(&mut self, pred: &[([f32; 4], f32, usize)], gt: &[([f32; 4], usize)]) {
         let gt_cls: Vec<usize> = gt.iter().map(|g| g.1).collect();
-        let mut present = gt_cls.clone();
-        present.sort();
-        present.dedup();
-        self.target_img.extend(present);
-        self.target_cls.extend(&gt_cls);
-        let pred_cls: Vec<usize> = pred.iter().map(|p| p.2).collect();
-        let correct = if gt.is_empty() || pred.is_empty() {
-            vec![[false; 10]; pred.len()]
+        let pred_cc: Vec<(f32, usize)> = pred.iter().map(|p| (p.1, p.2)).collect();
+        let iou = if gt.is_empty() || pred.is_empty() {
+            Vec::new()
         } else {
             let gb: Vec<[f32; 4]> = gt.iter().map(|g| g.0).collect();
             let pb: Vec<[f32; 4]> = pred.iter().map(|p| p.0).collect();
-            match_predictions(&pred_cls, &gt_cls, &box_iou(&gb, &pb))
+            box_iou(&gb, &pb)
         };
-        self.tp.extend(correct);
-        self.conf.extend(pred.iter().map(|p| p.1 as f64));
+        self.add_image_with_iou(&pred_cc, &gt_cls, &iou);
+    }
+
+    /// Appends one image given its predictions' `(conf, class)` (descending conf), its ground-truth
+    /// classes and a precomputed IoU matrix `(n_gt, n_pred)` (box or mask IoU; may be empty when
+    /// either side is empty).
+    pub fn add_image_with_iou(
+        &mut self,
+        pred: &[(f32, usize)],
+        gt_cls: &[usize],
+        iou: &[Vec<f32>],
+    ) {
+        let mut present = gt_cls.to_vec();
+        present.sort();
+        present.dedup();
+        self.target_img.extend(present);
+        self.target_cls.extend(gt_cls);
+        let pred_cls: Vec<usize> = pred.iter().map(|p| p.1).collect();
+        self.tp.extend(correct_flags(&pred_cls, gt_cls, iou));
+        self.conf.extend(pred.iter().map(|p| p.0 as f64));
         self.pred_cls.extend(pred_cls);
+    }
+}
+
+/// Correct flags `(n_pred, 10)` of one image from its IoU matrix `(n_gt, n_pred)`: all false when
+/// there is no ground truth or no prediction, else [`match_predictions`].
+pub fn correct_flags(pred_cls: &[usize], gt_cls: &[usize], iou: &[Vec<f32>]) -> Vec<[bool; 10]> {
+    if gt_cls.is_empty() || pred_cls.is_empty() {
+        vec![[false; 10]; pred_cls.len()]
+    } else {
+        match_predictions(pred_cls, gt_cls, iou)
     }
 }
 
@@ -312,6 +371,13 @@ impl DetMetrics {
             f
         }
     }
+    /// AP50-95 per class id `0..nc`; classes absent from the ground truth get the mean ([`Self::map`]),
+    /// as Ultralytics' `maps`.
+    pub fn maps(&self, nc: usize) -> Vec<f64> {
+        (0..nc)
+            .map(|c| self.class_map(c).unwrap_or_else(|| self.map()))
+            .collect()
+    }
     /// AP50-95 of one class id (None when the class is not in the ground truth).
     pub fn class_map(&self, cls: usize) -> Option<f64> {
         self.classes
@@ -319,6 +385,15 @@ impl DetMetrics {
             .position(|&c| c == cls)
             .map(|i| self.ap[i].iter().sum::<f64>() / 10.0)
     }
+}
+
+/// One validation table row: name `%22s`, images and instances `%11i`, then each value `%11.3g`.
+pub fn table_row(name: &str, images: usize, instances: usize, values: &[f64]) -> String {
+    let mut s = format!("{name:>22}{images:>11}{instances:>11}");
+    for v in values {
+        s.push_str(&format!("{:>11}", crate::util::fmt_g(*v, 3)));
+    }
+    s
 }
 
 fn argmax(v: &[f64]) -> usize {

@@ -1,5 +1,8 @@
 //! Image and box operations of the inference pipeline (spec/inference.md): OpenCV-style bilinear
-//! resize, letterbox, NMS, mapping boxes back to the original image. Free of libtorch types.
+//! resize, letterbox, NMS, mapping boxes back to the original image. Free of libtorch types, except
+//! the segmentation mask assembly in [`masks`].
+
+pub mod masks;
 
 use crate::util::round_half_even;
 
@@ -406,22 +409,24 @@ pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Dete
     keep.into_iter().map(|i| cands[i]).collect()
 }
 
-/// Maps boxes from letterboxed-input pixels back to the original image and clips (8.4 rule).
+/// Maps boxes from letterboxed-input pixels back to the original image and clips (8.4 rule, in
+/// float32 like Ultralytics' in-place tensor ops, so the results are bit-identical).
 pub fn scale_boxes(dets: &mut [Detection], info: &LetterboxInfo) {
     let (h0, w0) = (info.orig.0 as f64, info.orig.1 as f64);
     let (hh, ww) = (info.shape.0 as f64, info.shape.1 as f64);
     let gain = (hh / h0).min(ww / w0);
     let nh = round_half_even(h0 * gain).max(1.0);
     let nw = round_half_even(w0 * gain).max(1.0);
-    let (gy, gx) = (nh / h0, nw / w0);
-    let px = round_half_even((ww - nw) / 2.0 - 0.1);
-    let py = round_half_even((hh - nh) / 2.0 - 0.1);
+    let (gy, gx) = ((nh / h0) as f32, (nw / w0) as f32);
+    let px = round_half_even((ww - nw) / 2.0 - 0.1) as f32;
+    let py = round_half_even((hh - nh) / 2.0 - 0.1) as f32;
+    let (h0, w0) = (h0 as f32, w0 as f32);
     for d in dets {
         let b = &mut d.xyxy;
-        b[0] = (((b[0] as f64 - px) / gx).clamp(0.0, w0)) as f32;
-        b[2] = (((b[2] as f64 - px) / gx).clamp(0.0, w0)) as f32;
-        b[1] = (((b[1] as f64 - py) / gy).clamp(0.0, h0)) as f32;
-        b[3] = (((b[3] as f64 - py) / gy).clamp(0.0, h0)) as f32;
+        b[0] = ((b[0] - px) / gx).clamp(0.0, w0);
+        b[2] = ((b[2] - px) / gx).clamp(0.0, w0);
+        b[1] = ((b[1] - py) / gy).clamp(0.0, h0);
+        b[3] = ((b[3] - py) / gy).clamp(0.0, h0);
     }
 }
 
