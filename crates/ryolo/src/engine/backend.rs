@@ -188,9 +188,10 @@ pub struct RunOptions {
     pub augment: bool,
 }
 
-/// A batch's decoded output on the host: `batch x rows x anchors` floats (detect rows:
-/// `cx, cy, w, h, class scores...`).
-#[derive(Debug, Clone)]
+/// A batch's decoded output on the host: `batch x rows x anchors` floats (rows: `cx, cy, w, h`,
+/// `nc` class scores, then the task's extra values, e.g. 32 mask coefficients), plus the
+/// prototype masks of Segment models.
+#[derive(Debug)]
 pub struct HostOutput {
     /// Row-major values.
     pub data: Vec<f32>,
@@ -200,11 +201,15 @@ pub struct HostOutput {
     pub rows: usize,
     /// Anchors per image.
     pub anchors: usize,
+    /// Class-score rows.
+    pub nc: usize,
+    /// Segment models: prototypes `(B, nm, H/4, W/4)` on the CPU.
+    pub protos: Option<Tensor>,
 }
 
 impl HostOutput {
-    /// Copies a `(B, rows, A)` tensor to the host as f32.
-    pub fn from_tensor(y: &Tensor) -> Result<Self> {
+    /// Copies a `(B, rows, A)` tensor (and the prototypes, if any) to the host as f32.
+    pub fn from_tensor(y: &Tensor, nc: usize, protos: Option<&Tensor>) -> Result<Self> {
         let y = y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
         let (b, rows, anchors) = y
             .size3()
@@ -212,11 +217,16 @@ impl HostOutput {
         let mut data = vec![0f32; (b * rows * anchors) as usize];
         let n = data.len();
         y.copy_data(&mut data, n);
+        if (rows as usize) < 4 + nc {
+            bail!("model output has {rows} rows per anchor, fewer than 4 + {nc} classes");
+        }
         Ok(Self {
             data,
             batch: b as usize,
             rows: rows as usize,
             anchors: anchors as usize,
+            nc,
+            protos: protos.map(|p| p.to_kind(Kind::Float).to_device(Device::Cpu)),
         })
     }
 
@@ -226,14 +236,34 @@ impl HostOutput {
         &self.data[k * per..(k + 1) * per]
     }
 
+    /// Mask coefficients per anchor (0 for detection outputs).
+    pub fn nm(&self) -> usize {
+        self.rows - 4 - self.nc
+    }
+
     /// Detections of image `k` after NMS, in input (letterboxed) pixels.
     pub fn detections(&self, k: usize, cfg: &crate::ops::NmsConfig) -> Vec<crate::ops::Detection> {
-        crate::ops::nms(
-            self.image(k),
-            self.rows.saturating_sub(4),
-            self.anchors,
-            cfg,
-        )
+        crate::ops::nms(self.image(k), self.nc, self.anchors, cfg)
+    }
+
+    /// Detections of image `k` after NMS with the `nm` mask coefficients of each (row-major
+    /// `(n, nm)`), and the image's prototypes `(nm, H/4, W/4)` when the model has them.
+    pub fn detections_with_masks(
+        &self,
+        k: usize,
+        cfg: &crate::ops::NmsConfig,
+    ) -> (Vec<crate::ops::Detection>, Vec<f32>, Option<Tensor>) {
+        let img = self.image(k);
+        let found = crate::ops::nms_with_anchors(img, self.nc, self.anchors, cfg);
+        let nm = self.nm();
+        let mut coefs = Vec::with_capacity(found.len() * nm);
+        for (_, a) in &found {
+            for j in 0..nm {
+                coefs.push(img[(4 + self.nc + j) * self.anchors + a]);
+            }
+        }
+        let protos = self.protos.as_ref().map(|p| p.get(k as i64));
+        (found.into_iter().map(|(d, _)| d).collect(), coefs, protos)
     }
 }
 
@@ -256,20 +286,22 @@ impl ModelRef<'_> {
                     batch: d[0],
                     rows: d[1],
                     anchors: d[2],
+                    nc: om.names.len(),
+                    protos: None,
                 })
             }
             ModelRef::Torch(tm) => {
                 let x = crate::ops::images_to_tensor(pixels, (b, h, w), self.device());
-                let y = tch::autocast(o.half, || {
+                let (y, protos) = tch::autocast(o.half, || {
                     tch::no_grad(|| {
                         if o.augment {
-                            tm.predict_augment(&x)
+                            (tm.predict_augment(&x), None)
                         } else {
-                            tm.predict(&x)
+                            tm.predict_with_protos(&x)
                         }
                     })
                 });
-                HostOutput::from_tensor(&y)
+                HostOutput::from_tensor(&y, tm.nc() as usize, protos.as_ref())
             }
         }
     }

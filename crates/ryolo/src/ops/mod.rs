@@ -332,13 +332,27 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     }
 }
 
-/// Non-maximum suppression of one image's output, given row-major `(4 + nc, A)` values
+/// Non-maximum suppression of one image's output, given row-major `(4 + nc [+ extra], A)` values
 /// (`cx, cy, w, h`, then class scores). Returns detections by descending confidence.
 pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Detection> {
+    nms_with_anchors(pred, nc, anchors, cfg)
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect()
+}
+
+/// [`nms`] also returning the anchor index of each kept detection (to fetch its extra rows, such
+/// as mask coefficients).
+pub fn nms_with_anchors(
+    pred: &[f32],
+    nc: usize,
+    anchors: usize,
+    cfg: &NmsConfig,
+) -> Vec<(Detection, usize)> {
     const MAX_NMS: usize = 30000;
     const MAX_WH: f32 = 7680.0;
     let at = |r: usize, a: usize| pred[r * anchors + a];
-    let mut cands: Vec<Detection> = Vec::new();
+    let mut cands: Vec<(Detection, usize)> = Vec::new();
     for a in 0..anchors {
         let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
         let xyxy = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
@@ -346,11 +360,14 @@ pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Dete
             for c in 0..nc {
                 let s = at(4 + c, a);
                 if s > cfg.conf {
-                    cands.push(Detection {
-                        xyxy,
-                        conf: s,
-                        cls: c,
-                    });
+                    cands.push((
+                        Detection {
+                            xyxy,
+                            conf: s,
+                            cls: c,
+                        },
+                        a,
+                    ));
                 }
             }
         } else {
@@ -363,18 +380,21 @@ pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Dete
                 }
             }
             if best > cfg.conf {
-                cands.push(Detection {
-                    xyxy,
-                    conf: best,
-                    cls: bc,
-                });
+                cands.push((
+                    Detection {
+                        xyxy,
+                        conf: best,
+                        cls: bc,
+                    },
+                    a,
+                ));
             }
         }
     }
     if let Some(cl) = &cfg.classes {
-        cands.retain(|d| cl.contains(&d.cls));
+        cands.retain(|(d, _)| cl.contains(&d.cls));
     }
-    cands.sort_by(|a, b| b.conf.total_cmp(&a.conf));
+    cands.sort_by(|a, b| b.0.conf.total_cmp(&a.0.conf));
     cands.truncate(MAX_NMS);
     let off = |d: &Detection| {
         if cfg.agnostic {
@@ -385,7 +405,7 @@ pub fn nms(pred: &[f32], nc: usize, anchors: usize, cfg: &NmsConfig) -> Vec<Dete
     };
     let shifted: Vec<[f32; 4]> = cands
         .iter()
-        .map(|d| {
+        .map(|(d, _)| {
             let o = off(d);
             [d.xyxy[0] + o, d.xyxy[1] + o, d.xyxy[2] + o, d.xyxy[3] + o]
         })
