@@ -3,6 +3,9 @@
 
 use crate::util::round_half_even;
 
+pub mod contour;
+pub mod raster;
+
 /// An 8-bit RGB image, HWC, row-major.
 #[derive(Debug, Clone)]
 pub struct Rgb {
