@@ -106,7 +106,8 @@ fn clip_line(w: i64, h: i64, a: &mut [i64; 2], b: &mut [i64; 2]) -> bool {
 fn draw_line8(img: &mut [u8], w: usize, h: usize, p1: [i64; 2], p2: [i64; 2], color: u8) {
     let (mut a, mut b) = (p1, p2);
     let inside = |p: &[i64; 2]| p[0] >= 0 && p[1] >= 0 && p[0] < w as i64 && p[1] < h as i64;
-    if !(inside(&a) && inside(&b)) && !clip_line(w as i64, h as i64, &mut a, &mut b) {
+    let needs_clip = !inside(&a) || !inside(&b);
+    if needs_clip && !clip_line(w as i64, h as i64, &mut a, &mut b) {
         return;
     }
     let (mut dx, mut dy) = (b[0] - a[0], b[1] - a[1]);
