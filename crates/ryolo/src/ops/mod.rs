@@ -5,6 +5,7 @@ use crate::util::round_half_even;
 
 pub mod contour;
 pub mod raster;
+pub mod rle;
 
 /// An 8-bit RGB image, HWC, row-major.
 #[derive(Debug, Clone)]

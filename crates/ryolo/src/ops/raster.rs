@@ -431,6 +431,26 @@ mod tests {
             assert!(out[0].contains(v));
         }
         assert_eq!(resample_segments(std::slice::from_ref(&tri), 3)[0], tri);
+        // Ultralytics 8.4.190 `resample_segments` outputs: 12 points from 5 (the closed polygon's
+        // 6 vertex indices plus linspace(0, 5, 6): every vertex twice), and 4 from 5.
+        let p5 = vec![
+            [0.1, 0.2],
+            [0.7, 0.25],
+            [0.9, 0.8],
+            [0.4, 0.95],
+            [0.05, 0.6],
+        ];
+        let twice: Vec<[f32; 2]> = p5.iter().chain(&p5[..1]).flat_map(|&v| [v, v]).collect();
+        assert_eq!(resample_segments(std::slice::from_ref(&p5), 12)[0], twice);
+        assert_eq!(
+            resample_segments(std::slice::from_ref(&p5), 4)[0],
+            vec![
+                [0.1, 0.2],
+                [0.833_333_3, 0.616_666_7],
+                [0.283_333_33, 0.833_333_3],
+                [0.1, 0.2]
+            ]
+        );
         let long = vec![[0.0f32, 0.0]; 1200];
         assert_eq!(resample_count(&[tri.clone(), long], 1000), 1201);
         assert_eq!(resample_count(&[tri], 1000), 1000);
