@@ -6,6 +6,10 @@ pub mod masks;
 
 use crate::util::round_half_even;
 
+pub mod contour;
+pub mod raster;
+pub mod rle;
+
 /// An 8-bit RGB image, HWC, row-major.
 #[derive(Debug, Clone)]
 pub struct Rgb {
