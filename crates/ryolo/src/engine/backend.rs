@@ -108,6 +108,14 @@ impl<'a> ModelRef<'a> {
         }
     }
 
+    /// The task of the model's head.
+    pub fn task(self) -> crate::task::TaskKind {
+        match self {
+            ModelRef::Torch(m) => m.task(),
+            ModelRef::Onnx(_) => crate::task::TaskKind::Detect,
+        }
+    }
+
     /// Largest stride.
     pub fn stride(self) -> usize {
         match self {

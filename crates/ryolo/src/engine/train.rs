@@ -601,7 +601,7 @@ impl Trainer {
 
     /// Validates the EMA model, printing the table; keeps the metrics and val losses.
     fn validate_epoch(&mut self) -> Result<()> {
-        println!("{}", table_header());
+        println!("{}", table_header(false));
         let r = validate(&self.ema_model, &self.val_entries, &self.val_cfg, |_, _| {})?;
         for row in table_rows(&r, &self.names, false) {
             println!("{row}");
@@ -710,7 +710,7 @@ impl Trainer {
             weights::load_model(best.to_str().unwrap_or_default(), None, self.device)?.model;
         m.fuse();
         println!("{}", m.info());
-        println!("{}", table_header());
+        println!("{}", table_header(false));
         let plots = self.cfg.plots;
         let vc = ValConfig {
             loss: None,

@@ -3,6 +3,7 @@
 
 mod mode;
 mod output;
+pub mod seg;
 
 pub use mode::run;
 pub use output::{coco_stats, predictions_json, write_labels};
@@ -12,6 +13,7 @@ use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
 use crate::engine::backend::{HostOutput, ModelRef, RunOptions};
 use crate::engine::predict::Speed;
+use crate::metrics::segment::{SegMetrics, SegStats};
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
 use crate::ops::{letterbox, NmsConfig, Rgb};
 use anyhow::{bail, Result};
@@ -44,6 +46,8 @@ pub struct ValConfig {
     pub collect: bool,
     /// Draw `val_batch{0,1,2}_labels.jpg` and `_pred.jpg` into this folder.
     pub plot_dir: Option<std::path::PathBuf>,
+    /// Segment validation: how ground-truth masks are built and compared.
+    pub masks: Option<seg::MaskOpts>,
 }
 
 impl Default for ValConfig {
@@ -60,6 +64,7 @@ impl Default for ValConfig {
             loss: None,
             collect: false,
             plot_dir: None,
+            masks: None,
         }
     }
 }
@@ -70,8 +75,10 @@ pub type Pred = ([f32; 4], f32, usize);
 /// Everything a validation run measured.
 #[derive(Debug, Clone)]
 pub struct ValResult {
-    /// AP, P, R per class and the summary numbers.
+    /// AP, P, R per class and the summary numbers (boxes).
     pub metrics: DetMetrics,
+    /// Segment validation: Box and Mask metrics.
+    pub seg: Option<SegMetrics>,
     /// Confusion matrix.
     pub confusion: ConfusionMatrix,
     /// Images per class (images containing it) and instances per class, indexed by class id.
@@ -82,8 +89,8 @@ pub struct ValResult {
     pub instances: usize,
     /// Mean ms per image.
     pub speed: Speed,
-    /// Mean `[box, cls, dfl]` loss over the batches, when asked for.
-    pub loss: Option<[f64; 3]>,
+    /// Mean loss items over the batches (the task's loss columns), when asked for.
+    pub loss: Option<Vec<f64>>,
     /// Per image (entry index): detections in original-image pixels, when `collect` was set.
     pub predictions: Vec<(usize, Vec<Pred>)>,
     /// Images that could not be decoded and were left out (each named in a warning).
@@ -94,19 +101,24 @@ pub struct ValResult {
 struct Item {
     img: Rgb,
     gt: Vec<([f32; 4], usize)>,
+    /// Segment: the ground-truth polygons in letterboxed pixels (label order) and the binary masks
+    /// on the prediction grid, one per `gt` row (rows re-ordered as overlap masks order them).
+    polys: Vec<Vec<[f32; 2]>>,
+    masks: Vec<u8>,
     /// Maps letterboxed pixels back to the original image: `orig = (x - pad) / gain`.
     gain: (f32, f32),
     pad: (f32, f32),
     orig: (f32, f32),
 }
 
-fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool) -> Result<Item> {
+fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Item> {
+    let (imgsz, single_cls) = (cfg.imgsz, cfg.single_cls);
     let resized = load_resized(&e.im_file, imgsz)?;
     let (rw, rh) = (resized.w as f32, resized.h as f32);
     let (img, info) = letterbox(&resized, shape, false, false, 32);
     let r = info.ratio as f32;
     let (padw, padh) = (info.pad.0 as f32, info.pad.1 as f32);
-    let gt = e
+    let gt: Vec<([f32; 4], usize)> = e
         .boxes
         .iter()
         .zip(&e.cls)
@@ -124,9 +136,32 @@ fn prepare(e: &LabelEntry, imgsz: usize, shape: (usize, usize), single_cls: bool
         })
         .collect();
     let (h0, w0) = (e.shape.0 as f32, e.shape.1 as f32);
+    let (mut gt, mut polys, mut masks) = (gt, Vec::new(), Vec::new());
+    if let Some(o) = cfg.masks {
+        let src = e.segments.as_deref().unwrap_or(&[]);
+        if src.len() != gt.len() {
+            bail!(
+                "{}: {} boxes but {} polygons; segment validation needs one polygon per object",
+                e.im_file.display(),
+                gt.len(),
+                src.len()
+            );
+        }
+        polys = seg::letterbox_polygons(src, (rw, rh), r, (padw, padh));
+        let grid = if o.native {
+            shape
+        } else {
+            (shape.0 / 4, shape.1 / 4)
+        };
+        let (m, order) = seg::gt_masks(&polys, shape, grid, o);
+        gt = order.iter().map(|&k| gt[k]).collect();
+        masks = m;
+    }
     Ok(Item {
         img,
         gt,
+        polys,
+        masks,
         gain: (r * rw / w0, r * rh / h0),
         pad: (padw, padh),
         orig: (w0, h0),
@@ -144,7 +179,7 @@ fn prepare_batch(
 ) -> (Vec<usize>, Vec<Item>) {
     let loaded: Vec<Result<Item>> = idx
         .par_iter()
-        .map(|&i| prepare(&entries[i], cfg.imgsz, shape, cfg.single_cls))
+        .map(|&i| prepare(&entries[i], cfg, shape))
         .collect();
     let (mut kept, mut items) = (Vec::new(), Vec::new());
     for (&i, r) in idx.iter().zip(loaded) {
@@ -165,6 +200,8 @@ fn prepare_batch(
 /// What validation accumulates over batches.
 struct Accum {
     stats: Stats,
+    /// Segment: box and mask correct flags.
+    seg: Option<SegStats>,
     cm: ConfusionMatrix,
     per_class: Vec<(usize, usize)>,
     loss_sum: Vec<f64>,
@@ -264,12 +301,13 @@ fn infer_batch(
 
 impl Accum {
     /// Empty accumulators for `nc` classes.
-    fn new(nc: usize, conf: f32) -> Self {
+    fn new(nc: usize, conf: f32, seg: bool) -> Self {
         Self {
             stats: Stats::default(),
+            seg: seg.then(SegStats::default),
             cm: ConfusionMatrix::new(nc, conf),
             per_class: vec![(0, 0); nc],
-            loss_sum: vec![0.0; 3],
+            loss_sum: Vec::new(),
             predictions: Vec::new(),
             times: [0.0; 3],
         }
@@ -277,8 +315,18 @@ impl Accum {
 
     /// Scores one image's predictions against its ground truth (metrics, confusion matrix,
     /// per-class counts, and the predictions in original pixels when collecting).
-    fn add(&mut self, index: usize, it: &Item, pred: &[Pred], collect: bool) {
-        self.stats.add_image(pred, &it.gt);
+    fn add(&mut self, index: usize, it: &Item, pred: &[Pred], pmasks: &[u8], collect: bool) {
+        match &mut self.seg {
+            Some(s) => {
+                let npix = if it.gt.is_empty() {
+                    pmasks.len() / pred.len().max(1)
+                } else {
+                    it.masks.len() / it.gt.len()
+                };
+                s.add_image(pred, pmasks, &it.gt, &it.masks, npix)
+            }
+            None => self.stats.add_image(pred, &it.gt),
+        }
         self.cm.process(pred, &it.gt);
         if collect {
             let back: Vec<Pred> = pred
@@ -346,7 +394,7 @@ pub fn validate<'m>(
     }
     let batches = plan_batches(mref, entries, cfg);
     let nms_cfg = nms_config(entries, cfg);
-    let mut acc = Accum::new(mref.names().len(), cfg.conf);
+    let mut acc = Accum::new(mref.names().len(), cfg.conf, cfg.masks.is_some());
     let pb = crate::util::progress_bar(batches.len(), "val");
     let mut skipped = Vec::new();
     let mut run_batches = 0usize;
@@ -361,21 +409,36 @@ pub fn validate<'m>(
         run_batches += 1;
         let t1 = Instant::now();
         let (y, loss) = infer_batch(mref, &items, *shape, cfg)?;
-        for (acc, x) in acc.loss_sum.iter_mut().zip(loss.unwrap_or_default()) {
+        let loss = loss.unwrap_or_default();
+        if acc.loss_sum.len() < loss.len() {
+            acc.loss_sum.resize(loss.len(), 0.0);
+        }
+        for (acc, x) in acc.loss_sum.iter_mut().zip(loss) {
             *acc += x;
         }
         let t2 = Instant::now();
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         for (k, it) in items.iter().enumerate() {
-            let mut dets = y.detections(k, &nms_cfg);
+            let (mut dets, coefs, protos) = match cfg.masks {
+                Some(_) => y.detections_with_masks(k, &nms_cfg),
+                None => (y.detections(k, &nms_cfg), Vec::new(), None),
+            };
             if cfg.single_cls {
                 dets.iter_mut().for_each(|d| d.cls = 0);
             }
             let pred: Vec<Pred> = dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
+            let pmasks = match (cfg.masks, &protos) {
+                (Some(o), Some(p)) => {
+                    let boxes: Vec<[f32; 4]> = dets.iter().map(|d| d.xyxy).collect();
+                    seg::pred_masks(p, &coefs, &boxes, *shape, o.native).0
+                }
+                (Some(_), None) => bail!("the model gave no prototype masks (not a Segment model?)"),
+                _ => Vec::new(),
+            };
             if cfg.plot_dir.is_some() && bi < 3 {
                 plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
             }
-            acc.add(idx[k], it, &pred, cfg.collect);
+            acc.add(idx[k], it, &pred, &pmasks, cfg.collect);
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
             plot_val_batch(dir, bi, mref.names(), &items, plot_preds);
@@ -406,12 +469,19 @@ pub fn validate<'m>(
     let seen = entries.len() - skipped.len();
     let k = 1e3 / seen.max(1) as f64;
     let nb = run_batches.max(1) as f64;
+    let nc = mref.names().len();
+    let seg = acc.seg.as_ref().map(|s| SegMetrics::compute(s, nc));
+    let (metrics, instances) = match (&seg, &acc.seg) {
+        (Some(m), Some(s)) => (m.boxes.clone(), s.boxes.target_cls.len()),
+        _ => (DetMetrics::compute(&acc.stats), acc.stats.target_cls.len()),
+    };
     Ok(ValResult {
-        metrics: DetMetrics::compute(&acc.stats),
+        metrics,
+        seg,
         confusion: acc.cm,
         per_class: acc.per_class,
         seen,
-        instances: acc.stats.target_cls.len(),
+        instances,
         speed: Speed {
             preprocess: acc.times[0] * k,
             inference: acc.times[1] * k,
@@ -420,14 +490,18 @@ pub fn validate<'m>(
         loss: cfg
             .loss
             .as_ref()
-            .map(|_| std::array::from_fn(|i| acc.loss_sum[i] / nb)),
+            .map(|_| acc.loss_sum.iter().map(|v| v / nb).collect()),
         predictions: acc.predictions,
         skipped,
     })
 }
 
-/// The table header: `Class Images Instances Box(P R mAP50 mAP50-95)`.
-pub fn table_header() -> String {
+/// The table header: `Class Images Instances Box(P R mAP50 mAP50-95)` (segment: and
+/// `Mask(P R mAP50 mAP50-95)`).
+pub fn table_header(seg: bool) -> String {
+    if seg {
+        return SegMetrics::table_header();
+    }
     format!(
         "{:>22}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
         "Class", "Images", "Instances", "Box(P", "R", "mAP50", "mAP50-95)"
@@ -436,6 +510,9 @@ pub fn table_header() -> String {
 
 /// The `all` row and, when `per_class` and nc > 1, one row per class present in the ground truth.
 pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<String> {
+    if let Some(s) = &r.seg {
+        return s.table_rows(names, r.seen, per_class);
+    }
     let m = &r.metrics;
     let row = |name: &str, imgs: usize, inst: usize, p: f64, rr: f64, m50: f64, m: f64| {
         crate::metrics::table_row(name, imgs, inst, &[p, rr, m50, m])

@@ -19,7 +19,7 @@ pub fn run(args: &Args) -> Result<ValResult> {
     let (entries, names) = entries(&a, &data, m)?;
     println!("{}", m.describe());
     let vc = config(&a, m)?;
-    println!("{}", table_header());
+    println!("{}", table_header(vc.masks.is_some()));
     let plots = a.on("plots");
     let dir = if plots || a.bool("save_json") || a.bool("save_txt") {
         cfg::save_dir(&a, "val")
@@ -95,7 +95,28 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
             || a.bool("save_txt")
             || a.str("metric").as_deref() == Some("coco"),
         plot_dir: None,
+        masks: mask_opts(a, m.task())?,
     })
+}
+
+/// Segment runs: `overlap_mask`, `mask_ratio`, and full-resolution mask metrics when `save_json` or
+/// `save_txt` (as Ultralytics); None for other tasks.
+pub(crate) fn mask_opts(
+    a: &Args,
+    task: crate::task::TaskKind,
+) -> Result<Option<super::seg::MaskOpts>> {
+    if task != crate::task::TaskKind::Segment {
+        return Ok(None);
+    }
+    let ratio = a.int("mask_ratio")?;
+    if ratio < 1 {
+        bail!("mask_ratio={ratio}: must be a positive integer");
+    }
+    Ok(Some(super::seg::MaskOpts {
+        overlap: a.bool("overlap_mask"),
+        ratio: ratio as usize,
+        native: a.bool("save_json") || a.bool("save_txt"),
+    }))
 }
 
 /// COCO stats, `predictions.json`, label files and plots, as asked.
