@@ -66,7 +66,8 @@ fn segmentation_loss_matches_ultralytics() {
             let want = &fm[mode];
             let m = model(&fx);
             let raw = m.forward_raw(&x, train);
-            let out = segmentation_loss(&LossConfig::default(), &raw, &m.stride, &t, &masks, overlap);
+            let out =
+                segmentation_loss(&LossConfig::default(), &raw, &m.stride, &t, &masks, overlap);
             let items = Vec::<f64>::try_from(out.items.to_kind(Kind::Double)).unwrap();
             assert_eq!(items.len(), 5);
             for (k, name) in names.iter().enumerate() {
@@ -168,7 +169,13 @@ fn segmentation_loss_with_masks_finer_than_protos() {
     let x = images(&fx);
     let m = model(&fx);
     let raw = m.forward_raw(&x, false);
-    for (tag, overlap) in [("overlap", true), ("nonoverlap", false)] {
+    // Ultralytics 8.4.190 on the same model/batch in eval mode with the fixture masks nearest-upsampled
+    // to 160x160 (`F.interpolate(masks[None], (160, 160), mode="nearest")[0]`), seg_loss item:
+    let want_seg = [5.165008068084717, 5.165071487426758];
+    for (k, (tag, overlap)) in [("overlap", true), ("nonoverlap", false)]
+        .into_iter()
+        .enumerate()
+    {
         let t = targets(&fx.join(format!("loss_targets_{tag}.npy")));
         let masks = Tensor::read_npy(fx.join(format!("loss_masks_{tag}.npy"))).unwrap();
         // mask_ratio 2: a 160x160 grid (nearest 2x of the ratio-4 masks); protos are bilinearly resized.
@@ -184,10 +191,20 @@ fn segmentation_loss_with_masks_finer_than_protos() {
         let a = Vec::<f64>::try_from(coarse.items.to_kind(Kind::Double)).unwrap();
         let b = Vec::<f64>::try_from(out.items.to_kind(Kind::Double)).unwrap();
         println!("{tag}: ratio 4 {a:?} ratio 2 {b:?}");
-        for k in [0, 2, 3] {
-            assert_eq!(a[k], b[k], "{tag}: detection item {k} must not change");
+        for j in [0, 2, 3] {
+            assert_eq!(a[j], b[j], "{tag}: detection item {j} must not change");
         }
-        assert!(b[1].is_finite() && rel(b[1], a[1]) < 0.05, "{tag}: {} vs {}", b[1], a[1]);
-        assert_ne!(a[1], b[1]);
+        println!(
+            "{tag} ratio 2 seg_loss: ours {:.7} ultralytics {:.7} rel {:.2e}",
+            b[1],
+            want_seg[k],
+            rel(b[1], want_seg[k])
+        );
+        assert!(
+            rel(b[1], want_seg[k]) <= 1e-4,
+            "{tag}: {} vs {}",
+            b[1],
+            want_seg[k]
+        );
     }
 }

@@ -181,8 +181,8 @@ pub fn assign(
     let is_max = Tensor::zeros([b, n, a], (Kind::Float, dev)).scatter_value(1, &max_idx, 1.0);
     mask_pos = is_max.where_self(&multi, &mask_pos);
     let fg = mask_pos.sum_dim_intlist(-2, false, Kind::Float);
+    // Targets: the assigned gt (index within the image) of every anchor.
     let gt_idx = mask_pos.argmax(-2, false); // (b, a)
-    // Targets.
     let flat_idx = &gt_idx + Tensor::arange(b, (Kind::Int64, dev)).unsqueeze(-1) * n;
     let target_labels = labels
         .flatten(0, -1)
