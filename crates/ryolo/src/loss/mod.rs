@@ -4,6 +4,8 @@
 use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use tch::{Kind, Reduction, Tensor};
 
+pub mod segment;
+
 pub use crate::data::batch::Targets;
 
 /// Loss gains and assigner settings.
@@ -44,8 +46,11 @@ impl Default for LossConfig {
 pub struct LossOutput {
     /// `sum(items) * batch_size`, to backpropagate.
     pub total: Tensor,
-    /// `[box, cls, dfl]` after gains (detached), shape `(3,)`.
+    /// The items after gains (detached): `[box, cls, dfl]` for detection, `[box, seg, cls, dfl, sem]`
+    /// for segmentation.
     pub items: Tensor,
+    /// `(B, A)` foreground anchors chosen by the assigner (bool, no gradient).
+    pub fg_mask: Tensor,
 }
 
 /// CIoU of matching boxes (`xyxy`, last dim 4), Ultralytics' eps placement; alpha without gradient.
@@ -103,6 +108,8 @@ pub struct Assignment {
     pub target_scores: Tensor,
     /// `(B, A)` foreground mask.
     pub fg_mask: Tensor,
+    /// `(B, A)` int64 index of the assigned gt within its image (label order; 0 for background).
+    pub target_gt_idx: Tensor,
 }
 
 /// TaskAlignedAssigner (spec/loss.md §4). Shapes: pd_scores `(B, A, nc)` probabilities, pd_bboxes
@@ -124,6 +131,7 @@ pub fn assign(
             target_bboxes: Tensor::zeros([b, a, 4], (Kind::Float, dev)),
             target_scores: Tensor::zeros([b, a, nc], (Kind::Float, dev)),
             fg_mask: Tensor::zeros([b, a], (Kind::Bool, dev)),
+            target_gt_idx: Tensor::zeros([b, a], (Kind::Int64, dev)),
         };
     }
     let eps = 1e-9;
@@ -173,8 +181,8 @@ pub fn assign(
     let is_max = Tensor::zeros([b, n, a], (Kind::Float, dev)).scatter_value(1, &max_idx, 1.0);
     mask_pos = is_max.where_self(&multi, &mask_pos);
     let fg = mask_pos.sum_dim_intlist(-2, false, Kind::Float);
+    // Targets: the assigned gt (index within the image) of every anchor.
     let gt_idx = mask_pos.argmax(-2, false); // (b, a)
-                                             // Targets.
     let flat_idx = &gt_idx + Tensor::arange(b, (Kind::Int64, dev)).unsqueeze(-1) * n;
     let target_labels = labels
         .flatten(0, -1)
@@ -201,7 +209,21 @@ pub fn assign(
         target_bboxes,
         target_scores: target_scores * norm,
         fg_mask,
+        target_gt_idx: gt_idx,
     }
+}
+
+/// The detection terms of a batch (gains applied, still in the graph) and the assignment behind them.
+#[derive(Debug)]
+pub struct DetectionTerms {
+    /// `box_gain · L_box` (CIoU), scalar.
+    pub box_loss: Tensor,
+    /// `cls_gain · L_cls` (BCE), scalar.
+    pub cls_loss: Tensor,
+    /// `dfl_gain · L_dfl`, scalar.
+    pub dfl_loss: Tensor,
+    /// What the assigner decided (target boxes in input pixels).
+    pub assignment: Assignment,
 }
 
 /// `v8DetectionLoss` for a batch. `strides` are the model's (8, 16, 32).
@@ -211,6 +233,24 @@ pub fn detection_loss(
     strides: &[f64],
     t: &Targets,
 ) -> LossOutput {
+    let b = raw.boxes.size()[0];
+    let d = detection_terms(cfg, raw, strides, t);
+    let items = Tensor::stack(&[d.box_loss, d.cls_loss, d.dfl_loss], 0);
+    LossOutput {
+        total: items.sum(Kind::Float) * b as f64,
+        items: items.detach(),
+        fg_mask: d.assignment.fg_mask,
+    }
+}
+
+/// The box, class and DFL terms of `v8DetectionLoss` (`get_assigned_targets_and_loss`), shared by the
+/// detection and segmentation losses.
+pub fn detection_terms(
+    cfg: &LossConfig,
+    raw: &RawOutput,
+    strides: &[f64],
+    t: &Targets,
+) -> DetectionTerms {
     let dev = raw.boxes.device();
     let (b, _, a) = raw.boxes.size3().expect("(B, 64, A) boxes");
     let pred_distri = raw.boxes.permute([0, 2, 1]).to_kind(Kind::Float); // (b, a, 64)
@@ -326,17 +366,11 @@ pub fn detection_loss(
         .view([-1, 4])
         .mean_dim(&[-1i64][..], true, Kind::Float);
     let loss_dfl = (dfl * &weight).sum(Kind::Float) / &tss;
-    let items = Tensor::stack(
-        &[
-            loss_box * cfg.box_gain,
-            loss_cls * cfg.cls_gain,
-            loss_dfl * cfg.dfl_gain,
-        ],
-        0,
-    );
-    LossOutput {
-        total: items.sum(Kind::Float) * b as f64,
-        items: items.detach(),
+    DetectionTerms {
+        box_loss: loss_box * cfg.box_gain,
+        cls_loss: loss_cls * cfg.cls_gain,
+        dfl_loss: loss_dfl * cfg.dfl_gain,
+        assignment: asg,
     }
 }
 
