@@ -41,6 +41,63 @@ impl Targets {
     }
 }
 
+/// How segment training builds its mask targets (`overlap_mask`, `mask_ratio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskSpec {
+    /// One index map per image (value k = the k-th instance, smaller objects on top).
+    pub overlap: bool,
+    /// Downsampling factor of the masks.
+    pub ratio: usize,
+}
+
+/// One sample's mask targets at `1/ratio` of its `h x w` canvas (spec/segment.md §3 item 7): the
+/// overlap index map (the instances are re-ordered to match it) or one binary mask per instance.
+pub fn sample_masks(inst: &mut Instances, h: usize, w: usize, spec: MaskSpec) -> Vec<u32> {
+    let polys = inst.segments.clone().unwrap_or_default();
+    let r = spec.ratio.max(1);
+    if spec.overlap {
+        let (map, order) = crate::ops::raster::masks_overlap(&polys, h, w, r);
+        if polys.len() == inst.len() {
+            inst.permute(&order);
+        }
+        map
+    } else {
+        crate::ops::raster::masks_separate(&polys, h, w, r)
+            .into_iter()
+            .map(u32::from)
+            .collect()
+    }
+}
+
+/// The mask targets of a batch: overlap `(B, h, w)` index maps or `(N, h, w)` binary masks aligned
+/// with the target rows.
+#[derive(Debug, Clone, Default)]
+pub struct BatchMasks {
+    /// Values, row-major.
+    pub data: Vec<u32>,
+    /// Maps (overlap: images; else instances).
+    pub n: usize,
+    /// Mask height and width.
+    pub hw: (usize, usize),
+}
+
+impl BatchMasks {
+    /// Concatenates per-sample masks of size `hw`.
+    pub fn collate(parts: Vec<Vec<u32>>, hw: (usize, usize)) -> Self {
+        let data: Vec<u32> = parts.into_iter().flatten().collect();
+        let n = data.len() / (hw.0 * hw.1).max(1);
+        Self { data, n, hw }
+    }
+
+    /// As an int32 tensor `(n, h, w)` on `device`.
+    pub fn tensor(&self, device: tch::Device) -> tch::Tensor {
+        let v: Vec<i32> = self.data.iter().map(|&x| x as i32).collect();
+        tch::Tensor::from_slice(&v)
+            .view([self.n as i64, self.hw.0 as i64, self.hw.1 as i64])
+            .to_device(device)
+    }
+}
+
 /// Rect batches: image order sorted by aspect ratio and each batch's `(h, w)` canvas.
 pub fn rect_batches(
     shapes: &[(u32, u32)],

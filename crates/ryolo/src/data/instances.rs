@@ -216,6 +216,24 @@ impl Instances {
         }
     }
 
+    /// The instances in the order `order` (a permutation of `0..len`).
+    pub fn permute(&mut self, order: &[usize]) {
+        fn pick<T: Clone>(v: &mut Vec<T>, order: &[usize]) {
+            *v = order.iter().filter_map(|&i| v.get(i).cloned()).collect();
+        }
+        pick(&mut self.cls, order);
+        pick(&mut self.boxes, order);
+        if let Some(s) = &mut self.segments {
+            pick(s, order);
+        }
+        if let Some(k) = &mut self.keypoints {
+            pick(k, order);
+        }
+        if let Some(c) = &mut self.corners {
+            pick(c, order);
+        }
+    }
+
     /// The instances whose `keep` flag is set.
     pub fn select(&self, keep: &[bool]) -> Self {
         let mut out = self.clone();

@@ -215,6 +215,8 @@ pub struct TrainDataset {
     flip_idx: Option<Vec<usize>>,
     /// Whether flips may run: not for keypoints without `flip_idx` (spec/pose.md §2).
     flips_ok: bool,
+    /// Segment training: build mask targets this way.
+    pub masks: Option<crate::data::batch::MaskSpec>,
 }
 
 impl TrainDataset {
@@ -258,6 +260,7 @@ impl TrainDataset {
             rect: None,
             flip_idx: None,
             flips_ok,
+            masks: None,
         }
     }
 
@@ -507,6 +510,8 @@ pub struct Batch {
     pub shape: (usize, usize, usize),
     /// Targets with batch indices.
     pub targets: Targets,
+    /// Segment training: the mask targets.
+    pub masks: Option<crate::data::batch::BatchMasks>,
     /// Dataset indices of the images.
     pub indices: Vec<usize>,
 }
@@ -524,34 +529,48 @@ fn build_batch(
     pool: &rayon::ThreadPool,
     idx: Vec<usize>,
     (h, w): (usize, usize),
+    masks: Option<crate::data::batch::MaskSpec>,
     make: impl Fn(usize) -> Aug + Sync,
 ) -> Batch {
     let per = h * w * 3;
     let mut pixels = vec![0u8; idx.len() * per];
-    let labels: Vec<Instances> = pool.install(|| {
+    let done: Vec<(Instances, Vec<u32>)> = pool.install(|| {
         pixels
             .par_chunks_mut(per)
             .zip(idx.par_iter())
-            .map(|(dst, &i)| match make(i) {
-                Aug::Rgb(s) => {
-                    debug_assert_eq!((s.img.h, s.img.w), (h, w));
-                    dst.copy_from_slice(&s.img.data);
-                    s.normalized()
-                }
-                Aug::Grey(mut g) => {
-                    for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
-                        *d = [v, v, v];
+            .map(|(dst, &i)| {
+                let mut inst = match make(i) {
+                    Aug::Rgb(s) => {
+                        debug_assert_eq!((s.img.h, s.img.w), (h, w));
+                        dst.copy_from_slice(&s.img.data);
+                        s.instances
                     }
-                    g.instances.normalize(g.w, g.h);
-                    g.instances
-                }
+                    Aug::Grey(g) => {
+                        for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
+                            *d = [v, v, v];
+                        }
+                        g.instances
+                    }
+                };
+                // Masks from the pixel polygons of the final image, then normalised labels.
+                let m = masks
+                    .map(|spec| crate::data::batch::sample_masks(&mut inst, h, w, spec))
+                    .unwrap_or_default();
+                inst.normalize(w, h);
+                (inst, m)
             })
             .collect()
+    });
+    let (labels, parts): (Vec<Instances>, Vec<Vec<u32>>) = done.into_iter().unzip();
+    let masks = masks.map(|spec| {
+        let r = spec.ratio.max(1);
+        crate::data::batch::BatchMasks::collate(parts, (h / r, w / r))
     });
     Batch {
         pixels,
         shape: (idx.len(), h, w),
         targets: Targets::collate(labels),
+        masks,
         indices: idx,
     }
 }
@@ -579,7 +598,7 @@ pub fn epoch_batches(
         if let Some(rect) = &ds.rect {
             let empty = Recent::default();
             for (idx, shape) in rect {
-                let b = build_batch(&pool, idx.clone(), *shape, |i| {
+                let b = build_batch(&pool, idx.clone(), *shape, ds.masks, |i| {
                     Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty))
                 });
                 if tx.send(b).is_err() {
@@ -607,7 +626,7 @@ pub fn epoch_batches(
             let (b, f) = pool.install(|| {
                 rayon::join(
                     || {
-                        build_batch(&pool, idx.clone(), (s, s), |i| {
+                        build_batch(&pool, idx.clone(), (s, s), ds.masks, |i| {
                             ds.get_aug(i, epoch, mosaic, &recent)
                         })
                     },
