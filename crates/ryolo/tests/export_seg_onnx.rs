@@ -120,7 +120,11 @@ impl Diffs {
              protos {:.2e}",
             self.box_abs, self.box_rel, self.score, self.coef, self.proto
         );
-        assert!(self.box_rel < 1e-5, "{what}: boxes relative {}", self.box_rel);
+        assert!(
+            self.box_rel < 1e-5,
+            "{what}: boxes relative {}",
+            self.box_rel
+        );
         assert!(self.score < 1e-6, "{what}: scores {}", self.score);
         assert!(self.coef < 1e-5, "{what}: coefficients {}", self.coef);
         assert!(self.proto < 1e-6, "{what}: protos {}", self.proto);
@@ -167,7 +171,10 @@ fn static_segment_export_matches_torch_and_ultralytics() {
     assert_eq!(g.output.len(), 2);
     assert_eq!(
         output_dims(&p, 0),
-        ("output0".into(), vec!["1".into(), "116".into(), "1680".into()])
+        (
+            "output0".into(),
+            vec!["1".into(), "116".into(), "1680".into()]
+        )
     );
     assert_eq!(
         output_dims(&p, 1),
@@ -229,6 +236,53 @@ fn static_segment_export_matches_torch_and_ultralytics() {
     assert_eq!(got[1].size(), [3, 32, 80, 64]);
     let (y, protos) = tch::no_grad(|| m.predict_with_protos(&x3));
     Diffs::of(&got, (&y, &protos.unwrap()), 80).check("batch-2 ONNX, 3 images, vs our libtorch");
+
+    // Without `task` metadata the 4-d second output makes it a segment model; names that do not
+    // fit the rows are refused, counting the coefficients.
+    let mut old = p.clone();
+    old.metadata_props.retain(|e| e.key != "task");
+    let f3 = dir.join("seg_notask.onnx");
+    std::fs::write(&f3, old.encode_to_vec()).unwrap();
+    let om3 = load(&f3).unwrap();
+    assert!(om3.segment && om3.nm == 32);
+    let mut three = p.clone();
+    for e in &mut three.metadata_props {
+        if e.key == "names" {
+            e.value = "{0: 'a', 1: 'b', 2: 'c'}".into();
+        }
+    }
+    let f4 = dir.join("seg_three.onnx");
+    std::fs::write(&f4, three.encode_to_vec()).unwrap();
+    let msg = format!("{:#}", OnnxModel::load(&f4, 1).unwrap_err());
+    println!("{msg}");
+    assert!(msg.contains("seg_three.onnx"), "{msg}");
+    assert!(
+        msg.contains("116 rows") && msg.contains("32 mask coefficients = 39"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn yolo_export_writes_a_segment_onnx() {
+    let Some(fx) = seg_fixtures() else { return };
+    let dir = common::tmp("seg-onnx-cli");
+    let pt = dir.join("yolo11n-seg_seed0.pt");
+    std::fs::copy(fx.join("yolo11n-seg_seed0.pt"), &pt).unwrap();
+    // batch=1 as the CLI adds for export.
+    let f = ryolo::export::run(&common::args(&format!(
+        "export model={} format=onnx imgsz=320 batch=1",
+        pt.display()
+    )))
+    .unwrap();
+    assert_eq!(f, dir.join("yolo11n-seg_seed0.onnx"));
+    let p = ModelProto::decode(std::fs::read(&f).unwrap().as_slice()).unwrap();
+    assert_eq!(meta(&p, "task"), "segment");
+    assert_eq!(meta(&p, "imgsz"), "[320, 320]");
+    let Some(om) = load(&f) else { return };
+    let x = Tensor::rand([1, 3, 320, 320], (Kind::Float, Device::Cpu));
+    let got = run_all(&om, &x);
+    assert_eq!(got[0].size(), [1, 116, 2100]);
+    assert_eq!(got[1].size(), [1, 32, 80, 80]);
 }
 
 #[test]

@@ -10,8 +10,8 @@ pub mod pyliteral;
 pub use mode::run;
 
 use crate::nn::model::{make_anchors, ClsBranch, Detect, Head, REG_MAX};
-use crate::nn::segment::{Proto, Segment};
 use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
+use crate::nn::segment::{Proto, Segment};
 use crate::nn::DetectionModel;
 use anyhow::{anyhow, bail, Result};
 use prost::Message;
@@ -505,7 +505,10 @@ impl Graph {
         } else {
             vec![
                 ("output0".into(), vec![cfg.batch, 4 + nc + seg.nm, a_total]),
-                ("output1".into(), vec![cfg.batch, seg.nm, protos.h, protos.w]),
+                (
+                    "output1".into(),
+                    vec![cfg.batch, seg.nm, protos.h, protos.w],
+                ),
             ]
         })
     }
@@ -531,10 +534,9 @@ impl Graph {
         let wn = self.fresh("w");
         let wn = self.tensor(&wn, &u.ws);
         let bn = self.fresh("b");
-        let bias = u
-            .bs
-            .as_ref()
-            .ok_or_else(|| anyhow!("export: the Proto's ConvTranspose has no bias"))?;
+        let bias =
+            u.bs.as_ref()
+                .ok_or_else(|| anyhow!("export: the Proto's ConvTranspose has no bias"))?;
         let bn = self.tensor(&bn, bias);
         let up = self.op(
             "ConvTranspose",
