@@ -1,5 +1,6 @@
-//! `.onnx` models are checked against their metadata when loaded: a model whose `task` is not
-//! `detect` is refused (naming the task), and so is one whose output rows are not `4 + len(names)`.
+//! `.onnx` models are checked against their metadata when loaded: a model whose `task` is neither
+//! `detect` nor `segment` is refused (naming the task), so is a `segment` one without prototypes,
+//! and one whose output rows are not `4 + len(names)`.
 //! Tiny exports (yolov8n.yaml, 2 classes, 64x64) edited through the exporter's prost types.
 
 mod common;
@@ -82,7 +83,17 @@ fn task_and_names_are_checked_on_load() {
     let b = load(&save(&dir, "old.onnx", &old)).unwrap().unwrap();
     assert_eq!(b.as_ref().names(), ["class0", "class1"]);
 
-    // A segment model is refused, naming the task and the file.
+    // A pose model is refused, naming the task and the file.
+    let mut pose = good.clone();
+    set_meta(&mut pose, "task", Some("pose"));
+    let e = load(&save(&dir, "pose.onnx", &pose)).unwrap().unwrap_err();
+    let msg = format!("{e:#}");
+    println!("{msg}");
+    assert!(msg.contains("pose.onnx"), "{msg}");
+    assert!(msg.contains("'pose'"), "{msg}");
+    assert!(msg.contains("not supported yet"), "{msg}");
+
+    // A detect graph labelled segment (no prototype output) is refused, naming the file.
     let mut seg = good.clone();
     set_meta(&mut seg, "task", Some("segment"));
     let e = load(&save(&dir, "seg.onnx", &seg)).unwrap().unwrap_err();
@@ -90,7 +101,7 @@ fn task_and_names_are_checked_on_load() {
     println!("{msg}");
     assert!(msg.contains("seg.onnx"), "{msg}");
     assert!(msg.contains("'segment'"), "{msg}");
-    assert!(msg.contains("not supported yet"), "{msg}");
+    assert!(msg.contains("no prototype output"), "{msg}");
 
     // Three names for a 2-class head: 6 output rows where 4 + 3 = 7 are expected.
     let mut three = good.clone();

@@ -9,13 +9,19 @@ use ort::value::TensorRef;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-/// An ONNX detection model with Ultralytics' interface: `images (B,3,H,W)` -> `output0 (B,4+nc,A)`.
+/// An ONNX model with Ultralytics' interface: `images (B,3,H,W)` -> `output0 (B,4+nc,A)` (detect),
+/// or `output0 (B,4+nc+nm,A)` and `output1 (B,nm,H/4,W/4)` prototypes (segment).
 pub struct OnnxModel {
     session: Mutex<Session>,
     input: String,
-    output: String,
-    /// Class names from the metadata (`class0..` when absent); `4 + names.len()` output rows.
+    /// Output names in graph order.
+    outputs: Vec<String>,
+    /// Class names from the metadata (`class0..` when absent); `4 + names.len() + nm` output rows.
     pub names: Vec<String>,
+    /// A segment model: metadata `task: segment`, or a second, 4-d output (the prototypes).
+    pub segment: bool,
+    /// Mask coefficients per anchor (the prototypes' channels; 32 when dynamic); 0 for detect.
+    pub nm: usize,
     /// Largest stride (metadata, default 32).
     pub stride: usize,
     /// Fixed input `(H, W)`, or `None` when the graph has dynamic spatial axes.
@@ -124,57 +130,79 @@ fn dim(d: i64) -> Option<usize> {
     (d > 0).then_some(d as usize)
 }
 
-/// Refuses a model whose `task` metadata is not `detect` (absent: detect, as older Ultralytics
-/// exports).
-fn check_task(path: &Path, task: Option<&str>) -> Result<()> {
-    let task = task.map(str::trim).unwrap_or("detect");
-    if task != "detect" {
-        bail!(
-            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect models only, \
-             segment, classify, pose and obb models are not supported yet",
+/// Whether a model is a segment model: its `task` metadata (absent: detect, as older Ultralytics
+/// exports) or, without one, a 4-d second output `protos`. Refuses other tasks, and a `segment`
+/// model without prototypes.
+fn check_task(path: &Path, task: Option<&str>, protos: bool) -> Result<bool> {
+    match task.map(str::trim) {
+        None => Ok(protos),
+        Some("detect") => Ok(protos),
+        Some("segment") if protos => Ok(true),
+        Some("segment") => bail!(
+            "{}: metadata task='segment' but the graph has no prototype output (a second output \
+             (batch, nm, H/4, W/4)); cannot run it as a segment model",
             path.display()
-        );
+        ),
+        Some(task) => bail!(
+            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect and segment \
+             models, classify, pose and obb models are not supported yet",
+            path.display()
+        ),
     }
-    Ok(())
 }
 
-/// Refuses a detect model whose output rows are not `4 + len(names)`.
-fn check_rows(path: &Path, rows: usize, names: &[String]) -> Result<()> {
-    if rows != 4 + names.len() {
+/// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm` 0 for detect).
+fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<()> {
+    if rows != 4 + names.len() + nm {
+        let coefs = if nm > 0 {
+            format!(" + {nm} mask coefficients")
+        } else {
+            String::new()
+        };
         bail!(
             "{}: the model's outputs do not match its names: the output has {rows} rows, \
-             4 + {} names = {} expected",
+             4 + {} names{coefs} = {} expected",
             path.display(),
             names.len(),
-            4 + names.len()
+            4 + names.len() + nm
         );
     }
     Ok(())
 }
 
-/// Class names and largest stride from the metadata, after checking the task and that the output
-/// has `4 + len(names)` rows (`rows`, when static). No `names`: `class0..` for the rows.
+/// Segment flag, class names and largest stride from the metadata, after checking the task and
+/// that the output has `4 + len(names) + nm` rows (`rows`, when static); `nm` is the prototypes'
+/// channels (`None`: no 4-d second output; dynamic: 32). No `names`: `class0..` for the rows.
 fn names_and_stride(
     session: &Session,
     path: &Path,
     rows: Option<usize>,
-) -> Result<(Vec<String>, usize)> {
+    nm: Option<usize>,
+) -> Result<(bool, Vec<String>, usize)> {
     let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
-    check_task(path, meta.custom("task").as_deref())?;
+    let segment = check_task(path, meta.custom("task").as_deref(), nm.is_some())?;
+    let nm = if segment { nm.unwrap_or(32) } else { 0 };
     let names = match meta.custom("names") {
         Some(s) => parse_names(&s),
-        None => (0..rows.map_or(0, |r| r.saturating_sub(4)))
+        None => (0..rows.map_or(0, |r| r.saturating_sub(4 + nm)))
             .map(|i| format!("class{i}"))
             .collect(),
     };
     if let Some(rows) = rows {
-        check_rows(path, rows, &names)?;
+        check_rows(path, rows, &names, nm)?;
     }
     let stride = meta
         .custom("stride")
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(32);
-    Ok((names, stride))
+    Ok((segment, names, stride))
+}
+
+/// The shape of a session input or output (empty when not a tensor; -1 for symbolic axes).
+fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
+    t.tensor_shape()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default()
 }
 
 impl OnnxModel {
@@ -202,12 +230,7 @@ impl OnnxModel {
                 .inputs()
                 .first()
                 .ok_or_else(|| anyhow!("{} has no inputs", path.display()))?;
-            let shape: Vec<i64> = i
-                .dtype()
-                .tensor_shape()
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            (i.name().to_string(), shape)
+            (i.name().to_string(), tensor_shape(i.dtype()))
         };
         if shape.len() != 4 {
             bail!(
@@ -215,30 +238,38 @@ impl OnnxModel {
                 path.display()
             );
         }
-        let (output, rows) = {
-            let o = session
-                .outputs()
-                .first()
-                .ok_or_else(|| anyhow!("{} has no outputs", path.display()))?;
-            let shape: Vec<i64> = o
-                .dtype()
-                .tensor_shape()
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            let rows = if shape.len() == 3 {
-                dim(shape[1])
-            } else {
-                None
-            };
-            (o.name().to_string(), rows)
+        let shapes: Vec<Vec<i64>> = session
+            .outputs()
+            .iter()
+            .map(|o| tensor_shape(o.dtype()))
+            .collect();
+        let outputs: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        if outputs.is_empty() {
+            bail!("{} has no outputs", path.display());
+        }
+        let rows = if shapes[0].len() == 3 {
+            dim(shapes[0][1])
+        } else {
+            None
         };
-        let (names, stride) = names_and_stride(&session, path, rows)?;
+        // The prototypes: a second, 4-d output; its channels (32 when symbolic).
+        let nm = shapes
+            .get(1)
+            .filter(|s| s.len() == 4)
+            .map(|s| dim(s[1]).unwrap_or(32));
+        let (segment, names, stride) = names_and_stride(&session, path, rows, nm)?;
         let imgsz = dim(shape[2]).zip(dim(shape[3]));
         Ok(Self {
             session: Mutex::new(session),
             input,
-            output,
+            outputs,
             names,
+            segment,
+            nm: if segment { nm.unwrap_or(32) } else { 0 },
             stride,
             imgsz,
             batch: dim(shape[0]),
@@ -247,8 +278,30 @@ impl OnnxModel {
     }
 
     /// Runs `x` (`B,3,H,W` floats, row-major) and returns the output with its `(B, rows, anchors)`
-    /// shape. A fixed-batch model is run once per `batch` images, the last run padded with zeros.
+    /// shape (detect models; a segment model is an error naming the file: use [`Self::run_all`]).
+    /// A fixed-batch model is run once per `batch` images, the last run padded with zeros.
     pub fn run(&self, x: &[f32], shape: [usize; 4]) -> Result<(Vec<f32>, [usize; 3])> {
+        if self.segment {
+            bail!(
+                "{}: a segment model (output0 with mask coefficients, output1 prototypes) needs \
+                 run_all; this caller runs detect models only",
+                self.path.display()
+            );
+        }
+        let (out, d) = self
+            .run_all(x, shape)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("{}: no outputs", self.path.display()))?;
+        // An empty batch never reaches the runtime: no dims then.
+        let at = |i: usize| d.get(i).copied().unwrap_or(0);
+        Ok((out, [shape[0], at(1), at(2)]))
+    }
+
+    /// Runs `x` (`B,3,H,W` floats, row-major) and returns every output in graph order with its
+    /// shape, batch first (`output0 (B, 4+nc[+nm], A)`; segment: `output1 (B, nm, H/4, W/4)`).
+    /// A fixed-batch model is run once per `batch` images, the last run padded with zeros.
+    pub fn run_all(&self, x: &[f32], shape: [usize; 4]) -> Result<Vec<(Vec<f32>, Vec<usize>)>> {
         let [b, c, h, w] = shape;
         if x.len() != b * c * h * w {
             bail!("input of {} values does not hold {shape:?}", x.len());
@@ -264,8 +317,8 @@ impl OnnxModel {
         } else {
             x
         };
-        let mut out = Vec::new();
-        let mut dims = [0usize; 3];
+        let mut outs: Vec<(Vec<f32>, Vec<usize>)> =
+            vec![(Vec::new(), Vec::new()); self.outputs.len()];
         let mut session = self
             .session
             .lock()
@@ -273,26 +326,41 @@ impl OnnxModel {
         for s in (0..x.len() / per).step_by(step) {
             let t = TensorRef::from_array_view(([step, c, h, w], &x[s * per..(s + step) * per]))
                 .map_err(|e| anyhow!("{e}"))?;
-            let outputs = session
+            let results = session
                 .run(ort::inputs![self.input.as_str() => t])
                 .map_err(|e| anyhow!("{}: {e}", self.path.display()))?;
-            let (oshape, data) = outputs[self.output.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| anyhow!("{}: output: {e}", self.path.display()))?;
-            if oshape.len() != 3 {
-                bail!(
-                    "{}: output has shape {:?}, expected (batch, 4+nc, anchors)",
-                    self.path.display(),
-                    &oshape[..]
-                );
+            for (k, name) in self.outputs.iter().enumerate() {
+                let (oshape, data) = results[name.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| anyhow!("{}: output {name}: {e}", self.path.display()))?;
+                let dims: Vec<usize> = oshape.iter().map(|&d| d.max(0) as usize).collect();
+                if k == 0 {
+                    if dims.len() != 3 {
+                        bail!(
+                            "{}: output {name} has shape {dims:?}, expected (batch, 4+nc, anchors)",
+                            self.path.display()
+                        );
+                    }
+                    if !self.names.is_empty() {
+                        check_rows(&self.path, dims[1], &self.names, self.nm)?;
+                    }
+                }
+                if dims.first() != Some(&step) {
+                    bail!(
+                        "{}: output {name} has shape {dims:?}, expected batch {step} first",
+                        self.path.display()
+                    );
+                }
+                outs[k].0.extend_from_slice(data);
+                outs[k].1 = dims;
             }
-            if !self.names.is_empty() {
-                check_rows(&self.path, oshape[1] as usize, &self.names)?;
-            }
-            dims = [b, oshape[1] as usize, oshape[2] as usize];
-            out.extend_from_slice(data);
         }
-        out.truncate(b * dims[1] * dims[2]);
-        Ok((out, dims))
+        for (data, dims) in &mut outs {
+            if let Some(d0) = dims.first_mut() {
+                *d0 = b;
+            }
+            data.truncate(dims.iter().product());
+        }
+        Ok(outs)
     }
 }

@@ -1,6 +1,7 @@
-//! ONNX export written from our module tree (spec/export.md): input `images` (1, 3, H, W), output
-//! `output0` (1, 4 + nc, A) with DFL and box decoding inside the graph, Conv+BN fused, Ultralytics'
-//! metadata keys. Static shapes.
+//! ONNX export written from our module tree (spec/export.md): input `images` (B, 3, H, W), output
+//! `output0` (B, 4 + nc, A) with DFL and box decoding inside the graph, Conv+BN fused, Ultralytics'
+//! metadata keys; Segment models (spec/segment.md §8) add 32 mask-coefficient rows to `output0` and
+//! the prototypes `output1` (B, 32, H/4, W/4). Static shapes, or dynamic batch and size.
 
 mod mode;
 pub mod proto;
@@ -8,8 +9,9 @@ pub mod pyliteral;
 
 pub use mode::run;
 
-use crate::nn::model::{make_anchors, ClsBranch, Detect, REG_MAX};
+use crate::nn::model::{make_anchors, ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
+use crate::nn::segment::{Proto, Segment};
 use crate::nn::DetectionModel;
 use anyhow::{anyhow, bail, Result};
 use prost::Message;
@@ -449,7 +451,8 @@ impl Graph {
             .collect())
     }
 
-    /// The Detect head: decoded boxes and class probabilities as `output0` `(B, 4 + nc, A)`.
+    /// The head: `output0` `(B, 4 + nc [+ nm], A)` (decoded boxes, class probabilities, and for
+    /// Segment the raw mask coefficients) and, for Segment, `output1` protos `(B, nm, H/4, W/4)`.
     fn detect_head(
         &mut self,
         model: &DetectionModel,
@@ -476,14 +479,84 @@ impl Graph {
         };
         let dbox = self.dist2bbox(&lr, &an, &sn);
         let probs = self.op("Sigmoid", &[&scores], vec![]);
-        self.output("output0", &[&dbox, &probs], 1);
         let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
-        let dims = if cfg.dynamic {
-            vec![-1, 4 + nc, -4]
-        } else {
-            vec![cfg.batch, 4 + nc, a_total]
+        let Head::Segment(seg) = &model.head else {
+            self.output("output0", &[&dbox, &probs], 1);
+            let dims = if cfg.dynamic {
+                vec![-1, 4 + nc, -4]
+            } else {
+                vec![cfg.batch, 4 + nc, a_total]
+            };
+            return Ok(vec![("output0".into(), dims)]);
         };
-        Ok(vec![("output0".into(), dims)])
+        let mc = self.mask_coefficients(seg, feats)?;
+        self.output("output0", &[&dbox, &probs, &mc], 1);
+        let protos = self.proto(&seg.proto, &feats[0])?;
+        let last = self.nodes.last_mut().expect("the Proto's last node");
+        if last.output.first() != Some(&protos.name) {
+            bail!("export: the Proto does not end in its own node");
+        }
+        last.output[0] = "output1".into();
+        Ok(if cfg.dynamic {
+            vec![
+                ("output0".into(), vec![-1, -5, -4]),
+                ("output1".into(), vec![-1, seg.nm, -6, -7]),
+            ]
+        } else {
+            vec![
+                ("output0".into(), vec![cfg.batch, 4 + nc + seg.nm, a_total]),
+                (
+                    "output1".into(),
+                    vec![cfg.batch, seg.nm, protos.h, protos.w],
+                ),
+            ]
+        })
+    }
+
+    /// Segment's mask coefficients of every level, concatenated: `(B, nm, A)` (no activation).
+    fn mask_coefficients(&mut self, seg: &Segment, feats: &[V]) -> Result<String> {
+        let mut mcs = Vec::new();
+        for (x, (a, b, c)) in feats.iter().zip(&seg.cv4) {
+            let y = self.conv(x, a)?;
+            let y = self.conv(&y, b)?;
+            let y = self.conv2d(&y, c);
+            let shp = self.i64s("shape", &[0, seg.nm, -1]);
+            mcs.push(self.op("Reshape", &[&y.name, &shp], vec![]));
+        }
+        let refs: Vec<&str> = mcs.iter().map(String::as_str).collect();
+        Ok(self.op("Concat", &refs, vec![ai("axis", 2)]))
+    }
+
+    /// The Proto on P3: Conv 3x3, ConvTranspose 2x2 stride 2 (with bias), Conv 3x3, Conv 1x1.
+    fn proto(&mut self, p: &Proto, x: &V) -> Result<V> {
+        let y = self.conv(x, &p.cv1)?;
+        let u = &p.upsample;
+        let wn = self.fresh("w");
+        let wn = self.tensor(&wn, &u.ws);
+        let bn = self.fresh("b");
+        let bias =
+            u.bs.as_ref()
+                .ok_or_else(|| anyhow!("export: the Proto's ConvTranspose has no bias"))?;
+        let bn = self.tensor(&bn, bias);
+        let up = self.op(
+            "ConvTranspose",
+            &[&y.name, &wn, &bn],
+            vec![
+                aints("dilations", &[1, 1]),
+                ai("group", 1),
+                aints("kernel_shape", &[2, 2]),
+                aints("pads", &[0, 0, 0, 0]),
+                aints("strides", &[2, 2]),
+            ],
+        );
+        let up = V {
+            name: up,
+            c: u.ws.size()[1],
+            h: y.h * 2,
+            w: y.w * 2,
+        };
+        let y = self.conv(&up, &p.cv2)?;
+        self.conv(&y, &p.cv3)
     }
 
     /// One Detect level: its box logits `(B, 4 * REG_MAX, h*w)` and class logits `(B, nc, h*w)`.
@@ -589,12 +662,16 @@ impl Graph {
 }
 
 /// A float tensor's name and type; negative dims are the symbolic axes batch (-1), height (-2),
-/// width (-3) and anchors (-4).
+/// width (-3), anchors (-4), and Segment's output rows (-5), mask height (-6) and mask width (-7)
+/// under the names Ultralytics' dynamic export gives them.
 fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     let axis_name = |d: i64| match d {
         -1 => "batch",
         -2 => "height",
         -3 => "width",
+        -5 => "Concatoutput0_dim_1",
+        -6 => "mask_height",
+        -7 => "mask_width",
         _ => "anchors",
     };
     ValueInfoProto {
@@ -675,8 +752,15 @@ pub fn metadata(
                 model.stride.iter().cloned().fold(0.0, f64::max) as i64
             ),
         ),
-        ("task".into(), "detect".into()),
-        ("head".into(), "Detect".into()),
+        ("task".into(), model.task().name().into()),
+        (
+            "head".into(),
+            match model.head {
+                Head::Detect(_) => "Detect",
+                Head::Segment(_) => "Segment",
+            }
+            .into(),
+        ),
         ("batch".into(), batch.to_string()),
         ("imgsz".into(), format!("[{}, {}]", imgsz.0, imgsz.1)),
         ("names".into(), pyliteral::py_names(&model.names)),
