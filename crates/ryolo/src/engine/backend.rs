@@ -112,6 +112,7 @@ impl<'a> ModelRef<'a> {
     pub fn task(self) -> crate::task::TaskKind {
         match self {
             ModelRef::Torch(m) => m.task(),
+            ModelRef::Onnx(m) if m.segment => crate::task::TaskKind::Segment,
             ModelRef::Onnx(_) => crate::task::TaskKind::Detect,
         }
     }
@@ -288,14 +289,27 @@ impl ModelRef<'_> {
             ModelRef::Onnx(om) => {
                 // Straight to planar floats: no libtorch tensor in between.
                 let x = crate::ops::nhwc_to_planar(pixels, (b, h, w));
-                let (data, d) = om.run(&x, [b, 3, h, w])?;
+                let mut outs = om.run_all(&x, [b, 3, h, w])?.into_iter();
+                let (data, d) = outs
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{}: no outputs", om.path.display()))?;
+                if d.len() != 3 {
+                    bail!("{}: output0 has shape {d:?}, expected (batch, rows, anchors)", om.path.display());
+                }
+                let protos = match outs.next() {
+                    Some((p, pd)) if om.segment && pd.len() == 4 => {
+                        let dims: Vec<i64> = pd.iter().map(|&v| v as i64).collect();
+                        Some(Tensor::from_slice(&p).view(dims.as_slice()))
+                    }
+                    _ => None,
+                };
                 Ok(HostOutput {
                     data,
                     batch: d[0],
                     rows: d[1],
                     anchors: d[2],
                     nc: om.names.len(),
-                    protos: None,
+                    protos,
                 })
             }
             ModelRef::Torch(tm) => {

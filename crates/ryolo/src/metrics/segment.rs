@@ -92,6 +92,18 @@ impl SegStats {
     }
 }
 
+/// The eight metric columns of `results.csv` (the result keys without fitness).
+pub const RESULT_KEYS_NO_FITNESS: [&str; 8] = [
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "metrics/precision(M)",
+    "metrics/recall(M)",
+    "metrics/mAP50(M)",
+    "metrics/mAP50-95(M)",
+];
+
 /// The `results_dict` keys of a segmentation validation, in Ultralytics' order.
 pub const RESULT_KEYS: [&str; 9] = [
     "metrics/precision(B)",

@@ -4,6 +4,7 @@
 //! named, recognised and refused with a clear message until their files land.
 
 pub mod detect;
+pub mod segment;
 
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -105,15 +106,15 @@ impl TaskKind {
 
     /// Whether ryolo implements this task yet.
     pub fn is_implemented(self) -> bool {
-        matches!(self, TaskKind::Detect)
+        matches!(self, TaskKind::Detect | TaskKind::Segment)
     }
 
     /// Fails with a message naming the task and where it came from unless it is implemented.
     pub fn ensure_implemented(self, source: &str) -> Result<Self> {
         if !self.is_implemented() {
             bail!(
-                "task '{}' ({source}) is not supported by ryolo yet: only 'detect' is implemented \
-                 (segment, classify, pose and obb are planned)",
+                "task '{}' ({source}) is not supported by ryolo yet: only 'detect' and 'segment' are \
+                 implemented (classify, pose and obb are planned)",
                 self.name()
             );
         }
@@ -142,8 +143,8 @@ pub fn resolve(
         Some(word) => {
             let t = TaskKind::parse(word).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "task '{word}' is not supported by ryolo (implemented: detect; planned: \
-                     segment, classify, pose, obb)"
+                    "task '{word}' is not supported by ryolo (implemented: detect, segment; \
+                     planned: classify, pose, obb)"
                 )
             })?;
             match (from_model, model) {
@@ -174,6 +175,11 @@ pub trait Task {
     fn metric_columns(&self) -> &'static [&'static str];
     /// Fitness from the metric values (in `metric_columns` order).
     fn fitness(&self, metrics: &[f64]) -> f64;
+    /// The metric values of a validation run, in `metric_columns` order.
+    fn metrics(&self, r: &crate::engine::val::ValResult) -> Vec<f64> {
+        let m = &r.metrics;
+        vec![m.mp(), m.mr(), m.map50(), m.map()]
+    }
 
     /// The `results.csv` header: epoch, time, train losses, metrics, val losses, learning rates.
     fn results_header(&self) -> String {
@@ -200,6 +206,7 @@ pub trait Task {
 pub fn for_kind(kind: TaskKind) -> Result<Box<dyn Task + Send + Sync>> {
     match kind.ensure_implemented("requested")? {
         TaskKind::Detect => Ok(Box::new(detect::Detect)),
+        TaskKind::Segment => Ok(Box::new(segment::Segment)),
         _ => unreachable!("ensure_implemented refuses the others"),
     }
 }
@@ -227,11 +234,15 @@ mod tests {
             Some(TaskKind::Obb)
         );
         assert_eq!(TaskKind::from_head_module("Pose"), Some(TaskKind::Pose));
-        let e = resolve(None, Some("yolo11n-seg.yaml"), None)
+        assert_eq!(
+            resolve(None, Some("yolo11n-seg.yaml"), None).unwrap(),
+            TaskKind::Segment
+        );
+        let e = resolve(None, Some("yolo11n-pose.yaml"), None)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("'segment'") && e.contains("yolo11n-seg.yaml"),
+            e.contains("'pose'") && e.contains("yolo11n-pose.yaml"),
             "{e}"
         );
         let e = resolve(Some("pose"), None, None).unwrap_err().to_string();
@@ -243,7 +254,7 @@ mod tests {
             e.contains("'classify'") && e.contains("model=best.pt"),
             "{e}"
         );
-        let t = resolve(Some("segment"), Some("best.pt"), Some(TaskKind::Detect)).unwrap();
+        let t = resolve(Some("obb"), Some("best.pt"), Some(TaskKind::Detect)).unwrap();
         assert_eq!(t, TaskKind::Detect, "the model's task wins");
         assert!(resolve(Some("bogus"), None, None).is_err());
     }
