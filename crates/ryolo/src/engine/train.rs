@@ -122,6 +122,20 @@ impl Trainer {
         let (spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
         let mut model = DetectionModel::new(spec.clone(), device)?;
         model.names = names.clone();
+        // The model's head decides the task (as Ultralytics: the model's own task wins).
+        let task = if model.task() != task.kind() {
+            eprintln!(
+                "WARNING task={} does not match the {} head of model={}; training it as '{}'",
+                task.kind(),
+                model.task(),
+                a.str("model").unwrap_or_default(),
+                model.task()
+            );
+            crate::task::for_kind(model.task())?
+        } else {
+            task
+        };
+        let mask_spec = setup::mask_spec(&a, task.kind())?;
         if cfg.verbose {
             print!("{}", crate::nn::summary::layer_table(&model));
         }
@@ -134,7 +148,8 @@ impl Trainer {
         if !device.is_cuda() {
             println!("AMP: off on CPU (fp32)");
         }
-        let (train_entries, val_entries) = setup::datasets(&dc, &cfg, &data_path)?;
+        let (train_entries, val_entries) =
+            setup::datasets(&dc, &cfg, &data_path, task.kind().label_format())?;
         // Model and data loaded: only now is anything written under runs/.
         setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
         if cfg.plots {
@@ -158,7 +173,9 @@ impl Trainer {
         }
         let model_vars = state::vars_sorted(&model);
         let pool = setup::loader_pool(cfg.workers)?;
-        let ds = Arc::new(setup::train_dataset(&pool, train_entries, &cfg));
+        let mut ds = setup::train_dataset(&pool, train_entries, &cfg);
+        ds.masks = mask_spec;
+        let ds = Arc::new(ds);
         let mut t = Self {
             loss_cfg: LossConfig {
                 box_gain: cfg.gains[0],
@@ -302,6 +319,11 @@ impl Trainer {
             // Validation during AMP training runs in fp16 too, as Ultralytics.
             half: self.scaler.enabled,
             loss: Some(self.loss_cfg.clone()),
+            masks: self.ds.masks.map(|m| crate::engine::val::seg::MaskOpts {
+                overlap: m.overlap,
+                ratio: m.ratio,
+                native: false,
+            }),
             ..Default::default()
         }
     }
@@ -540,7 +562,17 @@ impl Trainer {
         let amp = self.scaler.enabled;
         let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
         let raw = if amp { raw.to_float() } else { raw };
-        let out = detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets);
+        let out = match &b.masks {
+            Some(m) => crate::loss::segment::segmentation_loss(
+                &self.loss_cfg,
+                &raw,
+                &self.model.stride,
+                &b.targets,
+                &m.tensor(self.device),
+                self.ds.masks.is_some_and(|s| s.overlap),
+            ),
+            None => detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets),
+        };
         let items: Vec<f64> =
             Vec::<f64>::try_from(out.items.to_kind(Kind::Double).to_device(Device::Cpu))?;
         if items.iter().any(|v| !v.is_finite()) {
@@ -601,14 +633,14 @@ impl Trainer {
 
     /// Validates the EMA model, printing the table; keeps the metrics and val losses.
     fn validate_epoch(&mut self) -> Result<()> {
-        println!("{}", table_header(false));
+        println!("{}", table_header(self.val_cfg.masks.is_some()));
         let r = validate(&self.ema_model, &self.val_entries, &self.val_cfg, |_, _| {})?;
         for row in table_rows(&r, &self.names, false) {
             println!("{row}");
         }
-        let m = &r.metrics;
-        self.last_metrics = vec![m.mp(), m.mr(), m.map50(), m.map()];
-        self.last_val_loss = r.loss.map(|l| l.to_vec()).unwrap_or_else(|| vec![0.0; 3]);
+        self.last_metrics = self.task.metrics(&r);
+        let n = self.task.loss_names().len();
+        self.last_val_loss = r.loss.unwrap_or_else(|| vec![0.0; n]);
         Ok(())
     }
 
@@ -710,7 +742,7 @@ impl Trainer {
             weights::load_model(best.to_str().unwrap_or_default(), None, self.device)?.model;
         m.fuse();
         println!("{}", m.info());
-        println!("{}", table_header(false));
+        println!("{}", table_header(self.val_cfg.masks.is_some()));
         let plots = self.cfg.plots;
         let vc = ValConfig {
             loss: None,

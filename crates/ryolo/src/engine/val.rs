@@ -105,6 +105,7 @@ struct Item {
     /// on the prediction grid, one per `gt` row (rows re-ordered as overlap masks order them).
     polys: Vec<Vec<[f32; 2]>>,
     masks: Vec<u8>,
+    grid: (usize, usize),
     /// Maps letterboxed pixels back to the original image: `orig = (x - pad) / gain`.
     gain: (f32, f32),
     pad: (f32, f32),
@@ -136,7 +137,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
         })
         .collect();
     let (h0, w0) = (e.shape.0 as f32, e.shape.1 as f32);
-    let (mut gt, mut polys, mut masks) = (gt, Vec::new(), Vec::new());
+    let (mut gt, mut polys, mut masks, mut grid) = (gt, Vec::new(), Vec::new(), (0, 0));
     if let Some(o) = cfg.masks {
         let src = e.segments.as_deref().unwrap_or(&[]);
         if src.len() != gt.len() {
@@ -148,7 +149,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
             );
         }
         polys = seg::letterbox_polygons(src, (rw, rh), r, (padw, padh));
-        let grid = if o.native {
+        grid = if o.native {
             shape
         } else {
             (shape.0 / 4, shape.1 / 4)
@@ -162,6 +163,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
         gt,
         polys,
         masks,
+        grid,
         gain: (r * rw / w0, r * rh / h0),
         pad: (padw, padh),
         orig: (w0, h0),
@@ -266,6 +268,34 @@ fn batch_targets(items: &[Item], (h, w): (usize, usize)) -> crate::data::batch::
     t
 }
 
+/// The segment loss targets of a batch from its items' ground-truth masks (prediction grid):
+/// overlap index maps `(B, h, w)` (value k = row k of the image) or `(N, h, w)` binary masks.
+fn loss_masks(items: &[Item], overlap: bool) -> tch::Tensor {
+    let (mh, mw) = items.first().map_or((0, 0), |it| it.grid);
+    let npix = mh * mw;
+    if overlap {
+        let mut out = vec![0i32; items.len() * npix];
+        for (k, it) in items.iter().enumerate() {
+            let map = &mut out[k * npix..(k + 1) * npix];
+            for (i, m) in it.masks.chunks(npix.max(1)).enumerate() {
+                for (d, &v) in map.iter_mut().zip(m) {
+                    if v != 0 {
+                        *d = (*d).max(i as i32 + 1);
+                    }
+                }
+            }
+        }
+        tch::Tensor::from_slice(&out).view([items.len() as i64, mh as i64, mw as i64])
+    } else {
+        let all: Vec<u8> = items
+            .iter()
+            .flat_map(|it| it.masks.iter().copied())
+            .collect();
+        let n = all.len() / npix.max(1);
+        tch::Tensor::from_slice(&all).view([n as i64, mh as i64, mw as i64])
+    }
+}
+
 /// Runs one batch: decoded output on the host, plus the loss items when asked (libtorch only).
 fn infer_batch(
     m: ModelRef,
@@ -286,17 +316,35 @@ fn infer_batch(
         return Ok((m.run_batch(&buf, dims, opts)?, None));
     };
     let x = crate::ops::images_to_tensor(&buf, dims, m.device());
-    let (y, items) = tch::no_grad(|| {
+    let (y, protos, items) = tch::no_grad(|| {
         // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
         let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
         let raw = raw.to_float();
         let t = batch_targets(items, shape);
-        let li = crate::loss::detection_loss(lc, &raw, &model.stride, &t).items;
-        (model.decode(&raw), li)
+        let li = match cfg.masks {
+            Some(o) => {
+                let masks = loss_masks(items, o.overlap).to_device(x.device());
+                crate::loss::segment::segmentation_loss(
+                    lc,
+                    &raw,
+                    &model.stride,
+                    &t,
+                    &masks,
+                    o.overlap,
+                )
+                .items
+            }
+            None => crate::loss::detection_loss(lc, &raw, &model.stride, &t).items,
+        };
+        let protos = raw.masks.as_ref().map(|(_, p)| p.shallow_clone());
+        (model.decode(&raw), protos, li)
     });
     let loss = Vec::<f64>::try_from(items.to_kind(Kind::Double).to_device(tch::Device::Cpu))
         .unwrap_or_default();
-    Ok((HostOutput::from_tensor(&y, model.nc() as usize, None)?, Some(loss)))
+    Ok((
+        HostOutput::from_tensor(&y, model.nc() as usize, protos.as_ref())?,
+        Some(loss),
+    ))
 }
 
 impl Accum {
@@ -432,7 +480,9 @@ pub fn validate<'m>(
                     let boxes: Vec<[f32; 4]> = dets.iter().map(|d| d.xyxy).collect();
                     seg::pred_masks(p, &coefs, &boxes, *shape, o.native).0
                 }
-                (Some(_), None) => bail!("the model gave no prototype masks (not a Segment model?)"),
+                (Some(_), None) => {
+                    bail!("the model gave no prototype masks (not a Segment model?)")
+                }
                 _ => Vec::new(),
             };
             if cfg.plot_dir.is_some() && bi < 3 {

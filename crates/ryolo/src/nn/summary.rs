@@ -66,6 +66,15 @@ fn module_and_args(kind: &LayerKind) -> (&'static str, String) {
             format!("[None, {scale}, 'nearest']"),
         ),
         LayerKind::Concat => ("ultralytics.nn.modules.conv.Concat", "[1]".into()),
+        LayerKind::Detect {
+            nc,
+            ch,
+            head: super::yaml::HeadKind::Segment { nm, npr },
+            ..
+        } => (
+            "ultralytics.nn.modules.head.Segment",
+            format!("[{nc}, {nm}, {npr}, 16, None, {}]", ints(ch)),
+        ),
         LayerKind::Detect { nc, ch, .. } => (
             "ultralytics.nn.modules.head.Detect",
             format!("[{nc}, 16, None, {}]", ints(ch)),

@@ -4,7 +4,7 @@
 use super::config::{Cache, TrainConfig};
 use crate::cfg::{self, Args};
 use crate::data::loader::TrainDataset;
-use crate::data::{list_images, scan, DataConfig, LabelEntry};
+use crate::data::{list_images, DataConfig, LabelEntry};
 use crate::engine::optim::OptKind;
 use crate::nn::{DetectionModel, ModelSpec};
 use crate::weights::{self, CheckpointMeta};
@@ -186,9 +186,13 @@ pub fn datasets(
     dc: &DataConfig,
     c: &TrainConfig,
     data_path: &str,
+    format: crate::data::labels::LabelFormat,
 ) -> Result<(Vec<LabelEntry>, Vec<LabelEntry>)> {
     let train_files = list_images(dc.split("train")?)?;
-    let mut train = scan("train", &train_files, dc.nc(), c.single_cls).entries;
+    let scan = |p: &str, f: &[PathBuf]| {
+        crate::data::labels::scan_with(p, f, dc.nc(), c.single_cls, format)
+    };
+    let mut train = scan("train", &train_files).entries;
     if train.is_empty() {
         bail!("no usable training images in {data_path}");
     }
@@ -197,7 +201,7 @@ pub fn datasets(
         train.truncate(keep);
     }
     let mut val: Vec<LabelEntry> = match dc.split("val") {
-        Ok(v) => scan("val", &list_images(v)?, dc.nc(), c.single_cls).entries,
+        Ok(v) => scan("val", &list_images(v)?).entries,
         Err(_) => vec![],
     };
     // As Ultralytics' update_labels: `classes` filters first, then single_cls maps to class 0.
@@ -211,6 +215,25 @@ pub fn datasets(
         }
     }
     Ok((train, val))
+}
+
+/// Segment training's mask targets (`overlap_mask`, `mask_ratio`); None for other tasks.
+pub fn mask_spec(
+    a: &crate::cfg::Args,
+    task: crate::task::TaskKind,
+) -> Result<Option<crate::data::batch::MaskSpec>> {
+    if task != crate::task::TaskKind::Segment {
+        return Ok(None);
+    }
+    let ratio = a.int("mask_ratio")?;
+    let imgsz = a.int("imgsz").unwrap_or(640);
+    if ratio < 1 || ratio > imgsz {
+        bail!("mask_ratio={ratio}: must be an integer in 1..=imgsz ({imgsz})");
+    }
+    Ok(Some(crate::data::batch::MaskSpec {
+        overlap: a.bool("overlap_mask"),
+        ratio: ratio as usize,
+    }))
 }
 
 /// The augmenting training dataset on the loader pool (RAM/disk cache, rect batches).

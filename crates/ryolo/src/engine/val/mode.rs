@@ -3,7 +3,7 @@
 
 use super::{table_header, table_rows, validate, ValConfig, ValResult};
 use crate::cfg::{self, Args};
-use crate::data::{list_images, load_data_yaml, scan, LabelEntry};
+use crate::data::{list_images, load_data_yaml, LabelEntry};
 use crate::engine::backend::{Backend, ModelRef};
 use anyhow::{anyhow, bail, Result};
 use std::path::{Path, PathBuf};
@@ -59,7 +59,9 @@ fn entries(a: &Args, data: &str, m: ModelRef) -> Result<(Vec<LabelEntry>, Vec<St
     let split = a.str("split").unwrap_or_else(|| "val".into());
     let files = list_images(dc.split(&split)?)?;
     let single_cls = a.bool("single_cls");
-    let mut entries = scan(&split, &files, dc.nc(), single_cls).entries;
+    let format = m.task().label_format();
+    let mut entries =
+        crate::data::labels::scan_with(&split, &files, dc.nc(), single_cls, format).entries;
     if entries.is_empty() {
         bail!("no valid images in the '{split}' split of {data}");
     }
