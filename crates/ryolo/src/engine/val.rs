@@ -259,7 +259,10 @@ fn infer_batch(
     });
     let loss = Vec::<f64>::try_from(items.to_kind(Kind::Double).to_device(tch::Device::Cpu))
         .unwrap_or_default();
-    Ok((HostOutput::from_tensor(&y, model.nc() as usize, None)?, Some(loss)))
+    Ok((
+        HostOutput::from_tensor(&y, model.nc() as usize, None)?,
+        Some(loss),
+    ))
 }
 
 impl Accum {
