@@ -616,6 +616,9 @@ pub struct Scan {
     pub warnings: Vec<String>,
 }
 
+/// How many parts (polygons, corners) an entry carries, if any.
+type PartsOf = fn(&LabelEntry) -> Option<usize>;
+
 impl Scan {
     /// The dataset-level rule of the segment and obb tasks (8.4): every box has its polygon, so
     /// files of plain box rows (or a pure box dataset) are an error naming one such file.
@@ -631,7 +634,7 @@ impl Scan {
     /// Totals boxes and parts; an error (Ultralytics 8.4's `ValueError` text, then the split and
     /// the first file of box rows) when they differ.
     fn parts_rule(&self, split: Option<&str>, format: LabelFormat) -> Result<()> {
-        let (task, what, parts): (&str, &str, fn(&LabelEntry) -> Option<usize>) = match format {
+        let (task, what, parts): (&str, &str, PartsOf) = match format {
             LabelFormat::Segment => ("Segment", "a segment", |e| {
                 e.segments.as_ref().map(Vec::len)
             }),
@@ -1173,16 +1176,22 @@ mod tests {
         );
         let e = c.entry.unwrap();
         assert_eq!(e.cls, [0, 0, 1, 1]);
-        // The float32 extents exactly as Ultralytics computes them.
+        // The float32 extents exactly as Ultralytics computes them (printed as doubles).
+        let b64 = |b: [f32; 4]| b.map(f64::from);
         assert_eq!(
-            e.boxes[0],
-            [0.25, 0.2, 0.10000000894069672, 0.20000001788139343]
+            b64(e.boxes[0]),
+            [
+                0.25,
+                0.20000000298023224,
+                0.10000000894069672,
+                0.20000001788139343
+            ]
         );
         assert_eq!(
-            e.boxes[2],
+            b64(e.boxes[2]),
             [
                 0.6000000238418579,
-                0.6,
+                0.6000000238418579,
                 0.19999998807907104,
                 0.19999998807907104
             ]
