@@ -107,13 +107,13 @@ fn big_duplicate_heavy_label_file_parses_fast_and_huge_ones_are_refused() {
             c.warnings
         );
     }
-    // Order and first occurrence are kept.
+    // With duplicates removed the kept rows take NumPy's sorted-unique order (spec/data.md §3).
     std::fs::write(
         &lb,
         "2 0.5 0.5 0.1 0.1\n0 0.5 0.5 0.2 0.2\n2 0.5 0.5 0.1 0.1\n1 0.5 0.5 0.3 0.3\n",
     )
     .unwrap();
-    assert_eq!(verify(&img, 3, false).entry.unwrap().cls, [2, 0, 1]);
+    assert_eq!(verify(&img, 3, false).entry.unwrap().cls, [0, 1, 2]);
     // Many zero-area rows: one warning for the file, not one per row.
     std::fs::write(
         &lb,

@@ -10,7 +10,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect (implemented); segment, classify, pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx|pt), benchmark, info (track: not implemented yet)
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0] | yolo data check data=data.yaml\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR] | yolo data split source=DIR weights=0.9,0.1,0.0
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -160,6 +160,7 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             other => text(other),
         })
     };
+    let flag = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     match cmd.extra.first().map(String::as_str) {
         Some("synth") => {
             let out = get("out").unwrap_or_else(|| "synth".into());
@@ -176,7 +177,18 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             let n = num("n", 200, 100_000)?;
             let imgsz = num("imgsz", 320, cfg::MAX_IMGSZ as usize)?;
             let seed: u64 = get("seed").map(|v| v.parse()).transpose()?.unwrap_or(0);
-            let yaml = ryolo::data::synth::generate(std::path::Path::new(&out), n, imgsz, seed)?;
+            let polygons = match get("task").as_deref() {
+                None | Some("detect") => false,
+                Some("segment") => true,
+                Some(t) => bail!("yolo data synth task={t}: use task=detect or task=segment"),
+            };
+            let yaml = ryolo::data::synth::generate_with(
+                std::path::Path::new(&out),
+                n,
+                imgsz,
+                seed,
+                polygons,
+            )?;
             println!(
                 "Synthetic dataset written: {} ({} train images of {imgsz}x{imgsz}, classes {:?})",
                 yaml.display(),
@@ -188,9 +200,11 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             let data = get("data")
                 .ok_or_else(|| anyhow::anyhow!("yolo data check needs data=<data.yaml>"))?;
             let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
+            let format = dc.label_format(get("task").as_deref().unwrap_or("detect"))?;
             for (split, sources) in &dc.splits {
                 let files = ryolo::data::list_images(sources)?;
-                let s = ryolo::data::scan(split, &files, dc.nc(), false);
+                let s = ryolo::data::scan_with(split, &files, dc.nc(), false, format);
+                s.check_parts_in(split, format)?;
                 let mut counts = vec![0usize; dc.nc()];
                 for e in &s.entries {
                     for &c in &e.cls {
@@ -213,10 +227,14 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             })?;
             let out = std::path::PathBuf::from(get("out").unwrap_or_else(|| "converted".into()));
             let rep = match from.to_ascii_lowercase().as_str() {
-                "coco" => ryolo::data::convert::from_coco(
+                "coco" => ryolo::data::convert::from_coco_with(
                     std::path::Path::new(&source),
                     get("images").as_deref().map(std::path::Path::new),
                     &out,
+                    ryolo::data::convert::CocoOptions {
+                        use_segments: flag("use_segments"),
+                        cls91to80: flag("cls91to80"),
+                    },
                 )?,
                 "voc" => {
                     let names = get("names").map(|n| {
@@ -234,7 +252,7 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
                 }
                 f => bail!("from={f}: use from=coco or from=voc"),
             };
-            for d in &rep.dropped {
+            for d in rep.dropped.iter().chain(&rep.warnings) {
                 println!("WARNING {d}");
             }
             println!("Converted {} images, {} boxes, {} classes {:?}; {} boxes or images dropped (listed above). Dataset: {}", rep.images, rep.boxes, rep.names.len(), rep.names, rep.dropped.len(), rep.yaml.display());

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 pub struct Report {
     /// Images written.
     pub images: usize,
-    /// Boxes written.
+    /// Rows written (boxes, or polygons with `use_segments`).
     pub boxes: usize,
     /// One line per skipped box or image, naming the file and the reason.
     pub dropped: Vec<String>,
+    /// One line per kept row that needed a fallback (a polygon written as its box rectangle).
+    pub warnings: Vec<String>,
     /// Class names, index = class id.
     pub names: Vec<String>,
     /// The data.yaml written.
@@ -72,6 +74,48 @@ fn fmt6(v: f64) -> String {
     format!("{v:.6}")
 }
 
+/// Python's `"%g" % v` (6 significant digits; `-0` keeps its sign).
+fn fmt_pg(v: f64) -> String {
+    if v == 0.0 && v.is_sign_negative() {
+        "-0".into()
+    } else {
+        crate::util::fmt_g(v, 6)
+    }
+}
+
+/// Python truthiness of a JSON value (`iscrowd` may be 0/1, a bool, or absent).
+fn truthy(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// COCO category ids of the 80 classes, in class order (Ultralytics' `coco91_to_coco80_class`).
+const COCO80_IDS: [i64; 80] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28,
+    31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55,
+    56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84,
+    85, 86, 87, 88, 89, 90,
+];
+
+/// The largest mask an RLE segmentation is decoded into (pixels); larger ones use the box.
+const MAX_RLE_PIXELS: f64 = (1u64 << 28) as f64;
+
+/// Options of [`from_coco_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CocoOptions {
+    /// Write polygon rows `cls x1 y1 ... xn yn` as Ultralytics' `convert_coco(use_segments=True)`.
+    pub use_segments: bool,
+    /// Classes by COCO's fixed 91 -> 80 id map (`cls91to80`) instead of the rank of the file's
+    /// category ids (the same for a file listing all 80 COCO categories).
+    pub cls91to80: bool,
+}
+
 /// The COCO JSON files of `source`: the file itself, or those in a folder (two levels deep), sorted.
 fn coco_jsons(source: &Path) -> Result<Vec<PathBuf>> {
     let mut jsons = Vec::new();
@@ -127,6 +171,109 @@ fn coco_classes(
     (list.into_iter().map(|(_, n)| n).collect(), map)
 }
 
+/// The 80 COCO classes (names from the file's categories, else the id) and the fixed id map.
+fn coco80_classes(cats: &[serde_json::Value]) -> (Vec<String>, HashMap<i64, usize>) {
+    let named: HashMap<i64, &str> = cats
+        .iter()
+        .filter_map(|c| Some((c["id"].as_i64()?, c["name"].as_str()?)))
+        .collect();
+    let names = COCO80_IDS
+        .iter()
+        .map(|id| {
+            named
+                .get(id)
+                .map_or_else(|| id.to_string(), |n| n.to_string())
+        })
+        .collect();
+    let map = COCO80_IDS
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i))
+        .collect();
+    (names, map)
+}
+
+/// The numbers of a JSON polygon when it is usable as Ultralytics requires (a list of at least 6
+/// numbers, even length; booleans count as 0/1 as in Python).
+fn polygon_numbers(p: &serde_json::Value) -> Option<Vec<f64>> {
+    let list = p.as_array()?;
+    if list.len() < 6 || list.len() % 2 != 0 {
+        return None;
+    }
+    list.iter()
+        .map(|c| match c {
+            serde_json::Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            other => other.as_f64(),
+        })
+        .collect()
+}
+
+/// The outer contours of a non-crowd RLE segmentation of an `h x w` image, as flat pixel lists
+/// (`findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE)`); empty when it cannot be decoded.
+fn rle_parts(
+    seg: &serde_json::Map<String, serde_json::Value>,
+    (w, h): (f64, f64),
+) -> Vec<Vec<f64>> {
+    let size: Vec<f64> = seg
+        .get("size")
+        .and_then(|s| s.as_array())
+        .map(|s| s.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    let whole = |v: f64| v >= 1.0 && v.fract() == 0.0;
+    if size != [h, w] || !whole(h) || !whole(w) || h * w > MAX_RLE_PIXELS {
+        return Vec::new();
+    }
+    let counts = match seg.get("counts") {
+        Some(serde_json::Value::String(s)) => crate::ops::rle::rle_from_string(s),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_u64().and_then(|c| u32::try_from(c).ok()))
+            .collect(),
+        _ => None,
+    };
+    let Some(counts) = counts else {
+        return Vec::new();
+    };
+    let (h, w) = (h as usize, w as usize);
+    let mask = crate::ops::rle::rle_decode(&counts, h, w);
+    crate::ops::contour::find_external_contours(&mask, h, w)
+        .into_iter()
+        .map(|c| c.iter().flat_map(|p| [p[0] as f64, p[1] as f64]).collect())
+        .collect()
+}
+
+/// The usable polygons (pixel coordinates, flat) of an annotation's `segmentation`: a list of
+/// polygons, or a non-crowd RLE mask the size of the image decoded to its outer contours; each
+/// needs at least 3 points (spec/segment.md §2.5).
+fn coco_parts(seg: &serde_json::Value, wh: (f64, f64)) -> Vec<Vec<f64>> {
+    match seg {
+        serde_json::Value::Object(o) => rle_parts(o, wh)
+            .into_iter()
+            .filter(|p| p.len() >= 6)
+            .collect(),
+        serde_json::Value::Array(list) => list.iter().filter_map(polygon_numbers).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The normalised polygon of an annotation: its single polygon, its parts joined by
+/// `merge_multi_segment`, or (`None`) nothing usable.
+fn coco_polygon(seg: &serde_json::Value, (w, h): (f64, f64)) -> Option<Vec<f64>> {
+    let parts = coco_parts(seg, (w, h));
+    let points: Vec<[f64; 2]> = match parts.len() {
+        0 => return None,
+        1 => parts[0].chunks_exact(2).map(|p| [p[0], p[1]]).collect(),
+        _ => {
+            let parts: Vec<Vec<[f64; 2]>> = parts
+                .iter()
+                .map(|p| p.chunks_exact(2).map(|q| [q[0], q[1]]).collect())
+                .collect();
+            crate::ops::contour::merge_multi_segment(&parts)
+        }
+    };
+    Some(points.iter().flat_map(|p| [p[0] / w, p[1] / h]).collect())
+}
+
 /// The split a COCO JSON describes: `instances_<split>.json`, else its folder's name.
 fn coco_split(jf: &Path) -> String {
     let stem = jf.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -158,6 +305,7 @@ fn coco_image_dir(jf: &Path, images: Option<&Path>) -> PathBuf {
 /// One COCO JSON file being converted: its path, class map and output folders.
 struct CocoFile<'a> {
     jf: &'a Path,
+    opts: CocoOptions,
     cmap: &'a HashMap<i64, usize>,
     img_dir: PathBuf,
     idir: PathBuf,
@@ -205,16 +353,91 @@ impl CocoFile<'_> {
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
         place_image(&src, &self.idir.join(&name))?;
-        let text = self.label_text(file, anns, (w, h), rep);
+        let text = if self.opts.use_segments {
+            self.polygon_text(file, anns, (w, h), rep)
+        } else {
+            self.label_text(file, anns, (w, h), rep)
+        };
         let stem = Path::new(&name)
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        if !text.is_empty() {
+        // With polygons, as Ultralytics: a file for every image with annotations (even if empty).
+        if !text.is_empty() || (self.opts.use_segments && !anns.is_empty()) {
             std::fs::write(self.ldir.join(format!("{stem}.txt")), text)?;
         }
         rep.images += 1;
         Ok(())
+    }
+
+    /// The polygon rows of one image's annotations as Ultralytics' `convert_coco(use_segments=True)`
+    /// writes them (spec/segment.md §2.5): crowd ones skipped, empty boxes and unknown categories
+    /// dropped (reported), the box rectangle where no polygon is usable (reported), `%g` values,
+    /// repeated rows written once.
+    fn polygon_text(
+        &self,
+        file: &str,
+        anns: &[&serde_json::Value],
+        (w, h): (f64, f64),
+        rep: &mut Report,
+    ) -> String {
+        let jf = self.jf;
+        let mut text = String::new();
+        let mut seen = std::collections::HashSet::new();
+        for a in anns {
+            if truthy(&a["iscrowd"]) {
+                continue;
+            }
+            let aid = a["id"].as_i64().unwrap_or(-1);
+            let b: Vec<f64> = a["bbox"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default();
+            let (bw, bh) = match b.as_slice() {
+                [_, _, bw, bh] => (bw / w, bh / h),
+                _ => (0.0, 0.0),
+            };
+            if !(bw > 0.0 && bh > 0.0) {
+                rep.dropped.push(format!(
+                    "{}: annotation {aid} ({file}) has an empty bbox {b:?}, dropped",
+                    jf.display()
+                ));
+                continue;
+            }
+            let Some(&cls) = a["category_id"].as_i64().and_then(|c| self.cmap.get(&c)) else {
+                rep.dropped.push(format!(
+                    "{}: annotation {aid} has an unknown category, dropped",
+                    jf.display()
+                ));
+                continue;
+            };
+            let coords = coco_polygon(&a["segmentation"], (w, h)).unwrap_or_else(|| {
+                rep.warnings.push(format!(
+                    "{}: annotation {aid} ({file}) has no usable polygon (segmentation missing, \
+                     empty, or not a point list or RLE mask of the image's size); its box \
+                     rectangle is written",
+                    jf.display()
+                ));
+                let (cx, cy) = ((b[0] + b[2] / 2.0) / w, (b[1] + b[3] / 2.0) / h);
+                let (x1, y1, x2, y2) = (cx - bw / 2.0, cy - bh / 2.0, cx + bw / 2.0, cy + bh / 2.0);
+                vec![x1, y1, x2, y1, x2, y2, x1, y2]
+            });
+            // Rows equal in value (as Python tuples: -0 equals 0) are written once.
+            let key: Vec<u64> = std::iter::once(cls as u64)
+                .chain(coords.iter().map(|v| (v + 0.0).to_bits()))
+                .collect();
+            if !seen.insert(key) {
+                continue;
+            }
+            text.push_str(&cls.to_string());
+            for v in &coords {
+                text.push(' ');
+                text.push_str(&fmt_pg(*v));
+            }
+            text.push('\n');
+            rep.boxes += 1;
+        }
+        text
     }
 
     /// The label rows of one image's annotations (crowd ones skipped, bad ones reported).
@@ -272,7 +495,7 @@ fn coco_convert_file(
     images: Option<&Path>,
     out: &Path,
     names: &mut Option<(Vec<String>, HashMap<i64, usize>)>,
-    rep: &mut Report,
+    (opts, rep): (CocoOptions, &mut Report),
 ) -> Result<String> {
     let text = std::fs::read_to_string(jf).with_context(|| format!("reading {}", jf.display()))?;
     let j: serde_json::Value = serde_json::from_str(&text)
@@ -284,10 +507,17 @@ fn coco_convert_file(
     let imgs = j["images"]
         .as_array()
         .ok_or_else(|| anyhow!("{}: no 'images' list", jf.display()))?;
-    let (_, cmap) = names.get_or_insert_with(|| coco_classes(cats, &anns));
+    let (_, cmap) = names.get_or_insert_with(|| {
+        if opts.cls91to80 {
+            coco80_classes(cats)
+        } else {
+            coco_classes(cats, &anns)
+        }
+    });
     let split = coco_split(jf);
     let f = CocoFile {
         jf,
+        opts,
         cmap,
         img_dir: coco_image_dir(jf, images),
         idir: out.join("images").join(&split),
@@ -315,13 +545,23 @@ fn coco_convert_file(
 /// Converts COCO JSON files. `source` is a `.json` file or a folder searched (one level deep) for
 /// them; `images` optionally names the image folder (default: the JSON's folder, or its `images/`).
 pub fn from_coco(source: &Path, images: Option<&Path>, out: &Path) -> Result<Report> {
+    from_coco_with(source, images, out, CocoOptions::default())
+}
+
+/// [`from_coco`] with options: polygon rows (`use_segments`) and the COCO 91 -> 80 class map.
+pub fn from_coco_with(
+    source: &Path,
+    images: Option<&Path>,
+    out: &Path,
+    opts: CocoOptions,
+) -> Result<Report> {
     let jsons = coco_jsons(source)?;
     let mut rep = Report::default();
     let mut splits = Vec::new();
     // Class map from the first file; all files must agree.
     let mut names: Option<(Vec<String>, HashMap<i64, usize>)> = None;
     for jf in &jsons {
-        let split = coco_convert_file(jf, images, out, &mut names, &mut rep)?;
+        let split = coco_convert_file(jf, images, out, &mut names, (opts, &mut rep))?;
         if !splits.contains(&split) {
             splits.push(split);
         }

@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Cache format version; bump when the scan rules change.
-const CACHE_VERSION: &str = "ryolo-labels-4";
+const CACHE_VERSION: &str = "ryolo-labels-5";
 
 /// How label rows are read; the caller picks it from the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -190,9 +190,11 @@ fn read_label(lb: &Path) -> Result<Option<String>, String> {
 struct Row {
     /// Class id (0 with `single_cls`).
     cls: u32,
+    /// The class value as read (as float32; the duplicate check uses it, also with `single_cls`).
+    raw_cls: f32,
     /// Normalised `cx cy w h`.
     bx: [f32; 4],
-    /// The polygon (segment format, polygon rows).
+    /// The polygon of a polygon row (every format but pose; kept in the entry for segment).
     poly: Option<Polygon>,
     /// Keypoints with visibility (pose format).
     kpts: Option<Vec<[f32; 3]>>,
@@ -201,14 +203,25 @@ struct Row {
 }
 
 impl Row {
-    /// The identity of a row for duplicate removal: class, box and every part, bit for bit.
-    fn key(&self) -> Vec<u32> {
-        let mut k = vec![self.cls];
-        k.extend(self.bx.map(f32::to_bits));
-        k.extend(self.poly.iter().flatten().flatten().map(|v| v.to_bits()));
-        k.extend(self.kpts.iter().flatten().flatten().map(|v| v.to_bits()));
-        k.extend(self.corners.iter().flatten().flatten().map(|v| v.to_bits()));
-        k
+    /// The row as Ultralytics' label array holds it: class, box, keypoints (`-0` read as `0`).
+    fn values(&self) -> Vec<f32> {
+        let mut v = vec![self.raw_cls];
+        v.extend(self.bx);
+        v.extend(self.kpts.iter().flatten().flatten());
+        v.into_iter().map(|x| x + 0.0).collect()
+    }
+
+    /// The class and polygon as float32 little-endian bytes (8.4's second duplicate check).
+    fn poly_bytes(&self) -> Vec<u8> {
+        let mut b = self.raw_cls.to_le_bytes().to_vec();
+        b.extend(
+            self.poly
+                .iter()
+                .flatten()
+                .flatten()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+        b
     }
 }
 
@@ -218,13 +231,13 @@ struct RawRow {
     cls: f64,
     /// Normalised `cx cy w h` (a polygon's extent).
     bx: [f64; 4],
-    /// The polygon (segment format).
+    /// The polygon (polygon rows).
     poly: Option<Polygon>,
     /// Keypoints with visibility (pose format).
     kpts: Option<Vec<[f32; 3]>>,
     /// Corners (obb format).
     corners: Option<Corners>,
-    /// Whether the row was a polygon row (more than 6 values).
+    /// Whether the row was a polygon row (its file has a row of more than 6 values).
     is_poly: bool,
 }
 
@@ -239,13 +252,14 @@ fn numbers(line: &str) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-/// The `cx cy w h` extent of a polygon's points (`class x y x y ...` values after the class).
-fn extent(xy: &[f64]) -> [f64; 4] {
-    let xs = xy.iter().step_by(2);
-    let ys = xy[1..].iter().step_by(2);
-    let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-    let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-    [(x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0]
+/// The `cx cy w h` extent of a float32 polygon, computed in float32 as `segments2boxes` does.
+fn extent(pts: &[[f32; 2]]) -> [f64; 4] {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in pts {
+        (x0, x1) = (x0.min(p[0]), x1.max(p[0]));
+        (y0, y1) = (y0.min(p[1]), y1.max(p[1]));
+    }
+    [(x0 + x1) / 2.0, (y0 + y1) / 2.0, x1 - x0, y1 - y0].map(f64::from)
 }
 
 /// The xy points of `class x y x y ...` values.
@@ -255,8 +269,10 @@ fn points(xy: &[f64]) -> Polygon {
         .collect()
 }
 
-/// Splits a box or polygon row (detect, segment, obb); polygons are kept unless `Detect`.
-fn split_row(vals: &[f64], format: LabelFormat) -> Result<RawRow, String> {
+/// Splits a box or polygon row (detect, segment, obb). In a polygon file (`poly_file`: some row
+/// has more than 6 values) every row is a polygon: a 5-value box row there is refused (8.4), as is
+/// an odd number of coordinates; the box is the polygon's float32 extent (spec/segment.md §2.1).
+fn split_row(vals: &[f64], format: LabelFormat, poly_file: bool) -> Result<RawRow, String> {
     let n = vals.len();
     let mut raw = RawRow {
         cls: vals.first().copied().unwrap_or(0.0),
@@ -264,28 +280,39 @@ fn split_row(vals: &[f64], format: LabelFormat) -> Result<RawRow, String> {
         poly: None,
         kpts: None,
         corners: None,
-        is_poly: n > 6,
+        is_poly: poly_file,
     };
-    if format == LabelFormat::Obb && n > 6 && n != 9 {
-        return Err(format!(
-            "OBB rows need 9 values (class and 4 corners), {n} detected"
-        ));
-    }
-    if n > 6 {
-        if n.is_multiple_of(2) {
+    if poly_file {
+        if n == 5 {
+            return Err(
+                "labels mix segment and detection rows (a 5-value box row in a polygon file)"
+                    .into(),
+            );
+        }
+        if format == LabelFormat::Obb && n != 9 {
             return Err(format!(
-                "polygon row has {n} values; expected class then x y pairs"
+                "OBB rows need 9 values (class and 4 corners), {n} detected"
             ));
         }
-        raw.bx = extent(&vals[1..]);
-        let pts = points(&vals[1..]);
-        match format {
-            LabelFormat::Segment => raw.poly = Some(pts),
-            LabelFormat::Obb => raw.corners = <[[f32; 2]; 4]>::try_from(pts).ok(),
-            _ => {}
+        if n.is_multiple_of(2) {
+            return Err(format!(
+                "polygon row has {n} values: an odd number of coordinates ({}); expected class \
+                 then x y pairs",
+                n - 1
+            ));
         }
+        if n < 3 {
+            return Err("polygon row has a class but no points".into());
+        }
+        let pts = points(&vals[1..]);
+        raw.bx = extent(&pts);
+        if format == LabelFormat::Obb {
+            raw.corners = <[[f32; 2]; 4]>::try_from(pts.as_slice()).ok();
+        }
+        raw.poly = Some(pts);
     } else if n == 5 {
-        raw.bx = [vals[1], vals[2], vals[3], vals[4]];
+        // Checked as Ultralytics does, on the float32 values.
+        raw.bx = [vals[1], vals[2], vals[3], vals[4]].map(|v| f64::from(v as f32));
     } else {
         return Err(format!("labels require 5 columns, {n} columns detected"));
     }
@@ -375,17 +402,17 @@ enum Line {
     ZeroArea(bool),
 }
 
-/// Parses and checks one non-empty line.
+/// Parses and checks one non-empty line (`poly_file`: see [`split_row`]).
 fn parse_line(
     line: &str,
     format: LabelFormat,
-    nc: usize,
-    single_cls: bool,
+    (nc, single_cls): (usize, bool),
+    poly_file: bool,
 ) -> Result<Line, String> {
     let vals = numbers(line)?;
     let raw = match format {
         LabelFormat::Pose { nkpt, ndim } => split_pose_row(&vals, nkpt, ndim)?,
-        _ => split_row(&vals, format)?,
+        _ => split_row(&vals, format, poly_file)?,
     };
     let cls = check_class(raw.cls, nc, single_cls)?;
     check_coords(&raw, &vals, format)?;
@@ -396,6 +423,7 @@ fn parse_line(
     }
     let row = Row {
         cls,
+        raw_cls: raw.cls as f32,
         bx,
         poly: raw.poly,
         kpts: raw.kpts,
@@ -415,6 +443,9 @@ fn parse_rows(
 ) -> Result<(Vec<Row>, (bool, bool)), String> {
     let mut rows = Vec::new();
     let mut kinds = (false, false);
+    // Ultralytics' rule: a file is a polygon file when any row has more than 6 values (not pose).
+    let poly_file = !matches!(format, LabelFormat::Pose { .. })
+        && text.lines().any(|l| l.split_whitespace().nth(6).is_some());
     // The first zero-area line is named; the others are counted in the same warning.
     let mut zero_area: Option<(usize, usize)> = None;
     for (i, line) in text.lines().enumerate() {
@@ -423,7 +454,7 @@ fn parse_rows(
         if line.is_empty() {
             continue;
         }
-        let parsed = parse_line(line, format, nc, single_cls).map_err(|reason| {
+        let parsed = parse_line(line, format, (nc, single_cls), poly_file).map_err(|reason| {
             format!(
                 "{}:{ln}: ignoring corrupt image/label: {reason}",
                 lb.display()
@@ -457,12 +488,47 @@ fn parse_rows(
     Ok((rows, kinds))
 }
 
-/// Removes exact duplicate rows, keeping the first of each; returns how many went.
+/// The first index of each distinct key, in sorted key order (NumPy's `unique(return_index=True)`).
+fn unique_first<K, F: Fn(&K, &K) -> std::cmp::Ordering>(keys: &[K], cmp: F) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| cmp(&keys[a], &keys[b])); // stable: the first occurrence leads
+    let mut kept: Vec<usize> = Vec::with_capacity(order.len());
+    for i in order {
+        if kept
+            .last()
+            .is_none_or(|&k| cmp(&keys[k], &keys[i]) != std::cmp::Ordering::Equal)
+        {
+            kept.push(i);
+        }
+    }
+    kept
+}
+
+/// Removes duplicate rows as 8.4 does (spec/segment.md §2.2): rows equal in class and box
+/// (and keypoints) are duplicates unless their polygons differ (re-checked on the float32 bytes of
+/// class and polygon); when any go, the kept rows take the sorted-unique order. Returns how many
+/// went.
 fn dedup(rows: &mut Vec<Row>) -> usize {
-    let before = rows.len();
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|r| seen.insert(r.key()));
-    before - rows.len()
+    let n = rows.len();
+    let vals: Vec<Vec<f32>> = rows.iter().map(Row::values).collect();
+    let by_value = |a: &Vec<f32>, b: &Vec<f32>| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal))
+            .find(|o| o.is_ne())
+            .unwrap_or(a.len().cmp(&b.len()))
+    };
+    let mut kept = unique_first(&vals, by_value);
+    if kept.len() < n && rows.iter().any(|r| r.poly.is_some()) {
+        let bytes: Vec<Vec<u8>> = rows.iter().map(Row::poly_bytes).collect();
+        kept = unique_first(&bytes, |a, b| a.cmp(b));
+    }
+    if kept.len() == n {
+        return 0;
+    }
+    let mut slots: Vec<Option<Row>> = std::mem::take(rows).into_iter().map(Some).collect();
+    *rows = kept.iter().filter_map(|&i| slots[i].take()).collect();
+    n - rows.len()
 }
 
 /// Fills the entry from the kept rows: parts per format (a segment or obb file of box rows carries
@@ -514,12 +580,6 @@ pub fn verify_with(im_file: &Path, nc: usize, single_cls: bool, format: LabelFor
         Ok(r) => r,
         Err(w) => return Checked::corrupt(w),
     };
-    if kinds.0 && kinds.1 {
-        return Checked::corrupt(format!(
-            "{}: ignoring corrupt image/label: mixes box rows and polygon rows",
-            lb.display()
-        ));
-    }
     let removed = dedup(&mut rows);
     if removed > 0 {
         warnings.push(format!(
@@ -556,13 +616,29 @@ pub struct Scan {
     pub warnings: Vec<String>,
 }
 
+/// How many parts (polygons, corners) an entry carries, if any.
+type PartsOf = fn(&LabelEntry) -> Option<usize>;
+
 impl Scan {
     /// The dataset-level rule of the segment and obb tasks (8.4): every box has its polygon, so
     /// files of plain box rows (or a pure box dataset) are an error naming one such file.
     pub fn check_parts(&self, format: LabelFormat) -> Result<()> {
-        let (task, parts): (&str, fn(&LabelEntry) -> Option<usize>) = match format {
-            LabelFormat::Segment => ("Segment", |e| e.segments.as_ref().map(Vec::len)),
-            LabelFormat::Obb => ("OBB", |e| e.corners.as_ref().map(Vec::len)),
+        self.parts_rule(None, format)
+    }
+
+    /// [`Scan::check_parts`] for the split `split`, named in the error.
+    pub fn check_parts_in(&self, split: &str, format: LabelFormat) -> Result<()> {
+        self.parts_rule(Some(split), format)
+    }
+
+    /// Totals boxes and parts; an error (Ultralytics 8.4's `ValueError` text, then the split and
+    /// the first file of box rows) when they differ.
+    fn parts_rule(&self, split: Option<&str>, format: LabelFormat) -> Result<()> {
+        let (task, what, parts): (&str, &str, PartsOf) = match format {
+            LabelFormat::Segment => ("Segment", "a segment", |e| {
+                e.segments.as_ref().map(Vec::len)
+            }),
+            LabelFormat::Obb => ("OBB", "an OBB", |e| e.corners.as_ref().map(Vec::len)),
             _ => return Ok(()),
         };
         let boxes: usize = self.entries.iter().map(|e| e.boxes.len()).sum();
@@ -576,9 +652,11 @@ impl Scan {
             .find(|e| parts(e) != Some(e.boxes.len()))
             .map(|e| img2label_path(&e.im_file).display().to_string())
             .unwrap_or_default();
+        let split = split.map(|s| format!("{s}: ")).unwrap_or_default();
         bail!(
-            "{task} dataset requires equal numbers of boxes and segments: {boxes} boxes, {with} \
-             with polygons; {first} has box rows (cls cx cy w h) instead of polygons"
+            "{split}{task} dataset requires equal numbers of boxes and segments, but got \
+             len(segments) = {with}, len(boxes) = {boxes}. Please supply {what} dataset, not a \
+             detect dataset. {first} has box rows (cls cx cy w h) instead of polygons"
         )
     }
 }
@@ -958,7 +1036,8 @@ mod tests {
             let c = verify_with(&img, 3, false, fmt);
             assert_eq!(c.verdict, Verdict::Corrupt);
             assert!(
-                c.warnings[0].contains("labels/a.txt") && c.warnings[0].contains("mixes box rows"),
+                c.warnings[0].contains("labels/a.txt:1:")
+                    && c.warnings[0].contains("labels mix segment and detection rows"),
                 "{:?}",
                 c.warnings
             );
@@ -982,7 +1061,9 @@ mod tests {
             };
             let err = s.check_parts(fmt).unwrap_err().to_string();
             assert!(
-                err.contains("labels/a.txt") && err.contains("1 boxes, 0"),
+                err.contains("labels/a.txt")
+                    && err.contains("len(segments) = 0, len(boxes) = 1")
+                    && err.contains("dataset requires equal numbers of boxes and segments"),
                 "{err}"
             );
             assert!(s.check_parts(LabelFormat::Detect).is_ok());
@@ -992,6 +1073,167 @@ mod tests {
         let c = verify_with(&img, 3, false, LabelFormat::Segment);
         assert_eq!(c.entry.unwrap().segments, Some(vec![]));
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// The verdict and warnings of one label text read as segment labels (nc 3).
+    fn seg_check(label: &[u8], tag: &str) -> Checked {
+        let (d, img) = setup(label, tag);
+        let c = verify_with(&img, 3, false, LabelFormat::Segment);
+        std::fs::remove_dir_all(d).unwrap();
+        c
+    }
+
+    #[test]
+    fn polygon_rows_bad_cases_name_file_and_line() {
+        let cases: &[(&[u8], &str)] = &[
+            // Odd coordinate count (7 values after the class).
+            (
+                b"0 0.1 0.1 0.3 0.1 0.3 0.3\n0 0.1 0.1 0.3 0.1 0.3 0.3 0.2\n",
+                "a.txt:2: ignoring corrupt image/label: polygon row has 8 values: an odd number",
+            ),
+            // A box row among polygon rows, before or after them (8.4).
+            (
+                b"0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.3 0.1 0.2 0.4\n",
+                "a.txt:1: ignoring corrupt image/label: labels mix segment and detection rows",
+            ),
+            (
+                b"1 0.1 0.1 0.3 0.1 0.2 0.4\n\n0 0.5 0.5 0.2 0.2\n",
+                "a.txt:3: ignoring corrupt image/label: labels mix segment and detection rows",
+            ),
+            // A 6-value row in a polygon file: 5 coordinates.
+            (
+                b"1 0.1 0.1 0.3 0.1 0.2 0.4\n0 0.5 0.5 0.2 0.2 0.1\n",
+                "a.txt:2: ignoring corrupt image/label: polygon row has 6 values",
+            ),
+            // Derived box out of range: x up to 1.3 gives cx 0.7, w 1.2.
+            (
+                b"0 0.1 0.1 0.3 0.1 0.3 0.3 0.9 0.5 1.3 0.5\n",
+                "a.txt:1: ignoring corrupt image/label: non-normalized or out of bounds",
+            ),
+            (
+                b"0 -0.5 0.1 0.3 0.1 0.3 0.3\n",
+                "a.txt:1: ignoring corrupt image/label: negative label values",
+            ),
+            (
+                b"3 0.1 0.1 0.3 0.1 0.3 0.3\n",
+                "a.txt:1: ignoring corrupt image/label: class id 3 exceeds",
+            ),
+            (b"1 0.1 0.1 0.3 0.1 nan 0.3\n", "a.txt:1: ignoring corrupt"),
+        ];
+        for (label, msg) in cases {
+            for fmt in [LabelFormat::Segment, LabelFormat::Detect] {
+                let (d, img) = setup(label, "polybad");
+                let c = verify_with(&img, 3, false, fmt);
+                std::fs::remove_dir_all(d).unwrap();
+                assert_eq!(c.verdict, Verdict::Corrupt, "{:?}", c.warnings);
+                assert!(
+                    c.warnings.len() == 1 && c.warnings[0].contains(msg),
+                    "{msg}: {:?}",
+                    c.warnings
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn polygon_points_outside_are_fine_while_the_derived_box_passes() {
+        // A point at x -0.2 still gives a box inside the image (cx 0.05, w 0.5).
+        let c = seg_check(b"0 -0.2 0.1 0.3 0.1 0.3 0.3\n", "polyneg");
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        // x in [0.1, 1.1]: cx 0.6, w 1.0 -- within 1.01 (spec/segment.md §2.2).
+        let c = seg_check(b"0 0.1 0.1 0.3 0.1 0.3 0.3 0.9 0.5 1.1 0.5\n", "polyout");
+        assert_eq!(c.verdict, Verdict::Found, "{:?}", c.warnings);
+        let e = c.entry.unwrap();
+        // Ultralytics 8.4 verify_image_label: [[0, 0.6, 0.3, 1, 0.4]] (float32).
+        assert_eq!(e.boxes, [[0.6, 0.3, 1.0, 0.4]]);
+        assert_eq!(e.segments.unwrap()[0][4], [1.1, 0.5]);
+        // A one-point polygon has no area: ignored with a warning, like a zero-size box.
+        let c = seg_check(b"0 0.1 0.1 0.3 0.1 0.3 0.3\n1 0.5 0.5\n", "polypoint");
+        assert_eq!(c.verdict, Verdict::Found);
+        assert!(
+            c.warnings[0].contains("a.txt:2: zero-area"),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(c.entry.unwrap().segments.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn polygon_duplicates_recheck_polygon_bytes_and_sort() {
+        // Reference: Ultralytics 8.4.190 verify_image_label on this file keeps 4 rows in this
+        // order (boxes [0 .25 .2 .1 .2], [0 .2 .2 .2 .2], [1 .6 .6 .2 .2] twice): the repeated
+        // square goes, the triangle sharing its class and box stays.
+        let c = seg_check(
+            b"1 0.5 0.5 0.7 0.5 0.7 0.7 0.5 0.7\n0 0.1 0.1 0.3 0.1 0.3 0.3\n\
+              1 0.5 0.5 0.7 0.5 0.7 0.7 0.5 0.7\n1 0.5 0.5 0.7 0.5 0.7 0.7\n\
+              0 0.2 0.1 0.3 0.1 0.3 0.3 0.25 0.2\n",
+            "polydup",
+        );
+        assert!(
+            c.warnings[0].contains("1 duplicate labels removed"),
+            "{:?}",
+            c.warnings
+        );
+        let e = c.entry.unwrap();
+        assert_eq!(e.cls, [0, 0, 1, 1]);
+        // The float32 extents exactly as Ultralytics computes them (printed as doubles).
+        let b64 = |b: [f32; 4]| b.map(f64::from);
+        assert_eq!(
+            b64(e.boxes[0]),
+            [
+                0.25,
+                0.20000000298023224,
+                0.10000000894069672,
+                0.20000001788139343
+            ]
+        );
+        assert_eq!(
+            b64(e.boxes[2]),
+            [
+                0.6000000238418579,
+                0.6000000238418579,
+                0.19999998807907104,
+                0.19999998807907104
+            ]
+        );
+        assert_eq!(e.boxes[1][0], 0.2);
+        let lens: Vec<usize> = e.segments.unwrap().iter().map(Vec::len).collect();
+        assert_eq!(lens, [4, 3, 3, 4]);
+        // Without duplicates the file order stays.
+        let c = seg_check(
+            b"1 0.5 0.5 0.7 0.5 0.7 0.7\n0 0.1 0.1 0.3 0.1 0.3 0.3\n",
+            "polynodup",
+        );
+        assert_eq!(c.entry.unwrap().cls, [1, 0]);
+    }
+
+    #[test]
+    fn segment_dataset_error_names_the_split() {
+        let (d, img) = setup(b"0 0.5 0.5 0.2 0.2\n", "boxsplit");
+        let e = verify_with(&img, 3, false, LabelFormat::Segment)
+            .entry
+            .unwrap();
+        std::fs::remove_dir_all(d).unwrap();
+        let s = Scan {
+            entries: vec![e],
+            found: 1,
+            backgrounds: 0,
+            corrupt: 0,
+            warnings: vec![],
+        };
+        let err = s
+            .check_parts_in("val", LabelFormat::Segment)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "val: Segment dataset requires equal numbers of boxes and segments, but got \
+                 len(segments) = 0, len(boxes) = 1. Please supply a segment dataset, not a detect \
+                 dataset."
+            ),
+            "{err}"
+        );
+        assert!(s.check_parts_in("val", LabelFormat::Detect).is_ok());
     }
 
     #[test]

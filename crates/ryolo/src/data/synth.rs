@@ -19,8 +19,32 @@ fn inside(cls: usize, x: f32, y: f32, cx: f32, cy: f32, r: f32) -> bool {
     }
 }
 
-/// Draws one image with its labels (normalised `cls cx cy w h` rows).
-fn draw(size: usize, rng: &mut impl Rng) -> (image::RgbImage, String) {
+/// Vertices of a circle's outline polygon.
+const CIRCLE_POINTS: usize = 32;
+
+/// The outline of a shape as pixel-coordinate points: the drawn square's pixel extent
+/// `(x0, y0, x1, y1)`, a 32-gon of the circle, the triangle's three corners.
+fn outline(cls: usize, (cx, cy, r): (f32, f32, f32), ext: [f32; 4]) -> Vec<[f32; 2]> {
+    match cls {
+        0 => vec![
+            [ext[0], ext[1]],
+            [ext[2], ext[1]],
+            [ext[2], ext[3]],
+            [ext[0], ext[3]],
+        ],
+        1 => (0..CIRCLE_POINTS)
+            .map(|k| {
+                let a = k as f32 * std::f32::consts::TAU / CIRCLE_POINTS as f32;
+                [cx + r * a.cos(), cy + r * a.sin()]
+            })
+            .collect(),
+        _ => vec![[cx, cy - r], [cx + r, cy + r], [cx - r, cy + r]],
+    }
+}
+
+/// Draws one image with its labels: normalised `cls cx cy w h` rows, or with `polygons` the
+/// shapes' outlines `cls x1 y1 ... xn yn` (the random draws are the same either way).
+fn draw(size: usize, rng: &mut impl Rng, polygons: bool) -> (image::RgbImage, String) {
     let base: [f32; 3] = std::array::from_fn(|_| rng.gen_range(40.0..200.0));
     let freq = rng.gen_range(0.02..0.15f32);
     let mut img = image::RgbImage::from_fn(size as u32, size as u32, |x, y| {
@@ -69,7 +93,18 @@ fn draw(size: usize, rng: &mut impl Rng) -> (image::RgbImage, String) {
                 }
             }
         }
-        if bx1 > bx0 {
+        if bx1 > bx0 && polygons {
+            let _ = write!(labels, "{cls}");
+            for p in outline(cls, (cx, cy, r), [bx0, by0, bx1, by1]) {
+                let _ = write!(
+                    labels,
+                    " {:.6} {:.6}",
+                    (p[0] / s).clamp(0.0, 1.0),
+                    (p[1] / s).clamp(0.0, 1.0)
+                );
+            }
+            labels.push('\n');
+        } else if bx1 > bx0 {
             let _ = writeln!(
                 labels,
                 "{cls} {:.6} {:.6} {:.6} {:.6}",
@@ -85,6 +120,18 @@ fn draw(size: usize, rng: &mut impl Rng) -> (image::RgbImage, String) {
 
 /// Writes `n` train and `max(n/4, 4)` val images of `imgsz` pixels, labels and `data.yaml` under `out`.
 pub fn generate(out: &Path, n: usize, imgsz: usize, seed: u64) -> Result<std::path::PathBuf> {
+    generate_with(out, n, imgsz, seed, false)
+}
+
+/// [`generate`] with polygon labels when `polygons` (a segment dataset: the same images, each
+/// shape's outline as its row).
+pub fn generate_with(
+    out: &Path,
+    n: usize,
+    imgsz: usize,
+    seed: u64,
+    polygons: bool,
+) -> Result<std::path::PathBuf> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for (split, count) in [("train", n), ("val", (n / 4).max(4))] {
         let (idir, ldir) = (
@@ -94,7 +141,7 @@ pub fn generate(out: &Path, n: usize, imgsz: usize, seed: u64) -> Result<std::pa
         std::fs::create_dir_all(&idir).with_context(|| format!("creating {}", idir.display()))?;
         std::fs::create_dir_all(&ldir).with_context(|| format!("creating {}", ldir.display()))?;
         for i in 0..count {
-            let (img, labels) = draw(imgsz, &mut rng);
+            let (img, labels) = draw(imgsz, &mut rng, polygons);
             let name = format!("{split}_{i:05}");
             img.save(idir.join(format!("{name}.png")))
                 .with_context(|| format!("writing {name}.png"))?;
@@ -110,7 +157,8 @@ pub fn generate(out: &Path, n: usize, imgsz: usize, seed: u64) -> Result<std::pa
     std::fs::write(
         &yaml,
         format!(
-            "# ryolo synthetic shapes dataset\ntrain: images/train\nval: images/val\nnames:\n{}\n",
+            "# ryolo synthetic shapes dataset{}\ntrain: images/train\nval: images/val\nnames:\n{}\n",
+            if polygons { " (polygon labels)" } else { "" },
             names.join("\n")
         ),
     )?;

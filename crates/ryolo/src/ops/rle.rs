@@ -56,6 +56,56 @@ pub fn rle_encode(mask: &[u8], h: usize, w: usize) -> String {
     rle_string(&rle_counts(mask, h, w))
 }
 
+/// pycocotools' `rleFrString`: the run lengths of a compressed `counts` string (the inverse of
+/// [`rle_string`]). `None` when a character is outside the code range or the string ends inside a
+/// number.
+pub fn rle_from_string(s: &str) -> Option<Vec<u32>> {
+    let bytes = s.as_bytes();
+    let mut counts: Vec<u32> = Vec::with_capacity(bytes.len());
+    let mut p = 0;
+    while p < bytes.len() {
+        let (mut x, mut k, mut more) = (0i64, 0u32, true);
+        while more {
+            let c = i64::from(*bytes.get(p)?) - 48;
+            if !(0..64).contains(&c) || k > 12 {
+                return None;
+            }
+            x |= (c & 0x1f) << (5 * k);
+            more = c & 0x20 != 0;
+            p += 1;
+            k += 1;
+            if !more && c & 0x10 != 0 {
+                x |= -1i64 << (5 * k);
+            }
+        }
+        if counts.len() > 2 {
+            x += i64::from(counts[counts.len() - 2]);
+        }
+        counts.push(x as u32);
+    }
+    Some(counts)
+}
+
+/// pycocotools' `rleDecode`: the row-major `h x w` 0/1 mask of column-major runs (zeros first).
+/// Runs past the end are cut; a mask the runs do not fill is zero at the end.
+pub fn rle_decode(counts: &[u32], h: usize, w: usize) -> Vec<u8> {
+    let n = h * w;
+    let mut mask = vec![0u8; n];
+    let (mut at, mut v) = (0usize, 0u8);
+    for &c in counts {
+        let end = at.saturating_add(c as usize).min(n);
+        if v == 1 {
+            for i in at..end {
+                // Column-major index i is row i % h, column i / h.
+                mask[(i % h) * w + i / h] = 1;
+            }
+        }
+        at = end;
+        v ^= 1;
+    }
+    mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +143,24 @@ mod tests {
         assert_eq!(rle_encode(&[], 0, 0), "0");
         assert!(rle_counts(&[1, 0], 2, 2).is_empty());
         assert_eq!(rle_encode(&[1, 0], 2, 2), "");
+    }
+
+    #[test]
+    fn decode_inverts_encode() {
+        let mut m = vec![0u8; 23 * 17];
+        for (i, v) in m.iter_mut().enumerate() {
+            *v = ((i * 7919) % 13 < 5) as u8;
+        }
+        let counts = rle_counts(&m, 23, 17);
+        let s = rle_string(&counts);
+        assert_eq!(rle_from_string(&s).unwrap(), counts);
+        assert_eq!(rle_decode(&counts, 23, 17), m);
+        let m = bits("100000001110001110001110000000");
+        assert_eq!(rle_from_string("01:2H0004").unwrap(), rle_counts(&m, 5, 6));
+        // Hostile strings: out of range, cut inside a number; runs past the end are cut.
+        assert!(rle_from_string("0\u{7f}").is_none());
+        assert!(rle_from_string("0P").is_none());
+        assert_eq!(rle_decode(&[1, 100], 2, 2), [0, 1, 1, 1]);
+        assert_eq!(rle_decode(&[], 2, 2), [0; 4]);
     }
 }
