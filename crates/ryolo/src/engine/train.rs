@@ -149,7 +149,7 @@ impl Trainer {
             println!("AMP: off on CPU (fp32)");
         }
         let (train_entries, val_entries) =
-            setup::datasets(&dc, &cfg, &data_path, task.kind().label_format())?;
+            setup::datasets(&dc, &cfg, &data_path, dc.label_format(task.kind().name())?)?;
         // Model and data loaded: only now is anything written under runs/.
         setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
         if cfg.plots {

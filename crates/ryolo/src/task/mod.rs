@@ -99,14 +99,6 @@ impl TaskKind {
         })
     }
 
-    /// How this task's label files are read (segment keeps the polygons).
-    pub fn label_format(self) -> crate::data::labels::LabelFormat {
-        match self {
-            TaskKind::Segment => crate::data::labels::LabelFormat::Segment,
-            _ => crate::data::labels::LabelFormat::Detect,
-        }
-    }
-
     /// Whether ryolo can build this task's model (its head) yet.
     pub fn has_model(self) -> bool {
         matches!(self, TaskKind::Detect | TaskKind::Segment)

@@ -192,7 +192,9 @@ pub fn datasets(
     let scan = |p: &str, f: &[PathBuf]| {
         crate::data::labels::scan_with(p, f, dc.nc(), c.single_cls, format)
     };
-    let mut train = scan("train", &train_files).entries;
+    let s = scan("train", &train_files);
+    s.check_parts_in("train", format)?;
+    let mut train = s.entries;
     if train.is_empty() {
         bail!("no usable training images in {data_path}");
     }
@@ -201,7 +203,11 @@ pub fn datasets(
         train.truncate(keep);
     }
     let mut val: Vec<LabelEntry> = match dc.split("val") {
-        Ok(v) => scan("val", &list_images(v)?).entries,
+        Ok(v) => {
+            let s = scan("val", &list_images(v)?);
+            s.check_parts_in("val", format)?;
+            s.entries
+        }
         Err(_) => vec![],
     };
     // As Ultralytics' update_labels: `classes` filters first, then single_cls maps to class 0.

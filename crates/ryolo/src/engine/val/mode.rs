@@ -59,9 +59,10 @@ fn entries(a: &Args, data: &str, m: ModelRef) -> Result<(Vec<LabelEntry>, Vec<St
     let split = a.str("split").unwrap_or_else(|| "val".into());
     let files = list_images(dc.split(&split)?)?;
     let single_cls = a.bool("single_cls");
-    let format = m.task().label_format();
-    let mut entries =
-        crate::data::labels::scan_with(&split, &files, dc.nc(), single_cls, format).entries;
+    let format = dc.label_format(m.task().name())?;
+    let s = crate::data::labels::scan_with(&split, &files, dc.nc(), single_cls, format);
+    s.check_parts_in(&split, format)?;
+    let mut entries = s.entries;
     if entries.is_empty() {
         bail!("no valid images in the '{split}' split of {data}");
     }
