@@ -596,14 +596,36 @@ impl Trainer {
     /// `train_batch{ni}.jpg`: the augmented images with their boxes.
     fn plot_batch(&self, b: &Batch, ni: i64) {
         let (bn, bh, bw) = b.shape;
+        let t = &b.targets;
+        let overlap = self.ds.masks.is_some_and(|m| m.overlap);
         let imgs: Vec<crate::ops::Rgb> = (0..bn)
-            .map(|k| crate::ops::Rgb {
-                w: bw,
-                h: bh,
-                data: b.pixels[k * bh * bw * 3..(k + 1) * bh * bw * 3].to_vec(),
+            .map(|k| {
+                let mut im = crate::ops::Rgb {
+                    w: bw,
+                    h: bh,
+                    data: b.pixels[k * bh * bw * 3..(k + 1) * bh * bw * 3].to_vec(),
+                };
+                if let Some(m) = &b.masks {
+                    // Segment: each instance's mask painted in its class colour.
+                    let npix = m.hw.0 * m.hw.1;
+                    let rows: Vec<usize> = (0..t.cls.len())
+                        .filter(|&j| t.batch_idx[j] == k as i64)
+                        .collect();
+                    let mut masks = Vec::with_capacity(rows.len() * npix);
+                    for (i, &j) in rows.iter().enumerate() {
+                        if overlap {
+                            let map = &m.data[k * npix..(k + 1) * npix];
+                            masks.extend(map.iter().map(|&v| u8::from(v == i as u32 + 1)));
+                        } else {
+                            masks.extend(m.data[j * npix..(j + 1) * npix].iter().map(|&v| v as u8));
+                        }
+                    }
+                    let cls: Vec<usize> = rows.iter().map(|&j| t.cls[j] as usize).collect();
+                    crate::plot::blend_masks(&mut im, &masks, m.hw, &cls);
+                }
+                im
             })
             .collect();
-        let t = &b.targets;
         let items: Vec<(&crate::ops::Rgb, crate::plot::BatchBoxes)> = imgs
             .iter()
             .enumerate()
@@ -756,6 +778,14 @@ impl Trainer {
         println!("Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image", r.speed.preprocess, r.speed.inference, r.speed.postprocess);
         if plots {
             let _ = crate::plot::charts::plot_curves(&r.metrics, &self.names, &self.save_dir);
+            if let Some(s) = &r.seg {
+                let _ = crate::plot::charts::plot_curves_as(
+                    &s.masks,
+                    &self.names,
+                    &self.save_dir,
+                    "Mask",
+                );
+            }
             let _ = crate::plot::charts::plot_confusion(
                 &r.confusion,
                 &self.names,

@@ -101,9 +101,8 @@ pub struct ValResult {
 struct Item {
     img: Rgb,
     gt: Vec<([f32; 4], usize)>,
-    /// Segment: the ground-truth polygons in letterboxed pixels (label order) and the binary masks
-    /// on the prediction grid, one per `gt` row (rows re-ordered as overlap masks order them).
-    polys: Vec<Vec<[f32; 2]>>,
+    /// Segment: binary ground-truth masks on the prediction grid `grid`, one per `gt` row (rows
+    /// re-ordered as overlap masks order them).
     masks: Vec<u8>,
     grid: (usize, usize),
     /// Maps letterboxed pixels back to the original image: `orig = (x - pad) / gain`.
@@ -137,7 +136,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
         })
         .collect();
     let (h0, w0) = (e.shape.0 as f32, e.shape.1 as f32);
-    let (mut gt, mut polys, mut masks, mut grid) = (gt, Vec::new(), Vec::new(), (0, 0));
+    let (mut gt, mut masks, mut grid) = (gt, Vec::new(), (0, 0));
     if let Some(o) = cfg.masks {
         let src = e.segments.as_deref().unwrap_or(&[]);
         if src.len() != gt.len() {
@@ -148,7 +147,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
                 src.len()
             );
         }
-        polys = seg::letterbox_polygons(src, (rw, rh), r, (padw, padh));
+        let polys = seg::letterbox_polygons(src, (rw, rh), r, (padw, padh));
         grid = if o.native {
             shape
         } else {
@@ -161,7 +160,6 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
     Ok(Item {
         img,
         gt,
-        polys,
         masks,
         grid,
         gain: (r * rw / w0, r * rh / h0),
@@ -411,10 +409,40 @@ fn plot_val_batch(
     names: &[String],
     items: &[Item],
     preds: Vec<crate::plot::BatchBoxes>,
+    pred_masks: Vec<(Vec<u8>, (usize, usize), Vec<usize>)>,
 ) {
+    // Segment: masks painted on copies of the images.
+    let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty();
+    let painted = |k: usize, m: Option<&(Vec<u8>, (usize, usize), Vec<usize>)>| -> Rgb {
+        let mut img = items[k].img.clone();
+        if let Some((masks, grid, cls)) = m {
+            crate::plot::blend_masks(&mut img, masks, *grid, cls);
+        }
+        img
+    };
+    let gt_imgs: Vec<Rgb> = if seg {
+        items
+            .iter()
+            .enumerate()
+            .map(|(k, it)| {
+                let cls: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
+                painted(k, Some(&(it.masks.clone(), it.grid, cls)))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let pred_imgs: Vec<Rgb> = (0..items.len())
+        .filter(|_| seg)
+        .map(|k| painted(k, pred_masks.get(k)))
+        .collect();
     let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
         .iter()
-        .map(|it| (&it.img, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect()))
+        .enumerate()
+        .map(|(k, it)| {
+            let im = gt_imgs.get(k).unwrap_or(&it.img);
+            (im, it.gt.iter().map(|(b, c)| (*b, *c, None)).collect())
+        })
         .collect();
     let _ = crate::plot::plot_batch(
         &labels,
@@ -423,8 +451,9 @@ fn plot_val_batch(
     );
     let preds: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
         .iter()
+        .enumerate()
         .zip(preds)
-        .map(|(it, p)| (&it.img, p))
+        .map(|((k, it), p)| (pred_imgs.get(k).unwrap_or(&it.img), p))
         .collect();
     let _ = crate::plot::plot_batch(&preds, names, &dir.join(format!("val_batch{bi}_pred.jpg")));
 }
@@ -466,6 +495,7 @@ pub fn validate<'m>(
         }
         let t2 = Instant::now();
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
+        let mut plot_masks = Vec::new();
         for (k, it) in items.iter().enumerate() {
             let (mut dets, coefs, protos) = match cfg.masks {
                 Some(_) => y.detections_with_masks(k, &nms_cfg),
@@ -487,11 +517,25 @@ pub fn validate<'m>(
             };
             if cfg.plot_dir.is_some() && bi < 3 {
                 plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
+                if cfg.masks.is_some() && !pred.is_empty() {
+                    // Predicted masks of confident detections (> 0.25), as Ultralytics plots them.
+                    let npix = pmasks.len() / pred.len();
+                    let (mut m, mut cls) = (Vec::new(), Vec::new());
+                    for (j, p) in pred.iter().enumerate() {
+                        if p.1 > 0.25 {
+                            m.extend_from_slice(&pmasks[j * npix..(j + 1) * npix]);
+                            cls.push(p.2);
+                        }
+                    }
+                    plot_masks.push((m, it.grid, cls));
+                } else if cfg.masks.is_some() {
+                    plot_masks.push((Vec::new(), it.grid, Vec::new()));
+                }
             }
             acc.add(idx[k], it, &pred, &pmasks, cfg.collect);
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
-            plot_val_batch(dir, bi, mref.names(), &items, plot_preds);
+            plot_val_batch(dir, bi, mref.names(), &items, plot_preds, plot_masks);
         }
         let t3 = Instant::now();
         for (t, (a, z)) in acc.times.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {

@@ -193,6 +193,11 @@ pub fn plot_results(csv: &Path, out: &Path) -> Result<()> {
 
 /// PR curve and F1 / P / R vs confidence curves of a validation (`BoxPR_curve.png`, ...).
 pub fn plot_curves(m: &DetMetrics, names: &[String], dir: &Path) -> Result<()> {
+    plot_curves_as(m, names, dir, "Box")
+}
+
+/// The four curves with a file prefix (`Box` or `Mask`): `{prefix}PR_curve.png`, `F1`, `P`, `R`.
+pub fn plot_curves_as(m: &DetMetrics, names: &[String], dir: &Path, prefix: &str) -> Result<()> {
     register_font();
     let cname = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let nc = m.classes.len();
@@ -202,7 +207,7 @@ pub fn plot_curves(m: &DetMetrics, names: &[String], dir: &Path) -> Result<()> {
     let per_class = names.len() < 21;
     // PR: precision envelope over 101 recall points.
     {
-        let path = dir.join("BoxPR_curve.png");
+        let path = dir.join(format!("{prefix}PR_curve.png"));
         let root = BitMapBackend::new(&path, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
         let mut chart = ChartBuilder::on(&root)
@@ -248,11 +253,11 @@ pub fn plot_curves(m: &DetMetrics, names: &[String], dir: &Path) -> Result<()> {
         root.present().map_err(e)?;
     }
     for (file, title, curves) in [
-        ("BoxF1_curve.png", "F1", &m.f1_curve),
-        ("BoxP_curve.png", "Precision", &m.p_curve),
-        ("BoxR_curve.png", "Recall", &m.r_curve),
+        ("F1_curve.png", "F1", &m.f1_curve),
+        ("P_curve.png", "Precision", &m.p_curve),
+        ("R_curve.png", "Recall", &m.r_curve),
     ] {
-        let path = dir.join(file);
+        let path = dir.join(format!("{prefix}{file}"));
         let root = BitMapBackend::new(&path, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
         let mut chart = ChartBuilder::on(&root)

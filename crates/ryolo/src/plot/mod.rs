@@ -85,6 +85,35 @@ pub mod charts;
 /// Boxes of one image in a batch plot: `xyxy` pixels, class, confidence (None for ground truth).
 pub type BatchBoxes = Vec<([f32; 4], usize, Option<f32>)>;
 
+/// Paints instance masks onto an image as the batch plots do (`0.4 * pixel + 0.6 * class colour`):
+/// `masks` holds `n` binary `mh x mw` masks (any grid; mapped to the image by nearest pixel).
+pub fn blend_masks(
+    img: &mut crate::ops::Rgb,
+    masks: &[u8],
+    (mh, mw): (usize, usize),
+    cls: &[usize],
+) {
+    let npix = mh * mw;
+    if npix == 0 || img.w == 0 || img.h == 0 {
+        return;
+    }
+    for (m, &c) in masks.chunks(npix).zip(cls) {
+        let col = class_color(c).0;
+        for y in 0..img.h {
+            let my = (y * mh / img.h).min(mh - 1);
+            for x in 0..img.w {
+                if m[my * mw + (x * mw / img.w).min(mw - 1)] == 0 {
+                    continue;
+                }
+                let p = &mut img.data[(y * img.w + x) * 3..(y * img.w + x) * 3 + 3];
+                for k in 0..3 {
+                    p[k] = (p[k] as f32 * 0.4 + col[k] as f32 * 0.6) as u8;
+                }
+            }
+        }
+    }
+}
+
 /// A grid of up to 16 images with their boxes (`train_batch*.jpg`), at most 1920 px wide.
 /// Each item: the image and boxes `(xyxy pixels, class, optional confidence)`.
 pub fn plot_batch(

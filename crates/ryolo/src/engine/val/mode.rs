@@ -152,6 +152,9 @@ fn outputs(
     if a.on("plots") {
         std::fs::create_dir_all(dir)?;
         crate::plot::charts::plot_curves(&r.metrics, names, dir)?;
+        if let Some(s) = &r.seg {
+            crate::plot::charts::plot_curves_as(&s.masks, names, dir, "Mask")?;
+        }
         crate::plot::charts::plot_confusion(&r.confusion, names, dir, false)?;
         crate::plot::charts::plot_confusion(&r.confusion, names, dir, true)?;
         println!("Results saved to {}", dir.display());
