@@ -294,7 +294,10 @@ impl ModelRef<'_> {
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("{}: no outputs", om.path.display()))?;
                 if d.len() != 3 {
-                    bail!("{}: output0 has shape {d:?}, expected (batch, rows, anchors)", om.path.display());
+                    bail!(
+                        "{}: output0 has shape {d:?}, expected (batch, rows, anchors)",
+                        om.path.display()
+                    );
                 }
                 let protos = match outs.next() {
                     Some((p, pd)) if om.segment && pd.len() == 4 => {

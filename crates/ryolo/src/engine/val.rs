@@ -296,7 +296,10 @@ fn infer_batch(
     });
     let loss = Vec::<f64>::try_from(items.to_kind(Kind::Double).to_device(tch::Device::Cpu))
         .unwrap_or_default();
-    Ok((HostOutput::from_tensor(&y, model.nc() as usize, None)?, Some(loss)))
+    Ok((
+        HostOutput::from_tensor(&y, model.nc() as usize, None)?,
+        Some(loss),
+    ))
 }
 
 impl Accum {
@@ -432,7 +435,9 @@ pub fn validate<'m>(
                     let boxes: Vec<[f32; 4]> = dets.iter().map(|d| d.xyxy).collect();
                     seg::pred_masks(p, &coefs, &boxes, *shape, o.native).0
                 }
-                (Some(_), None) => bail!("the model gave no prototype masks (not a Segment model?)"),
+                (Some(_), None) => {
+                    bail!("the model gave no prototype masks (not a Segment model?)")
+                }
                 _ => Vec::new(),
             };
             if cfg.plot_dir.is_some() && bi < 3 {

@@ -21,7 +21,13 @@ impl Task for Segment {
     }
 
     fn fitness(&self, metrics: &[f64]) -> f64 {
-        let at = |i: usize| metrics.get(i).copied().filter(|v| !v.is_nan()).unwrap_or(0.0);
+        let at = |i: usize| {
+            metrics
+                .get(i)
+                .copied()
+                .filter(|v| !v.is_nan())
+                .unwrap_or(0.0)
+        };
         at(3) + at(7)
     }
 
