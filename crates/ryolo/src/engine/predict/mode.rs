@@ -91,7 +91,10 @@ impl Reporter<'_> {
 
 /// The predictor of a run: model, NMS settings, fp16 and test-time augmentation as asked.
 fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
-    let (backend, a) = Backend::load_for(args, model)?;
+    let (backend, mut a) = Backend::load_for(args, model)?;
+    // The run folder follows the model's task (runs/segment/predict for a segment model).
+    let task = backend.as_ref().task();
+    a.0.insert("task".into(), serde_yaml::Value::from(task.to_string()));
     let nms = NmsConfig {
         conf: a.f64("conf").unwrap_or(cfg::mode_defaults::PREDICT_CONF) as f32,
         iou: a.num("iou")? as f32,
@@ -108,7 +111,7 @@ fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
             eprintln!("WARNING half precision needs CUDA; predicting in fp32");
         }
     }
-    let segment = p.model().task() == TaskKind::Segment;
+    let segment = task == TaskKind::Segment;
     if a.bool("augment") {
         if matches!(p.model, Backend::Onnx(_)) {
             eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
