@@ -258,3 +258,145 @@ fn mask_overlay_matches_ultralytics_annotator() {
     assert!(draw_masks(&mut small, &dets, &masks).is_err());
     assert_eq!(small, pattern(5, 5));
 }
+
+/// The seed-0 checkpoint (which finds nothing: its random masks are all empty) with three biases
+/// changed and saved as safetensors: class 0's score bias +2 (every anchor ≈ 0.88), the last
+/// prototype BN bias +3 (prototypes ≈ +2.9) and every coefficient bias +1, so masks fill their boxes.
+fn masked_model(shared: &Path, dir: &Path) -> PathBuf {
+    let f = seg_dir(shared).join("yolo11n-seg_seed0.pt");
+    let m = ryolo::weights::load_model(f.to_str().unwrap(), None, tch::Device::Cpu)
+        .unwrap()
+        .model;
+    let mut changed = 0;
+    tch::no_grad(|| {
+        for (name, mut t) in m.vs.variables() {
+            if name.ends_with("proto.cv3.bn.bias") {
+                let _ = t.fill_(3.0);
+                changed += 1;
+            } else if (0..3).any(|i| name.ends_with(&format!("cv4.{i}.2.bias"))) {
+                let _ = t.fill_(1.0);
+                changed += 1;
+            } else if (0..3).any(|i| name.ends_with(&format!("cv3.{i}.2.bias"))) {
+                let _ = t.get(0).fill_(2.0);
+                changed += 1;
+            }
+        }
+    });
+    assert_eq!(changed, 7, "proto, 3 coefficient and 3 class biases");
+    let out = dir.join("seg_masked.safetensors");
+    ryolo::weights::save_checkpoint(&m, "yolo11n-seg", Default::default(), &out).unwrap();
+    out
+}
+
+fn bus(shared: &Path) -> PathBuf {
+    shared.join("datasets/samples/bus.jpg")
+}
+
+fn run_predict(line: &str) {
+    // As the CLI's predict branch: batch 1 unless given.
+    ryolo::engine::predict::run(&common::args(&format!("{line} batch=1"))).unwrap();
+}
+
+#[test]
+fn cli_segment_predict_saves_images_and_polygon_labels() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let d = common::tmp("segpredict-cli");
+    let seed0 = seg_dir(&shared).join("yolo11n-seg_seed0.pt");
+    // The untrained checkpoint: every detection's mask is empty, so nothing is kept and no label
+    // file is written (Ultralytics 8.4.190 gives 0 results for bus.jpg at any conf, imgsz 320/640,
+    // retina on/off); the annotated image is still saved.
+    run_predict(&format!(
+        "segment predict model={} source={} conf=0.0001 save_txt=True project={} name=seed0",
+        seed0.display(),
+        bus(&shared).display(),
+        d.display()
+    ));
+    assert!(d.join("seed0/bus.jpg").exists());
+    assert!(!d.join("seed0/labels/bus.txt").exists());
+    // A copy with biases set so masks are non-empty: polygon lines, one per kept detection.
+    let model = masked_model(&shared, &d);
+    for (name, retina) in [("masked", false), ("retina", true)] {
+        run_predict(&format!(
+            "segment predict model={} source={} imgsz=320 conf=0.0001 save_txt=True save_conf=True retina_masks={retina} project={} name={name}",
+            model.display(),
+            bus(&shared).display(),
+            d.display()
+        ));
+        let img = image::open(d.join(format!("{name}/bus.jpg"))).unwrap();
+        assert_eq!((img.width(), img.height()), (810, 1080));
+        let text = std::fs::read_to_string(d.join(format!("{name}/labels/bus.txt"))).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.is_empty(), "{name}: no lines");
+        for l in &lines {
+            let v: Vec<f64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(v[0], 0.0, "{name}: class 0 only");
+            // cls, ≥ 3 points, conf.
+            assert!(v.len() >= 8 && v.len() % 2 == 0, "{name}: {l}");
+            assert!(v[1..].iter().all(|x| (0.0..=1.0).contains(x)), "{name}: {l}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn library_predictions_carry_masks_and_polygons() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let d = common::tmp("segpredict-lib");
+    let model = masked_model(&shared, &d);
+    let mut p = Predictor::load(model.to_str().unwrap(), 320, tch::Device::Cpu).unwrap();
+    let img = ryolo::engine::predict::load_image(&bus(&shared)).unwrap();
+    let pred = p.predict(&img).unwrap();
+    let masks = pred.masks.as_ref().expect("a segment model gives masks");
+    let n = pred.detections.len();
+    assert!(n > 0);
+    assert_eq!(masks.len(), n);
+    assert_eq!((masks.shape, masks.orig), ((320, 256), (1080, 810)));
+    assert_eq!(masks.to_tensor().size(), [n as i64, 320, 256]);
+    let xy = masks.xy();
+    assert_eq!(xy.len(), n);
+    for (i, (poly, det)) in xy.iter().zip(&pred.detections).enumerate() {
+        assert!(masks.mask(i).unwrap().iter().any(|&v| v != 0), "mask {i} empty");
+        assert!(poly.len() >= 3);
+        // Masks fill their boxes here, so polygons lie within a pixel or so of the box.
+        let [x1, y1, x2, y2] = det.xyxy;
+        for q in poly {
+            assert!(q[0] >= x1 - 6.0 && q[0] <= x2 + 6.0 && q[1] >= y1 - 6.0 && q[1] <= y2 + 6.0);
+        }
+    }
+    // The annotated image has the masks even without boxes.
+    let o = ryolo::engine::predict::SaveOptions {
+        dir: d.clone(),
+        save: true,
+        save_txt: false,
+        save_conf: false,
+        save_crop: false,
+        show_labels: false,
+        show_conf: false,
+        show_boxes: false,
+        line_width: None,
+    };
+    let canvas = ryolo::engine::predict::annotate(&p, &img, &pred, &o);
+    let [x1, y1, _, _] = pred.detections[0].xyxy;
+    let (x, y) = (x1 as u32 + 2, y1 as u32 + 2);
+    assert_ne!(canvas.get_pixel(x, y), img.get_pixel(x, y));
+    // Retina masks: the same detections, masks at the original size.
+    p.retina_masks = true;
+    let retina = p.predict(&img).unwrap();
+    let rm = retina.masks.as_ref().unwrap();
+    assert_eq!((rm.shape, rm.len()), ((1080, 810), n));
+    let boxes = |q: &ryolo::engine::predict::Prediction| -> Vec<[f32; 4]> {
+        q.detections.iter().map(|d| d.xyxy).collect()
+    };
+    assert_eq!(boxes(&retina), boxes(&pred));
+    // augment=True on a segment model: a warning, and the plain prediction.
+    p.retina_masks = false;
+    p.augment = true;
+    let aug = p.predict(&img).unwrap();
+    assert_eq!(boxes(&aug), boxes(&pred));
+    assert_eq!(aug.masks, pred.masks);
+    let _ = std::fs::remove_dir_all(&d);
+}
