@@ -78,7 +78,11 @@ fn fixture_rows_and_prototypes_give_ultralytics_results_and_lines() {
         for retina in [false, true] {
             let (got, masks) =
                 assemble(dets.clone(), &coefs, &protos, &info(orig), retina).unwrap();
-            let side = if retina { "retina_true" } else { "retina_false" };
+            let side = if retina {
+                "retina_true"
+            } else {
+                "retina_false"
+            };
             let c = &case[side];
             // Kept detections (all four survive in this fixture; the flags say so).
             let kept: Vec<usize> = match c["kept"].as_array() {
@@ -117,9 +121,7 @@ fn fixture_rows_and_prototypes_give_ultralytics_results_and_lines() {
                         s.as_array()
                             .unwrap()
                             .iter()
-                            .map(|p| {
-                                [p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32]
-                            })
+                            .map(|p| [p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32])
                             .collect()
                     })
                     .collect();
@@ -202,7 +204,7 @@ fn stripes(n: usize, h: usize, w: usize) -> Vec<u8> {
         for y in 0..h {
             for x in 0..w {
                 let a = (x + 2 * y + 3 * i) % 5 < 2;
-                let b = x >= i + 2 && y >= i + 1 && x + i < w && y + 1 < h;
+                let b = x >= i + 2 && y > i && x + i < w && y + 1 < h;
                 m[(i * h + y) * w + x] = (a || b) as u8;
             }
         }
@@ -333,8 +335,11 @@ fn cli_segment_predict_saves_images_and_polygon_labels() {
             let v: Vec<f64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
             assert_eq!(v[0], 0.0, "{name}: class 0 only");
             // cls, ≥ 3 points, conf.
-            assert!(v.len() >= 8 && v.len() % 2 == 0, "{name}: {l}");
-            assert!(v[1..].iter().all(|x| (0.0..=1.0).contains(x)), "{name}: {l}");
+            assert!(v.len() >= 8 && v.len().is_multiple_of(2), "{name}: {l}");
+            assert!(
+                v[1..].iter().all(|x| (0.0..=1.0).contains(x)),
+                "{name}: {l}"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&d);
@@ -359,7 +364,10 @@ fn library_predictions_carry_masks_and_polygons() {
     let xy = masks.xy();
     assert_eq!(xy.len(), n);
     for (i, (poly, det)) in xy.iter().zip(&pred.detections).enumerate() {
-        assert!(masks.mask(i).unwrap().iter().any(|&v| v != 0), "mask {i} empty");
+        assert!(
+            masks.mask(i).unwrap().iter().any(|&v| v != 0),
+            "mask {i} empty"
+        );
         assert!(poly.len() >= 3);
         // Masks fill their boxes here, so polygons lie within a pixel or so of the box.
         let [x1, y1, x2, y2] = det.xyxy;

@@ -25,12 +25,10 @@ pub struct Masks {
 impl Masks {
     /// Number of masks.
     pub fn len(&self) -> usize {
-        let per = self.shape.0 * self.shape.1;
-        if per == 0 {
-            0
-        } else {
-            self.data.len() / per
-        }
+        self.data
+            .len()
+            .checked_div(self.shape.0 * self.shape.1)
+            .unwrap_or(0)
     }
 
     /// Whether there are no masks.
