@@ -63,7 +63,6 @@ fn every_unimplemented_argument_is_named_once() {
         "copy_paste_mode=mixup",
         "overlap_mask=False",
         "mask_ratio=2",
-        "retina_masks=True",
         "dropout=0.1",
         "auto_augment=augmix",
         "erasing=0.1",

@@ -34,10 +34,6 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
         "applies to the segment task, which is not implemented yet",
     ),
     (
-        "retina_masks",
-        "applies to the segment task, which is not implemented yet",
-    ),
-    (
         "dropout",
         "applies to the classify task, which is not implemented yet",
     ),

@@ -4,6 +4,7 @@ use super::backend::{Backend, ModelRef, RunOptions};
 use crate::data::video::{VideoInfo, VideoReader};
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, scale_boxes, Detection, LetterboxInfo, NmsConfig, Rgb};
+use crate::task::TaskKind;
 use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::time::Instant;
@@ -11,11 +12,13 @@ use tch::Tensor;
 
 mod mode;
 mod save;
+pub mod segment;
 mod source;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
 pub use mode::run;
 pub use save::{annotate, save_labels_and_crops, save_prediction, SaveOptions};
+pub use segment::Masks;
 pub use source::expand_source;
 
 /// `(1, 3, H, W)` float tensor in [0, 1], RGB, from a letterboxed image.
@@ -44,6 +47,8 @@ pub struct Speed {
 pub struct Prediction {
     /// Detections in original-image pixels, by descending confidence.
     pub detections: Vec<Detection>,
+    /// Segment models: one mask per detection (bitmaps and polygons); None for detection models.
+    pub masks: Option<Masks>,
     /// How the image was letterboxed.
     pub letterbox: LetterboxInfo,
     /// Time per stage.
@@ -65,6 +70,18 @@ pub struct Predictor {
     pub augment: bool,
     /// FP16 inference through autocast (`half=True`; CUDA only).
     pub half: bool,
+    /// Segment models: masks at the original image size (`retina_masks=True`) instead of the
+    /// letterboxed input size.
+    pub retina_masks: bool,
+}
+
+/// Ultralytics 8.4 has no test-time augmentation for segment models (its `_predict_augment`
+/// reverts to single-scale prediction with a warning); said once per process.
+fn warn_segment_augment() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!("WARNING augment=True is not supported for segment models (Ultralytics 8.4 reverts to single-scale prediction too); predicting without test-time augmentation");
+    });
 }
 
 /// Rounds an image size up to a multiple of the stride (at least one stride).
@@ -95,6 +112,7 @@ impl Predictor {
             rect,
             augment: false,
             half: false,
+            retina_masks: false,
         }
     }
 
@@ -137,17 +155,30 @@ impl Predictor {
             pixels.extend_from_slice(&lb.data);
         }
         let t1 = Instant::now();
+        let segment = m.task() == TaskKind::Segment;
+        if segment && self.augment {
+            warn_segment_augment();
+        }
         let opts = RunOptions {
             half: self.half,
-            augment: self.augment,
+            augment: self.augment && !segment,
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
         let mut out = Vec::with_capacity(b);
         for (k, (_, info)) in boxes.into_iter().enumerate() {
-            let mut dets = y.detections(k, &self.nms);
-            scale_boxes(&mut dets, &info);
-            out.push((dets, info));
+            if segment {
+                let (dets, coefs, protos) = y.detections_with_masks(k, &self.nms);
+                let protos = protos
+                    .ok_or_else(|| anyhow!("the segment model returned no prototype masks"))?;
+                let (dets, masks) =
+                    segment::assemble(dets, &coefs, &protos, &info, self.retina_masks)?;
+                out.push((dets, Some(masks), info));
+            } else {
+                let mut dets = y.detections(k, &self.nms);
+                scale_boxes(&mut dets, &info);
+                out.push((dets, None, info));
+            }
         }
         let t3 = Instant::now();
         let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b as f64;
@@ -158,8 +189,9 @@ impl Predictor {
         };
         Ok(out
             .into_iter()
-            .map(|(detections, letterbox)| Prediction {
+            .map(|(detections, masks, letterbox)| Prediction {
                 detections,
+                masks,
                 letterbox,
                 speed,
             })

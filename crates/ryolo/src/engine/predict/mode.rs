@@ -7,6 +7,7 @@ use crate::cfg::{self, Args};
 use crate::data::video::{is_live, is_stream, is_video, VideoWriter};
 use crate::engine::backend::Backend;
 use crate::ops::NmsConfig;
+use crate::task::TaskKind;
 use anyhow::{anyhow, Result};
 use std::path::{Path, PathBuf};
 
@@ -65,10 +66,19 @@ impl Reporter<'_> {
         pred: &Prediction,
     ) -> serde_json::Value {
         let (w, h) = (img.width() as f32, img.height() as f32);
+        // Segment: each detection's polygon in original-image pixels (`Masks.xy`).
+        let polys = pred.masks.as_ref().map(|m| m.xy());
         let dets: Vec<serde_json::Value> = pred
             .detections
             .iter()
-            .map(|d| serde_json::json!({"cls": d.cls, "name": self.p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)}))
+            .enumerate()
+            .map(|(i, d)| {
+                let mut v = serde_json::json!({"cls": d.cls, "name": self.p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)});
+                if let Some(p) = &polys {
+                    v["segment"] = serde_json::json!(p.get(i));
+                }
+                v
+            })
             .collect();
         let s = pred.speed;
         let mut rec = serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}});
@@ -81,7 +91,10 @@ impl Reporter<'_> {
 
 /// The predictor of a run: model, NMS settings, fp16 and test-time augmentation as asked.
 fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
-    let (backend, a) = Backend::load_for(args, model)?;
+    let (backend, mut a) = Backend::load_for(args, model)?;
+    // The run folder follows the model's task (runs/segment/predict for a segment model).
+    let task = backend.as_ref().task();
+    a.0.insert("task".into(), serde_yaml::Value::from(task.to_string()));
     let nms = NmsConfig {
         conf: a.f64("conf").unwrap_or(cfg::mode_defaults::PREDICT_CONF) as f32,
         iou: a.num("iou")? as f32,
@@ -98,11 +111,20 @@ fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
             eprintln!("WARNING half precision needs CUDA; predicting in fp32");
         }
     }
+    let segment = task == TaskKind::Segment;
     if a.bool("augment") {
         if matches!(p.model, Backend::Onnx(_)) {
             eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
         } else {
+            // A segment model warns at its first batch and predicts without TTA.
             p.augment = true;
+        }
+    }
+    if a.bool("retina_masks") {
+        if segment {
+            p.retina_masks = true;
+        } else {
+            eprintln!("WARNING retina_masks=True applies to segment models; ignored for this detection model");
         }
     }
     Ok((p, a))

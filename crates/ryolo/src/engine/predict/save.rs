@@ -27,7 +27,8 @@ pub struct SaveOptions {
     pub line_width: Option<u32>,
 }
 
-/// Draws a prediction's boxes (with the label style of `o`) on a copy of the image.
+/// Draws a prediction's masks (segment models, always) and boxes (with the label style of `o`)
+/// on a copy of the image.
 pub fn annotate(
     p: &Predictor,
     img: &image::RgbImage,
@@ -35,6 +36,11 @@ pub fn annotate(
     o: &SaveOptions,
 ) -> image::RgbImage {
     let mut canvas = img.clone();
+    if let Some(masks) = &pred.masks {
+        if let Err(e) = super::segment::draw_masks(&mut canvas, &pred.detections, masks) {
+            eprintln!("WARNING masks not drawn: {e:#}");
+        }
+    }
     if o.show_boxes {
         let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
             .detections
@@ -122,8 +128,14 @@ pub fn save_labels_and_crops(
     }
     if o.save_txt {
         let (h0, w0) = (img.height() as f64, img.width() as f64);
-        let dets = pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls));
-        let text = crate::ops::yolo_txt(dets, w0, h0, o.save_conf);
+        let text = match &pred.masks {
+            // Segment: one polygon line per detection.
+            Some(m) => super::segment::txt_lines(&pred.detections, m, o.save_conf),
+            None => {
+                let dets = pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls));
+                crate::ops::yolo_txt(dets, w0, h0, o.save_conf)
+            }
+        };
         // As Ultralytics: no file for an image without detections.
         if !text.is_empty() {
             let dir = o.dir.join("labels");
