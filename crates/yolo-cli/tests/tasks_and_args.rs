@@ -11,14 +11,11 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
     let d = tmp("tasks");
     let cases: [(&[&str], &str); 5] = [
         (
-            &["segment", "train", "model=yolo11n.yaml", "data=x.yaml"],
-            "'segment'",
+            &["pose", "train", "model=yolo11n.yaml", "data=x.yaml"],
+            "'pose'",
         ),
         (&["train", "task=pose", "data=x.yaml"], "'pose'"),
-        (
-            &["train", "model=yolo11n-seg.yaml", "data=x.yaml"],
-            "'segment'",
-        ),
+        (&["train", "model=yolo11n-obb.yaml", "data=x.yaml"], "'obb'"),
         (
             &["classify", "predict", "model=yolo11n.yaml", "source=x.jpg"],
             "'classify'",
@@ -34,16 +31,16 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         );
         assert!(!d.join("runs").exists(), "{args:?} wrote a run folder");
     }
-    // A YAML whose head is Segment, under a name without the suffix.
+    // A YAML whose head is Pose, under a name without the suffix.
     let y = d.join("mymodel.yaml");
     std::fs::write(
         &y,
-        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Segment, [2, 32, 64]]\n",
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Pose, [2, [17, 3]]]\n",
     )
     .unwrap();
     let (ok, out) = yolo(&["info", &format!("model={}", y.display())], &d);
     assert!(
-        !ok && out.contains("Segment head") && out.contains("'segment'"),
+        !ok && out.contains("Pose head") && out.contains("'pose'"),
         "{out}"
     );
     // The task word and task= must agree.
@@ -61,8 +58,6 @@ fn every_unimplemented_argument_is_named_once() {
         "multi_scale=0.5",
         "copy_paste=0.5",
         "copy_paste_mode=mixup",
-        "overlap_mask=False",
-        "mask_ratio=2",
         "dropout=0.1",
         "auto_augment=augmix",
         "erasing=0.1",

@@ -19,19 +19,11 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
     ("multi_scale", "multi-scale training is not implemented yet"),
     (
         "copy_paste",
-        "needs polygon segments (the segment task is not implemented yet)",
+        "copy-paste augmentation of segments is not implemented yet",
     ),
     (
         "copy_paste_mode",
-        "applies to copy_paste, which needs the segment task",
-    ),
-    (
-        "overlap_mask",
-        "applies to the segment task, which is not implemented yet",
-    ),
-    (
-        "mask_ratio",
-        "applies to the segment task, which is not implemented yet",
+        "applies to copy_paste, which is not implemented yet",
     ),
     (
         "dropout",
