@@ -44,6 +44,8 @@ pub struct ValConfig {
     pub loss: Option<crate::loss::LossConfig>,
     /// Keep every image's detections in original pixels (for save_json, save_txt, metric=coco).
     pub collect: bool,
+    /// Segment runs: also keep each mask's COCO RLE (`save_json`).
+    pub save_json: bool,
     /// Draw `val_batch{0,1,2}_labels.jpg` and `_pred.jpg` into this folder.
     pub plot_dir: Option<std::path::PathBuf>,
     /// Segment validation: how ground-truth masks are built and compared.
@@ -63,6 +65,7 @@ impl Default for ValConfig {
             half: false,
             loss: None,
             collect: false,
+            save_json: false,
             plot_dir: None,
             masks: None,
         }
@@ -93,6 +96,9 @@ pub struct ValResult {
     pub loss: Option<Vec<f64>>,
     /// Per image (entry index): detections in original-image pixels, when `collect` was set.
     pub predictions: Vec<(usize, Vec<Pred>)>,
+    /// Segment runs with `collect`: per image, the saved forms of each detection's mask (aligned
+    /// with `predictions`).
+    pub mask_outputs: Vec<Vec<seg::MaskOut>>,
     /// Images that could not be decoded and were left out (each named in a warning).
     pub skipped: Vec<std::path::PathBuf>,
 }
@@ -206,6 +212,7 @@ struct Accum {
     per_class: Vec<(usize, usize)>,
     loss_sum: Vec<f64>,
     predictions: Vec<(usize, Vec<Pred>)>,
+    mask_outputs: Vec<Vec<seg::MaskOut>>,
     times: [f64; 3],
 }
 
@@ -355,6 +362,7 @@ impl Accum {
             per_class: vec![(0, 0); nc],
             loss_sum: Vec::new(),
             predictions: Vec::new(),
+            mask_outputs: Vec::new(),
             times: [0.0; 3],
         }
     }
@@ -533,6 +541,18 @@ pub fn validate<'m>(
                 }
             }
             acc.add(idx[k], it, &pred, &pmasks, cfg.collect);
+            if let (true, Some(o)) = (cfg.collect, cfg.masks) {
+                let grid = if o.native { *shape } else { it.grid };
+                let orig = (it.orig.1 as usize, it.orig.0 as usize);
+                acc.mask_outputs.push(seg::mask_outputs(
+                    &pmasks,
+                    grid,
+                    orig,
+                    it.gain,
+                    it.pad,
+                    cfg.save_json,
+                ));
+            }
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
             plot_val_batch(dir, bi, mref.names(), &items, plot_preds, plot_masks);
@@ -586,6 +606,7 @@ pub fn validate<'m>(
             .as_ref()
             .map(|_| acc.loss_sum.iter().map(|v| v / nb).collect()),
         predictions: acc.predictions,
+        mask_outputs: acc.mask_outputs,
         skipped,
     })
 }

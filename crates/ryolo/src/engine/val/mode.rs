@@ -97,6 +97,7 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
         collect: a.bool("save_json")
             || a.bool("save_txt")
             || a.str("metric").as_deref() == Some("coco"),
+        save_json: a.bool("save_json"),
         plot_dir: None,
         masks: mask_opts(a, m.task())?,
     })

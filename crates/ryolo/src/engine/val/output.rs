@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Value {
     let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
     let mut out = Vec::new();
-    for (i, dets) in &r.predictions {
+    for (k, (i, dets)) in r.predictions.iter().enumerate() {
         let e = &entries[*i];
         let stem = e
             .im_file
@@ -23,13 +23,18 @@ pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Va
             .file_name()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        for (b, conf, cls) in dets {
+        let masks = r.mask_outputs.get(k);
+        for (j, (b, conf, cls)) in dets.iter().enumerate() {
             let b = b.map(|v| v as f64);
-            out.push(serde_json::json!({
+            let mut v = serde_json::json!({
                 "image_id": stem, "file_name": file, "category_id": cls + 1,
                 "bbox": [round(b[0], 3), round(b[1], 3), round(b[2] - b[0], 3), round(b[3] - b[1], 3)],
                 "score": round(*conf as f64, 5),
-            }));
+            });
+            if let Some((h, w, counts)) = masks.and_then(|m| m.get(j)).and_then(|m| m.rle.clone()) {
+                v["segmentation"] = serde_json::json!({"size": [h, w], "counts": counts});
+            }
+            out.push(v);
         }
     }
     serde_json::Value::Array(out)
@@ -79,10 +84,21 @@ pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco
 pub fn write_labels(dir: &Path, entries: &[LabelEntry], r: &ValResult) -> Result<()> {
     let ldir = dir.join("labels");
     std::fs::create_dir_all(&ldir)?;
-    for (i, dets) in &r.predictions {
+    for (k, (i, dets)) in r.predictions.iter().enumerate() {
         let e = &entries[*i];
         let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
-        let text = crate::ops::yolo_txt(dets.iter().map(|(b, c, cl)| (*b, *c, *cl)), w, h, true);
+        let text = match r.mask_outputs.get(k) {
+            // Segment: polygon lines with the confidence (`save_conf` as validation does).
+            Some(masks) => dets
+                .iter()
+                .zip(masks)
+                .filter_map(|((_, conf, cls), m)| {
+                    crate::ops::contour::segment_txt_line(*cls, &m.polygon, Some(*conf))
+                })
+                .map(|l| l + "\n")
+                .collect(),
+            None => crate::ops::yolo_txt(dets.iter().map(|(b, c, cl)| (*b, *c, *cl)), w, h, true),
+        };
         let stem = e
             .im_file
             .file_stem()

@@ -114,3 +114,60 @@ pub fn pred_masks(
     let m = m.to_kind(Kind::Uint8).contiguous().view([-1]);
     (Vec::<u8>::try_from(m).unwrap_or_default(), grid)
 }
+
+/// What `save_txt` / `save_json` keep of one predicted mask: its polygon normalised to the original
+/// image (`save_txt`) and its COCO RLE in original pixels (`save_json`).
+#[derive(Debug, Clone, Default)]
+pub struct MaskOut {
+    /// Normalised polygon (Ultralytics `masks.xyn`); empty when the mask has no contour.
+    pub polygon: Vec<[f32; 2]>,
+    /// `(h0, w0, counts)` compressed RLE of the mask mapped to the original image and truncated to
+    /// bytes (only pixels whose interpolated value is exactly 1 survive, as Ultralytics' `.byte()`).
+    pub rle: Option<(usize, usize, String)>,
+}
+
+/// The saved forms of one image's input-resolution masks `(n, h*w)`: polygons, and RLEs when `rle`;
+/// `gain` `(x, y)` and `pad` `(x, y)` are the letterbox mapping to the original `(h0, w0)`.
+pub fn mask_outputs(
+    masks: &[u8],
+    (h, w): (usize, usize),
+    (h0, w0): (usize, usize),
+    gain: (f32, f32),
+    pad: (f32, f32),
+    rle: bool,
+) -> Vec<MaskOut> {
+    let npix = h * w;
+    if npix == 0 {
+        return Vec::new();
+    }
+    let n = masks.len() / npix;
+    let rles: Vec<Option<(usize, usize, String)>> = if rle && n > 0 {
+        let t = Tensor::from_slice(masks)
+            .view([1, n as i64, h as i64, w as i64])
+            .to_kind(Kind::Float);
+        let rp = ((gain.1 as f64, gain.0 as f64), (pad.0 as f64, pad.1 as f64));
+        let up = crate::ops::masks::scale_masks(&t, (h0 as i64, w0 as i64), Some(rp), true)
+            .squeeze_dim(0)
+            .to_kind(Kind::Uint8)
+            .contiguous();
+        (0..n)
+            .map(|i| {
+                let m = Vec::<u8>::try_from(up.get(i as i64).view([-1])).unwrap_or_default();
+                Some((h0, w0, crate::ops::rle::rle_encode(&m, h0, w0)))
+            })
+            .collect()
+    } else {
+        vec![None; n]
+    };
+    masks
+        .chunks(npix)
+        .zip(rles)
+        .map(|(m, rle)| {
+            let poly = crate::ops::contour::mask_to_polygon(m, h, w);
+            MaskOut {
+                polygon: crate::ops::contour::scale_coords(&poly, (h, w), (h0, w0), true),
+                rle,
+            }
+        })
+        .collect()
+}
