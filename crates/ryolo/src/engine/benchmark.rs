@@ -7,6 +7,14 @@ use anyhow::{anyhow, bail, Result};
 /// Format, status, size (MB), (mAP50-95, ms per image).
 type BenchRow = (String, String, f64, Option<(f64, f64)>);
 
+/// The task's benchmark metric (Ultralytics `TASK2METRIC`): mask mAP50-95 for segment, else box.
+fn key_metric(r: &crate::engine::val::ValResult) -> f64 {
+    match &r.seg {
+        Some(s) => s.mean_results()[7],
+        None => r.metrics.map(),
+    }
+}
+
 /// Ultralytics' benchmark mode: for each format we run (PyTorch weights on libtorch, ONNX on ONNX
 /// Runtime), the file size, mAP50-95 on the val split (batch 1) and the inference time per image.
 pub fn run(args: &Args) -> Result<()> {
@@ -28,14 +36,16 @@ pub fn run(args: &Args) -> Result<()> {
             .unwrap_or(0.0)
     };
     let mut rows: Vec<BenchRow> = Vec::new();
+    let mut seg = false;
     println!("\nBenchmark: PyTorch ({model})");
     let torch = crate::engine::val::run(&base);
+    seg |= torch.as_ref().is_ok_and(|r| r.seg.is_some());
     rows.push(match torch {
         Ok(r) => (
             "PyTorch".into(),
             "✅".into(),
             size_mb(std::path::Path::new(&model)),
-            Some((r.metrics.map(), r.speed.inference)),
+            Some((key_metric(&r), r.speed.inference)),
         ),
         Err(e) => ("PyTorch".into(), format!("❌ {e:#}"), 0.0, None),
     });
@@ -55,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
             "ONNX".into(),
             "✅".into(),
             size_mb(&f),
-            Some((r.metrics.map(), r.speed.inference)),
+            Some((key_metric(&r), r.speed.inference)),
         ),
         Err(e) => ("ONNX".into(), format!("❌ {e:#}"), 0.0, None),
     });
@@ -67,7 +77,16 @@ pub fn run(args: &Args) -> Result<()> {
     );
     out.push_str(&format!(
         "{:<10} {:<7} {:>10} {:>20} {:>23} {:>8}\n",
-        "Format", "Status", "Size (MB)", "metrics/mAP50-95(B)", "Inference time (ms/im)", "FPS"
+        "Format",
+        "Status",
+        "Size (MB)",
+        if seg {
+            "metrics/mAP50-95(M)"
+        } else {
+            "metrics/mAP50-95(B)"
+        },
+        "Inference time (ms/im)",
+        "FPS"
     ));
     for (fmt, status, size, res) in &rows {
         let ok = res.is_some();
