@@ -7,6 +7,8 @@
 //!   (load, strict structure, weights_only load, forward, predict, val, trainer rebuild, ONNX).
 //! * The `best.pt`/`last.pt` of a short ryolo training pass it against what Ultralytics itself
 //!   saves for the same weights (`tests/tools/ul_interop.py reference`).
+//! * A segment training's `.pt` files load in Ultralytics as `SegmentationModel` with its module
+//!   tree, forward outputs and `val()` (`tests/tools/ul_interop.py segment`).
 //! * `YOLO("ours.onnx")` predicts the boxes ryolo predicts (1e-3 px) and validates to ryolo's
 //!   metrics (1e-4) on the same pixels.
 
@@ -326,6 +328,159 @@ fn ultralytics_reads_our_onnx_like_we_do() {
     assert!(worst <= 1e-4, "val metrics differ by {worst}");
     eprintln!(
         "TIMING ultralytics_reads_our_onnx_like_we_do: {:.1}s (max metric diff {worst:.2e})",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Largest |a - b| of two tensors of one shape.
+fn max_abs(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
+/// A ryolo segment training's `best.pt`, `last.pt` and `yolo export format=pt` file load in
+/// Ultralytics as `SegmentationModel` (task segment), with the spec's state-dict keys, the module
+/// tree of Ultralytics' own files (a same-weights reference and a real Ultralytics training), the
+/// same forward outputs as ryolo on `model_input.npy`, and `val()` on coco8-seg runs.
+#[test]
+fn segment_best_pt_loads_predicts_and_validates_in_ultralytics() {
+    let (Some(py), Some(shared)) = (ul_python(), common::shared()) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let d = tmp("ul-seg-pt");
+    let ds = d.join("coco8-seg");
+    copy_tree(&shared.join("datasets/coco8-seg"), &ds);
+    let yaml = d.join("coco8-seg.yaml");
+    let text = std::fs::read_to_string(ds.join("coco8-seg.yaml")).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("path:") {
+                format!("path: {}", ds.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&yaml, text).unwrap();
+    ryolo::engine::train::train(
+        &args(&format!(
+            "task=segment model=yolo11n-seg.yaml data={} epochs=1 imgsz=64 batch=4 workers=1 project={} name=run plots=False",
+            yaml.display(),
+            d.display()
+        )),
+        &mut ryolo::engine::train::Callbacks::default(),
+    )
+    .unwrap();
+    let t_train = t0.elapsed().as_secs_f64();
+    let w = d.join("run/weights");
+    let script = interop_script();
+    let script = script.to_str().unwrap();
+    let reference = d.join("ul_best.pt");
+    run_py(
+        &py,
+        &d,
+        &[
+            script,
+            "reference",
+            w.join("best.safetensors").to_str().unwrap(),
+            reference.to_str().unwrap(),
+            "--imgsz",
+            "64",
+        ],
+    );
+    let ult = d.join("ult");
+    run_py(
+        &py,
+        &d,
+        &[
+            script,
+            "train",
+            "yolo11n-seg.yaml",
+            yaml.to_str().unwrap(),
+            ult.to_str().unwrap(),
+        ],
+    );
+    let trained = ult.join("train/weights/best.pt");
+    let input = shared.join("fixtures/ultralytics/segment/model_input.npy");
+    let keys = shared.join("spec/keys_yolo11n-seg.tsv");
+    let exp_st = d.join("exported.safetensors");
+    std::fs::copy(w.join("best.safetensors"), &exp_st).unwrap();
+    let export =
+        ryolo::export::run(&args(&format!("model={} format=pt", exp_st.display()))).unwrap();
+    assert_eq!(export, d.join("exported.pt"));
+    let x = tch::Tensor::read_npy(&input).unwrap();
+    for (i, pt) in [w.join("best.pt"), w.join("last.pt"), export]
+        .iter()
+        .enumerate()
+    {
+        let out = d.join(format!("check{i}"));
+        let mut argv = vec![
+            script,
+            "segment",
+            pt.to_str().unwrap(),
+            reference.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+            "--trained",
+            trained.to_str().unwrap(),
+        ];
+        if i == 0 {
+            argv.extend(["--data", yaml.to_str().unwrap(), "--imgsz", "64"]);
+        }
+        run_py(&py, &d, &argv);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("segment.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["task"], "segment", "{report}");
+        assert_eq!(report["model_class"], "SegmentationModel", "{report}");
+        assert_eq!(report["head_class"], "Segment", "{report}");
+        assert_eq!(report["keys"], 561, "{report}");
+        assert_eq!(report["structure_diffs"].as_array().map(Vec::len), Some(0));
+        if i == 0 {
+            let val = &report["val"];
+            assert!(val["metrics/mAP50-95(M)"].is_number(), "{report}");
+            eprintln!("Ultralytics val of our segment best.pt: {val}");
+        }
+        let m = ryolo::weights::load_model(pt.to_str().unwrap(), None, tch::Device::Cpu)
+            .unwrap()
+            .model;
+        assert_eq!(m.task(), ryolo::task::TaskKind::Segment);
+        let (y, p) = tch::no_grad(|| m.predict_with_protos(&x));
+        let p = p.expect("a segment model has prototypes");
+        let uy = tch::Tensor::read_npy(out.join("output0.npy")).unwrap();
+        let up = tch::Tensor::read_npy(out.join("proto.npy")).unwrap();
+        let (dy, dp) = (max_abs(&y, &uy), max_abs(&p, &up));
+        eprintln!(
+            "{}: Ultralytics vs ryolo forward: output0 {:?} max|d| {dy:.3e}, proto {:?} max|d| {dp:.3e}",
+            pt.display(),
+            y.size(),
+            p.size()
+        );
+        assert!(dy <= 1e-3, "output0 differs by {dy}");
+        assert!(dp <= 1e-4, "prototypes differ by {dp}");
+    }
+    eprintln!(
+        "TIMING segment_best_pt_loads_predicts_and_validates_in_ultralytics: {:.1}s ({t_train:.1}s training)",
         t0.elapsed().as_secs_f64()
     );
 }

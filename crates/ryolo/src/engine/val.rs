@@ -410,6 +410,9 @@ impl Accum {
     }
 }
 
+/// One image's predicted masks for plotting: mask bytes, their (h, w) grid and the classes.
+type PredMasks = (Vec<u8>, (usize, usize), Vec<usize>);
+
 /// `val_batch{bi}_labels.jpg` and `_pred.jpg`.
 fn plot_val_batch(
     dir: &std::path::Path,
@@ -417,11 +420,11 @@ fn plot_val_batch(
     names: &[String],
     items: &[Item],
     preds: Vec<crate::plot::BatchBoxes>,
-    pred_masks: Vec<(Vec<u8>, (usize, usize), Vec<usize>)>,
+    pred_masks: Vec<PredMasks>,
 ) {
     // Segment: masks painted on copies of the images.
     let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty();
-    let painted = |k: usize, m: Option<&(Vec<u8>, (usize, usize), Vec<usize>)>| -> Rgb {
+    let painted = |k: usize, m: Option<&PredMasks>| -> Rgb {
         let mut img = items[k].img.clone();
         if let Some((masks, grid, cls)) = m {
             crate::plot::blend_masks(&mut img, masks, *grid, cls);

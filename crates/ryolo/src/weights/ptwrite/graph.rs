@@ -1,11 +1,12 @@
 //! Our [`DetectionModel`] as the object graph Ultralytics 8.4 pickles: one object per module with
 //! the 17 `nn.Module` bookkeeping entries, the class's own attributes (spec/checkpoint-write.md
-//! §4.1, §4.3) and fp16 tensors; one shared SiLU.
+//! §4.1, §4.3; segment.md §9 for `SegmentationModel`) and fp16 tensors; one shared SiLU.
 
 use super::pickler::{Blob, Object, Py, StorageKind};
-use crate::nn::model::{ClsBranch, Detect, REG_MAX};
+use crate::nn::model::{ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, Bottleneck, C2f, C2psa, Conv, Conv2d, Inner, Sppf};
-use crate::nn::yaml::LayerKind;
+use crate::nn::segment::Segment;
+use crate::nn::yaml::{HeadKind, LayerKind};
 use crate::nn::DetectionModel;
 use anyhow::{anyhow, bail, Context, Result};
 use std::rc::Rc;
@@ -51,8 +52,8 @@ impl GraphBuilder {
         Self { silu }
     }
 
-    /// The `DetectionModel` object with its `yaml`, `save`, `names`, `stride`, `nc` and `args`;
-    /// `max_det` is the head's (the run's `max_det`).
+    /// The `DetectionModel` (or `SegmentationModel`, for a Segment head) object with its `yaml`,
+    /// `save`, `names`, `stride`, `nc` and `args`; `max_det` is the head's (the run's `max_det`).
     pub fn detection_model(
         &self,
         m: &DetectionModel,
@@ -76,7 +77,7 @@ impl GraphBuilder {
                 .cloned()
                 .unwrap_or_else(|| from_py(&layer.from_raw, layer.from_raw.len() > 1));
             let (class, parts) = match (&layer.kind, m.blocks.get(i)) {
-                (LayerKind::Detect { .. }, _) => self.detect(m.head.detect(), m, max_det)?,
+                (LayerKind::Detect { head, .. }, _) => self.head(head, m, max_det)?,
                 (kind, Some((_, block))) => self
                     .block(kind, block)
                     .with_context(|| format!("layer {i}"))?,
@@ -112,11 +113,69 @@ impl GraphBuilder {
             ],
             ..Default::default()
         };
-        Ok(Py::Object(object(
-            "ultralytics.nn.tasks",
-            "DetectionModel",
-            parts,
-        )))
+        let class = match m.head {
+            Head::Detect(_) => "DetectionModel",
+            Head::Segment(_) => "SegmentationModel",
+        };
+        Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
+    }
+
+    /// The head layer: `Detect`, or `Segment` when both the YAML row and the model say so.
+    fn head(&self, kind: &HeadKind, m: &DetectionModel, max_det: i64) -> Result<(Class, Parts)> {
+        match (kind, &m.head) {
+            (HeadKind::Detect, Head::Detect(d)) => {
+                Ok(((UL_HEAD, "Detect"), self.detect(d, m, max_det)?))
+            }
+            (HeadKind::Segment { npr, .. }, Head::Segment(s)) => {
+                Ok(((UL_HEAD, "Segment"), self.segment(s, *npr, m, max_det)?))
+            }
+            (k, _) => bail!("the model's head does not match its layer {k:?}"),
+        }
+    }
+
+    /// `Segment`: Detect's parts plus children `proto` and `cv4` and attributes `nm`, `npr` after
+    /// `stride` (spec/segment.md §9).
+    fn segment(&self, s: &Segment, npr: i64, m: &DetectionModel, max_det: i64) -> Result<Parts> {
+        let mut parts = self.detect(&s.detect, m, max_det)?;
+        let p = &s.proto;
+        let proto = object(
+            UL_BLOCK,
+            "Proto",
+            Parts {
+                children: vec![
+                    ("cv1".into(), self.conv(&p.cv1)?),
+                    (
+                        "upsample".into(),
+                        Py::Object(conv_transpose2d(&p.upsample)?),
+                    ),
+                    ("cv2".into(), self.conv(&p.cv2)?),
+                    ("cv3".into(), self.conv(&p.cv3)?),
+                ],
+                ..Default::default()
+            },
+        );
+        let mut cv4 = Vec::new();
+        for (i, (a, b, c)) in s.cv4.iter().enumerate() {
+            let seq = vec![
+                ("0".into(), self.conv(a)?),
+                ("1".into(), self.conv(b)?),
+                ("2".into(), plain_conv2d(c)?),
+            ];
+            cv4.push((i.to_string(), container("Sequential", seq)));
+        }
+        parts.children.push(("proto".into(), Py::Object(proto)));
+        parts
+            .children
+            .push(("cv4".into(), container("ModuleList", cv4)));
+        let at = parts
+            .attrs
+            .iter()
+            .position(|(k, _)| *k == "stride")
+            .map_or(parts.attrs.len(), |p| p + 1);
+        parts
+            .attrs
+            .splice(at..at, [("nm", Py::Int(s.nm)), ("npr", Py::Int(npr))]);
+        Ok(parts)
     }
 
     /// One non-head layer: its class and parts.
@@ -342,7 +401,7 @@ impl GraphBuilder {
     }
 
     /// `Detect`: cv2 / cv3 branches, DFL, and its attributes (empty anchor cache).
-    fn detect(&self, d: &Detect, m: &DetectionModel, max_det: i64) -> Result<(Class, Parts)> {
+    fn detect(&self, d: &Detect, m: &DetectionModel, max_det: i64) -> Result<Parts> {
         let mut cv2 = Vec::new();
         for (i, (a, b, c)) in d.cv2.iter().enumerate() {
             let seq = vec![
@@ -416,7 +475,7 @@ impl GraphBuilder {
             ],
             ..Default::default()
         };
-        Ok(((UL_HEAD, "Detect"), parts))
+        Ok(parts)
     }
 }
 
@@ -476,7 +535,8 @@ fn container(class: &'static str, children: Vec<(String, Py)>) -> Py {
     ))
 }
 
-/// A top-level layer: its class, then `np`, `i`, `f`, `type` (Detect: after its `stride`).
+/// A top-level layer: its class, then `np`, `i`, `f`, `type` (Detect: after its `stride`;
+/// Segment: after its `npr`).
 fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
     let np = parts_params(&parts);
     let layer = vec![
@@ -485,10 +545,15 @@ fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
         ("f", f),
         ("type", Py::s(format!("{}.{}", class.0, class.1))),
     ];
+    let after = match class.1 {
+        "Detect" => Some("stride"),
+        "Segment" => Some("npr"),
+        _ => None,
+    };
     let at = parts
         .attrs
         .iter()
-        .position(|(k, _)| *k == "stride" && class.1 == "Detect")
+        .position(|(k, _)| Some(*k) == after)
         .map_or(parts.attrs.len(), |p| p + 1);
     parts.attrs.splice(at..at, layer);
     Py::Object(object(class.0, class.1, parts))
@@ -559,6 +624,40 @@ fn conv2d(
                 ("groups", Py::Int(g)),
                 ("padding_mode", Py::s("zeros")),
                 ("_reversed_padding_repeated_twice", Py::ints(&[p, p, p, p])),
+            ],
+            ..Default::default()
+        },
+    ))
+}
+
+/// `nn.ConvTranspose2d(c, c, 2, 2, 0, bias=True)`: Proto's upsample (stride 2, no padding, one
+/// group, as [`crate::nn::segment`] runs it); the weight is `[in, out, kh, kw]`.
+fn conv_transpose2d(u: &tch::nn::ConvTranspose2D) -> Result<Rc<Object>> {
+    let ws = u.ws.size();
+    if ws.len() != 4 {
+        bail!("transposed conv weight has shape {ws:?}");
+    }
+    let bias = match u.bs.as_ref() {
+        Some(b) => param(b)?,
+        None => Py::None,
+    };
+    Ok(object(
+        TORCH_CONV,
+        "ConvTranspose2d",
+        Parts {
+            params: vec![("weight", param(&u.ws)?), ("bias", bias)],
+            attrs: vec![
+                ("in_channels", Py::Int(ws[0])),
+                ("out_channels", Py::Int(ws[1])),
+                ("kernel_size", Py::ints(&[ws[2], ws[3]])),
+                ("stride", Py::ints(&[2, 2])),
+                ("padding", Py::ints(&[0, 0])),
+                ("dilation", Py::ints(&[1, 1])),
+                ("transposed", Py::Bool(true)),
+                ("output_padding", Py::ints(&[0, 0])),
+                ("groups", Py::Int(1)),
+                ("padding_mode", Py::s("zeros")),
+                ("_reversed_padding_repeated_twice", Py::ints(&[0, 0, 0, 0])),
             ],
             ..Default::default()
         },

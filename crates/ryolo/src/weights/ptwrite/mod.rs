@@ -44,7 +44,7 @@ pub const TRAIN_ARG_KEYS: [&str; 113] = [
 ];
 
 /// The globals a written checkpoint may contain: those of Ultralytics' own yolo11n and yolov8n
-/// `best.pt` (spec/checkpoint-write.md §2.3).
+/// `best.pt` (spec/checkpoint-write.md §2.3) and their `-seg` variants (segment.md §9).
 pub const ALLOWED_GLOBALS: &[&str] = &[
     "__builtin__ set",
     "collections OrderedDict",
@@ -59,6 +59,7 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "torch.nn.modules.container ModuleList",
     "torch.nn.modules.container Sequential",
     "torch.nn.modules.conv Conv2d",
+    "torch.nn.modules.conv ConvTranspose2d",
     "torch.nn.modules.linear Identity",
     "torch.nn.modules.pooling MaxPool2d",
     "torch.nn.modules.upsampling Upsample",
@@ -70,12 +71,15 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "ultralytics.nn.modules.block C3k2",
     "ultralytics.nn.modules.block DFL",
     "ultralytics.nn.modules.block PSABlock",
+    "ultralytics.nn.modules.block Proto",
     "ultralytics.nn.modules.block SPPF",
     "ultralytics.nn.modules.conv Concat",
     "ultralytics.nn.modules.conv Conv",
     "ultralytics.nn.modules.conv DWConv",
     "ultralytics.nn.modules.head Detect",
+    "ultralytics.nn.modules.head Segment",
     "ultralytics.nn.tasks DetectionModel",
+    "ultralytics.nn.tasks SegmentationModel",
 ];
 
 /// Which of Ultralytics' two checkpoint layouts to write.
