@@ -459,11 +459,14 @@ impl Graph {
         feats: &[V],
         cfg: &ExportConfig,
     ) -> Result<Vec<Output>> {
-        let nc = model.head.detect().nc;
+        let det = model.head.detect().ok_or_else(|| {
+            anyhow::anyhow!("ONNX export of classify models is not implemented yet")
+        })?;
+        let nc = det.nc;
         let mut boxes = Vec::new();
         let mut scores = Vec::new();
         for (i, x) in feats.iter().enumerate() {
-            let (b, s) = self.detect_level(model.head.detect(), i, x)?;
+            let (b, s) = self.detect_level(det, i, x)?;
             boxes.push(b);
             scores.push(s);
         }
@@ -758,6 +761,7 @@ pub fn metadata(
             match model.head {
                 Head::Detect(_) => "Detect",
                 Head::Segment(_) => "Segment",
+                Head::Classify(_) => "Classify",
             }
             .into(),
         ),

@@ -1,5 +1,6 @@
 //! Network: the model YAML format, the building blocks and the detection model.
 
+pub mod classify;
 pub mod model;
 pub mod modules;
 pub mod segment;

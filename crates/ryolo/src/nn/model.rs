@@ -1,6 +1,7 @@
 //! `DetectionModel`: the layer graph built from a [`ModelSpec`], the Detect head, decoding, fusion and
 //! the Ultralytics summary line (spec/model.md §2-5).
 
+use super::classify::Classify;
 use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
 use super::segment::Segment;
 use super::yaml::{HeadKind, LayerKind, ModelSpec};
@@ -196,21 +197,33 @@ pub enum Head {
     Detect(Detect),
     /// Boxes, classes and instance masks.
     Segment(Box<Segment>),
+    /// One label per image.
+    Classify(Box<Classify>),
 }
 
 impl Head {
-    /// The detection part every box head composes.
-    pub fn detect(&self) -> &Detect {
+    /// The detection part every box head composes (None for classification).
+    pub fn detect(&self) -> Option<&Detect> {
         match self {
-            Head::Detect(d) => d,
-            Head::Segment(s) => &s.detect,
+            Head::Detect(d) => Some(d),
+            Head::Segment(s) => Some(&s.detect),
+            Head::Classify(_) => None,
         }
     }
 
-    fn detect_mut(&mut self) -> &mut Detect {
+    fn detect_mut(&mut self) -> Option<&mut Detect> {
         match self {
-            Head::Detect(d) => d,
-            Head::Segment(s) => &mut s.detect,
+            Head::Detect(d) => Some(d),
+            Head::Segment(s) => Some(&mut s.detect),
+            Head::Classify(_) => None,
+        }
+    }
+
+    /// Number of classes.
+    pub fn nc(&self) -> i64 {
+        match self {
+            Head::Classify(c) => c.nc,
+            h => h.detect().map_or(0, |d| d.nc),
         }
     }
 
@@ -219,14 +232,15 @@ impl Head {
         match self {
             Head::Detect(_) => crate::task::TaskKind::Detect,
             Head::Segment(_) => crate::task::TaskKind::Segment,
+            Head::Classify(_) => crate::task::TaskKind::Classify,
         }
     }
 
     /// Mask coefficients per anchor (Segment heads), else 0.
     pub fn nm(&self) -> i64 {
         match self {
-            Head::Detect(_) => 0,
             Head::Segment(s) => s.nm,
+            _ => 0,
         }
     }
 
@@ -240,12 +254,25 @@ impl Head {
                 raw.masks = Some(masks);
                 raw
             }
+            // Classification: the logits travel as `scores` (B, nc); no boxes, no levels.
+            Head::Classify(c) => {
+                let logits = c.forward(xs[0], train);
+                let b = logits.size()[0];
+                RawOutput {
+                    boxes: Tensor::zeros([b, 0, 0], (Kind::Float, logits.device())),
+                    scores: logits,
+                    shapes: Vec::new(),
+                    masks: None,
+                }
+            }
         }
     }
 
     /// The task's initial biases.
     fn bias_init(&mut self, strides: &[f64]) {
-        self.detect_mut().bias_init(strides)
+        if let Some(d) = self.detect_mut() {
+            d.bias_init(strides)
+        }
     }
 
     /// The head's fusable convolutions.
@@ -253,6 +280,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.convs_mut(),
             Head::Segment(s) => s.convs_mut(),
+            Head::Classify(c) => vec![&mut c.conv],
         }
     }
 
@@ -261,6 +289,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.leaves(),
             Head::Segment(s) => s.detect.leaves() + s.leaves(),
+            Head::Classify(c) => c.leaves(),
         }
     }
 }
@@ -342,6 +371,19 @@ impl DetectionModel {
                 LayerKind::Sppf { c1, c2, k } => Block::Sppf(Sppf::new(p, *c1, *c2, *k)),
                 LayerKind::C2psa { c1, n, .. } => Block::C2psa(C2psa::new(p, *c1, *n)),
                 LayerKind::Upsample { scale } => Block::Upsample(*scale),
+                LayerKind::Classify { c1, nc } => {
+                    if i != n_layers - 1 {
+                        bail!("the head must be the last layer");
+                    }
+                    detect = Some(Head::Classify(Box::new(Classify::new(p, *c1, *nc))));
+                    detect_from = l.from.clone();
+                    for &f in &l.from {
+                        if f >= 0 {
+                            save[f as usize] = true;
+                        }
+                    }
+                    continue;
+                }
                 LayerKind::Concat => Block::Concat,
                 LayerKind::Detect {
                     nc,
@@ -384,6 +426,15 @@ impl DetectionModel {
             save,
             fused: false,
         };
+        if let Head::Classify(_) = m.head {
+            // ClassificationModel: PyTorch's BatchNorm constants, stride 1, no bias prior.
+            for c in m.convs_mut() {
+                c.bn_eps = 1e-5;
+                c.bn_momentum = 0.1;
+            }
+            m.stride = vec![1.0];
+            return Ok(m);
+        }
         let raw = tch::no_grad(|| {
             m.forward_raw(
                 &Tensor::zeros([1, 3, 256, 256], (Kind::Float, device)),
@@ -398,7 +449,7 @@ impl DetectionModel {
 
     /// Number of classes.
     pub fn nc(&self) -> i64 {
-        self.head.detect().nc
+        self.head.nc()
     }
 
     /// The device the weights live on.
@@ -449,8 +500,12 @@ impl DetectionModel {
     /// Decodes raw head outputs into `(B, 4 + nc, A)`: box `cx, cy, w, h` in input pixels, then class
     /// probabilities.
     pub fn decode(&self, raw: &RawOutput) -> Tensor {
+        let Some(det) = self.head.detect() else {
+            // Classification: softmax probabilities (B, nc).
+            return raw.scores.softmax(1, Kind::Float);
+        };
         let (anchors, strides) = make_anchors(&raw.shapes, &self.stride, raw.boxes.device());
-        let dist = dfl_decode(&raw.boxes, &self.head.detect().dfl);
+        let dist = dfl_decode(&raw.boxes, &det.dfl);
         let lt = dist.narrow(1, 0, 2);
         let rb = dist.narrow(1, 2, 2);
         let anc = anchors.transpose(0, 1).unsqueeze(0);
@@ -590,11 +645,14 @@ impl DetectionModel {
             )
         });
         // The DFL 1x1 conv (16 bins to 1, 4 sides per anchor), as thop counts it.
-        let anchors: i64 = self
-            .stride
-            .iter()
-            .map(|s| ((640.0 / s) as i64).pow(2))
-            .sum();
+        let anchors: i64 = if self.head.detect().is_some() {
+            self.stride
+                .iter()
+                .map(|s| ((640.0 / s) as i64).pow(2))
+                .sum()
+        } else {
+            0
+        };
         let macs = MACS.with(|m| m.replace(None)).unwrap_or(0.0) + (4 * REG_MAX * anchors) as f64;
         ModelInfo {
             name: self.spec.name.clone(),

@@ -73,6 +73,9 @@ pub struct Conv {
     pub(crate) pad: i64,
     pub(crate) groups: i64,
     pub(crate) fused: Option<(Tensor, Tensor)>,
+    /// BatchNorm epsilon and momentum (detection 1e-3 / 0.03, classification PyTorch's 1e-5 / 0.1).
+    pub(crate) bn_eps: f64,
+    pub(crate) bn_momentum: f64,
 }
 
 impl Conv {
@@ -104,6 +107,8 @@ impl Conv {
             pad: k / 2,
             groups: g,
             fused: None,
+            bn_eps: BN_EPS,
+            bn_momentum: BN_MOMENTUM,
         }
     }
 
@@ -141,8 +146,8 @@ impl Conv {
                     Some(&bn.running_mean),
                     Some(&bn.running_var),
                     train,
-                    BN_MOMENTUM,
-                    BN_EPS,
+                    self.bn_momentum,
+                    self.bn_eps,
                     true,
                 )
             }
@@ -160,7 +165,7 @@ impl Conv {
     pub fn fuse(&mut self) {
         tch::no_grad(|| {
             let bn = &self.bn;
-            let scale = bn.ws.as_ref().expect("bn weight") / (&bn.running_var + BN_EPS).sqrt();
+            let scale = bn.ws.as_ref().expect("bn weight") / (&bn.running_var + self.bn_eps).sqrt();
             let w = &self.conv.ws * scale.view([-1, 1, 1, 1]);
             let b = bn.bs.as_ref().expect("bn bias") - &bn.running_mean * &scale;
             self.fused = Some((w, b));

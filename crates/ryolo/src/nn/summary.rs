@@ -66,6 +66,9 @@ fn module_and_args(kind: &LayerKind) -> (&'static str, String) {
             format!("[None, {scale}, 'nearest']"),
         ),
         LayerKind::Concat => ("ultralytics.nn.modules.conv.Concat", "[1]".into()),
+        LayerKind::Classify { c1, nc } => {
+            ("ultralytics.nn.modules.head.Classify", ints(&[*c1, *nc]))
+        }
         LayerKind::Detect {
             nc,
             ch,

@@ -16,6 +16,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "yolo11-seg.yaml",
         include_str!("../../models/yolo11-seg.yaml"),
     ),
+    (
+        "yolov8-cls.yaml",
+        include_str!("../../models/yolov8-cls.yaml"),
+    ),
+    (
+        "yolo11-cls.yaml",
+        include_str!("../../models/yolo11-cls.yaml"),
+    ),
 ];
 
 /// What a box head adds to the Detect branches.
@@ -58,6 +66,8 @@ pub enum LayerKind {
     Upsample { scale: i64 },
     /// `Concat(dim)`.
     Concat,
+    /// `Classify(c1, nc)`: Conv 1x1 to 1280, global average pool, dropout, Linear to `nc`.
+    Classify { c1: i64, nc: i64 },
     /// `Detect(nc, reg_max, ch)` or a head composing it (`head`); `legacy` is the YOLOv8 class branch.
     Detect {
         nc: i64,
@@ -246,15 +256,19 @@ impl ModelSpec {
             };
             let layer = parse_row(row, i as i64, &ch, ctx)
                 .with_context(|| format!("model YAML layer {i}: {}", flow(row)))?;
-            if matches!(layer.kind, LayerKind::Detect { .. }) && i + 1 != rows.len() {
+            if matches!(
+                layer.kind,
+                LayerKind::Detect { .. } | LayerKind::Classify { .. }
+            ) && i + 1 != rows.len()
+            {
                 bail!("model YAML layer {i}: the head (Detect, Segment) must be the last layer");
             }
             ch.push(layer.c_out);
             layers.push(layer);
         }
         match layers.last().map(|l| &l.kind) {
-            Some(LayerKind::Detect { .. }) => {}
-            _ => bail!("model YAML must end with a Detect or Segment layer"),
+            Some(LayerKind::Detect { .. } | LayerKind::Classify { .. }) => {}
+            _ => bail!("model YAML must end with a Detect, Segment or Classify layer"),
         }
         check_cost(&walk(&layers)?)?;
         let stem_scaled = match (&scale, guess_scale(stem)) {
@@ -288,6 +302,9 @@ impl ModelSpec {
         )
     }
 }
+
+/// The hidden width of the Classify head (every scale).
+pub const CLASSIFY_HIDDEN: i64 = 1280;
 
 /// Most classes a model may have.
 pub const MAX_NC: i64 = 10_000;
@@ -622,6 +639,11 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
             let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
             (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head: HeadKind::Detect }, 0)
         }
+        "Classify" => {
+            let c1 = one_input()?;
+            let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
+            (LayerKind::Classify { c1, nc }, nc)
+        }
         "Segment" => {
             let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
             if chs.len() != 3 {
@@ -637,7 +659,7 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
             let head = HeadKind::Segment { nm, npr };
             (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
         }
-        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment)"),
+        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment, Classify)"),
     };
     if c_out > MAX_CHANNELS {
         bail!("{module} would output {c_out} channels, more than {MAX_CHANNELS}");
@@ -803,6 +825,13 @@ fn tally_layer(t: &mut Tally, kind: &LayerKind, n: i64, h: i64) {
             t.conv(2 * c, c1, 1, 1, true, h);
         }
         LayerKind::Upsample { scale } => t.output(0, h * scale),
+        LayerKind::Classify { c1, nc } => {
+            // Conv 1x1 to 1280, the pool (thop: one op per input element) and the Linear.
+            t.conv(c1, CLASSIFY_HIDDEN, 1, 1, true, h);
+            t.macs += (CLASSIFY_HIDDEN * h * h) as f64;
+            t.params += (CLASSIFY_HIDDEN * nc + nc) as f64;
+            t.macs += (CLASSIFY_HIDDEN * nc) as f64;
+        }
         LayerKind::Concat | LayerKind::Detect { .. } => {}
     }
 }

@@ -101,7 +101,10 @@ impl TaskKind {
 
     /// Whether ryolo can build this task's model (its head) yet.
     pub fn has_model(self) -> bool {
-        matches!(self, TaskKind::Detect | TaskKind::Segment)
+        matches!(
+            self,
+            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify
+        )
     }
 
     /// Whether ryolo implements this task yet.

@@ -111,6 +111,7 @@ const ALLOWED_MODULES: &[&str] = &[
     "builtins",
     "__builtin__",
     "ultralytics",
+    "torchvision",
     "_codecs",
     "numpy",
     "pathlib",

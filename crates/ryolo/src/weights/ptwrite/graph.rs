@@ -116,6 +116,7 @@ impl GraphBuilder {
         let class = match m.head {
             Head::Detect(_) => "DetectionModel",
             Head::Segment(_) => "SegmentationModel",
+            Head::Classify(_) => bail!("writing classify models as .pt is not implemented yet"),
         };
         Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
     }
@@ -238,8 +239,8 @@ impl GraphBuilder {
                 ],
                 attrs: vec![
                     ("num_features", Py::Int(ws[0])),
-                    ("eps", Py::Float(crate::nn::modules::BN_EPS)),
-                    ("momentum", Py::Float(crate::nn::modules::BN_MOMENTUM)),
+                    ("eps", Py::Float(c.bn_eps)),
+                    ("momentum", Py::Float(c.bn_momentum)),
                     ("affine", Py::Bool(true)),
                     ("track_running_stats", Py::Bool(true)),
                 ],
