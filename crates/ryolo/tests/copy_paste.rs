@@ -315,6 +315,31 @@ fn batches(e: &[LabelEntry], aug: AugConfig, workers: usize, mosaic: bool) -> Ba
         .collect()
 }
 
+/// Every polygon point of every batch lies in its (normalised) box, inside the image.
+fn polygons_inside_their_boxes(e: &[LabelEntry], aug: AugConfig) {
+    let ds = Arc::new(TrainDataset::new(e.to_vec(), 64, aug, 3, false));
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    );
+    for b in epoch_batches(ds, pool, 1, 4, true, 2).iter() {
+        let t = &b.targets;
+        assert_eq!(t.segments.len(), t.bboxes.len());
+        for (p, bx) in t.segments.iter().zip(&t.bboxes) {
+            assert!(!p.is_empty());
+            let (x0, y0) = (bx[0] - bx[2] / 2.0, bx[1] - bx[3] / 2.0);
+            let (x1, y1) = (bx[0] + bx[2] / 2.0, bx[1] + bx[3] / 2.0);
+            for q in p {
+                assert!(q[0] >= x0 - 1e-4 && q[0] <= x1 + 1e-4, "{q:?} {bx:?}");
+                assert!(q[1] >= y0 - 1e-4 && q[1] <= y1 + 1e-4, "{q:?} {bx:?}");
+                assert!((0.0..=1.0).contains(&q[0]) && (0.0..=1.0).contains(&q[1]));
+            }
+        }
+    }
+}
+
 fn with(copy_paste: f64, mode: CopyPasteMode) -> AugConfig {
     AugConfig {
         copy_paste,
@@ -347,6 +372,7 @@ fn loader_pastes_segments_only_and_stays_deterministic() {
         for (_, boxes, nseg) in &on {
             assert_eq!(boxes.len(), *nseg, "one polygon per box");
         }
+        polygons_inside_their_boxes(&seg, with(1.0, mode));
         assert!(
             on == batches(&seg, with(1.0, mode), 2, true),
             "any worker count"
@@ -390,4 +416,41 @@ fn segment_training_runs_with_copy_paste_in_both_modes() {
     ));
     let err = train(&bad, &mut Callbacks::default()).unwrap_err();
     assert!(format!("{err:#}").contains("copy_paste_mode"), "{err:#}");
+}
+
+#[test]
+fn shared_segment_and_obb_datasets_paste_consistent_labels() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    for (name, nc, fmt) in [
+        ("coco8-seg", 80, LabelFormat::Segment),
+        ("dota8", 15, LabelFormat::Obb),
+    ] {
+        let dir = shared.join("datasets").join(name).join("images/train");
+        let files = list_images(&[dir]).unwrap();
+        let e = scan_with("train", &files, nc, false, fmt).entries;
+        for mode in [CopyPasteMode::Flip, CopyPasteMode::Mixup] {
+            let ds = Arc::new(TrainDataset::new(e.clone(), 160, with(1.0, mode), 5, false));
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap(),
+            );
+            let mut n = 0;
+            for b in epoch_batches(ds, pool, 0, 2, true, 2).iter() {
+                let t = &b.targets;
+                n += t.cls.len();
+                match fmt {
+                    LabelFormat::Obb => assert_eq!(t.corners.len(), t.cls.len()),
+                    _ => assert_eq!(t.segments.len(), t.cls.len()),
+                }
+            }
+            assert!(n > 0, "{name} {mode:?}");
+        }
+        if fmt == LabelFormat::Segment {
+            polygons_inside_their_boxes(&e, with(1.0, CopyPasteMode::Flip));
+        }
+    }
 }
