@@ -378,6 +378,26 @@ fn loader_pastes_segments_only_and_stays_deterministic() {
             "any worker count"
         );
     }
+    // Rect training keeps copy-paste (Ultralytics turns off only mosaic, mixup and cutmix).
+    for mode in [CopyPasteMode::Flip, CopyPasteMode::Mixup] {
+        let rect = |p: f64| -> Vec<(Vec<u8>, usize, usize)> {
+            let ds = TrainDataset::new(seg.clone(), 64, with(p, mode), 7, false).with_rect(4);
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap(),
+            );
+            epoch_batches(Arc::new(ds), pool, 0, 4, true, 2)
+                .iter()
+                .map(|b| (b.pixels, b.targets.bboxes.len(), b.targets.segments.len()))
+                .collect()
+        };
+        let (on, off) = (rect(1.0), rect(0.0));
+        assert!(on != off, "rect {mode:?}");
+        assert!(on.iter().all(|b| b.1 == b.2));
+        assert!(on.iter().map(|b| b.1).sum::<usize>() > off.iter().map(|b| b.1).sum::<usize>());
+    }
     // Flip mode pastes instances every time it can: more labels than without.
     let on = batches(&seg, with(1.0, CopyPasteMode::Flip), 1, true);
     let off = batches(&seg, with(0.0, CopyPasteMode::Flip), 1, true);
