@@ -56,8 +56,6 @@ fn every_unimplemented_argument_is_named_once() {
         "compile=True",
         "channels_last=True",
         "multi_scale=0.5",
-        "copy_paste=0.5",
-        "copy_paste_mode=mixup",
         "dropout=0.1",
         "auto_augment=augmix",
         "erasing=0.1",

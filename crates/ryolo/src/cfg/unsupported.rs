@@ -18,14 +18,6 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("multi_scale", "multi-scale training is not implemented yet"),
     (
-        "copy_paste",
-        "copy-paste augmentation of segments is not implemented yet",
-    ),
-    (
-        "copy_paste_mode",
-        "applies to copy_paste, which is not implemented yet",
-    ),
-    (
         "dropout",
         "applies to the classify task, which is not implemented yet",
     ),

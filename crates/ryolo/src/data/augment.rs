@@ -1,5 +1,5 @@
-//! Training augmentation in Ultralytics' order (spec/augment.md): mosaic, random affine with the
-//! box-candidate filter, mixup, HSV, flips. Images are RGB `Rgb` buffers; labels are [`Instances`]
+//! Training augmentation in Ultralytics' order (spec/augment.md): mosaic, copy-paste, random affine
+//! with the box-candidate filter, mixup, cutmix, HSV, flips. Images are RGB `Rgb` buffers; labels are [`Instances`]
 //! in pixels (`xyxy` boxes), every part transformed with the image.
 
 use super::instances::{Instances, Mat3};
@@ -15,6 +15,10 @@ pub struct AugConfig {
     pub mixup: f64,
     /// CutMix probability.
     pub cutmix: f64,
+    /// Copy-paste fraction of eligible instances (also the probability in `mixup` mode).
+    pub copy_paste: f64,
+    /// Where copy-paste takes its instances from (`copy_paste_mode`).
+    pub copy_paste_mode: CopyPasteMode,
     /// Rotation range in degrees.
     pub degrees: f64,
     /// Translation fraction.
@@ -41,6 +45,8 @@ impl Default for AugConfig {
             mosaic: 1.0,
             mixup: 0.0,
             cutmix: 0.0,
+            copy_paste: 0.0,
+            copy_paste_mode: CopyPasteMode::Flip,
             degrees: 0.0,
             translate: 0.1,
             scale: 0.5,
@@ -61,6 +67,8 @@ impl AugConfig {
             mosaic: 0.0,
             mixup: 0.0,
             cutmix: 0.0,
+            copy_paste: 0.0,
+            copy_paste_mode: CopyPasteMode::Flip,
             degrees: 0.0,
             translate: 0.0,
             scale: 0.0,
@@ -70,6 +78,27 @@ impl AugConfig {
             flipud: 0.0,
             fliplr: 0.0,
             bgr: 0.0,
+        }
+    }
+}
+
+/// Where copy-paste takes the pasted instances from (Ultralytics' `copy_paste_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyPasteMode {
+    /// The sample's own instances mirrored left-right, between mosaic and the affine step.
+    #[default]
+    Flip,
+    /// Another random sample (mosaic + affine), after the affine step, with probability `copy_paste`.
+    Mixup,
+}
+
+impl CopyPasteMode {
+    /// `flip` or `mixup` (Ultralytics' names); None for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "flip" => Some(Self::Flip),
+            "mixup" => Some(Self::Mixup),
+            _ => None,
         }
     }
 }
@@ -786,6 +815,114 @@ pub fn cutmix(mut a: Sample, b: &Sample, rng: &mut impl Rng) -> Sample {
     a.instances.extend(add);
     a.instances.equalize_segments();
     a
+}
+
+/// Whether copy-paste acts on these labels: some instance carries an outline (a polygon, or OBB
+/// corners; Ultralytics: `len(instances.segments) > 0`). Box-only labels are left alone.
+pub fn pastes(inst: &Instances) -> bool {
+    inst.segments.as_ref().is_some_and(|s| !s.is_empty())
+        || inst.corners.as_ref().is_some_and(|c| !c.is_empty())
+}
+
+/// The outline of instance `j` that copy-paste draws: its polygon, else its OBB corners.
+fn outline(inst: &Instances, j: usize) -> &[[f32; 2]] {
+    match (&inst.segments, &inst.corners) {
+        (Some(s), _) => s.get(j).map_or(&[][..], |p| &p[..]),
+        (None, Some(c)) => c.get(j).map_or(&[][..], |p| &p[..]),
+        _ => &[],
+    }
+}
+
+/// Copy-paste's choice (spec/segment.md §3 item 3): the indices of `src` boxes whose IoA with every
+/// `dst` box is under 0.30 (float32 as NumPy), by ascending largest IoA, the first
+/// `round(p · candidates)` (half to even, as Python). Ties keep index order (a stable sort; NumPy's
+/// unstable `argsort` orders them arbitrarily).
+pub fn copy_paste_selection(src: &[[f32; 4]], dst: &[[f32; 4]], p: f64) -> Vec<usize> {
+    let mut cand: Vec<(usize, f32)> = src
+        .iter()
+        .enumerate()
+        .filter_map(|(j, a)| {
+            let v: Vec<f32> = dst.iter().map(|b| ioa(a, b)).collect();
+            v.iter()
+                .all(|&x| x < 0.30f32)
+                .then(|| (j, v.iter().copied().fold(0.0f32, f32::max)))
+        })
+        .collect();
+    cand.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let n = (p * cand.len() as f64).round_ties_even().max(0.0) as usize;
+    cand.into_iter().take(n).map(|c| c.0).collect()
+}
+
+/// Pastes the `selected` instances of `from` (pixels of `dst`) onto `dst`: their outlines, truncated
+/// to int32, filled as OpenCV's `drawContours(FILLED)` (the same pixels as `fillPoly`) form a mask
+/// where `dst` takes the pixels of `src` (None: `dst` mirrored left-right); then the instances are
+/// appended in selection order.
+fn paste(dst: &mut Sample, src: Option<&Rgb>, from: &Instances, selected: &[usize]) {
+    use crate::ops::raster::{fill_poly, trunc_i32};
+    let (w, h) = (dst.img.w, dst.img.h);
+    let fits = |img: &Rgb| (img.w, img.h) == (w, h) && img.data.len() == w * h * 3;
+    if selected.is_empty() || !fits(&dst.img) || src.is_some_and(|s| !fits(s)) {
+        return;
+    }
+    let mut mask = vec![0u8; w * h];
+    for &j in selected {
+        let pts: Vec<[i32; 2]> = outline(from, j)
+            .iter()
+            .map(|p| [trunc_i32(p[0]), trunc_i32(p[1])])
+            .collect();
+        fill_poly(&mut mask, w, h, &pts, 1);
+    }
+    let mut orig = vec![0u8; w * 3];
+    for (y, (row, m)) in dst
+        .img
+        .data
+        .chunks_exact_mut(w * 3)
+        .zip(mask.chunks_exact(w))
+        .enumerate()
+    {
+        if !m.contains(&1) {
+            continue;
+        }
+        let from_row: &[u8] = match src {
+            Some(s) => &s.data[y * w * 3..(y + 1) * w * 3],
+            None => {
+                orig.copy_from_slice(row);
+                &orig
+            }
+        };
+        for x in (0..w).filter(|&x| m[x] != 0) {
+            let sx = if src.is_some() { x } else { w - 1 - x };
+            row[x * 3..x * 3 + 3].copy_from_slice(&from_row[sx * 3..sx * 3 + 3]);
+        }
+    }
+    let mut add = from.clone();
+    add.permute(selected);
+    dst.instances.extend(add);
+    dst.instances.equalize_segments();
+}
+
+/// Copy-paste, `flip` mode (spec/segment.md §3 item 3): the sample's instances mirrored left-right
+/// are chosen by [`copy_paste_selection`] against its own boxes (fraction `p`) and pasted with the
+/// mirrored pixels. No random draw; nothing happens without outlines or with `p = 0`.
+pub fn copy_paste_flip(s: &mut Sample, p: f64) {
+    if p == 0.0 || !pastes(&s.instances) {
+        return;
+    }
+    let mut flipped = s.instances.clone();
+    flipped.flip_lr(s.img.w as f32, None);
+    let selected = copy_paste_selection(&flipped.boxes, &s.instances.boxes, p);
+    paste(s, None, &flipped, &selected);
+}
+
+/// Copy-paste, `mixup` mode once applied (its probability draw and the partner are the caller's):
+/// `other`'s instances chosen by [`copy_paste_selection`] against `s`'s boxes are pasted with
+/// `other`'s pixels. Unchanged when the images differ in size (Ultralytics fails there).
+pub fn copy_paste_from(s: &mut Sample, other: &Sample, p: f64) {
+    if p == 0.0 || !pastes(&s.instances) {
+        return;
+    }
+    let selected = copy_paste_selection(&other.instances.boxes, &s.instances.boxes, p);
+    paste(s, Some(&other.img), &other.instances, &selected);
 }
 
 /// OpenCV's fixed-point division tables for 8-bit RGB -> HSV (`hsv_shift` 12).

@@ -2,8 +2,9 @@
 //! thread while the model computes, deterministic for a seed whatever the number of workers.
 
 use super::augment::{
-    cutmix, fliplr, flipud, mixup, mosaic4_layout, random_hsv, random_perspective,
-    random_perspective_grey, random_perspective_on, AugConfig, Canvas, GreySample, Sample, Tile,
+    copy_paste_flip, copy_paste_from, cutmix, fliplr, flipud, mixup, mosaic4_layout, pastes,
+    random_hsv, random_perspective, random_perspective_grey, random_perspective_on, AugConfig,
+    Canvas, CopyPasteMode, GreySample, Sample, Tile,
 };
 use super::instances::{Instances, SEGMENT_POINTS};
 use super::LabelEntry;
@@ -171,6 +172,14 @@ impl Aug {
         }
     }
 
+    /// The labels.
+    pub fn instances(&self) -> &Instances {
+        match self {
+            Aug::Rgb(s) => &s.instances,
+            Aug::Grey(g) => &g.instances,
+        }
+    }
+
     /// As an RGB sample.
     pub fn into_rgb(self) -> Sample {
         match self {
@@ -248,6 +257,12 @@ impl TrainDataset {
                 .collect()
         });
         let flips_ok = entries.iter().all(|e| e.keypoints.is_none());
+        if aug.copy_paste > 0.0 && !entries.iter().any(|e| pastes(&e.instances())) {
+            println!(
+                "WARNING copy_paste={} has no effect: the training labels carry no polygons",
+                aug.copy_paste
+            );
+        }
         Self {
             entries,
             imgsz,
@@ -335,27 +350,63 @@ impl TrainDataset {
         self
     }
 
-    /// A rect-training sample: letterboxed into its batch canvas, then affine (within the canvas),
-    /// HSV and flips.
+    /// A rect-training sample: copy-paste (`flip` mode, on the loaded image), letterboxed into its
+    /// batch canvas, then affine (within the canvas), copy-paste (`mixup` mode, the partner
+    /// letterboxed into the same canvas), HSV and flips. `mosaic` false = after close_mosaic
+    /// (copy-paste off).
     pub fn get_rect(
         &self,
         i: usize,
         epoch: usize,
         shape: (usize, usize),
         recent: &Recent,
+        mosaic: bool,
     ) -> Sample {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let img = self.load(i, recent);
-        let (lb, info) = crate::ops::letterbox(&img, shape, false, true, 32);
-        let (r, (px, py)) = (info.ratio as f32, (info.pad.0 as f32, info.pad.1 as f32));
-        let mut instances = self.instances(i, &img);
-        instances.scale(r, r);
-        instances.translate(px, py);
-        let s = Sample { img: lb, instances };
-        let s = random_perspective(s, &self.aug, shape.1, shape.0, &mut rng);
+        let s = self.rect_pre(i, shape, recent, mosaic, true, &mut rng);
         Aug::Rgb(s)
             .colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
             .into_rgb()
+    }
+
+    /// The rect pre-transform of image `i`: flip copy-paste, letterbox, affine, mixup copy-paste
+    /// (the copy-paste steps only with `paste`, before close_mosaic and with `copy_paste > 0`).
+    fn rect_pre(
+        &self,
+        i: usize,
+        shape: (usize, usize),
+        recent: &Recent,
+        mosaic: bool,
+        paste: bool,
+        rng: &mut impl Rng,
+    ) -> Sample {
+        let cp = paste && mosaic && self.aug.copy_paste > 0.0;
+        let mut img = self.load(i, recent);
+        let mut instances = self.instances(i, &img);
+        if cp && self.aug.copy_paste_mode == CopyPasteMode::Flip && pastes(&instances) {
+            let mut s = Sample {
+                img: (*img).clone(),
+                instances,
+            };
+            copy_paste_flip(&mut s, self.aug.copy_paste);
+            instances = s.instances;
+            img = Arc::new(s.img);
+        }
+        let (lb, info) = crate::ops::letterbox(&img, shape, false, true, 32);
+        let (r, (px, py)) = (info.ratio as f32, (info.pad.0 as f32, info.pad.1 as f32));
+        instances.scale(r, r);
+        instances.translate(px, py);
+        let s = Sample { img: lb, instances };
+        let mut s = random_perspective(s, &self.aug, shape.1, shape.0, rng);
+        if cp && self.aug.copy_paste_mode == CopyPasteMode::Mixup {
+            let p = self.aug.copy_paste;
+            if pastes(&s.instances) && rng.gen::<f64>() <= p {
+                let j = rng.gen_range(0..self.len());
+                let other = self.rect_pre(j, shape, recent, mosaic, false, rng);
+                copy_paste_from(&mut s, &other, p);
+            }
+        }
+        s
     }
 
     /// Number of images.
@@ -406,9 +457,21 @@ impl TrainDataset {
         self
     }
 
-    fn pre_transform(&self, i: usize, mosaic: bool, recent: &Recent, rng: &mut impl Rng) -> Aug {
+    /// Mosaic (or the single image), flip copy-paste, affine, mixup copy-paste (spec/augment.md §1
+    /// steps 1-3). The copy-paste steps run only with `paste` (not for copy-paste's own partner),
+    /// before close_mosaic (`mosaic`) and with `copy_paste > 0`.
+    fn pre_transform(
+        &self,
+        i: usize,
+        mosaic: bool,
+        recent: &Recent,
+        paste: bool,
+        rng: &mut impl Rng,
+    ) -> Aug {
         let s = self.imgsz;
-        let base = if mosaic && rng.gen::<f64>() < self.aug.mosaic {
+        let cp = paste && mosaic && self.aug.copy_paste > 0.0;
+        let flip = cp && self.aug.copy_paste_mode == CopyPasteMode::Flip;
+        let a = if mosaic && rng.gen::<f64>() < self.aug.mosaic {
             // Partners: uniform over the dataset with a RAM cache, else over the recent-image window
             // (as Ultralytics' mosaic buffer; deterministic because the window follows the epoch order).
             let others: [usize; 3] = std::array::from_fn(|_| {
@@ -422,15 +485,47 @@ impl TrainDataset {
             let imgs = ids.map(|k| self.load(k, recent));
             let insts: [Instances; 4] = std::array::from_fn(|k| self.instances(ids[k], &imgs[k]));
             let refs: [Tile; 4] = std::array::from_fn(|k| (&*imgs[k], &insts[k]));
-            // The mosaic is never built: the affine warp reads its four tiles directly.
             let (canvas, inst) = mosaic4_layout(refs, s, rng);
             let grey = ids.iter().all(|&k| self.is_grey(k));
-            return self.warp(&canvas, &inst, grey, rng);
+            if flip && pastes(&inst) {
+                // Copy-paste needs the mosaic's pixels.
+                let mut m = Sample {
+                    img: canvas.materialize(),
+                    instances: inst,
+                };
+                copy_paste_flip(&mut m, self.aug.copy_paste);
+                self.warp(&Canvas::single(&m.img), &m.instances, grey, rng)
+            } else {
+                // The mosaic is never built: the affine warp reads its four tiles directly.
+                self.warp(&canvas, &inst, grey, rng)
+            }
         } else {
-            self.load(i, recent)
+            let base = self.load(i, recent);
+            let inst = self.instances(i, &base);
+            if flip && pastes(&inst) {
+                let mut m = Sample {
+                    img: (*base).clone(),
+                    instances: inst,
+                };
+                copy_paste_flip(&mut m, self.aug.copy_paste);
+                self.warp(&Canvas::single(&m.img), &m.instances, self.is_grey(i), rng)
+            } else {
+                self.warp(&Canvas::single(&base), &inst, self.is_grey(i), rng)
+            }
         };
-        let inst = self.instances(i, &base);
-        self.warp(&Canvas::single(&base), &inst, self.is_grey(i), rng)
+        if !cp || self.aug.copy_paste_mode != CopyPasteMode::Mixup {
+            return a;
+        }
+        // Mixup mode: with probability copy_paste, from another image through mosaic + affine.
+        let p = self.aug.copy_paste;
+        if !pastes(a.instances()) || rng.gen::<f64>() > p {
+            return a;
+        }
+        let j = rng.gen_range(0..self.len());
+        let other = self.pre_transform(j, mosaic, recent, false, rng).into_rgb();
+        let mut a = a.into_rgb();
+        copy_paste_from(&mut a, &other, p);
+        Aug::Rgb(a)
     }
 
     /// The random affine of a canvas; grey tiles are warped on one channel (the same bytes).
@@ -446,7 +541,8 @@ impl TrainDataset {
         }
     }
 
-    /// The augmented sample `i` of `epoch` (mosaic and mixup off once `mosaic` is false).
+    /// The augmented sample `i` of `epoch` (mosaic, mixup, cutmix and copy-paste off once `mosaic`
+    /// is false).
     pub fn get(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Sample {
         self.get_aug(i, epoch, mosaic, recent).into_rgb()
     }
@@ -454,15 +550,19 @@ impl TrainDataset {
     /// [`Self::get`], leaving all-grey samples on one channel.
     pub fn get_aug(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Aug {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let mut a = self.pre_transform(i, mosaic, recent, &mut rng);
+        let mut a = self.pre_transform(i, mosaic, recent, true, &mut rng);
         if mosaic && self.aug.mixup > 0.0 && rng.gen::<f64>() < self.aug.mixup {
             let j = rng.gen_range(0..self.len());
-            let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
+            let other = self
+                .pre_transform(j, mosaic, recent, true, &mut rng)
+                .into_rgb();
             a = Aug::Rgb(mixup(a.into_rgb(), other, &mut rng));
         }
         if mosaic && self.aug.cutmix > 0.0 && rng.gen::<f64>() < self.aug.cutmix {
             let j = rng.gen_range(0..self.len());
-            let other = self.pre_transform(j, mosaic, recent, &mut rng).into_rgb();
+            let other = self
+                .pre_transform(j, mosaic, recent, true, &mut rng)
+                .into_rgb();
             a = Aug::Rgb(cutmix(a.into_rgb(), &other, &mut rng));
         }
         a.colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
@@ -599,7 +699,7 @@ pub fn epoch_batches(
             let empty = Recent::default();
             for (idx, shape) in rect {
                 let b = build_batch(&pool, idx.clone(), *shape, ds.masks, |i| {
-                    Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty))
+                    Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty, mosaic))
                 });
                 if tx.send(b).is_err() {
                     return;

@@ -2,7 +2,7 @@
 //! `default.yaml`, never from literals here).
 
 use crate::cfg::Args;
-use crate::data::augment::AugConfig;
+use crate::data::augment::{AugConfig, CopyPasteMode};
 use anyhow::{anyhow, Result};
 
 /// What `cache=` asks for.
@@ -91,13 +91,21 @@ pub struct TrainConfig {
     pub aug: AugConfig,
 }
 
-/// The augmentation settings (mosaic, mixup and cutmix off for rect training).
+/// The augmentation settings (mosaic, mixup and cutmix off for rect training; copy-paste stays, as
+/// in Ultralytics).
 pub fn aug_from(a: &Args) -> Result<AugConfig> {
     let f = |k: &str| a.num(k);
     let mut aug = AugConfig {
         mosaic: f("mosaic")?,
         mixup: f("mixup")?,
         cutmix: f("cutmix")?,
+        copy_paste: f("copy_paste")?,
+        copy_paste_mode: match a.str("copy_paste_mode").as_deref() {
+            None => CopyPasteMode::Flip,
+            Some(m) => CopyPasteMode::parse(m).ok_or_else(|| {
+                anyhow!("Expected `copy_paste_mode` to be `flip` or `mixup`, but got {m}.")
+            })?,
+        },
         degrees: f("degrees")?,
         translate: f("translate")?,
         scale: f("scale")?,
