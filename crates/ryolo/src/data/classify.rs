@@ -175,7 +175,9 @@ impl ClsData {
             "train" => Some(&self.train),
             "val" => self.val.as_ref(),
             "test" => self.test.as_ref(),
-            other => bail!("invalid classification dataset split '{other}'; use 'train', 'val' or 'test'"),
+            other => bail!(
+                "invalid classification dataset split '{other}'; use 'train', 'val' or 'test'"
+            ),
         };
         p.map(PathBuf::as_path).ok_or_else(|| {
             anyhow!(
@@ -191,7 +193,9 @@ impl ClsData {
 }
 
 /// The archive suffixes Ultralytics unpacks when `data=` is not a folder.
-const ARCHIVE_SUFFIXES: [&str; 8] = [".zip", ".tar", ".gz", ".tgz", ".xz", ".bz2", ".txz", ".tbz2"];
+const ARCHIVE_SUFFIXES: [&str; 8] = [
+    ".zip", ".tar", ".gz", ".tgz", ".xz", ".bz2", ".txz", ".tbz2",
+];
 
 /// The dataset folder `data` names: a folder as is, a `.zip` unpacked into `datasets_dir`, a
 /// bare name through [`crate::hub::datasets::classify_dataset`]; anything else is an error.
@@ -266,7 +270,11 @@ pub fn check_cls_dataset(data: &Path, split: &str) -> Result<ClsData> {
     for w in &warnings {
         println!("WARNING {w}");
     }
-    for (k, v) in [("train", Some(&train)), ("val", val.as_ref()), ("test", test.as_ref())] {
+    for (k, v) in [
+        ("train", Some(&train)),
+        ("val", val.as_ref()),
+        ("test", test.as_ref()),
+    ] {
         let Some(v) = v else {
             println!("{k}: None...");
             continue;
@@ -353,7 +361,9 @@ impl Fraction {
         let v = match v {
             Value::Sequence(s) => {
                 let i = ["train", "val", "test"].iter().position(|s| *s == split);
-                i.and_then(|i| s.get(i)).cloned().unwrap_or(Value::from(1.0))
+                i.and_then(|i| s.get(i))
+                    .cloned()
+                    .unwrap_or(Value::from(1.0))
             }
             Value::Null => Value::from(1.0),
             v if split == "train" => v.clone(),
@@ -362,7 +372,9 @@ impl Fraction {
         let f = match (&v, v.as_u64(), v.as_f64()) {
             (_, Some(n), _) if n > 1 => Self::Count(n as usize),
             (_, _, Some(r)) if r.is_finite() && r >= 0.0 => Self::Ratio(r),
-            _ => bail!("fraction for '{split}' must be a non-negative number or image count, got {v:?}"),
+            _ => bail!(
+                "fraction for '{split}' must be a non-negative number or image count, got {v:?}"
+            ),
         };
         if (split == "train" || split == "val") && matches!(f, Self::Ratio(r) if r == 0.0) {
             bail!("{split} fraction must select at least one image");
@@ -420,7 +432,9 @@ fn bilinear_taps(
             let center = (i as f64 + 0.5) * scale;
             // `as i64` truncates toward zero like C's (int).
             let lo = ((center - support + 0.5) as i64).max(0) as usize;
-            let hi = ((center + support + 0.5) as i64).min(in_size as i64).max(lo as i64) as usize;
+            let hi = ((center + support + 0.5) as i64)
+                .min(in_size as i64)
+                .max(lo as i64) as usize;
             let mut w: Vec<f64> = (lo..hi)
                 .map(|j| {
                     let x = ((j as f64 - center + 0.5) * inv).abs();
@@ -588,7 +602,10 @@ fn resize_and_crop(
         return RgbImage::from_raw(cw as u32, ch as u32, win).unwrap_or_default();
     }
     let mut out = vec![0u8; cw * ch * 3];
-    let (dx, dy) = ((xr.start as i64 - left) as usize, (yr.start as i64 - top) as usize);
+    let (dx, dy) = (
+        (xr.start as i64 - left) as usize,
+        (yr.start as i64 - top) as usize,
+    );
     for (r, src) in win.chunks_exact(xr.len() * 3).enumerate() {
         let o = ((dy + r) * cw + dx) * 3;
         out[o..o + src.len()].copy_from_slice(src);
@@ -643,19 +660,17 @@ pub enum AutoAugment {
 impl AutoAugment {
     /// The policy named by the `auto_augment` setting (empty/none/null = off).
     pub fn parse(s: Option<&str>) -> Result<Self> {
-        Ok(
-            match s.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-                None | Some("") | Some("none") | Some("null") | Some("false") => Self::Off,
-                Some("randaugment") => Self::RandAugment,
-                Some("augmix") => Self::AugMix,
-                Some("autoaugment") => Self::AutoAugment,
-                Some(_) => bail!(
-                    "Invalid auto_augment policy: {}. Should be one of \"randaugment\", \"augmix\", \
+        Ok(match s.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("none") | Some("null") | Some("false") => Self::Off,
+            Some("randaugment") => Self::RandAugment,
+            Some("augmix") => Self::AugMix,
+            Some("autoaugment") => Self::AutoAugment,
+            Some(_) => bail!(
+                "Invalid auto_augment policy: {}. Should be one of \"randaugment\", \"augmix\", \
                      \"autoaugment\" or None",
-                    s.unwrap_or_default()
-                ),
-            },
-        )
+                s.unwrap_or_default()
+            ),
+        })
     }
 }
 
@@ -1308,7 +1323,10 @@ impl ClsDataset {
             bail!("imgsz must be positive");
         }
         if !root.is_dir() {
-            bail!("classification split folder {} does not exist", root.display());
+            bail!(
+                "classification split folder {} does not exist",
+                root.display()
+            );
         }
         let folder = ImageFolder::scan(root)?;
         let mut warnings = folder.warnings.clone();
@@ -1493,7 +1511,10 @@ mod tests {
         for y in 6..11 {
             for x in 2..5 {
                 for c in 0..3 {
-                    assert_eq!(full[(y * 7 + x) * 3 + c], win[((y - 6) * 3 + x - 2) * 3 + c]);
+                    assert_eq!(
+                        full[(y * 7 + x) * 3 + c],
+                        win[((y - 6) * 3 + x - 2) * 3 + c]
+                    );
                 }
             }
         }
