@@ -921,11 +921,7 @@ fn equalize(img: &mut [u8]) {
         };
         let mut n = step / 2;
         for (i, l) in luts[c].iter_mut().enumerate() {
-            *l = if step == 0 {
-                i as u8
-            } else {
-                (n / step).min(255) as u8
-            };
+            *l = n.checked_div(step).map_or(i as u8, |v| v.min(255) as u8);
             n += hist[c][i];
         }
     }
@@ -1215,7 +1211,7 @@ fn color_jitter(px: &mut [u8], size: (usize, usize), aug: &ClsAugConfig, rng: &m
 // ---------------------------------------------------------------------------------------------
 
 /// The per-sample RNG stream of classification augmentation.
-const CLS_STREAM: u64 = 0x636c_73;
+const CLS_STREAM: u64 = 0x0063_6c73;
 
 /// A per-(seed, epoch, index) RNG, derived as the detection loader derives its per-sample RNGs.
 fn rng_for(seed: u64, epoch: usize, index: usize, stream: u64) -> rand::rngs::SmallRng {
@@ -1413,32 +1409,31 @@ impl ClsDataset {
         self.samples.is_empty()
     }
 
-    /// Sample `i` decoded to RGB; a file that no longer decodes gives a warning naming it and a
-    /// grey (114) `imgsz` square.
-    pub fn load(&self, i: usize) -> RgbImage {
-        let f = &self.samples[i].file;
-        super::image::load_image(f).unwrap_or_else(|e| {
+    /// Sample `i` decoded to RGB (an error when `i` is out of range); a file that no longer
+    /// decodes gives a warning naming it and a grey (114) `imgsz` square.
+    pub fn load(&self, i: usize) -> Result<RgbImage> {
+        let s = self
+            .samples
+            .get(i)
+            .ok_or_else(|| anyhow!("sample {i} out of range ({} samples)", self.len()))?;
+        Ok(super::image::load_image(&s.file).unwrap_or_else(|e| {
             eprintln!("WARNING {e:#}; using a blank image");
             let s = self.opts.imgsz as u32;
             RgbImage::from_pixel(s, s, image::Rgb([114, 114, 114]))
-        })
+        }))
     }
 
     /// Sample `i` transformed: the training augmentation with the RNG of `(seed, epoch, i)` when
     /// `train`, else the eval transform. `3 x imgsz x imgsz` floats and the class index.
     pub fn get(&self, i: usize, epoch: usize, train: bool) -> Result<(Vec<f32>, i64)> {
-        let s = self
-            .samples
-            .get(i)
-            .ok_or_else(|| anyhow!("sample {i} out of range ({} samples)", self.len()))?;
-        let img = self.load(i);
+        let img = self.load(i)?;
         let x = if train {
             let mut rng = rng_for(self.opts.seed, epoch, i, CLS_STREAM);
             train_transform(&img, self.opts.imgsz, &self.opts.aug, &mut rng)
         } else {
             eval_transform(&img, self.opts.imgsz)
         };
-        Ok((x, s.cls))
+        Ok((x, self.samples[i].cls))
     }
 
     /// A batch of samples `indices` in parallel (deterministic: each sample has its own RNG):
@@ -1540,5 +1535,42 @@ mod tests {
                 assert!(ch >= 1 && cw >= 1 && t + ch <= h && l + cw <= w);
             }
         }
+    }
+
+    #[test]
+    fn randaugment_ops_keep_size_and_follow_their_definitions() {
+        let (w, h) = (16usize, 12usize);
+        let base: Vec<u8> = (0..w * h * 3).map(|i| (50 + i % 51) as u8).collect();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        for op in 0..RANDAUGMENT_OPS {
+            let mut img = base.clone();
+            randaugment_op(&mut img, (w, h), op, &mut rng);
+            assert_eq!(img.len(), base.len(), "op {op}");
+        }
+        // AutoContrast stretches 50..100 to 0..255; posterize keeps 7 bits; solarize inverts
+        // values of 179 and above.
+        let mut img = base.clone();
+        autocontrast(&mut img);
+        assert_eq!((img.iter().min(), img.iter().max()), (Some(&0), Some(&255)));
+        let mut img = vec![255u8, 178, 179, 7, 0, 1];
+        randaugment_op(&mut img, (2, 1), 10, &mut rng);
+        assert_eq!(img, [254, 178, 178, 6, 0, 0]);
+        let mut img = vec![255u8, 178, 179, 7, 0, 1];
+        randaugment_op(&mut img, (2, 1), 11, &mut rng);
+        assert_eq!(img, [0, 178, 76, 7, 0, 1]);
+        // Translating by +-int(0.136 * 16) = 2 px moves a column by 2.
+        let mut img = vec![0u8; w * h * 3];
+        for y in 0..h {
+            img[(y * w + 8) * 3] = 200;
+        }
+        randaugment_op(&mut img, (w, h), 3, &mut rng);
+        let col = (0..w).find(|&x| img[(5 * w + x) * 3] == 200);
+        assert!(matches!(col, Some(6) | Some(10)), "{col:?}");
+        // Equalize of a two-level channel keeps the levels apart.
+        let mut img: Vec<u8> = (0..w * h * 3)
+            .map(|i| if i % 2 == 0 { 10 } else { 20 })
+            .collect();
+        equalize(&mut img);
+        assert!(img.iter().any(|&v| v != img[0]));
     }
 }
