@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod classify;
 pub mod convert;
 pub mod dataset;
 pub mod filter;
