@@ -2,6 +2,7 @@
 //! thresholds, `ap_per_class` with 101-point AP, P/R/F1 at the best mean-F1 confidence, fitness, and
 //! the confusion matrix. Plain Rust, no libtorch.
 
+pub mod classify;
 pub mod coco;
 pub mod segment;
 
