@@ -1,6 +1,7 @@
 //! Validation: rect batches with +0.5 stride padding, batched forward, multi-label NMS, matching in
 //! letterboxed space, Ultralytics' metrics and console table (spec/metrics.md).
 
+pub mod classify;
 mod mode;
 mod output;
 pub mod seg;
@@ -82,6 +83,8 @@ pub struct ValResult {
     pub metrics: DetMetrics,
     /// Segment validation: Box and Mask metrics.
     pub seg: Option<SegMetrics>,
+    /// Classification: top-1 / top-5 and the confusion matrix.
+    pub cls: Option<crate::metrics::classify::ClsMetrics>,
     /// Confusion matrix.
     pub confusion: ConfusionMatrix,
     /// Images per class (images containing it) and instances per class, indexed by class id.
@@ -595,6 +598,7 @@ pub fn validate<'m>(
     Ok(ValResult {
         metrics,
         seg,
+        cls: None,
         confusion: acc.cm,
         per_class: acc.per_class,
         seen,

@@ -3,6 +3,7 @@
 //! headers, fitness). Detection ([`detect::Detect`]) is the one implemented today; the others are
 //! named, recognised and refused with a clear message until their files land.
 
+pub mod classify;
 pub mod detect;
 pub mod segment;
 
@@ -210,6 +211,7 @@ pub fn for_kind(kind: TaskKind) -> Result<Box<dyn Task + Send + Sync>> {
     match kind.ensure_implemented("requested")? {
         TaskKind::Detect => Ok(Box::new(detect::Detect)),
         TaskKind::Segment => Ok(Box::new(segment::Segment)),
+        TaskKind::Classify => Ok(Box::new(classify::Classify)),
         _ => unreachable!("ensure_implemented refuses the others"),
     }
 }

@@ -16,6 +16,9 @@ pub fn run(args: &Args) -> Result<ValResult> {
     let (backend, a) = Backend::load_for(args, &model)?;
     let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), a.task()?);
     let m = backend.as_ref();
+    if m.task() == crate::task::TaskKind::Classify {
+        return run_classify(&a, &data, m);
+    }
     let (entries, names) = entries(&a, &data, m)?;
     println!("{}", m.describe());
     let vc = config(&a, m)?;
@@ -43,6 +46,45 @@ pub fn run(args: &Args) -> Result<ValResult> {
     );
     outputs(&a, &dir, &entries, &names, &r)?;
     Ok(r)
+}
+
+/// `yolo val` of a classification model: the ImageFolder split, top-1 / top-5, the confusion
+/// matrix plots.
+fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
+    let split = a.str("split").unwrap_or_else(|| "val".into());
+    let cd = crate::data::classify::check_cls_dataset(Path::new(data), &split)?;
+    let imgsz = cls_imgsz(a)?;
+    let opts = crate::data::classify::ClsOptions {
+        imgsz,
+        single_cls: a.bool("single_cls"),
+        ..Default::default()
+    };
+    let ds = crate::data::classify::ClsDataset::new(cd.split(&split)?, m.names(), opts, &split)?;
+    println!("{}", m.describe());
+    println!("{}", crate::metrics::classify::ClsMetrics::table_header());
+    let r =
+        super::classify::validate_cls(m, &ds, a.int("batch")?.max(1) as usize, false, |_, _| {})?;
+    if let Some(c) = &r.cls {
+        println!("{}", c.table_row());
+    }
+    println!(
+        "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
+        r.speed.preprocess, r.speed.inference, r.speed.postprocess
+    );
+    if a.on("plots") {
+        let dir = cfg::save_dir(a, "val");
+        std::fs::create_dir_all(&dir)?;
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, false)?;
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, true)?;
+        println!("Results saved to {}", dir.display());
+    }
+    Ok(r)
+}
+
+/// The classification image size: the larger side asked, rounded up to a multiple of 32.
+pub(crate) fn cls_imgsz(a: &Args) -> Result<usize> {
+    let (h, w) = a.imgsz()?;
+    Ok(h.max(w).div_ceil(32) * 32)
 }
 
 /// The split's verified entries and the names. `classes=` drops the labels of other classes

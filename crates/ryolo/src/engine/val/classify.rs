@@ -1,0 +1,96 @@
+//! Classification validation (spec/classify.md §6): eval-transformed batches, softmax
+//! probabilities, top-1 / top-5, the confusion matrix and, during training, the cross-entropy loss.
+
+use super::ValResult;
+use crate::data::classify::ClsDataset;
+use crate::engine::backend::ModelRef;
+use crate::engine::predict::Speed;
+use crate::metrics::classify::{ClsMetrics, ClsStats};
+use crate::metrics::{ConfusionMatrix, DetMetrics};
+use anyhow::{bail, Result};
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+/// Validates a classification model on `ds` in batches of `batch`; `loss` also averages the
+/// cross-entropy of the logits over the batches (libtorch models only).
+pub fn validate_cls(
+    m: ModelRef,
+    ds: &ClsDataset,
+    batch: usize,
+    loss: bool,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ValResult> {
+    let nc = m.names().len();
+    let n = ds.len();
+    let idx: Vec<usize> = (0..n).collect();
+    let chunks: Vec<&[usize]> = idx.chunks(batch.max(1)).collect();
+    let (mut stats, mut times, mut loss_sum) = (ClsStats::default(), [0.0f64; 3], 0.0f64);
+    let s = ds.opts.imgsz as i64;
+    let pb = crate::util::progress_bar(chunks.len(), "val");
+    for (bi, c) in chunks.iter().enumerate() {
+        let t0 = Instant::now();
+        let (x, labels) = ds.batch(c, 0, false)?;
+        let b = c.len() as i64;
+        let x = Tensor::from_slice(&x)
+            .view([b, 3, s, s])
+            .to_device(m.device());
+        let t1 = Instant::now();
+        let probs = match m {
+            ModelRef::Torch(model) => tch::no_grad(|| {
+                let logits = model.forward_raw(&x, false).scores.to_kind(Kind::Float);
+                if loss {
+                    let y = Tensor::from_slice(&labels).to_device(logits.device());
+                    loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]);
+                }
+                logits.softmax(1, Kind::Float)
+            }),
+            ModelRef::Onnx(_) => {
+                if loss {
+                    bail!("validation losses need a libtorch model");
+                }
+                m.infer_probs(&x)?
+            }
+        };
+        let t2 = Instant::now();
+        let probs = probs.to_device(tch::Device::Cpu).contiguous();
+        let p = Vec::<f32>::try_from(probs.view([-1]))?;
+        let k = p.len() / c.len().max(1);
+        for (row, &t) in p.chunks(k.max(1)).zip(&labels) {
+            stats.add(row, t as usize);
+        }
+        let t3 = Instant::now();
+        for (t, (a, z)) in times.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
+            *t += (z - a).as_secs_f64();
+        }
+        progress(bi + 1, chunks.len());
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let metrics = ClsMetrics::compute(&stats, nc);
+    // The confusion matrix in the detection layout (an empty background row and column).
+    let mut cm = ConfusionMatrix::new(nc, 0.001);
+    for (r, row) in metrics.confusion.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            cm.m[r][c] = *v;
+        }
+    }
+    let k = 1e3 / n.max(1) as f64;
+    Ok(ValResult {
+        metrics: DetMetrics::default(),
+        seg: None,
+        cls: Some(metrics),
+        confusion: cm,
+        per_class: vec![(0, 0); nc],
+        seen: n,
+        instances: n,
+        speed: Speed {
+            preprocess: times[0] * k,
+            inference: times[1] * k,
+            postprocess: times[2] * k,
+        },
+        loss: loss.then(|| vec![loss_sum / chunks.len().max(1) as f64]),
+        predictions: Vec::new(),
+        mask_outputs: Vec::new(),
+        skipped: Vec::new(),
+    })
+}
