@@ -1,6 +1,7 @@
-//! `.onnx` models are checked against their metadata when loaded: a model whose `task` is neither
-//! `detect` nor `segment` is refused (naming the task), so is a `segment` one without prototypes,
-//! and one whose output rows are not `4 + len(names)`.
+//! `.onnx` models are checked against their metadata when loaded: a model whose `task` is not
+//! `detect`, `segment` or `classify` is refused (naming the task), so is a `segment` one without
+//! prototypes, a `classify` one without a 2-d output, and one whose output rows are not
+//! `4 + len(names)`.
 //! Tiny exports (yolov8n.yaml, 2 classes, 64x64) edited through the exporter's prost types.
 
 mod common;
@@ -102,6 +103,18 @@ fn task_and_names_are_checked_on_load() {
     assert!(msg.contains("seg.onnx"), "{msg}");
     assert!(msg.contains("'segment'"), "{msg}");
     assert!(msg.contains("no prototype output"), "{msg}");
+
+    // A detect graph labelled classify (output0 not 2-d) is refused, naming the file.
+    let mut cls = good.clone();
+    set_meta(&mut cls, "task", Some("classify"));
+    let e = load(&save(&dir, "cls.onnx", &cls)).unwrap().unwrap_err();
+    let msg = format!("{e:#}");
+    println!("{msg}");
+    assert!(msg.contains("cls.onnx"), "{msg}");
+    assert!(
+        msg.contains("'classify'") && msg.contains("not 2-d"),
+        "{msg}"
+    );
 
     // Three names for a 2-class head: 6 output rows where 4 + 3 = 7 are expected.
     let mut three = good.clone();

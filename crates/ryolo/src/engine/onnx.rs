@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// An ONNX model with Ultralytics' interface: `images (B,3,H,W)` -> `output0 (B,4+nc,A)` (detect),
-/// or `output0 (B,4+nc+nm,A)` and `output1 (B,nm,H/4,W/4)` prototypes (segment).
+/// or `output0 (B,4+nc+nm,A)` and `output1 (B,nm,H/4,W/4)` prototypes (segment), or `output0 (B,nc)`
+/// softmax probabilities (classify).
 pub struct OnnxModel {
     session: Mutex<Session>,
     input: String,
@@ -20,6 +21,8 @@ pub struct OnnxModel {
     pub names: Vec<String>,
     /// A segment model: metadata `task: segment`, or a second, 4-d output (the prototypes).
     pub segment: bool,
+    /// A classify model: metadata `task: classify`, or (without one) a 2-d `output0 (B, nc)`.
+    pub classify: bool,
     /// Mask coefficients per anchor (the prototypes' channels; 32 when dynamic); 0 for detect.
     pub nm: usize,
     /// Largest stride (metadata, default 32).
@@ -130,29 +133,60 @@ fn dim(d: i64) -> Option<usize> {
     (d > 0).then_some(d as usize)
 }
 
-/// Whether a model is a segment model: its `task` metadata (absent: detect, as older Ultralytics
-/// exports) or, without one, a 4-d second output `protos`. Refuses other tasks, and a `segment`
-/// model without prototypes.
-fn check_task(path: &Path, task: Option<&str>, protos: bool) -> Result<bool> {
+/// The task an ONNX model serves (what [`OnnxModel`] runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Detect,
+    Segment,
+    Classify,
+}
+
+/// The model's task: its `task` metadata or, without one (older Ultralytics exports), a 4-d second
+/// output `protos` (segment), a 2-d `output0` (classify), else detect. Refuses pose and obb, a
+/// `segment` model without prototypes and a `classify` one whose `output0` is not 2-d.
+fn check_task(path: &Path, task: Option<&str>, protos: bool, two_d: bool) -> Result<Task> {
+    let shape = |protos: bool| match (protos, two_d) {
+        (true, _) => Task::Segment,
+        (false, true) => Task::Classify,
+        _ => Task::Detect,
+    };
     match task.map(str::trim) {
-        None => Ok(protos),
-        Some("detect") => Ok(protos),
-        Some("segment") if protos => Ok(true),
+        None => Ok(shape(protos)),
+        Some("detect") => Ok(shape(protos)),
+        Some("segment") if protos => Ok(Task::Segment),
+        Some("classify") if two_d => Ok(Task::Classify),
+        Some("classify") => bail!(
+            "{}: metadata task='classify' but output0 is not 2-d (batch, nc); cannot run it as a \
+             classify model",
+            path.display()
+        ),
         Some("segment") => bail!(
             "{}: metadata task='segment' but the graph has no prototype output (a second output \
              (batch, nm, H/4, W/4)); cannot run it as a segment model",
             path.display()
         ),
         Some(task) => bail!(
-            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect and segment \
-             models, classify, pose and obb models are not supported yet",
+            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect, segment and \
+             classify models, pose and obb models are not supported yet",
             path.display()
         ),
     }
 }
 
-/// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm` 0 for detect).
+/// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm` 0 for detect), or for a
+/// classify model (`nm` = [`CLASSIFY`]) whose `output0` columns are not `len(names)`.
 fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<()> {
+    if nm == CLASSIFY {
+        if rows != names.len() {
+            bail!(
+                "{}: the model's outputs do not match its names: output0 has {rows} classes, {} \
+                 names",
+                path.display(),
+                names.len()
+            );
+        }
+        return Ok(());
+    }
     if rows != 4 + names.len() + nm {
         let coefs = if nm > 0 {
             format!(" + {nm} mask coefficients")
@@ -170,20 +204,32 @@ fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<(
     Ok(())
 }
 
-/// Segment flag, class names and largest stride from the metadata, after checking the task and
-/// that the output has `4 + len(names) + nm` rows (`rows`, when static); `nm` is the prototypes'
-/// channels (`None`: no 4-d second output; dynamic: 32). No `names`: `class0..` for the rows.
+/// `nm` marking a classify model in [`check_rows`] (its `output0` holds `nc` columns, no boxes).
+const CLASSIFY: usize = usize::MAX;
+
+/// Task, class names and largest stride from the metadata, after checking the task and that the
+/// output has `4 + len(names) + nm` rows (`rows`, when static; classify: `len(names)` columns of a
+/// 2-d `output0`, `two_d`); `nm` is the prototypes' channels (`None`: no 4-d second output;
+/// dynamic: 32). No `names`: `class0..` for the rows.
 fn names_and_stride(
     session: &Session,
     path: &Path,
     rows: Option<usize>,
     nm: Option<usize>,
-) -> Result<(bool, Vec<String>, usize)> {
+    two_d: bool,
+) -> Result<(Task, Vec<String>, usize)> {
     let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
-    let segment = check_task(path, meta.custom("task").as_deref(), nm.is_some())?;
-    let nm = if segment { nm.unwrap_or(32) } else { 0 };
+    let kind = check_task(path, meta.custom("task").as_deref(), nm.is_some(), two_d)?;
+    let nm = match kind {
+        Task::Segment => nm.unwrap_or(32),
+        Task::Classify => CLASSIFY,
+        Task::Detect => 0,
+    };
     let names = match meta.custom("names") {
         Some(s) => parse_names(&s),
+        None if nm == CLASSIFY => (0..rows.unwrap_or(0))
+            .map(|i| format!("class{i}"))
+            .collect(),
         None => (0..rows.map_or(0, |r| r.saturating_sub(4 + nm)))
             .map(|i| format!("class{i}"))
             .collect(),
@@ -195,7 +241,7 @@ fn names_and_stride(
         .custom("stride")
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(32);
-    Ok((segment, names, stride))
+    Ok((kind, names, stride))
 }
 
 /// The shape of a session input or output (empty when not a tensor; -1 for symbolic axes).
@@ -251,7 +297,9 @@ impl OnnxModel {
         if outputs.is_empty() {
             bail!("{} has no outputs", path.display());
         }
-        let rows = if shapes[0].len() == 3 {
+        // Rows of a detect output (B, 4+nc[+nm], A), or the classes of a classify one (B, nc).
+        let two_d = shapes[0].len() == 2;
+        let rows = if shapes[0].len() == 3 || two_d {
             dim(shapes[0][1])
         } else {
             None
@@ -261,7 +309,8 @@ impl OnnxModel {
             .get(1)
             .filter(|s| s.len() == 4)
             .map(|s| dim(s[1]).unwrap_or(32));
-        let (segment, names, stride) = names_and_stride(&session, path, rows, nm)?;
+        let (kind, names, stride) = names_and_stride(&session, path, rows, nm, two_d)?;
+        let segment = kind == Task::Segment;
         let imgsz = dim(shape[2]).zip(dim(shape[3]));
         Ok(Self {
             session: Mutex::new(session),
@@ -269,6 +318,7 @@ impl OnnxModel {
             outputs,
             names,
             segment,
+            classify: kind == Task::Classify,
             nm: if segment { nm.unwrap_or(32) } else { 0 },
             stride,
             imgsz,
@@ -278,9 +328,17 @@ impl OnnxModel {
     }
 
     /// Runs `x` (`B,3,H,W` floats, row-major) and returns the output with its `(B, rows, anchors)`
-    /// shape (detect models; a segment model is an error naming the file: use [`Self::run_all`]).
+    /// shape (detect models; a segment or classify model is an error naming the file: use
+    /// [`Self::run_all`]).
     /// A fixed-batch model is run once per `batch` images, the last run padded with zeros.
     pub fn run(&self, x: &[f32], shape: [usize; 4]) -> Result<(Vec<f32>, [usize; 3])> {
+        if self.classify {
+            bail!(
+                "{}: a classify model (output0 (batch, nc) probabilities) needs run_all; this \
+                 caller runs detect models only",
+                self.path.display()
+            );
+        }
         if self.segment {
             bail!(
                 "{}: a segment model (output0 with mask coefficients, output1 prototypes) needs \
@@ -299,7 +357,8 @@ impl OnnxModel {
     }
 
     /// Runs `x` (`B,3,H,W` floats, row-major) and returns every output in graph order with its
-    /// shape, batch first (`output0 (B, 4+nc[+nm], A)`; segment: `output1 (B, nm, H/4, W/4)`).
+    /// shape, batch first (`output0 (B, 4+nc[+nm], A)`; segment: `output1 (B, nm, H/4, W/4)`;
+    /// classify: `output0 (B, nc)` probabilities).
     /// A fixed-batch model is run once per `batch` images, the last run padded with zeros.
     pub fn run_all(&self, x: &[f32], shape: [usize; 4]) -> Result<Vec<(Vec<f32>, Vec<usize>)>> {
         let [b, c, h, w] = shape;
@@ -334,7 +393,17 @@ impl OnnxModel {
                     .try_extract_tensor::<f32>()
                     .map_err(|e| anyhow!("{}: output {name}: {e}", self.path.display()))?;
                 let dims: Vec<usize> = oshape.iter().map(|&d| d.max(0) as usize).collect();
-                if k == 0 {
+                if k == 0 && self.classify {
+                    if dims.len() != 2 {
+                        bail!(
+                            "{}: output {name} has shape {dims:?}, expected (batch, nc)",
+                            self.path.display()
+                        );
+                    }
+                    if !self.names.is_empty() {
+                        check_rows(&self.path, dims[1], &self.names, CLASSIFY)?;
+                    }
+                } else if k == 0 {
                     if dims.len() != 3 {
                         bail!(
                             "{}: output {name} has shape {dims:?}, expected (batch, 4+nc, anchors)",

@@ -1,7 +1,8 @@
 //! ONNX export written from our module tree (spec/export.md): input `images` (B, 3, H, W), output
 //! `output0` (B, 4 + nc, A) with DFL and box decoding inside the graph, Conv+BN fused, Ultralytics'
 //! metadata keys; Segment models (spec/segment.md §8) add 32 mask-coefficient rows to `output0` and
-//! the prototypes `output1` (B, 32, H/4, W/4). Static shapes, or dynamic batch and size.
+//! the prototypes `output1` (B, 32, H/4, W/4); Classify models (spec/classify.md §8) give softmax
+//! probabilities `output0` (B, nc). Static shapes, or dynamic batch and size.
 
 mod mode;
 pub mod proto;
@@ -9,6 +10,7 @@ pub mod pyliteral;
 
 pub use mode::run;
 
+use crate::nn::classify::Classify;
 use crate::nn::model::{make_anchors, ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, C2f, Conv, Conv2d, Inner};
 use crate::nn::segment::{Proto, Segment};
@@ -62,6 +64,14 @@ fn aints(name: &str, v: &[i64]) -> AttributeProto {
         name: name.into(),
         ints: v.to_vec(),
         r#type: 7,
+        ..Default::default()
+    }
+}
+fn af(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f: Some(v),
+        r#type: 1,
         ..Default::default()
     }
 }
@@ -412,7 +422,10 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
         w: cfg.imgsz.1 as i64,
     };
     let feats = g.body(model, input)?;
-    let outputs = g.detect_head(model, &feats, cfg)?;
+    let outputs = match &model.head {
+        Head::Classify(c) => g.classify_head(c, &feats[0], cfg)?,
+        _ => g.detect_head(model, &feats, cfg)?,
+    };
     Ok(model_proto(g, cfg, &outputs).encode_to_vec())
 }
 
@@ -442,13 +455,45 @@ impl Graph {
             .detect_from
             .iter()
             .map(|&f| {
-                if f == last {
+                if f == last || f < 0 {
                     prev.clone()
                 } else {
                     outs[f as usize].clone().expect("saved")
                 }
             })
             .collect())
+    }
+
+    /// The Classify head: Conv (fused, SiLU), GlobalAveragePool, Flatten, Gemm (the Linear), Softmax
+    /// over the classes into `output0` `(B, nc)` probabilities.
+    fn classify_head(&mut self, c: &Classify, x: &V, cfg: &ExportConfig) -> Result<Vec<Output>> {
+        let y = self.conv(x, &c.conv)?;
+        let pooled = self.op("GlobalAveragePool", &[&y.name], vec![]);
+        let flat = self.op("Flatten", &[&pooled], vec![ai("axis", 1)]);
+        let wn = self.fresh("w");
+        let wn = self.tensor(&wn, &c.linear.ws);
+        let bn = self.fresh("b");
+        let bias = c
+            .linear
+            .bs
+            .as_ref()
+            .ok_or_else(|| anyhow!("export: the Classify Linear has no bias"))?;
+        let bn = self.tensor(&bn, bias);
+        let logits = self.op(
+            "Gemm",
+            &[&flat, &wn, &bn],
+            vec![af("alpha", 1.0), af("beta", 1.0), ai("transB", 1)],
+        );
+        let n = self.nodes.len();
+        self.nodes.push(NodeProto {
+            input: vec![logits],
+            output: vec!["output0".into()],
+            name: format!("/Softmax_out_{n}"),
+            op_type: "Softmax".into(),
+            attribute: vec![ai("axis", 1)],
+        });
+        let batch = if cfg.dynamic { -8 } else { cfg.batch };
+        Ok(vec![("output0".into(), vec![batch, c.nc])])
     }
 
     /// The head: `output0` `(B, 4 + nc [+ nm], A)` (decoded boxes, class probabilities, and for
@@ -460,7 +505,7 @@ impl Graph {
         cfg: &ExportConfig,
     ) -> Result<Vec<Output>> {
         let det = model.head.detect().ok_or_else(|| {
-            anyhow::anyhow!("ONNX export of classify models is not implemented yet")
+            anyhow!("export: a classify model has no Detect head (use classify_head)")
         })?;
         let nc = det.nc;
         let mut boxes = Vec::new();
@@ -665,8 +710,8 @@ impl Graph {
 }
 
 /// A float tensor's name and type; negative dims are the symbolic axes batch (-1), height (-2),
-/// width (-3), anchors (-4), and Segment's output rows (-5), mask height (-6) and mask width (-7)
-/// under the names Ultralytics' dynamic export gives them.
+/// width (-3), anchors (-4), Segment's output rows (-5), mask height (-6) and mask width (-7), and
+/// Classify's output batch (-8) under the names Ultralytics' dynamic export gives them.
 fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     let axis_name = |d: i64| match d {
         -1 => "batch",
@@ -675,6 +720,7 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
         -5 => "Concatoutput0_dim_1",
         -6 => "mask_height",
         -7 => "mask_width",
+        -8 => "Softmaxoutput0_dim_0",
         _ => "anchors",
     };
     ValueInfoProto {

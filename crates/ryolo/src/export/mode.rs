@@ -27,7 +27,12 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
     let mut loaded = crate::weights::load_model(&model, None, tch::Device::Cpu)?;
     let a = crate::engine::backend::with_checkpoint_imgsz(args, &loaded);
     let (h, w) = a.imgsz()?;
-    let s = loaded.model.stride.iter().cloned().fold(32.0, f64::max) as usize;
+    // Classify: stride 1, imgsz not rounded (spec/classify.md §8).
+    let s = if loaded.model.task() == crate::task::TaskKind::Classify {
+        1
+    } else {
+        loaded.model.stride.iter().cloned().fold(32.0, f64::max) as usize
+    };
     let imgsz = (
         crate::engine::predict::check_imgsz(h, s),
         crate::engine::predict::check_imgsz(w, s),

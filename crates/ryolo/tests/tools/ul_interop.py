@@ -19,6 +19,13 @@
       non-tensor values, top-level key order), a restricted (weights_only) load, a rebuild from model.yaml, the eval
       forward of X.npy (both outputs saved as OUT_DIR/output0.npy, OUT_DIR/proto.npy) and, with
       --data, YOLO().val(). Writes OUT_DIR/segment.json; exits non-zero on any mismatch.
+  classify OURS.pt REFERENCE.pt OUT_DIR --input X.npy [--image IMG]
+      Ultralytics on a classify .pt we wrote: YOLO() task and model/head classes, state-dict keys,
+      shapes and values against REFERENCE.pt (an Ultralytics-written file of the same weights), the
+      module tree against it (attribute order and values; `transforms`, which we do not write, is
+      reported on its own), a restricted (weights_only) load, a rebuild from model.yaml, the eval
+      forward of X.npy (probabilities saved as OUT_DIR/probs.npy) and, with --image, predict() on
+      both files. Writes OUT_DIR/classify.json; exits non-zero on any mismatch.
   onnx MODEL.onnx OUT.json --imgsz N --data DATA.yaml --images IMG...
       YOLO(MODEL.onnx).predict on each image (conf 0.25) and .val(data=...), written as JSON.
   png DATA_DIR OUT_DIR [--size N] [--split valid]
@@ -231,6 +238,67 @@ def segment(args):
     return 1 if bad else 0
 
 
+def classify(args):
+    from pathlib import Path
+
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import ClassificationModel, load_checkpoint, torch_safe_load
+
+    out, report, bad = Path(args.out_dir), {}, []
+    out.mkdir(parents=True, exist_ok=True)
+    y = YOLO(args.ours)
+    report.update(task=y.task, model_class=type(y.model).__name__, head_class=type(y.model.model[-1]).__name__,
+                  imgsz=y.overrides.get("imgsz"))
+    if (y.task, report["model_class"], report["head_class"]) != ("classify", "ClassificationModel", "Classify"):
+        bad.append(f"task/classes {y.task} {report['model_class']} {report['head_class']}")
+    r = YOLO(args.reference)
+    sa, sb = y.model.state_dict(), r.model.state_dict()
+    report["keys"] = len(sa)
+    if [(k, v.shape, v.dtype) for k, v in sa.items()] != [(k, v.shape, v.dtype) for k, v in sb.items()]:
+        bad.append("state-dict keys/shapes/dtypes differ from the reference")
+    else:
+        report["max_weight_diff"] = max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+    ck_o, _ = torch_safe_load(args.ours)
+    ck_r, _ = torch_safe_load(args.reference)
+    mo, mr = ck_o.get("ema") or ck_o.get("model"), ck_r.get("ema") or ck_r.get("model")
+    report["reference_only_attributes"] = sorted(set(vars(mr)) - set(vars(mo)))
+    if hasattr(mr, "transforms"):  # torchvision objects we do not write; Ultralytics rebuilds them from imgsz
+        mr = deepcopy(mr)
+        del mr.transforms
+    diffs = module_tree_diffs(mo, mr, order=True)
+    if list(ck_o) != list(ck_r):
+        diffs.append(f"top-level key order {list(ck_o)} vs {list(ck_r)}")
+    report["structure_diffs"] = diffs
+    bad += diffs[:5]
+    safe, _ = torch_safe_load(args.ours, safe_only=True)
+    report["safe_load"] = type(safe.get("ema") or safe.get("model")).__name__
+    report["train_args_task"] = ck_o["train_args"]["task"]
+    weights, _ = load_checkpoint(args.ours)
+    rebuilt = ClassificationModel(weights.yaml, nc=weights.yaml.get("nc"), verbose=False)
+    rsd = rebuilt.state_dict()
+    n_ok = sum(1 for k, v in weights.state_dict().items() if k in rsd and v.shape == rsd[k].shape)
+    report["rebuild_transfer"] = [n_ok, len(rsd)]
+    if n_ok != len(rsd):
+        bad.append(f"rebuild from model.yaml transfers {n_ok}/{len(rsd)} tensors")
+    model = weights.float().eval()
+    x = torch.from_numpy(np.load(args.input))
+    with torch.no_grad():
+        p = model(x)
+    p = p[0] if isinstance(p, (tuple, list)) else p
+    np.save(out / "probs.npy", p.numpy())
+    report["forward"] = list(p.shape)
+    if args.image:
+        pa = y.predict(args.image, device="cpu", verbose=False, save=False)[0]
+        pb = r.predict(args.image, device="cpu", verbose=False, save=False)[0]
+        report["predict"] = {"probs": pa.probs.data.tolist(), "top1": pa.probs.top1,
+                             "name": pa.names[pa.probs.top1], "reference_probs": pb.probs.data.tolist(),
+                             "max_diff": float((pa.probs.data - pb.probs.data).abs().max())}
+    report["failures"] = bad
+    json.dump(report, open(out / "classify.json", "w"), indent=1)
+    print(json.dumps(report, indent=1))
+    return 1 if bad else 0
+
+
 def train(args):
     from ultralytics import YOLO
 
@@ -313,13 +381,20 @@ def main():
     g.add_argument("--trained", default=None)
     g.add_argument("--data", default=None)
     g.add_argument("--imgsz", type=int, default=64)
+    c = sub.add_parser("classify")
+    c.add_argument("ours")
+    c.add_argument("reference")
+    c.add_argument("out_dir")
+    c.add_argument("--input", required=True)
+    c.add_argument("--image", default=None)
     s = sub.add_parser("png")
     s.add_argument("data_dir")
     s.add_argument("out_dir")
     s.add_argument("--size", type=int, default=0)
     s.add_argument("--split", default="valid")
     a = ap.parse_args()
-    return {"reference": reference, "train": train, "segment": segment, "onnx": onnx, "png": png}[a.cmd](a)
+    cmds = {"reference": reference, "train": train, "segment": segment, "classify": classify, "onnx": onnx, "png": png}
+    return cmds[a.cmd](a)
 
 
 if __name__ == "__main__":

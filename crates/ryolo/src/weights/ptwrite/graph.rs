@@ -1,8 +1,10 @@
 //! Our [`DetectionModel`] as the object graph Ultralytics 8.4 pickles: one object per module with
 //! the 17 `nn.Module` bookkeeping entries, the class's own attributes (spec/checkpoint-write.md
-//! §4.1, §4.3; segment.md §9 for `SegmentationModel`) and fp16 tensors; one shared SiLU.
+//! §4.1, §4.3; segment.md §9 for `SegmentationModel`, classify.md §9 for `ClassificationModel`) and
+//! fp16 tensors; one shared SiLU.
 
 use super::pickler::{Blob, Object, Py, StorageKind};
+use crate::nn::classify::Classify;
 use crate::nn::model::{ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, Bottleneck, C2f, C2psa, Conv, Conv2d, Inner, Sppf};
 use crate::nn::segment::Segment;
@@ -54,6 +56,9 @@ impl GraphBuilder {
 
     /// The `DetectionModel` (or `SegmentationModel`, for a Segment head) object with its `yaml`,
     /// `save`, `names`, `stride`, `nc` and `args`; `max_det` is the head's (the run's `max_det`).
+    /// A Classify head gives a `ClassificationModel` with `yaml`, `save`, `stride`, `names` and
+    /// `criterion` only (no `args`; its torchvision `transforms` are not written: Ultralytics then
+    /// builds the same eval transform from `imgsz`).
     pub fn detection_model(
         &self,
         m: &DetectionModel,
@@ -78,6 +83,10 @@ impl GraphBuilder {
                 .unwrap_or_else(|| from_py(&layer.from_raw, layer.from_raw.len() > 1));
             let (class, parts) = match (&layer.kind, m.blocks.get(i)) {
                 (LayerKind::Detect { head, .. }, _) => self.head(head, m, max_det)?,
+                (LayerKind::Classify { .. }, _) => match &m.head {
+                    Head::Classify(c) => ((UL_HEAD, "Classify"), self.classify(c)?),
+                    _ => bail!("the model's head does not match its Classify layer"),
+                },
                 (kind, Some((_, block))) => self
                     .block(kind, block)
                     .with_context(|| format!("layer {i}"))?,
@@ -93,20 +102,35 @@ impl GraphBuilder {
                 .collect(),
         );
         let stride: Vec<f32> = m.stride.iter().map(|&s| s as f32).collect();
+        let stride = Py::Tensor(Rc::new(f32_blob(&stride, vec![stride.len() as i64])));
+        let save = Py::List(save_list(m).into_iter().map(Py::Int).collect());
+        let children = vec![("model".into(), container("Sequential", seq))];
+        if let Head::Classify(_) = m.head {
+            let parts = Parts {
+                children,
+                attrs: vec![
+                    ("yaml", yaml),
+                    ("save", save),
+                    ("stride", stride),
+                    ("names", names),
+                    ("criterion", Py::None),
+                ],
+                ..Default::default()
+            };
+            return Ok(Py::Object(object(
+                "ultralytics.nn.tasks",
+                "ClassificationModel",
+                parts,
+            )));
+        }
         let parts = Parts {
-            children: vec![("model".into(), container("Sequential", seq))],
+            children,
             attrs: vec![
                 ("yaml", yaml),
-                (
-                    "save",
-                    Py::List(save_list(m).into_iter().map(Py::Int).collect()),
-                ),
+                ("save", save),
                 ("names", names),
                 ("inplace", Py::Bool(true)),
-                (
-                    "stride",
-                    Py::Tensor(Rc::new(f32_blob(&stride, vec![stride.len() as i64]))),
-                ),
+                ("stride", stride),
                 ("nc", Py::Int(m.nc())),
                 ("args", args),
                 ("criterion", Py::None),
@@ -116,7 +140,7 @@ impl GraphBuilder {
         let class = match m.head {
             Head::Detect(_) => "DetectionModel",
             Head::Segment(_) => "SegmentationModel",
-            Head::Classify(_) => bail!("writing classify models as .pt is not implemented yet"),
+            Head::Classify(_) => unreachable!("returned above"),
         };
         Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
     }
@@ -177,6 +201,56 @@ impl GraphBuilder {
             .attrs
             .splice(at..at, [("nm", Py::Int(s.nm)), ("npr", Py::Int(npr))]);
         Ok(parts)
+    }
+
+    /// `Classify`: children conv (Conv), pool (AdaptiveAvgPool2d(1)), drop (Dropout, in place),
+    /// linear (Linear 1280 -> nc); no attributes of its own.
+    fn classify(&self, c: &Classify) -> Result<Parts> {
+        let pool = object(
+            "torch.nn.modules.pooling",
+            "AdaptiveAvgPool2d",
+            Parts {
+                attrs: vec![("output_size", Py::Int(1))],
+                ..Default::default()
+            },
+        );
+        let drop = object(
+            "torch.nn.modules.dropout",
+            "Dropout",
+            Parts {
+                attrs: vec![("p", Py::Float(c.dropout)), ("inplace", Py::Bool(true))],
+                ..Default::default()
+            },
+        );
+        let ws = c.linear.ws.size();
+        if ws.len() != 2 {
+            bail!("Classify linear weight has shape {ws:?}");
+        }
+        let bias = match c.linear.bs.as_ref() {
+            Some(b) => param(b)?,
+            None => Py::None,
+        };
+        let linear = object(
+            "torch.nn.modules.linear",
+            "Linear",
+            Parts {
+                params: vec![("weight", param(&c.linear.ws)?), ("bias", bias)],
+                attrs: vec![
+                    ("in_features", Py::Int(ws[1])),
+                    ("out_features", Py::Int(ws[0])),
+                ],
+                ..Default::default()
+            },
+        );
+        Ok(Parts {
+            children: vec![
+                ("conv".into(), self.conv(&c.conv)?),
+                ("pool".into(), Py::Object(pool)),
+                ("drop".into(), Py::Object(drop)),
+                ("linear".into(), Py::Object(linear)),
+            ],
+            ..Default::default()
+        })
     }
 
     /// One non-head layer: its class and parts.

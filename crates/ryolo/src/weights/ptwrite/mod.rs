@@ -44,7 +44,8 @@ pub const TRAIN_ARG_KEYS: [&str; 113] = [
 ];
 
 /// The globals a written checkpoint may contain: those of Ultralytics' own yolo11n and yolov8n
-/// `best.pt` (spec/checkpoint-write.md §2.3) and their `-seg` variants (segment.md §9).
+/// `best.pt` (spec/checkpoint-write.md §2.3), their `-seg` variants (segment.md §9) and the `-cls`
+/// ones (classify.md §9; without the torchvision transforms, which are not written).
 pub const ALLOWED_GLOBALS: &[&str] = &[
     "__builtin__ set",
     "collections OrderedDict",
@@ -60,7 +61,10 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "torch.nn.modules.container Sequential",
     "torch.nn.modules.conv Conv2d",
     "torch.nn.modules.conv ConvTranspose2d",
+    "torch.nn.modules.dropout Dropout",
     "torch.nn.modules.linear Identity",
+    "torch.nn.modules.linear Linear",
+    "torch.nn.modules.pooling AdaptiveAvgPool2d",
     "torch.nn.modules.pooling MaxPool2d",
     "torch.nn.modules.upsampling Upsample",
     "ultralytics.nn.modules.block Attention",
@@ -76,8 +80,10 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "ultralytics.nn.modules.conv Concat",
     "ultralytics.nn.modules.conv Conv",
     "ultralytics.nn.modules.conv DWConv",
+    "ultralytics.nn.modules.head Classify",
     "ultralytics.nn.modules.head Detect",
     "ultralytics.nn.modules.head Segment",
+    "ultralytics.nn.tasks ClassificationModel",
     "ultralytics.nn.tasks DetectionModel",
     "ultralytics.nn.tasks SegmentationModel",
 ];
@@ -188,7 +194,14 @@ pub fn to_bytes(model: &DetectionModel, meta: &PtMeta, root: &str) -> Result<Vec
 
 /// The top-level dict in the key order of the layout (spec §3.1, §3.2).
 fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
-    let train_args = train_args(&meta.args);
+    let classify;
+    let args = if model.task() == crate::task::TaskKind::Classify {
+        classify = classify_args(&meta.args);
+        &classify
+    } else {
+        &meta.args
+    };
+    let train_args = train_args(args);
     let mut model_args = train_args.clone();
     model_args.push((
         "save_dir".into(),
@@ -263,7 +276,7 @@ fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
             ("scaler", Py::Dict(vec![])),
             (
                 "train_args",
-                py_str_dict(model_args_for_training(&meta.args, &meta.save_dir)),
+                py_str_dict(model_args_for_training(args, &meta.save_dir)),
             ),
             ("train_metrics", metrics),
             ("train_results", results),
@@ -275,6 +288,16 @@ fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
         ],
     };
     Ok(Py::str_dict(items))
+}
+
+/// A classify model's arguments: `task` classify, `imgsz` 224 when not given (spec/classify.md §5).
+fn classify_args(args: &serde_yaml::Mapping) -> serde_yaml::Mapping {
+    let mut a = args.clone();
+    a.insert("task".into(), "classify".into());
+    if a.get("imgsz").is_none_or(serde_yaml::Value::is_null) {
+        a.insert("imgsz".into(), 224.into());
+    }
+    a
 }
 
 /// `train_args` of a training-time file: the 113 keys plus `save_dir`.
