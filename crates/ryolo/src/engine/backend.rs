@@ -73,6 +73,8 @@ impl Backend {
         let a = with_checkpoint_imgsz(args, &loaded);
         let mut m = loaded.model;
         m.fuse();
+        // Loaded for inference: no parameter takes gradients (Ultralytics prints 0 gradients).
+        m.vs.freeze();
         Ok((Backend::Torch(m), a))
     }
 
@@ -87,6 +89,8 @@ impl Backend {
         }
         let mut m = crate::weights::load_model(model, None, device)?.model;
         m.fuse();
+        // Loaded for inference: no parameter takes gradients (Ultralytics prints 0 gradients).
+        m.vs.freeze();
         Ok(Backend::Torch(m))
     }
 

@@ -135,6 +135,9 @@ impl Trainer {
         } else {
             task
         };
+        if task.kind() == crate::task::TaskKind::Classify {
+            bail!("classify training is not implemented yet (classify val, predict and export are); train with task=detect or segment");
+        }
         let mask_spec = setup::mask_spec(&a, task.kind())?;
         if cfg.verbose {
             print!("{}", crate::nn::summary::layer_table(&model));
@@ -763,6 +766,7 @@ impl Trainer {
         let mut m =
             weights::load_model(best.to_str().unwrap_or_default(), None, self.device)?.model;
         m.fuse();
+        m.vs.freeze();
         println!("{}", m.info());
         println!("{}", table_header(self.val_cfg.masks.is_some()));
         let plots = self.cfg.plots;

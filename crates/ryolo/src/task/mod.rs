@@ -110,15 +110,18 @@ impl TaskKind {
 
     /// Whether ryolo implements this task yet.
     pub fn is_implemented(self) -> bool {
-        matches!(self, TaskKind::Detect | TaskKind::Segment)
+        matches!(
+            self,
+            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify
+        )
     }
 
     /// Fails with a message naming the task and where it came from unless it is implemented.
     pub fn ensure_implemented(self, source: &str) -> Result<Self> {
         if !self.is_implemented() {
             bail!(
-                "task '{}' ({source}) is not supported by ryolo yet: only 'detect' and 'segment' are \
-                 implemented (classify, pose and obb are planned)",
+                "task '{}' ({source}) is not supported by ryolo yet: only 'detect', 'segment' and \
+                 'classify' are implemented (pose and obb are planned)",
                 self.name()
             );
         }
@@ -147,8 +150,8 @@ pub fn resolve(
         Some(word) => {
             let t = TaskKind::parse(word).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "task '{word}' is not supported by ryolo (implemented: detect, segment; \
-                     planned: classify, pose, obb)"
+                    "task '{word}' is not supported by ryolo (implemented: detect, segment, \
+                     classify; planned: pose, obb)"
                 )
             })?;
             match (from_model, model) {
