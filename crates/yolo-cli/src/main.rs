@@ -8,7 +8,7 @@ use ryolo::weights::load_model;
 const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
-  TASK: detect (implemented); segment, classify, pose, obb are recognised and refused for now
+  TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx|pt), benchmark, info (track: not implemented yet)
   Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
@@ -69,7 +69,11 @@ fn run(argv: &[String]) -> Result<()> {
     if cfg::MODES.contains(&mode.as_str()) || mode == "info" {
         // The task is resolved once, before anything is loaded or written; unimplemented
         // arguments are named once.
-        args.task()?;
+        if mode == "predict" {
+            args.predict_task()?;
+        } else {
+            args.task()?;
+        }
         cfg::warn_unimplemented(&args);
     }
     match mode.as_str() {

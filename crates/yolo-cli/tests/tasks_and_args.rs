@@ -17,7 +17,7 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         (&["train", "task=pose", "data=x.yaml"], "'pose'"),
         (&["train", "model=yolo11n-obb.yaml", "data=x.yaml"], "'obb'"),
         (
-            &["classify", "predict", "model=yolo11n.yaml", "source=x.jpg"],
+            &["classify", "train", "model=yolo11n-cls.yaml", "data=x"],
             "'classify'",
         ),
         (&["val", "model=yolov8s-obb.pt", "data=x.yaml"], "'obb'"),
@@ -194,4 +194,45 @@ fn train_save_false_writes_no_checkpoints() {
     assert!(run.join("results.csv").exists(), "{out}");
     assert!(!run.join("weights/last.safetensors").exists());
     assert!(!run.join("weights/best.safetensors").exists());
+}
+
+#[test]
+fn classify_predict_runs_and_follows_the_model_task() {
+    let Some(shared) = shared() else { return };
+    let d = tmp("clspredict");
+    let model = shared.join("fixtures/ultralytics/classify/cls_yolo11n.pt");
+    let bus = shared.join("datasets/samples/bus.jpg");
+    // No task word: the checkpoint's Classify head picks runs/classify.
+    let (ok, out) = yolo(
+        &[
+            "predict",
+            &format!("model={}", model.display()),
+            &format!("source={}", bus.display()),
+            "save_txt=True",
+        ],
+        &d,
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(": 224x224 chair 0.72, person 0.23, bowl 0.05, "),
+        "{out}"
+    );
+    let labels = d.join("runs/classify/predict/labels/bus.txt");
+    assert_eq!(
+        std::fs::read_to_string(&labels).unwrap(),
+        "0.72 chair\n0.23 person\n0.05 bowl\n"
+    );
+    assert!(d.join("runs/classify/predict/bus.jpg").exists());
+    // With the task word.
+    let (ok, out) = yolo(
+        &[
+            "classify",
+            "predict",
+            &format!("model={}", model.display()),
+            &format!("source={}", bus.display()),
+            "save=False",
+        ],
+        &d,
+    );
+    assert!(ok && out.contains("chair 0.72"), "{out}");
 }

@@ -363,3 +363,39 @@ impl ModelRef<'_> {
         }
     }
 }
+
+impl ModelRef<'_> {
+    /// Runs a classify model on preprocessed images (`x`: `B x 3 x H x W` floats in [0, 1]) and
+    /// returns the softmax probabilities, `B x nc` row-major on the host.
+    pub fn run_classify(
+        self,
+        x: &[f32],
+        (b, h, w): (usize, usize, usize),
+        o: RunOptions,
+    ) -> Result<Vec<f32>> {
+        let (data, dims) = match self {
+            ModelRef::Onnx(om) => om
+                .run_all(x, [b, 3, h, w])?
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{}: no outputs", om.path.display()))?,
+            ModelRef::Torch(tm) => {
+                let t = Tensor::from_slice(x)
+                    .view([b as i64, 3, h as i64, w as i64])
+                    .to_device(self.device());
+                let y = tch::autocast(o.half, || tch::no_grad(|| tm.predict(&t)));
+                let y = y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
+                let dims: Vec<usize> = y.size().iter().map(|&d| d as usize).collect();
+                let mut v = vec![0f32; y.numel()];
+                let n = v.len();
+                y.copy_data(&mut v, n);
+                (v, dims)
+            }
+        };
+        if dims.len() != 2 || dims[0] < b {
+            bail!("classify output of shape {dims:?}, expected ({b}, classes)");
+        }
+        let per = dims[1];
+        Ok(data[..b * per].to_vec())
+    }
+}

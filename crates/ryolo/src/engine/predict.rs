@@ -1,4 +1,5 @@
-//! Prediction on images: load, letterbox, forward, NMS, map boxes back (spec/inference.md).
+//! Prediction on images: load, letterbox, forward, NMS, map boxes back (spec/inference.md);
+//! classify models: eval transform, forward, class probabilities (spec/classify.md §7).
 
 use super::backend::{Backend, ModelRef, RunOptions};
 use crate::data::video::{VideoInfo, VideoReader};
@@ -10,12 +11,14 @@ use std::path::Path;
 use std::time::Instant;
 use tch::Tensor;
 
+pub mod classify;
 mod mode;
 mod save;
 pub mod segment;
 mod source;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
+pub use classify::Probs;
 pub use mode::run;
 pub use save::{annotate, save_labels_and_crops, save_prediction, SaveOptions};
 pub use segment::Masks;
@@ -49,7 +52,9 @@ pub struct Prediction {
     pub detections: Vec<Detection>,
     /// Segment models: one mask per detection (bitmaps and polygons); None for detection models.
     pub masks: Option<Masks>,
-    /// How the image was letterboxed.
+    /// Classify models: the class probabilities (no detections then); None for other models.
+    pub probs: Option<Probs>,
+    /// How the image was letterboxed (classify: `shape` is the model input, no padding).
     pub letterbox: LetterboxInfo,
     /// Time per stage.
     pub speed: Speed,
@@ -81,6 +86,14 @@ fn warn_segment_augment() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         eprintln!("WARNING augment=True is not supported for segment models (Ultralytics 8.4 reverts to single-scale prediction too); predicting without test-time augmentation");
+    });
+}
+
+/// Ultralytics 8.4 has no test-time augmentation for classify models either; said once.
+fn warn_classify_augment() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!("WARNING augment=True is not supported for classify models (Ultralytics 8.4 reverts to single-scale prediction too); predicting without test-time augmentation");
     });
 }
 
@@ -135,6 +148,9 @@ impl Predictor {
         }
         let t0 = Instant::now();
         let m = self.model();
+        if m.task() == TaskKind::Classify {
+            return self.predict_classify(imgs, t0);
+        }
         let same = imgs.iter().all(|i| i.dimensions() == imgs[0].dimensions());
         let boxes: Vec<(Rgb, LetterboxInfo)> = imgs
             .iter()
@@ -192,8 +208,64 @@ impl Predictor {
             .map(|(detections, masks, letterbox)| Prediction {
                 detections,
                 masks,
+                probs: None,
                 letterbox,
                 speed,
+            })
+            .collect())
+    }
+
+    /// Classify models: each image through the eval transform at `imgsz`, one forward, the
+    /// softmax vector per image.
+    fn predict_classify(&self, imgs: &[image::RgbImage], t0: Instant) -> Result<Vec<Prediction>> {
+        let m = self.model();
+        let (h, w) = self.imgsz;
+        let b = imgs.len();
+        let mut x = Vec::with_capacity(b * 3 * h * w);
+        for img in imgs {
+            x.extend(classify::preprocess(img, (h, w)));
+        }
+        let t1 = Instant::now();
+        if self.augment {
+            warn_classify_augment();
+        }
+        let opts = RunOptions {
+            half: self.half,
+            augment: false,
+        };
+        let y = m.run_classify(&x, (b, h, w), opts)?;
+        let t2 = Instant::now();
+        let nc = y.len() / b;
+        let names: std::sync::Arc<[String]> = m.names().into();
+        let probs: Vec<Probs> = y
+            .chunks_exact(nc.max(1))
+            .take(b)
+            .map(|p| Probs::new(p.to_vec(), names.clone()))
+            .collect();
+        let t3 = Instant::now();
+        let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b as f64;
+        let speed = Speed {
+            preprocess: ms(t0, t1),
+            inference: ms(t1, t2),
+            postprocess: ms(t2, t3),
+        };
+        Ok(imgs
+            .iter()
+            .zip(probs)
+            .map(|(img, p)| {
+                let orig = (img.height() as usize, img.width() as usize);
+                Prediction {
+                    detections: Vec::new(),
+                    masks: None,
+                    probs: Some(p),
+                    letterbox: LetterboxInfo {
+                        orig,
+                        shape: (h, w),
+                        ratio: h.min(w) as f64 / orig.0.min(orig.1).max(1) as f64,
+                        pad: (0, 0),
+                    },
+                    speed,
+                }
             })
             .collect())
     }
@@ -243,6 +315,26 @@ impl Predictor {
             .get(cls)
             .map(String::as_str)
             .unwrap_or("?")
+    }
+
+    /// Ultralytics' `Results.verbose()` of a prediction, with its trailing `", "`: classify
+    /// `chair 0.72, person 0.23, bowl 0.05, `, otherwise [`Predictor::describe`] then `", "`.
+    pub fn verbose(&self, pred: &Prediction) -> String {
+        match &pred.probs {
+            Some(p) => p.verbose(),
+            None => format!("{}, ", self.describe(&pred.detections)),
+        }
+    }
+
+    /// The console line of one image: `<what>: 224x224 chair 0.72, person 0.23, bowl 0.05, 12.3ms`
+    /// (`what`: `image 1/2 <path>`, a video frame or a stream index).
+    pub fn line(&self, what: &str, pred: &Prediction) -> String {
+        let (h, w) = pred.letterbox.shape;
+        format!(
+            "{what}: {h}x{w} {}{:.1}ms",
+            self.verbose(pred),
+            pred.speed.inference
+        )
     }
 
     /// Ultralytics' per-image summary: `3 persons, 1 bus` or `(no detections)`.

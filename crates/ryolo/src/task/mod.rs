@@ -144,6 +144,33 @@ pub fn resolve(
     model: Option<&str>,
     model_task: Option<TaskKind>,
 ) -> Result<TaskKind> {
+    resolve_with(explicit, model, model_task, false)
+}
+
+/// As [`resolve`] for `predict`, which also runs classify models (classify predicts before it
+/// trains or validates).
+pub fn resolve_predict(
+    explicit: Option<&str>,
+    model: Option<&str>,
+    model_task: Option<TaskKind>,
+) -> Result<TaskKind> {
+    resolve_with(explicit, model, model_task, true)
+}
+
+/// [`resolve`], with classify accepted when `predict`.
+fn resolve_with(
+    explicit: Option<&str>,
+    model: Option<&str>,
+    model_task: Option<TaskKind>,
+    predict: bool,
+) -> Result<TaskKind> {
+    let check = |t: TaskKind, source: &str| -> Result<TaskKind> {
+        if predict && t == TaskKind::Classify {
+            Ok(t)
+        } else {
+            t.ensure_implemented(source)
+        }
+    };
     let named = model.and_then(TaskKind::from_model_name);
     let from_model = model_task.or(named);
     let task = match explicit {
@@ -158,13 +185,13 @@ pub fn resolve(
                 // As Ultralytics: the model's own task wins, with a warning.
                 (Some(m), Some(name)) if m != t => {
                     eprintln!("WARNING conflicting 'task={t}' passed with 'task={m}' model. Ignoring 'task={t}' and updating to 'task={m}' to match model.");
-                    m.ensure_implemented(&format!("model={name}"))?
+                    check(m, &format!("model={name}"))?
                 }
-                _ => t.ensure_implemented(&format!("task={word}"))?,
+                _ => check(t, &format!("task={word}"))?,
             }
         }
         None => match (from_model, model) {
-            (Some(m), Some(name)) => m.ensure_implemented(&format!("model={name}"))?,
+            (Some(m), Some(name)) => check(m, &format!("model={name}"))?,
             _ => TaskKind::Detect,
         },
     };

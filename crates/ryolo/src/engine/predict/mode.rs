@@ -48,13 +48,7 @@ impl Reporter<'_> {
         if self.json {
             println!("{}", self.record(f, frame, img, pred));
         }
-        self.say(&format!(
-            "{what}: {}x{} {}, {:.1}ms",
-            self.last_shape.0,
-            self.last_shape.1,
-            self.p.describe(&pred.detections),
-            s.inference
-        ));
+        self.say(&self.p.line(what, pred));
     }
 
     /// The `format=json` record of one image or frame.
@@ -82,6 +76,20 @@ impl Reporter<'_> {
             .collect();
         let s = pred.speed;
         let mut rec = serde_json::json!({"image": f.display().to_string(), "width": img.width(), "height": img.height(), "detections": dets, "speed_ms": {"preprocess": s.preprocess, "inference": s.inference, "postprocess": s.postprocess}});
+        if let Some(p) = &pred.probs {
+            // Classify: the top-5 classes, descending, instead of detections.
+            let top5: Vec<serde_json::Value> = p
+                .top5_items()
+                .into_iter()
+                .map(
+                    |(cls, name, conf)| serde_json::json!({"cls": cls, "name": name, "conf": conf}),
+                )
+                .collect();
+            if let Some(o) = rec.as_object_mut() {
+                o.remove("detections");
+            }
+            rec["top5"] = serde_json::json!(top5);
+        }
         if let Some(n) = frame {
             rec["frame"] = serde_json::json!(n);
         }
@@ -112,6 +120,9 @@ fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
         }
     }
     let segment = task == TaskKind::Segment;
+    if task == TaskKind::Classify {
+        warn_classify_ignored(&a);
+    }
     if a.bool("augment") {
         if matches!(p.model, Backend::Onnx(_)) {
             eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
@@ -123,11 +134,46 @@ fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
     if a.bool("retina_masks") {
         if segment {
             p.retina_masks = true;
-        } else {
+        } else if task != TaskKind::Classify {
             eprintln!("WARNING retina_masks=True applies to segment models; ignored for this detection model");
         }
     }
     Ok((p, a))
+}
+
+/// Detection arguments that a classify model ignores (as Ultralytics, where they are silently
+/// irrelevant); named in one warning when set to a non-default value.
+const CLASSIFY_IGNORED: &[&str] = &[
+    "conf",
+    "iou",
+    "classes",
+    "agnostic_nms",
+    "max_det",
+    "retina_masks",
+    "show_boxes",
+    "show_labels",
+    "show_conf",
+    "line_width",
+    "save_conf",
+];
+
+/// Warns once about the [`CLASSIFY_IGNORED`] arguments set, and about `save_crop`.
+fn warn_classify_ignored(a: &Args) {
+    let d = cfg::defaults();
+    let set: Vec<&str> = CLASSIFY_IGNORED
+        .iter()
+        .copied()
+        .filter(|k| d.get(*k).is_some_and(|v| v != a.get(k)))
+        .collect();
+    if !set.is_empty() {
+        eprintln!(
+            "WARNING {}: not used by classify models; ignored",
+            set.join(", ")
+        );
+    }
+    if a.bool("save_crop") {
+        eprintln!("WARNING save_crop=True does not apply to classify models (no boxes); no crops are saved");
+    }
 }
 
 /// What predict saves, from the arguments.

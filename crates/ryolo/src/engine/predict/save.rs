@@ -28,7 +28,7 @@ pub struct SaveOptions {
 }
 
 /// Draws a prediction's masks (segment models, always) and boxes (with the label style of `o`)
-/// on a copy of the image.
+/// on a copy of the image; classify predictions get their top-5 lines instead.
 pub fn annotate(
     p: &Predictor,
     img: &image::RgbImage,
@@ -36,6 +36,11 @@ pub fn annotate(
     o: &SaveOptions,
 ) -> image::RgbImage {
     let mut canvas = img.clone();
+    if let Some(probs) = &pred.probs {
+        // Classify: the top-5 lines, whatever the box options.
+        super::classify::draw_probs(&mut canvas, probs);
+        return canvas;
+    }
     if let Some(masks) = &pred.masks {
         if let Err(e) = super::segment::draw_masks(&mut canvas, &pred.detections, masks) {
             eprintln!("WARNING masks not drawn: {e:#}");
@@ -100,6 +105,15 @@ pub fn save_labels_and_crops(
     pred: &Prediction,
     o: &SaveOptions,
 ) -> Result<()> {
+    if let Some(probs) = &pred.probs {
+        // Classify: no crops; the top-5 `"{prob:.2f} {name}"` lines (save_conf has no effect).
+        if o.save_txt {
+            let dir = o.dir.join("labels");
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(format!("{stem}.txt")), probs.txt())?;
+        }
+        return Ok(());
+    }
     if o.save_crop {
         // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
         let (iw, ih) = (img.width() as f32, img.height() as f32);
