@@ -147,15 +147,11 @@ fn batches_equal_single_images_and_non_square_sizes_resize() {
 }
 
 #[test]
-fn classify_resolves_for_predict_only() {
+fn classify_resolves_from_the_word_and_the_model_name() {
     let a = common::args("classify predict model=cls_yolo11n.pt");
-    assert_eq!(a.predict_task().unwrap(), ryolo::task::TaskKind::Classify);
-    assert!(
-        a.task().is_err(),
-        "classify train/val are not implemented yet"
-    );
+    assert_eq!(a.task().unwrap(), ryolo::task::TaskKind::Classify);
     let a = common::args("predict model=yolo11n-cls.pt");
-    assert_eq!(a.predict_task().unwrap(), ryolo::task::TaskKind::Classify);
+    assert_eq!(a.task().unwrap(), ryolo::task::TaskKind::Classify);
 }
 
 #[test]

@@ -69,11 +69,7 @@ fn run(argv: &[String]) -> Result<()> {
     if cfg::MODES.contains(&mode.as_str()) || mode == "info" {
         // The task is resolved once, before anything is loaded or written; unimplemented
         // arguments are named once.
-        if mode == "predict" {
-            args.predict_task()?;
-        } else {
-            args.task()?;
-        }
+        args.task()?;
         cfg::warn_unimplemented(&args);
     }
     match mode.as_str() {

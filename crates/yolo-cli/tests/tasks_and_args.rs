@@ -17,8 +17,8 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         (&["train", "task=pose", "data=x.yaml"], "'pose'"),
         (&["train", "model=yolo11n-obb.yaml", "data=x.yaml"], "'obb'"),
         (
-            &["classify", "train", "model=yolo11n-cls.yaml", "data=x"],
-            "'classify'",
+            &["obb", "predict", "model=yolo11n.yaml", "source=x.jpg"],
+            "'obb'",
         ),
         (&["val", "model=yolov8s-obb.pt", "data=x.yaml"], "'obb'"),
     ];
@@ -31,6 +31,16 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         );
         assert!(!d.join("runs").exists(), "{args:?} wrote a run folder");
     }
+    // Classify runs val / predict / export; its training is refused before anything is written.
+    let (ok, out) = yolo(
+        &["classify", "train", "model=yolo11n-cls.yaml", "data=x"],
+        &d,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        !d.join("runs").exists(),
+        "classify train wrote a run folder: {out}"
+    );
     // A YAML whose head is Pose, under a name without the suffix.
     let y = d.join("mymodel.yaml");
     std::fs::write(

@@ -581,12 +581,6 @@ impl Args {
         let explicit = self.str("task").filter(|t| t != "detect");
         crate::task::resolve(explicit.as_deref(), self.str("model").as_deref(), None)
     }
-
-    /// [`Args::task`] for `predict`, which also accepts classify.
-    pub fn predict_task(&self) -> Result<crate::task::TaskKind> {
-        let explicit = self.str("task").filter(|t| t != "detect");
-        crate::task::resolve_predict(explicit.as_deref(), self.str("model").as_deref(), None)
-    }
 }
 
 /// Parses a device string. An explicit CUDA request fails clearly when CUDA is unavailable.

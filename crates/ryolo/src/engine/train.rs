@@ -91,12 +91,21 @@ pub struct Trainer {
     tb: Option<crate::util::tensorboard::EventWriter>,
 }
 
+/// Classification training is not built yet: a clear error instead of a detection run.
+fn refuse_classify(task: crate::task::TaskKind) -> Result<()> {
+    if task == crate::task::TaskKind::Classify {
+        bail!("classify training is not implemented yet (classify val, predict and export are); train a detect or segment model");
+    }
+    Ok(())
+}
+
 impl Trainer {
     /// Sets a run up: resume source, run folder, model, data, optimizer; prints Ultralytics'
     /// set-up lines. Nothing is trained yet.
     pub fn new(args: &Args) -> Result<Self> {
         let (mut a, resume) = setup::resume_source(args)?;
         let task = crate::task::for_kind(a.task()?)?;
+        refuse_classify(task.kind())?;
         crate::cfg::warn_unimplemented(&a);
         let device = a.device()?;
         let cfg = TrainConfig::from_args(&a, device.is_cuda())?;
@@ -135,9 +144,7 @@ impl Trainer {
         } else {
             task
         };
-        if task.kind() == crate::task::TaskKind::Classify {
-            bail!("classify training is not implemented yet (classify val, predict and export are); train with task=detect or segment");
-        }
+        refuse_classify(task.kind())?;
         let mask_spec = setup::mask_spec(&a, task.kind())?;
         if cfg.verbose {
             print!("{}", crate::nn::summary::layer_table(&model));

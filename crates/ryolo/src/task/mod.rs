@@ -144,33 +144,16 @@ pub fn resolve(
     model: Option<&str>,
     model_task: Option<TaskKind>,
 ) -> Result<TaskKind> {
-    resolve_with(explicit, model, model_task, false)
+    resolve_with(explicit, model, model_task)
 }
 
-/// As [`resolve`] for `predict`, which also runs classify models (classify predicts before it
-/// trains or validates).
-pub fn resolve_predict(
-    explicit: Option<&str>,
-    model: Option<&str>,
-    model_task: Option<TaskKind>,
-) -> Result<TaskKind> {
-    resolve_with(explicit, model, model_task, true)
-}
-
-/// [`resolve`], with classify accepted when `predict`.
+/// [`resolve`]'s body.
 fn resolve_with(
     explicit: Option<&str>,
     model: Option<&str>,
     model_task: Option<TaskKind>,
-    predict: bool,
 ) -> Result<TaskKind> {
-    let check = |t: TaskKind, source: &str| -> Result<TaskKind> {
-        if predict && t == TaskKind::Classify {
-            Ok(t)
-        } else {
-            t.ensure_implemented(source)
-        }
-    };
+    let check = |t: TaskKind, source: &str| -> Result<TaskKind> { t.ensure_implemented(source) };
     let named = model.and_then(TaskKind::from_model_name);
     let from_model = model_task.or(named);
     let task = match explicit {
