@@ -2,22 +2,9 @@
 //! (results.csv rows and weights). Its own test binary: libtorch's global RNG is per process.
 
 mod common;
-use common::{args, tmp};
+use common::{args, rows_without_time, tmp};
 use ryolo::engine::train::{train, Callbacks};
-use std::path::Path;
 use std::sync::atomic::Ordering;
-
-fn rows_without_time(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Vec<&str> = l.split(',').collect();
-            v.remove(1);
-            v.join(",")
-        })
-        .collect()
-}
 
 #[test]
 fn segment_resume_continues_exactly() {

@@ -8,14 +8,7 @@ use ryolo::engine::train::{train, Callbacks};
 #[test]
 fn segment_overfits_synthetic_polygons() {
     let d = tmp("seg_overfit");
-    let yaml = ryolo::data::synth::generate_with(&d.join("data"), 16, 96, 1, true).unwrap();
-    std::fs::write(
-        &yaml,
-        std::fs::read_to_string(&yaml)
-            .unwrap()
-            .replace("val: images/val", "val: images/train"),
-    )
-    .unwrap();
+    let yaml = common::overfit_data_with(&d, true);
     let a = args(&format!(
         "model=yolo11n-seg.yaml data={} epochs=40 imgsz=96 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1",
         yaml.display(),

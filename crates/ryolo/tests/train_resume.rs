@@ -3,25 +3,9 @@
 //! (Its own test binary: libtorch's global RNG is per process.)
 
 mod common;
-use common::{args, tmp};
+use common::{args, rows_without_time, tmp};
 use ryolo::engine::train::{train, Callbacks};
-use std::path::Path;
 use std::sync::atomic::Ordering;
-
-fn rows_without_time(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            l.split(',')
-                .enumerate()
-                .filter(|(i, _)| *i != 1)
-                .map(|(_, v)| v)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
 
 #[test]
 fn resume_continues_exactly() {

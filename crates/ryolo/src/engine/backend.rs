@@ -173,34 +173,6 @@ impl<'a> ModelRef<'a> {
         }
     }
 
-    /// Class probabilities `(B, nc)` of a classification model for a `(B, 3, H, W)` input.
-    pub fn infer_probs(self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            ModelRef::Torch(m) => Ok(tch::no_grad(|| m.predict(x))),
-            ModelRef::Onnx(m) => {
-                let x = x.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
-                let s = x.size();
-                if s.len() != 4 {
-                    bail!("input of shape {s:?}, expected (batch, 3, height, width)");
-                }
-                let n = x.numel();
-                let mut v = vec![0f32; n];
-                x.copy_data(&mut v, n);
-                let shape = [s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize];
-                let (y, d) = m.run_all(&v, shape)?.into_iter().next().ok_or_else(|| {
-                    anyhow::anyhow!("{}: the model has no outputs", m.path.display())
-                })?;
-                if d.len() != 2 {
-                    bail!(
-                        "{}: output0 has shape {d:?}, expected (batch, classes)",
-                        m.path.display()
-                    );
-                }
-                Ok(Tensor::from_slice(&y).view([d[0] as i64, d[1] as i64]))
-            }
-        }
-    }
-
     /// One line describing the model (`YOLO11n summary (fused): ...` or the ONNX file).
     pub fn describe(self) -> String {
         match self {

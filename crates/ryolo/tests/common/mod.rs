@@ -41,7 +41,29 @@ pub fn bt_model(shared: &std::path::Path) -> ryolo::nn::DetectionModel {
 
 /// A 16-image synthetic dataset validated on its own training images (for overfit runs).
 pub fn overfit_data(dir: &std::path::Path) -> PathBuf {
-    let yaml = ryolo::data::synth::generate(&dir.join("data"), 16, 96, 1).unwrap();
+    overfit_data_with(dir, false)
+}
+
+/// The rows of a `results.csv` without the `time` column (equal across exact resumes).
+pub fn rows_without_time(p: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+/// A synthetic dataset whose val split is its train split (for overfit tests): `polygons` writes
+/// segment labels.
+pub fn overfit_data_with(dir: &std::path::Path, polygons: bool) -> PathBuf {
+    let yaml = ryolo::data::synth::generate_with(&dir.join("data"), 16, 96, 1, polygons).unwrap();
     std::fs::write(
         &yaml,
         std::fs::read_to_string(&yaml)

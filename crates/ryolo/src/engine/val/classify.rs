@@ -29,31 +29,33 @@ pub fn validate_cls(
     let pb = crate::util::progress_bar(chunks.len(), "val");
     for (bi, c) in chunks.iter().enumerate() {
         let t0 = Instant::now();
-        let (x, labels) = ds.batch(c, 0, false)?;
+        let (xv, labels) = ds.batch(c, 0, false)?;
         let b = c.len() as i64;
-        let x = Tensor::from_slice(&x)
-            .view([b, 3, s, s])
-            .to_device(m.device());
         let t1 = Instant::now();
-        let probs = match m {
-            ModelRef::Torch(model) => tch::no_grad(|| {
-                let logits = model.forward_raw(&x, false).scores.to_kind(Kind::Float);
-                if loss {
-                    let y = Tensor::from_slice(&labels).to_device(logits.device());
-                    loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]);
-                }
-                logits.softmax(1, Kind::Float)
-            }),
+        let p = match m {
+            ModelRef::Torch(model) => {
+                let x = Tensor::from_slice(&xv)
+                    .view([b, 3, s, s])
+                    .to_device(m.device());
+                let probs = tch::no_grad(|| {
+                    let logits = model.forward_raw(&x, false).scores.to_kind(Kind::Float);
+                    if loss {
+                        let y = Tensor::from_slice(&labels).to_device(logits.device());
+                        loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]);
+                    }
+                    logits.softmax(1, Kind::Float)
+                });
+                Vec::<f32>::try_from(probs.to_device(tch::Device::Cpu).contiguous().view([-1]))?
+            }
             ModelRef::Onnx(_) => {
                 if loss {
                     bail!("validation losses need a libtorch model");
                 }
-                m.infer_probs(&x)?
+                let sz = s as usize;
+                m.run_classify(&xv, (c.len(), sz, sz), Default::default())?
             }
         };
         let t2 = Instant::now();
-        let probs = probs.to_device(tch::Device::Cpu).contiguous();
-        let p = Vec::<f32>::try_from(probs.view([-1]))?;
         let k = p.len() / c.len().max(1);
         for (row, &t) in p.chunks(k.max(1)).zip(&labels) {
             stats.add(row, t as usize);
