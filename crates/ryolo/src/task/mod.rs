@@ -265,12 +265,14 @@ mod tests {
         );
         let e = resolve(Some("pose"), None, None).unwrap_err().to_string();
         assert!(e.contains("'pose'") && e.contains("not supported"), "{e}");
-        let e = resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Classify))
+        let e = resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Obb))
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("'classify'") && e.contains("model=best.pt"),
-            "{e}"
+        assert!(e.contains("'obb'") && e.contains("model=best.pt"), "{e}");
+        assert_eq!(
+            resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Classify)).unwrap(),
+            TaskKind::Classify,
+            "the checkpoint's task wins"
         );
         let t = resolve(Some("obb"), Some("best.pt"), Some(TaskKind::Detect)).unwrap();
         assert_eq!(t, TaskKind::Detect, "the model's task wins");
