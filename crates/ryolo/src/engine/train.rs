@@ -539,7 +539,7 @@ impl Trainer {
                     2,
                 )
                 .into_iter()
-                .map(|b| Ok(StepBatch::Det(b))),
+                .map(|b| Ok(StepBatch::Det(Box::new(b)))),
             ),
             TrainData::Cls { train, .. } => Box::new(
                 clsdata::epoch_batches(train.clone(), self.pool.clone(), epoch, self.cfg.batch, 2)

@@ -68,7 +68,7 @@ pub struct ClsBatch {
 /// One training batch of either kind.
 pub enum StepBatch {
     /// Detect / segment batch.
-    Det(Batch),
+    Det(Box<Batch>),
     /// Classify batch.
     Cls(ClsBatch),
 }
