@@ -123,7 +123,13 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "train" => {
             let mut cb = ryolo::engine::train::Callbacks::default();
-            ryolo::engine::train::train(&args, &mut cb)?;
+            // Classification trains at 224 unless imgsz is given (Ultralytics' ClassificationTrainer).
+            let mut o = cmd.overrides.clone();
+            if args.task()? == ryolo::task::TaskKind::Classify {
+                o.entry("imgsz".into())
+                    .or_insert(serde_yaml::Value::from(224));
+            }
+            ryolo::engine::train::train(&Args::new(&o), &mut cb)?;
         }
         "data" => data_tool(&cmd)?,
         "bench" => bench(&cmd)?,

@@ -31,12 +31,19 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         );
         assert!(!d.join("runs").exists(), "{args:?} wrote a run folder");
     }
-    // Classify runs val / predict / export; its training is refused before anything is written.
+    // Classify training on a folder without train/ stops before anything is written.
+    let empty = d.join("nodata");
+    std::fs::create_dir_all(&empty).unwrap();
     let (ok, out) = yolo(
-        &["classify", "train", "model=yolo11n-cls.yaml", "data=x"],
+        &[
+            "classify",
+            "train",
+            "model=yolo11n-cls.yaml",
+            &format!("data={}", empty.display()),
+        ],
         &d,
     );
-    assert!(!ok, "{out}");
+    assert!(!ok && out.contains("'train' folder"), "{out}");
     assert!(
         !d.join("runs").exists(),
         "classify train wrote a run folder: {out}"
@@ -66,9 +73,6 @@ fn every_unimplemented_argument_is_named_once() {
         "compile=True",
         "channels_last=True",
         "multi_scale=0.5",
-        "dropout=0.1",
-        "auto_augment=augmix",
-        "erasing=0.1",
         "pose=5.0",
         "kobj=2.0",
         "rle=2.0",

@@ -18,18 +18,6 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("multi_scale", "multi-scale training is not implemented yet"),
     (
-        "dropout",
-        "applies to the classify task, which is not implemented yet",
-    ),
-    (
-        "auto_augment",
-        "applies to the classify task, which is not implemented yet",
-    ),
-    (
-        "erasing",
-        "applies to the classify task, which is not implemented yet",
-    ),
-    (
         "pose",
         "a pose loss gain; the pose task is not implemented yet",
     ),

@@ -3,6 +3,7 @@
 //! accumulation + clipping + EMA, validation, `results.csv`, atomic checkpoints that resume
 //! exactly, early stopping, callbacks. What is task-specific comes from [`crate::task::Task`].
 
+mod clsdata;
 mod config;
 mod ptfiles;
 mod report;
@@ -15,7 +16,7 @@ pub use state::TrainState;
 
 use crate::cfg::Args;
 use crate::data::load_data_yaml;
-use crate::data::loader::{epoch_batches, Batch, TrainDataset};
+use crate::data::loader::{epoch_batches, Batch};
 use crate::engine::optim::{interp, lr_factor, Ema, GradScaler, OptKind, Optimizer};
 use crate::engine::val::{table_header, table_rows, validate, ValConfig, ValResult};
 use crate::loss::{detection_loss, LossConfig};
@@ -24,6 +25,7 @@ use crate::task::Task;
 use crate::util::round_half_even;
 use crate::weights::{self, CheckpointMeta};
 use anyhow::{anyhow, bail, Result};
+use clsdata::{ClsBatch, StepBatch, TrainData};
 use setup::Resume;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,8 +80,7 @@ pub struct Trainer {
     loss_cfg: LossConfig,
     val_cfg: ValConfig,
     pool: Arc<rayon::ThreadPool>,
-    ds: Arc<TrainDataset>,
-    val_entries: Vec<crate::data::LabelEntry>,
+    data: TrainData,
     csv: ResultsCsv,
     state: TrainState,
     start_epoch: usize,
@@ -91,12 +92,12 @@ pub struct Trainer {
     tb: Option<crate::util::tensorboard::EventWriter>,
 }
 
-/// Classification training is not built yet: a clear error instead of a detection run.
-fn refuse_classify(task: crate::task::TaskKind) -> Result<()> {
-    if task == crate::task::TaskKind::Classify {
-        bail!("classify training is not implemented yet (classify val, predict and export are); train a detect or segment model");
-    }
-    Ok(())
+/// Where a run's data comes from: a `data.yaml` (detect, segment) or an ImageFolder (classify).
+enum DataSource {
+    /// Detect / segment dataset description.
+    Yaml(crate::data::DataConfig),
+    /// Classification dataset splits.
+    Folder(crate::data::classify::ClsData),
 }
 
 impl Trainer {
@@ -105,7 +106,7 @@ impl Trainer {
     pub fn new(args: &Args) -> Result<Self> {
         let (mut a, resume) = setup::resume_source(args)?;
         let task = crate::task::for_kind(a.task()?)?;
-        refuse_classify(task.kind())?;
+        let classify = task.kind() == crate::task::TaskKind::Classify;
         crate::cfg::warn_unimplemented(&a);
         let device = a.device()?;
         let cfg = TrainConfig::from_args(&a, device.is_cuda())?;
@@ -119,11 +120,24 @@ impl Trainer {
         let data_path = a.str("data").ok_or_else(|| {
             anyhow!("train needs data=<data.yaml> (try `yolo data synth out=synth` for a built-in dataset)")
         })?;
-        let dc = load_data_yaml(Path::new(&data_path))?;
-        let (nc, names) = if cfg.single_cls {
-            (1usize, vec!["item".to_string()])
+        if classify {
+            let (h, w) = a.imgsz()?;
+            if h != w {
+                eprintln!(
+                    "WARNING imgsz=[{h}, {w}]: classification trains square images; using imgsz={}",
+                    cfg.imgsz
+                );
+            }
+        }
+        let src = if classify {
+            DataSource::Folder(clsdata::resolve(&data_path)?)
         } else {
-            (dc.nc(), dc.names.clone())
+            DataSource::Yaml(load_data_yaml(Path::new(&data_path))?)
+        };
+        let (nc, names) = match &src {
+            _ if cfg.single_cls => (1usize, vec!["item".to_string()]),
+            DataSource::Yaml(dc) => (dc.nc(), dc.names.clone()),
+            DataSource::Folder(cd) => (cd.nc(), cd.names.clone()),
         };
         let save_dir = setup::run_folder(&mut a, resume.as_ref())?;
         println!("{}", crate::util::version_line(device));
@@ -131,6 +145,9 @@ impl Trainer {
         let (spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
         let mut model = DetectionModel::new(spec.clone(), device)?;
         model.names = names.clone();
+        if let crate::nn::Head::Classify(c) = &mut model.head {
+            c.dropout = a.num("dropout")?;
+        }
         // The model's head decides the task (as Ultralytics: the model's own task wins).
         let task = if model.task() != task.kind() {
             eprintln!(
@@ -144,7 +161,15 @@ impl Trainer {
         } else {
             task
         };
-        refuse_classify(task.kind())?;
+        if (task.kind() == crate::task::TaskKind::Classify) != classify {
+            bail!(
+                "model={} is a {} model but data={data_path} was read as {} data; pass task={} or a matching model",
+                a.str("model").unwrap_or_default(),
+                task.kind(),
+                if classify { "classify (ImageFolder)" } else { "detection (data.yaml)" },
+                task.kind()
+            );
+        }
         let mask_spec = setup::mask_spec(&a, task.kind())?;
         if cfg.verbose {
             print!("{}", crate::nn::summary::layer_table(&model));
@@ -158,18 +183,34 @@ impl Trainer {
         if !device.is_cuda() {
             println!("AMP: off on CPU (fp32)");
         }
-        let (train_entries, val_entries) =
-            setup::datasets(&dc, &cfg, &data_path, dc.label_format(task.kind().name())?)?;
-        // Model and data loaded: only now is anything written under runs/.
-        setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
-        if cfg.plots {
-            let p = save_dir.join("labels.jpg");
-            println!("Plotting labels to {}...", p.display());
-            if let Err(err) = crate::plot::charts::plot_labels(&train_entries, &names, &p) {
-                eprintln!("WARNING {err:#}");
+        let pool = setup::loader_pool(cfg.workers)?;
+        let data = match &src {
+            DataSource::Yaml(dc) => {
+                let (train_entries, val) =
+                    setup::datasets(dc, &cfg, &data_path, dc.label_format(task.kind().name())?)?;
+                // Model and data loaded: only now is anything written under runs/.
+                setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
+                if cfg.plots {
+                    let p = save_dir.join("labels.jpg");
+                    println!("Plotting labels to {}...", p.display());
+                    if let Err(err) = crate::plot::charts::plot_labels(&train_entries, &names, &p) {
+                        eprintln!("WARNING {err:#}");
+                    }
+                }
+                let mut ds = setup::train_dataset(&pool, train_entries, &cfg);
+                ds.masks = mask_spec;
+                TrainData::Det {
+                    ds: Arc::new(ds),
+                    val,
+                }
             }
-        }
-        let (sched, opt) = Self::optimizer(&cfg, &model, train_entries.len(), nc)?;
+            DataSource::Folder(cd) => {
+                let (train, val) = pool.install(|| clsdata::datasets(&a, &cfg, cd))?;
+                setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
+                TrainData::Cls { train, val }
+            }
+        };
+        let (sched, opt) = Self::optimizer(&cfg, &model, data.len(), nc)?;
         let scaler = GradScaler::new(cfg.amp);
         if device.is_cuda() {
             println!(
@@ -182,10 +223,6 @@ impl Trainer {
             );
         }
         let model_vars = state::vars_sorted(&model);
-        let pool = setup::loader_pool(cfg.workers)?;
-        let mut ds = setup::train_dataset(&pool, train_entries, &cfg);
-        ds.masks = mask_spec;
-        let ds = Arc::new(ds);
         let mut t = Self {
             loss_cfg: LossConfig {
                 box_gain: cfg.gains[0],
@@ -195,7 +232,7 @@ impl Trainer {
             },
             val_cfg: ValConfig::default(),
             pool,
-            ds,
+            data,
             csv: ResultsCsv::open(&save_dir, task.results_header(), 0),
             state: TrainState {
                 last_opt_step: -1,
@@ -223,7 +260,6 @@ impl Trainer {
             ema: Ema { updates: 0 },
             scaler,
             sched,
-            val_entries,
         };
         if let Some(r) = &resume {
             t.resume_from(r)?;
@@ -232,8 +268,8 @@ impl Trainer {
         t.val_cfg = t.validation_config();
         println!(
             "Using {} train, {} val images at imgsz={}",
-            t.ds.len(),
-            t.val_entries.len(),
+            t.data.len(),
+            t.data.val_len(),
             t.cfg.imgsz
         );
         println!("Using {} dataloader workers", t.cfg.workers);
@@ -329,11 +365,14 @@ impl Trainer {
             // Validation during AMP training runs in fp16 too, as Ultralytics.
             half: self.scaler.enabled,
             loss: Some(self.loss_cfg.clone()),
-            masks: self.ds.masks.map(|m| crate::engine::val::seg::MaskOpts {
-                overlap: m.overlap,
-                ratio: m.ratio,
-                native: false,
-            }),
+            masks: self
+                .data
+                .masks()
+                .map(|m| crate::engine::val::seg::MaskOpts {
+                    overlap: m.overlap,
+                    ratio: m.ratio,
+                    native: false,
+                }),
             ..Default::default()
         }
     }
@@ -362,6 +401,9 @@ impl Trainer {
                 println!("Closing dataloader mosaic");
                 mosaic_closed = true;
             }
+            // libtorch's RNG (dropout) restarts per epoch, so a resumed run draws what the
+            // uninterrupted one would.
+            tch::manual_seed(self.cfg.seed.wrapping_add(epoch as u64 + 1) as i64);
             let tloss = self.train_epoch(epoch, mosaic_on)?;
             let mut report = EpochReport {
                 epoch: epoch + 1,
@@ -372,7 +414,7 @@ impl Trainer {
                 ..Default::default()
             };
             Callbacks::run(&mut cb.on_train_epoch_end, &report);
-            if (self.cfg.val || epoch + 1 == self.cfg.epochs) && !self.val_entries.is_empty() {
+            if (self.cfg.val || epoch + 1 == self.cfg.epochs) && self.data.val_len() > 0 {
                 self.validate_epoch()?;
             }
             report.metrics = self.last_metrics.clone();
@@ -486,19 +528,38 @@ impl Trainer {
         }
         println!("\n{}", self.task.train_header());
         let nb = self.sched.nb;
-        let rx = epoch_batches(
-            self.ds.clone(),
-            self.pool.clone(),
-            epoch,
-            self.cfg.batch,
-            mosaic_on,
-            2,
-        );
+        let batches: Box<dyn Iterator<Item = Result<StepBatch>>> = match &self.data {
+            TrainData::Det { ds, .. } => Box::new(
+                epoch_batches(
+                    ds.clone(),
+                    self.pool.clone(),
+                    epoch,
+                    self.cfg.batch,
+                    mosaic_on,
+                    2,
+                )
+                .into_iter()
+                .map(|b| Ok(StepBatch::Det(Box::new(b)))),
+            ),
+            TrainData::Cls { train, .. } => Box::new(
+                clsdata::epoch_batches(train.clone(), self.pool.clone(), epoch, self.cfg.batch, 2)
+                    .into_iter()
+                    .map(|b| b.map(StepBatch::Cls)),
+            ),
+        };
         let mut tloss = vec![0f64; self.task.loss_names().len()];
         let mut last_line = String::new();
         let pb = crate::util::progress_bar(nb, "");
         let mut seen = 0usize;
-        for (i, b) in rx.iter().enumerate() {
+        for (i, b) in batches.enumerate() {
+            let b = b.map_err(|e| {
+                anyhow!(
+                    "epoch {} batch {}: {e:#}; the last good checkpoint is {}",
+                    epoch + 1,
+                    i + 1,
+                    self.wdir().join("last.safetensors").display()
+                )
+            })?;
             seen += 1;
             let ni = (i + nb * epoch) as i64;
             let acc = self.warmup(ni, lf);
@@ -512,13 +573,11 @@ impl Trainer {
             for (k, t) in tloss.iter_mut().enumerate() {
                 *t = (*t * i as f64 + items[k]) / (i + 1) as f64;
             }
-            last_line = report::batch_line(
-                epoch + 1,
-                self.cfg.epochs,
-                &tloss,
-                b.targets.cls.len(),
-                b.shape.1,
-            );
+            let (instances, size) = match &b {
+                StepBatch::Det(b) => (b.targets.cls.len(), b.shape.1),
+                StepBatch::Cls(c) => (c.y.len(), self.cfg.imgsz),
+            };
+            last_line = report::batch_line(epoch + 1, self.cfg.epochs, &tloss, instances, size);
             pb.set_prefix(last_line.clone());
             pb.set_position((i + 1) as u64);
         }
@@ -565,30 +624,24 @@ impl Trainer {
 
     /// Forward, loss, backward and (every `acc` batches) an optimizer + EMA step; returns the
     /// loss items.
-    fn step(&mut self, b: &Batch, ni: i64, acc: i64, epoch: usize, i: usize) -> Result<Vec<f64>> {
-        let x = b.tensor(self.device);
-        // Mixed precision (CUDA only): the forward under autocast; the loss in fp32 on its
-        // (float-cast) outputs.
-        let amp = self.scaler.enabled;
-        let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
-        let raw = if amp { raw.to_float() } else { raw };
-        let out = match &b.masks {
-            Some(m) => crate::loss::segment::segmentation_loss(
-                &self.loss_cfg,
-                &raw,
-                &self.model.stride,
-                &b.targets,
-                &m.tensor(self.device),
-                self.ds.masks.is_some_and(|s| s.overlap),
-            ),
-            None => detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets),
+    fn step(
+        &mut self,
+        b: &StepBatch,
+        ni: i64,
+        acc: i64,
+        epoch: usize,
+        i: usize,
+    ) -> Result<Vec<f64>> {
+        let (total, items) = match b {
+            StepBatch::Det(b) => self.det_loss(b),
+            StepBatch::Cls(c) => self.cls_loss(c)?,
         };
         let items: Vec<f64> =
-            Vec::<f64>::try_from(out.items.to_kind(Kind::Double).to_device(Device::Cpu))?;
+            Vec::<f64>::try_from(items.to_kind(Kind::Double).to_device(Device::Cpu))?;
         if items.iter().any(|v| !v.is_finite()) {
             bail!("non-finite loss {items:?} at epoch {} batch {}; stopping. The last good checkpoint is {}", epoch + 1, i + 1, self.wdir().join("last.safetensors").display());
         }
-        self.scaler.scale_loss(&out.total).backward();
+        self.scaler.scale_loss(&total).backward();
         if ni - self.state.last_opt_step >= acc {
             let finite = self.scaler.unscale(&self.opt);
             if finite {
@@ -603,11 +656,58 @@ impl Trainer {
         Ok(items)
     }
 
-    /// `train_batch{ni}.jpg`: the augmented images with their boxes.
-    fn plot_batch(&self, b: &Batch, ni: i64) {
+    /// The detect / segment loss of a batch: the total to back-propagate and the loss items.
+    fn det_loss(&mut self, b: &Batch) -> (Tensor, Tensor) {
+        let x = b.tensor(self.device);
+        // Mixed precision (CUDA only): the forward under autocast; the loss in fp32 on its
+        // (float-cast) outputs.
+        let amp = self.scaler.enabled;
+        let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
+        let raw = if amp { raw.to_float() } else { raw };
+        let out = match &b.masks {
+            Some(m) => crate::loss::segment::segmentation_loss(
+                &self.loss_cfg,
+                &raw,
+                &self.model.stride,
+                &b.targets,
+                &m.tensor(self.device),
+                self.data.masks().is_some_and(|s| s.overlap),
+            ),
+            None => detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets),
+        };
+        (out.total, out.items)
+    }
+
+    /// The classify loss of a batch (spec/classify.md §4): the mean cross-entropy of the logits,
+    /// not scaled by the batch size; the total and its one loss item.
+    fn cls_loss(&mut self, c: &ClsBatch) -> Result<(Tensor, Tensor)> {
+        let (n, s) = (c.y.len() as i64, self.cfg.imgsz as i64);
+        let x = Tensor::from_slice(&c.x)
+            .view([n, 3, s, s])
+            .to_device(self.device);
+        let y = Tensor::from_slice(&c.y).to_device(self.device);
+        let amp = self.scaler.enabled;
+        let logits = tch::autocast(amp, || self.model.forward_raw(&x, true).scores);
+        let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&y);
+        let items = loss.detach().view([1]);
+        Ok((loss, items))
+    }
+
+    /// `train_batch{ni}.jpg`: the augmented images with their boxes (classify: their classes).
+    fn plot_batch(&self, b: &StepBatch, ni: i64) {
+        let out = self.save_dir.join(format!("train_batch{ni}.jpg"));
+        let b = match b {
+            StepBatch::Det(b) => b,
+            StepBatch::Cls(c) => {
+                if let Err(e) = clsdata::plot_batch(c, self.cfg.imgsz, &self.names, &out) {
+                    eprintln!("WARNING {e:#}");
+                }
+                return;
+            }
+        };
         let (bn, bh, bw) = b.shape;
         let t = &b.targets;
-        let overlap = self.ds.masks.is_some_and(|m| m.overlap);
+        let overlap = self.data.masks().is_some_and(|m| m.overlap);
         let imgs: Vec<crate::ops::Rgb> = (0..bn)
             .map(|k| {
                 let mut im = crate::ops::Rgb {
@@ -656,20 +756,25 @@ impl Trainer {
                 (im, bx)
             })
             .collect();
-        let _ = crate::plot::plot_batch(
-            &items,
-            &self.names,
-            &self.save_dir.join(format!("train_batch{ni}.jpg")),
-        );
+        let _ = crate::plot::plot_batch(&items, &self.names, &out);
     }
 
     /// Validates the EMA model, printing the table; keeps the metrics and val losses.
     fn validate_epoch(&mut self) -> Result<()> {
-        println!("{}", table_header(self.val_cfg.masks.is_some()));
-        let r = validate(&self.ema_model, &self.val_entries, &self.val_cfg, |_, _| {})?;
-        for row in table_rows(&r, &self.names, false) {
-            println!("{row}");
-        }
+        let r = match &self.data {
+            TrainData::Det { val, .. } => {
+                println!("{}", table_header(self.val_cfg.masks.is_some()));
+                let r = validate(&self.ema_model, val, &self.val_cfg, |_, _| {})?;
+                for row in table_rows(&r, &self.names, false) {
+                    println!("{row}");
+                }
+                r
+            }
+            TrainData::Cls { val: Some(val), .. } => {
+                self.cls_validation(&self.ema_model, val, true)?
+            }
+            TrainData::Cls { val: None, .. } => return Ok(()),
+        };
         self.last_metrics = self.task.metrics(&r);
         let n = self.task.loss_names().len();
         self.last_val_loss = r.loss.unwrap_or_else(|| vec![0.0; n]);
@@ -738,7 +843,7 @@ impl Trainer {
             self.finish_pt()?;
         }
         let best = wdir.join("best.safetensors");
-        let final_val = if !self.val_entries.is_empty() && best.exists() && !interrupted {
+        let final_val = if self.data.val_len() > 0 && best.exists() && !interrupted {
             Some(self.final_validation(&best)?)
         } else {
             None
@@ -767,6 +872,29 @@ impl Trainer {
         })
     }
 
+    /// Classify validation of `m` on `val` in batches of twice the training batch, printing the
+    /// top-1 / top-5 table; `loss` also averages the cross-entropy.
+    fn cls_validation(
+        &self,
+        m: &DetectionModel,
+        val: &crate::data::classify::ClsDataset,
+        loss: bool,
+    ) -> Result<ValResult> {
+        use crate::metrics::classify::ClsMetrics;
+        println!("{}", ClsMetrics::table_header());
+        let r = crate::engine::val::classify::validate_cls(
+            m.into(),
+            val,
+            self.cfg.batch * 2,
+            loss,
+            |_, _| {},
+        )?;
+        if let Some(c) = &r.cls {
+            println!("{}", c.table_row());
+        }
+        Ok(r)
+    }
+
     /// Validates the fused `best` weights with plots, printing per-class rows when verbose.
     fn final_validation(&self, best: &Path) -> Result<ValResult> {
         println!("\nValidating {}...", best.display());
@@ -775,14 +903,35 @@ impl Trainer {
         m.fuse();
         m.vs.freeze();
         println!("{}", m.info());
-        println!("{}", table_header(self.val_cfg.masks.is_some()));
         let plots = self.cfg.plots;
+        let val = match &self.data {
+            TrainData::Det { val, .. } => val,
+            TrainData::Cls { val, .. } => {
+                let val = val.as_ref().ok_or_else(|| anyhow!("no validation split"))?;
+                let r = self.cls_validation(&m, val, false)?;
+                println!("Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image", r.speed.preprocess, r.speed.inference, r.speed.postprocess);
+                if plots {
+                    for normalize in [false, true] {
+                        if let Err(e) = crate::plot::charts::plot_confusion(
+                            &r.confusion,
+                            &self.names,
+                            &self.save_dir,
+                            normalize,
+                        ) {
+                            eprintln!("WARNING {e:#}");
+                        }
+                    }
+                }
+                return Ok(r);
+            }
+        };
+        println!("{}", table_header(self.val_cfg.masks.is_some()));
         let vc = ValConfig {
             loss: None,
             plot_dir: plots.then(|| self.save_dir.clone()),
             ..self.val_cfg.clone()
         };
-        let r = validate(&m, &self.val_entries, &vc, |_, _| {})?;
+        let r = validate(&m, val, &vc, |_, _| {})?;
         for row in table_rows(&r, &self.names, self.cfg.verbose) {
             println!("{row}");
         }

@@ -73,3 +73,34 @@ pub fn overfit_data_with(dir: &std::path::Path, polygons: bool) -> PathBuf {
     .unwrap();
     yaml
 }
+
+/// A learnable ImageFolder dataset under `root`: classes `blue`, `green`, `red` of noisy
+/// 48x40 images dominated by that colour channel, `n_train` / `n_val` per class; returns `root`.
+pub fn colour_folder(root: &std::path::Path, n_train: usize, n_val: usize) -> PathBuf {
+    let mut state = 12345u64;
+    let mut rnd = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    for (split, n) in [("train", n_train), ("val", n_val)] {
+        for (k, name) in ["blue", "green", "red"].iter().enumerate() {
+            let dir = root.join(split).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let ch = [2, 1, 0][k];
+            for i in 0..n {
+                let img = ryolo::image::RgbImage::from_fn(48, 40, |_, _| {
+                    let mut px = [0u8; 3];
+                    for (c, v) in px.iter_mut().enumerate() {
+                        let base = if c == ch { 170 } else { 40 };
+                        *v = (base + rnd() % 60) as u8;
+                    }
+                    ryolo::image::Rgb(px)
+                });
+                img.save(dir.join(format!("{i:03}.png"))).unwrap();
+            }
+        }
+    }
+    root.to_path_buf()
+}
