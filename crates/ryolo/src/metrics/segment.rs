@@ -104,18 +104,18 @@ pub const RESULT_KEYS_NO_FITNESS: [&str; 8] = [
     "metrics/mAP50-95(M)",
 ];
 
-/// The `results_dict` keys of a segmentation validation, in Ultralytics' order.
-pub const RESULT_KEYS: [&str; 9] = [
-    "metrics/precision(B)",
-    "metrics/recall(B)",
-    "metrics/mAP50(B)",
-    "metrics/mAP50-95(B)",
-    "metrics/precision(M)",
-    "metrics/recall(M)",
-    "metrics/mAP50(M)",
-    "metrics/mAP50-95(M)",
-    "fitness",
-];
+/// The `results_dict` keys of a segmentation validation, in Ultralytics' order: the metric
+/// columns, then `fitness`.
+pub const RESULT_KEYS: [&str; 9] = {
+    let mut k = [""; 9];
+    let mut i = 0;
+    while i < 8 {
+        k[i] = RESULT_KEYS_NO_FITNESS[i];
+        i += 1;
+    }
+    k[8] = "fitness";
+    k
+};
 
 /// Box and Mask metrics of a segmentation validation (Ultralytics `SegmentMetrics`).
 #[derive(Debug, Clone, Default)]
