@@ -24,7 +24,7 @@ fn py_float(v: f64) -> String {
 }
 
 /// The module's Python class path and its constructor arguments as Ultralytics 8.4 prints them.
-fn module_and_args(kind: &LayerKind) -> (&'static str, String) {
+fn module_and_args(kind: &LayerKind, given: usize) -> (&'static str, String) {
     let ints = |v: &[i64]| py_list(&v.iter().map(i64::to_string).collect::<Vec<_>>());
     match kind {
         LayerKind::Conv { c1, c2, k, s } => (
@@ -45,16 +45,14 @@ fn module_and_args(kind: &LayerKind) -> (&'static str, String) {
                 py_bool(*shortcut),
             ]),
         ),
-        LayerKind::C3k2 { c1, c2, n, c3k, e } => (
-            "ultralytics.nn.modules.block.C3k2",
-            py_list(&[
-                c1.to_string(),
-                c2.to_string(),
-                n.to_string(),
-                py_bool(*c3k),
-                py_float(*e),
-            ]),
-        ),
+        LayerKind::C3k2 { c1, c2, n, c3k, e } => {
+            let mut v = vec![c1.to_string(), c2.to_string(), n.to_string(), py_bool(*c3k)];
+            // `e` is printed only when the YAML row wrote it.
+            if given >= 3 {
+                v.push(py_float(*e));
+            }
+            ("ultralytics.nn.modules.block.C3k2", py_list(&v))
+        }
         LayerKind::Sppf { c1, c2, k } => {
             ("ultralytics.nn.modules.block.SPPF", ints(&[*c1, *c2, *k]))
         }
@@ -111,7 +109,7 @@ pub fn layer_table(m: &DetectionModel) -> String {
         "", "from", "n", "params", "module", "arguments"
     );
     for (i, l) in m.spec.layers.iter().enumerate() {
-        let (module, args) = module_and_args(&l.kind);
+        let (module, args) = module_and_args(&l.kind, l.args_given);
         out.push_str(&format!(
             "{i:>3}{:>20}{:>3}{:>10}  {module:<45}{args:<30}\n",
             from_text(l),
@@ -151,6 +149,11 @@ mod tests {
         assert_eq!(
             row(2),
             "2 -1 1 6640 ultralytics.nn.modules.block.C3k2 [32, 64, 1, False, 0.25]"
+        );
+        // A C3k2 row whose YAML gave no `e` prints none (as Ultralytics).
+        assert_eq!(
+            row(6),
+            "6 -1 1 87040 ultralytics.nn.modules.block.C3k2 [128, 128, 1, True]"
         );
         assert_eq!(
             row(11),

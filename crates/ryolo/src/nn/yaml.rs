@@ -88,6 +88,8 @@ pub struct LayerSpec {
     pub n: i64,
     /// The module and its arguments.
     pub kind: LayerKind,
+    /// How many arguments the YAML row wrote (Ultralytics' layer table prints only those).
+    pub args_given: usize,
     /// Output channels.
     pub c_out: i64,
 }
@@ -572,6 +574,7 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
         }
         Ok(c_in(0))
     };
+    let args_given = row[3].as_sequence().map_or(0, Vec::len);
     let args: Vec<Value> = match &row[3] {
         Value::Sequence(a) => a.clone(),
         Value::Null => vec![],
@@ -669,6 +672,7 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
         from_raw,
         n,
         kind,
+        args_given,
         c_out,
     })
 }
