@@ -5,10 +5,10 @@
 //! `RYOLO_ULTRALYTICS_PYTHON` set, Ultralytics' own classify export loads and runs too.
 
 mod common;
+use common::export_onnx as export;
 use prost::Message;
 use ryolo::engine::onnx::OnnxModel;
 use ryolo::export::proto::ModelProto;
-use ryolo::export::{metadata, to_onnx, ExportConfig};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -19,52 +19,13 @@ fn cls_fixtures() -> Option<PathBuf> {
 
 /// The trained yolo11n-cls checkpoint, fused, on the CPU.
 fn cls_model(fx: &Path) -> ryolo::nn::DetectionModel {
-    let f = fx.join("cls_yolo11n.pt");
-    let mut m = ryolo::weights::load_model(f.to_str().unwrap(), None, Device::Cpu)
-        .unwrap()
-        .model;
-    m.fuse();
-    m
-}
-
-/// Our export of `m` at `imgsz`, written to `dir/name`; returns the file and the decoded proto.
-fn export(
-    m: &ryolo::nn::DetectionModel,
-    dir: &Path,
-    name: &str,
-    imgsz: (usize, usize),
-    batch: usize,
-    dynamic: bool,
-) -> (PathBuf, ModelProto) {
-    let args = format!("{{'dynamic': {}}}", if dynamic { "True" } else { "False" });
-    let cfg = ExportConfig {
-        imgsz,
-        opset: 18,
-        metadata: metadata(m, imgsz, batch, &args),
-        batch: batch as i64,
-        dynamic,
-    };
-    let bytes = to_onnx(m, &cfg).unwrap();
-    let f = dir.join(name);
-    std::fs::write(&f, &bytes).unwrap();
-    (f, ModelProto::decode(bytes.as_slice()).unwrap())
+    common::fused_model(&fx.join("cls_yolo11n.pt"))
 }
 
 /// Loads `f` with ONNX Runtime, or None (loudly) when the runtime library is missing; with
 /// `CI_REQUIRE_ORT` set a missing runtime fails.
 fn load(f: &Path) -> Option<OnnxModel> {
-    match OnnxModel::load(f, 2) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            let msg = format!("{e:#}");
-            assert!(msg.contains("cannot load ONNX Runtime"), "{msg}");
-            if std::env::var_os("CI_REQUIRE_ORT").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("\n!!!!! SKIPPED: {msg} !!!!!\n");
-            None
-        }
-    }
+    common::ort_or_skip(OnnxModel::load(f, 2))
 }
 
 /// Runs `x` through `m`: `output0` as a tensor of its shape.

@@ -13,19 +13,9 @@ use tch::{Device, Tensor};
 fn ultralytics_onnx() -> Option<(std::path::PathBuf, Backend)> {
     let shared = common::shared()?;
     let f = shared.join("fixtures/ultralytics/bt_yolo11n_best.onnx");
-    match Backend::load(f.to_str().unwrap(), Device::Cpu) {
-        Ok(b) => Some((shared, b)),
-        Err(e) => {
-            // Only a missing runtime library may skip; CI installs it (scripts/setup.sh).
-            let msg = format!("{e:#}");
-            assert!(msg.contains("cannot load ONNX Runtime"), "{msg}");
-            if std::env::var_os("CI_REQUIRE_ORT").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("\n!!!!! SKIPPED: {msg} !!!!!\n");
-            None
-        }
-    }
+    // Only a missing runtime library may skip; CI installs it (scripts/setup.sh).
+    let b = common::ort_or_skip(Backend::load(f.to_str().unwrap(), Device::Cpu))?;
+    Some((shared, b))
 }
 
 #[test]

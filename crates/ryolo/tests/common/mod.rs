@@ -104,3 +104,114 @@ pub fn colour_folder(root: &std::path::Path, n_train: usize, n_val: usize) -> Pa
     }
     root.to_path_buf()
 }
+
+/// `r`'s value, or None (loudly) when only the ONNX Runtime library is missing; with
+/// `CI_REQUIRE_ORT` set a missing runtime fails, and any other error always does.
+pub fn ort_or_skip<T>(r: anyhow::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            assert!(msg.contains("cannot load ONNX Runtime"), "{msg}");
+            if std::env::var_os("CI_REQUIRE_ORT").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("\n!!!!! SKIPPED: {msg} !!!!!\n");
+            None
+        }
+    }
+}
+
+/// A checkpoint loaded on the CPU and fused.
+pub fn fused_model(f: &std::path::Path) -> ryolo::nn::DetectionModel {
+    let mut m = ryolo::weights::load_model(f.to_str().unwrap(), None, tch::Device::Cpu)
+        .unwrap()
+        .model;
+    m.fuse();
+    m
+}
+
+/// Our ONNX export of `m` at `imgsz`, written to `dir/name`; returns the file and the decoded proto.
+pub fn export_onnx(
+    m: &ryolo::nn::DetectionModel,
+    dir: &std::path::Path,
+    name: &str,
+    imgsz: (usize, usize),
+    batch: usize,
+    dynamic: bool,
+) -> (PathBuf, ryolo::export::proto::ModelProto) {
+    use prost::Message;
+    let args = format!("{{'dynamic': {}}}", if dynamic { "True" } else { "False" });
+    let cfg = ryolo::export::ExportConfig {
+        imgsz,
+        opset: 18,
+        metadata: ryolo::export::metadata(m, imgsz, batch, &args),
+        batch: batch as i64,
+        dynamic,
+    };
+    let bytes = ryolo::export::to_onnx(m, &cfg).unwrap();
+    let f = dir.join(name);
+    std::fs::write(&f, &bytes).unwrap();
+    (
+        f,
+        ryolo::export::proto::ModelProto::decode(bytes.as_slice()).unwrap(),
+    )
+}
+
+/// Exact resume: trains `run_args` straight (`name=straight`), again stopped after `stop_after`
+/// epochs (`name=split`), resumes the split run (through `last.pt` when `via_pt`, else
+/// `last.safetensors`), and asserts that both runs' results.csv rows (without time) and last weights
+/// are equal. Returns the straight run's rows.
+pub fn assert_exact_resume(
+    d: &std::path::Path,
+    run_args: &str,
+    stop_after: usize,
+    via_pt: bool,
+) -> Vec<String> {
+    use ryolo::engine::train::{train, Callbacks};
+    use std::sync::atomic::Ordering;
+    train(
+        &args(&format!("{run_args} name=straight")),
+        &mut Callbacks::default(),
+    )
+    .unwrap();
+    let mut cb = Callbacks::default();
+    let stop = cb.stop.clone();
+    cb.on_fit_epoch_end.push(Box::new(move |r| {
+        if r.epoch == stop_after {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }));
+    train(&args(&format!("{run_args} name=split")), &mut cb).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.join("split/results.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        stop_after + 1,
+        "stopped after {stop_after} epochs"
+    );
+    let last = d.join("split/weights/last.safetensors");
+    // A last.pt resumes from its last.safetensors sibling.
+    let from = if via_pt {
+        last.with_extension("pt")
+    } else {
+        last.clone()
+    };
+    train(
+        &args(&format!("resume model={}", from.display())),
+        &mut Callbacks::default(),
+    )
+    .unwrap();
+    let straight = rows_without_time(&d.join("straight/results.csv"));
+    assert_eq!(straight, rows_without_time(&d.join("split/results.csv")));
+    let (_, a) =
+        ryolo::weights::read_checkpoint(&d.join("straight/weights/last.safetensors")).unwrap();
+    let (_, b) = ryolo::weights::read_checkpoint(&last).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (k, t) in &a {
+        let diff = (t - &b[k]).abs().max().double_value(&[]);
+        assert_eq!(diff, 0.0, "weight {k} differs by {diff}");
+    }
+    straight
+}
