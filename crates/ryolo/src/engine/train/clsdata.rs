@@ -94,6 +94,13 @@ pub fn datasets(
             seed: c.seed,
         })
     };
+    // Detection-only loader options that classification does not honour here are named.
+    if c.cache != super::config::Cache::Off {
+        eprintln!("WARNING cache={:?} is not implemented for classification; images are decoded every epoch", c.cache);
+    }
+    if c.rect {
+        eprintln!("WARNING rect=True does not apply to classification (square crops); ignored");
+    }
     let aug = ClsAugConfig::from_args(a)?;
     let train = ClsDataset::new(&cd.train, &cd.names, opts("train", aug)?, "train")?;
     if train.is_empty() {
