@@ -45,6 +45,18 @@ pub struct Speed {
     pub postprocess: f64,
 }
 
+impl Speed {
+    /// Milliseconds per image of the three stages between four instants, over `b` images.
+    fn per_image([t0, t1, t2, t3]: [Instant; 4], b: usize) -> Self {
+        let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b.max(1) as f64;
+        Self {
+            preprocess: ms(t0, t1),
+            inference: ms(t1, t2),
+            postprocess: ms(t2, t3),
+        }
+    }
+}
+
 /// The result of predicting one image.
 #[derive(Debug, Clone)]
 pub struct Prediction {
@@ -197,12 +209,7 @@ impl Predictor {
             }
         }
         let t3 = Instant::now();
-        let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b as f64;
-        let speed = Speed {
-            preprocess: ms(t0, t1),
-            inference: ms(t1, t2),
-            postprocess: ms(t2, t3),
-        };
+        let speed = Speed::per_image([t0, t1, t2, t3], b);
         Ok(out
             .into_iter()
             .map(|(detections, masks, letterbox)| Prediction {
@@ -243,12 +250,7 @@ impl Predictor {
             .map(|p| Probs::new(p.to_vec(), names.clone()))
             .collect();
         let t3 = Instant::now();
-        let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b as f64;
-        let speed = Speed {
-            preprocess: ms(t0, t1),
-            inference: ms(t1, t2),
-            postprocess: ms(t2, t3),
-        };
+        let speed = Speed::per_image([t0, t1, t2, t3], b);
         Ok(imgs
             .iter()
             .zip(probs)
