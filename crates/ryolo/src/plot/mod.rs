@@ -34,8 +34,6 @@ pub fn draw_boxes(
     let lw = line_width.unwrap_or_else(|| {
         ((((img.width() + img.height()) as f32) / 2.0 * 0.003).round() as u32).max(2)
     });
-    let font = font();
-    let scale = PxScale::from((lw as f32 * 6.0).max(11.0));
     for (b, cls, label) in boxes {
         let color = class_color(*cls);
         let (x1, y1, x2, y2) = (
@@ -56,31 +54,43 @@ pub fn draw_boxes(
             );
         }
         if let Some(text) = label {
-            let (tw, th) = text_size(scale, &font, text);
-            let pad = lw as i32;
-            let outside = y1 - th as i32 - 2 * pad >= 0;
-            let ty = if outside {
-                y1 - th as i32 - 2 * pad
-            } else {
-                y1
-            };
-            draw_filled_rect_mut(
-                img,
-                Rect::at(x1, ty).of_size(tw + 2 * pad as u32, th + 2 * pad as u32),
-                color,
-            );
-            let luma = 0.299 * color[0] as f32 + 0.587 * color[1] as f32 + 0.114 * color[2] as f32;
-            let txt = if luma > 160.0 {
-                Rgb([0, 0, 0])
-            } else {
-                Rgb([255, 255, 255])
-            };
-            draw_text_mut(img, txt, x1 + pad, ty + pad, scale, &font, text);
+            draw_label(img, (b[0], b[1]), *cls, text, lw);
         }
     }
 }
 
+/// Draws a filled label box with `text` whose bottom-left (or top-left when there is no room
+/// above) sits at `at`, in the class colour with black or white text by luminance.
+pub fn draw_label(img: &mut RgbImage, at: (f32, f32), cls: usize, text: &str, lw: u32) {
+    let font = font();
+    let scale = PxScale::from((lw as f32 * 6.0).max(11.0));
+    let color = class_color(cls);
+    let (x1, y1) = (at.0.round() as i32, at.1.round() as i32);
+    let (tw, th) = text_size(scale, &font, text);
+    let pad = lw as i32;
+    let outside = y1 - th as i32 - 2 * pad >= 0;
+    let ty = if outside {
+        y1 - th as i32 - 2 * pad
+    } else {
+        y1
+    };
+    draw_filled_rect_mut(
+        img,
+        Rect::at(x1, ty).of_size(tw + 2 * pad as u32, th + 2 * pad as u32),
+        color,
+    );
+    let luma = 0.299 * color[0] as f32 + 0.587 * color[1] as f32 + 0.114 * color[2] as f32;
+    let txt = if luma > 160.0 {
+        Rgb([0, 0, 0])
+    } else {
+        Rgb([255, 255, 255])
+    };
+    draw_text_mut(img, txt, x1 + pad, ty + pad, scale, &font, text);
+}
+
 pub mod charts;
+pub mod obb;
+pub mod pose;
 
 /// Boxes of one image in a batch plot: `xyxy` pixels, class, confidence (None for ground truth).
 pub type BatchBoxes = Vec<([f32; 4], usize, Option<f32>)>;

@@ -5,6 +5,8 @@
 
 pub mod classify;
 pub mod detect;
+pub mod obb;
+pub mod pose;
 pub mod segment;
 
 use anyhow::{bail, Result};

@@ -1,0 +1,62 @@
+//! The pose task: `box/pose/kobj/cls/dfl` losses, Box and Pose P/R/mAP columns, fitness = box
+//! mAP50-95 + pose mAP50-95 (spec/pose.md §5-6).
+
+use super::{Task, TaskKind};
+
+/// The `metrics/...` columns of a pose run (Box then Pose).
+pub const METRIC_COLUMNS: [&str; 8] = [
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "metrics/precision(P)",
+    "metrics/recall(P)",
+    "metrics/mAP50(P)",
+    "metrics/mAP50-95(P)",
+];
+
+/// Keypoint estimation (Ultralytics `PoseTrainer` / `PoseValidator`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pose;
+
+impl Task for Pose {
+    fn kind(&self) -> TaskKind {
+        TaskKind::Pose
+    }
+
+    fn loss_names(&self) -> &'static [&'static str] {
+        &["box_loss", "pose_loss", "kobj_loss", "cls_loss", "dfl_loss"]
+    }
+
+    fn metric_columns(&self) -> &'static [&'static str] {
+        &METRIC_COLUMNS
+    }
+
+    fn fitness(&self, metrics: &[f64]) -> f64 {
+        let at = |i: usize| {
+            metrics
+                .get(i)
+                .copied()
+                .filter(|v| !v.is_nan())
+                .unwrap_or(0.0)
+        };
+        at(3) + at(7)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_ultralytics() {
+        assert_eq!(
+            Pose.results_header(),
+            "epoch,time,train/box_loss,train/pose_loss,train/kobj_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),metrics/precision(P),metrics/recall(P),metrics/mAP50(P),metrics/mAP50-95(P),val/box_loss,val/pose_loss,val/kobj_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2"
+        );
+        assert_eq!(
+            Pose.fitness(&[0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 0.5]),
+            0.75
+        );
+    }
+}
