@@ -18,7 +18,7 @@ use crate::cfg::Args;
 use crate::data::load_data_yaml;
 use crate::data::loader::{epoch_batches, Batch};
 use crate::engine::optim::{interp, lr_factor, Ema, GradScaler, OptKind, Optimizer};
-use crate::engine::val::{table_header, table_rows, validate, ValConfig, ValResult};
+use crate::engine::val::{task_table_header, table_rows, validate, ValConfig, ValResult};
 use crate::loss::{detection_loss, LossConfig};
 use crate::nn::{DetectionModel, ModelSpec};
 use crate::task::Task;
@@ -355,9 +355,13 @@ impl Trainer {
 
     /// Validation during training: twice the batch, the run's NMS settings, losses, fp16 under AMP.
     fn validation_config(&self) -> ValConfig {
+        let obb = self.task.kind() == crate::task::TaskKind::Obb;
         ValConfig {
             imgsz: self.cfg.imgsz,
-            batch: self.cfg.batch * 2,
+            // OBB validates with the training batch (Ultralytics' OBBTrainer), the others with 2x.
+            batch: if obb { self.cfg.batch } else { self.cfg.batch * 2 },
+            obb,
+            kpts: self.kpt_opts.clone(),
             conf: self.cfg.conf,
             iou: self.cfg.iou,
             max_det: self.cfg.max_det,
@@ -763,7 +767,7 @@ impl Trainer {
     fn validate_epoch(&mut self) -> Result<()> {
         let r = match &self.data {
             TrainData::Det { val, .. } => {
-                println!("{}", table_header(self.val_cfg.masks.is_some()));
+                println!("{}", task_table_header(self.task.kind()));
                 let r = validate(&self.ema_model, val, &self.val_cfg, |_, _| {})?;
                 for row in table_rows(&r, &self.names, false) {
                     println!("{row}");
@@ -925,7 +929,7 @@ impl Trainer {
                 return Ok(r);
             }
         };
-        println!("{}", table_header(self.val_cfg.masks.is_some()));
+        println!("{}", task_table_header(self.task.kind()));
         let vc = ValConfig {
             loss: None,
             plot_dir: plots.then(|| self.save_dir.clone()),
@@ -944,6 +948,14 @@ impl Trainer {
                     &self.names,
                     &self.save_dir,
                     "Mask",
+                );
+            }
+            if let Some(s) = &r.pose {
+                let _ = crate::plot::charts::plot_curves_as(
+                    &s.pose,
+                    &self.names,
+                    &self.save_dir,
+                    "Pose",
                 );
             }
             let _ = crate::plot::charts::plot_confusion(

@@ -14,6 +14,7 @@ use crate::data::loader::load_resized;
 use crate::data::LabelEntry;
 use crate::engine::backend::{HostOutput, ModelRef, RunOptions};
 use crate::engine::predict::Speed;
+use crate::metrics::pose::{PoseImage, PoseMetrics, PoseStats};
 use crate::metrics::segment::{SegMetrics, SegStats};
 use crate::metrics::{ConfusionMatrix, DetMetrics, Stats};
 use crate::ops::{letterbox, NmsConfig, Rgb};
@@ -51,6 +52,19 @@ pub struct ValConfig {
     pub plot_dir: Option<std::path::PathBuf>,
     /// Segment validation: how ground-truth masks are built and compared.
     pub masks: Option<seg::MaskOpts>,
+    /// Pose validation: the keypoint shape and OKS sigmas.
+    pub kpts: Option<KptOpts>,
+    /// OBB validation: rotated boxes matched by ProbIoU after rotated NMS.
+    pub obb: bool,
+}
+
+/// Pose validation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KptOpts {
+    /// `(K, D)`: keypoints per instance and values per keypoint.
+    pub kpt_shape: (usize, usize),
+    /// OKS sigma per keypoint.
+    pub sigmas: Vec<f32>,
 }
 
 impl Default for ValConfig {
@@ -69,6 +83,8 @@ impl Default for ValConfig {
             save_json: false,
             plot_dir: None,
             masks: None,
+            kpts: None,
+            obb: false,
         }
     }
 }
@@ -83,6 +99,8 @@ pub struct ValResult {
     pub metrics: DetMetrics,
     /// Segment validation: Box and Mask metrics.
     pub seg: Option<SegMetrics>,
+    /// Pose validation: Box and Pose metrics.
+    pub pose: Option<PoseMetrics>,
     /// Classification: top-1 / top-5 and the confusion matrix.
     pub cls: Option<crate::metrics::classify::ClsMetrics>,
     /// Confusion matrix.
@@ -114,6 +132,10 @@ struct Item {
     /// re-ordered as overlap masks order them).
     masks: Vec<u8>,
     grid: (usize, usize),
+    /// Pose: ground-truth keypoints `(x, y, flag)` in letterboxed pixels, one set per `gt` row.
+    kpts: Vec<Vec<[f32; 3]>>,
+    /// OBB: ground-truth rotated boxes `[cx, cy, w, h, θ]` in letterboxed pixels per `gt` row.
+    rboxes: Vec<[f32; 5]>,
     /// Maps letterboxed pixels back to the original image: `orig = (x - pad) / gain`.
     gain: (f32, f32),
     pad: (f32, f32),
@@ -166,11 +188,59 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
         gt = order.iter().map(|&k| gt[k]).collect();
         masks = m;
     }
+    let to_px = |x: f32, y: f32| (x * rw * r + padw, y * rh * r + padh);
+    let mut kpts = Vec::new();
+    if let Some(o) = &cfg.kpts {
+        let src = e.keypoints.as_deref().unwrap_or(&[]);
+        if src.len() != gt.len() || src.iter().any(|k| k.len() != o.kpt_shape.0) {
+            bail!(
+                "{}: {} boxes but {} keypoint sets of {} keypoints; pose validation needs one set \
+                 of kpt_shape {:?} per object",
+                e.im_file.display(),
+                gt.len(),
+                src.len(),
+                src.first().map_or(0, |k| k.len()),
+                o.kpt_shape
+            );
+        }
+        kpts = src
+            .iter()
+            .map(|k| {
+                k.iter()
+                    .map(|p| {
+                        let (x, y) = to_px(p[0], p[1]);
+                        [x, y, p[2]]
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let mut rboxes = Vec::new();
+    if cfg.obb {
+        let src = e.corners.as_deref().unwrap_or(&[]);
+        if src.len() != gt.len() {
+            bail!(
+                "{}: {} boxes but {} oriented boxes; OBB validation needs the corners of every object",
+                e.im_file.display(),
+                gt.len(),
+                src.len()
+            );
+        }
+        for c in src {
+            let pts = c.map(|p| {
+                let (x, y) = to_px(p[0], p[1]);
+                [x, y]
+            });
+            rboxes.push(crate::ops::obb::points_to_xywhr(&pts).unwrap_or([0.0; 5]));
+        }
+    }
     Ok(Item {
         img,
         gt,
         masks,
         grid,
+        kpts,
+        rboxes,
         gain: (r * rw / w0, r * rh / h0),
         pad: (padw, padh),
         orig: (w0, h0),
@@ -211,6 +281,8 @@ struct Accum {
     stats: Stats,
     /// Segment: box and mask correct flags.
     seg: Option<SegStats>,
+    /// Pose: box and OKS correct flags.
+    pose: Option<PoseStats>,
     cm: ConfusionMatrix,
     per_class: Vec<(usize, usize)>,
     loss_sum: Vec<f64>,
@@ -357,10 +429,11 @@ fn infer_batch(
 
 impl Accum {
     /// Empty accumulators for `nc` classes.
-    fn new(nc: usize, conf: f32, seg: bool) -> Self {
+    fn new(nc: usize, conf: f32, seg: bool, pose: bool) -> Self {
         Self {
             stats: Stats::default(),
             seg: seg.then(SegStats::default),
+            pose: pose.then(PoseStats::default),
             cm: ConfusionMatrix::new(nc, conf),
             per_class: vec![(0, 0); nc],
             loss_sum: Vec::new(),
@@ -372,9 +445,9 @@ impl Accum {
 
     /// Scores one image's predictions against its ground truth (metrics, confusion matrix,
     /// per-class counts, and the predictions in original pixels when collecting).
-    fn add(&mut self, index: usize, it: &Item, pred: &[Pred], pmasks: &[u8], collect: bool) {
-        match &mut self.seg {
-            Some(s) => {
+    fn add(&mut self, index: usize, it: &Item, pred: &[Pred], extra: &Extra, collect: bool) {
+        match (&mut self.seg, &mut self.pose, extra) {
+            (Some(s), _, Extra::Masks(pmasks)) => {
                 let npix = if it.gt.is_empty() {
                     pmasks.len() / pred.len().max(1)
                 } else {
@@ -382,9 +455,32 @@ impl Accum {
                 };
                 s.add_image(pred, pmasks, &it.gt, &it.masks, npix)
             }
-            None => self.stats.add_image(pred, &it.gt),
+            (_, Some(s), Extra::Kpts(pk, sigma)) => {
+                let im = PoseImage {
+                    pred,
+                    pred_kpts: pk,
+                    gt: &it.gt,
+                    gt_kpts: &it.kpts,
+                };
+                if let Err(e) = s.add_image(&im, sigma) {
+                    eprintln!("WARNING pose metrics: {e:#}");
+                }
+            }
+            (_, _, Extra::Rotated(rb)) => {
+                let gt: Vec<([f32; 5], usize)> =
+                    it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1)).collect();
+                crate::metrics::obb::add_obb_image(&mut self.stats, rb, &gt);
+            }
+            _ => self.stats.add_image(pred, &it.gt),
         }
-        self.cm.process(pred, &it.gt);
+        match extra {
+            Extra::Rotated(rb) => {
+                let gt: Vec<([f32; 5], usize)> =
+                    it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1)).collect();
+                crate::metrics::obb::confusion_obb(&mut self.cm, rb, &gt);
+            }
+            _ => self.cm.process(pred, &it.gt),
+        }
         if collect {
             let back: Vec<Pred> = pred
                 .iter()
@@ -411,6 +507,18 @@ impl Accum {
             }
         }
     }
+}
+
+/// The task-specific part of one image's predictions, in letterboxed pixels.
+enum Extra<'a> {
+    /// Detection: nothing more.
+    None,
+    /// Segment: the predicted masks (one per prediction, on the item's grid).
+    Masks(&'a [u8]),
+    /// Pose: each prediction's keypoint `(x, y)` and the OKS sigmas.
+    Kpts(&'a [Vec<[f32; 2]>], &'a [f32]),
+    /// OBB: each prediction's rotated box `([cx, cy, w, h, θ], conf, class)`.
+    Rotated(&'a [([f32; 5], f32, usize)]),
 }
 
 /// One image's predicted masks for plotting: mask bytes, their (h, w) grid and the classes.
@@ -485,7 +593,12 @@ pub fn validate<'m>(
     }
     let batches = plan_batches(mref, entries, cfg);
     let nms_cfg = nms_config(entries, cfg);
-    let mut acc = Accum::new(mref.names().len(), cfg.conf, cfg.masks.is_some());
+    let mut acc = Accum::new(
+        mref.names().len(),
+        cfg.conf,
+        cfg.masks.is_some(),
+        cfg.kpts.is_some(),
+    );
     let pb = crate::util::progress_bar(batches.len(), "val");
     let mut skipped = Vec::new();
     let mut run_batches = 0usize;
@@ -511,12 +624,47 @@ pub fn validate<'m>(
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         let mut plot_masks = Vec::new();
         for (k, it) in items.iter().enumerate() {
-            let (mut dets, coefs, protos) = match cfg.masks {
-                Some(_) => y.detections_with_masks(k, &nms_cfg),
-                None => (y.detections(k, &nms_cfg), Vec::new(), None),
+            let (mut pkpts, mut rot) = (Vec::new(), Vec::new());
+            let (mut dets, coefs, protos) = match (cfg.masks, &cfg.kpts) {
+                (Some(_), _) => y.detections_with_masks(k, &nms_cfg),
+                (None, Some(o)) => {
+                    let found = crate::ops::keypoints::nms_pose(
+                        y.image(k),
+                        y.nc,
+                        y.anchors,
+                        o.kpt_shape,
+                        &nms_cfg,
+                    )?;
+                    let d = o.kpt_shape.1;
+                    pkpts = found.iter().map(|(p, _)| p.xy(d)).collect();
+                    (
+                        found.into_iter().map(|(p, _)| p.det).collect(),
+                        Vec::new(),
+                        None,
+                    )
+                }
+                (None, None) if cfg.obb => {
+                    let found =
+                        crate::ops::obb::nms_rotated(y.image(k), y.nc, y.anchors, &nms_cfg);
+                    rot = found
+                        .iter()
+                        .map(|(r, _)| (r.xywhr, r.conf, r.cls))
+                        .collect::<Vec<_>>();
+                    let dets = found
+                        .iter()
+                        .map(|(r, _)| crate::ops::Detection {
+                            xyxy: crate::ops::obb::xywhr_to_xyxy(&r.xywhr),
+                            conf: r.conf,
+                            cls: r.cls,
+                        })
+                        .collect();
+                    (dets, Vec::new(), None)
+                }
+                _ => (y.detections(k, &nms_cfg), Vec::new(), None),
             };
             if cfg.single_cls {
                 dets.iter_mut().for_each(|d| d.cls = 0);
+                rot.iter_mut().for_each(|r| r.2 = 0);
             }
             let pred: Vec<Pred> = dets.iter().map(|d| (d.xyxy, d.conf, d.cls)).collect();
             let pmasks = match (cfg.masks, &protos) {
@@ -546,7 +694,13 @@ pub fn validate<'m>(
                     plot_masks.push((Vec::new(), it.grid, Vec::new()));
                 }
             }
-            acc.add(idx[k], it, &pred, &pmasks, cfg.collect);
+            let extra = match (&cfg.kpts, cfg.obb, cfg.masks) {
+                (_, _, Some(_)) => Extra::Masks(&pmasks),
+                (Some(o), _, _) => Extra::Kpts(&pkpts, &o.sigmas),
+                (None, true, _) => Extra::Rotated(&rot),
+                _ => Extra::None,
+            };
+            acc.add(idx[k], it, &pred, &extra, cfg.collect);
             if let (true, Some(o)) = (cfg.collect, cfg.masks) {
                 let grid = if o.native { *shape } else { it.grid };
                 let orig = (it.orig.1 as usize, it.orig.0 as usize);
@@ -591,13 +745,16 @@ pub fn validate<'m>(
     let nb = run_batches.max(1) as f64;
     let nc = mref.names().len();
     let seg = acc.seg.as_ref().map(|s| SegMetrics::compute(s, nc));
-    let (metrics, instances) = match (&seg, &acc.seg) {
-        (Some(m), Some(s)) => (m.boxes.clone(), s.boxes.target_cls.len()),
+    let pose = acc.pose.as_ref().map(|s| PoseMetrics::compute(s, nc));
+    let (metrics, instances) = match (&seg, &acc.seg, &pose, &acc.pose) {
+        (Some(m), Some(s), _, _) => (m.boxes.clone(), s.boxes.target_cls.len()),
+        (_, _, Some(m), Some(s)) => (m.boxes.clone(), s.boxes.target_cls.len()),
         _ => (DetMetrics::compute(&acc.stats), acc.stats.target_cls.len()),
     };
     Ok(ValResult {
         metrics,
         seg,
+        pose,
         cls: None,
         confusion: acc.cm,
         per_class: acc.per_class,
@@ -630,9 +787,22 @@ pub fn table_header(seg: bool) -> String {
     )
 }
 
+/// The table header of a validation run's task (pose adds `Pose(P R mAP50 mAP50-95)`, segment
+/// `Mask(...)`).
+pub fn task_table_header(task: crate::task::TaskKind) -> String {
+    match task {
+        crate::task::TaskKind::Segment => SegMetrics::table_header(),
+        crate::task::TaskKind::Pose => PoseMetrics::table_header(),
+        _ => table_header(false),
+    }
+}
+
 /// The `all` row and, when `per_class` and nc > 1, one row per class present in the ground truth.
 pub fn table_rows(r: &ValResult, names: &[String], per_class: bool) -> Vec<String> {
     if let Some(s) = &r.seg {
+        return s.table_rows(names, r.seen, per_class);
+    }
+    if let Some(s) = &r.pose {
         return s.table_rows(names, r.seen, per_class);
     }
     let m = &r.metrics;

@@ -42,6 +42,13 @@ impl Task for Pose {
         };
         at(3) + at(7)
     }
+
+    fn metrics(&self, r: &crate::engine::val::ValResult) -> Vec<f64> {
+        match &r.pose {
+            Some(p) => p.mean_results().to_vec(),
+            None => vec![0.0; 8],
+        }
+    }
 }
 
 #[cfg(test)]

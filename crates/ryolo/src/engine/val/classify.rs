@@ -80,6 +80,7 @@ pub fn validate_cls(
     Ok(ValResult {
         metrics: DetMetrics::default(),
         seg: None,
+        pose: None,
         cls: Some(metrics),
         confusion: cm,
         per_class: vec![(0, 0); nc],

@@ -1,7 +1,7 @@
 //! `yolo val`: load any model format, scan the split, validate, print Ultralytics' table and write
 //! what was asked (plots, `save_json`, `save_txt`, `metric=coco`).
 
-use super::{table_header, table_rows, validate, ValConfig, ValResult};
+use super::{task_table_header, table_rows, validate, KptOpts, ValConfig, ValResult};
 use crate::cfg::{self, Args};
 use crate::data::{list_images, load_data_yaml, LabelEntry};
 use crate::engine::backend::{Backend, ModelRef};
@@ -21,8 +21,11 @@ pub fn run(args: &Args) -> Result<ValResult> {
     }
     let (entries, names) = entries(&a, &data, m)?;
     println!("{}", m.describe());
-    let vc = config(&a, m)?;
-    println!("{}", table_header(vc.masks.is_some()));
+    let vc = ValConfig {
+        kpts: kpt_opts(m, &data)?,
+        ..config(&a, m)?
+    };
+    println!("{}", task_table_header(m.task()));
     let plots = a.on("plots");
     let dir = if plots || a.bool("save_json") || a.bool("save_txt") {
         cfg::save_dir(&a, "val")
@@ -129,7 +132,12 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
     Ok(ValConfig {
         imgsz: h.max(w),
         batch: a.int("batch")?.max(1) as usize,
-        conf: a.f64("conf").unwrap_or(cfg::mode_defaults::VAL_CONF) as f32,
+        // OBB validates at conf 0.01 when none is given (Ultralytics' OBBValidator).
+        conf: a.f64("conf").unwrap_or(if m.task() == crate::task::TaskKind::Obb {
+            0.01
+        } else {
+            cfg::mode_defaults::VAL_CONF
+        }) as f32,
         iou: a.num("iou")? as f32,
         max_det: a.int("max_det")?.max(1) as usize,
         single_cls: a.bool("single_cls"),
@@ -142,7 +150,33 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
         save_json: a.bool("save_json"),
         plot_dir: None,
         masks: mask_opts(a, m.task())?,
+        kpts: None,
+        obb: m.task() == crate::task::TaskKind::Obb,
     })
+}
+
+/// Pose runs: the model's `kpt_shape` and the OKS sigmas (the dataset's `kpt_oks_sigmas`, else
+/// COCO's for [17, 3], else 1/K); None for other tasks.
+pub(crate) fn kpt_opts(m: ModelRef, data: &str) -> Result<Option<KptOpts>> {
+    if m.task() != crate::task::TaskKind::Pose {
+        return Ok(None);
+    }
+    let kpt_shape = m
+        .kpt_shape()
+        .ok_or_else(|| anyhow!("the pose model does not say its kpt_shape"))?;
+    let dc = load_data_yaml(Path::new(data))?;
+    if let Some([k, d]) = dc.kpt_shape {
+        if (k, d) != kpt_shape {
+            bail!(
+                "{data}: kpt_shape [{k}, {d}] but the model predicts [{}, {}]",
+                kpt_shape.0,
+                kpt_shape.1
+            );
+        }
+    }
+    let sigmas =
+        crate::metrics::pose::oks_sigmas(kpt_shape, dc.kpt_oks_sigmas.as_deref())?;
+    Ok(Some(KptOpts { kpt_shape, sigmas }))
 }
 
 /// Segment runs: `overlap_mask`, `mask_ratio`, and full-resolution mask metrics when `save_json` or
@@ -197,6 +231,9 @@ fn outputs(
         crate::plot::charts::plot_curves(&r.metrics, names, dir)?;
         if let Some(s) = &r.seg {
             crate::plot::charts::plot_curves_as(&s.masks, names, dir, "Mask")?;
+        }
+        if let Some(s) = &r.pose {
+            crate::plot::charts::plot_curves_as(&s.pose, names, dir, "Pose")?;
         }
         crate::plot::charts::plot_confusion(&r.confusion, names, dir, false)?;
         crate::plot::charts::plot_confusion(&r.confusion, names, dir, true)?;
