@@ -4,6 +4,8 @@
 
 pub mod classify;
 pub mod coco;
+pub mod obb;
+pub mod pose;
 pub mod segment;
 
 /// The 10 IoU thresholds 0.50, 0.55, ..., 0.95.
@@ -433,26 +435,45 @@ impl ConfusionMatrix {
 
     /// Adds one image (8.4 rule: class-agnostic greedy matching by descending confidence).
     pub fn process(&mut self, pred: &[([f32; 4], f32, usize)], gt: &[([f32; 4], usize)]) {
+        let conf_cls: Vec<(f32, usize)> = pred.iter().map(|p| (p.1, p.2)).collect();
+        let gt_cls: Vec<usize> = gt.iter().map(|g| g.1).collect();
+        self.process_with_iou(&conf_cls, &gt_cls, |kept| {
+            let gb: Vec<[f32; 4]> = gt.iter().map(|g| g.0).collect();
+            let db: Vec<[f32; 4]> = kept.iter().map(|&i| pred[i].0).collect();
+            box_iou(&gb, &db)
+        });
+    }
+
+    /// Adds one image given its predictions' `(conf, class)`, its ground-truth classes and a
+    /// function giving the IoU matrix `(n_gt, kept.len())` of the predictions kept by the confidence
+    /// threshold (indices into `pred`): box IoU for detection, ProbIoU for OBB.
+    pub fn process_with_iou(
+        &mut self,
+        pred: &[(f32, usize)],
+        gt_cls: &[usize],
+        iou: impl FnOnce(&[usize]) -> Vec<Vec<f32>>,
+    ) {
         let nc = self.nc;
-        let dets: Vec<&([f32; 4], f32, usize)> = pred.iter().filter(|p| p.1 > self.conf).collect();
-        if gt.is_empty() {
-            for d in dets {
-                self.m[d.2][nc] += 1.0;
+        let kept: Vec<usize> = (0..pred.len()).filter(|&i| pred[i].0 > self.conf).collect();
+        if gt_cls.is_empty() {
+            for &d in &kept {
+                self.m[pred[d].1][nc] += 1.0;
             }
             return;
         }
-        if dets.is_empty() {
-            for g in gt {
-                self.m[nc][g.1] += 1.0;
+        if pred.is_empty() {
+            for &g in gt_cls {
+                self.m[nc][g] += 1.0;
             }
             return;
         }
-        let gb: Vec<[f32; 4]> = gt.iter().map(|g| g.0).collect();
-        let db: Vec<[f32; 4]> = dets.iter().map(|d| d.0).collect();
-        let mut iou = box_iou(&gb, &db);
-        let mut gt_done = vec![false; gt.len()];
-        let mut det_done = vec![false; dets.len()];
-        for d in 0..dets.len() {
+        let mut iou = iou(&kept);
+        let mut gt_match: Vec<Option<usize>> = vec![None; gt_cls.len()];
+        let mut order: Vec<usize> = (0..kept.len())
+            .filter(|&d| iou.iter().any(|row| row[d] > self.iou))
+            .collect();
+        order.sort_by(|&a, &b| pred[kept[b]].0.total_cmp(&pred[kept[a]].0));
+        for d in order {
             let (mut g, mut best) = (0, f32::NEG_INFINITY);
             for (k, row) in iou.iter().enumerate() {
                 if row[d] > best {
@@ -461,20 +482,23 @@ impl ConfusionMatrix {
                 }
             }
             if best > self.iou {
-                self.m[dets[d].2][gt[g].1] += 1.0;
-                gt_done[g] = true;
-                det_done[d] = true;
+                gt_match[g] = Some(d);
                 iou[g].iter_mut().for_each(|v| *v = 0.0);
             }
         }
-        for (g, done) in gt_done.iter().enumerate() {
-            if !done {
-                self.m[nc][gt[g].1] += 1.0;
+        let mut det_done = vec![false; kept.len()];
+        for (g, m) in gt_match.iter().enumerate() {
+            match m {
+                Some(d) => {
+                    det_done[*d] = true;
+                    self.m[pred[kept[*d]].1][gt_cls[g]] += 1.0;
+                }
+                None => self.m[nc][gt_cls[g]] += 1.0,
             }
         }
         for (d, done) in det_done.iter().enumerate() {
             if !done {
-                self.m[dets[d].2][nc] += 1.0;
+                self.m[pred[kept[d]].1][nc] += 1.0;
             }
         }
     }

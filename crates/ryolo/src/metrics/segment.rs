@@ -240,12 +240,12 @@ impl SegMetrics {
 }
 
 /// AP50-95 per evaluated class (`all_ap.mean(1)` in NumPy's order).
-fn class_ap50_95(m: &DetMetrics) -> Vec<f64> {
+pub(crate) fn class_ap50_95(m: &DetMetrics) -> Vec<f64> {
     m.ap.iter().map(|a| np_sum(a) / 10.0).collect()
 }
 
 /// Mean P, R, AP50 and AP50-95 of one side as Ultralytics' `Metric.mean_results` (0 when empty).
-fn side_results(m: &DetMetrics) -> [f64; 4] {
+pub(crate) fn side_results(m: &DetMetrics) -> [f64; 4] {
     let ap50: Vec<f64> = m.ap.iter().map(|a| a[0]).collect();
     let all: Vec<f64> = m.ap.iter().flatten().copied().collect();
     [np_mean(&m.p), np_mean(&m.r), np_mean(&ap50), np_mean(&all)]

@@ -7,6 +7,8 @@ pub mod masks;
 use crate::util::round_half_even;
 
 pub mod contour;
+pub mod keypoints;
+pub mod obb;
 pub mod raster;
 pub mod rle;
 
@@ -353,8 +355,51 @@ pub fn nms_with_anchors(
     anchors: usize,
     cfg: &NmsConfig,
 ) -> Vec<(Detection, usize)> {
-    const MAX_NMS: usize = 30000;
     const MAX_WH: f32 = 7680.0;
+    let cands = nms_candidates(pred, nc, anchors, cfg);
+    let off = |d: &Detection| {
+        if cfg.agnostic {
+            0.0
+        } else {
+            d.cls as f32 * MAX_WH
+        }
+    };
+    let shifted: Vec<[f32; 4]> = cands
+        .iter()
+        .map(|(d, _)| {
+            let o = off(d);
+            [d.xyxy[0] + o, d.xyxy[1] + o, d.xyxy[2] + o, d.xyxy[3] + o]
+        })
+        .collect();
+    let mut keep: Vec<usize> = Vec::new();
+    let mut removed = vec![false; cands.len()];
+    for i in 0..cands.len() {
+        if removed[i] {
+            continue;
+        }
+        keep.push(i);
+        if keep.len() >= cfg.max_det {
+            break;
+        }
+        for j in i + 1..cands.len() {
+            if !removed[j] && iou(&shifted[i], &shifted[j]) > cfg.iou {
+                removed[j] = true;
+            }
+        }
+    }
+    keep.into_iter().map(|i| cands[i]).collect()
+}
+
+/// The NMS candidates of one image's raw output (see [`nms`]): per anchor the best class (or every
+/// class with `multi_label`) above `conf`, filtered by `classes`, sorted by descending confidence
+/// (stable) and capped at 30000, each with its anchor index. Boxes are `xyxy`.
+pub fn nms_candidates(
+    pred: &[f32],
+    nc: usize,
+    anchors: usize,
+    cfg: &NmsConfig,
+) -> Vec<(Detection, usize)> {
+    const MAX_NMS: usize = 30000;
     let at = |r: usize, a: usize| pred[r * anchors + a];
     let mut cands: Vec<(Detection, usize)> = Vec::new();
     for a in 0..anchors {
@@ -400,37 +445,7 @@ pub fn nms_with_anchors(
     }
     cands.sort_by(|a, b| b.0.conf.total_cmp(&a.0.conf));
     cands.truncate(MAX_NMS);
-    let off = |d: &Detection| {
-        if cfg.agnostic {
-            0.0
-        } else {
-            d.cls as f32 * MAX_WH
-        }
-    };
-    let shifted: Vec<[f32; 4]> = cands
-        .iter()
-        .map(|(d, _)| {
-            let o = off(d);
-            [d.xyxy[0] + o, d.xyxy[1] + o, d.xyxy[2] + o, d.xyxy[3] + o]
-        })
-        .collect();
-    let mut keep: Vec<usize> = Vec::new();
-    let mut removed = vec![false; cands.len()];
-    for i in 0..cands.len() {
-        if removed[i] {
-            continue;
-        }
-        keep.push(i);
-        if keep.len() >= cfg.max_det {
-            break;
-        }
-        for j in i + 1..cands.len() {
-            if !removed[j] && iou(&shifted[i], &shifted[j]) > cfg.iou {
-                removed[j] = true;
-            }
-        }
-    }
-    keep.into_iter().map(|i| cands[i]).collect()
+    cands
 }
 
 /// Maps boxes from letterboxed-input pixels back to the original image and clips (8.4 rule, in
