@@ -116,8 +116,15 @@ impl<'a> ModelRef<'a> {
     pub fn task(self) -> crate::task::TaskKind {
         match self {
             ModelRef::Torch(m) => m.task(),
-            ModelRef::Onnx(m) if m.segment => crate::task::TaskKind::Segment,
-            ModelRef::Onnx(_) => crate::task::TaskKind::Detect,
+            ModelRef::Onnx(m) => m.task,
+        }
+    }
+
+    /// Pose models: keypoints per instance and values per keypoint.
+    pub fn kpt_shape(self) -> Option<(usize, usize)> {
+        match self {
+            ModelRef::Torch(_) => None, // TEMP until the pose head lands
+            ModelRef::Onnx(m) => m.kpt_shape,
         }
     }
 

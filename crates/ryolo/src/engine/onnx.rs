@@ -25,6 +25,10 @@ pub struct OnnxModel {
     pub classify: bool,
     /// Mask coefficients per anchor (the prototypes' channels; 32 when dynamic); 0 for detect.
     pub nm: usize,
+    /// The task (metadata `task`, else guessed from the outputs).
+    pub task: crate::task::TaskKind,
+    /// Pose models: `kpt_shape` from the metadata.
+    pub kpt_shape: Option<(usize, usize)>,
     /// Largest stride (metadata, default 32).
     pub stride: usize,
     /// Fixed input `(H, W)`, or `None` when the graph has dynamic spatial axes.
@@ -139,6 +143,8 @@ enum Task {
     Detect,
     Segment,
     Classify,
+    Pose,
+    Obb,
 }
 
 /// The model's task: its `task` metadata or, without one (older Ultralytics exports), a 4-d second
@@ -154,6 +160,8 @@ fn check_task(path: &Path, task: Option<&str>, protos: bool, two_d: bool) -> Res
         None => Ok(shape(protos)),
         Some("detect") => Ok(shape(protos)),
         Some("segment") if protos => Ok(Task::Segment),
+        Some("pose") if !two_d && !protos => Ok(Task::Pose),
+        Some("obb") if !two_d && !protos => Ok(Task::Obb),
         Some("classify") if two_d => Ok(Task::Classify),
         Some("classify") => bail!(
             "{}: metadata task='classify' but output0 is not 2-d (batch, nc); cannot run it as a \
@@ -166,14 +174,15 @@ fn check_task(path: &Path, task: Option<&str>, protos: bool, two_d: bool) -> Res
             path.display()
         ),
         Some(task) => bail!(
-            "{}: this is a '{task}' model (metadata task={task}); ryolo runs detect, segment and \
-             classify models, pose and obb models are not supported yet",
+            "{}: this is a '{task}' model (metadata task={task}) whose outputs do not fit that \
+             task, or a task ryolo does not run (detect, segment, classify, pose, obb)",
             path.display()
         ),
     }
 }
 
-/// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm` 0 for detect), or for a
+/// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm`: 0 for detect, mask
+/// coefficients, keypoint values or the angle row), or for a
 /// classify model (`nm` = [`CLASSIFY`]) whose `output0` columns are not `len(names)`.
 fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<()> {
     if nm == CLASSIFY {
@@ -189,7 +198,7 @@ fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<(
     }
     if rows != 4 + names.len() + nm {
         let coefs = if nm > 0 {
-            format!(" + {nm} mask coefficients")
+            format!(" + {nm} extra values (mask coefficients, keypoints or angle)")
         } else {
             String::new()
         };
@@ -210,20 +219,34 @@ const CLASSIFY: usize = usize::MAX;
 /// Task, class names and largest stride from the metadata, after checking the task and that the
 /// output has `4 + len(names) + nm` rows (`rows`, when static; classify: `len(names)` columns of a
 /// 2-d `output0`, `two_d`); `nm` is the prototypes' channels (`None`: no 4-d second output;
-/// dynamic: 32). No `names`: `class0..` for the rows.
+/// dynamic: 32). No `names`: `class0..` for the rows. Pose models also give their `kpt_shape`.
 fn names_and_stride(
     session: &Session,
     path: &Path,
     rows: Option<usize>,
     nm: Option<usize>,
     two_d: bool,
-) -> Result<(Task, Vec<String>, usize)> {
+) -> Result<(Task, Vec<String>, usize, Option<(usize, usize)>)> {
     let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
     let kind = check_task(path, meta.custom("task").as_deref(), nm.is_some(), two_d)?;
+    let kpt_shape = match kind {
+        Task::Pose => {
+            let raw = meta.custom("kpt_shape").unwrap_or_default();
+            Some(parse_kpt_shape(&raw).ok_or_else(|| {
+                anyhow!(
+                    "{}: a pose model needs 'kpt_shape' metadata like '[17, 3]', found {raw:?}",
+                    path.display()
+                )
+            })?)
+        }
+        _ => None,
+    };
     let nm = match kind {
         Task::Segment => nm.unwrap_or(32),
         Task::Classify => CLASSIFY,
         Task::Detect => 0,
+        Task::Pose => kpt_shape.map_or(0, |(k, d)| k * d),
+        Task::Obb => 1,
     };
     let names = match meta.custom("names") {
         Some(s) => parse_names(&s),
@@ -241,7 +264,20 @@ fn names_and_stride(
         .custom("stride")
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(32);
-    Ok((kind, names, stride))
+    Ok((kind, names, stride, kpt_shape))
+}
+
+/// Parses `kpt_shape` metadata (`[17, 3]`): K >= 1 keypoints of 2 or 3 values.
+fn parse_kpt_shape(s: &str) -> Option<(usize, usize)> {
+    let inner = s.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let v: Vec<usize> = inner
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    match v.as_slice() {
+        &[k, d] if k >= 1 && (d == 2 || d == 3) => Some((k, d)),
+        _ => None,
+    }
 }
 
 /// The shape of a session input or output (empty when not a tensor; -1 for symbolic axes).
@@ -309,7 +345,7 @@ impl OnnxModel {
             .get(1)
             .filter(|s| s.len() == 4)
             .map(|s| dim(s[1]).unwrap_or(32));
-        let (kind, names, stride) = names_and_stride(&session, path, rows, nm, two_d)?;
+        let (kind, names, stride, kpt_shape) = names_and_stride(&session, path, rows, nm, two_d)?;
         let segment = kind == Task::Segment;
         let imgsz = dim(shape[2]).zip(dim(shape[3]));
         Ok(Self {
@@ -320,6 +356,14 @@ impl OnnxModel {
             segment,
             classify: kind == Task::Classify,
             nm: if segment { nm.unwrap_or(32) } else { 0 },
+            task: match kind {
+                Task::Detect => crate::task::TaskKind::Detect,
+                Task::Segment => crate::task::TaskKind::Segment,
+                Task::Classify => crate::task::TaskKind::Classify,
+                Task::Pose => crate::task::TaskKind::Pose,
+                Task::Obb => crate::task::TaskKind::Obb,
+            },
+            kpt_shape,
             stride,
             imgsz,
             batch: dim(shape[0]),

@@ -13,6 +13,8 @@ use tch::Tensor;
 
 pub mod classify;
 mod mode;
+pub mod obb;
+pub mod pose;
 mod save;
 pub mod segment;
 mod source;
@@ -66,6 +68,11 @@ pub struct Prediction {
     pub masks: Option<Masks>,
     /// Classify models: the class probabilities (no detections then); None for other models.
     pub probs: Option<Probs>,
+    /// Pose models: one keypoint set per detection; None for other models.
+    pub keypoints: Option<pose::Keypoints>,
+    /// OBB models: the rotated boxes (`detections` then hold their axis-aligned bounds); None
+    /// for other models.
+    pub obb: Option<obb::Obbs>,
     /// How the image was letterboxed (classify: `shape` is the model input, no padding).
     pub letterbox: LetterboxInfo,
     /// Time per stage.
@@ -106,6 +113,14 @@ fn warn_classify_augment() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         eprintln!("WARNING augment=True is not supported for classify models (Ultralytics 8.4 reverts to single-scale prediction too); predicting without test-time augmentation");
+    });
+}
+
+/// Ultralytics 8.4 has no test-time augmentation for pose and obb models either; said once.
+fn warn_no_augment(task: TaskKind) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!("WARNING augment=True is not supported for {task} models (Ultralytics 8.4 reverts to single-scale prediction too); predicting without test-time augmentation");
     });
 }
 
@@ -183,43 +198,66 @@ impl Predictor {
             pixels.extend_from_slice(&lb.data);
         }
         let t1 = Instant::now();
-        let segment = m.task() == TaskKind::Segment;
+        let task = m.task();
+        let segment = task == TaskKind::Segment;
         if segment && self.augment {
             warn_segment_augment();
         }
+        if matches!(task, TaskKind::Pose | TaskKind::Obb) && self.augment {
+            warn_no_augment(task);
+        }
         let opts = RunOptions {
             half: self.half,
-            augment: self.augment && !segment,
+            augment: self.augment && task == TaskKind::Detect,
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
         let mut out = Vec::with_capacity(b);
         for (k, (_, info)) in boxes.into_iter().enumerate() {
-            if segment {
-                let (dets, coefs, protos) = y.detections_with_masks(k, &self.nms);
-                let protos = protos
-                    .ok_or_else(|| anyhow!("the segment model returned no prototype masks"))?;
-                let (dets, masks) =
-                    segment::assemble(dets, &coefs, &protos, &info, self.retina_masks)?;
-                out.push((dets, Some(masks), info));
-            } else {
-                let mut dets = y.detections(k, &self.nms);
-                scale_boxes(&mut dets, &info);
-                out.push((dets, None, info));
+            let mut p = Prediction {
+                detections: Vec::new(),
+                masks: None,
+                probs: None,
+                keypoints: None,
+                obb: None,
+                letterbox: info,
+                speed: Speed::default(),
+            };
+            match task {
+                TaskKind::Segment => {
+                    let (dets, coefs, protos) = y.detections_with_masks(k, &self.nms);
+                    let protos = protos
+                        .ok_or_else(|| anyhow!("the segment model returned no prototype masks"))?;
+                    let (dets, masks) =
+                        segment::assemble(dets, &coefs, &protos, &info, self.retina_masks)?;
+                    p.detections = dets;
+                    p.masks = Some(masks);
+                }
+                TaskKind::Pose => {
+                    let ks = m
+                        .kpt_shape()
+                        .ok_or_else(|| anyhow!("the pose model does not say its kpt_shape"))?;
+                    let (dets, kpts) =
+                        pose::assemble(y.image(k), y.nc, y.anchors, ks, &self.nms, &info)?;
+                    p.detections = dets;
+                    p.keypoints = Some(kpts);
+                }
+                TaskKind::Obb => {
+                    let (dets, o) = obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info);
+                    p.detections = dets;
+                    p.obb = Some(o);
+                }
+                _ => {
+                    let mut dets = y.detections(k, &self.nms);
+                    scale_boxes(&mut dets, &info);
+                    p.detections = dets;
+                }
             }
+            out.push(p);
         }
         let t3 = Instant::now();
         let speed = Speed::per_image([t0, t1, t2, t3], b);
-        Ok(out
-            .into_iter()
-            .map(|(detections, masks, letterbox)| Prediction {
-                detections,
-                masks,
-                probs: None,
-                letterbox,
-                speed,
-            })
-            .collect())
+        Ok(out.into_iter().map(|p| Prediction { speed, ..p }).collect())
     }
 
     /// Classify models: each image through the eval transform at `imgsz`, one forward, the
@@ -259,6 +297,8 @@ impl Predictor {
                 Prediction {
                     detections: Vec::new(),
                     masks: None,
+                    keypoints: None,
+                    obb: None,
                     probs: Some(p),
                     letterbox: LetterboxInfo {
                         orig,

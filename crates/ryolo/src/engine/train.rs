@@ -18,7 +18,7 @@ use crate::cfg::Args;
 use crate::data::load_data_yaml;
 use crate::data::loader::{epoch_batches, Batch};
 use crate::engine::optim::{interp, lr_factor, Ema, GradScaler, OptKind, Optimizer};
-use crate::engine::val::{task_table_header, table_rows, validate, ValConfig, ValResult};
+use crate::engine::val::{table_rows, task_table_header, validate, ValConfig, ValResult};
 use crate::loss::{detection_loss, LossConfig};
 use crate::nn::{DetectionModel, ModelSpec};
 use crate::task::Task;
@@ -65,6 +65,8 @@ pub struct Trainer {
     args: Args,
     cfg: TrainConfig,
     task: Box<dyn Task + Send + Sync>,
+    /// Pose runs: keypoint shape and OKS sigmas for validation.
+    kpt_opts: Option<crate::engine::val::KptOpts>,
     device: Device,
     save_dir: PathBuf,
     names: Vec<String>,
@@ -171,6 +173,10 @@ impl Trainer {
             );
         }
         let mask_spec = setup::mask_spec(&a, task.kind())?;
+        let kpt_opts = match &src {
+            DataSource::Yaml(dc) => setup::kpt_opts(&model, dc)?,
+            DataSource::Folder(_) => None,
+        };
         if cfg.verbose {
             print!("{}", crate::nn::summary::layer_table(&model));
         }
@@ -248,6 +254,7 @@ impl Trainer {
             args: a,
             cfg,
             task,
+            kpt_opts,
             device,
             save_dir,
             names,
@@ -359,7 +366,11 @@ impl Trainer {
         ValConfig {
             imgsz: self.cfg.imgsz,
             // OBB validates with the training batch (Ultralytics' OBBTrainer), the others with 2x.
-            batch: if obb { self.cfg.batch } else { self.cfg.batch * 2 },
+            batch: if obb {
+                self.cfg.batch
+            } else {
+                self.cfg.batch * 2
+            },
             obb,
             kpts: self.kpt_opts.clone(),
             conf: self.cfg.conf,

@@ -467,16 +467,24 @@ impl Accum {
                 }
             }
             (_, _, Extra::Rotated(rb)) => {
-                let gt: Vec<([f32; 5], usize)> =
-                    it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1)).collect();
+                let gt: Vec<([f32; 5], usize)> = it
+                    .rboxes
+                    .iter()
+                    .zip(&it.gt)
+                    .map(|(r, g)| (*r, g.1))
+                    .collect();
                 crate::metrics::obb::add_obb_image(&mut self.stats, rb, &gt);
             }
             _ => self.stats.add_image(pred, &it.gt),
         }
         match extra {
             Extra::Rotated(rb) => {
-                let gt: Vec<([f32; 5], usize)> =
-                    it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1)).collect();
+                let gt: Vec<([f32; 5], usize)> = it
+                    .rboxes
+                    .iter()
+                    .zip(&it.gt)
+                    .map(|(r, g)| (*r, g.1))
+                    .collect();
                 crate::metrics::obb::confusion_obb(&mut self.cm, rb, &gt);
             }
             _ => self.cm.process(pred, &it.gt),
@@ -644,8 +652,7 @@ pub fn validate<'m>(
                     )
                 }
                 (None, None) if cfg.obb => {
-                    let found =
-                        crate::ops::obb::nms_rotated(y.image(k), y.nc, y.anchors, &nms_cfg);
+                    let found = crate::ops::obb::nms_rotated(y.image(k), y.nc, y.anchors, &nms_cfg);
                     rot = found
                         .iter()
                         .map(|(r, _)| (r.xywhr, r.conf, r.cls))

@@ -46,27 +46,41 @@ pub fn annotate(
             eprintln!("WARNING masks not drawn: {e:#}");
         }
     }
-    if o.show_boxes {
-        let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
-            .detections
-            .iter()
-            .map(|d| {
-                let cname = p
-                    .model()
-                    .names()
-                    .get(d.cls)
-                    .cloned()
-                    .unwrap_or_else(|| d.cls.to_string());
-                let label = match (o.show_labels, o.show_conf) {
-                    (true, true) => Some(format!("{cname} {:.2}", d.conf)),
-                    (true, false) => Some(cname),
-                    (false, true) => Some(format!("{:.2}", d.conf)),
-                    (false, false) => None,
-                };
-                (d.xyxy, d.cls, label)
-            })
-            .collect();
-        crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
+    let label = |cls: usize, conf: f32| {
+        let cname = p
+            .model()
+            .names()
+            .get(cls)
+            .cloned()
+            .unwrap_or_else(|| cls.to_string());
+        match (o.show_labels, o.show_conf) {
+            (true, true) => Some(format!("{cname} {conf:.2}")),
+            (true, false) => Some(cname),
+            (false, true) => Some(format!("{conf:.2}")),
+            (false, false) => None,
+        }
+    };
+    match (&pred.obb, o.show_boxes) {
+        (Some(ob), true) => {
+            let boxes = super::obb::drawable(ob, |d| label(d.cls, d.conf));
+            crate::plot::obb::draw_rotated_boxes(&mut canvas, &boxes, o.line_width);
+        }
+        (None, true) => {
+            let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
+                .detections
+                .iter()
+                .map(|d| (d.xyxy, d.cls, label(d.cls, d.conf)))
+                .collect();
+            crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
+        }
+        _ => {}
+    }
+    if let Some(k) = &pred.keypoints {
+        // Keypoints after all boxes; limbs ceil(lw / 2) wide, as Ultralytics' annotator.
+        let lw = o.line_width.unwrap_or_else(|| {
+            ((((canvas.width() + canvas.height()) as f32) / 2.0 * 0.003).round() as u32).max(2)
+        });
+        super::pose::draw(&mut canvas, k, lw, true);
     }
     canvas
 }
@@ -114,7 +128,11 @@ pub fn save_labels_and_crops(
         }
         return Ok(());
     }
-    if o.save_crop {
+    if o.save_crop && pred.obb.is_some() {
+        // As Ultralytics 8.4 (`Results.save_crop`): no crops of rotated boxes.
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| eprintln!("WARNING save_crop=True: OBB models do not support save_crop (as Ultralytics); no crops written"));
+    } else if o.save_crop {
         // Ultralytics' save_one_box: the box grown by 2% plus 10 px, clipped to the image.
         let (iw, ih) = (img.width() as f32, img.height() as f32);
         for d in &pred.detections {
@@ -142,10 +160,14 @@ pub fn save_labels_and_crops(
     }
     if o.save_txt {
         let (h0, w0) = (img.height() as f64, img.width() as f64);
-        let text = match &pred.masks {
+        let text = match (&pred.masks, &pred.keypoints, &pred.obb) {
             // Segment: one polygon line per detection.
-            Some(m) => super::segment::txt_lines(&pred.detections, m, o.save_conf),
-            None => {
+            (Some(m), _, _) => super::segment::txt_lines(&pred.detections, m, o.save_conf),
+            // Pose: box and keypoints.
+            (_, Some(k), _) => super::pose::txt_lines(&pred.detections, k, o.save_conf),
+            // OBB: the four corners.
+            (_, _, Some(ob)) => super::obb::txt_lines(ob, o.save_conf),
+            _ => {
                 let dets = pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls));
                 crate::ops::yolo_txt(dets, w0, h0, o.save_conf)
             }

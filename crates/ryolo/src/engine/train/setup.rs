@@ -404,3 +404,29 @@ mod tests {
         assert!(trainable("model.3.conv.weight") && trainable("model.0.conv.weight"));
     }
 }
+
+/// Pose runs: the model's keypoint shape (it must equal the dataset's `kpt_shape`) and the OKS
+/// sigmas (`kpt_oks_sigmas`, else COCO's for [17, 3], else 1/K); None for other tasks.
+pub fn kpt_opts(
+    model: &crate::nn::DetectionModel,
+    dc: &crate::data::DataConfig,
+) -> Result<Option<crate::engine::val::KptOpts>> {
+    if model.task() != crate::task::TaskKind::Pose {
+        return Ok(None);
+    }
+    let kpt_shape = crate::engine::backend::ModelRef::Torch(model)
+        .kpt_shape()
+        .ok_or_else(|| anyhow::anyhow!("the pose model does not say its kpt_shape"))?;
+    if let Some([k, d]) = dc.kpt_shape {
+        if (k, d) != kpt_shape {
+            anyhow::bail!(
+                "{}: kpt_shape [{k}, {d}] but the model has [{}, {}]",
+                dc.yaml_file.display(),
+                kpt_shape.0,
+                kpt_shape.1
+            );
+        }
+    }
+    let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, None /* TEMP */)?;
+    Ok(Some(crate::engine::val::KptOpts { kpt_shape, sigmas }))
+}
