@@ -117,7 +117,8 @@ fn check_scenario(name: &str, sc: &Value) -> f64 {
     let want_rd = want["results_dict"].as_object().unwrap();
     let mut want_keys: Vec<&str> = want_rd.keys().map(String::as_str).collect();
     let mut keys = RESULT_KEYS.to_vec();
-    (want_keys.sort(), keys.sort());
+    want_keys.sort();
+    keys.sort();
     assert_eq!(want_keys, keys, "{name}: results_dict keys");
     for (key, v) in &rd {
         close(

@@ -176,7 +176,8 @@ fn check_scenario(name: &str, sc: &Value) {
     let want_rd = want["results_dict"].as_object().unwrap();
     let mut want_keys: Vec<&str> = want_rd.keys().map(String::as_str).collect();
     let mut keys = RESULT_KEYS.to_vec();
-    (want_keys.sort(), keys.sort());
+    want_keys.sort();
+    keys.sort();
     assert_eq!(want_keys, keys, "{name}: results_dict keys");
     assert_eq!(rd.iter().map(|kv| kv.0).collect::<Vec<_>>(), RESULT_KEYS);
     let mut worst = 0f64;
