@@ -424,6 +424,7 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     let feats = g.body(model, input)?;
     let outputs = match &model.head {
         Head::Classify(c) => g.classify_head(c, &feats[0], cfg)?,
+        Head::Obb(_) => bail!("ONNX export of OBB models is not implemented yet"),
         _ => g.detect_head(model, &feats, cfg)?,
     };
     Ok(model_proto(g, cfg, &outputs).encode_to_vec())
@@ -807,6 +808,7 @@ pub fn metadata(
             match model.head {
                 Head::Detect(_) => "Detect",
                 Head::Segment(_) => "Segment",
+                Head::Obb(_) => "OBB",
                 Head::Classify(_) => "Classify",
             }
             .into(),

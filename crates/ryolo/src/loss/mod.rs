@@ -4,6 +4,7 @@
 use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use tch::{Kind, Reduction, Tensor};
 
+pub mod obb;
 pub mod segment;
 
 pub use crate::data::batch::Targets;
@@ -102,7 +103,7 @@ fn xywh_to_xyxy(b: &Tensor) -> Tensor {
 /// What the assigner decided for every anchor.
 #[derive(Debug)]
 pub struct Assignment {
-    /// `(B, A, 4)` target boxes, `xyxy` pixels.
+    /// `(B, A, 4)` target boxes, `xyxy` pixels (rotated assigner: `(B, A, 5)` xywhr, xywh in pixels).
     pub target_bboxes: Tensor,
     /// `(B, A, nc)` soft class targets.
     pub target_scores: Tensor,
@@ -123,16 +124,10 @@ pub fn assign(
     gt_bboxes: &Tensor,
     mask_gt: &Tensor,
 ) -> Assignment {
-    let (b, a, nc) = pd_scores.size3().expect("(B, A, nc) scores");
+    let (b, a, _) = pd_scores.size3().expect("(B, A, nc) scores");
     let n = gt_bboxes.size()[1];
-    let dev = pd_scores.device();
     if n == 0 {
-        return Assignment {
-            target_bboxes: Tensor::zeros([b, a, 4], (Kind::Float, dev)),
-            target_scores: Tensor::zeros([b, a, nc], (Kind::Float, dev)),
-            fg_mask: Tensor::zeros([b, a], (Kind::Bool, dev)),
-            target_gt_idx: Tensor::zeros([b, a], (Kind::Int64, dev)),
-        };
+        return no_assignment(pd_scores, 4);
     }
     let eps = 1e-9;
     // Candidates: anchor centres strictly inside the (8.4: small-box widened) gt boxes.
@@ -150,15 +145,48 @@ pub fn assign(
     let xy = anc.view([1, 1, a, 2]);
     let deltas = Tensor::cat(&[&xy - lt, rb - &xy], -1); // (b, n, a, 4)
     let mask_in = deltas.amin(&[3i64][..], false).gt(eps); // (b, n, a)
-    let mgt = mask_gt.to_kind(Kind::Bool); // (b, n, 1)
-    let valid = mask_in.logical_and(&mgt);
-    // Alignment metric: score of the gt class at the anchor^alpha * CIoU^beta.
-    let labels = gt_labels.to_kind(Kind::Int64).clamp_min(0); // (b, n, 1)
-    let scores_t = pd_scores.permute([0, 2, 1]); // (b, nc, a)
-    let bbox_scores = scores_t.gather(1, &labels.expand([b, n, a], false), false); // (b, n, a)
     let gt_e = gt_bboxes.unsqueeze(2).expand([b, n, a, 4], false);
     let pd_e = pd_bboxes.unsqueeze(1).expand([b, n, a, 4], false);
     let iou = ciou(&gt_e, &pd_e).clamp_min(0.0);
+    assign_from(
+        cfg, pd_scores, gt_labels, gt_bboxes, mask_gt, &mask_in, &iou,
+    )
+}
+
+/// The assignment when there is no gt box at all: background everywhere (`dim` = box values).
+pub(crate) fn no_assignment(pd_scores: &Tensor, dim: i64) -> Assignment {
+    let (b, a, nc) = pd_scores.size3().expect("(B, A, nc) scores");
+    let dev = pd_scores.device();
+    Assignment {
+        target_bboxes: Tensor::zeros([b, a, dim], (Kind::Float, dev)),
+        target_scores: Tensor::zeros([b, a, nc], (Kind::Float, dev)),
+        fg_mask: Tensor::zeros([b, a], (Kind::Bool, dev)),
+        target_gt_idx: Tensor::zeros([b, a], (Kind::Int64, dev)),
+    }
+}
+
+/// The task-aligned assignment once the geometry is known: `mask_in` `(B, n, A)` anchors that are
+/// candidates of each gt, `iou` `(B, n, A)` gt-vs-prediction overlaps (≥ 0). Shared by the axis-aligned
+/// and the rotated assigners; gt boxes `(B, n, D)` are gathered as they are (any `D`).
+pub(crate) fn assign_from(
+    cfg: &LossConfig,
+    pd_scores: &Tensor,
+    gt_labels: &Tensor,
+    gt_bboxes: &Tensor,
+    mask_gt: &Tensor,
+    mask_in: &Tensor,
+    iou: &Tensor,
+) -> Assignment {
+    let (b, a, nc) = pd_scores.size3().expect("(B, A, nc) scores");
+    let (n, dim) = (gt_bboxes.size()[1], gt_bboxes.size()[2]);
+    let dev = pd_scores.device();
+    let eps = 1e-9;
+    let mgt = mask_gt.to_kind(Kind::Bool); // (b, n, 1)
+    let valid = mask_in.logical_and(&mgt);
+    // Alignment metric: score of the gt class at the anchor^alpha * IoU^beta.
+    let labels = gt_labels.to_kind(Kind::Int64).clamp_min(0); // (b, n, 1)
+    let scores_t = pd_scores.permute([0, 2, 1]); // (b, nc, a)
+    let bbox_scores = scores_t.gather(1, &labels.expand([b, n, a], false), false); // (b, n, a)
     let zeros = Tensor::zeros([b, n, a], (Kind::Float, dev));
     let overlaps = iou.where_self(&valid, &zeros);
     let bbox_scores = bbox_scores.where_self(&valid, &zeros);
@@ -189,9 +217,9 @@ pub fn assign(
         .index_select(0, &flat_idx.flatten(0, -1))
         .view([b, a]);
     let target_bboxes = gt_bboxes
-        .reshape([-1, 4])
+        .reshape([-1, dim])
         .index_select(0, &flat_idx.flatten(0, -1))
-        .view([b, a, 4]);
+        .view([b, a, dim]);
     let fg_mask = fg.gt(0.0);
     let one_hot = target_labels.one_hot(nc).to_kind(Kind::Float);
     let target_scores = one_hot.where_self(
@@ -350,11 +378,23 @@ pub fn detection_terms(
         -1,
     )
     .clamp(0.0, (REG_MAX - 1) as f64 - 0.01);
-    let tgt = sel4(&ltrb); // (n_fg, 4)
+    let loss_dfl = dfl_sum(&pred_distri, fg, &sel4(&ltrb), &weight) / &tss;
+    DetectionTerms {
+        box_loss: loss_box * cfg.box_gain,
+        cls_loss: loss_cls * cfg.cls_gain,
+        dfl_loss: loss_dfl * cfg.dfl_gain,
+        assignment: asg,
+    }
+}
+
+/// Σ over foreground anchors of `weight · mean over the 4 sides of DFL(logits, target)`:
+/// `pred_distri` `(B, A, 4·reg_max)`, `fg` `(B, A)`, `ltrb` `(n_fg, 4)` targets in [0, reg_max − 1),
+/// `weight` `(n_fg, 1)`.
+pub(crate) fn dfl_sum(pred_distri: &Tensor, fg: &Tensor, ltrb: &Tensor, weight: &Tensor) -> Tensor {
     let logits = pred_distri
-        .masked_select(&fg.unsqueeze(-1).expand_as(&pred_distri))
+        .masked_select(&fg.unsqueeze(-1).expand_as(pred_distri))
         .view([-1, REG_MAX]); // (n_fg*4, 16)
-    let tflat = tgt.reshape([-1]);
+    let tflat = ltrb.reshape([-1]);
     let tl = tflat.to_kind(Kind::Int64);
     let tr = &tl + 1;
     let wl = tr.to_kind(Kind::Float) - &tflat;
@@ -365,13 +405,7 @@ pub fn detection_terms(
     let dfl = (ce_l * wl + ce_r * wr)
         .view([-1, 4])
         .mean_dim(&[-1i64][..], true, Kind::Float);
-    let loss_dfl = (dfl * &weight).sum(Kind::Float) / &tss;
-    DetectionTerms {
-        box_loss: loss_box * cfg.box_gain,
-        cls_loss: loss_cls * cfg.cls_gain,
-        dfl_loss: loss_dfl * cfg.dfl_gain,
-        assignment: asg,
-    }
+    (dfl * weight).sum(Kind::Float)
 }
 
 /// Moves target rows to a device-independent form from per-image labels.

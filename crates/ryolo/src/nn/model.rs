@@ -3,6 +3,7 @@
 
 use super::classify::Classify;
 use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
+use super::obb::{dist2rbox, Obb};
 use super::segment::Segment;
 use super::yaml::{HeadKind, LayerKind, ModelSpec};
 use anyhow::{bail, Result};
@@ -43,6 +44,8 @@ pub struct RawOutput {
     pub shapes: Vec<(i64, i64)>,
     /// Segment heads: mask coefficients `(B, nm, A)` and prototypes `(B, nm, H/4, W/4)`.
     pub masks: Option<(Tensor, Tensor)>,
+    /// OBB heads: angles `(B, 1, A)` in radians (already `(sigmoid − 0.25)·π`).
+    pub angle: Option<Tensor>,
 }
 
 impl RawOutput {
@@ -55,6 +58,7 @@ impl RawOutput {
             masks: self
                 .masks
                 .map(|(c, p)| (c.to_kind(Kind::Float), p.to_kind(Kind::Float))),
+            angle: self.angle.map(|a| a.to_kind(Kind::Float)),
         }
     }
 }
@@ -136,6 +140,7 @@ impl Detect {
             scores: Tensor::cat(&scores, 2),
             shapes,
             masks: None,
+            angle: None,
         }
     }
 
@@ -197,6 +202,8 @@ pub enum Head {
     Detect(Detect),
     /// Boxes, classes and instance masks.
     Segment(Box<Segment>),
+    /// Rotated boxes (Detect plus an angle per anchor).
+    Obb(Box<Obb>),
     /// One label per image.
     Classify(Box<Classify>),
 }
@@ -207,6 +214,7 @@ impl Head {
         match self {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&s.detect),
+            Head::Obb(o) => Some(&o.detect),
             Head::Classify(_) => None,
         }
     }
@@ -215,6 +223,7 @@ impl Head {
         match self {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&mut s.detect),
+            Head::Obb(o) => Some(&mut o.detect),
             Head::Classify(_) => None,
         }
     }
@@ -232,6 +241,7 @@ impl Head {
         match self {
             Head::Detect(_) => crate::task::TaskKind::Detect,
             Head::Segment(_) => crate::task::TaskKind::Segment,
+            Head::Obb(_) => crate::task::TaskKind::Obb,
             Head::Classify(_) => crate::task::TaskKind::Classify,
         }
     }
@@ -254,6 +264,11 @@ impl Head {
                 raw.masks = Some(masks);
                 raw
             }
+            Head::Obb(o) => {
+                let mut raw = o.detect.forward(xs, train);
+                raw.angle = Some(o.forward_angle(xs, train));
+                raw
+            }
             // Classification: the logits travel as `scores` (B, nc); no boxes, no levels.
             Head::Classify(c) => {
                 let logits = c.forward(xs[0], train);
@@ -263,6 +278,7 @@ impl Head {
                     scores: logits,
                     shapes: Vec::new(),
                     masks: None,
+                    angle: None,
                 }
             }
         }
@@ -280,6 +296,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.convs_mut(),
             Head::Segment(s) => s.convs_mut(),
+            Head::Obb(o) => o.convs_mut(),
             Head::Classify(c) => vec![&mut c.conv],
         }
     }
@@ -289,6 +306,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.leaves(),
             Head::Segment(s) => s.detect.leaves() + s.leaves(),
+            Head::Obb(o) => o.detect.leaves() + o.leaves(),
             Head::Classify(c) => c.leaves(),
         }
     }
@@ -400,6 +418,7 @@ impl DetectionModel {
                         HeadKind::Segment { nm, npr } => {
                             Head::Segment(Box::new(Segment::new(p, d, nm, npr, ch)))
                         }
+                        HeadKind::Obb { ne } => Head::Obb(Box::new(Obb::new(p, d, ne, ch))),
                     });
                     detect_from = l.from.clone();
                     // The Detect inputs are all kept.
@@ -509,19 +528,25 @@ impl DetectionModel {
         let lt = dist.narrow(1, 0, 2);
         let rb = dist.narrow(1, 2, 2);
         let anc = anchors.transpose(0, 1).unsqueeze(0);
+        let strides = strides.transpose(0, 1).unsqueeze(0);
+        if let Some(angle) = &raw.angle {
+            // OBB: rotated decode, then `[cx, cy, w, h, probabilities, θ]`.
+            let dbox = dist2rbox(&dist, angle, &anc, 1) * strides;
+            return Tensor::cat(&[&dbox, &raw.scores.sigmoid(), angle], 1);
+        }
         let x1y1 = &anc - lt;
         let x2y2 = &anc + rb;
         let cxy = (&x1y1 + &x2y2) / 2.0;
         let wh = x2y2 - x1y1;
-        let dbox = Tensor::cat(&[cxy, wh], 1) * strides.transpose(0, 1).unsqueeze(0);
+        let dbox = Tensor::cat(&[cxy, wh], 1) * strides;
         match &raw.masks {
             None => Tensor::cat(&[dbox, raw.scores.sigmoid()], 1),
             Some((coefs, _)) => Tensor::cat(&[&dbox, &raw.scores.sigmoid(), coefs], 1),
         }
     }
 
-    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm], A)` (Ultralytics' `output0`;
-    /// Segment models append the mask coefficients).
+    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm | + 1], A)` (Ultralytics'
+    /// `output0`; Segment models append the mask coefficients, OBB models the angle in radians).
     pub fn predict(&self, x: &Tensor) -> Tensor {
         self.decode(&self.forward_raw(x, false))
     }
@@ -534,7 +559,7 @@ impl DetectionModel {
         (self.decode(&raw), protos)
     }
 
-    /// The task of the head (detect, segment).
+    /// The task of the head (detect, segment, obb, classify).
     pub fn task(&self) -> crate::task::TaskKind {
         self.head.task()
     }
@@ -543,6 +568,10 @@ impl DetectionModel {
     /// and 0.67, each padded with 0.447 to a multiple of 32; boxes mapped back; the full-scale output
     /// loses its P5 anchors and the 0.67 one its P3 anchors; all concatenated for NMS.
     pub fn predict_augment(&self, x: &Tensor) -> Tensor {
+        if let Head::Obb(_) = self.head {
+            eprintln!("WARNING Model does not support 'augment=True', reverting to single-scale prediction.");
+            return self.predict(x);
+        }
         let (h, w) = (x.size()[2], x.size()[3]);
         let gs = self.stride.iter().cloned().fold(32.0, f64::max) as i64;
         let mut outs = Vec::new();

@@ -165,9 +165,12 @@ impl Conv {
     pub fn fuse(&mut self) {
         tch::no_grad(|| {
             let bn = &self.bn;
-            let scale = bn.ws.as_ref().expect("bn weight") / (&bn.running_var + self.bn_eps).sqrt();
+            let gamma = bn.ws.as_ref().expect("bn weight");
+            let std = (&bn.running_var + self.bn_eps).sqrt();
+            let scale = gamma / &std;
             let w = &self.conv.ws * scale.view([-1, 1, 1, 1]);
-            let b = bn.bs.as_ref().expect("bn bias") - &bn.running_mean * &scale;
+            // Ultralytics' rounding order: beta − gamma·mean / std.
+            let b = bn.bs.as_ref().expect("bn bias") - gamma * &bn.running_mean / &std;
             self.fused = Some((w, b));
         });
     }

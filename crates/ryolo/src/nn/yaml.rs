@@ -17,6 +17,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../models/yolo11-seg.yaml"),
     ),
     (
+        "yolov8-obb.yaml",
+        include_str!("../../models/yolov8-obb.yaml"),
+    ),
+    (
+        "yolo11-obb.yaml",
+        include_str!("../../models/yolo11-obb.yaml"),
+    ),
+    (
         "yolov8-cls.yaml",
         include_str!("../../models/yolov8-cls.yaml"),
     ),
@@ -34,6 +42,8 @@ pub enum HeadKind {
     Detect,
     /// `Segment`: `nm` mask coefficients per anchor and a Proto of hidden width `npr` (scaled).
     Segment { nm: i64, npr: i64 },
+    /// `OBB`: `ne` extra values (the rotation angle) per anchor from the `cv4` branch.
+    Obb { ne: i64 },
 }
 
 /// One layer after scaling: the module with its resolved constructor arguments (field names follow
@@ -263,14 +273,16 @@ impl ModelSpec {
                 LayerKind::Detect { .. } | LayerKind::Classify { .. }
             ) && i + 1 != rows.len()
             {
-                bail!("model YAML layer {i}: the head (Detect, Segment) must be the last layer");
+                bail!(
+                    "model YAML layer {i}: the head (Detect, Segment, OBB) must be the last layer"
+                );
             }
             ch.push(layer.c_out);
             layers.push(layer);
         }
         match layers.last().map(|l| &l.kind) {
             Some(LayerKind::Detect { .. } | LayerKind::Classify { .. }) => {}
-            _ => bail!("model YAML must end with a Detect, Segment or Classify layer"),
+            _ => bail!("model YAML must end with a Detect, Segment, OBB or Classify layer"),
         }
         check_cost(&walk(&layers)?)?;
         let stem_scaled = match (&scale, guess_scale(stem)) {
@@ -662,7 +674,18 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
             let head = HeadKind::Segment { nm, npr };
             (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
         }
-        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment, Classify)"),
+        "OBB" => {
+            let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
+            if chs.len() != 3 {
+                bail!("OBB needs 3 inputs (P3, P4, P5), got {}", chs.len());
+            }
+            let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
+            // One angle per anchor is all the decode and the loss know.
+            let ne = arg_in(module, &args, (1, "ne"), Some(1), (1, 1))?;
+            let head = HeadKind::Obb { ne };
+            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
+        }
+        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment, OBB, Classify)"),
     };
     if c_out > MAX_CHANNELS {
         bail!("{module} would output {c_out} channels, more than {MAX_CHANNELS}");
@@ -886,6 +909,16 @@ fn tally_segment(t: &mut Tally, nm: i64, npr: i64, ch: &[i64], sides: &[i64]) {
     t.conv(npr, nm, 1, 1, true, h2);
 }
 
+/// Adds the OBB angle branch per level: Conv 3x3, Conv 3x3, Conv2d 1x1 to `ne`.
+fn tally_obb(t: &mut Tally, ne: i64, ch: &[i64], sides: &[i64]) {
+    let c4 = (ch.first().copied().unwrap_or(0) / 4).max(ne);
+    for (&c, &h) in ch.iter().zip(sides) {
+        t.conv(c, c4, 3, 1, true, h);
+        t.conv(c4, c4, 3, 1, true, h);
+        t.conv2d(c4, ne, h);
+    }
+}
+
 /// Greatest common divisor of two positive numbers.
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 {
@@ -1000,8 +1033,10 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
         {
             let sides: Vec<i64> = ins.iter().map(|g| g.side[0]).collect();
             tally_detect(&mut t, nc, ch, legacy, &sides);
-            if let HeadKind::Segment { nm, npr } = head {
-                tally_segment(&mut t, nm, npr, ch, &sides);
+            match head {
+                HeadKind::Segment { nm, npr } => tally_segment(&mut t, nm, npr, ch, &sides),
+                HeadKind::Obb { ne } => tally_obb(&mut t, ne, ch, &sides),
+                HeadKind::Detect => {}
             }
         } else {
             tally_layer(&mut t, &l.kind, l.n, ins[0].side[0]);
