@@ -10,7 +10,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx|pt), benchmark, info (track: not implemented yet)
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | yolo data split source=DIR weights=0.9,0.1,0.0
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -183,10 +183,25 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             let n = num("n", 200, 100_000)?;
             let imgsz = num("imgsz", 320, cfg::MAX_IMGSZ as usize)?;
             let seed: u64 = get("seed").map(|v| v.parse()).transpose()?.unwrap_or(0);
-            let polygons = match get("task").as_deref() {
+            let task = get("task");
+            if matches!(task.as_deref(), Some("pose") | Some("obb")) {
+                let dir = std::path::Path::new(&out);
+                let yaml = if task.as_deref() == Some("pose") {
+                    ryolo::data::synth_po::generate_pose(dir, n, imgsz, seed)?
+                } else {
+                    ryolo::data::synth_po::generate_obb(dir, n, imgsz, seed)?
+                };
+                println!(
+                    "Synthetic {} dataset written: {} ({n} train images of {imgsz}x{imgsz})",
+                    task.unwrap_or_default(),
+                    yaml.display()
+                );
+                return Ok(());
+            }
+            let polygons = match task.as_deref() {
                 None | Some("detect") => false,
                 Some("segment") => true,
-                Some(t) => bail!("yolo data synth task={t}: use task=detect or task=segment"),
+                Some(t) => bail!("yolo data synth task={t}: use task=detect, segment, pose or obb"),
             };
             let yaml = ryolo::data::synth::generate_with(
                 std::path::Path::new(&out),
@@ -227,11 +242,16 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
         }
         Some("convert") => {
             let from = get("from")
-                .ok_or_else(|| anyhow::anyhow!("yolo data convert needs from=coco|voc"))?;
+                .ok_or_else(|| anyhow::anyhow!("yolo data convert needs from=coco|voc|dota"))?;
             let source = get("source").ok_or_else(|| {
                 anyhow::anyhow!("yolo data convert needs source=<json file or folder>")
             })?;
             let out = std::path::PathBuf::from(get("out").unwrap_or_else(|| "converted".into()));
+            if from.eq_ignore_ascii_case("dota") {
+                let r = ryolo::data::convert::from_dota(std::path::Path::new(&source))?;
+                println!("Converted {} DOTA label files ({} boxes, {} images skipped: not .png or no original label) into {source}/labels/{{train,val}}", r.images, r.boxes, r.skipped);
+                return Ok(());
+            }
             let rep = match from.to_ascii_lowercase().as_str() {
                 "coco" => ryolo::data::convert::from_coco_with(
                     std::path::Path::new(&source),
@@ -256,7 +276,7 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
                         &out,
                     )?
                 }
-                f => bail!("from={f}: use from=coco or from=voc"),
+                f => bail!("from={f}: use from=coco, from=voc or from=dota"),
             };
             for d in rep.dropped.iter().chain(&rep.warnings) {
                 println!("WARNING {d}");

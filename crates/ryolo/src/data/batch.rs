@@ -18,6 +18,9 @@ pub struct Targets {
     pub keypoints: Vec<Vec<[f32; 3]>>,
     /// Normalised oriented-box corners per box (obb data).
     pub corners: Vec<Corners>,
+    /// OBB loss targets per box: canonical `x/W, y/H, w/W, h/H, θ` (spec/obb.md §1), computed from
+    /// the pixel corners before normalising (empty unless the batch builder fills it).
+    pub rboxes: Vec<[f32; 5]>,
 }
 
 impl Targets {
@@ -37,6 +40,7 @@ impl Targets {
             segments: all.segments.unwrap_or_default(),
             keypoints: all.keypoints.unwrap_or_default(),
             corners: all.corners.unwrap_or_default(),
+            rboxes: Vec::new(),
         }
     }
 }

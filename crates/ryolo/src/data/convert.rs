@@ -1,6 +1,7 @@
 //! Converters into the YOLO layout (`images/<split>`, `labels/<split>`, `data.yaml`): COCO JSON
 //! (including Roboflow exports) and Pascal VOC XML. Every dropped box is reported.
 
+pub use super::dota::{from_dota, DotaReport};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -634,7 +634,7 @@ fn build_batch(
 ) -> Batch {
     let per = h * w * 3;
     let mut pixels = vec![0u8; idx.len() * per];
-    let done: Vec<(Instances, Vec<u32>)> = pool.install(|| {
+    let done: Vec<(Instances, Vec<u32>, Vec<[f32; 5]>)> = pool.install(|| {
         pixels
             .par_chunks_mut(per)
             .zip(idx.par_iter())
@@ -656,12 +656,20 @@ fn build_batch(
                 let m = masks
                     .map(|spec| crate::data::batch::sample_masks(&mut inst, h, w, spec))
                     .unwrap_or_default();
+                // OBB targets from the pixel corners (Format's minAreaRect), then normalised labels.
+                let rb = crate::data::obb::rbox_targets(&inst, w, h);
                 inst.normalize(w, h);
-                (inst, m)
+                (inst, m, rb)
             })
             .collect()
     });
-    let (labels, parts): (Vec<Instances>, Vec<Vec<u32>>) = done.into_iter().unzip();
+    let mut rboxes = Vec::new();
+    let (mut labels, mut parts) = (Vec::new(), Vec::new());
+    for (inst, m, rb) in done {
+        labels.push(inst);
+        parts.push(m);
+        rboxes.extend(rb);
+    }
     let masks = masks.map(|spec| {
         let r = spec.ratio.max(1);
         crate::data::batch::BatchMasks::collate(parts, (h / r, w / r))
@@ -669,7 +677,10 @@ fn build_batch(
     Batch {
         pixels,
         shape: (idx.len(), h, w),
-        targets: Targets::collate(labels),
+        targets: Targets {
+            rboxes,
+            ..Targets::collate(labels)
+        },
         masks,
         indices: idx,
     }

@@ -5,12 +5,17 @@ pub mod batch;
 pub mod classify;
 pub mod convert;
 pub mod dataset;
+pub mod dota;
 pub mod filter;
 pub mod image;
 pub mod instances;
 pub mod labels;
 pub mod loader;
+pub mod min_area_rect;
+pub mod obb;
+pub mod plain;
 pub mod synth;
+pub mod synth_po;
 pub mod video;
 pub mod yaml_scan;
 

@@ -47,14 +47,16 @@ impl Rgb {
 const COEF_BITS: i32 = 11;
 const COEF_SCALE: i32 = 1 << COEF_BITS;
 
-/// Source index pairs and fixed-point weights for one axis of an OpenCV `INTER_LINEAR` resize.
+/// Source index pairs and fixed-point weights for one axis of an OpenCV `INTER_LINEAR` resize:
+/// the source position in float32 from the double scale `1 / (dst / src)`, each weight rounded
+/// from its float32 value separately (as `cv::resize` builds its tables).
 fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
-    let scale = src as f64 / dst as f64;
+    let scale = 1.0 / (dst as f64 / src as f64);
     (0..dst)
         .map(|d| {
-            let f = (d as f64 + 0.5) * scale - 0.5;
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
             let mut s = f.floor() as i64;
-            let mut fx = f - s as f64;
+            let mut fx = f - s as f32;
             if s < 0 {
                 s = 0;
                 fx = 0.0;
@@ -63,8 +65,8 @@ fn linear_taps(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
                 s = src as i64 - 1;
                 fx = 0.0;
             }
-            let a1 = (fx * COEF_SCALE as f64).round() as i32;
-            let a0 = COEF_SCALE - a1;
+            let a0 = ((1.0 - fx) * COEF_SCALE as f32).round_ties_even() as i32;
+            let a1 = (fx * COEF_SCALE as f32).round_ties_even() as i32;
             let s = s as usize;
             (s, (s + 1).min(src - 1), a0, a1)
         })

@@ -1,7 +1,7 @@
 //! Shared helpers: where `../shared` is, and a loud skip when it is absent.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `<repo>/../shared`, or None (with a loud message) when it is absent (a user's clone).
 pub fn shared() -> Option<PathBuf> {
@@ -214,4 +214,36 @@ pub fn assert_exact_resume(
         assert_eq!(diff, 0.0, "weight {k} differs by {diff}");
     }
     straight
+}
+
+/// A Python that can run the fixtures' dataset generators (NumPy, OpenCV, torch importable):
+/// `RYOLO_ULTRALYTICS_PYTHON`, else the repository's `.venv`; None (with a loud skip) otherwise.
+pub fn fixture_python() -> Option<PathBuf> {
+    let p = std::env::var_os("RYOLO_ULTRALYTICS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let ok = std::process::Command::new(&p)
+        .args(["-c", "import cv2, numpy, torch"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("\n!!!!! SKIPPED: no Python with numpy, cv2 and torch (set RYOLO_ULTRALYTICS_PYTHON) !!!!!\n");
+    }
+    ok.then_some(p)
+}
+
+/// Runs `make_fixtures.<func>(Path(out))` of the fixture folder `fx` (only the dataset generator).
+pub fn make_fixture_dataset(py: &Path, fx: &Path, func: &str, out: &Path) {
+    let code = format!(
+        "import sys; from pathlib import Path; sys.path.insert(0, {fx:?}); import make_fixtures as m; m.{func}(Path({out:?}))",
+        fx = fx.to_str().unwrap(),
+        out = out.to_str().unwrap()
+    );
+    let st = std::process::Command::new(py)
+        .args(["-c", &code])
+        .status()
+        .unwrap();
+    assert!(st.success(), "{func} failed");
 }
