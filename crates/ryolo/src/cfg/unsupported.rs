@@ -18,20 +18,8 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("multi_scale", "multi-scale training is not implemented yet"),
     (
-        "pose",
-        "a pose loss gain; the pose task is not implemented yet",
-    ),
-    (
-        "kobj",
-        "a pose loss gain; the pose task is not implemented yet",
-    ),
-    (
         "rle",
-        "a pose loss gain; the pose task is not implemented yet",
-    ),
-    (
-        "angle",
-        "an obb loss gain; the obb task is not implemented yet",
+        "the RLE keypoint-loss gain of YOLO26 pose models; YOLOv8/YOLO11 pose (v8PoseLoss) has no RLE term",
     ),
     ("dlog", "a loss gain of a task ryolo does not implement"),
     ("dgrad", "a loss gain of a task ryolo does not implement"),

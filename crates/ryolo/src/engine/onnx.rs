@@ -148,7 +148,7 @@ enum Task {
 }
 
 /// The model's task: its `task` metadata or, without one (older Ultralytics exports), a 4-d second
-/// output `protos` (segment), a 2-d `output0` (classify), else detect. Refuses pose and obb, a
+/// output `protos` (segment), a 2-d `output0` (classify), else detect. Refuses a
 /// `segment` model without prototypes and a `classify` one whose `output0` is not 2-d.
 fn check_task(path: &Path, task: Option<&str>, protos: bool, two_d: bool) -> Result<Task> {
     let shape = |protos: bool| match (protos, two_d) {
@@ -371,6 +371,16 @@ impl OnnxModel {
         })
     }
 
+    /// Values per anchor after the class scores: mask coefficients (segment), `K·D` keypoint
+    /// values (pose), the angle (obb), none (detect).
+    pub fn extra_rows(&self) -> usize {
+        match self.task {
+            crate::task::TaskKind::Pose => self.kpt_shape.map_or(0, |(k, d)| k * d),
+            crate::task::TaskKind::Obb => 1,
+            _ => self.nm,
+        }
+    }
+
     /// Runs `x` (`B,3,H,W` floats, row-major) and returns the output with its `(B, rows, anchors)`
     /// shape (detect models; a segment or classify model is an error naming the file: use
     /// [`Self::run_all`]).
@@ -455,7 +465,7 @@ impl OnnxModel {
                         );
                     }
                     if !self.names.is_empty() {
-                        check_rows(&self.path, dims[1], &self.names, self.nm)?;
+                        check_rows(&self.path, dims[1], &self.names, self.extra_rows())?;
                     }
                 }
                 if dims.first() != Some(&step) {

@@ -234,6 +234,9 @@ impl Trainer {
                 box_gain: cfg.gains[0],
                 cls_gain: cfg.gains[1],
                 dfl_gain: cfg.gains[2],
+                pose_gain: cfg.task_gains.pose,
+                kobj_gain: cfg.task_gains.kobj,
+                angle_gain: cfg.task_gains.angle,
                 ..Default::default()
             },
             val_cfg: ValConfig::default(),
@@ -688,7 +691,16 @@ impl Trainer {
                 &m.tensor(self.device),
                 self.data.masks().is_some_and(|s| s.overlap),
             ),
-            None => detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets),
+            None => match self.task.kind() {
+                crate::task::TaskKind::Obb => crate::loss::obb::obb_loss(
+                    &self.loss_cfg,
+                    self.loss_cfg.angle_gain,
+                    &raw,
+                    &self.model.stride,
+                    &obb_targets(&b.targets),
+                ),
+                _ => detection_loss(&self.loss_cfg, &raw, &self.model.stride, &b.targets),
+            },
         };
         (out.total, out.items)
     }
@@ -983,5 +995,14 @@ impl Trainer {
             );
         }
         Ok(r)
+    }
+}
+
+/// The OBB loss targets of a batch: its canonical normalised `xywhr` rows (the loader's `rboxes`).
+fn obb_targets(t: &crate::data::batch::Targets) -> crate::loss::obb::ObbTargets {
+    crate::loss::obb::ObbTargets {
+        batch_idx: t.batch_idx.clone(),
+        cls: t.cls.clone(),
+        xywhr: t.rboxes.clone(),
     }
 }

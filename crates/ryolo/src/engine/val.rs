@@ -231,7 +231,7 @@ fn prepare(e: &LabelEntry, cfg: &ValConfig, shape: (usize, usize)) -> Result<Ite
                 let (x, y) = to_px(p[0], p[1]);
                 [x, y]
             });
-            rboxes.push(crate::ops::obb::points_to_xywhr(&pts).unwrap_or([0.0; 5]));
+            rboxes.push(crate::data::obb::xywhr_from_points(&pts));
         }
     }
     Ok(Item {
@@ -413,6 +413,22 @@ fn infer_batch(
                     o.overlap,
                 )
                 .items
+            }
+            None if cfg.obb => {
+                let (hh, ww) = (shape.0 as f32, shape.1 as f32);
+                let mut ot = crate::loss::obb::ObbTargets {
+                    batch_idx: t.batch_idx.clone(),
+                    cls: t.cls.clone(),
+                    xywhr: Vec::new(),
+                };
+                for it in items {
+                    ot.xywhr.extend(
+                        it.rboxes
+                            .iter()
+                            .map(|r| [r[0] / ww, r[1] / hh, r[2] / ww, r[3] / hh, r[4]]),
+                    );
+                }
+                crate::loss::obb::obb_loss(lc, lc.angle_gain, &raw, &model.stride, &ot).items
             }
             None => crate::loss::detection_loss(lc, &raw, &model.stride, &t).items,
         };

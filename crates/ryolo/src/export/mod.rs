@@ -424,7 +424,6 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     let feats = g.body(model, input)?;
     let outputs = match &model.head {
         Head::Classify(c) => g.classify_head(c, &feats[0], cfg)?,
-        Head::Obb(_) => bail!("ONNX export of OBB models is not implemented yet"),
         _ => g.detect_head(model, &feats, cfg)?,
     };
     Ok(model_proto(g, cfg, &outputs).encode_to_vec())
@@ -526,9 +525,21 @@ impl Graph {
         } else {
             self.anchors_static(feats, &model.stride)?
         };
-        let dbox = self.dist2bbox(&lr, &an, &sn);
         let probs = self.op("Sigmoid", &[&scores], vec![]);
         let a_total: i64 = feats.iter().map(|v| v.h * v.w).sum();
+        if let Head::Obb(o) = &model.head {
+            // OBB: angles from cv4, rotated decode, `output0 (B, 4 + nc + 1, A)`.
+            let angle = self.obb_angle(o, feats)?;
+            let dbox = self.dist2rbox(&lr, &angle, &an, &sn);
+            self.output("output0", &[&dbox, &probs, &angle], 1);
+            let dims = if cfg.dynamic {
+                vec![-1, 4 + nc + o.ne, -4]
+            } else {
+                vec![cfg.batch, 4 + nc + o.ne, a_total]
+            };
+            return Ok(vec![("output0".into(), dims)]);
+        }
+        let dbox = self.dist2bbox(&lr, &an, &sn);
         let Head::Segment(seg) = &model.head else {
             self.output("output0", &[&dbox, &probs], 1);
             let dims = if cfg.dynamic {
@@ -560,6 +571,48 @@ impl Graph {
                 ),
             ]
         })
+    }
+
+    /// OBB angles of every level, concatenated: `(sigmoid(cv4) − 0.25)·π`, `(B, ne, A)`.
+    fn obb_angle(&mut self, o: &crate::nn::obb::Obb, feats: &[V]) -> Result<String> {
+        let mut parts = Vec::new();
+        for (x, (a, b, c)) in feats.iter().zip(&o.cv4) {
+            let y = self.conv(x, a)?;
+            let y = self.conv(&y, b)?;
+            let y = self.conv2d(&y, c);
+            let shp = self.i64s("shape", &[0, o.ne, -1]);
+            parts.push(self.op("Reshape", &[&y.name, &shp], vec![]));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let logits = self.op("Concat", &refs, vec![ai("axis", 2)]);
+        let sig = self.op("Sigmoid", &[&logits], vec![]);
+        let quarter = self.f32s("quarter", &[], &[0.25]);
+        let centred = self.op("Sub", &[&sig, &quarter], vec![]);
+        let pi = self.f32s("pi", &[], &[std::f32::consts::PI]);
+        Ok(self.op("Mul", &[&centred, &pi], vec![]))
+    }
+
+    /// Rotated decode (`dist2rbox`): distances `lr` in the box frame, angles, anchors `an` →
+    /// `(cx, cy, w, h)` in pixels (times strides `sn`).
+    fn dist2rbox(&mut self, lr: &[String], angle: &str, an: &str, sn: &str) -> String {
+        let diff = self.op("Sub", &[&lr[1], &lr[0]], vec![]);
+        let half = self.f32s("half", &[], &[2.0]);
+        let d = self.op("Div", &[&diff, &half], vec![]);
+        let ones = self.i64s("split", &[1, 1]);
+        let xy = self.op_n("Split", &[&d, &ones], 2, vec![ai("axis", 1)]);
+        let cos = self.op("Cos", &[angle], vec![]);
+        let sin = self.op("Sin", &[angle], vec![]);
+        let xc = self.op("Mul", &[&xy[0], &cos], vec![]);
+        let ys = self.op("Mul", &[&xy[1], &sin], vec![]);
+        let x = self.op("Sub", &[&xc, &ys], vec![]);
+        let xs = self.op("Mul", &[&xy[0], &sin], vec![]);
+        let yc = self.op("Mul", &[&xy[1], &cos], vec![]);
+        let y = self.op("Add", &[&xs, &yc], vec![]);
+        let rxy = self.op("Concat", &[&x, &y], vec![ai("axis", 1)]);
+        let cxy = self.op("Add", &[&rxy, an], vec![]);
+        let wh = self.op("Add", &[&lr[0], &lr[1]], vec![]);
+        let dbox = self.op("Concat", &[&cxy, &wh], vec![ai("axis", 1)]);
+        self.op("Mul", &[&dbox, sn], vec![])
     }
 
     /// Segment's mask coefficients of every level, concatenated: `(B, nm, A)` (no activation).

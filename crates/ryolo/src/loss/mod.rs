@@ -26,6 +26,12 @@ pub struct LossConfig {
     pub beta: f64,
     /// Small-box widening size in pixels for candidate selection (8.4: stride[1] = 16; 0 disables).
     pub min_box: f64,
+    /// Keypoint-location gain (pose), 12.0.
+    pub pose_gain: f64,
+    /// Keypoint-objectness gain (pose), 1.0.
+    pub kobj_gain: f64,
+    /// Angle gain (obb, 8.4), 1.0.
+    pub angle_gain: f64,
 }
 
 impl Default for LossConfig {
@@ -38,6 +44,9 @@ impl Default for LossConfig {
             alpha: 0.5,
             beta: 6.0,
             min_box: 16.0,
+            pose_gain: 12.0,
+            kobj_gain: 1.0,
+            angle_gain: 1.0,
         }
     }
 }

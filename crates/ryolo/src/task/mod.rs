@@ -114,7 +114,7 @@ impl TaskKind {
     pub fn is_implemented(self) -> bool {
         matches!(
             self,
-            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify
+            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify | TaskKind::Obb
         )
     }
 
@@ -122,13 +122,23 @@ impl TaskKind {
     pub fn ensure_implemented(self, source: &str) -> Result<Self> {
         if !self.is_implemented() {
             bail!(
-                "task '{}' ({source}) is not supported by ryolo yet: only 'detect', 'segment' and \
-                 'classify' are implemented (pose and obb are planned)",
-                self.name()
+                "task '{}' ({source}) is not supported by ryolo yet (implemented: {})",
+                self.name(),
+                implemented_list()
             );
         }
         Ok(self)
     }
+}
+
+/// The implemented task words, comma separated.
+fn implemented_list() -> String {
+    TaskKind::ALL
+        .into_iter()
+        .filter(|t| t.is_implemented())
+        .map(TaskKind::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl std::fmt::Display for TaskKind {
@@ -162,8 +172,8 @@ fn resolve_with(
         Some(word) => {
             let t = TaskKind::parse(word).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "task '{word}' is not supported by ryolo (implemented: detect, segment, \
-                     classify; planned: pose, obb)"
+                    "task '{word}' is not supported by ryolo yet (implemented: {})",
+                    implemented_list()
                 )
             })?;
             match (from_model, model) {
@@ -227,6 +237,7 @@ pub fn for_kind(kind: TaskKind) -> Result<Box<dyn Task + Send + Sync>> {
         TaskKind::Detect => Ok(Box::new(detect::Detect)),
         TaskKind::Segment => Ok(Box::new(segment::Segment)),
         TaskKind::Classify => Ok(Box::new(classify::Classify)),
+        TaskKind::Obb => Ok(Box::new(obb::Obb)),
         _ => unreachable!("ensure_implemented refuses the others"),
     }
 }
@@ -267,10 +278,11 @@ mod tests {
         );
         let e = resolve(Some("pose"), None, None).unwrap_err().to_string();
         assert!(e.contains("'pose'") && e.contains("not supported"), "{e}");
-        let e = resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Obb))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("'obb'") && e.contains("model=best.pt"), "{e}");
+        assert_eq!(
+            resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Obb)).unwrap(),
+            TaskKind::Obb,
+            "the checkpoint's task wins"
+        );
         assert_eq!(
             resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Classify)).unwrap(),
             TaskKind::Classify,

@@ -87,8 +87,21 @@ pub struct TrainConfig {
     pub max_det: usize,
     /// Box, class and DFL loss gains.
     pub gains: [f64; 3],
+    /// Pose (keypoint location) and keypoint-objectness gains (pose), and the angle gain (obb).
+    pub task_gains: TaskGains,
     /// Augmentation.
     pub aug: AugConfig,
+}
+
+/// The loss gains of the pose and obb tasks (`pose` 12, `kobj` 1, `angle` 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskGains {
+    /// Keypoint-location gain.
+    pub pose: f64,
+    /// Keypoint-objectness gain.
+    pub kobj: f64,
+    /// Angle gain (8.4).
+    pub angle: f64,
 }
 
 /// The augmentation settings (mosaic, mixup and cutmix off for rect training; copy-paste stays, as
@@ -220,6 +233,11 @@ impl TrainConfig {
             iou: a.num("iou")? as f32,
             max_det: a.int("max_det")?.max(1) as usize,
             gains: [a.num("box")?, a.num("cls")?, a.num("dfl")?],
+            task_gains: TaskGains {
+                pose: a.num("pose")?,
+                kobj: a.num("kobj")?,
+                angle: a.num("angle")?,
+            },
             aug: aug_from(a)?,
         })
     }
