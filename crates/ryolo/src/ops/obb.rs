@@ -55,7 +55,7 @@ pub fn points_to_xywhr(points: &[[f32; 2]]) -> Option<[f32; 5]> {
             (c[0], c[1], dx.hypot(dy), 0.0, deg(dy.atan2(dx)))
         }
         n => {
-            let mut best: Option<(f64, [f64; 7])> = None;
+            let mut best: Option<(f64, [f64; 6])> = None;
             for i in 0..n {
                 let (a, b) = (hull[i], hull[(i + 1) % n]);
                 let len = (b[0] - a[0]).hypot(b[1] - a[1]);
@@ -75,10 +75,7 @@ pub fn points_to_xywhr(points: &[[f32; 2]]) -> Option<[f32; 5]> {
                 if best.is_none_or(|b| area < b.0) {
                     let (mu, mv) = ((lo_u + hi_u) / 2.0, (lo_v + hi_v) / 2.0);
                     let c = [mu * u[0] + mv * v[0], mu * u[1] + mv * v[1]];
-                    best = Some((
-                        area,
-                        [c[0], c[1], hi_u - lo_u, hi_v - lo_v, u[0], u[1], 0.0],
-                    ));
+                    best = Some((area, [c[0], c[1], hi_u - lo_u, hi_v - lo_v, u[0], u[1]]));
                 }
             }
             let r = best?.1;
