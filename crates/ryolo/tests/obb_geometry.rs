@@ -184,7 +184,7 @@ fn rotated_non_max_suppression_matches() {
             agnostic: c["agnostic"].as_bool().unwrap(),
             ..Default::default()
         };
-        let kept = nms_rotated(&pred, nc, anchors, &cfg);
+        let kept = nms_rotated(&pred, nc, anchors, &cfg).unwrap();
         let idx: Vec<usize> = kept.iter().map(|k| k.1).collect();
         assert_eq!(idx, usizes(&c["keep_anchor_idx"]), "{case}: kept anchors");
         let got: Vec<f32> = kept

@@ -52,8 +52,9 @@ fn close_all(what: &str, got: &[f64], want: &[f64]) {
 }
 
 /// Whether our float32 ProbIoU `got` equals the fixture's 7-decimal `want` up to the libm
-/// difference. ProbIoU = 1 − sqrt(1 − exp(−bd) + 1e-7): PyTorch evaluates exp, log, sin and cos
-/// with its own vectorised routines, ours are the correctly rounded libm ones, and near
+/// difference. ProbIoU = 1 − sqrt(1 − exp(−bd) + 1e-7): PyTorch's CPU build evaluates exp, log,
+/// sin and cos with its vectorised routines (Intel MKL VML, not correctly rounded; even a
+/// one-element tensor differs from libm by an ulp in 1-5 of 100 values), ours are libm's, and near
 /// ProbIoU ≈ 1 one float32 ulp of exp(−bd) (6e-8) moves the result by 6e-8 / (2·(1 − ProbIoU)).
 /// So compare `hd² = (1 − ProbIoU)²`: allowed 8 ulps of exp near 1 (4.8e-7), the 7-decimal
 /// rounding of the fixture (2·hd·5e-8) and 1e-5 relative for the other float32 operations.

@@ -64,7 +64,7 @@ fn rotated_nms_scaling_and_save_txt_match_ultralytics_8_4() {
         multi_label: fx["multi_label"].as_bool().unwrap(),
         ..Default::default()
     };
-    let kept = nms_rotated(&pred, rows - 5, anchors, &cfg);
+    let kept = nms_rotated(&pred, rows - 5, anchors, &cfg).unwrap();
     let idx: Vec<u64> = kept.iter().map(|k| k.1 as u64).collect();
     let want_idx: Vec<u64> = f64s(&fx["keep_anchor_indices"])
         .iter()

@@ -4,6 +4,7 @@
 
 use super::{nms_candidates, NmsConfig};
 use crate::util::{fmt_g, round_half_even};
+use anyhow::{ensure, Result};
 
 /// A rotated detection: `[cx, cy, w, h, θ]` (pixels, radians), confidence and class id.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,7 +55,7 @@ pub fn points_to_xywhr(points: &[[f32; 2]]) -> Option<[f32; 5]> {
             (c[0], c[1], dx.hypot(dy), 0.0, deg(dy.atan2(dx)))
         }
         n => {
-            let mut best: Option<(f64, [f64; 7])> = None;
+            let mut best: Option<(f64, [f64; 6])> = None;
             for i in 0..n {
                 let (a, b) = (hull[i], hull[(i + 1) % n]);
                 let len = (b[0] - a[0]).hypot(b[1] - a[1]);
@@ -74,10 +75,7 @@ pub fn points_to_xywhr(points: &[[f32; 2]]) -> Option<[f32; 5]> {
                 if best.is_none_or(|b| area < b.0) {
                     let (mu, mv) = ((lo_u + hi_u) / 2.0, (lo_v + hi_v) / 2.0);
                     let c = [mu * u[0] + mv * v[0], mu * u[1] + mv * v[1]];
-                    best = Some((
-                        area,
-                        [c[0], c[1], hi_u - lo_u, hi_v - lo_v, u[0], u[1], 0.0],
-                    ));
+                    best = Some((area, [c[0], c[1], hi_u - lo_u, hi_v - lo_v, u[0], u[1]]));
                 }
             }
             let r = best?.1;
@@ -246,19 +244,24 @@ pub fn fast_nms(boxes: &[[f32; 5]], scores: &[f32], iou_thres: f32) -> Vec<usize
 /// Rotated `non_max_suppression` of one image's raw output, row-major `(4 + nc + 1, A)`
 /// (`cx, cy, w, h`, class scores, θ): candidates as for boxes (conf, single/multi label, classes,
 /// 30000 cap), class offset `cls·7680` added to both cx and cy (not when agnostic), Fast-NMS,
-/// then `max_det`. Returns the kept detections (descending confidence) with their anchor index.
+/// then `max_det`. Returns the kept detections (descending confidence) with their anchor index;
+/// an output of the wrong size is an error.
 pub fn nms_rotated(
     pred: &[f32],
     nc: usize,
     anchors: usize,
     cfg: &NmsConfig,
-) -> Vec<(RotatedDetection, usize)> {
+) -> Result<Vec<(RotatedDetection, usize)>> {
+    ensure!(
+        pred.len() == (5 + nc) * anchors,
+        "OBB output has {} values, expected (4 + {nc} + 1) x {anchors}",
+        pred.len()
+    );
     let at = |r: usize, a: usize| pred[r * anchors + a];
-    let angle_row = (pred.len() / anchors.max(1)).saturating_sub(1);
     let cands: Vec<(RotatedDetection, usize)> = nms_candidates(pred, nc, anchors, cfg)
         .into_iter()
         .map(|(d, a)| {
-            let xywhr = [at(0, a), at(1, a), at(2, a), at(3, a), at(angle_row, a)];
+            let xywhr = [at(0, a), at(1, a), at(2, a), at(3, a), at(4 + nc, a)];
             let det = RotatedDetection {
                 xywhr,
                 conf: d.conf,
@@ -282,7 +285,7 @@ pub fn nms_rotated(
     let scores: Vec<f32> = cands.iter().map(|(d, _)| d.conf).collect();
     let mut keep = fast_nms(&shifted, &scores, cfg.iou);
     keep.truncate(cfg.max_det);
-    keep.into_iter().map(|i| cands[i]).collect()
+    Ok(keep.into_iter().map(|i| cands[i]).collect())
 }
 
 /// Maps rotated boxes from letterboxed-input pixels (`input_hw`) back to the original image
@@ -367,6 +370,9 @@ mod tests {
     #[test]
     fn fast_nms_of_nothing_is_empty() {
         assert!(fast_nms(&[], &[], 0.5).is_empty());
-        assert!(nms_rotated(&[], 1, 0, &NmsConfig::default()).is_empty());
+        assert!(nms_rotated(&[], 1, 0, &NmsConfig::default())
+            .unwrap()
+            .is_empty());
+        assert!(nms_rotated(&[0.0; 7], 1, 2, &NmsConfig::default()).is_err());
     }
 }
