@@ -897,6 +897,23 @@ mod tests {
         for b in epoch(&ds, 1, true) {
             let t = &b.targets;
             assert_eq!(t.corners.len(), t.cls.len());
+            // one canonical rotated box per row, from the same pixel corners (spec/obb.md §1)
+            assert_eq!(t.rboxes.len(), t.cls.len());
+            for (r, c) in t.rboxes.iter().zip(&t.corners) {
+                let (w, h) = (b.shape.2 as f32, b.shape.1 as f32);
+                let px: Vec<[f32; 2]> = c.iter().map(|p| [p[0] * w, p[1] * h]).collect();
+                let want = crate::data::obb::xywhr_from_points(&px);
+                let area = |b: &[f32; 5], sx: f32, sy: f32| b[2] * sx * b[3] * sy;
+                // sheared rectangles have near-tied edges, so only the centre and area are stable
+                // under the rounding of the normalised corners, not the chosen angle
+                let close = (r[0] * w - want[0]).abs() < 0.1 && (r[1] * h - want[1]).abs() < 0.1;
+                assert!(close, "{r:?} {want:?} {c:?}");
+                assert!(
+                    (area(r, w, h) - area(&want, 1.0, 1.0)).abs()
+                        <= 1e-3 * area(&want, 1.0, 1.0) + 1e-3
+                );
+                assert!(w != h || r[2] >= r[3], "canonical w >= h: {r:?}");
+            }
             n += t.cls.len();
         }
         assert!(n > 0);

@@ -14,6 +14,11 @@ use anyhow::Result;
 /// letterboxed into `imgsz x imgsz` without upscaling (centred, pad 114), labels in pixels of the
 /// letterboxed image (polygons resampled first, as the dataset does).
 pub fn plain_sample(e: &LabelEntry, imgsz: usize) -> Result<Sample> {
+    plain_sample_in(e, imgsz, (imgsz, imgsz))
+}
+
+/// [`plain_sample`] letterboxed into an `(h, w)` canvas instead (the rect batches of validation).
+pub fn plain_sample_in(e: &LabelEntry, imgsz: usize, shape: (usize, usize)) -> Result<Sample> {
     let img = load_resized(&e.im_file, imgsz)?;
     let mut inst = e.instances();
     inst.resample_segments(SEGMENT_POINTS);
@@ -23,7 +28,7 @@ pub fn plain_sample(e: &LabelEntry, imgsz: usize) -> Result<Sample> {
         inst.segments = Some(c.iter().map(|c| resample_polygon(c, OBB_POINTS)).collect());
     }
     inst.denormalize(img.w, img.h);
-    let (lb, info) = crate::ops::letterbox(&img, (imgsz, imgsz), false, false, 32);
+    let (lb, info) = crate::ops::letterbox(&img, shape, false, false, 32);
     let r = info.ratio as f32;
     inst.scale(r, r);
     inst.translate(info.pad.0 as f32, info.pad.1 as f32);
