@@ -158,3 +158,37 @@ fn yolo11n_obb_round_trips_through_our_reader_and_ultralytics() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn yolov8n_obb_round_trips_through_our_reader() {
+    let d = tmp("obbpt-v8");
+    tch::manual_seed(5);
+    let spec = ryolo::nn::ModelSpec::from_name("yolov8n-obb.yaml", Some(3)).unwrap();
+    let mut m = DetectionModel::new(spec, Device::Cpu).unwrap();
+    m.names = vec!["a".into(), "b".into(), "c".into()];
+    // fp16-exact weights, so that the file holds them unchanged.
+    tch::no_grad(|| {
+        for (_, mut v) in m.vs.variables() {
+            let h = v.to_kind(tch::Kind::Half).to_kind(tch::Kind::Float);
+            v.copy_(&h);
+        }
+    });
+    let path = d.join("last.pt");
+    let mut meta = meta();
+    meta.yaml_file = "yolov8n-obb.yaml".into();
+    ptwrite::write_pt(&m, &meta, &path).unwrap();
+    let ck = ryolo::weights::read_pt(&path).unwrap();
+    assert_eq!(ck.stem, "yolov8n-obb");
+    assert!(ck.tensors.contains_key("model.22.cv4.0.2.weight"));
+    let lm = load_model(path.to_str().unwrap(), None, Device::Cpu)
+        .unwrap()
+        .model;
+    assert_eq!(lm.task(), TaskKind::Obb);
+    assert_eq!(lm.names, m.names);
+    assert!(lm.spec.legacy(), "the YOLOv8 class branch");
+    let x = Tensor::rand([1, 3, 64, 96], (tch::Kind::Float, Device::Cpu));
+    let (a, b) = tch::no_grad(|| (m.predict(&x), lm.predict(&x)));
+    assert_eq!(a.size(), vec![1, 4 + 3 + 1, 8 * 12 + 4 * 6 + 2 * 3]);
+    assert!(a.equal(&b), "outputs differ after the round trip");
+    let _ = std::fs::remove_dir_all(&d);
+}
