@@ -1,11 +1,13 @@
 //! OBB-loss parity with Ultralytics 8.4.190 (fixtures/ultralytics/obb/loss_fixture.json): the four
 //! loss items, the backpropagated total and the gradient abs-sums of eight parameters for the three
 //! fixture modes (train-mode BatchNorm, eval seed-0, eval BN-calibrated; all to 1e-5 relative), the
-//! assignment summary of the calibrated case; plus a batch without targets.
+//! assignment summary of the calibrated case; a batch without targets; and the loss geometry (ProbIoU
+//! with and without the 0.01 floor, `dist2rbox` / `rbox2dist`) against `nms_geometry_fixture.json`.
 
 mod common;
-use ryolo::loss::obb::{obb_loss, obb_terms, ObbTargets, ANGLE_GAIN};
+use ryolo::loss::obb::{obb_loss, obb_terms, probiou, ObbTargets, ANGLE_GAIN};
 use ryolo::loss::LossConfig;
+use ryolo::nn::obb::{dist2rbox, rbox2dist};
 use ryolo::nn::DetectionModel;
 use ryolo::weights::{load_model, load_state};
 use std::collections::HashMap;
@@ -197,4 +199,84 @@ fn obb_loss_without_targets_is_background_only() {
         let g = m.vs.variables()["model.23.cv3.0.2.weight"].grad();
         assert!(g.abs().sum(Kind::Double).double_value(&[]) > 0.0);
     }
+}
+
+/// A JSON array of numbers (any nesting) as an f32 tensor of shape `dims`.
+fn tensor(v: &serde_json::Value, dims: &[i64]) -> Tensor {
+    fn flat(v: &serde_json::Value, out: &mut Vec<f32>) {
+        match v {
+            serde_json::Value::Array(a) => a.iter().for_each(|x| flat(x, out)),
+            x => out.push(x.as_f64().unwrap() as f32),
+        }
+    }
+    let mut out = Vec::new();
+    flat(v, &mut out);
+    Tensor::from_slice(&out).view(dims)
+}
+
+/// Largest absolute difference.
+fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn probiou_and_rotated_distances_match_ultralytics() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let path = shared.join("fixtures/ultralytics/obb/nms_geometry_fixture.json");
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let p = &f["probiou"];
+    let n = p["boxes1"].as_array().unwrap().len() as i64;
+    let b1 = tensor(&p["boxes1"], &[n, 5]);
+    let b2 = tensor(&p["boxes2"], &[n, 5]);
+    // The fixture rounds to 7 decimals.
+    let cases = [
+        (probiou(&b1, &b2, 0.0), &p["probiou_pairwise"], vec![n]),
+        (
+            probiou(&b1, &b2, 0.01),
+            &p["probiou_pairwise_floor0.01"],
+            vec![n],
+        ),
+        (
+            probiou(&b1.unsqueeze(1), &b2.unsqueeze(0), 0.0),
+            &p["batch_probiou_1x2"],
+            vec![n, n],
+        ),
+        (
+            probiou(
+                &b1,
+                &tensor(&p["boxes1_swapped_wh_angle_plus_pi_2"], &[n, 5]),
+                0.0,
+            ),
+            &p["probiou_boxes1_vs_swapped"],
+            vec![n],
+        ),
+    ];
+    for (i, (ours, want, dims)) in cases.iter().enumerate() {
+        let d = max_abs(ours, &tensor(want, dims));
+        println!("probiou case {i}: max abs diff {d:.2e}");
+        assert!(d <= 1e-6, "probiou case {i}: {d}");
+    }
+    let tiny = tensor(&p["tiny_pair"], &[2, 5]);
+    for (floor, key) in [(0.0, "tiny_probiou"), (0.01, "tiny_probiou_floor0.01")] {
+        let ours = probiou(&tiny.get(0), &tiny.get(1), floor).double_value(&[]);
+        let want = p[key].as_f64().unwrap();
+        println!("tiny pair floor {floor}: ours {ours:.7} ultralytics {want:.7}");
+        assert!(rel(ours, want) <= 1e-6, "{key}: {ours} vs {want}");
+    }
+
+    let g = &f["dist2rbox"];
+    let anchors = tensor(&g["anchor_points"], &[3, 2]);
+    let ltrb = tensor(&g["ltrb"], &[1, 3, 4]);
+    let angle = tensor(&g["angle"], &[1, 3, 1]);
+    let xywh = dist2rbox(&ltrb, &angle, &anchors, -1);
+    let d = max_abs(&xywh, &tensor(&g["xywh"], &[1, 3, 4]));
+    println!("dist2rbox: max abs diff {d:.2e}");
+    assert!(d <= 1e-6, "dist2rbox: {d}");
+    let back = rbox2dist(&xywh, &anchors, &angle, Some(15.0));
+    let d = max_abs(&back, &tensor(&g["rbox2dist_back_reg_max15"], &[1, 3, 4]));
+    println!("rbox2dist: max abs diff {d:.2e}");
+    assert!(d <= 1e-6, "rbox2dist: {d}");
 }

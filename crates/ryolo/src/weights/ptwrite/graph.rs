@@ -7,6 +7,7 @@ use super::pickler::{Blob, Object, Py, StorageKind};
 use crate::nn::classify::Classify;
 use crate::nn::model::{ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, Bottleneck, C2f, C2psa, Conv, Conv2d, Inner, Sppf};
+use crate::nn::obb::Obb;
 use crate::nn::segment::Segment;
 use crate::nn::yaml::{HeadKind, LayerKind};
 use crate::nn::DetectionModel;
@@ -140,7 +141,7 @@ impl GraphBuilder {
         let class = match m.head {
             Head::Detect(_) => "DetectionModel",
             Head::Segment(_) => "SegmentationModel",
-            Head::Obb(_) => bail!("writing OBB models to .pt is not implemented yet"),
+            Head::Obb(_) => "OBBModel",
             Head::Classify(_) => unreachable!("returned above"),
         };
         Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
@@ -154,6 +155,9 @@ impl GraphBuilder {
             }
             (HeadKind::Segment { npr, .. }, Head::Segment(s)) => {
                 Ok(((UL_HEAD, "Segment"), self.segment(s, *npr, m, max_det)?))
+            }
+            (HeadKind::Obb { .. }, Head::Obb(o)) => {
+                Ok(((UL_HEAD, "OBB"), self.obb(o, m, max_det)?))
             }
             (k, _) => bail!("the model's head does not match its layer {k:?}"),
         }
@@ -201,6 +205,31 @@ impl GraphBuilder {
         parts
             .attrs
             .splice(at..at, [("nm", Py::Int(s.nm)), ("npr", Py::Int(npr))]);
+        Ok(parts)
+    }
+
+    /// `OBB`: Detect's parts plus child `cv4` (angle branch) and attribute `ne` after `stride`
+    /// (spec/obb.md §11).
+    fn obb(&self, o: &Obb, m: &DetectionModel, max_det: i64) -> Result<Parts> {
+        let mut parts = self.detect(&o.detect, m, max_det)?;
+        let mut cv4 = Vec::new();
+        for (i, (a, b, c)) in o.cv4.iter().enumerate() {
+            let seq = vec![
+                ("0".into(), self.conv(a)?),
+                ("1".into(), self.conv(b)?),
+                ("2".into(), plain_conv2d(c)?),
+            ];
+            cv4.push((i.to_string(), container("Sequential", seq)));
+        }
+        parts
+            .children
+            .push(("cv4".into(), container("ModuleList", cv4)));
+        let at = parts
+            .attrs
+            .iter()
+            .position(|(k, _)| *k == "stride")
+            .map_or(parts.attrs.len(), |p| p + 1);
+        parts.attrs.insert(at, ("ne", Py::Int(o.ne)));
         Ok(parts)
     }
 
@@ -612,7 +641,7 @@ fn container(class: &'static str, children: Vec<(String, Py)>) -> Py {
 }
 
 /// A top-level layer: its class, then `np`, `i`, `f`, `type` (Detect: after its `stride`;
-/// Segment: after its `npr`).
+/// Segment: after its `npr`; OBB: after its `ne`).
 fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
     let np = parts_params(&parts);
     let layer = vec![
@@ -624,6 +653,7 @@ fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
     let after = match class.1 {
         "Detect" => Some("stride"),
         "Segment" => Some("npr"),
+        "OBB" => Some("ne"),
         _ => None,
     };
     let at = parts

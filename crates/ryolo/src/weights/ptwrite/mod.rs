@@ -44,8 +44,9 @@ pub const TRAIN_ARG_KEYS: [&str; 113] = [
 ];
 
 /// The globals a written checkpoint may contain: those of Ultralytics' own yolo11n and yolov8n
-/// `best.pt` (spec/checkpoint-write.md §2.3), their `-seg` variants (segment.md §9) and the `-cls`
-/// ones (classify.md §9; without the torchvision transforms, which are not written).
+/// `best.pt` (spec/checkpoint-write.md §2.3), their `-seg` variants (segment.md §9), the `-cls`
+/// ones (classify.md §9; without the torchvision transforms, which are not written) and the `-obb`
+/// ones (obb.md §11).
 pub const ALLOWED_GLOBALS: &[&str] = &[
     "__builtin__ set",
     "collections OrderedDict",
@@ -82,9 +83,11 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "ultralytics.nn.modules.conv DWConv",
     "ultralytics.nn.modules.head Classify",
     "ultralytics.nn.modules.head Detect",
+    "ultralytics.nn.modules.head OBB",
     "ultralytics.nn.modules.head Segment",
     "ultralytics.nn.tasks ClassificationModel",
     "ultralytics.nn.tasks DetectionModel",
+    "ultralytics.nn.tasks OBBModel",
     "ultralytics.nn.tasks SegmentationModel",
 ];
 
