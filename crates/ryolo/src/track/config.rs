@@ -265,14 +265,16 @@ impl TrackerConfig {
             "track_high_thresh" => self.track_high_thresh = num(v)?,
             "track_low_thresh" => self.track_low_thresh = num(v)?,
             "new_track_thresh" => self.new_track_thresh = num(v)?,
-            "track_buffer" => self.track_buffer = v
-                .as_u64()
-                .and_then(|x| u32::try_from(x).ok())
-                .ok_or_else(|| {
-                    anyhow!(
+            "track_buffer" => {
+                self.track_buffer =
+                    v.as_u64()
+                        .and_then(|x| u32::try_from(x).ok())
+                        .ok_or_else(|| {
+                            anyhow!(
                         "{origin}: key 'track_buffer' must be a non-negative integer, got {v:?}"
                     )
-                })?,
+                        })?
+            }
             "match_thresh" => self.match_thresh = num(v)?,
             "fuse_score" => self.fuse_score = parse_bool(v, key, origin)?,
             "gmc_method" => self.gmc_method = parse_gmc(v, origin)?,

@@ -1,5 +1,7 @@
 //! Constant-velocity Kalman filters in float64: XYAH (ByteTrack) and XYWH (BoT-SORT, TrackTrack).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
+
 /// The 8-value state mean `[p1, p2, p3, p4, v1, v2, v3, v4]`.
 pub type Mean = [f64; 8];
 /// The 8×8 state covariance, row-major.

@@ -1,5 +1,7 @@
 //! Association costs (IoU distance, score fusion) and the cost-limited linear assignment.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
+
 /// A dense row-major cost matrix (`rows` tracks × `cols` detections).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostMatrix {

@@ -12,6 +12,7 @@ pub mod kalman;
 pub mod matching;
 pub mod pools;
 pub mod strack;
+pub mod tracktrack;
 
 use anyhow::{bail, Result};
 use byte::{ByteParams, ByteTracker};
@@ -19,11 +20,14 @@ use config::{GmcMethod, TrackerConfig, TrackerType};
 use gmc::Gmc;
 use kalman::KalmanKind;
 use strack::STrack;
+use tracktrack::{Recovered, TrackTrack, TtParams};
 
 /// A tracker built from a [`TrackerConfig`]: one per video (or per stream slot).
 pub enum Tracker {
     /// ByteTrack or BoT-SORT.
     Byte(ByteTracker),
+    /// TrackTrack.
+    TrackTrack(TrackTrack),
 }
 
 impl Tracker {
@@ -44,8 +48,16 @@ impl Tracker {
 
     /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack).
     pub fn with_gmc(cfg: &TrackerConfig, gmc: Option<Box<dyn Gmc>>) -> Result<Self> {
-        if cfg.with_reid {
-            bail!("tracker with_reid: True is not implemented (set with_reid: False)");
+        if cfg.with_reid && cfg.tracker_type != TrackerType::TrackTrack {
+            bail!(
+                "tracker with_reid: True is only implemented for tracktrack (set with_reid: False)"
+            );
+        }
+        if cfg.with_reid && cfg.model != "auto" {
+            bail!(
+                "tracker model: {} (a ReID model file) is not implemented; use model: auto",
+                cfg.model
+            );
         }
         let p = ByteParams {
             track_high_thresh: cfg.track_high_thresh,
@@ -58,7 +70,27 @@ impl Tracker {
         Ok(match cfg.tracker_type {
             TrackerType::ByteTrack => Self::Byte(ByteTracker::bytetrack(p)),
             TrackerType::BotSort => Self::Byte(ByteTracker::botsort(p, gmc)),
-            TrackerType::TrackTrack => bail!("tracker_type tracktrack is not implemented yet"),
+            TrackerType::TrackTrack => Self::TrackTrack(TrackTrack::new(
+                TtParams {
+                    track_high_thresh: cfg.track_high_thresh,
+                    track_low_thresh: cfg.track_low_thresh,
+                    new_track_thresh: cfg.new_track_thresh,
+                    track_buffer: cfg.track_buffer,
+                    match_thresh: cfg.match_thresh,
+                    lost_match_thr: cfg.lost_match_thr,
+                    conf_weight: cfg.conf_weight,
+                    angle_weight: cfg.angle_weight,
+                    penalty_p: cfg.penalty_p,
+                    penalty_q: cfg.penalty_q,
+                    reduce_step: cfg.reduce_step,
+                    tai_thr: cfg.tai_thr,
+                    min_track_len: cfg.min_track_len,
+                    with_reid: cfg.with_reid,
+                    iou_weight: cfg.iou_weight,
+                    reid_weight: cfg.reid_weight,
+                },
+                gmc,
+            )),
         })
     }
 
@@ -68,8 +100,45 @@ impl Tracker {
         dets: &[Detection],
         frame: Option<&image::RgbImage>,
     ) -> Vec<TrackOutput> {
+        self.update_full(dets, frame, &[], None)
+    }
+
+    /// [`Tracker::update`] plus TrackTrack's recovered (loose-NMS) detections; others ignore them.
+    pub fn update_with_recovered(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[Recovered],
+    ) -> Vec<TrackOutput> {
+        self.update_full(dets, frame, recovered, None)
+    }
+
+    /// Everything a frame can carry: detections, the frame (GMC), TrackTrack's recovered detections and
+    /// per-detection appearance features (`feats[i]` for `dets[i]`, TrackTrack with `with_reid`).
+    pub fn update_full(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[Recovered],
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
         match self {
             Self::Byte(t) => t.update(dets, frame),
+            Self::TrackTrack(t) => t.update(dets, frame, recovered, feats),
+        }
+    }
+
+    /// The tracked and lost tracks (in list order) and the ids removed by the last update.
+    pub fn state(&self) -> (Vec<&STrack>, Vec<&STrack>, &[u64]) {
+        match self {
+            Self::Byte(t) => {
+                let (a, b) = t.tracks();
+                (a, b, t.removed_this_frame())
+            }
+            Self::TrackTrack(t) => {
+                let (a, b) = t.tracks();
+                (a, b, t.removed_this_frame())
+            }
         }
     }
 
@@ -77,6 +146,7 @@ impl Tracker {
     pub fn has_unconfirmed(&self) -> bool {
         match self {
             Self::Byte(t) => t.has_unconfirmed(),
+            Self::TrackTrack(t) => t.has_unconfirmed(),
         }
     }
 
@@ -84,6 +154,7 @@ impl Tracker {
     pub fn reset(&mut self) {
         match self {
             Self::Byte(t) => t.reset(),
+            Self::TrackTrack(t) => t.reset(),
         }
     }
 }

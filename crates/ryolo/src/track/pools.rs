@@ -1,5 +1,7 @@
 //! Track pools keyed by id: the joint/sub list helpers and the end-of-frame merge shared by all trackers.
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
+
 use std::collections::{HashMap, HashSet};
 
 use super::kalman::KalmanKind;

@@ -1,5 +1,7 @@
 //! One track (Ultralytics `STrack`/`BOTrack`): detection measurement, Kalman state and life cycle.
 
+use std::collections::VecDeque;
+
 use super::kalman::{Cov, KalmanKind, Mean};
 
 /// Life-cycle state of a track.
@@ -40,6 +42,32 @@ pub struct STrack {
     pub start_frame: u32,
     /// Consecutive matched frames since (re)activation.
     pub tracklet_len: u32,
+    /// TrackTrack's extra state (unused by ByteTrack / BoT-SORT).
+    pub tt: TtState,
+}
+
+/// A box in a TrackTrack history: float32 (a measured detection) or float64 (from the Kalman mean).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HistBox {
+    /// Stored by `update` (the detection's box).
+    F32([f32; 4]),
+    /// Stored by `activate` / `re_activate` (the filtered box).
+    F64([f64; 4]),
+}
+
+/// TrackTrack's per-track additions: score history, corner velocity, recent boxes.
+#[derive(Clone, Debug, Default)]
+pub struct TtState {
+    /// Score before the last update.
+    pub prev_score: f32,
+    /// Per-corner unit velocity `(vx, vy)` for (x1,y1), (x1,y2), (x2,y1), (x2,y2).
+    pub velocity: [[f32; 2]; 4],
+    /// The last 4 `(frame, box)` entries.
+    pub history: VecDeque<(u32, HistBox)>,
+    /// The latest L2-normalised appearance feature (ReID).
+    pub curr_feat: Option<Vec<f32>>,
+    /// The score-adaptive moving average of the features, normalised (ReID).
+    pub smooth_feat: Option<Vec<f32>>,
 }
 
 impl STrack {
@@ -75,6 +103,10 @@ impl STrack {
             frame_id: 0,
             start_frame: 0,
             tracklet_len: 0,
+            tt: TtState {
+                prev_score: score,
+                ..TtState::default()
+            },
         }
     }
 
@@ -137,7 +169,7 @@ impl STrack {
     }
 
     /// Kalman correction with detection `det` (variance scale `r_scale`), taking its score, class and row.
-    fn correct(&mut self, kind: KalmanKind, det: &STrack, frame: u32, r_scale: f64) {
+    pub fn correct(&mut self, kind: KalmanKind, det: &STrack, frame: u32, r_scale: f64) {
         if let Some((m, c)) = self.kf.as_mut() {
             kind.update(m, c, det.measurement(kind), r_scale);
         }

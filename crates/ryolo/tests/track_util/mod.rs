@@ -157,6 +157,32 @@ pub fn check_state(
                     g.track_id
                 );
             }
+            if let Some(v) = t.get("velocity") {
+                let gv: Vec<f32> = g.tt.velocity.iter().flatten().copied().collect();
+                for (k, w) in v.as_array().unwrap().iter().enumerate() {
+                    let d = (f64::from(gv[k]) - w.as_f64().unwrap()).abs();
+                    assert!(
+                        d <= 5.1e-5,
+                        "{ctx}: id {} velocity {gv:?} vs {v}",
+                        g.track_id
+                    );
+                }
+            }
+            if let Some(ps) = t.get("prev_score") {
+                assert_eq!(
+                    g.tt.prev_score,
+                    f(ps),
+                    "{ctx}: prev_score of {}",
+                    g.track_id
+                );
+                assert_eq!(g.score, f(&t["score"]), "{ctx}: score of {}", g.track_id);
+                assert_eq!(
+                    g.idx as f64,
+                    t["idx"].as_f64().unwrap(),
+                    "{ctx}: idx of {}",
+                    g.track_id
+                );
+            }
             if let Some(m) = t.get("mean") {
                 let (gm, _) = g.kf.as_ref().unwrap();
                 for (k, v) in m.as_array().unwrap().iter().enumerate() {
