@@ -186,3 +186,55 @@ fn video_botsort_with_replayed_gmc_warps() {
     );
     assert_eq!(rows, 97);
 }
+
+#[test]
+fn reset_restarts_ids_like_a_fresh_tracker() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let doc = load(&shared, "track_synthetic.json");
+    let inputs: Vec<_> = doc["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(30)
+        .map(dets)
+        .collect();
+    for name in ["bytetrack.yaml", "botsort.yaml", "tracktrack.yaml"] {
+        let cfg = TrackerConfig::load(name)
+            .unwrap()
+            .with_overrides(&[("gmc_method".into(), "none".into())])
+            .unwrap();
+        let mut t = Tracker::new(&cfg).unwrap();
+        let first: Vec<_> = inputs.iter().map(|d| t.update(d, None)).collect();
+        t.reset();
+        let again: Vec<_> = inputs.iter().map(|d| t.update(d, None)).collect();
+        assert_eq!(first, again, "{name}");
+        assert!(
+            first[0].iter().any(|o| o.track_id == 1),
+            "{name}: ids start at 1"
+        );
+    }
+}
+
+#[test]
+fn reid_is_refused_where_not_implemented() {
+    let cfg = TrackerConfig::load("botsort.yaml")
+        .unwrap()
+        .with_overrides(&[("with_reid".into(), "True".into())]);
+    let e = Tracker::new(&cfg.unwrap())
+        .err()
+        .expect("BoT-SORT ReID is not implemented");
+    assert!(format!("{e:#}").contains("with_reid"), "{e:#}");
+    let cfg = TrackerConfig::load("tracktrack.yaml")
+        .unwrap()
+        .with_overrides(&[
+            ("with_reid".into(), "True".into()),
+            ("model".into(), "osnet.onnx".into()),
+        ])
+        .unwrap();
+    assert!(
+        Tracker::new(&cfg).is_err(),
+        "a ReID model file is not implemented"
+    );
+}

@@ -1,7 +1,5 @@
 //! ByteTrack (`BYTETracker`, XYAH filter) and BoT-SORT without ReID (`BOTSORT`, XYWH filter + GMC).
 
-#![allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
-
 use super::gmc::Gmc;
 use super::kalman::{warp_xywh, KalmanKind};
 use super::matching::{fuse_score, iou_distance, linear_assignment, CostMatrix};

@@ -1,7 +1,5 @@
 //! Association costs (IoU distance, score fusion) and the cost-limited linear assignment.
 
-#![allow(clippy::needless_range_loop)] // index loops mirror the matrix formulas
-
 /// A dense row-major cost matrix (`rows` tracks × `cols` detections).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostMatrix {
@@ -110,7 +108,9 @@ pub fn linear_assignment(c: &CostMatrix, thresh: f64) -> Assignment {
     }
     for i in 0..c.rows {
         for j in 0..c.cols {
-            ext[i * n + j] = f64::from(c.get(i, j));
+            // A non-finite cost (degenerate input boxes) can never be matched.
+            let v = f64::from(c.get(i, j));
+            ext[i * n + j] = if v.is_finite() { v } else { thresh + 1.0 };
         }
     }
     let m = lapjv::Matrix::from_shape_vec((n, n), ext).expect("square matrix of n·n values");
@@ -189,6 +189,18 @@ mod tests {
             assert_eq!(a.matches.len() + a.unmatched_rows.len(), rows);
             assert_eq!(a.matches.len() + a.unmatched_cols.len(), cols);
         }
+    }
+
+    #[test]
+    fn non_finite_costs_are_never_matched() {
+        let c = CostMatrix {
+            rows: 2,
+            cols: 2,
+            data: vec![f32::NAN, 0.1, f32::INFINITY, 0.3],
+        };
+        let a = linear_assignment(&c, 0.8);
+        assert_eq!(a.matches, vec![(0, 1)]);
+        assert_eq!((a.unmatched_rows, a.unmatched_cols), (vec![1], vec![0]));
     }
 
     #[test]

@@ -14,13 +14,16 @@ pub mod pools;
 pub mod strack;
 pub mod tracktrack;
 
+pub use config::TrackerConfig;
+pub use tracktrack::Recovered;
+
 use anyhow::{bail, Result};
 use byte::{ByteParams, ByteTracker};
-use config::{GmcMethod, TrackerConfig, TrackerType};
+use config::{GmcMethod, TrackerType};
 use gmc::Gmc;
 use kalman::KalmanKind;
 use strack::STrack;
-use tracktrack::{Recovered, TrackTrack, TtParams};
+use tracktrack::{TrackTrack, TtParams};
 
 /// A tracker built from a [`TrackerConfig`]: one per video (or per stream slot).
 pub enum Tracker {
