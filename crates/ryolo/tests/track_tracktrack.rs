@@ -5,7 +5,7 @@ mod track_util;
 
 use ryolo::track::config::TrackerConfig;
 use ryolo::track::gmc::{Gmc, ReplayGmc, Warp};
-use ryolo::track::tracktrack::{recovered_detections, Recovered};
+use ryolo::track::tracktrack::{recovered_detections, AssocRecord, Recovered};
 use ryolo::track::{FrameResult, Tracker};
 use serde_json::Value;
 use track_util::*;
@@ -32,6 +32,48 @@ fn recovered(v: &Value) -> Vec<Recovered> {
         .unwrap_or_default()
 }
 
+/// Asserts the association calls (stage, rows, costs within the fixture's 1e-4 rounding, matches).
+fn check_assoc(ctx: &str, got: &[AssocRecord], want: &Value) -> usize {
+    let want: Vec<&Value> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["stage"] != "tai")
+        .collect();
+    assert_eq!(got.len(), want.len(), "{ctx}: association calls");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.stage, w["stage"].as_str().unwrap(), "{ctx}");
+        let rows: Vec<u64> = w["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(g.rows, rows, "{ctx}: {} rows", g.stage);
+        let wc = w["cost"].as_array().unwrap();
+        assert_eq!(g.cost.rows, wc.len(), "{ctx}");
+        for (i, r) in wc.iter().enumerate() {
+            for (j, v) in r.as_array().unwrap().iter().enumerate() {
+                let d = (f64::from(g.cost.get(i, j)) - v.as_f64().unwrap()).abs();
+                assert!(
+                    d <= 5.1e-5,
+                    "{ctx}: {} cost[{i}][{j}] {} vs {v}",
+                    g.stage,
+                    g.cost.get(i, j)
+                );
+            }
+        }
+        let m: Vec<(u64, usize)> = w["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_u64().unwrap(), p[1].as_u64().unwrap() as usize))
+            .collect();
+        assert_eq!(g.matches, m, "{ctx}: {} matches", g.stage);
+    }
+    got.iter().map(|g| g.cost.data.len()).sum()
+}
+
 /// Runs one fixture run (with per-frame ReID features when given), comparing every frame; returns the
 /// output row count.
 fn replay(
@@ -43,7 +85,7 @@ fn replay(
     wh: (u32, u32),
 ) -> usize {
     let img = image::RgbImage::new(1, 1);
-    let (mut rows, mut wb, mut wm) = (0, 0f32, 0f64);
+    let (mut rows, mut wb, mut wm, mut costs) = (0, 0f32, 0f64, 0usize);
     for (k, (inp, fr)) in inputs.iter().zip(frames).enumerate() {
         let ctx = format!("{name} frame {}", k + 1);
         let d = dets(inp);
@@ -57,6 +99,11 @@ fn replay(
                 .collect()
         });
         let out = t.update_full(&d, Some(&img), &rec, fe.as_deref());
+        if let (Tracker::TrackTrack(tt), Some(want)) = (&t, fr.get("assoc")) {
+            if let Some(log) = tt.assoc_log.as_deref() {
+                costs += check_assoc(&ctx, log, want);
+            }
+        }
         rows += out.len();
         wb = wb.max(check_output(&ctx, &out, &fr["tracker_output"]));
         let res = FrameResult::from_tracks(&out, t.has_unconfirmed(), wh.0, wh.1);
@@ -65,7 +112,7 @@ fn replay(
         wm = wm.max(check_state(&ctx, &tr, &lo, removed, &fr["state"]));
     }
     eprintln!(
-        "{name}: {} frames, {rows} rows, worst box diff {wb:.2e} px, worst mean diff {wm:.2e}",
+        "{name}: {} frames, {rows} rows, worst box diff {wb:.2e} px, worst mean diff {wm:.2e}, {costs} association costs equal",
         frames.len()
     );
     rows
@@ -99,18 +146,11 @@ fn tracktrack_runs_match_ultralytics() {
             .sum();
         // Blank frames: the fixture's sparseOptFlow found no corners, identity every frame.
         let gmc: Box<dyn Gmc> = Box::new(ReplayGmc::new(vec![]));
-        assert_eq!(
-            replay(
-                name,
-                tracker_of(&run["config"], Some(gmc)),
-                inputs,
-                feats,
-                frames,
-                wh
-            ),
-            want,
-            "{name}"
-        );
+        let mut t = tracker_of(&run["config"], Some(gmc));
+        if let Tracker::TrackTrack(tt) = &mut t {
+            tt.assoc_log = Some(vec![]);
+        }
+        assert_eq!(replay(name, t, inputs, feats, frames, wh), want, "{name}");
         done += 1;
     }
     assert_eq!(done, 6);

@@ -123,6 +123,21 @@ pub struct TrackTrack {
     pools: Pools,
     /// Frames seen since the last reset.
     frame_id: u32,
+    /// When set, every association of the last update (for diagnostics and parity tests).
+    pub assoc_log: Option<Vec<AssocRecord>>,
+}
+
+/// One association call of an update: which stage, its rows (track ids), final costs and matches.
+#[derive(Clone, Debug)]
+pub struct AssocRecord {
+    /// `main`, `unconfirmed` or `lost_relaxed`.
+    pub stage: &'static str,
+    /// Track ids of the rows.
+    pub rows: Vec<u64>,
+    /// The cost matrix the matcher saw (penalties included).
+    pub cost: CostMatrix,
+    /// Matches as `(track id, column)`.
+    pub matches: Vec<(u64, usize)>,
 }
 
 impl TrackTrack {
@@ -133,6 +148,7 @@ impl TrackTrack {
             gmc,
             pools: Pools::default(),
             frame_id: 0,
+            assoc_log: None,
         }
     }
 
@@ -375,6 +391,9 @@ impl TrackTrack {
         feats: Option<&[Vec<f32>]>,
     ) -> Vec<TrackOutput> {
         self.frame_id += 1;
+        if let Some(l) = self.assoc_log.as_mut() {
+            l.clear();
+        }
         let p = self.p.clone();
         let (high_t, low_t) = (p.track_high_thresh as f32, p.track_low_thresh as f32);
         let mut high = Vec::new();
@@ -430,6 +449,7 @@ impl TrackTrack {
             }
         }
         let (m, u_rows, u_cols) = iterative(&c, p.match_thresh, p.reduce_step);
+        self.log("main", &pool, &c, &m);
         for &(ti, di) in &m {
             let id = pool[ti];
             if self.pools.get(id).state == TrackState::Tracked {
@@ -457,6 +477,7 @@ impl TrackTrack {
         if !unconfirmed.is_empty() && !leftover.is_empty() {
             let c = self.cost(&unconfirmed, &leftover);
             let (m, ur, uc) = iterative(&c, p.match_thresh, p.reduce_step);
+            self.log("unconfirmed", &unconfirmed, &c, &m);
             for &(ti, di) in &m {
                 self.update_track(unconfirmed[ti], leftover[di]);
                 ch.activated.push(unconfirmed[ti]);
@@ -485,6 +506,7 @@ impl TrackTrack {
             if !rows.is_empty() {
                 let c = self.cost(&rows, &leftover);
                 let (m, _, uc) = iterative(&c, p.lost_match_thr, p.reduce_step);
+                self.log("lost_relaxed", &rows, &c, &m);
                 for &(ti, di) in &m {
                     self.re_activate(rows[ti], leftover[di]);
                     ch.refind.push(rows[ti]);
@@ -532,6 +554,19 @@ impl TrackTrack {
             .filter(|t| t.is_activated && t.frame_id == f)
             .map(|t| TrackOutput::from_track(t, KIND))
             .collect()
+    }
+
+    /// Records one association when logging is on.
+    fn log(&mut self, stage: &'static str, rows: &[u64], cost: &CostMatrix, m: &[(usize, usize)]) {
+        if let Some(l) = self.assoc_log.as_mut() {
+            let matches = m.iter().map(|&(i, j)| (rows[i], j)).collect();
+            l.push(AssocRecord {
+                stage,
+                rows: rows.to_vec(),
+                cost: cost.clone(),
+                matches,
+            });
+        }
     }
 
     /// Starts candidate `t` as track `id` (on probation unless `min_track_len ≤ 1`).
