@@ -20,6 +20,7 @@ pub mod nn;
 pub mod ops;
 pub mod plot;
 pub mod task;
+pub mod track;
 pub mod util;
 pub mod weights;
 

@@ -1,0 +1,245 @@
+//! Multi-object tracking on per-frame detections: ByteTrack, BoT-SORT and TrackTrack (Ultralytics 8.4.190).
+//!
+//! Feed one frame at a time: [`Detection`] rows (boxes `xyxy` in original-image pixels, after NMS, in the
+//! detector's row order) go in, [`TrackOutput`] rows (`track_id`, Kalman-filtered box, score, class and the
+//! `idx` of the matched detection) come out; [`FrameResult::from_tracks`] then applies Ultralytics' track
+//! callback (hide/keep rules, clipping to the image).
+
+pub mod byte;
+pub mod config;
+pub mod gmc;
+pub mod kalman;
+pub mod matching;
+pub mod pools;
+pub mod strack;
+pub mod tracktrack;
+
+pub use config::TrackerConfig;
+pub use tracktrack::Recovered;
+
+use anyhow::{bail, Result};
+use byte::{ByteParams, ByteTracker};
+use config::{GmcMethod, TrackerType};
+use gmc::Gmc;
+use kalman::KalmanKind;
+use strack::STrack;
+use tracktrack::{TrackTrack, TtParams};
+
+/// A tracker built from a [`TrackerConfig`]: one per video (or per stream slot).
+pub enum Tracker {
+    /// ByteTrack or BoT-SORT.
+    Byte(ByteTracker),
+    /// TrackTrack.
+    TrackTrack(TrackTrack),
+}
+
+impl Tracker {
+    /// The tracker `cfg` selects, with the motion compensation its `gmc_method` names.
+    pub fn new(cfg: &TrackerConfig) -> Result<Self> {
+        let gmc: Option<Box<dyn Gmc>> = match cfg.gmc_method {
+            GmcMethod::None => None,
+            m => {
+                eprintln!(
+                    "WARNING: tracker gmc_method {m:?} is not implemented yet; tracking without camera-motion \
+                     compensation (use gmc_method: none to silence this)"
+                );
+                None
+            }
+        };
+        Self::with_gmc(cfg, gmc)
+    }
+
+    /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack).
+    pub fn with_gmc(cfg: &TrackerConfig, gmc: Option<Box<dyn Gmc>>) -> Result<Self> {
+        if cfg.with_reid && cfg.tracker_type != TrackerType::TrackTrack {
+            bail!(
+                "tracker with_reid: True is only implemented for tracktrack (set with_reid: False)"
+            );
+        }
+        if cfg.with_reid && cfg.model != "auto" {
+            bail!(
+                "tracker model: {} (a ReID model file) is not implemented; use model: auto",
+                cfg.model
+            );
+        }
+        let p = ByteParams {
+            track_high_thresh: cfg.track_high_thresh,
+            track_low_thresh: cfg.track_low_thresh,
+            new_track_thresh: cfg.new_track_thresh,
+            track_buffer: cfg.track_buffer,
+            match_thresh: cfg.match_thresh,
+            fuse_score: cfg.fuse_score,
+        };
+        Ok(match cfg.tracker_type {
+            TrackerType::ByteTrack => Self::Byte(ByteTracker::bytetrack(p)),
+            TrackerType::BotSort => Self::Byte(ByteTracker::botsort(p, gmc)),
+            TrackerType::TrackTrack => Self::TrackTrack(TrackTrack::new(
+                TtParams {
+                    track_high_thresh: cfg.track_high_thresh,
+                    track_low_thresh: cfg.track_low_thresh,
+                    new_track_thresh: cfg.new_track_thresh,
+                    track_buffer: cfg.track_buffer,
+                    match_thresh: cfg.match_thresh,
+                    lost_match_thr: cfg.lost_match_thr,
+                    conf_weight: cfg.conf_weight,
+                    angle_weight: cfg.angle_weight,
+                    penalty_p: cfg.penalty_p,
+                    penalty_q: cfg.penalty_q,
+                    reduce_step: cfg.reduce_step,
+                    tai_thr: cfg.tai_thr,
+                    min_track_len: cfg.min_track_len,
+                    with_reid: cfg.with_reid,
+                    iou_weight: cfg.iou_weight,
+                    reid_weight: cfg.reid_weight,
+                },
+                gmc,
+            )),
+        })
+    }
+
+    /// One frame: this frame's detections (and the frame, for motion compensation) in, tracks out.
+    pub fn update(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+    ) -> Vec<TrackOutput> {
+        self.update_full(dets, frame, &[], None)
+    }
+
+    /// [`Tracker::update`] plus TrackTrack's recovered (loose-NMS) detections; others ignore them.
+    pub fn update_with_recovered(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[Recovered],
+    ) -> Vec<TrackOutput> {
+        self.update_full(dets, frame, recovered, None)
+    }
+
+    /// Everything a frame can carry: detections, the frame (GMC), TrackTrack's recovered detections and
+    /// per-detection appearance features (`feats[i]` for `dets[i]`, TrackTrack with `with_reid`).
+    pub fn update_full(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[Recovered],
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
+        match self {
+            Self::Byte(t) => t.update(dets, frame),
+            Self::TrackTrack(t) => t.update(dets, frame, recovered, feats),
+        }
+    }
+
+    /// The tracked and lost tracks (in list order) and the ids removed by the last update.
+    pub fn state(&self) -> (Vec<&STrack>, Vec<&STrack>, &[u64]) {
+        match self {
+            Self::Byte(t) => {
+                let (a, b) = t.tracks();
+                (a, b, t.removed_this_frame())
+            }
+            Self::TrackTrack(t) => {
+                let (a, b) = t.tracks();
+                (a, b, t.removed_this_frame())
+            }
+        }
+    }
+
+    /// Whether a listed track awaits confirmation (the callback then empties an empty-output result).
+    pub fn has_unconfirmed(&self) -> bool {
+        match self {
+            Self::Byte(t) => t.has_unconfirmed(),
+            Self::TrackTrack(t) => t.has_unconfirmed(),
+        }
+    }
+
+    /// Fresh state for a new video: ids restart at 1.
+    pub fn reset(&mut self) {
+        match self {
+            Self::Byte(t) => t.reset(),
+            Self::TrackTrack(t) => t.reset(),
+        }
+    }
+}
+
+/// One detection of the current frame (a row `[x1, y1, x2, y2, conf, cls]` of the NMS output).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    /// Box corners in original-image pixels.
+    pub xyxy: [f32; 4],
+    /// Confidence.
+    pub conf: f32,
+    /// Class index.
+    pub cls: f32,
+}
+
+/// One tracked object of the current frame (a row of Ultralytics' `tracker.update()` output).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackOutput {
+    /// Kalman-filtered box corners (not clipped).
+    pub xyxy: [f32; 4],
+    /// Track id (1, 2, … per tracker).
+    pub track_id: u64,
+    /// Confidence of the detection matched this frame.
+    pub score: f32,
+    /// Class of the detection matched this frame.
+    pub cls: f32,
+    /// Row of the matched detection in this frame's input (−1: a TrackTrack recovered detection).
+    pub idx: i64,
+}
+
+impl TrackOutput {
+    /// The output row of track `t`.
+    pub fn from_track(t: &STrack, kind: KalmanKind) -> Self {
+        Self {
+            xyxy: t.xyxy(kind),
+            track_id: t.track_id,
+            score: t.score,
+            cls: t.cls,
+            idx: t.idx,
+        }
+    }
+}
+
+/// What the track callback makes of one frame's result (Ultralytics `on_predict_postprocess_end`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameResult {
+    /// Tracks: rows `[x1, y1, x2, y2]` clipped to the image, with id/score/class, and the detection row
+    /// each came from (`result = result[idx]`; −1 picks the last row, as NumPy does).
+    Tracks(Vec<TrackOutput>),
+    /// No track output and no unconfirmed track: the raw detections stay, without ids.
+    Raw,
+    /// No track output while a track awaits confirmation: the result is emptied.
+    Empty,
+}
+
+impl FrameResult {
+    /// The callback's decision for tracker output `tracks` on a `w × h` image.
+    pub fn from_tracks(tracks: &[TrackOutput], has_unconfirmed: bool, w: u32, h: u32) -> Self {
+        if tracks.is_empty() {
+            return if has_unconfirmed {
+                Self::Empty
+            } else {
+                Self::Raw
+            };
+        }
+        let (w, h) = (w as f32, h as f32);
+        Self::Tracks(
+            tracks
+                .iter()
+                .map(|t| {
+                    let b = t.xyxy;
+                    TrackOutput {
+                        xyxy: [
+                            b[0].clamp(0.0, w),
+                            b[1].clamp(0.0, h),
+                            b[2].clamp(0.0, w),
+                            b[3].clamp(0.0, h),
+                        ],
+                        ..*t
+                    }
+                })
+                .collect(),
+        )
+    }
+}
