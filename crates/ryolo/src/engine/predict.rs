@@ -243,7 +243,7 @@ impl Predictor {
                     p.keypoints = Some(kpts);
                 }
                 TaskKind::Obb => {
-                    let (dets, o) = obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info);
+                    let (dets, o) = obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
                     p.detections = dets;
                     p.obb = Some(o);
                 }

@@ -376,7 +376,12 @@ impl Trainer {
             },
             obb,
             kpts: self.kpt_opts.clone(),
-            conf: self.cfg.conf,
+            // OBB validates at conf 0.01 unless one is given (Ultralytics' OBBValidator).
+            conf: if obb && self.args.f64("conf").is_none() {
+                0.01
+            } else {
+                self.cfg.conf
+            },
             iou: self.cfg.iou,
             max_det: self.cfg.max_det,
             single_cls: self.cfg.single_cls,

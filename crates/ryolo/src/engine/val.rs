@@ -668,7 +668,8 @@ pub fn validate<'m>(
                     )
                 }
                 (None, None) if cfg.obb => {
-                    let found = crate::ops::obb::nms_rotated(y.image(k), y.nc, y.anchors, &nms_cfg);
+                    let found =
+                        crate::ops::obb::nms_rotated(y.image(k), y.nc, y.anchors, &nms_cfg)?;
                     rot = found
                         .iter()
                         .map(|(r, _)| (r.xywhr, r.conf, r.cls))

@@ -46,8 +46,8 @@ pub fn assemble(
     anchors: usize,
     nms: &NmsConfig,
     info: &LetterboxInfo,
-) -> (Vec<Detection>, Obbs) {
-    let mut rb: Vec<RotatedDetection> = nms_rotated(pred, nc, anchors, nms)
+) -> anyhow::Result<(Vec<Detection>, Obbs)> {
+    let mut rb: Vec<RotatedDetection> = nms_rotated(pred, nc, anchors, nms)?
         .into_iter()
         .map(|(d, _)| d)
         .collect();
@@ -60,13 +60,13 @@ pub fn assemble(
             cls: r.cls,
         })
         .collect();
-    (
+    Ok((
         dets,
         Obbs {
             boxes: rb,
             orig: info.orig,
         },
-    )
+    ))
 }
 
 /// The `save_txt` lines of an OBB prediction (`cls x1 y1 … x4 y4 [conf]`), newline-terminated.
