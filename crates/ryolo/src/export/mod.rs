@@ -414,6 +414,9 @@ pub fn to_onnx(model: &DetectionModel, cfg: &ExportConfig) -> Result<Vec<u8>> {
     if !model.is_fused() {
         bail!("export needs a fused model (call fuse() first)");
     }
+    if let Head::Pose(_) = model.head {
+        bail!("ONNX export of pose models is not implemented yet");
+    }
     let mut g = Graph::default();
     let input = V {
         name: "images".into(),
@@ -808,6 +811,7 @@ pub fn metadata(
                 Head::Detect(_) => "Detect",
                 Head::Segment(_) => "Segment",
                 Head::Classify(_) => "Classify",
+                Head::Pose(_) => "Pose",
             }
             .into(),
         ),

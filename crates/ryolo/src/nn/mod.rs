@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod model;
 pub mod modules;
+pub mod pose;
 pub mod segment;
 pub mod summary;
 pub mod yaml;

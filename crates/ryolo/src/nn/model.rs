@@ -3,6 +3,7 @@
 
 use super::classify::Classify;
 use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
+use super::pose::Pose;
 use super::segment::Segment;
 use super::yaml::{HeadKind, LayerKind, ModelSpec};
 use anyhow::{bail, Result};
@@ -43,6 +44,8 @@ pub struct RawOutput {
     pub shapes: Vec<(i64, i64)>,
     /// Segment heads: mask coefficients `(B, nm, A)` and prototypes `(B, nm, H/4, W/4)`.
     pub masks: Option<(Tensor, Tensor)>,
+    /// Pose heads: raw keypoint maps `(B, K·D, A)`.
+    pub kpts: Option<Tensor>,
 }
 
 impl RawOutput {
@@ -55,6 +58,7 @@ impl RawOutput {
             masks: self
                 .masks
                 .map(|(c, p)| (c.to_kind(Kind::Float), p.to_kind(Kind::Float))),
+            kpts: self.kpts.map(|k| k.to_kind(Kind::Float)),
         }
     }
 }
@@ -136,6 +140,7 @@ impl Detect {
             scores: Tensor::cat(&scores, 2),
             shapes,
             masks: None,
+            kpts: None,
         }
     }
 
@@ -199,6 +204,8 @@ pub enum Head {
     Segment(Box<Segment>),
     /// One label per image.
     Classify(Box<Classify>),
+    /// Boxes, classes and keypoints.
+    Pose(Box<Pose>),
 }
 
 impl Head {
@@ -207,6 +214,7 @@ impl Head {
         match self {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&s.detect),
+            Head::Pose(p) => Some(&p.detect),
             Head::Classify(_) => None,
         }
     }
@@ -215,6 +223,7 @@ impl Head {
         match self {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&mut s.detect),
+            Head::Pose(p) => Some(&mut p.detect),
             Head::Classify(_) => None,
         }
     }
@@ -233,6 +242,7 @@ impl Head {
             Head::Detect(_) => crate::task::TaskKind::Detect,
             Head::Segment(_) => crate::task::TaskKind::Segment,
             Head::Classify(_) => crate::task::TaskKind::Classify,
+            Head::Pose(_) => crate::task::TaskKind::Pose,
         }
     }
 
@@ -241,6 +251,22 @@ impl Head {
         match self {
             Head::Segment(s) => s.nm,
             _ => 0,
+        }
+    }
+
+    /// The Pose head (keypoint shape, names, sigmas), if this is one.
+    pub fn pose(&self) -> Option<&Pose> {
+        match self {
+            Head::Pose(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The Pose head, mutably (to set `kpt_names` / `kpt_oks_sigmas`).
+    pub fn pose_mut(&mut self) -> Option<&mut Pose> {
+        match self {
+            Head::Pose(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -254,6 +280,11 @@ impl Head {
                 raw.masks = Some(masks);
                 raw
             }
+            Head::Pose(p) => {
+                let mut raw = p.detect.forward(xs, train);
+                raw.kpts = Some(p.forward_kpts(xs, train));
+                raw
+            }
             // Classification: the logits travel as `scores` (B, nc); no boxes, no levels.
             Head::Classify(c) => {
                 let logits = c.forward(xs[0], train);
@@ -263,6 +294,7 @@ impl Head {
                     scores: logits,
                     shapes: Vec::new(),
                     masks: None,
+                    kpts: None,
                 }
             }
         }
@@ -280,6 +312,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.convs_mut(),
             Head::Segment(s) => s.convs_mut(),
+            Head::Pose(p) => p.convs_mut(),
             Head::Classify(c) => vec![&mut c.conv],
         }
     }
@@ -289,6 +322,7 @@ impl Head {
         match self {
             Head::Detect(d) => d.leaves(),
             Head::Segment(s) => s.detect.leaves() + s.leaves(),
+            Head::Pose(p) => p.leaves(),
             Head::Classify(c) => c.leaves(),
         }
     }
@@ -399,6 +433,9 @@ impl DetectionModel {
                         HeadKind::Detect => Head::Detect(d),
                         HeadKind::Segment { nm, npr } => {
                             Head::Segment(Box::new(Segment::new(p, d, nm, npr, ch)))
+                        }
+                        HeadKind::Pose { kpt_shape } => {
+                            Head::Pose(Box::new(Pose::new(p, d, kpt_shape, ch)))
                         }
                     });
                     detect_from = l.from.clone();
@@ -514,14 +551,18 @@ impl DetectionModel {
         let cxy = (&x1y1 + &x2y2) / 2.0;
         let wh = x2y2 - x1y1;
         let dbox = Tensor::cat(&[cxy, wh], 1) * strides.transpose(0, 1).unsqueeze(0);
-        match &raw.masks {
-            None => Tensor::cat(&[dbox, raw.scores.sigmoid()], 1),
-            Some((coefs, _)) => Tensor::cat(&[&dbox, &raw.scores.sigmoid(), coefs], 1),
+        let mut rows = vec![dbox, raw.scores.sigmoid()];
+        if let Some((coefs, _)) = &raw.masks {
+            rows.push(coefs.shallow_clone());
         }
+        if let (Some(k), Head::Pose(p)) = (&raw.kpts, &self.head) {
+            rows.push(p.decode_kpts(k, &anchors, &strides));
+        }
+        Tensor::cat(&rows, 1)
     }
 
-    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm], A)` (Ultralytics' `output0`;
-    /// Segment models append the mask coefficients).
+    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm | + K·D], A)` (Ultralytics'
+    /// `output0`; Segment models append the mask coefficients, Pose models the decoded keypoints).
     pub fn predict(&self, x: &Tensor) -> Tensor {
         self.decode(&self.forward_raw(x, false))
     }
@@ -543,6 +584,10 @@ impl DetectionModel {
     /// and 0.67, each padded with 0.447 to a multiple of 32; boxes mapped back; the full-scale output
     /// loses its P5 anchors and the 0.67 one its P3 anchors; all concatenated for NMS.
     pub fn predict_augment(&self, x: &Tensor) -> Tensor {
+        if let Head::Pose(_) = self.head {
+            // Ultralytics: only a plain Detect head has TTA; the others revert to one scale.
+            return self.predict(x);
+        }
         let (h, w) = (x.size()[2], x.size()[3]);
         let gs = self.stride.iter().cloned().fold(32.0, f64::max) as i64;
         let mut outs = Vec::new();

@@ -104,7 +104,7 @@ impl TaskKind {
     pub fn has_model(self) -> bool {
         matches!(
             self,
-            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify
+            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify | TaskKind::Pose
         )
     }
 

@@ -140,6 +140,7 @@ impl GraphBuilder {
         let class = match m.head {
             Head::Detect(_) => "DetectionModel",
             Head::Segment(_) => "SegmentationModel",
+            Head::Pose(_) => "PoseModel",
             Head::Classify(_) => unreachable!("returned above"),
         };
         Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
