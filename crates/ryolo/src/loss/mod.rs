@@ -4,6 +4,7 @@
 use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use tch::{Kind, Reduction, Tensor};
 
+pub mod pose;
 pub mod segment;
 
 pub use crate::data::batch::Targets;
