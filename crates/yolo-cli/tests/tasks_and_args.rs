@@ -47,16 +47,16 @@ fn unimplemented_tasks_stop_with_a_clear_message() {
         !d.join("runs").exists(),
         "classify train wrote a run folder: {out}"
     );
-    // A YAML whose head is Pose, under a name without the suffix.
+    // A YAML whose head is OBB (no model yet), under a name without the suffix.
     let y = d.join("mymodel.yaml");
     std::fs::write(
         &y,
-        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, Pose, [2, [17, 3]]]\n",
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[0], 1, OBB, [2, 1]]\n",
     )
     .unwrap();
     let (ok, out) = yolo(&["info", &format!("model={}", y.display())], &d);
     assert!(
-        !ok && out.contains("Pose head") && out.contains("'pose'"),
+        !ok && out.contains("OBB head") && out.contains("'obb'"),
         "{out}"
     );
     // The task word and task= must agree.

@@ -40,6 +40,8 @@ pub struct DataConfig {
     pub kpt_shape: Option<[usize; 2]>,
     /// `flip_idx`: keypoint k of a flipped image is keypoint `flip_idx[k]` (pose datasets).
     pub flip_idx: Option<Vec<usize>>,
+    /// `kpt_oks_sigmas` (8.4): the OKS σ of every keypoint for the pose loss and metrics.
+    pub kpt_oks_sigmas: Option<Vec<f64>>,
 }
 
 impl DataConfig {
@@ -122,6 +124,46 @@ fn parse_keypoint_keys(m: &serde_yaml::Mapping, file: &Path) -> Result<KeypointK
         }
     }
     Ok((Some(shape), flip))
+}
+
+/// `kpt_oks_sigmas` (8.4): one positive finite σ per keypoint of `kpt_shape`, or an error naming
+/// the file and key; absent or null gives None.
+fn parse_oks_sigmas(
+    m: &serde_yaml::Mapping,
+    file: &Path,
+    kpt_shape: Option<[usize; 2]>,
+) -> Result<Option<Vec<f64>>> {
+    let Some(v) = m.get("kpt_oks_sigmas").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_sequence()
+        .ok_or_else(|| anyhow!("{}: 'kpt_oks_sigmas' must be a list", file.display()))?;
+    let vals: Vec<f64> = items
+        .iter()
+        .map(|i| {
+            i.as_f64()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: 'kpt_oks_sigmas' holds {i:?}, not a positive number",
+                        file.display()
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+    match kpt_shape {
+        Some([k, _]) if k == vals.len() => Ok(Some(vals)),
+        Some([k, _]) => bail!(
+            "{}: 'kpt_oks_sigmas' lists {} values for the {k} keypoints of kpt_shape",
+            file.display(),
+            vals.len()
+        ),
+        None => bail!(
+            "{}: 'kpt_oks_sigmas' needs 'kpt_shape' (a pose dataset)",
+            file.display()
+        ),
+    }
 }
 
 /// What a non-regular file is, for messages.
@@ -448,6 +490,7 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
         }
     }
     let (kpt_shape, flip_idx) = parse_keypoint_keys(m, file)?;
+    let kpt_oks_sigmas = parse_oks_sigmas(m, file, kpt_shape)?;
     Ok(DataConfig {
         yaml_file: file.to_path_buf(),
         root,
@@ -455,6 +498,7 @@ pub fn load_data_yaml(file: &Path) -> Result<DataConfig> {
         names,
         kpt_shape,
         flip_idx,
+        kpt_oks_sigmas,
     })
 }
 
@@ -673,10 +717,15 @@ mod tests {
             "kpt_shape: [3, 4]\n",
             "kpt_shape: 17\n",
             "kpt_shape: [3, 3]\nflip_idx: [0, 1]\n",
+            "kpt_shape: [3, 3]\nkpt_oks_sigmas: [0.1, 0.2]\n",
+            "kpt_shape: [2, 3]\nkpt_oks_sigmas: [0.1, -0.2]\n",
+            "kpt_oks_sigmas: [0.1]\n",
         ] {
             let e = load(bad).unwrap_err().to_string();
             assert!(e.contains("data.yaml"), "{e}");
         }
+        let c = load("kpt_shape: [2, 3]\nkpt_oks_sigmas: [0.05, 0.1]\n").unwrap();
+        assert_eq!(c.kpt_oks_sigmas, Some(vec![0.05, 0.1]));
         let e = load("")
             .unwrap()
             .label_format("pose")

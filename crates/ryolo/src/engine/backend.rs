@@ -123,7 +123,10 @@ impl<'a> ModelRef<'a> {
     /// Pose models: keypoints per instance and values per keypoint.
     pub fn kpt_shape(self) -> Option<(usize, usize)> {
         match self {
-            ModelRef::Torch(_) => None, // TEMP until the pose head lands
+            ModelRef::Torch(m) => m
+                .head
+                .pose()
+                .map(|p| (p.kpt_shape.0 as usize, p.kpt_shape.1 as usize)),
             ModelRef::Onnx(m) => m.kpt_shape,
         }
     }

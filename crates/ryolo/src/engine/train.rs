@@ -144,9 +144,20 @@ impl Trainer {
         let save_dir = setup::run_folder(&mut a, resume.as_ref())?;
         println!("{}", crate::util::version_line(device));
         println!("engine/trainer: {}", report::arg_line(&a.0));
-        let (spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
+        let (mut spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
+        let data_kpts = match &src {
+            DataSource::Yaml(dc) => Some((dc.kpt_shape, dc.kpt_oks_sigmas.clone())),
+            DataSource::Folder(_) => None,
+        };
+        if let (Some((Some([k, d]), _)), Some(_)) = (&data_kpts, spec.kpt_shape()) {
+            // Pose: the dataset's kpt_shape wins over the model YAML's (PoseModel(data_kpt_shape)).
+            spec.override_kpt_shape((*k as i64, *d as i64))?;
+        }
         let mut model = DetectionModel::new(spec.clone(), device)?;
         model.names = names.clone();
+        if let (Some(p), Some((_, Some(s)))) = (model.head.pose_mut(), &data_kpts) {
+            p.kpt_oks_sigmas = Some(s.clone());
+        }
         if let crate::nn::Head::Classify(c) = &mut model.head {
             c.dropout = a.num("dropout")?;
         }
@@ -185,6 +196,9 @@ impl Trainer {
         println!("{}", model.info());
         let mut ema_model = DetectionModel::new(spec.clone(), device)?;
         ema_model.names = names.clone();
+        if let (Some(p), Some(q)) = (ema_model.head.pose_mut(), model.head.pose()) {
+            p.kpt_oks_sigmas = q.kpt_oks_sigmas.clone();
+        }
         weights::load_state(&mut ema_model, &model.vs.variables(), true)?;
         if !device.is_cuda() {
             println!("AMP: off on CPU (fp32)");
@@ -697,6 +711,13 @@ impl Trainer {
                 self.data.masks().is_some_and(|s| s.overlap),
             ),
             None => match self.task.kind() {
+                crate::task::TaskKind::Pose => crate::loss::pose::pose_loss(
+                    &self.loss_cfg,
+                    &pose_loss_config(&self.model, &self.loss_cfg),
+                    &raw,
+                    &self.model.stride,
+                    &b.targets,
+                ),
                 crate::task::TaskKind::Obb => crate::loss::obb::obb_loss(
                     &self.loss_cfg,
                     self.loss_cfg.angle_gain,
@@ -1010,4 +1031,17 @@ fn obb_targets(t: &crate::data::batch::Targets) -> crate::loss::obb::ObbTargets 
         cls: t.cls.clone(),
         xywhr: t.rboxes.clone(),
     }
+}
+
+/// The pose-loss settings of a model: the run's `pose` / `kobj` gains, its head's keypoint shape
+/// and OKS sigmas.
+pub(crate) fn pose_loss_config(
+    model: &DetectionModel,
+    lc: &LossConfig,
+) -> crate::loss::pose::PoseLossConfig {
+    let mut p = crate::loss::pose::PoseLossConfig::for_model(model)
+        .expect("pose_loss_config is only called for Pose models");
+    p.pose_gain = lc.pose_gain;
+    p.kobj_gain = lc.kobj_gain;
+    p
 }

@@ -414,6 +414,20 @@ fn infer_batch(
                 )
                 .items
             }
+            None if cfg.kpts.is_some() => {
+                let (hh, ww) = (shape.0 as f32, shape.1 as f32);
+                let mut pt = t;
+                pt.keypoints = items
+                    .iter()
+                    .flat_map(|it| {
+                        it.kpts
+                            .iter()
+                            .map(|k| k.iter().map(|p| [p[0] / ww, p[1] / hh, p[2]]).collect())
+                    })
+                    .collect();
+                let pc = crate::engine::train::pose_loss_config(model, lc);
+                crate::loss::pose::pose_loss(lc, &pc, &raw, &model.stride, &pt).items
+            }
             None if cfg.obb => {
                 let (hh, ww) = (shape.0 as f32, shape.1 as f32);
                 let mut ot = crate::loss::obb::ObbTargets {

@@ -540,6 +540,17 @@ impl Graph {
             return Ok(vec![("output0".into(), dims)]);
         }
         let dbox = self.dist2bbox(&lr, &an, &sn);
+        if let Head::Pose(p) = &model.head {
+            // Pose: keypoints decoded in the graph, `output0 (B, 4 + nc + K·D, A)`.
+            let kp = self.pose_kpts(p, feats, &an, &sn)?;
+            self.output("output0", &[&dbox, &probs, &kp], 1);
+            let dims = if cfg.dynamic {
+                vec![-1, 4 + nc + p.nk(), -4]
+            } else {
+                vec![cfg.batch, 4 + nc + p.nk(), a_total]
+            };
+            return Ok(vec![("output0".into(), dims)]);
+        }
         let Head::Segment(seg) = &model.head else {
             self.output("output0", &[&dbox, &probs], 1);
             let dims = if cfg.dynamic {
@@ -571,6 +582,50 @@ impl Graph {
                 ),
             ]
         })
+    }
+
+    /// Pose keypoints of every level decoded to input pixels (`kpts_decode`): `x = (2·raw + ax −
+    /// 0.5)·s`, likewise y, visibility through a sigmoid; `(B, K·D, A)`.
+    fn pose_kpts(
+        &mut self,
+        p: &crate::nn::pose::Pose,
+        feats: &[V],
+        an: &str,
+        sn: &str,
+    ) -> Result<String> {
+        let (k, d) = p.kpt_shape;
+        let mut parts = Vec::new();
+        for (x, (a, b, c)) in feats.iter().zip(&p.cv4) {
+            let y = self.conv(x, a)?;
+            let y = self.conv(&y, b)?;
+            let y = self.conv2d(&y, c);
+            let shp = self.i64s("shape", &[0, p.nk(), -1]);
+            parts.push(self.op("Reshape", &[&y.name, &shp], vec![]));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let raw = self.op("Concat", &refs, vec![ai("axis", 2)]);
+        let shp = self.i64s("shape", &[0, k, d, -1]);
+        let y = self.op("Reshape", &[&raw, &shp], vec![]);
+        let ones = self.i64s("split", &vec![1; d as usize]);
+        let vals = self.op_n("Split", &[&y, &ones], d as usize, vec![ai("axis", 2)]);
+        let halves = self.i64s("split", &[1, 1]);
+        let axy = self.op_n("Split", &[an, &halves], 2, vec![ai("axis", 1)]);
+        let two = self.f32s("two", &[], &[2.0]);
+        let half = self.f32s("half", &[], &[0.5]);
+        let mut out = Vec::new();
+        for (v, a) in vals.iter().zip(&axy) {
+            let doubled = self.op("Mul", &[v, &two], vec![]);
+            let ac = self.op("Sub", &[a, &half], vec![]);
+            let shifted = self.op("Add", &[&doubled, &ac], vec![]);
+            out.push(self.op("Mul", &[&shifted, sn], vec![]));
+        }
+        if d == 3 {
+            out.push(self.op("Sigmoid", &[&vals[2]], vec![]));
+        }
+        let refs: Vec<&str> = out.iter().map(String::as_str).collect();
+        let cat = self.op("Concat", &refs, vec![ai("axis", 2)]);
+        let shp = self.i64s("shape", &[0, k * d, -1]);
+        Ok(self.op("Reshape", &[&cat, &shp], vec![]))
     }
 
     /// OBB angles of every level, concatenated: `(sigmoid(cv4) − 0.25)·π`, `(B, ne, A)`.
@@ -838,7 +893,7 @@ pub fn metadata(
     batch: usize,
     args: &str,
 ) -> Vec<(String, String)> {
-    vec![
+    let mut m = vec![
         (
             "description".into(),
             format!("ryolo {} model", model.spec.name),
@@ -863,6 +918,7 @@ pub fn metadata(
                 Head::Segment(_) => "Segment",
                 Head::Obb(_) => "OBB",
                 Head::Classify(_) => "Classify",
+                Head::Pose(_) => "Pose",
             }
             .into(),
         ),
@@ -872,5 +928,23 @@ pub fn metadata(
         ("args".into(), args.into()),
         ("channels".into(), "3".into()),
         ("end2end".into(), "False".into()),
-    ]
+    ];
+    if let Some(p) = model.head.pose() {
+        // Pose: `kpt_shape` and, when the model has them, `kpt_names` (Python literals).
+        m.push((
+            "kpt_shape".into(),
+            format!("[{}, {}]", p.kpt_shape.0, p.kpt_shape.1),
+        ));
+        if let Some(names) = &p.kpt_names {
+            let items: Vec<String> = names
+                .iter()
+                .map(|(c, n)| {
+                    let list: Vec<String> = n.iter().map(|s| pyliteral::py_str(s)).collect();
+                    format!("{c}: [{}]", list.join(", "))
+                })
+                .collect();
+            m.push(("kpt_names".into(), format!("{{{}}}", items.join(", "))));
+        }
+    }
+    m
 }

@@ -5,6 +5,7 @@ use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use tch::{Kind, Reduction, Tensor};
 
 pub mod obb;
+pub mod pose;
 pub mod segment;
 
 pub use crate::data::batch::Targets;

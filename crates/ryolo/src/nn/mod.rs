@@ -4,6 +4,7 @@ pub mod classify;
 pub mod model;
 pub mod modules;
 pub mod obb;
+pub mod pose;
 pub mod segment;
 pub mod summary;
 pub mod yaml;

@@ -4,6 +4,7 @@
 use super::classify::Classify;
 use super::modules::{Block, C2f, C2psa, Conv, Conv2d, Sppf, MACS};
 use super::obb::{dist2rbox, Obb};
+use super::pose::Pose;
 use super::segment::Segment;
 use super::yaml::{HeadKind, LayerKind, ModelSpec};
 use anyhow::{bail, Result};
@@ -46,6 +47,8 @@ pub struct RawOutput {
     pub masks: Option<(Tensor, Tensor)>,
     /// OBB heads: angles `(B, 1, A)` in radians (already `(sigmoid − 0.25)·π`).
     pub angle: Option<Tensor>,
+    /// Pose heads: raw keypoint maps `(B, K·D, A)`.
+    pub kpts: Option<Tensor>,
 }
 
 impl RawOutput {
@@ -59,6 +62,7 @@ impl RawOutput {
                 .masks
                 .map(|(c, p)| (c.to_kind(Kind::Float), p.to_kind(Kind::Float))),
             angle: self.angle.map(|a| a.to_kind(Kind::Float)),
+            kpts: self.kpts.map(|k| k.to_kind(Kind::Float)),
         }
     }
 }
@@ -141,6 +145,7 @@ impl Detect {
             shapes,
             masks: None,
             angle: None,
+            kpts: None,
         }
     }
 
@@ -206,6 +211,8 @@ pub enum Head {
     Obb(Box<Obb>),
     /// One label per image.
     Classify(Box<Classify>),
+    /// Boxes, classes and keypoints.
+    Pose(Box<Pose>),
 }
 
 impl Head {
@@ -215,6 +222,7 @@ impl Head {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&s.detect),
             Head::Obb(o) => Some(&o.detect),
+            Head::Pose(p) => Some(&p.detect),
             Head::Classify(_) => None,
         }
     }
@@ -224,6 +232,7 @@ impl Head {
             Head::Detect(d) => Some(d),
             Head::Segment(s) => Some(&mut s.detect),
             Head::Obb(o) => Some(&mut o.detect),
+            Head::Pose(p) => Some(&mut p.detect),
             Head::Classify(_) => None,
         }
     }
@@ -243,6 +252,7 @@ impl Head {
             Head::Segment(_) => crate::task::TaskKind::Segment,
             Head::Obb(_) => crate::task::TaskKind::Obb,
             Head::Classify(_) => crate::task::TaskKind::Classify,
+            Head::Pose(_) => crate::task::TaskKind::Pose,
         }
     }
 
@@ -251,6 +261,22 @@ impl Head {
         match self {
             Head::Segment(s) => s.nm,
             _ => 0,
+        }
+    }
+
+    /// The Pose head (keypoint shape, names, sigmas), if this is one.
+    pub fn pose(&self) -> Option<&Pose> {
+        match self {
+            Head::Pose(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The Pose head, mutably (to set `kpt_names` / `kpt_oks_sigmas`).
+    pub fn pose_mut(&mut self) -> Option<&mut Pose> {
+        match self {
+            Head::Pose(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -269,6 +295,11 @@ impl Head {
                 raw.angle = Some(o.forward_angle(xs, train));
                 raw
             }
+            Head::Pose(p) => {
+                let mut raw = p.detect.forward(xs, train);
+                raw.kpts = Some(p.forward_kpts(xs, train));
+                raw
+            }
             // Classification: the logits travel as `scores` (B, nc); no boxes, no levels.
             Head::Classify(c) => {
                 let logits = c.forward(xs[0], train);
@@ -279,6 +310,7 @@ impl Head {
                     shapes: Vec::new(),
                     masks: None,
                     angle: None,
+                    kpts: None,
                 }
             }
         }
@@ -297,6 +329,7 @@ impl Head {
             Head::Detect(d) => d.convs_mut(),
             Head::Segment(s) => s.convs_mut(),
             Head::Obb(o) => o.convs_mut(),
+            Head::Pose(p) => p.convs_mut(),
             Head::Classify(c) => vec![&mut c.conv],
         }
     }
@@ -307,6 +340,7 @@ impl Head {
             Head::Detect(d) => d.leaves(),
             Head::Segment(s) => s.detect.leaves() + s.leaves(),
             Head::Obb(o) => o.detect.leaves() + o.leaves(),
+            Head::Pose(p) => p.leaves(),
             Head::Classify(c) => c.leaves(),
         }
     }
@@ -419,6 +453,9 @@ impl DetectionModel {
                             Head::Segment(Box::new(Segment::new(p, d, nm, npr, ch)))
                         }
                         HeadKind::Obb { ne } => Head::Obb(Box::new(Obb::new(p, d, ne, ch))),
+                        HeadKind::Pose { kpt_shape } => {
+                            Head::Pose(Box::new(Pose::new(p, d, kpt_shape, ch)))
+                        }
                     });
                     detect_from = l.from.clone();
                     // The Detect inputs are all kept.
@@ -528,25 +565,30 @@ impl DetectionModel {
         let lt = dist.narrow(1, 0, 2);
         let rb = dist.narrow(1, 2, 2);
         let anc = anchors.transpose(0, 1).unsqueeze(0);
-        let strides = strides.transpose(0, 1).unsqueeze(0);
+        let stride_row = strides.transpose(0, 1).unsqueeze(0);
         if let Some(angle) = &raw.angle {
             // OBB: rotated decode, then `[cx, cy, w, h, probabilities, θ]`.
-            let dbox = dist2rbox(&dist, angle, &anc, 1) * strides;
+            let dbox = dist2rbox(&dist, angle, &anc, 1) * &stride_row;
             return Tensor::cat(&[&dbox, &raw.scores.sigmoid(), angle], 1);
         }
         let x1y1 = &anc - lt;
         let x2y2 = &anc + rb;
         let cxy = (&x1y1 + &x2y2) / 2.0;
         let wh = x2y2 - x1y1;
-        let dbox = Tensor::cat(&[cxy, wh], 1) * strides;
-        match &raw.masks {
-            None => Tensor::cat(&[dbox, raw.scores.sigmoid()], 1),
-            Some((coefs, _)) => Tensor::cat(&[&dbox, &raw.scores.sigmoid(), coefs], 1),
+        let dbox = Tensor::cat(&[cxy, wh], 1) * stride_row;
+        let mut rows = vec![dbox, raw.scores.sigmoid()];
+        if let Some((coefs, _)) = &raw.masks {
+            rows.push(coefs.shallow_clone());
         }
+        if let (Some(k), Head::Pose(p)) = (&raw.kpts, &self.head) {
+            rows.push(p.decode_kpts(k, &anchors, &strides));
+        }
+        Tensor::cat(&rows, 1)
     }
 
-    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm | + 1], A)` (Ultralytics'
-    /// `output0`; Segment models append the mask coefficients, OBB models the angle in radians).
+    /// Inference forward: `(B, 3, H, W)` in [0, 1] -> `(B, 4 + nc [+ nm | + K·D | + 1], A)`
+    /// (Ultralytics' `output0`; Segment models append the mask coefficients, Pose models the
+    /// decoded keypoints, OBB models the angle in radians).
     pub fn predict(&self, x: &Tensor) -> Tensor {
         self.decode(&self.forward_raw(x, false))
     }
@@ -568,7 +610,8 @@ impl DetectionModel {
     /// and 0.67, each padded with 0.447 to a multiple of 32; boxes mapped back; the full-scale output
     /// loses its P5 anchors and the 0.67 one its P3 anchors; all concatenated for NMS.
     pub fn predict_augment(&self, x: &Tensor) -> Tensor {
-        if let Head::Obb(_) = self.head {
+        if matches!(self.head, Head::Obb(_) | Head::Pose(_)) {
+            // Ultralytics: only a plain Detect head has TTA; the others revert to one scale.
             eprintln!("WARNING Model does not support 'augment=True', reverting to single-scale prediction.");
             return self.predict(x);
         }

@@ -85,6 +85,15 @@ fn module_and_args(kind: &LayerKind, given: usize) -> (&'static str, String) {
             "ultralytics.nn.modules.head.OBB",
             format!("[{nc}, {ne}, 16, None, {}]", ints(ch)),
         ),
+        LayerKind::Detect {
+            nc,
+            ch,
+            head: super::yaml::HeadKind::Pose { kpt_shape: (k, d) },
+            ..
+        } => (
+            "ultralytics.nn.modules.head.Pose",
+            format!("[{nc}, [{k}, {d}], 16, None, {}]", ints(ch)),
+        ),
         LayerKind::Detect { nc, ch, .. } => (
             "ultralytics.nn.modules.head.Detect",
             format!("[{nc}, 16, None, {}]", ints(ch)),

@@ -1,5 +1,6 @@
 //! The Ultralytics model YAML format: parsing, scale selection and depth/width scaling (spec/model.md §1).
 
+use super::pose::MAX_KEYPOINTS;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_yaml::Value;
 use std::path::Path;
@@ -32,6 +33,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "yolo11-cls.yaml",
         include_str!("../../models/yolo11-cls.yaml"),
     ),
+    (
+        "yolov8-pose.yaml",
+        include_str!("../../models/yolov8-pose.yaml"),
+    ),
+    (
+        "yolo11-pose.yaml",
+        include_str!("../../models/yolo11-pose.yaml"),
+    ),
 ];
 
 /// What a box head adds to the Detect branches.
@@ -44,6 +53,8 @@ pub enum HeadKind {
     Segment { nm: i64, npr: i64 },
     /// `OBB`: `ne` extra values (the rotation angle) per anchor from the `cv4` branch.
     Obb { ne: i64 },
+    /// `Pose`: `kpt_shape = (K, D)` keypoint values per anchor.
+    Pose { kpt_shape: (i64, i64) },
 }
 
 /// One layer after scaling: the module with its resolved constructor arguments (field names follow
@@ -265,6 +276,7 @@ impl ModelSpec {
                 max_ch,
                 legacy,
                 big,
+                kpt_shape: map.get("kpt_shape").and_then(|v| kpt_shape_value(v).ok()),
             };
             let layer = parse_row(row, i as i64, &ch, ctx)
                 .with_context(|| format!("model YAML layer {i}: {}", flow(row)))?;
@@ -306,6 +318,65 @@ impl ModelSpec {
     /// Parameters, work and the largest activation of this model, estimated without building it.
     pub fn cost(&self) -> Result<SpecCost> {
         walk(&self.layers)
+    }
+
+    /// The keypoint shape `(K, D)` of a Pose head, None for the other heads.
+    pub fn kpt_shape(&self) -> Option<(i64, i64)> {
+        match self.layers.last().map(|l| &l.kind) {
+            Some(LayerKind::Detect {
+                head: HeadKind::Pose { kpt_shape },
+                ..
+            }) => Some(*kpt_shape),
+            _ => None,
+        }
+    }
+
+    /// Takes the dataset's `kpt_shape` instead of the YAML's, as `PoseModel(cfg, data_kpt_shape=…)`
+    /// does: when it differs, the YAML's top-level `kpt_shape` is replaced (with Ultralytics' log
+    /// line) and a Pose row whose argument is the name `kpt_shape` follows it (a literal `[K, D]`
+    /// argument stays, as in Ultralytics).
+    pub fn override_kpt_shape(&mut self, kpt: (i64, i64)) -> Result<()> {
+        self.set_kpt_shape(kpt, true)
+    }
+
+    /// [`override_kpt_shape`](Self::override_kpt_shape), logging the change when `log`.
+    pub(crate) fn set_kpt_shape(&mut self, kpt: (i64, i64), log: bool) -> Result<()> {
+        let new: Value = serde_yaml::from_str(&format!("[{}, {}]", kpt.0, kpt.1))?;
+        kpt_shape_value(&new).context("the dataset's kpt_shape")?;
+        let map = self
+            .yaml
+            .as_mapping_mut()
+            .ok_or_else(|| anyhow!("model YAML is not a mapping"))?;
+        let old = map.get("kpt_shape").cloned();
+        if old.as_ref().and_then(|v| kpt_shape_value(v).ok()) == Some(kpt) {
+            return Ok(());
+        }
+        if log {
+            let old_text = old.as_ref().map_or("None".to_string(), flow);
+            eprintln!(
+                "Overriding model.yaml kpt_shape={old_text} with kpt_shape=[{}, {}]",
+                kpt.0, kpt.1
+            );
+        }
+        map.insert("kpt_shape".into(), new);
+        let named = map
+            .get("head")
+            .and_then(Value::as_sequence)
+            .and_then(|rows| rows.last())
+            .and_then(|row| row.get(3))
+            .and_then(|args| args.get(1))
+            .and_then(Value::as_str)
+            == Some("kpt_shape");
+        if let Some(LayerKind::Detect {
+            head: HeadKind::Pose { kpt_shape },
+            ..
+        }) = self.layers.last_mut().map(|l| &mut l.kind)
+        {
+            if named {
+                *kpt_shape = kpt;
+            }
+        }
+        check_cost(&walk(&self.layers)?)
     }
 
     /// Whether the Detect head uses the YOLOv8 (legacy) class branch.
@@ -546,6 +617,8 @@ struct RowCtx {
     max_ch: f64,
     legacy: bool,
     big: bool,
+    /// The top-level `kpt_shape` (what a Pose row's `kpt_shape` argument names), if valid.
+    kpt_shape: Option<(i64, i64)>,
 }
 
 impl RowCtx {
@@ -659,6 +732,22 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
             let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
             (LayerKind::Classify { c1, nc }, nc)
         }
+        "Pose" => {
+            let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
+            if chs.len() != 3 {
+                bail!("Pose needs 3 inputs (P3, P4, P5), got {}", chs.len());
+            }
+            let nc = arg_in(module, &args, (0, "nc"), Some(ctx.nc), (1, MAX_NC))?;
+            let kpt_shape = match args.get(1) {
+                None => (17, 3),
+                Some(Value::String(s)) if s == "kpt_shape" => ctx.kpt_shape.ok_or_else(|| {
+                    anyhow!("Pose 'kpt_shape' (argument 1) names the top-level 'kpt_shape', which is missing or not [K, D] (K in 1..={MAX_KEYPOINTS}, D 2 or 3)")
+                })?,
+                Some(v) => kpt_shape_value(v).context("Pose 'kpt_shape' (argument 1)")?,
+            };
+            let head = HeadKind::Pose { kpt_shape };
+            (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
+        }
         "Segment" => {
             let chs: Vec<i64> = (0..from.len()).map(c_in).collect();
             if chs.len() != 3 {
@@ -685,7 +774,7 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
             let head = HeadKind::Obb { ne };
             (LayerKind::Detect { nc, ch: chs, legacy: ctx.legacy, head }, 0)
         }
-        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment, OBB, Classify)"),
+        other => bail!("unknown module '{other}' (supported: Conv, C2f, C3k2, SPPF, C2PSA, nn.Upsample, Concat, Detect, Segment, Pose, OBB, Classify)"),
     };
     if c_out > MAX_CHANNELS {
         bail!("{module} would output {c_out} channels, more than {MAX_CHANNELS}");
@@ -698,6 +787,28 @@ fn parse_row(row: &Value, idx: i64, ch: &[i64], ctx: RowCtx) -> Result<LayerSpec
         args_given,
         c_out,
     })
+}
+
+/// A keypoint shape `[K, D]`: K in 1..=[`MAX_KEYPOINTS`], D 2 (x, y) or 3 (x, y, visibility).
+pub fn kpt_shape_value(v: &Value) -> Result<(i64, i64)> {
+    let nums: Vec<i64> = v
+        .as_sequence()
+        .map(|s| s.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    match nums[..] {
+        [k, d]
+            if v.as_sequence().map(Vec::len) == Some(2)
+                && (1..=MAX_KEYPOINTS).contains(&k)
+                && (d == 2 || d == 3) =>
+        {
+            Ok((k, d))
+        }
+        _ => bail!(
+            "kpt_shape must be [K, D] with K in 1..={MAX_KEYPOINTS} keypoints and D 2 (x, y) or 3 \
+             (x, y, visibility), got {}",
+            flow(v)
+        ),
+    }
 }
 
 /// C3k2's hidden-width ratio `e` (argument 2, default 0.5): finite, in (0, 4], and leaving at least
@@ -909,13 +1020,14 @@ fn tally_segment(t: &mut Tally, nm: i64, npr: i64, ch: &[i64], sides: &[i64]) {
     t.conv(npr, nm, 1, 1, true, h2);
 }
 
-/// Adds the OBB angle branch per level: Conv 3x3, Conv 3x3, Conv2d 1x1 to `ne`.
-fn tally_obb(t: &mut Tally, ne: i64, ch: &[i64], sides: &[i64]) {
-    let c4 = (ch.first().copied().unwrap_or(0) / 4).max(ne);
+/// Adds a head's `cv4` branch per level (Pose keypoints, OBB angle): Conv 3x3, Conv 3x3, Conv2d
+/// 1x1 to `n` outputs.
+fn tally_cv4(t: &mut Tally, n: i64, ch: &[i64], sides: &[i64]) {
+    let c4 = (ch.first().copied().unwrap_or(0) / 4).max(n);
     for (&c, &h) in ch.iter().zip(sides) {
         t.conv(c, c4, 3, 1, true, h);
         t.conv(c4, c4, 3, 1, true, h);
-        t.conv2d(c4, ne, h);
+        t.conv2d(c4, n, h);
     }
 }
 
@@ -1035,7 +1147,10 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
             tally_detect(&mut t, nc, ch, legacy, &sides);
             match head {
                 HeadKind::Segment { nm, npr } => tally_segment(&mut t, nm, npr, ch, &sides),
-                HeadKind::Obb { ne } => tally_obb(&mut t, ne, ch, &sides),
+                HeadKind::Obb { ne } => tally_cv4(&mut t, ne, ch, &sides),
+                HeadKind::Pose { kpt_shape } => {
+                    tally_cv4(&mut t, kpt_shape.0 * kpt_shape.1, ch, &sides)
+                }
                 HeadKind::Detect => {}
             }
         } else {

@@ -106,7 +106,11 @@ impl TaskKind {
     pub fn has_model(self) -> bool {
         matches!(
             self,
-            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify | TaskKind::Obb
+            TaskKind::Detect
+                | TaskKind::Segment
+                | TaskKind::Classify
+                | TaskKind::Pose
+                | TaskKind::Obb
         )
     }
 
@@ -238,7 +242,7 @@ pub fn for_kind(kind: TaskKind) -> Result<Box<dyn Task + Send + Sync>> {
         TaskKind::Segment => Ok(Box::new(segment::Segment)),
         TaskKind::Classify => Ok(Box::new(classify::Classify)),
         TaskKind::Obb => Ok(Box::new(obb::Obb)),
-        _ => unreachable!("ensure_implemented refuses the others"),
+        TaskKind::Pose => Ok(Box::new(pose::Pose)),
     }
 }
 

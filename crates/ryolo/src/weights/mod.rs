@@ -25,6 +25,114 @@ pub struct PtCheckpoint {
     pub tensors: HashMap<String, Tensor>,
     /// The stored training arguments (`train_args`), if any.
     pub train_args: serde_yaml::Value,
+    /// Pose models: `kpt_shape`, `kpt_names` and `kpt_oks_sigmas` attributes of the model object.
+    pub pose: PoseAttrs,
+}
+
+/// The keypoint attributes of a `PoseModel` (spec/pose.md §9); all None for the other models.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoseAttrs {
+    /// `model.kpt_shape` `[K, D]`.
+    pub kpt_shape: Option<(i64, i64)>,
+    /// `model.kpt_names` `{class: [K names]}`, by class id.
+    pub kpt_names: Option<Vec<(i64, Vec<String>)>>,
+    /// `model.kpt_oks_sigmas` (8.4; None unless the dataset defined them).
+    pub kpt_oks_sigmas: Option<Vec<f64>>,
+}
+
+/// Reads the keypoint attributes of the model object; a malformed one is an error naming it.
+fn pose_attrs(pk: &Pickle, model: usize) -> Result<PoseAttrs> {
+    let attr = |key: &str| -> Result<Option<serde_yaml::Value>> {
+        match pk.lookup(model, key)? {
+            Some(id) => {
+                Ok(Some(pk.to_yaml(id).map_err(|e| {
+                    anyhow!("the model's '{key}' attribute: {e}")
+                })?))
+                .map(|v| v.filter(|v| !v.is_null()))
+            }
+            None => Ok(None),
+        }
+    };
+    let kpt_shape = attr("kpt_shape")?
+        .map(|v| crate::nn::yaml::kpt_shape_value(&v))
+        .transpose()
+        .context("the model's 'kpt_shape' attribute")?;
+    let kpt_names = match attr("kpt_names")? {
+        None => None,
+        Some(serde_yaml::Value::Mapping(m)) => {
+            let mut out = Vec::new();
+            for (k, v) in m {
+                let c = k
+                    .as_i64()
+                    .or_else(|| k.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| anyhow!("the model's 'kpt_names' has a non-integer key"))?;
+                let names = v
+                    .as_sequence()
+                    .map(|s| {
+                        s.iter()
+                            .map(|n| match n {
+                                serde_yaml::Value::String(s) => s.clone(),
+                                other => crate::nn::yaml::flow(other),
+                            })
+                            .collect()
+                    })
+                    .ok_or_else(|| anyhow!("the model's 'kpt_names' of class {c} is not a list"))?;
+                out.push((c, names));
+            }
+            out.sort_by_key(|(c, _)| *c);
+            Some(out)
+        }
+        Some(_) => bail!("the model's 'kpt_names' attribute is not a dict"),
+    };
+    let kpt_oks_sigmas = match attr("kpt_oks_sigmas")? {
+        None => None,
+        Some(v) => Some(
+            v.as_sequence()
+                .and_then(|s| {
+                    s.iter()
+                        .map(serde_yaml::Value::as_f64)
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    anyhow!("the model's 'kpt_oks_sigmas' attribute is not a list of numbers")
+                })?,
+        ),
+    };
+    Ok(PoseAttrs {
+        kpt_shape,
+        kpt_names,
+        kpt_oks_sigmas,
+    })
+}
+
+/// Applies a checkpoint's keypoint attributes to a built model whose head is Pose: the names and
+/// sigmas (checked against K). The shape must already be the head's.
+pub fn apply_pose_attrs(model: &mut DetectionModel, attrs: &PoseAttrs) -> Result<()> {
+    let Some(p) = model.head.pose_mut() else {
+        return Ok(());
+    };
+    if let Some(s) = attrs.kpt_shape {
+        if s != p.kpt_shape {
+            bail!(
+                "the model's kpt_shape [{}, {}] differs from its head's [{}, {}]",
+                s.0,
+                s.1,
+                p.kpt_shape.0,
+                p.kpt_shape.1
+            );
+        }
+    }
+    if let Some(sig) = &attrs.kpt_oks_sigmas {
+        if sig.len() as i64 != p.kpt_shape.0 || !sig.iter().all(|&v| v > 0.0) {
+            bail!(
+                "'kpt_oks_sigmas' must be {} positive values, got {sig:?}",
+                p.kpt_shape.0
+            );
+        }
+    }
+    p.kpt_names = attrs.kpt_names.clone();
+    p.kpt_oks_sigmas = attrs.kpt_oks_sigmas.clone();
+    Ok(())
 }
 
 fn storage_kind(dtype: &str) -> Result<(Kind, usize)> {
@@ -98,6 +206,7 @@ fn read_pt_inner<R: Read + Seek>(reader: R) -> Result<PtCheckpoint> {
         })
         .unwrap_or_else(|| "model".into());
     let names = class_names(&pk, model)?;
+    let pose = pose_attrs(&pk, model)?;
     let refs = collect_tensors(&pk, model)?;
     if refs.is_empty() {
         bail!("the model holds no tensors");
@@ -113,6 +222,7 @@ fn read_pt_inner<R: Read + Seek>(reader: R) -> Result<PtCheckpoint> {
         names,
         tensors,
         train_args,
+        pose,
     })
 }
 
@@ -647,11 +757,17 @@ pub fn load_model(model: &str, nc: Option<i64>, device: Device) -> Result<Loaded
             // Absent official weights (yolo11n.pt, ...) are downloaded into weights_dir.
             let found = crate::hub::assets::resolve_weights(model)?;
             let ck = read_pt(&found)?;
-            let spec = ModelSpec::from_yaml(ck.yaml, &ck.stem, None, None)
+            let mut spec = ModelSpec::from_yaml(ck.yaml, &ck.stem, None, None)
                 .with_context(|| format!("architecture stored in {model}"))?;
+            if let (Some(k), Some(_)) = (ck.pose.kpt_shape, spec.kpt_shape()) {
+                // The model object's own kpt_shape is what its Pose head was built with.
+                spec.set_kpt_shape(k, false)
+                    .with_context(|| format!("architecture stored in {model}"))?;
+            }
             let mut m = DetectionModel::new(spec, device)?;
             load_state(&mut m, &ck.tensors, true)
                 .with_context(|| format!("loading weights from {model}"))?;
+            apply_pose_attrs(&mut m, &ck.pose).with_context(|| format!("reading {model}"))?;
             if ck.names.len() as i64 == m.nc() {
                 m.names = ck.names;
             }

@@ -427,6 +427,6 @@ pub fn kpt_opts(
             );
         }
     }
-    let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, None /* TEMP */)?;
+    let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, dc.kpt_oks_sigmas.as_deref())?;
     Ok(Some(crate::engine::val::KptOpts { kpt_shape, sigmas }))
 }

@@ -176,7 +176,7 @@ pub(crate) fn kpt_opts(m: ModelRef, data: &str) -> Result<Option<KptOpts>> {
             );
         }
     }
-    let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, None /* TEMP */)?;
+    let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, dc.kpt_oks_sigmas.as_deref())?;
     Ok(Some(KptOpts { kpt_shape, sigmas }))
 }
 

@@ -8,6 +8,7 @@ use crate::nn::classify::Classify;
 use crate::nn::model::{ClsBranch, Detect, Head, REG_MAX};
 use crate::nn::modules::{Block, Bottleneck, C2f, C2psa, Conv, Conv2d, Inner, Sppf};
 use crate::nn::obb::Obb;
+use crate::nn::pose::Pose;
 use crate::nn::segment::Segment;
 use crate::nn::yaml::{HeadKind, LayerKind};
 use crate::nn::DetectionModel;
@@ -124,24 +125,29 @@ impl GraphBuilder {
                 parts,
             )));
         }
+        let mut attrs = vec![
+            ("yaml", yaml),
+            ("save", save),
+            ("names", names),
+            ("inplace", Py::Bool(true)),
+            ("stride", stride),
+            ("nc", Py::Int(m.nc())),
+            ("args", args),
+            ("criterion", Py::None),
+        ];
+        if let Head::Pose(p) = &m.head {
+            pose_model_attrs(&mut attrs, p, m.nc());
+        }
         let parts = Parts {
             children,
-            attrs: vec![
-                ("yaml", yaml),
-                ("save", save),
-                ("names", names),
-                ("inplace", Py::Bool(true)),
-                ("stride", stride),
-                ("nc", Py::Int(m.nc())),
-                ("args", args),
-                ("criterion", Py::None),
-            ],
+            attrs,
             ..Default::default()
         };
         let class = match m.head {
             Head::Detect(_) => "DetectionModel",
             Head::Segment(_) => "SegmentationModel",
             Head::Obb(_) => "OBBModel",
+            Head::Pose(_) => "PoseModel",
             Head::Classify(_) => unreachable!("returned above"),
         };
         Ok(Py::Object(object("ultralytics.nn.tasks", class, parts)))
@@ -158,6 +164,9 @@ impl GraphBuilder {
             }
             (HeadKind::Obb { .. }, Head::Obb(o)) => {
                 Ok(((UL_HEAD, "OBB"), self.obb(o, m, max_det)?))
+            }
+            (HeadKind::Pose { .. }, Head::Pose(p)) => {
+                Ok(((UL_HEAD, "Pose"), self.pose(p, m, max_det)?))
             }
             (k, _) => bail!("the model's head does not match its layer {k:?}"),
         }
@@ -230,6 +239,40 @@ impl GraphBuilder {
             .position(|(k, _)| *k == "stride")
             .map_or(parts.attrs.len(), |p| p + 1);
         parts.attrs.insert(at, ("ne", Py::Int(o.ne)));
+        Ok(parts)
+    }
+
+    /// `Pose`: Detect's parts plus the child `cv4` and attributes `kpt_shape`, `nk` after `stride`
+    /// (spec/pose.md §9; as a trained 8.4 `best.pt` holds them).
+    fn pose(&self, p: &Pose, m: &DetectionModel, max_det: i64) -> Result<Parts> {
+        let mut parts = self.detect(&p.detect, m, max_det)?;
+        let mut cv4 = Vec::new();
+        for (i, (a, b, c)) in p.cv4.iter().enumerate() {
+            let seq = vec![
+                ("0".into(), self.conv(a)?),
+                ("1".into(), self.conv(b)?),
+                ("2".into(), plain_conv2d(c)?),
+            ];
+            cv4.push((i.to_string(), container("Sequential", seq)));
+        }
+        parts
+            .children
+            .push(("cv4".into(), container("ModuleList", cv4)));
+        let at = parts
+            .attrs
+            .iter()
+            .position(|(k, _)| *k == "stride")
+            .map_or(parts.attrs.len(), |p| p + 1);
+        parts.attrs.splice(
+            at..at,
+            [
+                (
+                    "kpt_shape",
+                    Py::List(vec![Py::Int(p.kpt_shape.0), Py::Int(p.kpt_shape.1)]),
+                ),
+                ("nk", Py::Int(p.nk())),
+            ],
+        );
         Ok(parts)
     }
 
@@ -584,6 +627,40 @@ impl GraphBuilder {
     }
 }
 
+/// The `PoseModel` attributes in the order a trained 8.4 `best.pt` has them: `kpt_shape` after
+/// `stride` (set by `PoseModel.__init__`), `kpt_oks_sigmas` and `kpt_names` after `args` (set by
+/// `PoseTrainer.set_model_attributes`); without names, the trainer's default `{c: ["0", …]}`.
+fn pose_model_attrs(attrs: &mut Vec<(&'static str, Py)>, p: &Pose, nc: i64) {
+    let at = |attrs: &Vec<(&'static str, Py)>, key: &str| {
+        attrs
+            .iter()
+            .position(|(k, _)| *k == key)
+            .map_or(attrs.len(), |i| i + 1)
+    };
+    let i = at(attrs, "stride");
+    attrs.insert(
+        i,
+        (
+            "kpt_shape",
+            Py::List(vec![Py::Int(p.kpt_shape.0), Py::Int(p.kpt_shape.1)]),
+        ),
+    );
+    let sigmas = match &p.kpt_oks_sigmas {
+        Some(s) => Py::List(s.iter().map(|&v| Py::Float(v)).collect()),
+        None => Py::None,
+    };
+    let names_of = |v: &[String]| Py::List(v.iter().map(|n| Py::s(n.as_str())).collect());
+    let names = match &p.kpt_names {
+        Some(n) => Py::Dict(n.iter().map(|(c, v)| (Py::Int(*c), names_of(v))).collect()),
+        None => {
+            let default: Vec<String> = (0..p.kpt_shape.0).map(|k| k.to_string()).collect();
+            Py::Dict((0..nc).map(|c| (Py::Int(c), names_of(&default))).collect())
+        }
+    };
+    let i = at(attrs, "args");
+    attrs.splice(i..i, [("kpt_oks_sigmas", sigmas), ("kpt_names", names)]);
+}
+
 /// A class as `(module, name)`.
 type Class = (&'static str, &'static str);
 
@@ -654,6 +731,7 @@ fn layer_object(class: Class, mut parts: Parts, i: i64, f: Py) -> Py {
         "Detect" => Some("stride"),
         "Segment" => Some("npr"),
         "OBB" => Some("ne"),
+        "Pose" => Some("nk"),
         _ => None,
     };
     let at = parts

@@ -84,10 +84,12 @@ pub const ALLOWED_GLOBALS: &[&str] = &[
     "ultralytics.nn.modules.head Classify",
     "ultralytics.nn.modules.head Detect",
     "ultralytics.nn.modules.head OBB",
+    "ultralytics.nn.modules.head Pose",
     "ultralytics.nn.modules.head Segment",
     "ultralytics.nn.tasks ClassificationModel",
     "ultralytics.nn.tasks DetectionModel",
     "ultralytics.nn.tasks OBBModel",
+    "ultralytics.nn.tasks PoseModel",
     "ultralytics.nn.tasks SegmentationModel",
 ];
 
@@ -197,12 +199,22 @@ pub fn to_bytes(model: &DetectionModel, meta: &PtMeta, root: &str) -> Result<Vec
 
 /// The top-level dict in the key order of the layout (spec §3.1, §3.2).
 fn checkpoint_dict(model: &DetectionModel, meta: &PtMeta) -> Result<Py> {
-    let classify;
-    let args = if model.task() == crate::task::TaskKind::Classify {
-        classify = classify_args(&meta.args);
-        &classify
-    } else {
-        &meta.args
+    let own;
+    let args = match model.task() {
+        crate::task::TaskKind::Classify => {
+            own = classify_args(&meta.args);
+            &own
+        }
+        crate::task::TaskKind::Pose => {
+            // A pose run's arguments say so (Ultralytics' loader takes the task from them).
+            own = {
+                let mut a = meta.args.clone();
+                a.insert("task".into(), "pose".into());
+                a
+            };
+            &own
+        }
+        _ => &meta.args,
     };
     let train_args = train_args(args);
     let mut model_args = train_args.clone();
