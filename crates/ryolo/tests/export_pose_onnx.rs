@@ -34,6 +34,9 @@ fn bncal_fused(fx: &Path) -> ryolo::nn::DetectionModel {
     m
 }
 
+/// Picks one block of rows out of an output.
+type Block = Box<dyn Fn(&Tensor) -> Tensor>;
+
 /// Largest absolute difference of a row block relative to the reference's largest magnitude.
 fn rel(a: &Tensor, b: &Tensor, lo: i64, n: i64) -> f64 {
     let (a, b) = (a.narrow(1, lo, n), b.narrow(1, lo, n));
@@ -98,7 +101,7 @@ fn static_pose_export_matches_torch_and_ultralytics() {
     // fused output the bound is the triangle of the two checked legs: ORT vs our libtorch (1e-5)
     // plus libtorch vs Ultralytics, bounded by the larger of 1e-5 and Ultralytics' own
     // fused-vs-unfused spread of that block (as the pose_model test does).
-    let blocks: [(&str, Box<dyn Fn(&Tensor) -> Tensor>); 4] = [
+    let blocks: [(&str, Block); 4] = [
         ("boxes", Box::new(|t: &Tensor| t.narrow(1, 0, 4))),
         ("person", Box::new(|t: &Tensor| t.narrow(1, 4, 1))),
         (

@@ -226,7 +226,7 @@ fn names_and_stride(
     rows: Option<usize>,
     nm: Option<usize>,
     two_d: bool,
-) -> Result<(Task, Vec<String>, usize, Option<(usize, usize)>)> {
+) -> Result<ModelMeta> {
     let meta = session.metadata().map_err(|e| anyhow!("{e}"))?;
     let kind = check_task(path, meta.custom("task").as_deref(), nm.is_some(), two_d)?;
     let kpt_shape = match kind {
@@ -266,6 +266,9 @@ fn names_and_stride(
         .unwrap_or(32);
     Ok((kind, names, stride, kpt_shape))
 }
+
+/// What the metadata says: task, class names, largest stride, pose `kpt_shape`.
+type ModelMeta = (Task, Vec<String>, usize, Option<(usize, usize)>);
 
 /// Parses `kpt_shape` metadata (`[17, 3]`): K >= 1 keypoints of 2 or 3 values.
 fn parse_kpt_shape(s: &str) -> Option<(usize, usize)> {

@@ -108,6 +108,8 @@ impl Trainer {
     pub fn new(args: &Args) -> Result<Self> {
         let (mut a, resume) = setup::resume_source(args)?;
         let task = crate::task::for_kind(a.task()?)?;
+        // The resolved task goes into the printed arguments and args.yaml, as Ultralytics' own.
+        a.0.insert("task".into(), task.kind().name().into());
         let classify = task.kind() == crate::task::TaskKind::Classify;
         crate::cfg::warn_unimplemented(&a);
         let device = a.device()?;

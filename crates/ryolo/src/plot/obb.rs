@@ -3,11 +3,14 @@
 
 use image::RgbImage;
 
+/// A rotated box to draw: its four corners (pixels), class and optional label.
+pub type RotatedBox = ([[f32; 2]; 4], usize, Option<String>);
+
 /// Draws rotated boxes: `(corners in pixels, class, label)`; `line_width` None picks Ultralytics'
 /// `max(round((h + w) / 2 * 0.003), 2)`.
 pub fn draw_rotated_boxes(
     img: &mut RgbImage,
-    boxes: &[([[f32; 2]; 4], usize, Option<String>)],
+    boxes: &[RotatedBox],
     line_width: Option<u32>,
 ) {
     let lw = line_width.unwrap_or_else(|| {

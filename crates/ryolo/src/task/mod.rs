@@ -118,7 +118,11 @@ impl TaskKind {
     pub fn is_implemented(self) -> bool {
         matches!(
             self,
-            TaskKind::Detect | TaskKind::Segment | TaskKind::Classify | TaskKind::Obb
+            TaskKind::Detect
+                | TaskKind::Segment
+                | TaskKind::Classify
+                | TaskKind::Pose
+                | TaskKind::Obb
         )
     }
 
@@ -273,15 +277,12 @@ mod tests {
             resolve(None, Some("yolo11n-seg.yaml"), None).unwrap(),
             TaskKind::Segment
         );
-        let e = resolve(None, Some("yolo11n-pose.yaml"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("'pose'") && e.contains("yolo11n-pose.yaml"),
-            "{e}"
+        assert_eq!(
+            resolve(None, Some("yolo11n-pose.yaml"), None).unwrap(),
+            TaskKind::Pose
         );
-        let e = resolve(Some("pose"), None, None).unwrap_err().to_string();
-        assert!(e.contains("'pose'") && e.contains("not supported"), "{e}");
+        let e = resolve(Some("depth"), None, None).unwrap_err().to_string();
+        assert!(e.contains("'depth'") && e.contains("not supported"), "{e}");
         assert_eq!(
             resolve(Some("detect"), Some("best.pt"), Some(TaskKind::Obb)).unwrap(),
             TaskKind::Obb,

@@ -83,7 +83,7 @@ pub fn txt_lines(o: &Obbs, save_conf: bool) -> String {
 pub fn drawable(
     o: &Obbs,
     label: impl Fn(&RotatedDetection) -> Option<String>,
-) -> Vec<([[f32; 2]; 4], usize, Option<String>)> {
+) -> Vec<crate::plot::obb::RotatedBox> {
     o.boxes
         .iter()
         .map(|d| (xywhr_to_corners(&d.xywhr), d.cls, label(d)))

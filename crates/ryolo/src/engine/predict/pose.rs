@@ -79,7 +79,7 @@ pub fn assemble(
         .map(|(d, _)| d)
         .collect();
     scale_pose(&mut dets, kpt_shape.1, info.shape, info.orig);
-    let boxes = dets.iter().map(|p| p.det.clone()).collect();
+    let boxes = dets.iter().map(|p| p.det).collect();
     let kpts = Keypoints {
         data: dets.into_iter().map(|p| p.kpts).collect(),
         kpt_shape,
@@ -94,7 +94,7 @@ pub fn txt_lines(dets: &[Detection], k: &Keypoints, save_conf: bool) -> String {
     let mut s = String::new();
     for (d, kp) in dets.iter().zip(&k.data) {
         let p = PoseDetection {
-            det: d.clone(),
+            det: *d,
             kpts: kp.clone(),
         };
         s.push_str(&pose_txt_line(&p, k.kpt_shape.1, k.orig, save_conf));

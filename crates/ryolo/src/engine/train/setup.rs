@@ -385,26 +385,6 @@ pub fn tensorboard(save_dir: &Path) -> Option<crate::util::tensorboard::EventWri
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn freeze_by_index_and_name_stops_those_gradients() {
-        let spec = ModelSpec::from_name("yolo11n.yaml", Some(2)).unwrap();
-        let m = DetectionModel::new(spec, tch::Device::Cpu).unwrap();
-        let v = serde_yaml::from_str("[1, '2.cv1', model.4]").unwrap();
-        freeze(&m, &super::super::config::freeze_prefixes(&v));
-        let vars = m.vs.variables();
-        let trainable = |n: &str| vars[n].requires_grad();
-        assert!(!trainable("model.1.conv.weight"));
-        assert!(!trainable("model.2.cv1.conv.weight"));
-        assert!(trainable("model.2.cv2.conv.weight"));
-        assert!(!trainable("model.4.cv1.conv.weight"));
-        assert!(trainable("model.3.conv.weight") && trainable("model.0.conv.weight"));
-    }
-}
-
 /// Pose runs: the model's keypoint shape (it must equal the dataset's `kpt_shape`) and the OKS
 /// sigmas (`kpt_oks_sigmas`, else COCO's for [17, 3], else 1/K); None for other tasks.
 pub fn kpt_opts(
@@ -430,3 +410,24 @@ pub fn kpt_opts(
     let sigmas = crate::metrics::pose::oks_sigmas(kpt_shape, dc.kpt_oks_sigmas.as_deref())?;
     Ok(Some(crate::engine::val::KptOpts { kpt_shape, sigmas }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_by_index_and_name_stops_those_gradients() {
+        let spec = ModelSpec::from_name("yolo11n.yaml", Some(2)).unwrap();
+        let m = DetectionModel::new(spec, tch::Device::Cpu).unwrap();
+        let v = serde_yaml::from_str("[1, '2.cv1', model.4]").unwrap();
+        freeze(&m, &super::super::config::freeze_prefixes(&v));
+        let vars = m.vs.variables();
+        let trainable = |n: &str| vars[n].requires_grad();
+        assert!(!trainable("model.1.conv.weight"));
+        assert!(!trainable("model.2.cv1.conv.weight"));
+        assert!(trainable("model.2.cv2.conv.weight"));
+        assert!(!trainable("model.4.cv1.conv.weight"));
+        assert!(trainable("model.3.conv.weight") && trainable("model.0.conv.weight"));
+    }
+}
+
