@@ -11,8 +11,18 @@ use ryolo::engine::train::{train, Callbacks};
 fn pose_overfits_synthetic_stick_figures() {
     let d = tmp("pose_overfit");
     let yaml = ryolo::data::synth_po::generate_pose(&d.join("data"), 16, 128, 1).unwrap();
+    // Validate on the training images (an overfit check) with 8.4's `kpt_oks_sigmas` at 0.1 for
+    // every keypoint: COCO's sigmas (0.025-0.107) ask for 1-2 px accuracy on 30-60 px figures at
+    // imgsz=128, where even Ultralytics' own run of this recipe scores pose mAP50 0.00-0.27
+    // depending on the seed.
     let text = std::fs::read_to_string(&yaml).unwrap();
-    std::fs::write(&yaml, text.replace("val: images/val", "val: images/train")).unwrap();
+    let sigmas = vec!["0.1"; 17].join(", ");
+    std::fs::write(
+        &yaml,
+        text.replace("val: images/val", "val: images/train")
+            + &format!("kpt_oks_sigmas: [{sigmas}]\n"),
+    )
+    .unwrap();
     let a = args(&format!(
         "model=yolo11n-pose.yaml data={} epochs=40 imgsz=128 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1",
         yaml.display(),
