@@ -90,7 +90,6 @@ fn every_unimplemented_argument_is_named_once() {
         "optimize=True",
         "simplify=False",
         "workspace=4",
-        "tracker=bytetrack.yaml",
     ];
     let mut args = vec!["info", "model=yolo11n.yaml"];
     args.extend(set);
