@@ -241,3 +241,44 @@ fn track_video_equals_per_frame_track_calls_with_persist() {
         assert_eq!(one.detections, v.detections, "frame {}", k + 1);
     }
 }
+
+#[test]
+fn tracked_pose_rows_keep_their_keypoints() {
+    let mut pred = prediction(&ROWS, 640, 480);
+    // Keypoint k of detection i sits at the box's top-left corner plus k pixels.
+    pred.keypoints = Some(ryolo::engine::predict::pose::Keypoints {
+        data: ROWS
+            .iter()
+            .map(|(b, _, _)| {
+                (0..3)
+                    .flat_map(|k| [b[0] + k as f32, b[1] + k as f32, 1.0])
+                    .collect()
+            })
+            .collect(),
+        kpt_shape: (3, 3),
+        orig: (480, 640),
+    });
+    let img = image::RgbImage::new(640, 480);
+    let mut t = Tracking::new(TrackerConfig::load("bytetrack.yaml").unwrap());
+    t.start(1, true).unwrap();
+    t.update(0, "pose", &img, &mut pred.clone()).unwrap();
+    // Second frame, rows reversed: the tracker's order (ids 1, 2, 3) reorders the keypoints too.
+    let mut r = ROWS.to_vec();
+    r.reverse();
+    let mut second = prediction(&r, 640, 480);
+    second.keypoints = pred.keypoints.clone().map(|mut k| {
+        k.data.reverse();
+        k
+    });
+    t.update(0, "pose", &img, &mut second).unwrap();
+    assert_eq!(second.track_ids.as_deref(), Some(&[1, 2, 3][..]));
+    let k = second.keypoints.as_ref().unwrap();
+    assert_eq!(k.len(), 3);
+    for (d, kp) in second.detections.iter().zip(&k.data) {
+        // Each row's keypoints start at its own (filtered) box corner, within a pixel.
+        assert!(
+            (kp[0] - d.xyxy[0]).abs() < 1.0 && (kp[1] - d.xyxy[1]).abs() < 1.0,
+            "{d:?} {kp:?}"
+        );
+    }
+}

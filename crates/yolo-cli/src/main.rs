@@ -19,7 +19,7 @@ Examples:
   yolo predict model=best.pt source='data/*.jpg' save_txt=True save_conf=True
   yolo val model=best.pt data=data.yaml batch=16 imgsz=640
   yolo predict model=best.onnx source=images/      (.onnx files run on ONNX Runtime)
-  yolo track model=best.pt source=video.mp4 [tracker=bytetrack.yaml|botsort.yaml|tracktrack.yaml|my.yaml] [persist]
+  yolo track model=best.pt source=video.mp4 [tracker=bytetrack.yaml|botsort.yaml|tracktrack.yaml|my.yaml] [persist] [save_mot]
   yolo benchmark model=best.pt data=data.yaml imgsz=640
   yolo settings runs_dir=/data/runs
 
@@ -61,12 +61,12 @@ fn run(argv: &[String]) -> Result<()> {
         println!("{HELP}");
         return Ok(());
     }
-    // `persist` (keep the tracker across the source's files) is a track-mode word, not a cfg key.
+    // `persist` and `save_mot` are track-mode words, not cfg keys.
     let mut argv = argv.to_vec();
-    let persist = if argv.iter().any(|a| a == "track") {
-        ryolo::engine::predict::track::take_persist(&mut argv)?
+    let track_flags = if argv.iter().any(|a| a == "track") {
+        ryolo::engine::predict::track::take_track_flags(&mut argv)?
     } else {
-        false
+        Default::default()
     };
     let cmd = cfg::parse_args(&argv)?;
     let mode = cmd.mode.clone().unwrap_or_else(|| {
@@ -154,7 +154,7 @@ fn run(argv: &[String]) -> Result<()> {
             let mut o = cmd.overrides.clone();
             o.entry("batch".into())
                 .or_insert(serde_yaml::Value::from(1));
-            ryolo::engine::predict::track::run(&Args::new(&o), persist)?
+            ryolo::engine::predict::track::run(&Args::new(&o), track_flags)?
         }
         other => bail!("unknown mode '{other}'"),
     }

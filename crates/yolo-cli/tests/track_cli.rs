@@ -72,6 +72,7 @@ fn track_writes_an_annotated_video_and_id_labels_consistent_across_frames() {
             "conf=0.05",
             "save_txt=True",
             "save_conf=True",
+            "save_mot",
         ],
         &d,
     );
@@ -131,6 +132,32 @@ fn track_writes_an_annotated_video_and_id_labels_consistent_across_frames() {
             }
         }
     }
+    // save_mot: `frame,id,left,top,width,height,conf,-1,-1,-1`, the same tracks as the labels.
+    let mot = std::fs::read_to_string(run.join("mot/clip.txt")).unwrap();
+    let (w, h) = (768.0, 432.0);
+    let mut mot_rows = 0;
+    for line in mot.lines() {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(v.len(), 10, "{line}");
+        assert_eq!(&v[7..], &[-1.0, -1.0, -1.0], "{line}");
+        let rows = &tracked[&(v[0] as usize)];
+        let r = rows
+            .iter()
+            .find(|r| r[6] == v[1])
+            .unwrap_or_else(|| panic!("{line}"));
+        let want = [
+            (r[1] - r[3] / 2.0) * w,
+            (r[2] - r[4] / 2.0) * h,
+            r[3] * w,
+            r[4] * h,
+        ];
+        for (a, b) in v[2..6].iter().zip(want) {
+            assert!((a - b).abs() < 0.05, "{line} vs {r:?}");
+        }
+        assert!((v[6] - r[5]).abs() < 1e-3, "{line}");
+        mot_rows += 1;
+    }
+    assert_eq!(mot_rows, tracked.values().map(Vec::len).sum::<usize>());
     assert!(spans.len() >= 2, "{spans:?}");
     // Ids are handed out from 1 and one object keeps its id over many frames.
     assert_eq!(spans.keys().next(), Some(&1));

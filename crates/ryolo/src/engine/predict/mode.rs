@@ -1,7 +1,7 @@
 //! `yolo predict`: every source kind (images in batches, videos, webcams and streams frame by
 //! frame), one console line and optional JSON record per image or frame, and what was asked saved.
 
-use super::track::Tracking;
+use super::track::{TrackRun, Tracking};
 use super::{annotate, expand_source, load_image, save_labels_and_crops, save_prediction};
 use super::{Prediction, Predictor, SaveOptions, Speed};
 use crate::cfg::{self, Args};
@@ -200,9 +200,9 @@ pub fn run(args: &Args) -> Result<()> {
     run_with(args, None)
 }
 
-/// Predict, or track mode when `track` holds the trackers and `persist`: every result goes
-/// through [`Tracking::update`] before it is reported and saved.
-pub(super) fn run_with(args: &Args, mut track: Option<(&mut Tracking, bool)>) -> Result<()> {
+/// Predict, or track mode when `track` holds the trackers: every result goes through
+/// [`TrackRun::frame`] before it is reported and saved.
+pub(super) fn run_with(args: &Args, mut track: Option<TrackRun>) -> Result<()> {
     let mode = if track.is_some() { "track" } else { "predict" };
     let model = args
         .str("model")
@@ -211,12 +211,12 @@ pub(super) fn run_with(args: &Args, mut track: Option<(&mut Tracking, bool)>) ->
         anyhow!("{mode} needs source=<image, video, folder, glob, .txt list, webcam index or URL>")
     })?;
     let (mut p, a) = predictor(args, &model)?;
-    if let Some((t, persist)) = track.as_mut() {
+    if let Some(t) = track.as_mut() {
         let task = p.model().task();
         Tracking::check_task(task)?;
-        p.loose_iou = t.loose_iou(task);
+        p.loose_iou = t.tracking.loose_iou(task);
         // One tracker per stream slot: a source holds one stream here.
-        t.start(1, *persist)?;
+        t.tracking.start(1, t.persist)?;
     }
     let p = p;
     let mut rep = Reporter {
@@ -262,14 +262,19 @@ pub(super) fn run_with(args: &Args, mut track: Option<(&mut Tracking, bool)>) ->
         rep.last_shape.0,
         rep.last_shape.1
     ));
+    if let Some(t) = track.as_mut() {
+        if let Some(f) = t.finish_mot(&opts.dir)? {
+            rep.say(&format!("MOTChallenge results saved to {}", f.display()));
+        }
+    }
     if opts.save || opts.save_txt {
         rep.say(&format!("Results saved to {}", opts.dir.display()));
     }
     Ok(())
 }
 
-/// The trackers of a track run and its `persist`.
-type Track<'t> = Option<(&'t mut Tracking, bool)>;
+/// The trackers of a track run (None: predict).
+type Track<'t> = Option<TrackRun<'t>>;
 
 /// Predicts the waiting images in one batch, then tracks (track mode), reports and saves each.
 fn flush(
@@ -283,8 +288,8 @@ fn flush(
     let imgs: Vec<image::RgbImage> = pending.iter().map(|x| x.2.clone()).collect();
     let preds = p.predict_batch(&imgs)?;
     for ((i, f, img), mut pred) in pending.drain(..).zip(preds) {
-        if let Some((t, _)) = track.as_mut() {
-            t.update(0, &f.to_string_lossy(), &img, &mut pred)?;
+        if let Some(t) = track.as_mut() {
+            t.frame(f, None, &img, &mut pred)?;
         }
         rep.image(
             &format!("image {}/{n} {}", i + 1, f.display()),
@@ -343,8 +348,8 @@ fn video(
     }
     for r in frames.by_ref() {
         let (k, frame, mut pred) = r?;
-        if let Some((t, _)) = track.as_mut() {
-            t.update(0, &src, &frame, &mut pred)?;
+        if let Some(t) = track.as_mut() {
+            t.frame(Path::new(&src), Some((&stem, k)), &frame, &mut pred)?;
         }
         let what = if info.frames == 0 {
             format!("{k}: {src}")

@@ -12,7 +12,7 @@ use crate::task::TaskKind;
 use crate::track::config::TrackerType;
 use crate::track::tracktrack::recovered_detections;
 use crate::track::{self as trk, FrameResult, Tracker, TrackerConfig};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 /// NMS IoU of TrackTrack's loose second pass (its recovered "dets_del" detections).
 pub const LOOSE_NMS_IOU: f32 = 0.95;
@@ -313,39 +313,147 @@ impl Iterator for TrackedVideo<'_> {
     }
 }
 
-/// Takes track mode's `persist` word (or `persist=True|False`) out of CLI arguments: it is not a
-/// `default.yaml` key (Ultralytics has it only in Python); returns whether it was set.
-pub fn take_persist(argv: &mut Vec<String>) -> Result<bool> {
-    let mut persist = false;
+/// Track mode's own CLI words (not `default.yaml` keys; Ultralytics has `persist` only in Python).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackFlags {
+    /// `persist`: keep one tracker across the source's files (and across library calls).
+    pub persist: bool,
+    /// `save_mot`: write MOTChallenge results `mot/<sequence>.txt` in the run folder.
+    pub save_mot: bool,
+}
+
+/// Takes `persist` and `save_mot` (bare words or `=True|False`) out of CLI arguments.
+pub fn take_track_flags(argv: &mut Vec<String>) -> Result<TrackFlags> {
+    let mut flags = TrackFlags::default();
     let mut err = None;
     argv.retain(|a| {
         let a2 = a.trim_start_matches('-');
-        match a2.split_once('=') {
-            None if a2 == "persist" => {
-                persist = true;
-                false
-            }
-            Some(("persist", v)) => {
-                match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" => persist = true,
-                    "false" | "0" => persist = false,
-                    _ => err = Some(format!("persist={v}: use persist=True or persist=False")),
-                }
-                false
-            }
-            _ => true,
+        let (key, val) = match a2.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (a2, None),
+        };
+        let slot = match key {
+            "persist" => &mut flags.persist,
+            "save_mot" => &mut flags.save_mot,
+            _ => return true,
+        };
+        match val.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("true") | Some("1") => *slot = true,
+            Some("false") | Some("0") => *slot = false,
+            Some(_) => err = Some(format!("{a}: use {key}=True or {key}=False")),
         }
+        false
     });
     match err {
         Some(e) => Err(anyhow!(e)),
-        None => Ok(persist),
+        None => Ok(flags),
+    }
+}
+
+/// MOTChallenge results of a run: per sequence, rows `frame,id,left,top,width,height,conf,-1,-1,-1`.
+#[derive(Debug, Default)]
+pub struct MotLog {
+    /// Sequence name → its rows, in frame order.
+    rows: std::collections::BTreeMap<String, String>,
+    /// Sequence name → frames seen (image sources number their files 1, 2, … per folder).
+    frames: std::collections::HashMap<String, usize>,
+}
+
+impl MotLog {
+    /// Records one frame of sequence `seq` (`frame`: 1-based; None: the next of the sequence):
+    /// the tracked rows only (a result without ids has none).
+    pub fn record(&mut self, seq: &str, frame: Option<usize>, pred: &Prediction) {
+        let n = self.frames.entry(seq.to_string()).or_insert(0);
+        *n = frame.unwrap_or(*n + 1);
+        let k = *n;
+        let text = self.rows.entry(seq.to_string()).or_default();
+        if let Some(ids) = &pred.track_ids {
+            for (d, id) in pred.detections.iter().zip(ids) {
+                let [x1, y1, x2, y2] = d.xyxy;
+                text.push_str(&format!(
+                    "{k},{id},{:.2},{:.2},{:.2},{:.2},{:.4},-1,-1,-1\n",
+                    x1,
+                    y1,
+                    x2 - x1,
+                    y2 - y1,
+                    d.conf
+                ));
+            }
+        }
+    }
+
+    /// Writes `dir/mot/<seq>.txt` for every sequence seen; returns the folder (None: nothing seen).
+    pub fn write(&self, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        let out = dir.join("mot");
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        for (seq, text) in &self.rows {
+            let f = out.join(format!("{seq}.txt"));
+            std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?;
+        }
+        Ok(Some(out))
+    }
+}
+
+/// A track run as the CLI drives it: the trackers, `persist` and the optional MOT log.
+pub struct TrackRun<'t> {
+    /// The trackers.
+    pub tracking: &'t mut Tracking,
+    /// Keep trackers across files.
+    pub persist: bool,
+    /// MOTChallenge results (`save_mot`).
+    pub mot: Option<MotLog>,
+}
+
+impl TrackRun<'_> {
+    /// Tracks one result of source file `path` (`video`: the video's stem and frame number; None:
+    /// an image, whose sequence is its folder) and records it in the MOT log.
+    pub fn frame(
+        &mut self,
+        path: &std::path::Path,
+        video: Option<(&str, usize)>,
+        img: &image::RgbImage,
+        pred: &mut Prediction,
+    ) -> Result<()> {
+        self.tracking
+            .update(0, &path.to_string_lossy(), img, pred)?;
+        if let Some(m) = self.mot.as_mut() {
+            match video {
+                Some((stem, k)) => m.record(stem, Some(k), pred),
+                None => {
+                    // MOT layout `SEQ/img1/000001.jpg`: the sequence is SEQ; else the folder.
+                    let dir = path.parent();
+                    let seq = match dir.and_then(|d| d.file_name()) {
+                        Some(n) if n == "img1" => dir.and_then(|d| d.parent()),
+                        _ => dir,
+                    };
+                    let seq = seq
+                        .and_then(|d| d.file_name())
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_else(|| "images".into());
+                    m.record(&seq, None, pred);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the MOT log (if any) under the run folder `dir`.
+    pub fn finish_mot(&mut self, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+        match self.mot.take() {
+            Some(m) => m.write(dir),
+            None => Ok(None),
+        }
     }
 }
 
 /// Runs `yolo track`: predict's sources and outputs (run folder `…/track`), detector `conf` 0.1
 /// unless given, the `tracker=` YAML, one tracker per stream slot; `persist` keeps one tracker
-/// across the files of the source (otherwise each new file resets it).
-pub fn run(args: &Args, persist: bool) -> Result<()> {
+/// across the files of the source (otherwise each new file resets it); `save_mot` writes
+/// MOTChallenge results.
+pub fn run(args: &Args, flags: TrackFlags) -> Result<()> {
     let mut a = args.clone();
     if a.f64("conf").is_none() {
         a.0.insert("conf".into(), serde_yaml::Value::from(TRACK_CONF));
@@ -354,5 +462,25 @@ pub fn run(args: &Args, persist: bool) -> Result<()> {
         .str("tracker")
         .unwrap_or_else(|| "tracktrack.yaml".to_string());
     let mut t = Tracking::load(&name)?;
-    mode::run_with(&a, Some((&mut t, persist)))
+    if flags.save_mot && !flags.persist {
+        let source = a.str("source").unwrap_or_default();
+        let images = !crate::data::video::is_stream(&source)
+            && super::expand_source(&source)
+                .map(|f| f.iter().any(|f| !crate::data::video::is_video(f)))
+                .unwrap_or(false);
+        if images {
+            eprintln!(
+                "WARNING save_mot=True on image files without persist: every image starts a fresh tracker \
+                 (as Ultralytics); add persist to track across the images of a sequence"
+            );
+        }
+    }
+    mode::run_with(
+        &a,
+        Some(TrackRun {
+            tracking: &mut t,
+            persist: flags.persist,
+            mot: flags.save_mot.then(MotLog::default),
+        }),
+    )
 }
