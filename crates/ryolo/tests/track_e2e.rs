@@ -224,6 +224,18 @@ fn track_video_equals_per_frame_track_calls_with_persist() {
     )
     .unwrap();
     p.nms.conf = 0.05;
+    // The loose pass TrackTrack asks for: a second NMS at IoU 0.95 keeps every tight box and more.
+    let first = ryolo::data::video::VideoReader::open(src.to_str().unwrap(), false)
+        .unwrap()
+        .nth(10)
+        .unwrap()
+        .unwrap();
+    p.loose_iou = Some(0.95);
+    let pr = p.predict(&first).unwrap();
+    let loose = pr.loose.as_ref().unwrap();
+    assert!(!pr.detections.is_empty() && loose.len() > pr.detections.len());
+    assert!(pr.detections.iter().all(|d| loose.contains(d)));
+    p.loose_iou = None;
     let mut t = Tracking::new(cfg.clone());
     let video: Vec<(image::RgbImage, Prediction)> = p
         .track_video(src.to_str().unwrap(), 1, false, &mut t, false)
@@ -281,4 +293,41 @@ fn tracked_pose_rows_keep_their_keypoints() {
             "{d:?} {kp:?}"
         );
     }
+}
+
+#[test]
+fn tracktrack_continues_a_track_on_a_recovered_loose_nms_box() {
+    let cfg = TrackerConfig::from_yaml_str(
+        "tracker_type: tracktrack\ntrack_high_thresh: 0.6\ntrack_low_thresh: 0.25\ntrack_buffer: 30\nmin_track_len: 1\ngmc_method: none\n",
+        "test",
+    )
+    .unwrap();
+    let img = image::RgbImage::new(640, 480);
+    let a = ([100.0, 100.0, 200.0, 300.0], 0.9, 0);
+    let b = ([400.0, 100.0, 500.0, 300.0], 0.9, 0);
+    // min_track_len 1: tracks are confirmed at birth, so frame 2 associates them with every bucket.
+    let run = |with_loose: bool| {
+        let mut t = Tracking::new(cfg.clone());
+        t.start(1, false).unwrap();
+        let mut first = prediction(&[a, b], 640, 480);
+        t.update(0, "v", &img, &mut first).unwrap();
+        assert_eq!(first.track_ids.as_deref(), Some(&[1, 2][..]));
+        // Frame 2: the tight NMS kept only A; the loose (IoU 0.95) pass still has B.
+        let mut second = prediction(&[a], 640, 480);
+        if with_loose {
+            second.loose = Some(prediction(&[a, b], 640, 480).detections);
+        }
+        t.update(0, "v", &img, &mut second).unwrap();
+        second
+    };
+    let recovered = run(true);
+    assert_eq!(recovered.track_ids.as_deref(), Some(&[1, 2][..]));
+    // Track 2 lives on B's recovered box (its row is NumPy's `result[-1]`, the box the Kalman one).
+    let bx = recovered.detections[1].xyxy;
+    assert!(
+        (bx[0] - 400.0).abs() < 1.0 && (bx[2] - 500.0).abs() < 1.0,
+        "{bx:?}"
+    );
+    let plain = run(false);
+    assert_eq!(plain.track_ids.as_deref(), Some(&[1][..]));
 }
