@@ -9,7 +9,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
-  MODE: train, val, predict, export (format=onnx|pt), benchmark, info (track: not implemented yet)
+  MODE: train, val, predict, export (format=onnx|pt), track, benchmark, info
   Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
@@ -19,6 +19,7 @@ Examples:
   yolo predict model=best.pt source='data/*.jpg' save_txt=True save_conf=True
   yolo val model=best.pt data=data.yaml batch=16 imgsz=640
   yolo predict model=best.onnx source=images/      (.onnx files run on ONNX Runtime)
+  yolo track model=best.pt source=video.mp4 [tracker=bytetrack.yaml|botsort.yaml|tracktrack.yaml|my.yaml] [persist] [save_mot]
   yolo benchmark model=best.pt data=data.yaml imgsz=640
   yolo settings runs_dir=/data/runs
 
@@ -60,7 +61,14 @@ fn run(argv: &[String]) -> Result<()> {
         println!("{HELP}");
         return Ok(());
     }
-    let cmd = cfg::parse_args(argv)?;
+    // `persist` and `save_mot` are track-mode words, not cfg keys.
+    let mut argv = argv.to_vec();
+    let track_flags = if argv.iter().any(|a| a == "track") {
+        ryolo::engine::predict::track::take_track_flags(&mut argv)?
+    } else {
+        Default::default()
+    };
+    let cmd = cfg::parse_args(&argv)?;
     let mode = cmd.mode.clone().unwrap_or_else(|| {
         eprintln!("WARNING 'mode' argument is missing. Valid modes are train, val, predict, export, track, benchmark. Using default 'mode=train'.");
         "train".into()
@@ -142,7 +150,11 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "benchmark" => ryolo::engine::benchmark::run(&args)?,
         "track" => {
-            bail!("mode 'track' is not implemented in ryolo yet (available: train, val, predict, export, benchmark)")
+            // Track's own default: batch 1, as predict (Ultralytics' Model.track).
+            let mut o = cmd.overrides.clone();
+            o.entry("batch".into())
+                .or_insert(serde_yaml::Value::from(1));
+            ryolo::engine::predict::track::run(&Args::new(&o), track_flags)?
         }
         other => bail!("unknown mode '{other}'"),
     }

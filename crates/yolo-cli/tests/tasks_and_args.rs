@@ -71,10 +71,7 @@ fn every_unimplemented_argument_is_named_once() {
         "compile=True",
         "channels_last=True",
         "multi_scale=0.5",
-        "pose=5.0",
-        "kobj=2.0",
         "rle=2.0",
-        "angle=2.0",
         "dlog=2.0",
         "dgrad=1.0",
         "dlam=2.0",
@@ -89,7 +86,6 @@ fn every_unimplemented_argument_is_named_once() {
         "optimize=True",
         "simplify=False",
         "workspace=4",
-        "tracker=bytetrack.yaml",
     ];
     let mut args = vec!["info", "model=yolo11n.yaml"];
     args.extend(set);

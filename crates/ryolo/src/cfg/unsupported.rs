@@ -56,7 +56,6 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
         "workspace",
         "a TensorRT setting; TensorRT export is not implemented",
     ),
-    ("tracker", "track mode is not implemented yet"),
     (
         "bgr",
         "the BGR channel-swap augmentation is not implemented yet",

@@ -18,6 +18,7 @@ pub mod pose;
 mod save;
 pub mod segment;
 mod source;
+pub mod track;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
 pub use classify::Probs;
@@ -73,6 +74,11 @@ pub struct Prediction {
     /// OBB models: the rotated boxes (`detections` then hold their axis-aligned bounds); None
     /// for other models.
     pub obb: Option<obb::Obbs>,
+    /// Track mode: the track id of each of `detections` (None: plain predict, or a frame the
+    /// tracker left without ids).
+    pub track_ids: Option<Vec<u64>>,
+    /// Track mode with TrackTrack: the detections of a second, loose NMS (`Predictor::loose_iou`).
+    pub loose: Option<Vec<Detection>>,
     /// How the image was letterboxed (classify: `shape` is the model input, no padding).
     pub letterbox: LetterboxInfo,
     /// Time per stage.
@@ -97,6 +103,8 @@ pub struct Predictor {
     /// Segment models: masks at the original image size (`retina_masks=True`) instead of the
     /// letterboxed input size.
     pub retina_masks: bool,
+    /// Detection models in track mode (TrackTrack): also run NMS at this IoU into `Prediction::loose`.
+    pub loose_iou: Option<f32>,
 }
 
 /// Ultralytics 8.4 has no test-time augmentation for segment models (its `_predict_augment`
@@ -153,6 +161,7 @@ impl Predictor {
             augment: false,
             half: false,
             retina_masks: false,
+            loose_iou: None,
         }
     }
 
@@ -220,6 +229,8 @@ impl Predictor {
                 probs: None,
                 keypoints: None,
                 obb: None,
+                track_ids: None,
+                loose: None,
                 letterbox: info,
                 speed: Speed::default(),
             };
@@ -251,6 +262,17 @@ impl Predictor {
                     let mut dets = y.detections(k, &self.nms);
                     scale_boxes(&mut dets, &info);
                     p.detections = dets;
+                    if let Some(iou) = self.loose_iou {
+                        let mut loose = y.detections(
+                            k,
+                            &NmsConfig {
+                                iou,
+                                ..self.nms.clone()
+                            },
+                        );
+                        scale_boxes(&mut loose, &info);
+                        p.loose = Some(loose);
+                    }
                 }
             }
             out.push(p);
@@ -300,6 +322,8 @@ impl Predictor {
                     keypoints: None,
                     obb: None,
                     probs: Some(p),
+                    track_ids: None,
+                    loose: None,
                     letterbox: LetterboxInfo {
                         orig,
                         shape: (h, w),

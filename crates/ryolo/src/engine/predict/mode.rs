@@ -1,6 +1,7 @@
 //! `yolo predict`: every source kind (images in batches, videos, webcams and streams frame by
 //! frame), one console line and optional JSON record per image or frame, and what was asked saved.
 
+use super::track::{TrackRun, Tracking};
 use super::{annotate, expand_source, load_image, save_labels_and_crops, save_prediction};
 use super::{Prediction, Predictor, SaveOptions, Speed};
 use crate::cfg::{self, Args};
@@ -70,6 +71,9 @@ impl Reporter<'_> {
                 let mut v = serde_json::json!({"cls": d.cls, "name": self.p.name(d.cls), "conf": d.conf, "xyxy": d.xyxy, "xywh": d.xywh(), "xywhn": d.xywhn(w, h)});
                 if let Some(p) = &polys {
                     v["segment"] = serde_json::json!(p.get(i));
+                }
+                if let Some(id) = pred.track_ids.as_ref().and_then(|t| t.get(i)) {
+                    v["track_id"] = serde_json::json!(id);
                 }
                 v
             })
@@ -176,10 +180,10 @@ fn warn_classify_ignored(a: &Args) {
     }
 }
 
-/// What predict saves, from the arguments.
-fn save_options(a: &Args) -> SaveOptions {
+/// What predict (or track, `mode`) saves, from the arguments.
+fn save_options(a: &Args, mode: &str) -> SaveOptions {
     SaveOptions {
-        dir: cfg::save_dir(a, "predict"),
+        dir: cfg::save_dir(a, mode),
         save: a.on("save"),
         save_txt: a.bool("save_txt"),
         save_conf: a.bool("save_conf"),
@@ -193,13 +197,28 @@ fn save_options(a: &Args) -> SaveOptions {
 
 /// Runs `yolo predict` with merged arguments (predict's own default batch is 1).
 pub fn run(args: &Args) -> Result<()> {
+    run_with(args, None)
+}
+
+/// Predict, or track mode when `track` holds the trackers: every result goes through
+/// [`TrackRun::frame`] before it is reported and saved.
+pub(super) fn run_with(args: &Args, mut track: Option<TrackRun>) -> Result<()> {
+    let mode = if track.is_some() { "track" } else { "predict" };
     let model = args
         .str("model")
-        .ok_or_else(|| anyhow!("predict needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
+        .ok_or_else(|| anyhow!("{mode} needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
     let source = args.str("source").ok_or_else(|| {
-        anyhow!("predict needs source=<image, video, folder, glob, .txt list, webcam index or URL>")
+        anyhow!("{mode} needs source=<image, video, folder, glob, .txt list, webcam index or URL>")
     })?;
-    let (p, a) = predictor(args, &model)?;
+    let (mut p, a) = predictor(args, &model)?;
+    if let Some(t) = track.as_mut() {
+        let task = p.model().task();
+        Tracking::check_task(task)?;
+        p.loose_iou = t.tracking.loose_iou(task);
+        // One tracker per stream slot: a source holds one stream here.
+        t.tracking.start(1, t.persist)?;
+    }
+    let p = p;
     let mut rep = Reporter {
         p: &p,
         json: a.str("format").as_deref() == Some("json"),
@@ -214,14 +233,14 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         expand_source(&source)?
     };
-    let opts = save_options(&a);
+    let opts = save_options(&a, mode);
     let batch = a.int("batch")?.max(1) as usize;
     let n = files.len();
     let mut pending: Vec<(usize, &PathBuf, image::RgbImage)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         if streaming || is_video(f) {
-            flush(&p, &mut pending, n, &opts, &mut rep)?;
-            video(&p, &a, f, i, n, streaming, &opts, &mut rep)?;
+            flush(&p, &mut pending, n, &opts, &mut rep, &mut track)?;
+            video(&p, &a, f, (i, n), streaming, &opts, &mut rep, &mut track)?;
             continue;
         }
         match load_image(f) {
@@ -229,10 +248,10 @@ pub fn run(args: &Args) -> Result<()> {
             Err(e) => eprintln!("WARNING skipping {}: {e:#}", f.display()),
         }
         if pending.len() >= batch {
-            flush(&p, &mut pending, n, &opts, &mut rep)?;
+            flush(&p, &mut pending, n, &opts, &mut rep, &mut track)?;
         }
     }
-    flush(&p, &mut pending, n, &opts, &mut rep)?;
+    flush(&p, &mut pending, n, &opts, &mut rep, &mut track)?;
     let k = rep.count.max(1) as f64;
     rep.say(&format!(
         "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms postprocess per image at shape ({}, 3, {}, {})",
@@ -243,23 +262,35 @@ pub fn run(args: &Args) -> Result<()> {
         rep.last_shape.0,
         rep.last_shape.1
     ));
+    if let Some(t) = track.as_mut() {
+        if let Some(f) = t.finish_mot(&opts.dir)? {
+            rep.say(&format!("MOTChallenge results saved to {}", f.display()));
+        }
+    }
     if opts.save || opts.save_txt {
         rep.say(&format!("Results saved to {}", opts.dir.display()));
     }
     Ok(())
 }
 
-/// Predicts the waiting images in one batch, then reports and saves each.
+/// The trackers of a track run (None: predict).
+type Track<'t> = Option<TrackRun<'t>>;
+
+/// Predicts the waiting images in one batch, then tracks (track mode), reports and saves each.
 fn flush(
     p: &Predictor,
     pending: &mut Vec<(usize, &PathBuf, image::RgbImage)>,
     n: usize,
     opts: &SaveOptions,
     rep: &mut Reporter,
+    track: &mut Track,
 ) -> Result<()> {
     let imgs: Vec<image::RgbImage> = pending.iter().map(|x| x.2.clone()).collect();
     let preds = p.predict_batch(&imgs)?;
-    for ((i, f, img), pred) in pending.drain(..).zip(preds) {
+    for ((i, f, img), mut pred) in pending.drain(..).zip(preds) {
+        if let Some(t) = track.as_mut() {
+            t.frame(f, None, &img, &mut pred)?;
+        }
         rep.image(
             &format!("image {}/{n} {}", i + 1, f.display()),
             f,
@@ -279,11 +310,11 @@ fn video(
     p: &Predictor,
     a: &Args,
     f: &Path,
-    i: usize,
-    n: usize,
+    (i, n): (usize, usize),
     streaming: bool,
     opts: &SaveOptions,
     rep: &mut Reporter,
+    track: &mut Track,
 ) -> Result<()> {
     let src = f.to_string_lossy().to_string();
     let vid_stride = a.int("vid_stride")?.max(1) as usize;
@@ -316,7 +347,10 @@ fn video(
         )?);
     }
     for r in frames.by_ref() {
-        let (k, frame, pred) = r?;
+        let (k, frame, mut pred) = r?;
+        if let Some(t) = track.as_mut() {
+            t.frame(Path::new(&src), Some((&stem, k)), &frame, &mut pred)?;
+        }
         let what = if info.frames == 0 {
             format!("{k}: {src}")
         } else {

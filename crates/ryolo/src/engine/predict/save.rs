@@ -66,10 +66,20 @@ pub fn annotate(
             crate::plot::obb::draw_rotated_boxes(&mut canvas, &boxes, o.line_width);
         }
         (None, true) => {
+            // Track mode: `id:7 car 0.82` when names are shown.
+            let ids = pred.track_ids.as_ref().filter(|_| o.show_labels);
             let boxes: Vec<([f32; 4], usize, Option<String>)> = pred
                 .detections
                 .iter()
-                .map(|d| (d.xyxy, d.cls, label(d.cls, d.conf)))
+                .enumerate()
+                .map(|(i, d)| {
+                    let l = label(d.cls, d.conf);
+                    let l = match ids.and_then(|v| v.get(i)) {
+                        Some(id) => l.map(|l| format!("id:{id} {l}")),
+                        None => l,
+                    };
+                    (d.xyxy, d.cls, l)
+                })
                 .collect();
             crate::plot::draw_boxes(&mut canvas, &boxes, o.line_width);
         }
@@ -160,17 +170,17 @@ pub fn save_labels_and_crops(
     }
     if o.save_txt {
         let (h0, w0) = (img.height() as f64, img.width() as f64);
-        let text = match (&pred.masks, &pred.keypoints, &pred.obb) {
-            // Segment: one polygon line per detection.
-            (Some(m), _, _) => super::segment::txt_lines(&pred.detections, m, o.save_conf),
-            // Pose: box and keypoints.
-            (_, Some(k), _) => super::pose::txt_lines(&pred.detections, k, o.save_conf),
-            // OBB: the four corners.
-            (_, _, Some(ob)) => super::obb::txt_lines(ob, o.save_conf),
-            _ => {
-                let dets = pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls));
-                crate::ops::yolo_txt(dets, w0, h0, o.save_conf)
-            }
+        let text = match &pred.track_ids {
+            // Track mode: the track id as the last column of every row.
+            Some(ids) => super::track::rows_with_ids(pred, ids, (w0, h0), o.save_conf),
+            None => txt_rows(
+                &pred.detections,
+                pred.masks.as_ref(),
+                pred.keypoints.as_ref(),
+                pred.obb.as_ref(),
+                (w0, h0),
+                o.save_conf,
+            ),
         };
         // As Ultralytics: no file for an image without detections.
         if !text.is_empty() {
@@ -180,4 +190,27 @@ pub fn save_labels_and_crops(
         }
     }
     Ok(())
+}
+
+/// The `save_txt` rows of a result's parts (segment polygons, pose keypoints, OBB corners or boxes).
+pub(super) fn txt_rows(
+    dets: &[crate::ops::Detection],
+    masks: Option<&super::Masks>,
+    kpts: Option<&super::pose::Keypoints>,
+    obb: Option<&super::obb::Obbs>,
+    (w0, h0): (f64, f64),
+    save_conf: bool,
+) -> String {
+    match (masks, kpts, obb) {
+        // Segment: one polygon line per detection.
+        (Some(m), _, _) => super::segment::txt_lines(dets, m, save_conf),
+        // Pose: box and keypoints.
+        (_, Some(k), _) => super::pose::txt_lines(dets, k, save_conf),
+        // OBB: the four corners.
+        (_, _, Some(ob)) => super::obb::txt_lines(ob, save_conf),
+        _ => {
+            let rows = dets.iter().map(|d| (d.xyxy, d.conf, d.cls));
+            crate::ops::yolo_txt(rows, w0, h0, save_conf)
+        }
+    }
 }
