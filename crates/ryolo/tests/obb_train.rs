@@ -59,14 +59,15 @@ fn obb_overfits_synthetic_rotated_rectangles() {
     ] {
         assert!(run.join(f).exists(), "{f} missing from the run folder");
     }
-    // best.pt reloads as an OBB model and validates to the same numbers through `yolo val`.
+    // best.pt reloads as an OBB model; best.safetensors (what the final validation used)
+    // validates through `yolo val` to the same numbers.
     let best = run.join("weights/best.pt");
     let loaded =
         ryolo::weights::load_model(best.to_str().unwrap(), None, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.model.task(), ryolo::task::TaskKind::Obb);
     let v = ryolo::engine::val::run(&args(&format!(
         "model={} data={} imgsz=128 batch=4 plots=False",
-        best.display(),
+        run.join("weights/best.safetensors").display(),
         yaml.display()
     )))
     .unwrap();

@@ -84,15 +84,20 @@ fn task_and_names_are_checked_on_load() {
     let b = load(&save(&dir, "old.onnx", &old)).unwrap().unwrap();
     assert_eq!(b.as_ref().names(), ["class0", "class1"]);
 
-    // A pose model is refused, naming the task and the file.
+    // A graph labelled pose without its `kpt_shape` metadata is refused, naming the file and key;
+    // with one that does not fit the output rows, naming the rows.
     let mut pose = good.clone();
     set_meta(&mut pose, "task", Some("pose"));
     let e = load(&save(&dir, "pose.onnx", &pose)).unwrap().unwrap_err();
     let msg = format!("{e:#}");
     println!("{msg}");
     assert!(msg.contains("pose.onnx"), "{msg}");
-    assert!(msg.contains("'pose'"), "{msg}");
-    assert!(msg.contains("not supported yet"), "{msg}");
+    assert!(msg.contains("'kpt_shape'"), "{msg}");
+    set_meta(&mut pose, "kpt_shape", Some("[17, 3]"));
+    let e = load(&save(&dir, "pose2.onnx", &pose)).unwrap().unwrap_err();
+    let msg = format!("{e:#}");
+    println!("{msg}");
+    assert!(msg.contains("pose2.onnx") && msg.contains("51 keypoint values"), "{msg}");
 
     // A detect graph labelled segment (no prototype output) is refused, naming the file.
     let mut seg = good.clone();

@@ -184,7 +184,7 @@ fn check_task(path: &Path, task: Option<&str>, protos: bool, two_d: bool) -> Res
 /// Refuses a model whose output rows are not `4 + len(names) + nm` (`nm`: 0 for detect, mask
 /// coefficients, keypoint values or the angle row), or for a
 /// classify model (`nm` = [`CLASSIFY`]) whose `output0` columns are not `len(names)`.
-fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<()> {
+fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize, what: &str) -> Result<()> {
     if nm == CLASSIFY {
         if rows != names.len() {
             bail!(
@@ -198,7 +198,7 @@ fn check_rows(path: &Path, rows: usize, names: &[String], nm: usize) -> Result<(
     }
     if rows != 4 + names.len() + nm {
         let coefs = if nm > 0 {
-            format!(" + {nm} extra values (mask coefficients, keypoints or angle)")
+            format!(" + {nm} {what}")
         } else {
             String::new()
         };
@@ -258,7 +258,12 @@ fn names_and_stride(
             .collect(),
     };
     if let Some(rows) = rows {
-        check_rows(path, rows, &names, nm)?;
+        let what = match kind {
+            Task::Pose => "keypoint values",
+            Task::Obb => "angle",
+            _ => "mask coefficients",
+        };
+        check_rows(path, rows, &names, nm, what)?;
     }
     let stride = meta
         .custom("stride")
@@ -458,7 +463,7 @@ impl OnnxModel {
                         );
                     }
                     if !self.names.is_empty() {
-                        check_rows(&self.path, dims[1], &self.names, CLASSIFY)?;
+                        check_rows(&self.path, dims[1], &self.names, CLASSIFY, "")?;
                     }
                 } else if k == 0 {
                     if dims.len() != 3 {
@@ -468,7 +473,17 @@ impl OnnxModel {
                         );
                     }
                     if !self.names.is_empty() {
-                        check_rows(&self.path, dims[1], &self.names, self.extra_rows())?;
+                        check_rows(
+                            &self.path,
+                            dims[1],
+                            &self.names,
+                            self.extra_rows(),
+                            match self.task {
+                                crate::task::TaskKind::Pose => "keypoint values",
+                                crate::task::TaskKind::Obb => "angle",
+                                _ => "mask coefficients",
+                            },
+                        )?;
                     }
                 }
                 if dims.first() != Some(&step) {
