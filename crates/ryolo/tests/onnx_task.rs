@@ -97,7 +97,10 @@ fn task_and_names_are_checked_on_load() {
     let e = load(&save(&dir, "pose2.onnx", &pose)).unwrap().unwrap_err();
     let msg = format!("{e:#}");
     println!("{msg}");
-    assert!(msg.contains("pose2.onnx") && msg.contains("51 keypoint values"), "{msg}");
+    assert!(
+        msg.contains("pose2.onnx") && msg.contains("51 keypoint values"),
+        "{msg}"
+    );
 
     // A detect graph labelled segment (no prototype output) is refused, naming the file.
     let mut seg = good.clone();

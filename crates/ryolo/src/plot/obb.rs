@@ -8,11 +8,7 @@ pub type RotatedBox = ([[f32; 2]; 4], usize, Option<String>);
 
 /// Draws rotated boxes: `(corners in pixels, class, label)`; `line_width` None picks Ultralytics'
 /// `max(round((h + w) / 2 * 0.003), 2)`.
-pub fn draw_rotated_boxes(
-    img: &mut RgbImage,
-    boxes: &[RotatedBox],
-    line_width: Option<u32>,
-) {
+pub fn draw_rotated_boxes(img: &mut RgbImage, boxes: &[RotatedBox], line_width: Option<u32>) {
     let lw = line_width.unwrap_or_else(|| {
         ((((img.width() + img.height()) as f32) / 2.0 * 0.003).round() as u32).max(2)
     });

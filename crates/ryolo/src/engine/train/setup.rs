@@ -430,4 +430,3 @@ mod tests {
         assert!(trainable("model.3.conv.weight") && trainable("model.0.conv.weight"));
     }
 }
-
