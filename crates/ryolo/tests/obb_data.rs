@@ -10,8 +10,9 @@
 mod common;
 use common::tmp;
 use ryolo::data::min_area_rect::min_area_rect;
-use ryolo::data::obb::{regularize_rbox, xywhr_from_points, xywhr_to_corners};
+use ryolo::data::obb::xywhr_from_points;
 use ryolo::data::{list_images, scan_with, LabelFormat};
+use ryolo::ops::obb::{regularize_rbox, xywhr_to_corners};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -109,7 +110,7 @@ fn canonical_xywhr_and_regularisation_match_the_geometry_fixture() {
             );
         }
         let w5: [f32; 5] = std::array::from_fn(|k| xywhr[i][k] as f32);
-        let c = xywhr_to_corners(w5);
+        let c = xywhr_to_corners(&w5);
         for (a, w) in c.iter().flatten().zip(&back[i]) {
             assert!(
                 (*a as f64 - w).abs() <= 1e-4,
@@ -117,7 +118,7 @@ fn canonical_xywhr_and_regularisation_match_the_geometry_fixture() {
                 back[i]
             );
         }
-        let r = regularize_rbox(b); // from the unrounded canonical box
+        let r = regularize_rbox(&b); // from the unrounded canonical box
         for (a, w) in r.iter().zip(&reg[i]) {
             assert!(
                 (*a as f64 - w).abs() <= tol(*w),

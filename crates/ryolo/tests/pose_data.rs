@@ -8,8 +8,9 @@
 mod common;
 use common::tmp;
 use ryolo::data::instances::{Instances, Mat3};
-use ryolo::data::obb::{rbox_targets, xywhr_to_corners};
+use ryolo::data::obb::rbox_targets;
 use ryolo::data::{list_images, load_data_yaml, scan_with, LabelFormat};
+use ryolo::ops::obb::xywhr_to_corners;
 use serde_json::Value;
 use tch::{Kind, Tensor};
 
@@ -97,7 +98,7 @@ fn clipping_hides_keypoints_outside_the_mosaic_canvas_and_flips_reorder_them() {
 
 /// One OBB instance in a 200 x 200 image from its `xywhr`.
 fn obb_instance(b: [f32; 5]) -> Instances {
-    let c = xywhr_to_corners(b);
+    let c = xywhr_to_corners(&b);
     let ext = c
         .iter()
         .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |e, p| {

@@ -1,9 +1,9 @@
 //! Oriented boxes on the data side (spec/obb.md §1): corner sets to Ultralytics 8.4's canonical
-//! `xywhr` (OpenCV `minAreaRect`, then w ≥ h and θ ∈ [−π/4, 3π/4)), the 8.3 regularisation, the
-//! corners of an `xywhr` box, and the normalised rotated-box targets of a sample (`Format` with
-//! `return_obb=True`).
+//! `xywhr` (OpenCV `minAreaRect`, then w ≥ h and θ ∈ [−π/4, 3π/4)) and the normalised rotated-box
+//! targets of a sample (`Format` with `return_obb=True`); the rest of the rotated-box geometry is
+//! `ops::obb`.
 
-use super::instances::{Corners, Instances};
+use super::instances::Instances;
 use super::min_area_rect::min_area_rect;
 use std::f64::consts::PI;
 
@@ -25,26 +25,6 @@ pub fn xywhr_from_points(points: &[[f32; 2]]) -> [f32; 5] {
         t += PI;
     }
     [r.center[0], r.center[1], w, h, t as f32]
-}
-
-/// Ultralytics `regularize_rboxes` (the 8.3 predictor): w and h swapped when `θ mod π ≥ π/2`, then
-/// `θ mod π/2` ∈ [0, π/2) (float32, Python's floored modulo).
-pub fn regularize_rbox(b: [f32; 5]) -> [f32; 5] {
-    let fmod = |a: f32, m: f32| a - (a / m).floor() * m;
-    let (pi, half) = (std::f32::consts::PI, std::f32::consts::FRAC_PI_2);
-    let swap = fmod(b[4], pi) >= half;
-    let (w, h) = if swap { (b[3], b[2]) } else { (b[2], b[3]) };
-    [b[0], b[1], w, h, fmod(b[4], half)]
-}
-
-/// The corners `p1..p4` of an `xywhr` box (spec/obb.md notation): `c ± v1 ± v2` with
-/// `v1 = w/2 (cos θ, sin θ)`, `v2 = h/2 (−sin θ, cos θ)`.
-pub fn xywhr_to_corners(b: [f32; 5]) -> Corners {
-    let (c, s) = (b[4].cos(), b[4].sin());
-    let v1 = [b[2] / 2.0 * c, b[2] / 2.0 * s];
-    let v2 = [-b[3] / 2.0 * s, b[3] / 2.0 * c];
-    let p = |a: f32, bb: f32| [b[0] + a * v1[0] + bb * v2[0], b[1] + a * v1[1] + bb * v2[1]];
-    [p(1.0, 1.0), p(1.0, -1.0), p(-1.0, -1.0), p(-1.0, 1.0)]
 }
 
 /// Points per OBB label polygon in Ultralytics' dataset (`resample_segments(n=100)`).
@@ -108,22 +88,12 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            let got = xywhr_from_points(&xywhr_to_corners(input));
+            let got = xywhr_from_points(&crate::ops::obb::xywhr_to_corners(&input));
             assert!(
                 close(&got, &want, 1e-4),
                 "{input:?} -> {got:?}, want {want:?}"
             );
         }
-    }
-
-    #[test]
-    fn regularisation_matches_the_spec_examples() {
-        let half = std::f32::consts::FRAC_PI_2;
-        let q = std::f32::consts::FRAC_PI_4;
-        let a = regularize_rbox([0.0, 0.0, 40.0, 20.0, half]);
-        assert!(close(&a, &[0.0, 0.0, 20.0, 40.0, 0.0], 1e-6), "{a:?}");
-        let b = regularize_rbox([0.0, 0.0, 60.0, 20.0, -q]);
-        assert!(close(&b, &[0.0, 0.0, 20.0, 60.0, q], 1e-6), "{b:?}");
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn draw_obb(size: usize, rng: &mut impl Rng) -> (image::RgbImage, String) {
         }
         placed.push((cx, cy, r));
         let t = rng.gen_range(-std::f32::consts::PI..std::f32::consts::PI);
-        let b = crate::data::obb::xywhr_to_corners([cx, cy, w, h, t]);
+        let b = crate::ops::obb::xywhr_to_corners(&[cx, cy, w, h, t]);
         let (c, sn) = (t.cos(), t.sin());
         paint(&mut img, [cx - r, cy - r, cx + r, cy + r], col, |x, y| {
             let (dx, dy) = (x - cx, y - cy);

@@ -6,24 +6,10 @@ use super::segment::{class_ap50_95, side_results};
 use super::{correct_flags, table_row, DetMetrics, Stats};
 use anyhow::{ensure, Result};
 
-/// COCO keypoint σ (`OKS_SIGMA`): nose, eyes, ears, shoulders, elbows, wrists, hips, knees,
-/// ankles — the float32 table divided by 10 in float32, as Ultralytics builds it.
-pub const OKS_SIGMA: [f32; 17] = {
-    let base: [f32; 17] = [
-        0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
-        0.89, 0.89,
-    ];
-    let mut out = [0f32; 17];
-    let mut i = 0;
-    while i < 17 {
-        out[i] = base[i] / 10.0;
-        i += 1;
-    }
-    out
-};
-
 /// The OKS σ per keypoint for `kpt_shape = (K, D)`: the dataset's `kpt_oks_sigmas` when given (K
-/// positive values, else an error), else the COCO table for `[17, 3]`, else `1/K` each.
+/// positive values, else an error), else the COCO table for `[17, 3]`
+/// ([`crate::nn::pose::coco_sigmas`]), else `1/K` each (computed in float64 as the validator's
+/// NumPy array, then float32).
 pub fn oks_sigmas(kpt_shape: (usize, usize), custom: Option<&[f64]>) -> Result<Vec<f32>> {
     let k = kpt_shape.0;
     if let Some(s) = custom.filter(|s| !s.is_empty()) {
@@ -34,7 +20,7 @@ pub fn oks_sigmas(kpt_shape: (usize, usize), custom: Option<&[f64]>) -> Result<V
         return Ok(s.iter().map(|&v| v as f32).collect());
     }
     if kpt_shape == (17, 3) {
-        return Ok(OKS_SIGMA.to_vec());
+        return Ok(crate::nn::pose::coco_sigmas());
     }
     Ok(vec![(1.0 / k.max(1) as f64) as f32; k])
 }
@@ -314,7 +300,10 @@ mod tests {
 
     #[test]
     fn sigma_choice() {
-        assert_eq!(oks_sigmas((17, 3), None).unwrap(), OKS_SIGMA.to_vec());
+        assert_eq!(
+            oks_sigmas((17, 3), None).unwrap(),
+            crate::nn::pose::coco_sigmas()
+        );
         assert_eq!(oks_sigmas((4, 2), None).unwrap(), vec![0.25; 4]);
         assert_eq!(oks_sigmas((17, 2), None).unwrap(), vec![1.0 / 17.0; 17]);
         assert_eq!(

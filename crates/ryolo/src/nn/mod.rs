@@ -1,6 +1,7 @@
 //! Network: the model YAML format, the building blocks and the detection model.
 
 pub mod classify;
+pub mod cv4;
 pub mod model;
 pub mod modules;
 pub mod obb;

@@ -19,51 +19,26 @@ pub struct Obb {
 impl Obb {
     /// Builds the head's angle branch under `p` (layer path) for input channels `ch`.
     pub(crate) fn new(p: nn::Path, detect: Detect, ne: i64, ch: &[i64]) -> Self {
-        let c4 = (ch[0] / 4).max(ne);
-        let cv4 = ch
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                let q = &p / "cv4" / i as i64;
-                (
-                    Conv::new(&q / 0, c, c4, 3, 1, 1, true),
-                    Conv::new(&q / 1, c4, c4, 3, 1, 1, true),
-                    Conv2d::new(&q / 2, c4, ne),
-                )
-            })
-            .collect();
+        let cv4 = super::cv4::new(&p, ch, ne);
         Self { detect, cv4, ne }
     }
 
     /// Angles `(B, ne, A)` in radians from the feature maps (train and eval alike).
     pub(crate) fn forward_angle(&self, xs: &[&Tensor], t: bool) -> Tensor {
-        let logits: Vec<Tensor> = xs
-            .iter()
-            .zip(&self.cv4)
-            .map(|(x, (a, b, c))| {
-                let y = c.forward(&b.forward(&a.forward(x, t), t));
-                let (bs, _, h, w) = y.size4().expect("4-d angle map");
-                y.view([bs, self.ne, h * w])
-            })
-            .collect();
-        (Tensor::cat(&logits, 2).sigmoid() - 0.25) * std::f64::consts::PI
+        let logits = super::cv4::forward(&self.cv4, xs, t, self.ne);
+        (logits.sigmoid() - 0.25) * std::f64::consts::PI
     }
 
     /// Every fusable convolution: Detect's, then cv4's.
     pub(crate) fn convs_mut(&mut self) -> Vec<&mut Conv> {
         let mut v = self.detect.convs_mut();
-        for (a, b, _) in &mut self.cv4 {
-            v.extend([a, b]);
-        }
+        v.extend(super::cv4::convs_mut(&mut self.cv4));
         v
     }
 
     /// Leaf modules of the angle branch.
     pub(crate) fn leaves(&self) -> usize {
-        self.cv4
-            .iter()
-            .map(|(a, b, _)| a.leaves() + b.leaves() + 1)
-            .sum()
+        super::cv4::leaves(&self.cv4)
     }
 }
 

@@ -38,19 +38,7 @@ impl Pose {
     /// Builds the head under `p` (layer path) for input channels `ch`.
     pub(crate) fn new(p: nn::Path, detect: Detect, kpt_shape: (i64, i64), ch: &[i64]) -> Self {
         let nk = kpt_shape.0 * kpt_shape.1;
-        let c4 = (ch[0] / 4).max(nk);
-        let cv4 = ch
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                let q = &p / "cv4" / i as i64;
-                (
-                    Conv::new(&q / 0, c, c4, 3, 1, 1, true),
-                    Conv::new(&q / 1, c4, c4, 3, 1, 1, true),
-                    Conv2d::new(&q / 2, c4, nk),
-                )
-            })
-            .collect();
+        let cv4 = super::cv4::new(&p, ch, nk);
         Self {
             detect,
             cv4,
@@ -73,17 +61,7 @@ impl Pose {
 
     /// Raw keypoint maps `(B, K·D, A)` of the feature maps (levels flattened row-major, concatenated).
     pub(crate) fn forward_kpts(&self, xs: &[&Tensor], t: bool) -> Tensor {
-        let nk = self.nk();
-        let maps: Vec<Tensor> = xs
-            .iter()
-            .zip(&self.cv4)
-            .map(|(x, (a, b, c))| {
-                let y = c.forward(&b.forward(&a.forward(x, t), t));
-                let (bs, _, h, w) = y.size4().expect("4-d keypoint map");
-                y.view([bs, nk, h * w])
-            })
-            .collect();
-        Tensor::cat(&maps, 2)
+        super::cv4::forward(&self.cv4, xs, t, self.nk())
     }
 
     /// `Pose.kpts_decode`: raw `(B, K·D, A)` -> keypoints in input pixels, `x = (2·raw + ax − 0.5)·s`
@@ -107,20 +85,13 @@ impl Pose {
     /// Every fusable convolution: Detect's, then cv4's.
     pub(crate) fn convs_mut(&mut self) -> Vec<&mut Conv> {
         let mut v = self.detect.convs_mut();
-        for (a, b, _) in &mut self.cv4 {
-            v.extend([a, b]);
-        }
+        v.extend(super::cv4::convs_mut(&mut self.cv4));
         v
     }
 
     /// Leaf modules of the Detect part and cv4.
     pub(crate) fn leaves(&self) -> usize {
-        self.detect.leaves()
-            + self
-                .cv4
-                .iter()
-                .map(|(a, b, _)| a.leaves() + b.leaves() + 1)
-                .sum::<usize>()
+        self.detect.leaves() + super::cv4::leaves(&self.cv4)
     }
 }
 

@@ -59,19 +59,7 @@ pub struct Segment {
 impl Segment {
     /// Builds the head under `p` (layer path) for input channels `ch`; `npr` is already width-scaled.
     pub(crate) fn new(p: nn::Path, detect: Detect, nm: i64, npr: i64, ch: &[i64]) -> Self {
-        let c4 = (ch[0] / 4).max(nm);
-        let cv4 = ch
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                let q = &p / "cv4" / i as i64;
-                (
-                    Conv::new(&q / 0, c, c4, 3, 1, 1, true),
-                    Conv::new(&q / 1, c4, c4, 3, 1, 1, true),
-                    Conv2d::new(&q / 2, c4, nm),
-                )
-            })
-            .collect();
+        let cv4 = super::cv4::new(&p, ch, nm);
         Self {
             detect,
             proto: Proto::new(&p / "proto", ch[0], npr, nm),
@@ -83,16 +71,7 @@ impl Segment {
     /// Mask coefficients `(B, nm, A)` and prototypes `(B, nm, H/4, W/4)` of the feature maps.
     pub(crate) fn forward_masks(&self, xs: &[&Tensor], t: bool) -> (Tensor, Tensor) {
         let proto = self.proto.forward(xs[0], t);
-        let coefs: Vec<Tensor> = xs
-            .iter()
-            .zip(&self.cv4)
-            .map(|(x, (a, b, c))| {
-                let y = c.forward(&b.forward(&a.forward(x, t), t));
-                let (bs, _, h, w) = y.size4().expect("4-d coefficient map");
-                y.view([bs, self.nm, h * w])
-            })
-            .collect();
-        (Tensor::cat(&coefs, 2), proto)
+        (super::cv4::forward(&self.cv4, xs, t, self.nm), proto)
     }
 
     /// Every fusable convolution: Detect's, then Proto's and cv4's.
@@ -103,20 +82,13 @@ impl Segment {
             &mut self.proto.cv2,
             &mut self.proto.cv3,
         ]);
-        for (a, b, _) in &mut self.cv4 {
-            v.extend([a, b]);
-        }
+        v.extend(super::cv4::convs_mut(&mut self.cv4));
         v
     }
 
     /// Leaf modules of the extras: Proto (3 Convs + ConvTranspose2d) and cv4.
     pub(crate) fn leaves(&self) -> usize {
         let proto = self.proto.cv1.leaves() + self.proto.cv2.leaves() + self.proto.cv3.leaves() + 1;
-        let cv4: usize = self
-            .cv4
-            .iter()
-            .map(|(a, b, _)| a.leaves() + b.leaves() + 1)
-            .sum();
-        proto + cv4
+        proto + super::cv4::leaves(&self.cv4)
     }
 }

@@ -139,6 +139,15 @@ impl TaskKind {
     }
 }
 
+/// Metric `i` of a task's metric values, 0 when missing or NaN (for fitness sums).
+pub(crate) fn metric_at(metrics: &[f64], i: usize) -> f64 {
+    metrics
+        .get(i)
+        .copied()
+        .filter(|v| !v.is_nan())
+        .unwrap_or(0.0)
+}
+
 /// The implemented task words, comma separated.
 fn implemented_list() -> String {
     TaskKind::ALL

@@ -3,18 +3,6 @@
 
 use super::{Task, TaskKind};
 
-/// The `metrics/...` columns of a pose run (Box then Pose).
-pub const METRIC_COLUMNS: [&str; 8] = [
-    "metrics/precision(B)",
-    "metrics/recall(B)",
-    "metrics/mAP50(B)",
-    "metrics/mAP50-95(B)",
-    "metrics/precision(P)",
-    "metrics/recall(P)",
-    "metrics/mAP50(P)",
-    "metrics/mAP50-95(P)",
-];
-
 /// Keypoint estimation (Ultralytics `PoseTrainer` / `PoseValidator`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pose;
@@ -29,18 +17,11 @@ impl Task for Pose {
     }
 
     fn metric_columns(&self) -> &'static [&'static str] {
-        &METRIC_COLUMNS
+        &crate::metrics::pose::RESULT_KEYS_NO_FITNESS
     }
 
     fn fitness(&self, metrics: &[f64]) -> f64 {
-        let at = |i: usize| {
-            metrics
-                .get(i)
-                .copied()
-                .filter(|v| !v.is_nan())
-                .unwrap_or(0.0)
-        };
-        at(3) + at(7)
+        super::metric_at(metrics, 3) + super::metric_at(metrics, 7)
     }
 
     fn metrics(&self, r: &crate::engine::val::ValResult) -> Vec<f64> {

@@ -21,14 +21,7 @@ impl Task for Segment {
     }
 
     fn fitness(&self, metrics: &[f64]) -> f64 {
-        let at = |i: usize| {
-            metrics
-                .get(i)
-                .copied()
-                .filter(|v| !v.is_nan())
-                .unwrap_or(0.0)
-        };
-        at(3) + at(7)
+        super::metric_at(metrics, 3) + super::metric_at(metrics, 7)
     }
 
     fn metrics(&self, r: &crate::engine::val::ValResult) -> Vec<f64> {

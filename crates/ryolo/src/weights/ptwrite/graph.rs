@@ -193,51 +193,41 @@ impl GraphBuilder {
                 ..Default::default()
             },
         );
-        let mut cv4 = Vec::new();
-        for (i, (a, b, c)) in s.cv4.iter().enumerate() {
-            let seq = vec![
-                ("0".into(), self.conv(a)?),
-                ("1".into(), self.conv(b)?),
-                ("2".into(), plain_conv2d(c)?),
-            ];
-            cv4.push((i.to_string(), container("Sequential", seq)));
-        }
         parts.children.push(("proto".into(), Py::Object(proto)));
-        parts
-            .children
-            .push(("cv4".into(), container("ModuleList", cv4)));
-        let at = parts
-            .attrs
-            .iter()
-            .position(|(k, _)| *k == "stride")
-            .map_or(parts.attrs.len(), |p| p + 1);
+        let at = self.push_cv4(&mut parts, &s.cv4)?;
         parts
             .attrs
             .splice(at..at, [("nm", Py::Int(s.nm)), ("npr", Py::Int(npr))]);
         Ok(parts)
     }
 
-    /// `OBB`: Detect's parts plus child `cv4` (angle branch) and attribute `ne` after `stride`
-    /// (spec/obb.md §11).
-    fn obb(&self, o: &Obb, m: &DetectionModel, max_det: i64) -> Result<Parts> {
-        let mut parts = self.detect(&o.detect, m, max_det)?;
-        let mut cv4 = Vec::new();
-        for (i, (a, b, c)) in o.cv4.iter().enumerate() {
+    /// Appends a head's `cv4` branch (a ModuleList of Sequential(Conv, Conv, Conv2d) per level) to
+    /// `parts`; returns where the head's own attributes go (right after `stride`).
+    fn push_cv4(&self, parts: &mut Parts, cv4: &[(Conv, Conv, Conv2d)]) -> Result<usize> {
+        let mut levels = Vec::new();
+        for (i, (a, b, c)) in cv4.iter().enumerate() {
             let seq = vec![
                 ("0".into(), self.conv(a)?),
                 ("1".into(), self.conv(b)?),
                 ("2".into(), plain_conv2d(c)?),
             ];
-            cv4.push((i.to_string(), container("Sequential", seq)));
+            levels.push((i.to_string(), container("Sequential", seq)));
         }
         parts
             .children
-            .push(("cv4".into(), container("ModuleList", cv4)));
-        let at = parts
+            .push(("cv4".into(), container("ModuleList", levels)));
+        Ok(parts
             .attrs
             .iter()
             .position(|(k, _)| *k == "stride")
-            .map_or(parts.attrs.len(), |p| p + 1);
+            .map_or(parts.attrs.len(), |p| p + 1))
+    }
+
+    /// `OBB`: Detect's parts plus child `cv4` (angle branch) and attribute `ne` after `stride`
+    /// (spec/obb.md §11).
+    fn obb(&self, o: &Obb, m: &DetectionModel, max_det: i64) -> Result<Parts> {
+        let mut parts = self.detect(&o.detect, m, max_det)?;
+        let at = self.push_cv4(&mut parts, &o.cv4)?;
         parts.attrs.insert(at, ("ne", Py::Int(o.ne)));
         Ok(parts)
     }
@@ -246,23 +236,7 @@ impl GraphBuilder {
     /// (spec/pose.md §9; as a trained 8.4 `best.pt` holds them).
     fn pose(&self, p: &Pose, m: &DetectionModel, max_det: i64) -> Result<Parts> {
         let mut parts = self.detect(&p.detect, m, max_det)?;
-        let mut cv4 = Vec::new();
-        for (i, (a, b, c)) in p.cv4.iter().enumerate() {
-            let seq = vec![
-                ("0".into(), self.conv(a)?),
-                ("1".into(), self.conv(b)?),
-                ("2".into(), plain_conv2d(c)?),
-            ];
-            cv4.push((i.to_string(), container("Sequential", seq)));
-        }
-        parts
-            .children
-            .push(("cv4".into(), container("ModuleList", cv4)));
-        let at = parts
-            .attrs
-            .iter()
-            .position(|(k, _)| *k == "stride")
-            .map_or(parts.attrs.len(), |p| p + 1);
+        let at = self.push_cv4(&mut parts, &p.cv4)?;
         parts.attrs.splice(
             at..at,
             [
