@@ -47,6 +47,7 @@ pub fn run(args: &Args) -> Result<ValResult> {
         "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
+    warn_box_only_outputs(&a, m.task());
     outputs(&a, &dir, &entries, &names, &r)?;
     Ok(r)
 }
@@ -198,6 +199,35 @@ pub(crate) fn mask_opts(
         ratio: ratio as usize,
         native: a.bool("save_json") || a.bool("save_txt"),
     }))
+}
+
+/// Pose and OBB validation write their `save_txt` / `save_json` / `metric=coco` outputs with the
+/// axis-aligned boxes only (Ultralytics adds keypoints / rotated boxes): said once, never silently.
+fn warn_box_only_outputs(a: &Args, task: crate::task::TaskKind) {
+    use crate::task::TaskKind;
+    if !matches!(task, TaskKind::Pose | TaskKind::Obb) {
+        return;
+    }
+    let asked: Vec<&str> = [
+        ("save_txt", a.bool("save_txt")),
+        ("save_json", a.bool("save_json")),
+        ("metric=coco", a.str("metric").as_deref() == Some("coco")),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if !asked.is_empty() {
+        let what = if task == TaskKind::Pose {
+            "keypoints"
+        } else {
+            "rotated boxes (rbox/poly, DOTA files)"
+        };
+        eprintln!(
+            "WARNING {}: {task} validation writes the axis-aligned boxes only; the {what} are not \
+             written by ryolo's val outputs yet",
+            asked.join(", ")
+        );
+    }
 }
 
 /// COCO stats, `predictions.json`, label files and plots, as asked.
