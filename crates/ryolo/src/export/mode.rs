@@ -38,6 +38,8 @@ pub fn run(args: &Args) -> Result<std::path::PathBuf> {
         crate::engine::predict::check_imgsz(w, s),
     );
     loaded.model.fuse();
+    // Exported for inference: no parameter takes gradients (Ultralytics prints 0 gradients).
+    loaded.model.vs.freeze();
     println!("{}", loaded.model.info());
     let opset = a.i64("opset").unwrap_or(crate::cfg::mode_defaults::OPSET);
     let meta = crate::export::metadata(
