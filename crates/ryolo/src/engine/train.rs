@@ -788,6 +788,19 @@ impl Trainer {
                     let cls: Vec<usize> = rows.iter().map(|&j| t.cls[j] as usize).collect();
                     crate::plot::blend_masks(&mut im, &masks, m.hw, &cls);
                 }
+                if let Some(o) = &self.kpt_opts {
+                    // Pose: every instance's keypoints (and skeleton) in input pixels.
+                    let sets: Vec<Vec<[f32; 3]>> = (0..t.keypoints.len())
+                        .filter(|&j| t.batch_idx.get(j) == Some(&(k as i64)))
+                        .map(|j| {
+                            t.keypoints[j]
+                                .iter()
+                                .map(|p| [p[0] * bw as f32, p[1] * bh as f32, p[2]])
+                                .collect()
+                        })
+                        .collect();
+                    crate::plot::pose::paint_keypoints(&mut im, &sets, o.kpt_shape.1);
+                }
                 im
             })
             .collect();

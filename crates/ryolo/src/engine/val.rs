@@ -570,13 +570,18 @@ fn plot_val_batch(
     items: &[Item],
     preds: Vec<crate::plot::BatchBoxes>,
     pred_masks: Vec<PredMasks>,
+    (pred_kpts, kpt_ndim): (Vec<Vec<Vec<[f32; 3]>>>, usize),
 ) {
-    // Segment: masks painted on copies of the images.
-    let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty();
-    let painted = |k: usize, m: Option<&PredMasks>| -> Rgb {
+    // Segment: masks painted on copies of the images; pose: keypoints (and skeletons).
+    let pose = kpt_ndim > 0;
+    let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty() || pose;
+    let painted = |k: usize, m: Option<&PredMasks>, kp: Option<&[Vec<[f32; 3]>]>| -> Rgb {
         let mut img = items[k].img.clone();
         if let Some((masks, grid, cls)) = m {
             crate::plot::blend_masks(&mut img, masks, *grid, cls);
+        }
+        if let Some(kp) = kp {
+            crate::plot::pose::paint_keypoints(&mut img, kp, kpt_ndim);
         }
         img
     };
@@ -586,7 +591,8 @@ fn plot_val_batch(
             .enumerate()
             .map(|(k, it)| {
                 let cls: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
-                painted(k, Some(&(it.masks.clone(), it.grid, cls)))
+                let kp = pose.then_some(it.kpts.as_slice());
+                painted(k, Some(&(it.masks.clone(), it.grid, cls)), kp)
             })
             .collect()
     } else {
@@ -594,7 +600,7 @@ fn plot_val_batch(
     };
     let pred_imgs: Vec<Rgb> = (0..items.len())
         .filter(|_| seg)
-        .map(|k| painted(k, pred_masks.get(k)))
+        .map(|k| painted(k, pred_masks.get(k), pred_kpts.get(k).map(Vec::as_slice)))
         .collect();
     let labels: Vec<(&Rgb, crate::plot::BatchBoxes)> = items
         .iter()
@@ -661,8 +667,10 @@ pub fn validate<'m>(
         let t2 = Instant::now();
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         let mut plot_masks = Vec::new();
+        let mut plot_kpts: Vec<Vec<Vec<[f32; 3]>>> = Vec::new();
         for (k, it) in items.iter().enumerate() {
             let (mut pkpts, mut rot) = (Vec::new(), Vec::new());
+            let mut pkpts_full: Vec<Vec<[f32; 3]>> = Vec::new();
             let (mut dets, coefs, protos) = match (cfg.masks, &cfg.kpts) {
                 (Some(_), _) => y.detections_with_masks(k, &nms_cfg),
                 (None, Some(o)) => {
@@ -675,6 +683,15 @@ pub fn validate<'m>(
                     )?;
                     let d = o.kpt_shape.1;
                     pkpts = found.iter().map(|(p, _)| p.xy(d)).collect();
+                    pkpts_full = found
+                        .iter()
+                        .map(|(p, _)| {
+                            p.kpts
+                                .chunks_exact(d.max(2))
+                                .map(|c| [c[0], c[1], c.get(2).copied().unwrap_or(1.0)])
+                                .collect()
+                        })
+                        .collect();
                     (
                         found.into_iter().map(|(p, _)| p.det).collect(),
                         Vec::new(),
@@ -717,6 +734,16 @@ pub fn validate<'m>(
             };
             if cfg.plot_dir.is_some() && bi < 3 {
                 plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
+                if cfg.kpts.is_some() {
+                    // Keypoints of confident detections (> 0.25), as Ultralytics plots them.
+                    plot_kpts.push(
+                        pred.iter()
+                            .zip(&pkpts_full)
+                            .filter(|(p, _)| p.1 > 0.25)
+                            .map(|(_, k)| k.clone())
+                            .collect(),
+                    );
+                }
                 if cfg.masks.is_some() && !pred.is_empty() {
                     // Predicted masks of confident detections (> 0.25), as Ultralytics plots them.
                     let npix = pmasks.len() / pred.len();
@@ -753,7 +780,16 @@ pub fn validate<'m>(
             }
         }
         if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
-            plot_val_batch(dir, bi, mref.names(), &items, plot_preds, plot_masks);
+            let ndim = cfg.kpts.as_ref().map_or(0, |o| o.kpt_shape.1);
+            plot_val_batch(
+                dir,
+                bi,
+                mref.names(),
+                &items,
+                plot_preds,
+                plot_masks,
+                (plot_kpts, ndim),
+            );
         }
         let t3 = Instant::now();
         for (t, (a, z)) in acc.times.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {

@@ -124,6 +124,21 @@ pub fn draw_keypoints(
     }
 }
 
+/// Paints keypoint sets `(x, y, v)` in pixels (skeleton for 17 keypoints) onto a batch image, as
+/// the batch plots show them (radius 3, limbs 1 px; `ndim` 2 or 3).
+pub fn paint_keypoints(img: &mut crate::ops::Rgb, sets: &[Vec<[f32; 3]>], ndim: usize) {
+    if sets.is_empty() {
+        return;
+    }
+    let Some(mut canvas) = RgbImage::from_raw(img.w as u32, img.h as u32, img.data.clone()) else {
+        return;
+    };
+    for k in sets {
+        draw_keypoints(&mut canvas, k, ndim, 3, 2, true);
+    }
+    img.data = canvas.into_raw();
+}
+
 /// A line segment `thick` pixels wide (a filled quadrilateral).
 pub fn thick_line(img: &mut RgbImage, a: (f32, f32), b: (f32, f32), thick: f32, col: Rgb<u8>) {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
