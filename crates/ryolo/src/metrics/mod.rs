@@ -8,6 +8,38 @@ pub mod obb;
 pub mod pose;
 pub mod segment;
 
+/// Occurrences of each class id, over at least `nc` classes (`nt_per_class`, `nt_per_image`).
+pub(crate) fn class_counts(v: &[usize], nc: usize) -> Vec<usize> {
+    let n = nc.max(v.iter().map(|&c| c + 1).max().unwrap_or(0));
+    let mut out = vec![0; n];
+    for &c in v {
+        out[c] += 1;
+    }
+    out
+}
+
+/// The console header of a two-part validation: `Class Images Instances Box(P R mAP50 mAP50-95)`
+/// then `{second}(P R mAP50 mAP50-95)` (`%22s` + `%11s` × 10).
+pub(crate) fn pair_table_header(second: &str) -> String {
+    let mut s = format!("{:>22}", "Class");
+    let sec = format!("{second}(P");
+    for c in [
+        "Images",
+        "Instances",
+        "Box(P",
+        "R",
+        "mAP50",
+        "mAP50-95)",
+        sec.as_str(),
+        "R",
+        "mAP50",
+        "mAP50-95)",
+    ] {
+        s.push_str(&format!("{c:>11}"));
+    }
+    s
+}
+
 /// The 10 IoU thresholds 0.50, 0.55, ..., 0.95.
 pub fn iouv() -> [f64; 10] {
     std::array::from_fn(|i| 0.5 + 0.05 * i as f64)

@@ -81,14 +81,7 @@ pub struct ObbMetrics {
 impl ObbMetrics {
     /// Computes the metrics from collected statistics for `nc` classes.
     pub fn compute(s: &Stats, nc: usize) -> Self {
-        let count = |v: &[usize]| {
-            let n = nc.max(v.iter().map(|&c| c + 1).max().unwrap_or(0));
-            let mut out = vec![0; n];
-            for &c in v {
-                out[c] += 1;
-            }
-            out
-        };
+        let count = |v: &[usize]| super::class_counts(v, nc);
         ObbMetrics {
             boxes: DetMetrics::compute(s),
             nt_per_class: count(&s.target_cls),

@@ -133,14 +133,7 @@ pub struct SegMetrics {
 impl SegMetrics {
     /// Computes Box and Mask metrics from collected statistics for `nc` classes.
     pub fn compute(s: &SegStats, nc: usize) -> Self {
-        let count = |v: &[usize]| {
-            let n = nc.max(v.iter().map(|&c| c + 1).max().unwrap_or(0));
-            let mut out = vec![0; n];
-            for &c in v {
-                out[c] += 1;
-            }
-            out
-        };
+        let count = |v: &[usize]| super::class_counts(v, nc);
         SegMetrics {
             boxes: DetMetrics::compute(&s.boxes),
             masks: DetMetrics::compute(&s.mask_stats()),
@@ -191,24 +184,7 @@ impl SegMetrics {
 
     /// The console header: `Class Images Instances Box(P R mAP50 mAP50-95) Mask(P R mAP50 mAP50-95)`.
     pub fn table_header() -> String {
-        let cols = [
-            "Class",
-            "Images",
-            "Instances",
-            "Box(P",
-            "R",
-            "mAP50",
-            "mAP50-95)",
-            "Mask(P",
-            "R",
-            "mAP50",
-            "mAP50-95)",
-        ];
-        let mut s = format!("{:>22}", cols[0]);
-        for c in &cols[1..] {
-            s.push_str(&format!("{c:>11}"));
-        }
-        s
+        super::pair_table_header("Mask")
     }
 
     /// The `all` row (`seen` images, all instances) and, when `per_class` and more than one name,
