@@ -282,6 +282,19 @@ pub fn detection_loss(
 }
 
 /// The box, class and DFL terms of `v8DetectionLoss` (`get_assigned_targets_and_loss`), shared by the
+/// The class term shared by the box losses: BCE of the logits against the assigner's target scores
+/// summed and divided by their sum (at least 1); returns it with that divisor.
+pub(crate) fn class_bce(pred_scores: &Tensor, target_scores: &Tensor) -> (Tensor, Tensor) {
+    let tss = target_scores.sum(Kind::Float).clamp_min(1.0);
+    let loss = pred_scores.binary_cross_entropy_with_logits::<Tensor>(
+        target_scores,
+        None,
+        None,
+        Reduction::Sum,
+    ) / &tss;
+    (loss, tss)
+}
+
 /// detection and segmentation losses.
 pub fn detection_terms(
     cfg: &LossConfig,
@@ -357,13 +370,7 @@ pub fn detection_terms(
             &mask_gt,
         )
     });
-    let tss = asg.target_scores.sum(Kind::Float).clamp_min(1.0);
-    let loss_cls = pred_scores.binary_cross_entropy_with_logits::<Tensor>(
-        &asg.target_scores,
-        None,
-        None,
-        Reduction::Sum,
-    ) / &tss;
+    let (loss_cls, tss) = class_bce(&pred_scores, &asg.target_scores);
     let fg = &asg.fg_mask;
     let target_bboxes = &asg.target_bboxes / stride_t.unsqueeze(0);
     let weight = asg

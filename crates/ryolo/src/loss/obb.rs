@@ -2,10 +2,10 @@
 //! assigner (anchors inside the rotated gt, ProbIoU overlaps), BCE class loss, ProbIoU box loss, DFL on
 //! the distances in the target's frame and the aspect-weighted angle loss.
 
-use super::{assign_from, dfl_sum, no_assignment, Assignment, LossConfig, LossOutput};
+use super::{assign_from, class_bce, dfl_sum, no_assignment, Assignment, LossConfig, LossOutput};
 use crate::nn::model::{make_anchors, RawOutput, REG_MAX};
 use crate::nn::obb::{dist2rbox, rbox2dist};
-use tch::{Kind, Reduction, Tensor};
+use tch::{Kind, Tensor};
 
 /// OBB training targets of a batch, one entry per box.
 #[derive(Debug, Clone, Default)]
@@ -252,13 +252,7 @@ pub fn obb_terms(
             &mask_gt,
         )
     });
-    let tss = asg.target_scores.sum(Kind::Float).clamp_min(1.0);
-    let loss_cls = pred_scores.binary_cross_entropy_with_logits::<Tensor>(
-        &asg.target_scores,
-        None,
-        None,
-        Reduction::Sum,
-    ) / &tss;
+    let (loss_cls, tss) = class_bce(&pred_scores, &asg.target_scores);
     let fg = &asg.fg_mask;
     let zero = || Tensor::zeros([], (Kind::Float, dev));
     let (loss_box, loss_dfl, loss_angle) = if fg.any().int64_value(&[]) != 0 {
