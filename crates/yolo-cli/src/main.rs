@@ -10,7 +10,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx|pt), track, benchmark, info
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0\n              yolo data split_dota source=DOTA_ROOT out=DIR [crop_size=1024 gap=200 rates=1.0 splits=train,val,test] (Ultralytics split_trainval/split_test tiles)
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -295,6 +295,10 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             }
             println!("Converted {} images, {} boxes, {} classes {:?}; {} boxes or images dropped (listed above). Dataset: {}", rep.images, rep.boxes, rep.names.len(), rep.names, rep.dropped.len(), rep.yaml.display());
         }
+        Some("split_dota") => {
+            let keys: Vec<String> = cmd.overrides.keys().map(text).collect();
+            print!("{}", ryolo::data::split_dota::cli(&get, &keys)?);
+        }
         Some("split") => {
             let source = get("source")
                 .ok_or_else(|| anyhow::anyhow!("yolo data split needs source=<images dir>"))?;
@@ -321,7 +325,7 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             println!("Autosplitting images from {source}: train {}, val {}, test {} (autosplit_*.txt written next to it)", c[0], c[1], c[2]);
         }
         other => bail!(
-            "unknown data tool {:?}: use synth, check, convert or split",
+            "unknown data tool {:?}: use synth, check, convert, split or split_dota",
             other.unwrap_or("")
         ),
     }

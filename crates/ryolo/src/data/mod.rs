@@ -14,6 +14,7 @@ pub mod loader;
 pub mod min_area_rect;
 pub mod obb;
 pub mod plain;
+pub mod split_dota;
 pub mod synth;
 pub mod synth_po;
 pub mod video;
