@@ -3,6 +3,7 @@
 
 pub mod classify;
 mod mode;
+pub mod obb_out;
 mod output;
 pub mod seg;
 
@@ -120,6 +121,9 @@ pub struct ValResult {
     /// Segment runs with `collect`: per image, the saved forms of each detection's mask (aligned
     /// with `predictions`).
     pub mask_outputs: Vec<Vec<seg::MaskOut>>,
+    /// OBB runs with `collect`: per image, each detection's `[cx, cy, w, h, θ]` in original pixels
+    /// (not clipped; aligned with `predictions`).
+    pub rotated: Vec<Vec<[f32; 5]>>,
     /// Images that could not be decoded and were left out (each named in a warning).
     pub skipped: Vec<std::path::PathBuf>,
 }
@@ -288,6 +292,7 @@ struct Accum {
     loss_sum: Vec<f64>,
     predictions: Vec<(usize, Vec<Pred>)>,
     mask_outputs: Vec<Vec<seg::MaskOut>>,
+    rotated: Vec<Vec<[f32; 5]>>,
     times: [f64; 3],
 }
 
@@ -469,6 +474,7 @@ impl Accum {
             loss_sum: Vec::new(),
             predictions: Vec::new(),
             mask_outputs: Vec::new(),
+            rotated: Vec::new(),
             times: [0.0; 3],
         }
     }
@@ -529,6 +535,23 @@ impl Accum {
                 })
                 .collect();
             self.predictions.push((index, back));
+            if let Extra::Rotated(rb) = extra {
+                // scale_boxes(xywh=True): centre un-padded, all divided by the gains, θ kept.
+                let (g, p) = (it.gain, it.pad);
+                self.rotated.push(
+                    rb.iter()
+                        .map(|(b, _, _)| {
+                            [
+                                (b[0] - p.0) / g.0,
+                                (b[1] - p.1) / g.1,
+                                b[2] / g.0,
+                                b[3] / g.1,
+                                b[4],
+                            ]
+                        })
+                        .collect(),
+                );
+            }
         }
         let nc = self.per_class.len();
         let mut present: Vec<usize> = it.gt.iter().map(|g| g.1).collect();
@@ -845,6 +868,7 @@ pub fn validate<'m>(
             .map(|_| acc.loss_sum.iter().map(|v| v / nb).collect()),
         predictions: acc.predictions,
         mask_outputs: acc.mask_outputs,
+        rotated: acc.rotated,
         skipped,
     })
 }

@@ -94,6 +94,7 @@ pub fn validate_cls(
         loss: loss.then(|| vec![loss_sum / chunks.len().max(1) as f64]),
         predictions: Vec::new(),
         mask_outputs: Vec::new(),
+        rotated: Vec::new(),
         skipped: Vec::new(),
     })
 }

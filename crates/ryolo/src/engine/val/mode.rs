@@ -48,7 +48,8 @@ pub fn run(args: &Args) -> Result<ValResult> {
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
     warn_box_only_outputs(&a, m.task());
-    outputs(&a, &dir, &entries, &names, &r)?;
+    let dota = m.task() == crate::task::TaskKind::Obb && dota_split(&a, &data);
+    outputs(&a, &dir, &entries, &names, &r, dota)?;
     Ok(r)
 }
 
@@ -201,31 +202,46 @@ pub(crate) fn mask_opts(
     }))
 }
 
-/// Pose and OBB validation write their `save_txt` / `save_json` / `metric=coco` outputs with the
-/// axis-aligned boxes only (Ultralytics adds keypoints / rotated boxes): said once, never silently.
+/// Whether the validated split is DOTA data for Ultralytics' OBBValidator (one source whose path
+/// contains `DOTA`): its `save_json` adds the DOTA Task1 files.
+fn dota_split(a: &Args, data: &str) -> bool {
+    let split = a.str("split").unwrap_or_else(|| "val".into());
+    load_data_yaml(Path::new(data))
+        .ok()
+        .and_then(|dc| dc.split(&split).ok().map(super::obb_out::is_dota))
+        .unwrap_or(false)
+}
+
+/// Pose validation writes its `save_txt` / `save_json` / `metric=coco` outputs with the
+/// axis-aligned boxes only (Ultralytics adds keypoints), and OBB its `metric=coco` numbers from
+/// the axis-aligned boxes: said once, never silently.
 fn warn_box_only_outputs(a: &Args, task: crate::task::TaskKind) {
     use crate::task::TaskKind;
     if !matches!(task, TaskKind::Pose | TaskKind::Obb) {
         return;
     }
+    let pose = task == TaskKind::Pose;
     let asked: Vec<&str> = [
-        ("save_txt", a.bool("save_txt")),
-        ("save_json", a.bool("save_json")),
+        ("save_txt", pose && a.bool("save_txt")),
+        ("save_json", pose && a.bool("save_json")),
         ("metric=coco", a.str("metric").as_deref() == Some("coco")),
     ]
     .into_iter()
     .filter_map(|(k, on)| on.then_some(k))
     .collect();
-    if !asked.is_empty() {
-        let what = if task == TaskKind::Pose {
-            "keypoints"
-        } else {
-            "rotated boxes (rbox/poly, DOTA files)"
-        };
+    if asked.is_empty() {
+        return;
+    }
+    if pose {
         eprintln!(
-            "WARNING {}: {task} validation writes the axis-aligned boxes only; the {what} are not \
+            "WARNING {}: pose validation writes the axis-aligned boxes only; the keypoints are not \
              written by ryolo's val outputs yet",
             asked.join(", ")
+        );
+    } else {
+        eprintln!(
+            "WARNING metric=coco: obb validation scores the axis-aligned bounds of the rotated \
+             boxes with COCOeval (Ultralytics has no COCO evaluation for OBB)"
         );
     }
 }
@@ -237,6 +253,7 @@ fn outputs(
     entries: &[LabelEntry],
     names: &[String],
     r: &ValResult,
+    dota: bool,
 ) -> Result<()> {
     if a.str("metric").as_deref() == Some("coco") {
         let stats = super::coco_stats(entries, r);
@@ -248,11 +265,26 @@ fn outputs(
     if a.bool("save_json") {
         std::fs::create_dir_all(dir)?;
         let p = dir.join("predictions.json");
-        std::fs::write(
-            &p,
-            serde_json::to_string(&super::predictions_json(entries, r))?,
-        )?;
+        let obb = (!r.rotated.is_empty()).then(|| super::obb_out::obb_rows(entries, r));
+        let json = match &obb {
+            Some(rows) => serde_json::Value::Array(rows.iter().map(|x| x.json()).collect()),
+            None => super::predictions_json(entries, r),
+        };
+        std::fs::write(&p, serde_json::to_string(&json)?)?;
         println!("Saving {}...", p.display());
+        if let (true, Some(rows)) = (dota, &obb) {
+            if !rows.is_empty() {
+                println!(
+                    "Saving predictions with DOTA format to {}...",
+                    dir.join("predictions_txt").display()
+                );
+                println!(
+                    "Saving merged predictions with DOTA format to {}...",
+                    dir.join("predictions_merged_txt").display()
+                );
+                super::obb_out::write_dota(dir, rows, names)?;
+            }
+        }
     }
     if a.bool("save_txt") {
         super::write_labels(dir, entries, r)?;
