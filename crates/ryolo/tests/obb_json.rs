@@ -120,3 +120,119 @@ fn python_repr_round_and_tile_names() {
     assert_eq!(ImageId::of("0012").text(), "12");
     assert_eq!(ImageId::of("a12").text(), "a12");
 }
+
+/// Copies a folder tree.
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let to = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &to);
+        } else if p.extension().is_none_or(|x| x != "cache") {
+            std::fs::copy(&p, &to).unwrap();
+        }
+    }
+}
+
+/// A validation run with `collect` on dota8 (copied to a `DOTA8` folder) keeps every rotated box
+/// in original pixels: the corners of each `predictions.json` row bound the run's axis-aligned
+/// box (clipped to the image), and the DOTA files cover every row.
+#[test]
+fn val_rows_carry_the_rotated_boxes_of_the_run() {
+    use ryolo::data::{list_images, load_data_yaml, scan_with, LabelFormat};
+    use ryolo::engine::val::{obb_out, validate, ValConfig};
+    let Some(sh) = common::shared() else { return };
+    let fx = sh.join("fixtures/ultralytics/obb");
+    let d = common::tmp("obb-json-val");
+    copy_tree(&sh.join("datasets/dota8"), &d.join("DOTA8"));
+    let yaml = d.join("DOTA8/dota8.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("path:") {
+                format!("path: {}", d.join("DOTA8").display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&yaml, text).unwrap();
+    let dc = load_data_yaml(&yaml).unwrap();
+    assert!(obb_out::is_dota(dc.split("val").unwrap()));
+    let files = list_images(dc.split("val").unwrap()).unwrap();
+    let entries = scan_with("val", &files, dc.nc(), false, LabelFormat::Obb).entries;
+    // The seed-0 model with calibrated BatchNorm buffers: class scores up to ~0.0024.
+    let mut m = ryolo::weights::load_model(
+        fx.join("yolo11n-obb_seed0.pt").to_str().unwrap(),
+        None,
+        tch::Device::Cpu,
+    )
+    .unwrap()
+    .model;
+    let bufs: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_npz(fx.join("bn_calibration.npz"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    ryolo::weights::load_state(&mut m, &bufs, false).unwrap();
+    let cfg = ValConfig {
+        imgsz: 320,
+        batch: 4,
+        conf: 0.001,
+        collect: true,
+        save_json: true,
+        obb: true,
+        ..Default::default()
+    };
+    let r = validate(&m, &entries, &cfg, |_, _| {}).unwrap();
+    let rows = obb_out::obb_rows(&entries, &r);
+    let n: usize = r.predictions.iter().map(|p| p.1.len()).sum();
+    assert_eq!(rows.len(), n);
+    assert!(n > 50, "only {n} detections");
+    let mut k = 0;
+    let mut worst = 0f64;
+    for (i, dets) in &r.predictions {
+        let (h, w) = (entries[*i].shape.0 as f64, entries[*i].shape.1 as f64);
+        for (b, _, cls) in dets {
+            let row = &rows[k];
+            k += 1;
+            assert_eq!(row.category_id, cls + 1);
+            let xs = [row.poly[0], row.poly[2], row.poly[4], row.poly[6]];
+            let ys = [row.poly[1], row.poly[3], row.poly[5], row.poly[7]];
+            let lo = |v: [f64; 4]| v.into_iter().fold(f64::INFINITY, f64::min);
+            let hi = |v: [f64; 4]| v.into_iter().fold(f64::NEG_INFINITY, f64::max);
+            let want = [
+                lo(xs).clamp(0.0, w),
+                lo(ys).clamp(0.0, h),
+                hi(xs).clamp(0.0, w),
+                hi(ys).clamp(0.0, h),
+            ];
+            for (g, e) in b.iter().zip(want) {
+                worst = worst.max((*g as f64 - e).abs());
+            }
+        }
+    }
+    // The axis-aligned boxes go through the same mapping in float32; the corners are rounded to
+    // 3 decimals and recomputed from the mapped box (float32 at ~1000 px: ~1e-4).
+    assert!(worst < 2e-3, "corner bounds vs boxes: {worst}");
+    let names = dc.names.clone();
+    obb_out::write_dota(&d, &rows, &names).unwrap();
+    let count = |sub: &str| -> usize {
+        std::fs::read_dir(d.join(sub))
+            .unwrap()
+            .map(|e| {
+                std::fs::read_to_string(e.unwrap().path())
+                    .unwrap()
+                    .lines()
+                    .count()
+            })
+            .sum()
+    };
+    assert_eq!(count("predictions_txt"), n);
+    assert!(count("predictions_merged_txt") <= n);
+    eprintln!("{n} rows; corner bounds within {worst:.2e} of the boxes");
+    let _ = std::fs::remove_dir_all(&d);
+}
