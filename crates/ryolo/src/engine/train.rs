@@ -804,6 +804,30 @@ impl Trainer {
                 im
             })
             .collect();
+        if !t.rboxes.is_empty() && t.rboxes.len() == t.cls.len() {
+            // OBB: the rotated outlines of the canonical xywhr targets.
+            let items: Vec<(&crate::ops::Rgb, crate::plot::obb::RotatedBatchBoxes)> = imgs
+                .iter()
+                .enumerate()
+                .map(|(k, im)| {
+                    let (w, h) = (bw as f32, bh as f32);
+                    let bx = (0..t.cls.len())
+                        .filter(|&j| t.batch_idx[j] == k as i64)
+                        .map(|j| {
+                            let r = t.rboxes[j];
+                            (
+                                [r[0] * w, r[1] * h, r[2] * w, r[3] * h, r[4]],
+                                t.cls[j] as usize,
+                                None,
+                            )
+                        })
+                        .collect();
+                    (im, bx)
+                })
+                .collect();
+            let _ = crate::plot::obb::plot_batch_rotated(&items, &self.names, &out);
+            return;
+        }
         let items: Vec<(&crate::ops::Rgb, crate::plot::BatchBoxes)> = imgs
             .iter()
             .enumerate()

@@ -594,7 +594,26 @@ fn plot_val_batch(
     preds: Vec<crate::plot::BatchBoxes>,
     pred_masks: Vec<PredMasks>,
     (pred_kpts, kpt_ndim): (Vec<Vec<Vec<[f32; 3]>>>, usize),
+    rotated: Option<Vec<crate::plot::obb::RotatedBatchBoxes>>,
 ) {
+    if let Some(rot) = rotated {
+        // OBB: rotated outlines of the labels and of the predictions.
+        let (lp, pp) = (
+            dir.join(format!("val_batch{bi}_labels.jpg")),
+            dir.join(format!("val_batch{bi}_pred.jpg")),
+        );
+        let labels: Vec<_> = items
+            .iter()
+            .map(|it| {
+                let b = it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1, None));
+                (&it.img, b.collect())
+            })
+            .collect();
+        let _ = crate::plot::obb::plot_batch_rotated(&labels, names, &lp);
+        let preds: Vec<_> = items.iter().map(|it| &it.img).zip(rot).collect();
+        let _ = crate::plot::obb::plot_batch_rotated(&preds, names, &pp);
+        return;
+    }
     // Segment: masks painted on copies of the images; pose: keypoints (and skeletons).
     let pose = kpt_ndim > 0;
     let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty() || pose;
@@ -691,6 +710,7 @@ pub fn validate<'m>(
         let mut plot_preds: Vec<crate::plot::BatchBoxes> = Vec::new();
         let mut plot_masks = Vec::new();
         let mut plot_kpts: Vec<Vec<Vec<[f32; 3]>>> = Vec::new();
+        let mut plot_rot: Vec<crate::plot::obb::RotatedBatchBoxes> = Vec::new();
         for (k, it) in items.iter().enumerate() {
             let (mut pkpts, mut rot) = (Vec::new(), Vec::new());
             let mut pkpts_full: Vec<Vec<[f32; 3]>> = Vec::new();
@@ -757,6 +777,7 @@ pub fn validate<'m>(
             };
             if cfg.plot_dir.is_some() && bi < 3 {
                 plot_preds.push(pred.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
+                plot_rot.push(rot.iter().map(|(b, c, cl)| (*b, *cl, Some(*c))).collect());
                 if cfg.kpts.is_some() {
                     // Keypoints of confident detections (> 0.25), as Ultralytics plots them.
                     plot_kpts.push(
@@ -812,6 +833,7 @@ pub fn validate<'m>(
                 plot_preds,
                 plot_masks,
                 (plot_kpts, ndim),
+                cfg.obb.then_some(plot_rot),
             );
         }
         let t3 = Instant::now();

@@ -131,16 +131,50 @@ pub fn plot_batch(
     names: &[String],
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let items = &items[..items.len().min(16)];
-    if items.is_empty() {
+    let imgs: Vec<&crate::ops::Rgb> = items.iter().map(|(im, _)| *im).collect();
+    plot_grid(&imgs, out, |canvas, k, s, (ox, oy)| {
+        let drawn: Vec<([f32; 4], usize, Option<String>)> = items[k]
+            .1
+            .iter()
+            .filter(|(_, _, c)| c.is_none_or(|c| c > 0.25))
+            .map(|(b, c, conf)| {
+                (
+                    [b[0] * s + ox, b[1] * s + oy, b[2] * s + ox, b[3] * s + oy],
+                    *c,
+                    Some(batch_label(names, *c, *conf)),
+                )
+            })
+            .collect();
+        draw_boxes(canvas, &drawn, Some(1));
+    })
+}
+
+/// A batch plot's label: the class name, with the confidence (`{:.1}`) for predictions.
+pub fn batch_label(names: &[String], cls: usize, conf: Option<f32>) -> String {
+    let name = names.get(cls).cloned().unwrap_or_else(|| cls.to_string());
+    match conf {
+        Some(p) => format!("{name} {p:.1}"),
+        None => name,
+    }
+}
+
+/// The grid of a batch plot: up to 16 images resized into tiles, `draw(canvas, k, scale, origin)`
+/// annotating tile k, white tile borders; saved to `out`.
+pub fn plot_grid(
+    imgs: &[&crate::ops::Rgb],
+    out: &std::path::Path,
+    mut draw: impl FnMut(&mut RgbImage, usize, f32, (f32, f32)),
+) -> anyhow::Result<()> {
+    let imgs = &imgs[..imgs.len().min(16)];
+    if imgs.is_empty() {
         return Ok(());
     }
-    let ns = (items.len() as f64).sqrt().ceil() as usize;
-    let (h, w) = (items[0].0.h, items[0].0.w);
+    let ns = (imgs.len() as f64).sqrt().ceil() as usize;
+    let (h, w) = (imgs[0].h, imgs[0].w);
     let scale = (1920.0 / (ns.max(1) * h.max(w)) as f64).min(1.0);
     let (th, tw) = (((h as f64) * scale) as usize, ((w as f64) * scale) as usize);
     let mut canvas = RgbImage::from_pixel((tw * ns) as u32, (th * ns) as u32, Rgb([255, 255, 255]));
-    for (k, (img, boxes)) in items.iter().enumerate() {
+    for (k, img) in imgs.iter().enumerate() {
         let tile = crate::ops::resize_linear(img, tw, th);
         let (ox, oy) = ((k % ns) * tw, (k / ns) * th);
         for y in 0..th {
@@ -149,29 +183,7 @@ pub fn plot_batch(
                 canvas.put_pixel((ox + x) as u32, (oy + y) as u32, Rgb([p[0], p[1], p[2]]));
             }
         }
-        let drawn: Vec<([f32; 4], usize, Option<String>)> = boxes
-            .iter()
-            .filter(|(_, _, c)| c.is_none_or(|c| c > 0.25))
-            .map(|(b, c, conf)| {
-                let s = scale as f32;
-                let name = names.get(*c).cloned().unwrap_or_else(|| c.to_string());
-                let label = match conf {
-                    Some(p) => format!("{name} {p:.1}"),
-                    None => name,
-                };
-                (
-                    [
-                        b[0] * s + ox as f32,
-                        b[1] * s + oy as f32,
-                        b[2] * s + ox as f32,
-                        b[3] * s + oy as f32,
-                    ],
-                    *c,
-                    Some(label),
-                )
-            })
-            .collect();
-        draw_boxes(&mut canvas, &drawn, Some(1));
+        draw(&mut canvas, k, scale as f32, (ox as f32, oy as f32));
         imageproc::drawing::draw_hollow_rect_mut(
             &mut canvas,
             Rect::at(ox as i32, oy as i32).of_size(tw as u32, th as u32),

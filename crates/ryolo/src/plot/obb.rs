@@ -26,6 +26,34 @@ pub fn draw_rotated_boxes(img: &mut RgbImage, boxes: &[RotatedBox], line_width: 
     }
 }
 
+/// Rotated boxes of one image in a batch plot: `[cx, cy, w, h, θ]` in the image's pixels, class,
+/// confidence (None for ground truth).
+pub type RotatedBatchBoxes = Vec<([f32; 5], usize, Option<f32>)>;
+
+/// `train_batch*.jpg` / `val_batch*_{labels,pred}.jpg` of an OBB run, as Ultralytics'
+/// `plot_images` draws `xywhr` boxes: each box scaled into its tile, corners truncated to whole
+/// pixels, the closed outline with the label at the first corner (predictions above 0.25).
+pub fn plot_batch_rotated(
+    items: &[(&crate::ops::Rgb, RotatedBatchBoxes)],
+    names: &[String],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let imgs: Vec<&crate::ops::Rgb> = items.iter().map(|(im, _)| *im).collect();
+    super::plot_grid(&imgs, out, |canvas, k, s, (ox, oy)| {
+        let drawn: Vec<RotatedBox> = items[k]
+            .1
+            .iter()
+            .filter(|(_, _, c)| c.is_none_or(|c| c > 0.25))
+            .map(|(b, c, conf)| {
+                let b = [b[0] * s + ox, b[1] * s + oy, b[2] * s, b[3] * s, b[4]];
+                let corners = crate::ops::obb::xywhr_to_corners(&b).map(|p| p.map(f32::trunc));
+                (corners, *c, Some(super::batch_label(names, *c, *conf)))
+            })
+            .collect();
+        draw_rotated_boxes(canvas, &drawn, Some(1));
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
