@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Cache format version; bump when the scan rules change.
-const CACHE_VERSION: &str = "ryolo-labels-5";
+const CACHE_VERSION: &str = "ryolo-labels-6";
 
 /// How label rows are read; the caller picks it from the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -289,11 +289,6 @@ fn split_row(vals: &[f64], format: LabelFormat, poly_file: bool) -> Result<RawRo
                     .into(),
             );
         }
-        if format == LabelFormat::Obb && n != 9 {
-            return Err(format!(
-                "OBB rows need 9 values (class and 4 corners), {n} detected"
-            ));
-        }
         if n.is_multiple_of(2) {
             return Err(format!(
                 "polygon row has {n} values: an odd number of coordinates ({}); expected class \
@@ -307,6 +302,7 @@ fn split_row(vals: &[f64], format: LabelFormat, poly_file: bool) -> Result<RawRo
         let pts = points(&vals[1..]);
         raw.bx = extent(&pts);
         if format == LabelFormat::Obb {
+            // Other point counts are fitted in pixels once the image size is known (`fill`).
             raw.corners = <[[f32; 2]; 4]>::try_from(pts.as_slice()).ok();
         }
         raw.poly = Some(pts);
@@ -546,9 +542,26 @@ fn fill(entry: &mut LabelEntry, rows: Vec<Row>, format: LabelFormat, box_rows: b
             entry.keypoints = Some(rows.into_iter().filter_map(|r| r.kpts).collect());
         }
         LabelFormat::Obb => {
-            entry.corners = parts.then(|| rows.into_iter().filter_map(|r| r.corners).collect());
+            let (h, w) = (entry.shape.0 as f32, entry.shape.1 as f32);
+            entry.corners = parts.then(|| {
+                rows.into_iter()
+                    .filter_map(|r| {
+                        r.corners
+                            .or_else(|| r.poly.map(|p| min_area_corners(&p, w, h)))
+                    })
+                    .collect()
+            });
         }
     }
+}
+
+/// The corners (normalised) of the minimum-area rectangle of a normalised polygon, fitted in the
+/// pixels of a `w x h` image: an OBB row with other than 4 points is a polygon whose rotated box
+/// Ultralytics fits with `minAreaRect` (spec/obb.md §1).
+fn min_area_corners(poly: &[[f32; 2]], w: f32, h: f32) -> Corners {
+    let px: Vec<[f32; 2]> = poly.iter().map(|p| [p[0] * w, p[1] * h]).collect();
+    let r = super::obb::xywhr_from_points(&px);
+    crate::ops::obb::xywhr_to_corners(&r).map(|p| [p[0] / w, p[1] / h])
 }
 
 /// Checks an image and its label file as detection labels (spec/data.md §3); never panics.
@@ -580,6 +593,19 @@ pub fn verify_with(im_file: &Path, nc: usize, single_cls: bool, format: LabelFor
         Ok(r) => r,
         Err(w) => return Checked::corrupt(w),
     };
+    if format == LabelFormat::Obb {
+        let fitted = rows
+            .iter()
+            .filter(|r| r.corners.is_none() && r.poly.is_some())
+            .count();
+        if fitted > 0 {
+            warnings.push(format!(
+                "{}: {fitted} OBB rows with other than 4 points taken as polygons and fitted with \
+                 their minimum-area rectangle (as Ultralytics)",
+                lb.display()
+            ));
+        }
+    }
     let removed = dedup(&mut rows);
     if removed > 0 {
         warnings.push(format!(
