@@ -585,6 +585,31 @@ enum Extra<'a> {
 /// One image's predicted masks for plotting: mask bytes, their (h, w) grid and the classes.
 type PredMasks = (Vec<u8>, (usize, usize), Vec<usize>);
 
+/// `val_batch{bi}_labels.jpg` and `_pred.jpg` of an OBB run: rotated outlines of the labels and
+/// of the predictions (`rot`, one list per item).
+fn plot_val_batch_rotated(
+    dir: &std::path::Path,
+    bi: usize,
+    names: &[String],
+    items: &[Item],
+    rot: Vec<crate::plot::obb::RotatedBatchBoxes>,
+) {
+    let (lp, pp) = (
+        dir.join(format!("val_batch{bi}_labels.jpg")),
+        dir.join(format!("val_batch{bi}_pred.jpg")),
+    );
+    let labels: Vec<_> = items
+        .iter()
+        .map(|it| {
+            let b = it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1, None));
+            (&it.img, b.collect())
+        })
+        .collect();
+    let _ = crate::plot::obb::plot_batch_rotated(&labels, names, &lp);
+    let preds: Vec<_> = items.iter().map(|it| &it.img).zip(rot).collect();
+    let _ = crate::plot::obb::plot_batch_rotated(&preds, names, &pp);
+}
+
 /// `val_batch{bi}_labels.jpg` and `_pred.jpg`.
 fn plot_val_batch(
     dir: &std::path::Path,
@@ -594,26 +619,7 @@ fn plot_val_batch(
     preds: Vec<crate::plot::BatchBoxes>,
     pred_masks: Vec<PredMasks>,
     (pred_kpts, kpt_ndim): (Vec<Vec<Vec<[f32; 3]>>>, usize),
-    rotated: Option<Vec<crate::plot::obb::RotatedBatchBoxes>>,
 ) {
-    if let Some(rot) = rotated {
-        // OBB: rotated outlines of the labels and of the predictions.
-        let (lp, pp) = (
-            dir.join(format!("val_batch{bi}_labels.jpg")),
-            dir.join(format!("val_batch{bi}_pred.jpg")),
-        );
-        let labels: Vec<_> = items
-            .iter()
-            .map(|it| {
-                let b = it.rboxes.iter().zip(&it.gt).map(|(r, g)| (*r, g.1, None));
-                (&it.img, b.collect())
-            })
-            .collect();
-        let _ = crate::plot::obb::plot_batch_rotated(&labels, names, &lp);
-        let preds: Vec<_> = items.iter().map(|it| &it.img).zip(rot).collect();
-        let _ = crate::plot::obb::plot_batch_rotated(&preds, names, &pp);
-        return;
-    }
     // Segment: masks painted on copies of the images; pose: keypoints (and skeletons).
     let pose = kpt_ndim > 0;
     let seg = items.iter().any(|it| !it.masks.is_empty()) || !pred_masks.is_empty() || pose;
@@ -823,7 +829,9 @@ pub fn validate<'m>(
                 ));
             }
         }
-        if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
+        if let (Some(dir), true, true) = (&cfg.plot_dir, bi < 3, cfg.obb) {
+            plot_val_batch_rotated(dir, bi, mref.names(), &items, plot_rot);
+        } else if let (Some(dir), true) = (&cfg.plot_dir, bi < 3) {
             let ndim = cfg.kpts.as_ref().map_or(0, |o| o.kpt_shape.1);
             plot_val_batch(
                 dir,
@@ -833,7 +841,6 @@ pub fn validate<'m>(
                 plot_preds,
                 plot_masks,
                 (plot_kpts, ndim),
-                cfg.obb.then_some(plot_rot),
             );
         }
         let t3 = Instant::now();
