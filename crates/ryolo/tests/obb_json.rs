@@ -218,6 +218,38 @@ fn val_rows_carry_the_rotated_boxes_of_the_run() {
     // The axis-aligned boxes go through the same mapping in float32; the corners are rounded to
     // 3 decimals and recomputed from the mapped box (float32 at ~1000 px: ~1e-4).
     assert!(worst < 2e-3, "corner bounds vs boxes: {worst}");
+    // save_txt: one file per image with predictions, 9 values per row (no confidence unless
+    // save_conf), the corners of the same rows normalised by the image size.
+    obb_out::write_obb_labels(&d, &entries, &r, false).unwrap();
+    let mut k = 0;
+    for (i, dets) in &r.predictions {
+        let e = &entries[*i];
+        let stem = e.im_file.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(d.join(format!("labels/{stem}.txt"))).unwrap();
+        assert_eq!(text.lines().count(), dets.len());
+        let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
+        for line in text.lines() {
+            let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+            assert_eq!(v.len(), 9, "{line}");
+            assert_eq!(v[0] as usize + 1, rows[k].category_id);
+            for (j, x) in v[1..].iter().enumerate() {
+                let want = rows[k].poly[j] / if j % 2 == 0 { w } else { h };
+                // Half a unit of the 6th significant digit (`%g`) plus the 3-decimal rounding
+                // of the JSON corners (< 1e-6 of the image size).
+                let tol = 0.5e-5 * 10f64.powf(x.abs().max(1e-3).log10().floor()) + 1e-6;
+                assert!((x - want).abs() <= tol, "{line} vs {:?}", rows[k].poly);
+            }
+            k += 1;
+        }
+    }
+    obb_out::write_obb_labels(&d, &entries, &r, true).unwrap();
+    let any = std::fs::read_dir(d.join("labels"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let first = std::fs::read_to_string(any.path()).unwrap();
+    assert_eq!(first.lines().next().unwrap().split(' ').count(), 10);
     let names = dc.names.clone();
     obb_out::write_dota(&d, &rows, &names).unwrap();
     let count = |sub: &str| -> usize {

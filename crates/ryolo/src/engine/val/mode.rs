@@ -287,7 +287,11 @@ fn outputs(
         }
     }
     if a.bool("save_txt") {
-        super::write_labels(dir, entries, r)?;
+        if r.rotated.is_empty() {
+            super::write_labels(dir, entries, r)?;
+        } else {
+            super::obb_out::write_obb_labels(dir, entries, r, a.bool("save_conf"))?;
+        }
     }
     if a.on("plots") {
         std::fs::create_dir_all(dir)?;

@@ -297,3 +297,63 @@ pub fn write_dota(dir: &Path, rows: &[ObbRow], names: &[String]) -> Result<()> {
     }
     write_task1(&merged, &out)
 }
+
+/// `labels/*.txt` of an OBB validation (`save_txt`), as OBBValidator's `save_one_txt`: for each
+/// image with predictions, `cls x1 y1 … x4 y4` rows (corners normalised by the original size,
+/// `%g`) plus the confidence with `save_conf`; the file name is the image's path below the
+/// images' common folder, parts joined by `_` (`a/1.jpg` → `a_1.txt`). Label files a previous run
+/// left are removed first.
+pub fn write_obb_labels(
+    dir: &Path,
+    entries: &[LabelEntry],
+    r: &ValResult,
+    save_conf: bool,
+) -> Result<()> {
+    use crate::ops::obb::{obb_txt_line, RotatedDetection};
+    let ldir = dir.join("labels");
+    if let Ok(rd) = std::fs::read_dir(&ldir) {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "txt") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    std::fs::create_dir_all(&ldir).with_context(|| format!("creating {}", ldir.display()))?;
+    let parents: Vec<&Path> = entries.iter().filter_map(|e| e.im_file.parent()).collect();
+    let root: PathBuf = parents.first().map_or_else(PathBuf::new, |first| {
+        first
+            .components()
+            .enumerate()
+            .take_while(|(i, c)| parents.iter().all(|p| p.components().nth(*i) == Some(*c)))
+            .map(|(_, c)| c)
+            .collect()
+    });
+    for ((i, dets), rot) in r.predictions.iter().zip(&r.rotated) {
+        if dets.is_empty() {
+            continue;
+        }
+        let e = &entries[*i];
+        let rel = e
+            .im_file
+            .strip_prefix(&root)
+            .unwrap_or(&e.im_file)
+            .with_extension("");
+        let name: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().to_string())
+            .collect();
+        let mut text = String::new();
+        for ((_, conf, cls), b) in dets.iter().zip(rot) {
+            let d = RotatedDetection {
+                xywhr: *b,
+                conf: *conf,
+                cls: *cls,
+            };
+            text += &obb_txt_line(&d, (e.shape.0 as usize, e.shape.1 as usize), save_conf);
+            text.push('\n');
+        }
+        let p = ldir.join(format!("{}.txt", name.join("_")));
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}

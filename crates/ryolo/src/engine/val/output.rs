@@ -97,19 +97,6 @@ pub fn write_labels(dir: &Path, entries: &[LabelEntry], r: &ValResult) -> Result
                 })
                 .map(|l| l + "\n")
                 .collect(),
-            // OBB: the 8 normalised corners (Ultralytics' OBB `save_one_txt`).
-            None if r.rotated.get(k).is_some() => dets
-                .iter()
-                .zip(&r.rotated[k])
-                .map(|((_, conf, cls), b)| {
-                    let d = crate::ops::obb::RotatedDetection {
-                        xywhr: *b,
-                        conf: *conf,
-                        cls: *cls,
-                    };
-                    crate::ops::obb::obb_txt_line(&d, (h as usize, w as usize), true) + "\n"
-                })
-                .collect(),
             None => crate::ops::yolo_txt(dets.iter().map(|(b, c, cl)| (*b, *c, *cl)), w, h, true),
         };
         let stem = e
