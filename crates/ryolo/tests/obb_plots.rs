@@ -81,7 +81,7 @@ fn train_and_val_batch_images_draw_the_rotated_outline() {
     )
     .unwrap();
     let a = args(&format!(
-        "model=yolo11n-obb.yaml data={} epochs=1 imgsz=128 batch=1 seed=0 workers=0 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 warmup_epochs=0",
+        "model=yolo11n-obb.yaml data={} epochs=1 imgsz=128 batch=1 seed=0 workers=0 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 warmup_epochs=0 val=False",
         yaml.display(),
         d.display()
     ));
@@ -101,7 +101,8 @@ fn train_and_val_batch_images_draw_the_rotated_outline() {
 
 #[test]
 fn rotated_batch_plot_scales_each_box_into_its_tile() {
-    // Four 128 px images in a 2 x 2 grid; the box of image 3 (row 1, column 1) lands at +128.
+    // Four 128 px images in a 2 x 2 grid, column-major as Ultralytics' plot_images: image 1 is
+    // below image 0 (x = w·(k // 2), y = h·(k % 2)).
     let d = tmp("obb-plots-grid");
     let im = ryolo::ops::Rgb {
         w: 128,
@@ -109,18 +110,20 @@ fn rotated_batch_plot_scales_each_box_into_its_tile() {
         data: vec![128; 128 * 128 * 3],
     };
     let items: Vec<(&ryolo::ops::Rgb, ryolo::plot::obb::RotatedBatchBoxes)> = (0..4)
-        .map(|k| (&im, if k == 3 { vec![(BOX, 0, None)] } else { vec![] }))
+        .map(|k| (&im, if k == 1 { vec![(BOX, 0, None)] } else { vec![] }))
         .collect();
     let out = d.join("grid.jpg");
     ryolo::plot::obb::plot_batch_rotated(&items, &["plane".to_string()], &out).unwrap();
     let img = image::open(&out).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (256, 256));
-    let tile = image::imageops::crop_imm(&img, 128, 128, 128, 128).to_image();
-    assert_rotated_outline(&tile, "tile 3");
-    let first = image::imageops::crop_imm(&img, 0, 0, 128, 128).to_image();
-    assert!(
-        !first.pixels().any(|p| p[2] as i32 - p[0] as i32 > 60),
-        "tile 0 has a box"
-    );
+    let tile = image::imageops::crop_imm(&img, 0, 128, 128, 128).to_image();
+    assert_rotated_outline(&tile, "tile 1");
+    for (x, y) in [(0, 0), (128, 0), (128, 128)] {
+        let other = image::imageops::crop_imm(&img, x, y, 128, 128).to_image();
+        assert!(
+            !other.pixels().any(|p| p[2] as i32 - p[0] as i32 > 60),
+            "a box in the tile at ({x}, {y})"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }

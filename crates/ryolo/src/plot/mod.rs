@@ -176,7 +176,8 @@ pub fn plot_grid(
     let mut canvas = RgbImage::from_pixel((tw * ns) as u32, (th * ns) as u32, Rgb([255, 255, 255]));
     for (k, img) in imgs.iter().enumerate() {
         let tile = crate::ops::resize_linear(img, tw, th);
-        let (ox, oy) = ((k % ns) * tw, (k / ns) * th);
+        // Column-major blocks, as Ultralytics' plot_images: x = w·(k // ns), y = h·(k % ns).
+        let (ox, oy) = ((k / ns) * tw, (k % ns) * th);
         for y in 0..th {
             for x in 0..tw {
                 let p = &tile.data[(y * tw + x) * 3..(y * tw + x) * 3 + 3];
