@@ -80,23 +80,33 @@ fn cpu_commands_load_no_cuda_library_and_checks_does() {
 
 #[test]
 fn a_cuda_device_without_a_gpu_is_a_clear_error() {
-    if ["/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists())
+    if [
+        "/dev/nvidiactl",
+        "/dev/nvidia0",
+        "/proc/driver/nvidia/version",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists())
     {
         eprintln!("an NVIDIA driver is present: the no-GPU error is not testable here");
         return;
     }
     let d = tmp("launcher-nogpu");
     for dev in ["0", "cuda:0"] {
-        let (ok, out) = yolo(&["info", "model=yolo11n.yaml", &format!("device={dev}")], &d);
+        let (ok, out) = yolo(
+            &["info", "model=yolo11n.yaml", &format!("device={dev}")],
+            &d,
+        );
         assert!(!ok, "{out}");
         assert!(
             out.contains(&format!("device={dev} requested but CUDA is not available"))
                 && out.contains("use device=cpu"),
             "{out}"
         );
-        assert!(!out.contains("panicked") && !out.contains("internal error"), "{out}");
+        assert!(
+            !out.contains("panicked") && !out.contains("internal error"),
+            "{out}"
+        );
     }
 }
 
@@ -154,5 +164,8 @@ fn a_launcher_without_its_engine_answers_light_commands_and_names_what_is_missin
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("RYOLO_ENGINE=") && err.contains("nope"), "{err}");
+    assert!(
+        err.contains("RYOLO_ENGINE=") && err.contains("nope"),
+        "{err}"
+    );
 }

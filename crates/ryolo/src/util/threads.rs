@@ -26,6 +26,12 @@ pub fn wait_policy() -> String {
     }
 }
 
+/// Whether idle worker threads should sleep rather than spin: `OMP_WAIT_POLICY=PASSIVE` (what
+/// `yolo` sets unless the user chose); ONNX Runtime's pool follows it too.
+pub fn passive_wait() -> bool {
+    std::env::var("OMP_WAIT_POLICY").is_ok_and(|v| v.eq_ignore_ascii_case("passive"))
+}
+
 /// One line for `yolo checks`: `CPU: 2 intra-op threads, 2 CPUs available, OMP_WAIT_POLICY=PASSIVE`.
 pub fn summary() -> String {
     format!(
