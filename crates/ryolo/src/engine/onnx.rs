@@ -317,7 +317,8 @@ impl OnnxModel {
         if crate::util::threads::passive_wait() {
             b = b
                 .with_intra_op_spinning(false)
-                .and_then(|b| b.with_inter_op_spinning(false))
+                .map_err(|e| anyhow!("{e}"))?
+                .with_inter_op_spinning(false)
                 .map_err(|e| anyhow!("{e}"))?;
         }
         let session = b
