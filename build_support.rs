@@ -14,8 +14,8 @@ fn main() {
     let root = std::path::PathBuf::from(root);
     let lib = std::fs::canonicalize(root.join("lib")).unwrap_or_else(|_| root.join("lib"));
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-search=native={}", lib.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
+    // libtorch_cuda is not linked: `ryolo::util::cuda` loads it at run time when a CUDA device is
+    // asked for, so CPU commands never map the CUDA libraries. Its folder at build time is one of
+    // the places it looks.
+    println!("cargo:rustc-env=RYOLO_LIBTORCH_LIB={}", lib.display());
 }

@@ -1,3 +1,3 @@
-//! Links libtorch so that binaries start from a plain shell: an rpath to libtorch's lib folder, and
-//! `torch_cuda` linked with `--no-as-needed` so CUDA is visible when present.
+//! Links libtorch so that binaries start from a plain shell: an rpath to libtorch's lib folder (CUDA is
+//! loaded at run time, see `util::cuda`).
 include!("../../build_support.rs");

@@ -10,6 +10,10 @@ fn gpu() -> bool {
         eprintln!("\n!!!!! SKIPPED: GPU tests are opt-in (RYOLO_GPU_TESTS=1) !!!!!\n");
         return false;
     }
+    // libtorch_cuda is loaded on demand (ryolo::util::cuda), as `device=0` does.
+    if let Err(why) = ryolo::util::cuda::load() {
+        panic!("RYOLO_GPU_TESTS=1 but the CUDA libraries did not load: {why}");
+    }
     assert!(
         tch::Cuda::is_available(),
         "RYOLO_GPU_TESTS=1 but CUDA is not available"

@@ -1,54 +1,17 @@
-//! `yolo`: the command line over the ryolo library. Parses arguments, dispatches, prints.
+//! `yolo-engine`: the command line over the ryolo library (libtorch). Parses arguments, dispatches,
+//! prints. The `yolo` launcher (launcher.rs) answers the light commands itself and execs this.
+
+mod light;
 
 use anyhow::{bail, Result};
 use ryolo::cfg::{self, Args};
 use ryolo::engine::backend::Backend;
 use ryolo::weights::load_model;
 
-const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
-
-Usage: yolo [TASK] MODE [key=value ...]
-  TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
-  MODE: train, val, predict, export (format=onnx|pt), track, benchmark, info
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0\n              yolo data split_dota source=DOTA_ROOT out=DIR [crop_size=1024 gap=200 rates=1.0 splits=train,val,test] (Ultralytics split_trainval/split_test tiles)
-  Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
-
-Examples:
-  yolo info model=yolo11n.yaml
-  yolo predict model=path/to/best.pt source=images/ conf=0.25 imgsz=640
-  yolo predict model=best.pt source='data/*.jpg' save_txt=True save_conf=True
-  yolo val model=best.pt data=data.yaml batch=16 imgsz=640
-  yolo predict model=best.onnx source=images/      (.onnx files run on ONNX Runtime)
-  yolo track model=best.pt source=video.mp4 [tracker=bytetrack.yaml|botsort.yaml|tracktrack.yaml|my.yaml] [persist] [save_mot]
-  yolo benchmark model=best.pt data=data.yaml imgsz=640
-  yolo settings runs_dir=/data/runs
-
-Models: yolov8{n,s,m,l,x}.yaml and yolo11{n,s,m,l,x}.yaml are built in; Ultralytics .pt files and
-ryolo .safetensors checkpoints load directly; .onnx exports (ours and Ultralytics') run on ONNX Runtime. Arguments and defaults follow Ultralytics 8.4.";
+use light::HELP;
 
 fn main() {
-    // Output into a closed pipe (`yolo help | head`) ends the process quietly, as for any Unix
-    // tool, instead of a "failed printing to stdout" panic.
-    // SAFETY: restoring the default SIGPIPE action before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    // A panic anywhere (a bug, never an input's fault) is an error with a non-zero exit, not a
-    // silent thread death or a Rust backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!("Error: internal error: {msg}{at} (a bug in ryolo; please report it with the command line)");
-        std::process::exit(3);
-    }));
+    light::init_process();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(e) = run(&args) {
         eprintln!("Error: {e:#}");
@@ -57,9 +20,9 @@ fn main() {
 }
 
 fn run(argv: &[String]) -> Result<()> {
-    if argv.is_empty() {
-        println!("{HELP}");
-        return Ok(());
+    // The lines the launcher answers itself are answered here the same way.
+    if let Some(c) = light::light_command(argv) {
+        return light::run_light(c).map_err(anyhow::Error::msg);
     }
     // `persist` and `save_mot` are track-mode words, not cfg keys.
     let mut argv = argv.to_vec();
@@ -89,15 +52,7 @@ fn run(argv: &[String]) -> Result<()> {
             ryolo::util::write_atomic(&out, cfg::DEFAULT_YAML.as_bytes())?;
             println!("default.yaml copied to {}\nExample YOLO command with this new custom cfg:\n    yolo cfg='{}' imgsz=320 batch=8", out.display(), out.display());
         }
-        "checks" => {
-            println!(
-                "ryolo {} | libtorch {} | CUDA available: {} ({} devices)",
-                env!("CARGO_PKG_VERSION"),
-                ryolo::util::LIBTORCH_VERSION,
-                tch::Cuda::is_available(),
-                tch::Cuda::device_count()
-            );
-        }
+        "checks" => checks(),
         "settings" => {
             let s = if cmd.extra.iter().any(|w| w == "reset") {
                 let d = cfg::default_settings();
@@ -159,6 +114,22 @@ fn run(argv: &[String]) -> Result<()> {
         other => bail!("unknown mode '{other}'"),
     }
     Ok(())
+}
+
+/// `yolo checks`: versions, CUDA (its libraries are loaded here to look) and the CPU thread set-up.
+fn checks() {
+    let cuda = ryolo::util::cuda::load();
+    println!(
+        "ryolo {} | libtorch {} | CUDA available: {} ({} devices)",
+        env!("CARGO_PKG_VERSION"),
+        ryolo::util::LIBTORCH_VERSION,
+        cuda.is_ok() && tch::Cuda::is_available(),
+        ryolo::util::cuda::device_count()
+    );
+    if let Err(why) = cuda {
+        println!("CUDA libraries: not loaded: {why}");
+    }
+    println!("{}", ryolo::util::threads::summary());
 }
 
 fn data_tool(cmd: &cfg::Command) -> Result<()> {

@@ -583,11 +583,14 @@ impl Args {
     }
 }
 
-/// Parses a device string. An explicit CUDA request fails clearly when CUDA is unavailable.
+/// Parses a device string. An explicit CUDA request fails clearly when CUDA is unavailable. The
+/// CUDA libraries are loaded here, on a CUDA request or, for the default device, when a GPU
+/// driver is present (`util::cuda`); a CPU run never maps them.
 pub fn parse_device(s: Option<&str>) -> Result<tch::Device> {
+    use crate::util::cuda;
     let s = s.unwrap_or("").trim().to_ascii_lowercase();
     if s.is_empty() {
-        return Ok(if tch::Cuda::is_available() {
+        return Ok(if cuda::is_available() {
             tch::Device::Cuda(0)
         } else {
             tch::Device::Cpu
@@ -609,8 +612,11 @@ pub fn parse_device(s: Option<&str>) -> Result<tch::Device> {
             anyhow!("invalid device '{s}': use device=cpu, device=0 or device=cuda:0")
         })?
     };
+    if let Err(why) = cuda::load() {
+        bail!("device={s} requested but CUDA is not available on this machine ({why}); use device=cpu");
+    }
     if !tch::Cuda::is_available() {
-        bail!("device={s} requested but CUDA is not available on this machine (torch sees {} CUDA devices); use device=cpu", tch::Cuda::device_count());
+        bail!("device={s} requested but CUDA is not available on this machine (torch sees {} CUDA devices{}); use device=cpu", tch::Cuda::device_count(), if cuda::driver_present() { "" } else { ", no NVIDIA driver found" });
     }
     if idx as i64 >= tch::Cuda::device_count() {
         bail!(

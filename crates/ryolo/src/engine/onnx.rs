@@ -311,6 +311,16 @@ impl OnnxModel {
         if threads > 0 {
             b = b.with_intra_threads(threads).map_err(|e| anyhow!("{e}"))?;
         }
+        // ONNX Runtime's pool follows the process's wait policy: no spinning under `yolo`'s
+        // OMP_WAIT_POLICY=PASSIVE (spinning threads steal the CPU from the working ones on a busy
+        // machine), ONNX Runtime's default (spin) otherwise.
+        if crate::util::threads::passive_wait() {
+            b = b
+                .with_intra_op_spinning(false)
+                .map_err(|e| anyhow!("{e}"))?
+                .with_inter_op_spinning(false)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
         let session = b
             .commit_from_file(path)
             .map_err(|e| anyhow!("{e}"))

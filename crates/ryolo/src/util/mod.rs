@@ -1,8 +1,10 @@
 //! Small helpers shared across the pipeline: number formatting, rounding, atomic writes, progress
 //! bars, `.npy` files.
 
+pub mod cuda;
 pub mod npy;
 pub mod tensorboard;
+pub mod threads;
 
 use anyhow::{Context, Result};
 use std::path::Path;
