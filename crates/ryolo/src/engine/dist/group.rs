@@ -66,13 +66,16 @@ impl ProcessGroup {
             let msg = unsafe { ffi::take_str(err) };
             bail!("rank {rank} of {world}: rendezvous at {addr}:{port} failed within {}s: {msg}", timeout.as_secs());
         }
-        Ok(Self {
+        let g = Self {
             raw,
             rank,
             world,
             timeout,
             seq: 0,
-        })
+        };
+        // Every rank's progress key exists from the start (collective 0 = none reached yet).
+        g.mark_progress();
+        Ok(g)
     }
 
     /// This process's rank.
