@@ -191,57 +191,70 @@ fn ended(status: std::process::ExitStatus) -> String {
 }
 
 /// Waits for every rank; on the first failure stops the others (SIGTERM, then SIGKILL after
-/// [`GRACE`]) and returns an error naming the failed rank.
+/// [`GRACE`]) and returns an error naming the failed rank (one killed by a signal before one
+/// that exited with an error, which is usually a peer's consequence).
 fn supervise(children: &mut [(usize, Child)]) -> Result<()> {
     let mut done = vec![false; children.len()];
-    let mut failure: Option<String> = None;
-    while done.iter().any(|d| !d) {
+    let mut failed: Vec<(bool, String)> = Vec::new();
+    while done.iter().any(|d| !d) && failed.is_empty() {
         for (k, (rank, child)) in children.iter_mut().enumerate() {
             if done[k] {
                 continue;
             }
             if let Some(st) = child.try_wait()? {
                 done[k] = true;
-                if !st.success() && failure.is_none() {
-                    let msg = format!("rank {rank} (pid {}) {}", child.id(), ended(st));
-                    eprintln!(
-                        "DDP: {msg}; stopping the other ranks"
-                    );
-                    failure = Some(msg);
+                if !st.success() {
+                    failed.push((
+                        st.signal().is_some(),
+                        format!("rank {rank} (pid {}) {}", child.id(), ended(st)),
+                    ));
                 }
             }
         }
-        if failure.is_some() {
-            break;
+        if failed.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    if let Some(msg) = failure {
-        for (k, (_, child)) in children.iter_mut().enumerate() {
-            if !done[k] {
-                // SAFETY: signalling our own child by its pid.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            }
-        }
-        let t0 = Instant::now();
-        for (k, (rank, child)) in children.iter_mut().enumerate() {
-            if done[k] {
-                continue;
-            }
-            loop {
-                if child.try_wait()?.is_some() {
-                    break;
-                }
-                if t0.elapsed() > GRACE {
-                    eprintln!("DDP: rank {rank} did not stop within {}s of SIGTERM; killing it", GRACE.as_secs());
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        bail!("data-parallel training failed: {msg}; the last good checkpoint (if any epoch finished) is the run's weights/last.safetensors");
+    if failed.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    failed.sort_by_key(|(signalled, _)| !signalled);
+    let msg = failed
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!("DDP: {msg}; stopping the other ranks");
+    for (k, (_, child)) in children.iter_mut().enumerate() {
+        if !done[k] {
+            // SAFETY: signalling our own children by pid (SIGCONT wakes a stopped one so that
+            // it receives the SIGTERM).
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+                libc::kill(child.id() as i32, libc::SIGCONT);
+            }
+        }
+    }
+    let t0 = Instant::now();
+    for (k, (rank, child)) in children.iter_mut().enumerate() {
+        if done[k] {
+            continue;
+        }
+        loop {
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            if t0.elapsed() > GRACE {
+                eprintln!(
+                    "DDP: rank {rank} did not stop within {}s of SIGTERM; killing it",
+                    GRACE.as_secs()
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    bail!("data-parallel training failed: {msg}; the run's weights/last.safetensors (written after each finished epoch) resumes it")
 }
