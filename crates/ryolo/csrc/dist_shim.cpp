@@ -76,12 +76,17 @@ void* ryolo_dist_new(const char* host, uint16_t port, int listen_fd, int rank, i
     }
     auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    // Loopback for a one-machine run; otherwise the address this host resolves to.
-    std::string local = std::string(host) == "127.0.0.1" || std::string(host) == "localhost"
-                            ? std::string("127.0.0.1")
-                            : std::string();
-    opts->devices.push_back(local.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
-                                          : c10d::ProcessGroupGloo::createDeviceForHostname(local));
+    // GLOO_SOCKET_IFNAME names the interface (as in PyTorch); else loopback for a one-machine
+    // run, otherwise the address this host's name resolves to.
+    const char* iface = std::getenv("GLOO_SOCKET_IFNAME");
+    const std::string h(host);
+    if (iface != nullptr && *iface != '\0') {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
+    } else if (h == "127.0.0.1" || h == "localhost") {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
         c10::static_intrusive_pointer_cast<c10d::Store>(store), rank, world, opts);
     out = new Group{store, pg, timeout};

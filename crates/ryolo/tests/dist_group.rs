@@ -86,7 +86,10 @@ fn bucket_averages_gradients_in_place() {
         (local, mean, gw, zero)
     });
     let (l0, l1) = (&got[0].0, &got[1].0);
-    assert!(l0.iter().zip(l1).any(|(a, b)| a != b), "ranks saw different data");
+    assert!(
+        l0.iter().zip(l1).any(|(a, b)| a != b),
+        "ranks saw different data"
+    );
     let want: Vec<f32> = l0.iter().zip(l1).map(|(a, b)| (a + b) / 2.0).collect();
     for (_, mean, gw, zero) in &got {
         assert_eq!(mean, &want);

@@ -16,10 +16,11 @@ use tch::Tensor;
 /// A tiny detector (five strided convs + Detect): the tests measure the engine, not the model.
 const TINY: &str = "nc: 3\nbackbone:\n  - [-1, 1, Conv, [8, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[2, 3, 4], 1, Detect, [nc]]\n";
 
-/// A test folder with `synth/data.yaml` (16 train images of 64x64) and `tiny.yaml`.
-fn setup(name: &str) -> PathBuf {
+/// A test folder with `synth/data.yaml` (`n` train images of 64x64) and `tiny.yaml`.
+fn setup(name: &str, n: usize) -> PathBuf {
     let d = tmp(name);
-    let (ok, out) = yolo(&["data", "synth", "out=synth", "n=16", "imgsz=64"], &d);
+    let n = format!("n={n}");
+    let (ok, out) = yolo(&["data", "synth", "out=synth", &n, "imgsz=64"], &d);
     assert!(ok, "{out}");
     std::fs::write(d.join("tiny.yaml"), TINY).unwrap();
     d
@@ -53,16 +54,27 @@ fn tensors(p: &Path) -> HashMap<String, Tensor> {
 }
 
 fn is_buffer(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var") || name.ends_with("num_batches_tracked")
+    name.ends_with("running_mean")
+        || name.ends_with("running_var")
+        || name.ends_with("num_batches_tracked")
 }
 
 /// results.csv rows as numbers, without the time column.
 fn csv(p: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(p).unwrap();
     let mut lines = text.lines();
-    let head: Vec<String> = lines.next().unwrap().split(',').map(|s| s.trim().to_string()).collect();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let rows = lines
-        .map(|l| l.split(',').map(|v| v.trim().parse::<f64>().unwrap()).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.trim().parse::<f64>().unwrap())
+                .collect()
+        })
         .collect();
     (head, rows)
 }
@@ -75,8 +87,9 @@ fn csv(p: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
 /// DDP without SyncBN, so no 1e-6 equality is possible there.)
 #[test]
 fn two_ranks_match_one_process_on_the_same_micro_batches() {
-    let d = setup("ddp-eq");
-    let common = "epochs=2 nbs=8 optimizer=SGD lr0=0.02 warmup_epochs=0 mosaic=0 close_mosaic=0 plots=False";
+    let d = setup("ddp-eq", 16);
+    let common =
+        "epochs=2 nbs=8 optimizer=SGD lr0=0.02 warmup_epochs=0 mosaic=0 close_mosaic=0 plots=False";
     let dump2 = d.join("dump2");
     let dump1 = d.join("dump1");
     let t0 = Instant::now();
@@ -85,7 +98,10 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
         &base(&d, "ddp", &format!("{common} batch=8 device=cpu,cpu")),
         &[("RYOLO_DDP_DUMP", dump2.to_str().unwrap())],
     );
-    assert!(out.contains("DDP: starting 2 ranks (cpu,cpu) of 2"), "{out}");
+    assert!(
+        out.contains("DDP: starting 2 ranks (cpu,cpu) of 2"),
+        "{out}"
+    );
     assert!(out.contains("batch 4 per rank"), "{out}");
     let t2 = t0.elapsed();
     run(
@@ -93,7 +109,11 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
         &base(&d, "one", &format!("{common} batch=4 device=cpu")),
         &[("RYOLO_DDP_DUMP", dump1.to_str().unwrap())],
     );
-    eprintln!("2-rank run {:.1}s, 1-process run {:.1}s", t2.as_secs_f64(), (t0.elapsed() - t2).as_secs_f64());
+    eprintln!(
+        "2-rank run {:.1}s, 1-process run {:.1}s",
+        t2.as_secs_f64(),
+        (t0.elapsed() - t2).as_secs_f64()
+    );
     let r0 = tensors(&dump2.join("rank0.safetensors"));
     let r1 = tensors(&dump2.join("rank1.safetensors"));
     let one = tensors(&dump1.join("rank0.safetensors"));
@@ -123,7 +143,13 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
     for (a, b) in rows2.iter().zip(&rows1) {
         assert_eq!(a[0], b[0], "epoch");
         for c in 2..5 {
-            assert!((a[c] - b[c]).abs() <= 1e-5 * b[c].abs().max(1.0), "{}: {} vs {}", h1[c], a[c], b[c]);
+            assert!(
+                (a[c] - b[c]).abs() <= 1e-5 * b[c].abs().max(1.0),
+                "{}: {} vs {}",
+                h1[c],
+                a[c],
+                b[c]
+            );
         }
         let lr = h1.iter().position(|h| h == "lr/pg0").unwrap();
         assert_eq!(&a[lr..], &b[lr..], "learning rates");
@@ -131,7 +157,11 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
 }
 
 /// The stderr lines of a spawned `yolo`, collected on a thread; the pids of its ranks.
-fn spawn_yolo(d: &Path, args: &[String], env: &[(&str, &str)]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+fn spawn_yolo(
+    d: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_yolo"))
         .args(args)
         .current_dir(d)
@@ -155,7 +185,9 @@ fn spawn_yolo(d: &Path, args: &[String], env: &[(&str, &str)]) -> (std::process:
 fn rank_pid(rx: &std::sync::mpsc::Receiver<String>, rank: usize, seen: &mut Vec<String>) -> i32 {
     let tag = format!("DDP: rank {rank} is pid ");
     loop {
-        let l = rx.recv_timeout(Duration::from_secs(60)).expect("launcher output");
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("launcher output");
         seen.push(l.clone());
         if let Some(p) = l.strip_prefix(&tag) {
             return p.trim().parse().unwrap();
@@ -173,7 +205,12 @@ fn wait_for(p: &Path, limit: Duration) {
 }
 
 /// Waits for the launcher to end (at most `limit`); its exit status and all its stderr.
-fn finish(mut child: std::process::Child, rx: std::sync::mpsc::Receiver<String>, mut seen: Vec<String>, limit: Duration) -> (bool, String, Duration) {
+fn finish(
+    mut child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    mut seen: Vec<String>,
+    limit: Duration,
+) -> (bool, String, Duration) {
     let t0 = Instant::now();
     let st = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -181,7 +218,10 @@ fn finish(mut child: std::process::Child, rx: std::sync::mpsc::Receiver<String>,
         }
         if t0.elapsed() > limit {
             let _ = child.kill();
-            panic!("the run did not end within {limit:?} after the fault:\n{}", seen.join("\n"));
+            panic!(
+                "the run did not end within {limit:?} after the fault:\n{}",
+                seen.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -195,23 +235,46 @@ fn finish(mut child: std::process::Child, rx: std::sync::mpsc::Receiver<String>,
 /// ranks (exactly the uninterrupted run's results) and with 1 process (completes).
 #[test]
 fn two_rank_run_killed_rank_and_resume() {
-    let d = setup("ddp-run");
+    let d = setup("ddp-run", 16);
     let common = "epochs=3 batch=8 device=cpu,cpu close_mosaic=1";
     run(&d, &base(&d, "full", &format!("{common} plots=True")), &[]);
-    let runs: Vec<String> = std::fs::read_dir(d.join("runs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let runs: Vec<String> = std::fs::read_dir(d.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(runs, vec!["full".to_string()], "one run folder");
     let full = d.join("runs/full");
-    for f in ["args.yaml", "results.csv", "results.png", "labels.jpg", "train_batch0.jpg", "train_batch1.jpg", "val_batch0_pred.jpg", "confusion_matrix.png", "weights/last.safetensors", "weights/best.safetensors", "weights/last.pt", "weights/best.pt"] {
+    for f in [
+        "args.yaml",
+        "results.csv",
+        "results.png",
+        "labels.jpg",
+        "train_batch0.jpg",
+        "train_batch1.jpg",
+        "val_batch0_pred.jpg",
+        "confusion_matrix.png",
+        "weights/last.safetensors",
+        "weights/best.safetensors",
+        "weights/last.pt",
+        "weights/best.pt",
+    ] {
         assert!(full.join(f).exists(), "{f} missing from the run folder");
     }
     let (_, rows) = csv(&full.join("results.csv"));
     assert_eq!(rows.len(), 3);
     // Nothing was left behind by the ranks (no partial or duplicate files).
-    let leftovers: Vec<_> = walk(&full).into_iter().filter(|p| p.to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = walk(&full)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Rank 1 is killed once epoch 1's checkpoint exists.
-    let (child, rx) = spawn_yolo(&d, &base(&d, "killed", &format!("{common} plots=False")), &[]);
+    let (child, rx) = spawn_yolo(
+        &d,
+        &base(&d, "killed", &format!("{common} plots=False")),
+        &[],
+    );
     let mut seen = Vec::new();
     let pid1 = rank_pid(&rx, 1, &mut seen);
     let last = d.join("runs/killed/weights/last.safetensors");
@@ -220,22 +283,53 @@ fn two_rank_run_killed_rank_and_resume() {
     assert_eq!(unsafe { libc::kill(pid1, libc::SIGKILL) }, 0);
     let (ok, out, took) = finish(child, rx, seen, Duration::from_secs(60));
     assert!(!ok, "the run must fail:\n{out}");
-    assert!(out.contains(&format!("rank 1 (pid {pid1}) was killed by signal 9")), "{out}");
-    eprintln!("killed rank 1: the run ended {:.1}s later", took.as_secs_f64());
+    assert!(
+        out.contains(&format!("rank 1 (pid {pid1}) was killed by signal 9")),
+        "{out}"
+    );
+    eprintln!(
+        "killed rank 1: the run ended {:.1}s later",
+        took.as_secs_f64()
+    );
     let (meta, _) = ryolo::weights::read_checkpoint(&last).unwrap();
     assert!(!meta.train_state.is_null(), "last is resumable");
     let copy = d.join("runs/killed1");
     copy_dir(&d.join("runs/killed"), &copy);
 
-    let out = run(&d, &["train".into(), "resume".into(), format!("model={}", last.display()), "device=cpu,cpu".into()], &[]);
+    let out = run(
+        &d,
+        &[
+            "train".into(),
+            "resume".into(),
+            format!("model={}", last.display()),
+            "device=cpu,cpu".into(),
+        ],
+        &[],
+    );
     assert!(out.contains("Resuming training"), "{out}");
     let (_, a) = csv(&d.join("runs/killed/results.csv"));
     assert_eq!(a.len(), 3);
     // Exact resume: the same rows as the uninterrupted run (time column excluded).
-    let no_time = |r: &Vec<f64>| -> Vec<f64> { let mut r = r.clone(); r.remove(1); r };
-    assert_eq!(a.iter().map(no_time).collect::<Vec<_>>(), rows.iter().map(no_time).collect::<Vec<_>>());
+    let no_time = |r: &Vec<f64>| -> Vec<f64> {
+        let mut r = r.clone();
+        r.remove(1);
+        r
+    };
+    assert_eq!(
+        a.iter().map(no_time).collect::<Vec<_>>(),
+        rows.iter().map(no_time).collect::<Vec<_>>()
+    );
 
-    let out = run(&d, &["train".into(), "resume".into(), format!("model={}", copy.join("weights/last.safetensors").display()), "device=cpu".into()], &[]);
+    let out = run(
+        &d,
+        &[
+            "train".into(),
+            "resume".into(),
+            format!("model={}", copy.join("weights/last.safetensors").display()),
+            "device=cpu".into(),
+        ],
+        &[],
+    );
     assert!(out.contains("Resuming training"), "{out}");
     assert!(!out.contains("DDP:"), "one process: {out}");
     let (_, b) = csv(&copy.join("results.csv"));
@@ -243,10 +337,11 @@ fn two_rank_run_killed_rank_and_resume() {
 }
 
 /// Rank 1 stops answering (SIGSTOP): rank 0's next collective times out (RYOLO_DDP_TIMEOUT=5)
-/// naming rank 1, and the launcher ends the run.
+/// naming rank 1, and the launcher ends the run. With 17 images the last global batch holds one
+/// image, so rank 0's slice of it is empty: epoch 1 must still finish (its checkpoint appears).
 #[test]
 fn hung_rank_ends_the_run_within_the_timeout() {
-    let d = setup("ddp-hang");
+    let d = setup("ddp-hang", 17);
     let (child, rx) = spawn_yolo(
         &d,
         &base(&d, "hung", "epochs=3 batch=8 device=cpu,cpu plots=False"),
@@ -254,14 +349,23 @@ fn hung_rank_ends_the_run_within_the_timeout() {
     );
     let mut seen = Vec::new();
     let pid1 = rank_pid(&rx, 1, &mut seen);
-    wait_for(&d.join("runs/hung/weights/last.safetensors"), Duration::from_secs(120));
+    wait_for(
+        &d.join("runs/hung/weights/last.safetensors"),
+        Duration::from_secs(120),
+    );
     // SAFETY: signalling the test's own grandchild.
     assert_eq!(unsafe { libc::kill(pid1, libc::SIGSTOP) }, 0);
     let (ok, out, took) = finish(child, rx, seen, Duration::from_secs(90));
     assert!(!ok, "{out}");
     assert!(out.contains("not arrived: rank 1"), "{out}");
-    assert!(out.contains("data-parallel training failed: rank 0"), "{out}");
-    eprintln!("hung rank 1: the run ended {:.1}s after SIGSTOP", took.as_secs_f64());
+    assert!(
+        out.contains("data-parallel training failed: rank 0"),
+        "{out}"
+    );
+    eprintln!(
+        "hung rank 1: the run ended {:.1}s after SIGSTOP",
+        took.as_secs_f64()
+    );
 }
 
 fn walk(p: &Path) -> Vec<PathBuf> {

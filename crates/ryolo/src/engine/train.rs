@@ -470,7 +470,9 @@ impl Trainer {
                 ..Default::default()
             };
             Callbacks::run(&mut cb.on_train_epoch_end, &report);
-            if (self.cfg.val || epoch + 1 == self.cfg.epochs) && self.data.val_len() > 0 && self.is_main()
+            if (self.cfg.val || epoch + 1 == self.cfg.epochs)
+                && self.data.val_len() > 0
+                && self.is_main()
             {
                 self.validate_epoch()?;
             }
@@ -612,8 +614,8 @@ impl Trainer {
                     2,
                     shard,
                 )
-                    .into_iter()
-                    .map(|b| b.map(StepBatch::Cls)),
+                .into_iter()
+                .map(|b| b.map(StepBatch::Cls)),
             ),
         };
         let mut tloss = vec![0f64; self.task.loss_names().len()];
@@ -702,6 +704,15 @@ impl Trainer {
         epoch: usize,
         i: usize,
     ) -> Result<Vec<f64>> {
+        let empty = match b {
+            StepBatch::Det(b) => b.shape.0 == 0,
+            StepBatch::Cls(c) => c.y.is_empty(),
+        };
+        if empty {
+            // A data-parallel rank whose slice of a short last batch is empty: no forward, but
+            // it still joins the step's gradient average.
+            return self.step_without_batch(ni, acc);
+        }
         let (total, items) = match b {
             StepBatch::Det(b) => self.det_loss(b),
             StepBatch::Cls(c) => self.cls_loss(c)?,
@@ -714,6 +725,13 @@ impl Trainer {
         let w = self.ddp_loss_scale();
         let total = if w != 1.0 { total * w } else { total };
         self.scaler.scale_loss(&total).backward();
+        self.optimizer_step(ni, acc)?;
+        Ok(items)
+    }
+
+    /// Every `acc` batches: the gradients averaged over the ranks (data-parallel), unscaled,
+    /// clipped, an optimizer step, zeroed in place, and an EMA update (rank 0).
+    fn optimizer_step(&mut self, ni: i64, acc: i64) -> Result<()> {
         if ni - self.state.last_opt_step >= acc {
             self.ddp_average_grads()?;
             let finite = self.scaler.unscale(&self.opt);
@@ -728,7 +746,7 @@ impl Trainer {
             }
             self.state.last_opt_step = ni;
         }
-        Ok(items)
+        Ok(())
     }
 
     /// The detect / segment loss of a batch: the total to back-propagate and the loss items.

@@ -21,7 +21,9 @@ impl GradBucket {
         let trainable: Vec<&(String, Tensor)> =
             vars.iter().filter(|(_, p)| p.requires_grad()).collect();
         let kind = trainable.first().map_or(Kind::Float, |(_, p)| p.kind());
-        let device = trainable.first().map_or(tch::Device::Cpu, |(_, p)| p.device());
+        let device = trainable
+            .first()
+            .map_or(tch::Device::Cpu, |(_, p)| p.device());
         if let Some((n, p)) = trainable.iter().find(|(_, p)| p.kind() != kind) {
             return Err(anyhow!(
                 "gradient bucket: parameter {n} is {:?}, the others {kind:?}",

@@ -15,10 +15,16 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> *mut c_void;
     pub fn ryolo_dist_free(g: *mut c_void);
-    pub fn ryolo_dist_set_grad(param: *mut c_void, grad: *mut c_void, err: *mut *mut c_char)
-        -> c_int;
-    pub fn ryolo_dist_all_reduce_sum(g: *mut c_void, t: *mut c_void, err: *mut *mut c_char)
-        -> c_int;
+    pub fn ryolo_dist_set_grad(
+        param: *mut c_void,
+        grad: *mut c_void,
+        err: *mut *mut c_char,
+    ) -> c_int;
+    pub fn ryolo_dist_all_reduce_sum(
+        g: *mut c_void,
+        t: *mut c_void,
+        err: *mut *mut c_char,
+    ) -> c_int;
     pub fn ryolo_dist_broadcast(
         g: *mut c_void,
         t: *mut c_void,

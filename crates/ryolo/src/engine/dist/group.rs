@@ -64,7 +64,10 @@ impl ProcessGroup {
         if raw.is_null() {
             // SAFETY: the shim set the message.
             let msg = unsafe { ffi::take_str(err) };
-            bail!("rank {rank} of {world}: rendezvous at {addr}:{port} failed within {}s: {msg}", timeout.as_secs());
+            bail!(
+                "rank {rank} of {world}: rendezvous at {addr}:{port} failed within {}s: {msg}",
+                timeout.as_secs()
+            );
         }
         let g = Self {
             raw,
@@ -164,7 +167,14 @@ impl ProcessGroup {
         let mut len = 0usize;
         // SAFETY: live group, valid key, out-pointers.
         check(|e| unsafe {
-            ffi::ryolo_dist_store_get(raw, k.as_ptr(), wait.as_millis() as i64, &mut out, &mut len, e)
+            ffi::ryolo_dist_store_get(
+                raw,
+                k.as_ptr(),
+                wait.as_millis() as i64,
+                &mut out,
+                &mut len,
+                e,
+            )
         })
         .map_err(|m| anyhow!("rank {}: store get {key:?} failed: {m}", self.rank))?;
         // SAFETY: the shim malloc'd `len` bytes (at least one) at `out`.
@@ -177,7 +187,10 @@ impl ProcessGroup {
     /// Records in the store that this rank has reached collective `seq` (best effort: it is
     /// only read to name a missing rank after a failure).
     fn mark_progress(&self) {
-        let _ = self.store_set(&format!("progress/{}", self.rank), self.seq.to_string().as_bytes());
+        let _ = self.store_set(
+            &format!("progress/{}", self.rank),
+            self.seq.to_string().as_bytes(),
+        );
     }
 
     /// The error of a failed collective: this rank, the operation, and which ranks had not

@@ -29,7 +29,11 @@ pub fn device_list(device: Option<&str>) -> Result<Option<Vec<String>>> {
         .trim()
         .trim_matches(|c| c == '[' || c == ']')
         .split(',')
-        .map(|s| s.trim().trim_matches(|c| c == '\'' || c == '"').to_ascii_lowercase())
+        .map(|s| {
+            s.trim()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_ascii_lowercase()
+        })
         .filter(|s| !s.is_empty())
         .collect();
     if items.len() <= 1 {
@@ -53,7 +57,7 @@ pub fn device_list(device: Option<&str>) -> Result<Option<Vec<String>>> {
 /// `batch` is the global batch: a whole multiple of the ranks (as Ultralytics requires of the
 /// GPU count), AutoBatch (batch<1) being one-process only.
 pub fn check_batch(batch: f64, world: usize) -> Result<()> {
-    if batch < 1.0 || batch.fract() != 0.0 || batch as usize % world != 0 {
+    if batch < 1.0 || batch.fract() != 0.0 || !(batch as usize).is_multiple_of(world) {
         let n = (batch.max(1.0) as usize).div_ceil(world) * world;
         bail!("batch={batch} must be a whole multiple of the {world} ranks (it is the global batch, split across them; AutoBatch is one-process only); try batch={n}");
     }
@@ -93,6 +97,15 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     }
     let world = nnodes * nlocal;
     check_batch(batch, world)?;
+    if devices[0] != "cpu" {
+        let n = tch::Cuda::device_count();
+        for d in devices {
+            let i: i64 = d.trim_start_matches("cuda:").parse().unwrap_or(i64::MAX);
+            if i >= n {
+                bail!("device={}: GPU {d} is not visible ({n} CUDA devices); use device=cpu,cpu for CPU ranks", devices.join(","));
+            }
+        }
+    }
     let addr = std::env::var("MASTER_ADDR")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -100,9 +113,11 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     // One machine: rank 0's store takes over a socket bound here on a free port (no race for
     // the port); several machines: MASTER_PORT must be given and is bound by rank 0.
     let listener = if nnodes == 1 && std::env::var_os("MASTER_PORT").is_none() {
-        Some(std::net::TcpListener::bind((addr.as_str(), 0)).with_context(|| {
-            format!("binding a free port on MASTER_ADDR={addr} for the rank-0 store")
-        })?)
+        Some(
+            std::net::TcpListener::bind((addr.as_str(), 0)).with_context(|| {
+                format!("binding a free port on MASTER_ADDR={addr} for the rank-0 store")
+            })?,
+        )
     } else {
         if nnodes > 1 && std::env::var_os("MASTER_PORT").is_none() {
             bail!("NNODES={nnodes}: set MASTER_ADDR and MASTER_PORT (the rank-0 machine's address and a free port) on every machine");
@@ -117,8 +132,18 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     println!(
         "DDP: starting {nlocal} ranks ({}) of {world}, rendezvous at {addr}:{port} (Gloo{})",
         devices.join(","),
-        if devices[0] == "cpu" { "" } else { ", gradients staged through host memory" }
+        if devices[0] == "cpu" {
+            ""
+        } else {
+            ", gradients staged through host memory"
+        }
     );
+    // As torchrun: the ranks share this machine's cores instead of each taking all of them.
+    let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / nlocal).max(1);
+    let set_threads = std::env::var_os("OMP_NUM_THREADS").is_none();
+    if set_threads {
+        println!("DDP: OMP_NUM_THREADS={threads} per rank (set OMP_NUM_THREADS to choose)");
+    }
     let mut children: Vec<(usize, Child)> = Vec::new();
     let mut forwarders = Vec::new();
     for (local, dev) in devices.iter().enumerate() {
@@ -137,6 +162,9 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
             .env("MASTER_ADDR", &addr)
             .env("MASTER_PORT", port.to_string())
             .env_remove("RYOLO_DDP_LISTEN_FD");
+        if set_threads {
+            cmd.env("OMP_NUM_THREADS", threads.to_string());
+        }
         let fd = if rank == 0 { listen_fd } else { None };
         if let Some(fd) = fd {
             cmd.env("RYOLO_DDP_LISTEN_FD", fd.to_string());
@@ -162,7 +190,10 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
             .with_context(|| format!("starting rank {rank} ({})", exe.display()))?;
         if let Some(err) = child.stderr.take() {
             forwarders.push(std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(std::result::Result::ok) {
+                for line in BufReader::new(err)
+                    .lines()
+                    .map_while(std::result::Result::ok)
+                {
                     // Warnings repeat rank 0's; errors and messages are this rank's own.
                     if !line.starts_with("WARNING") && !line.trim().is_empty() {
                         eprintln!("rank {rank}: {line}");
@@ -185,7 +216,10 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
 fn ended(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(c), _) => format!("exited with code {c}"),
-        (None, Some(s)) => format!("was killed by signal {s}{}", if s == 9 { " (SIGKILL)" } else { "" }),
+        (None, Some(s)) => format!(
+            "was killed by signal {s}{}",
+            if s == 9 { " (SIGKILL)" } else { "" }
+        ),
         _ => "ended".into(),
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn join(a: &Args) -> Result<Option<Rank>> {
             env.world,
             env.addr,
             env.port,
-            batch as usize / env.world,
+            batch / env.world,
             env.timeout.as_secs()
         );
     }
@@ -108,6 +108,13 @@ impl Trainer {
             .collect();
         d.broadcast_vars(&buffers)?;
         Ok(stop)
+    }
+
+    /// A step with no images on this rank: zero loss items; at an optimizer step the rank's
+    /// (accumulated) gradients still join the average, and the step is taken as on the others.
+    pub(super) fn step_without_batch(&mut self, ni: i64, acc: i64) -> Result<Vec<f64>> {
+        self.optimizer_step(ni, acc)?;
+        Ok(vec![0.0; self.task.loss_names().len()])
     }
 
     /// This rank's slice of every global batch: (rank, world).
