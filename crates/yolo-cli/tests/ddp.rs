@@ -93,10 +93,15 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
     let dump2 = d.join("dump2");
     let dump1 = d.join("dump1");
     let t0 = Instant::now();
+    // One intra-op thread in both runs (the launcher's choice for 2 ranks on 2 cores), so that
+    // the convolutions sum in the same order and only the data-parallel arithmetic is compared.
     let out = run(
         &d,
         &base(&d, "ddp", &format!("{common} batch=8 device=cpu,cpu")),
-        &[("RYOLO_DDP_DUMP", dump2.to_str().unwrap())],
+        &[
+            ("RYOLO_DDP_DUMP", dump2.to_str().unwrap()),
+            ("OMP_NUM_THREADS", "1"),
+        ],
     );
     assert!(
         out.contains("DDP: starting 2 ranks (cpu,cpu) of 2"),
@@ -107,7 +112,10 @@ fn two_ranks_match_one_process_on_the_same_micro_batches() {
     run(
         &d,
         &base(&d, "one", &format!("{common} batch=4 device=cpu")),
-        &[("RYOLO_DDP_DUMP", dump1.to_str().unwrap())],
+        &[
+            ("RYOLO_DDP_DUMP", dump1.to_str().unwrap()),
+            ("OMP_NUM_THREADS", "1"),
+        ],
     );
     eprintln!(
         "2-rank run {:.1}s, 1-process run {:.1}s",
@@ -392,4 +400,55 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&e, &t).unwrap();
         }
     }
+}
+
+/// The multi-node contract on one machine: two `yolo train ... device=cpu` processes started by
+/// hand with torchrun's variables (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`) form one run.
+#[test]
+fn ranks_started_by_hand_with_torchrun_variables() {
+    let d = setup("ddp-env", 16);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let args = base(&d, "env", "epochs=1 batch=8 device=cpu plots=False");
+    let start = |rank: &str| {
+        Command::new(env!("CARGO_BIN_EXE_yolo"))
+            .args(&args)
+            .current_dir(&d)
+            .env("YOLO_CONFIG_DIR", d.join("cfg"))
+            .envs([
+                ("RANK", rank),
+                ("WORLD_SIZE", "2"),
+                ("MASTER_ADDR", "127.0.0.1"),
+                ("MASTER_PORT", port.as_str()),
+                ("OMP_NUM_THREADS", "1"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let (r0, r1) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| start("1"));
+        let r0 = start("0");
+        (r0, h.join().unwrap())
+    });
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(r0.status.success(), "{}", text(&r0));
+    assert!(r1.status.success(), "{}", text(&r1));
+    assert!(
+        text(&r0).contains("DDP: rank 0 of 2 joined the Gloo group"),
+        "{}",
+        text(&r0)
+    );
+    let runs: Vec<_> = std::fs::read_dir(d.join("runs")).unwrap().collect();
+    assert_eq!(runs.len(), 1, "one run folder");
+    assert_eq!(csv(&d.join("runs/env/results.csv")).1.len(), 1);
 }
