@@ -147,3 +147,65 @@ fn bench_all_reduce_yolo11n_bucket() {
         );
     }
 }
+
+#[test]
+fn device_lists_batches_and_shards() {
+    use ryolo::engine::dist::launch::{check_batch, device_list};
+    use ryolo::engine::dist::shard;
+    let l = |s: &str| device_list(Some(s)).unwrap();
+    assert_eq!(l("cpu"), None);
+    assert_eq!(l("0"), None);
+    assert_eq!(l("cpu,cpu"), Some(vec!["cpu".to_string(), "cpu".into()]));
+    assert_eq!(l("- cpu\n- cpu\n- cpu"), Some(vec!["cpu".to_string(); 3]));
+    assert_eq!(l("0,1"), Some(vec!["0".to_string(), "1".into()]));
+    assert_eq!(l("[0, 1]"), Some(vec!["0".to_string(), "1".into()]));
+    let e = device_list(Some("cpu,0")).unwrap_err().to_string();
+    assert!(e.contains("mixes CPU and CUDA"), "{e}");
+    assert!(device_list(Some("0,gpu")).is_err());
+    assert!(check_batch(8.0, 2).is_ok());
+    let e = check_batch(9.0, 2).unwrap_err().to_string();
+    assert!(
+        e.contains("batch=9 must be a whole multiple of the 2 ranks") && e.contains("try batch=10"),
+        "{e}"
+    );
+    assert!(
+        check_batch(-1.0, 2).is_err(),
+        "AutoBatch is one-process only"
+    );
+    // The slices of every rank cover a batch once, in order, for any size.
+    for world in 1..5 {
+        for n in 0..20 {
+            let mut next = 0;
+            for r in 0..world {
+                let (a, b) = shard(n, r, world);
+                assert_eq!(a, next);
+                assert!(b >= a);
+                next = b;
+            }
+            assert_eq!(next, n);
+        }
+    }
+    assert_eq!(shard(8, 1, 2), (4, 8));
+}
+
+#[test]
+fn a_device_list_outside_the_launcher_is_refused() {
+    // The library's train() is one process: a device list needs the `yolo` launcher.
+    let a = ryolo::cfg::Args::new(
+        &ryolo::cfg::parse_args(&[
+            "train".into(),
+            "data=x.yaml".into(),
+            "device=cpu,cpu".into(),
+        ])
+        .unwrap()
+        .overrides,
+    );
+    let e = ryolo::engine::train::train(&a, &mut Default::default())
+        .err()
+        .expect("refused");
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("device=cpu,cpu starts one training process per device"),
+        "{msg}"
+    );
+}
