@@ -200,9 +200,7 @@ fn a_device_list_outside_the_launcher_is_refused() {
         .unwrap()
         .overrides,
     );
-    let e = ryolo::engine::train::train(&a, &mut Default::default())
-        .err()
-        .expect("refused");
+    let e = ryolo::engine::train::train(&a, &mut Default::default()).expect_err("refused");
     let msg = format!("{e:#}");
     assert!(
         msg.contains("device=cpu,cpu starts one training process per device"),
