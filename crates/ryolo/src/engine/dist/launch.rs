@@ -170,7 +170,7 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
             cmd.env("RYOLO_DDP_LISTEN_FD", fd.to_string());
         }
         if rank != 0 {
-            // Rank 0 alone reports; the others' stdout is dropped, their errors forwarded.
+            // Rank 0 alone reports; the others' stdout is dropped, their error lines forwarded.
             cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         }
         // SAFETY: only async-signal-safe calls between fork and exec.
@@ -194,8 +194,9 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
                     .lines()
                     .map_while(std::result::Result::ok)
                 {
-                    // Warnings repeat rank 0's; errors and messages are this rank's own.
-                    if !line.starts_with("WARNING") && !line.trim().is_empty() {
+                    // Only this rank's errors: its other messages repeat rank 0's.
+                    let l = line.to_ascii_lowercase();
+                    if l.contains("error") || l.contains("panicked") || l.contains("fatal") {
                         eprintln!("rank {rank}: {line}");
                     }
                 }
