@@ -85,6 +85,14 @@ fn run(argv: &[String]) -> Result<()> {
             ryolo::engine::val::run(&args)?;
         }
         "train" => {
+            // device=cpu,cpu / device=0,1: one process per device (data-parallel, Gloo).
+            use ryolo::engine::dist::launch;
+            if let Some(devs) = launch::device_list(args.str("device").as_deref())? {
+                if std::env::var_os("RANK").is_none() {
+                    let exe = std::env::current_exe()?;
+                    return launch::launch(&exe, &argv, &devs, args.num("batch")?);
+                }
+            }
             let mut cb = ryolo::engine::train::Callbacks::default();
             // Classification trains at 224 unless imgsz is given (Ultralytics' ClassificationTrainer).
             let mut o = cmd.overrides.clone();

@@ -704,12 +704,32 @@ pub fn epoch_batches(
     mosaic: bool,
     prefetch: usize,
 ) -> Receiver<Batch> {
+    epoch_batches_shard(ds, pool, epoch, batch, mosaic, prefetch, (0, 1))
+}
+
+/// [`epoch_batches`] for rank `shard.0` of `shard.1` in data-parallel training: the same global
+/// batches (order, mosaic window, per-image augmentation streams), of which this rank augments
+/// and returns only its contiguous slice ([`crate::engine::dist::shard`]). The ranks' slices
+/// together are exactly the one-process batch.
+pub fn epoch_batches_shard(
+    ds: Arc<TrainDataset>,
+    pool: Arc<rayon::ThreadPool>,
+    epoch: usize,
+    batch: usize,
+    mosaic: bool,
+    prefetch: usize,
+    shard: (usize, usize),
+) -> Receiver<Batch> {
+    let mine = move |idx: &[usize]| -> Vec<usize> {
+        let (a, b) = crate::engine::dist::shard(idx.len(), shard.0, shard.1);
+        idx[a..b].to_vec()
+    };
     let (tx, rx) = sync_channel(prefetch.max(1));
     std::thread::spawn(move || {
         if let Some(rect) = &ds.rect {
             let empty = Recent::default();
             for (idx, shape) in rect {
-                let b = build_batch(&pool, idx.clone(), *shape, ds.masks, |i| {
+                let b = build_batch(&pool, mine(idx), *shape, ds.masks, |i| {
                     Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty, mosaic))
                 });
                 if tx.send(b).is_err() {
@@ -737,7 +757,7 @@ pub fn epoch_batches(
             let (b, f) = pool.install(|| {
                 rayon::join(
                     || {
-                        build_batch(&pool, idx.clone(), (s, s), ds.masks, |i| {
+                        build_batch(&pool, mine(idx), (s, s), ds.masks, |i| {
                             ds.get_aug(i, epoch, mosaic, &recent)
                         })
                     },

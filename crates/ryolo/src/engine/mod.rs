@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod bench;
 pub mod benchmark;
+pub mod dist;
 pub mod onnx;
 pub mod optim;
 pub mod predict;

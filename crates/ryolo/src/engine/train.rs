@@ -5,6 +5,7 @@
 
 mod clsdata;
 mod config;
+mod ddp;
 mod ptfiles;
 mod report;
 mod setup;
@@ -16,7 +17,7 @@ pub use state::TrainState;
 
 use crate::cfg::Args;
 use crate::data::load_data_yaml;
-use crate::data::loader::{epoch_batches, Batch};
+use crate::data::loader::{epoch_batches_shard, Batch};
 use crate::engine::optim::{interp, lr_factor, Ema, GradScaler, OptKind, Optimizer};
 use crate::engine::val::{table_rows, task_table_header, validate, ValConfig, ValResult};
 use crate::loss::{detection_loss, LossConfig};
@@ -92,6 +93,8 @@ pub struct Trainer {
     ema_vars: Vec<(String, Tensor)>,
     model_map: std::collections::HashMap<String, Tensor>,
     tb: Option<crate::util::tensorboard::EventWriter>,
+    /// This process's rank in data-parallel training (None: one process).
+    dist: Option<crate::engine::dist::Rank>,
 }
 
 /// Where a run's data comes from: a `data.yaml` (detect, segment) or an ImageFolder (classify).
@@ -107,6 +110,8 @@ impl Trainer {
     /// set-up lines. Nothing is trained yet.
     pub fn new(args: &Args) -> Result<Self> {
         let (mut a, resume) = setup::resume_source(args)?;
+        let mut dist = ddp::join(&a)?;
+        let main = dist.as_ref().is_none_or(|d| d.rank() == 0);
         let task = crate::task::for_kind(a.task()?)?;
         // The resolved task goes into the printed arguments and args.yaml, as Ultralytics' own.
         a.0.insert("task".into(), task.kind().name().into());
@@ -144,6 +149,7 @@ impl Trainer {
             DataSource::Folder(cd) => (cd.nc(), cd.names.clone()),
         };
         let save_dir = setup::run_folder(&mut a, resume.as_ref())?;
+        let save_dir = ddp::agree_save_dir(&mut dist, &mut a, save_dir)?;
         println!("{}", crate::util::version_line(device));
         println!("engine/trainer: {}", report::arg_line(&a.0));
         let (mut spec, stem, source) = setup::model_source(&a, resume.as_ref(), nc)?;
@@ -210,9 +216,11 @@ impl Trainer {
             DataSource::Yaml(dc) => {
                 let (train_entries, val) =
                     setup::datasets(dc, &cfg, &data_path, dc.label_format(task.kind().name())?)?;
-                // Model and data loaded: only now is anything written under runs/.
-                setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
-                if cfg.plots {
+                // Model and data loaded: only now is anything written under runs/ (by rank 0).
+                if main {
+                    setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
+                }
+                if cfg.plots && main {
                     let p = save_dir.join("labels.jpg");
                     println!("Plotting labels to {}...", p.display());
                     if let Err(err) = crate::plot::charts::plot_labels(&train_entries, &names, &p) {
@@ -228,7 +236,9 @@ impl Trainer {
             }
             DataSource::Folder(cd) => {
                 let (train, val) = pool.install(|| clsdata::datasets(&a, &cfg, cd))?;
-                setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
+                if main {
+                    setup::create_run_folder(&a, &save_dir, resume.as_ref())?;
+                }
                 TrainData::Cls { train, val }
             }
         };
@@ -267,7 +277,12 @@ impl Trainer {
             time_before: 0.0,
             last_metrics: vec![0.0; task.metric_columns().len()],
             last_val_loss: vec![0.0; task.loss_names().len()],
-            tb: setup::tensorboard(&save_dir),
+            tb: if main {
+                setup::tensorboard(&save_dir)
+            } else {
+                None
+            },
+            dist,
             ema_vars: state::vars_sorted(&ema_model),
             model_map: model.vs.variables(),
             args: a,
@@ -291,6 +306,7 @@ impl Trainer {
             t.resume_from(r)?;
             t.csv = ResultsCsv::open(&t.save_dir, t.task.results_header(), t.start_epoch);
         }
+        t.ddp_start()?;
         t.val_cfg = t.validation_config();
         println!(
             "Using {} train, {} val images at imgsz={}",
@@ -444,6 +460,7 @@ impl Trainer {
             // uninterrupted one would.
             tch::manual_seed(self.cfg.seed.wrapping_add(epoch as u64 + 1) as i64);
             let tloss = self.train_epoch(epoch, mosaic_on)?;
+            let tloss = self.ddp_mean_loss(tloss)?;
             let mut report = EpochReport {
                 epoch: epoch + 1,
                 epochs: self.cfg.epochs,
@@ -453,7 +470,10 @@ impl Trainer {
                 ..Default::default()
             };
             Callbacks::run(&mut cb.on_train_epoch_end, &report);
-            if (self.cfg.val || epoch + 1 == self.cfg.epochs) && self.data.val_len() > 0 {
+            if (self.cfg.val || epoch + 1 == self.cfg.epochs)
+                && self.data.val_len() > 0
+                && self.is_main()
+            {
                 self.validate_epoch()?;
             }
             report.metrics = self.last_metrics.clone();
@@ -463,13 +483,16 @@ impl Trainer {
             let is_best = self.track_best(epoch, report.fitness);
             self.log_scalars(&report);
             Callbacks::run(&mut cb.on_fit_epoch_end, &report);
-            if self.cfg.save {
+            if self.cfg.save && self.is_main() {
                 self.save(epoch, &report, is_best)?;
             }
-            self.csv.push(report.csv_row())?;
+            if self.is_main() {
+                self.csv.push(report.csv_row())?;
+            }
             Callbacks::run(&mut cb.on_model_save, &report);
             epochs_done = epoch + 1;
-            if self.should_stop(epoch, &report, cb, &mut interrupted) {
+            let stop = self.should_stop(epoch, &report, cb, &mut interrupted);
+            if self.ddp_epoch_end(epoch, stop)? {
                 break;
             }
         }
@@ -567,23 +590,32 @@ impl Trainer {
         }
         println!("\n{}", self.task.train_header());
         let nb = self.sched.nb;
+        let shard = self.shard();
         let batches: Box<dyn Iterator<Item = Result<StepBatch>>> = match &self.data {
             TrainData::Det { ds, .. } => Box::new(
-                epoch_batches(
+                epoch_batches_shard(
                     ds.clone(),
                     self.pool.clone(),
                     epoch,
                     self.cfg.batch,
                     mosaic_on,
                     2,
+                    shard,
                 )
                 .into_iter()
                 .map(|b| Ok(StepBatch::Det(Box::new(b)))),
             ),
             TrainData::Cls { train, .. } => Box::new(
-                clsdata::epoch_batches(train.clone(), self.pool.clone(), epoch, self.cfg.batch, 2)
-                    .into_iter()
-                    .map(|b| b.map(StepBatch::Cls)),
+                clsdata::epoch_batches(
+                    train.clone(),
+                    self.pool.clone(),
+                    epoch,
+                    self.cfg.batch,
+                    2,
+                    shard,
+                )
+                .into_iter()
+                .map(|b| b.map(StepBatch::Cls)),
             ),
         };
         let mut tloss = vec![0f64; self.task.loss_names().len()];
@@ -603,6 +635,7 @@ impl Trainer {
             let ni = (i + nb * epoch) as i64;
             let acc = self.warmup(ni, lf);
             if self.cfg.plots
+                && self.is_main()
                 && i < 3
                 && (epoch == 0 || (!mosaic_on && epoch + self.cfg.close_mosaic == self.cfg.epochs))
             {
@@ -671,6 +704,15 @@ impl Trainer {
         epoch: usize,
         i: usize,
     ) -> Result<Vec<f64>> {
+        let empty = match b {
+            StepBatch::Det(b) => b.shape.0 == 0,
+            StepBatch::Cls(c) => c.y.is_empty(),
+        };
+        if empty {
+            // A data-parallel rank whose slice of a short last batch is empty: no forward, but
+            // it still joins the step's gradient average.
+            return self.step_without_batch(ni, acc);
+        }
         let (total, items) = match b {
             StepBatch::Det(b) => self.det_loss(b),
             StepBatch::Cls(c) => self.cls_loss(c)?,
@@ -680,8 +722,18 @@ impl Trainer {
         if items.iter().any(|v| !v.is_finite()) {
             bail!("non-finite loss {items:?} at epoch {} batch {}; stopping. The last good checkpoint is {}", epoch + 1, i + 1, self.wdir().join("last.safetensors").display());
         }
+        let w = self.ddp_loss_scale();
+        let total = if w != 1.0 { total * w } else { total };
         self.scaler.scale_loss(&total).backward();
+        self.optimizer_step(ni, acc)?;
+        Ok(items)
+    }
+
+    /// Every `acc` batches: the gradients averaged over the ranks (data-parallel), unscaled,
+    /// clipped, an optimizer step, zeroed in place, and an EMA update (rank 0).
+    fn optimizer_step(&mut self, ni: i64, acc: i64) -> Result<()> {
         if ni - self.state.last_opt_step >= acc {
+            self.ddp_average_grads()?;
             let finite = self.scaler.unscale(&self.opt);
             if finite {
                 self.opt.clip_grad_norm(10.0);
@@ -689,10 +741,12 @@ impl Trainer {
             }
             self.scaler.update(finite);
             self.opt.zero_grad();
-            self.ema.update(&self.ema_vars, &self.model_map);
+            if self.is_main() {
+                self.ema.update(&self.ema_vars, &self.model_map);
+            }
             self.state.last_opt_step = ni;
         }
-        Ok(items)
+        Ok(())
     }
 
     /// The detect / segment loss of a batch: the total to back-propagate and the loss items.
@@ -929,6 +983,16 @@ impl Trainer {
         interrupted: bool,
     ) -> Result<TrainOutcome> {
         let wdir = self.wdir();
+        self.ddp_dump()?;
+        if !self.is_main() {
+            // Rank 0 alone strips, validates and plots the run.
+            return Ok(TrainOutcome {
+                best: wdir.join("best.safetensors"),
+                save_dir: self.save_dir,
+                final_val: None,
+                epochs_done,
+            });
+        }
         let last = wdir.join("last.safetensors");
         if !interrupted && state::strip_training_state(&last)? {
             println!("Optimizer stripped from {}", last.display());

@@ -126,11 +126,15 @@ pub fn epoch_batches(
     epoch: usize,
     batch: usize,
     prefetch: usize,
+    shard: (usize, usize),
 ) -> Receiver<Result<ClsBatch>> {
     let (tx, rx) = sync_channel(prefetch.max(1));
     std::thread::spawn(move || {
         let order = epoch_order(ds.len(), ds.opts.seed, epoch, true);
-        for idx in order.chunks(batch.max(1)) {
+        for global in order.chunks(batch.max(1)) {
+            // Data-parallel rank shard.0 of shard.1: its slice of the one-process batch.
+            let (a, b) = crate::engine::dist::shard(global.len(), shard.0, shard.1);
+            let idx = &global[a..b];
             let b = pool
                 .install(|| ds.batch(idx, epoch, true))
                 .map(|(x, y)| ClsBatch { x, y });
