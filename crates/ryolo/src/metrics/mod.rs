@@ -4,6 +4,9 @@
 
 pub mod classify;
 pub mod coco;
+pub mod lsa;
+pub mod mot;
+mod mot_io;
 pub mod obb;
 pub mod pose;
 pub mod segment;
