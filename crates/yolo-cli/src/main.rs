@@ -10,7 +10,7 @@ const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) detection in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect, segment (implemented); classify (predict only); pose, obb are recognised and refused for now
   MODE: train, val, predict, export (format=onnx|pt), track, benchmark, info
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0\n              yolo data mot gt=GT.txt|SEQ_DIR|MOT17/train results=RES.txt|DIR [mot17=auto|True|False save_json=metrics.json] (MOTA, IDF1, ... as py-motmetrics)
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:
@@ -320,8 +320,28 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             )?;
             println!("Autosplitting images from {source}: train {}, val {}, test {} (autosplit_*.txt written next to it)", c[0], c[1], c[2]);
         }
+        Some("mot") => {
+            for k in cmd.overrides.keys().map(text) {
+                if !["gt", "results", "mot17", "save_json"].contains(&k.as_str()) {
+                    eprintln!("WARNING yolo data mot: '{k}' is not used (keys: gt, results, mot17, save_json)");
+                }
+            }
+            let need = |k: &str| {
+                get(k).map(std::path::PathBuf::from).ok_or_else(|| {
+                    anyhow::anyhow!("yolo data mot needs gt=<gt.txt, sequence folder or folder of sequences> results=<file or folder of <SEQ>.txt>")
+                })
+            };
+            let mot17 = match get("mot17").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => None,
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                Some(v) => bail!("mot17={v}: use mot17=auto, True or False"),
+            };
+            let json = get("save_json").map(std::path::PathBuf::from);
+            ryolo::metrics::mot::run(&need("gt")?, &need("results")?, mot17, json.as_deref())?;
+        }
         other => bail!(
-            "unknown data tool {:?}: use synth, check, convert or split",
+            "unknown data tool {:?}: use synth, check, convert, split or mot",
             other.unwrap_or("")
         ),
     }

@@ -540,3 +540,62 @@ pub fn to_json(results: &[MotResult]) -> serde_json::Value {
             .collect(),
     )
 }
+
+/// `yolo data mot`: evaluates `results` against `gt` (see [`discover`]), prints the table (and notes), and
+/// writes the metrics as JSON to `save_json` when given. `mot17`: None = detect per GT file.
+pub fn run(
+    gt: &std::path::Path,
+    results: &std::path::Path,
+    mot17: Option<bool>,
+    save_json: Option<&std::path::Path>,
+) -> Result<Vec<MotResult>> {
+    let (seqs, warnings) = discover(gt, results)?;
+    for w in &warnings {
+        eprintln!("WARNING {w}");
+    }
+    let mut modes = vec![];
+    for s in &seqs {
+        if let Some(n) = &s.note {
+            println!("{n}");
+        }
+        let m = match mot17 {
+            Some(m) => m,
+            None => looks_like_mot17(&MotFile::read(&s.gt)?),
+        };
+        modes.push(m);
+    }
+    let mut out = vec![];
+    let mut total = MotCounts::default();
+    for (s, m) in seqs.iter().zip(&modes) {
+        let opts = MotOptions {
+            mot17: *m,
+            num_frames: s.num_frames,
+        };
+        let c = evaluate(&MotFile::read(&s.gt)?, &MotFile::read(&s.results)?, &opts)?;
+        total.add(&c);
+        out.push(MotResult {
+            name: s.name.clone(),
+            counts: c,
+        });
+    }
+    out.push(MotResult {
+        name: "OVERALL".into(),
+        counts: total,
+    });
+    let rule = match (modes.iter().all(|m| *m), modes.iter().any(|m| *m)) {
+        (true, _) => "MOT16/17 rules: pedestrians only, distractor matches removed (TrackEval preprocessing)",
+        (false, true) => "MOT16/17 rules on some sequences (GT with class ids), MOT15 rules on the others",
+        _ => "MOT15 rules: every GT row with consider != 0",
+    };
+    println!(
+        "MOT evaluation of {} sequence(s), IoU >= 0.5 matching as py-motmetrics; {rule}",
+        seqs.len()
+    );
+    print!("{}", table(&out));
+    if let Some(p) = save_json {
+        let text = serde_json::to_string_pretty(&to_json(&out))?;
+        crate::util::write_atomic(p, text.as_bytes())?;
+        println!("Metrics saved to {}", p.display());
+    }
+    Ok(out)
+}
