@@ -583,8 +583,12 @@ pub fn run(
         counts: total,
     });
     let rule = match (modes.iter().all(|m| *m), modes.iter().any(|m| *m)) {
-        (true, _) => "MOT16/17 rules: pedestrians only, distractor matches removed (TrackEval preprocessing)",
-        (false, true) => "MOT16/17 rules on some sequences (GT with class ids), MOT15 rules on the others",
+        (true, _) => {
+            "MOT16/17 rules: pedestrians only, distractor matches removed (TrackEval preprocessing)"
+        }
+        (false, true) => {
+            "MOT16/17 rules on some sequences (GT with class ids), MOT15 rules on the others"
+        }
         _ => "MOT15 rules: every GT row with consider != 0",
     };
     println!(
