@@ -128,7 +128,40 @@ def main():
             summ = mh.compute_many(accs, metrics=cols, names=seqs, generate_overall=True)
             mmres = {idx: {c: float(summ.loc[idx, c]) for c in cols} for idx in summ.index}
             report[name] = {"trackeval": te, "motmetrics": mmres}
+    report["tud_trackeval"] = tud_trackeval()
     print(json.dumps(report, indent=1, sort_keys=True))
+
+
+def tud_trackeval():
+    """TrackEval (BENCHMARK MOT15: no class rules, GT rows with consider 0 dropped) on mot-metrics-tud."""
+    tud = SHARED / "mot-metrics-tud"
+    seqs = ["TUD-Campus", "TUD-Stadtmitte"]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "tud" / "data"
+        d.mkdir(parents=True)
+        lengths = {}
+        for s in seqs:
+            (d / f"{s}.txt").write_text((tud / s / "test.txt").read_text())
+            frames = [int(x.split(",")[0]) for x in (tud / s / "gt.txt").read_text().split()]
+            lengths[s] = max(frames)
+        cfg = trackeval.datasets.MotChallenge2DBox.get_default_dataset_config()
+        cfg.update(GT_FOLDER=str(tud), TRACKERS_FOLDER=tmp, OUTPUT_FOLDER=tmp + "/out", TRACKERS_TO_EVAL=["tud"],
+                   BENCHMARK="MOT15", SPLIT_TO_EVAL="train", SKIP_SPLIT_FOL=True, SEQ_INFO=lengths,
+                   GT_LOC_FORMAT="{gt_folder}/{seq}/gt.txt", PRINT_CONFIG=False)
+        ecfg = trackeval.Evaluator.get_default_eval_config()
+        ecfg.update(USE_PARALLEL=False, PRINT_RESULTS=False, PRINT_CONFIG=False, TIME_PROGRESS=False,
+                    OUTPUT_SUMMARY=False, OUTPUT_DETAILED=False, PLOT_CURVES=False)
+        with contextlib.redirect_stdout(sys.stderr):
+            res, _ = trackeval.Evaluator(ecfg).evaluate(
+                [trackeval.datasets.MotChallenge2DBox(cfg)],
+                [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()])
+        for s in seqs + ["COMBINED_SEQ"]:
+            r = res["MotChallenge2DBox"]["tud"][s]["pedestrian"]
+            out[s] = {k: float(np.mean(r["HOTA"][k])) for k in ["HOTA", "DetA", "AssA", "LocA"]}
+            out[s].update({k: float(r["CLEAR"][k]) for k in ["MOTA", "IDSW", "CLR_FP", "CLR_FN"]})
+            out[s].update({k: float(r["Identity"][k]) for k in ["IDF1"]})
+    return out
 
 
 if __name__ == "__main__":

@@ -7,6 +7,18 @@ fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
 }
 
+/// HOTA, DetA, AssA, LocA (means over the 19 α) as TrackEval prints them.
+fn hrow(c: &MotCounts) -> String {
+    let h = &c.hota;
+    format!(
+        "{:.6} {:.6} {:.6} {:.6}",
+        h.hota(),
+        h.det_a(),
+        h.ass_a(),
+        h.loc_a()
+    )
+}
+
 /// The 15 columns of mot-metrics-tud/SOURCE.md, as printed there (6 decimals, counts).
 fn row(c: &MotCounts) -> String {
     format!(
@@ -46,16 +58,24 @@ fn tud_reproduces_py_motmetrics_expected_values() {
             "0.624296 0.799176 0.512211 0.602640 0.940268 18 6 10 2 58 602 14 13 0.555116 0.330177",
         ),
     ];
+    // TrackEval 1.3.0 (BENCHMARK MOT15) HOTA on the same files (scripts/mot_reference.py).
+    let hota = [
+        ("TUD-Campus", "0.391397 0.418047 0.369121 0.770052"),
+        ("TUD-Stadtmitte", "0.397849 0.392268 0.408841 0.737521"),
+        ("OVERALL", "0.399957 0.397683 0.412450 0.732480"),
+    ];
     let mut total = MotCounts::default();
-    for (name, expect) in &want[..2] {
+    for ((name, expect), (_, h)) in want[..2].iter().zip(&hota) {
         let gt = MotFile::read(&d.join(name).join("gt.txt")).unwrap();
         let res = MotFile::read(&d.join(name).join("test.txt")).unwrap();
         assert!(!mot::looks_like_mot17(&gt));
         let c = mot::evaluate(&gt, &res, &MotOptions::default()).unwrap();
         assert_eq!(row(&c), *expect, "{name}");
+        assert_eq!(hrow(&c), *h, "{name} HOTA");
         total.add(&c);
     }
     assert_eq!(row(&total), want[2].1, "OVERALL");
+    assert_eq!(hrow(&total), hota[2].1, "OVERALL HOTA");
     // ID counts as py-motmetrics 1.4 reports them (idtp/idfp/idfn, scripts/mot_reference.py).
     assert_eq!((total.idtp, total.idfp, total.idfn), (776, 195, 739));
 }
@@ -184,6 +204,28 @@ const PERTURBED: [(&str, &str); 8] = [
     ),
 ];
 
+/// TrackEval's HOTA, DetA, AssA, LocA for the same runs (7 sequences, then COMBINED_SEQ).
+const GT_ALL_HOTA: [&str; 8] = [
+    "0.902671 0.814815 1.000000 1.000000",
+    "0.664910 0.442105 1.000000 1.000000",
+    "0.832050 0.692308 1.000000 1.000000",
+    "0.866025 0.750000 1.000000 1.000000",
+    "0.889757 0.791667 1.000000 1.000000",
+    "0.899735 0.809524 1.000000 1.000000",
+    "0.788729 0.622093 1.000000 1.000000",
+    "0.761428 0.579772 1.000000 1.000000",
+];
+const PERTURBED_HOTA: [&str; 8] = [
+    "0.724620 0.656695 0.841046 0.866853",
+    "0.707906 0.652674 0.814911 0.854720",
+    "0.665917 0.528372 0.932534 0.812876",
+    "0.670633 0.590351 0.844612 0.844232",
+    "0.667594 0.588832 0.799358 0.861944",
+    "0.717382 0.641637 0.853547 0.858017",
+    "0.674569 0.599562 0.828184 0.813915",
+    "0.698636 0.626522 0.830469 0.849402",
+];
+
 /// The synthetic trackers of scripts/mot_reference.py, built from `gt` (same rules, same f64 arithmetic).
 fn synthetic(gt: &MotFile, name: &str) -> MotFile {
     let mut rows: Vec<(u64, i64, [f64; 4])> = vec![];
@@ -240,9 +282,12 @@ fn mot17_mini_preprocessing_matches_trackeval_and_motmetrics() {
         .collect();
     names.sort();
     assert_eq!(names.len(), 7);
-    for (tracker, want) in [("gt_all", &GT_ALL), ("perturbed", &PERTURBED)] {
+    for (tracker, want, hota) in [
+        ("gt_all", &GT_ALL, &GT_ALL_HOTA),
+        ("perturbed", &PERTURBED, &PERTURBED_HOTA),
+    ] {
         let mut total = MotCounts::default();
-        for (name, expect) in names.iter().zip(want.iter()) {
+        for ((name, expect), h) in names.iter().zip(want.iter()).zip(hota.iter()) {
             assert_eq!(name, expect.0);
             let gt = MotFile::read(&root.join(name).join("gt/gt.txt")).unwrap();
             assert!(mot::looks_like_mot17(&gt), "{name}");
@@ -255,9 +300,11 @@ fn mot17_mini_preprocessing_matches_trackeval_and_motmetrics() {
             };
             let c = mot::evaluate(&gt, &synthetic(&gt, tracker), &opts).unwrap();
             assert_eq!(row(&c), expect.1, "{tracker} {name}");
+            assert_eq!(hrow(&c), *h, "{tracker} {name} HOTA");
             total.add(&c);
         }
         assert_eq!(row(&total), want[7].1, "{tracker} OVERALL");
+        assert_eq!(hrow(&total), hota[7], "{tracker} OVERALL HOTA");
     }
     // The pedestrians themselves: a perfect tracker.
     let gt = MotFile::read(&root.join("MOT17-04-FRCNN/gt/gt.txt")).unwrap();

@@ -45,6 +45,7 @@ fn data_mot_prints_the_table_and_saves_json() {
     assert_eq!(j[0]["name"], "TUD-Campus");
     assert_eq!(format!("{:.6}", j[2]["idf1"].as_f64().unwrap()), "0.624296");
     assert_eq!(j[1]["num_switches"], 7);
+    assert_eq!(format!("{:.6}", j[2]["hota"].as_f64().unwrap()), "0.399957");
 
     // A bad row is named by file and line; missing arguments are explained.
     std::fs::write(res.join("TUD-Campus.txt"), "1,1,2,3,4,5\n1,2,a,3,4,5\n").unwrap();

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod coco;
+pub mod hota;
 pub mod lsa;
 pub mod mot;
 mod mot_io;

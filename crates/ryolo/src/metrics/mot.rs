@@ -1,6 +1,7 @@
 //! MOT evaluation: CLEAR MOT and ID metrics exactly as py-motmetrics 1.4 computes them (IoU ≥ 0.5), per
 //! sequence and OVERALL, with TrackEval's MOT16/17 pedestrian/distractor preprocessing as an option.
 
+use super::hota::{hota, HotaFrame, HotaSums};
 use super::lsa::{assign_allowed, min_cost_assignment};
 pub use super::mot_io::{discover, MotFile, MotRow, MotSequence};
 use anyhow::{bail, Result};
@@ -56,6 +57,8 @@ pub struct MotCounts {
     pub idfp: u64,
     /// ID false negatives.
     pub idfn: u64,
+    /// HOTA sums (TrackEval's HOTA, DetA, AssA, LocA).
+    pub hota: HotaSums,
 }
 
 fn div(a: f64, b: f64) -> f64 {
@@ -123,6 +126,7 @@ impl MotCounts {
         self.idtp += o.idtp;
         self.idfp += o.idfp;
         self.idfn += o.idfn;
+        self.hota.add(&o.hota);
     }
 }
 
@@ -187,6 +191,7 @@ struct Accumulator {
     hyp_frames: HashMap<i64, u64>,
     pair_frames: HashMap<(i64, i64), u64>,
     frames: u64,
+    hota_frames: Vec<HotaFrame>,
 }
 
 impl Accumulator {
@@ -194,6 +199,17 @@ impl Accumulator {
     fn update(&mut self, gt: &[&MotRow], hyp: &[&MotRow]) {
         self.frames += 1;
         let (no, nh) = (gt.len(), hyp.len());
+        let mut sim = Vec::with_capacity(no * nh);
+        for o in gt {
+            for h in hyp {
+                sim.push(trackeval_iou(&o.xywh, &h.xywh));
+            }
+        }
+        self.hota_frames.push(HotaFrame {
+            gt: gt.iter().map(|r| r.id).collect(),
+            hyp: hyp.iter().map(|r| r.id).collect(),
+            sim,
+        });
         let mut d = vec![f64::NAN; no * nh];
         for (i, o) in gt.iter().enumerate() {
             for (j, h) in hyp.iter().enumerate() {
@@ -271,6 +287,7 @@ impl Accumulator {
     /// The counts, with MT/PT/ML, fragmentations and the ID metrics.
     fn finish(mut self) -> MotCounts {
         let c = &mut self.c;
+        c.hota = hota(&self.hota_frames);
         c.num_frames = self.frames;
         c.num_objects = c.num_matches + c.num_switches + c.num_misses;
         c.num_predictions = c.num_matches + c.num_switches + c.num_false_positives;
@@ -480,7 +497,8 @@ pub fn evaluate_all(seqs: &[MotSequence], mot17: Option<bool>) -> Result<Vec<Mot
     Ok(out)
 }
 
-/// The metrics table as py-motmetrics' `eval_motchallenge` prints it (ratios in %, MOTP as a distance).
+/// The metrics table as py-motmetrics' `eval_motchallenge` prints it (ratios in %, MOTP as a distance),
+/// plus TrackEval's HOTA (mean over the 19 α thresholds).
 pub fn table(results: &[MotResult]) -> String {
     let w = results
         .iter()
@@ -488,32 +506,42 @@ pub fn table(results: &[MotResult]) -> String {
         .max()
         .unwrap_or(0)
         .max(8);
-    let mut s = format!(
-        "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>4} {:>4} {:>4} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6}\n",
-        "", "IDF1", "IDP", "IDR", "Rcll", "Prcn", "GT", "MT", "PT", "ML", "FP", "FN", "IDs", "FM", "MOTA", "MOTP"
-    );
+    let head = [
+        "IDF1", "IDP", "IDR", "Rcll", "Prcn", "GT", "MT", "PT", "ML", "FP", "FN", "IDs", "FM",
+        "MOTA", "MOTP", "HOTA",
+    ];
+    let widths = [6, 6, 6, 6, 6, 5, 4, 4, 4, 6, 6, 5, 5, 6, 6, 6];
+    let mut s = format!("{:<w$}", "");
+    for (h, wd) in head.iter().zip(widths) {
+        s.push_str(&format!(" {h:>wd$}"));
+    }
+    s.push('\n');
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     for r in results {
         let c = &r.counts;
-        s.push_str(&format!(
-            "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>4} {:>4} {:>4} {:>6} {:>6} {:>5} {:>5} {:>6} {:>6.3}\n",
-            r.name,
+        let cells = [
             pct(c.idf1()),
             pct(c.idp()),
             pct(c.idr()),
             pct(c.recall()),
             pct(c.precision()),
-            c.num_unique_objects,
-            c.mostly_tracked,
-            c.partially_tracked,
-            c.mostly_lost,
-            c.num_false_positives,
-            c.num_misses,
-            c.num_switches,
-            c.num_fragmentations,
+            c.num_unique_objects.to_string(),
+            c.mostly_tracked.to_string(),
+            c.partially_tracked.to_string(),
+            c.mostly_lost.to_string(),
+            c.num_false_positives.to_string(),
+            c.num_misses.to_string(),
+            c.num_switches.to_string(),
+            c.num_fragmentations.to_string(),
             pct(c.mota()),
-            c.motp()
-        ));
+            format!("{:.3}", c.motp()),
+            pct(c.hota.hota()),
+        ];
+        s.push_str(&format!("{:<w$}", r.name));
+        for (v, wd) in cells.iter().zip(widths) {
+            s.push_str(&format!(" {v:>wd$}"));
+        }
+        s.push('\n');
     }
     s
 }
@@ -535,6 +563,7 @@ pub fn to_json(results: &[MotResult]) -> serde_json::Value {
                     "mota": c.mota(), "motp": c.motp(), "num_frames": c.num_frames,
                     "num_objects": c.num_objects, "num_predictions": c.num_predictions,
                     "idtp": c.idtp, "idfp": c.idfp, "idfn": c.idfn,
+                    "hota": c.hota.hota(), "deta": c.hota.det_a(), "assa": c.hota.ass_a(), "loca": c.hota.loc_a(),
                 })
             })
             .collect(),
