@@ -303,46 +303,27 @@ impl Accumulator {
             }
             c.num_fragmentations += s.frags;
         }
-        // ID metrics: min-cost bipartite matching of GT and tracker trajectories, each with a dummy partner.
-        let mut oids: Vec<(i64, u64)> = self.objs.iter().map(|(k, s)| (*k, s.present)).collect();
-        let mut hids: Vec<(i64, u64)> = self.hyp_frames.iter().map(|(k, n)| (*k, *n)).collect();
+        // ID metrics. py-motmetrics solves the (objects + hypotheses)² min-cost problem with a dummy partner
+        // per trajectory (cost fp + fn); pairing o with h saves 2·ex(o, h) over leaving both unpaired, so
+        // its optimum is the maximum-weight matching of the co-occurrence counts ex (same IDTP, much smaller).
+        let mut oids: Vec<i64> = self.objs.keys().copied().collect();
+        let mut hids: Vec<i64> = self.hyp_frames.keys().copied().collect();
         oids.sort_unstable();
         hids.sort_unstable();
         let (no, nh) = (oids.len(), hids.len());
-        let n = no + nh;
-        if n > 0 {
-            let mut fp = vec![0.0f64; n * n];
-            let mut fnm = vec![0.0f64; n * n];
-            for (r, &(o, oc)) in oids.iter().enumerate() {
-                for (k, &(h, hc)) in hids.iter().enumerate() {
-                    let ex = self.pair_frames.get(&(o, h)).copied().unwrap_or(0);
-                    fp[r * n + k] = (hc - ex) as f64;
-                    fnm[r * n + k] = (oc - ex) as f64;
-                }
-                for k in nh..n {
-                    fnm[r * n + k] = if k == nh + r { oc as f64 } else { f64::NAN };
-                }
+        let mut neg = vec![0.0f64; no * nh];
+        for (r, o) in oids.iter().enumerate() {
+            for (k, h) in hids.iter().enumerate() {
+                neg[r * nh + k] = -(self.pair_frames.get(&(*o, *h)).copied().unwrap_or(0) as f64);
             }
-            for (k, &(_, hc)) in hids.iter().enumerate() {
-                for r in no..n {
-                    fp[r * n + k] = if r == no + k { hc as f64 } else { f64::NAN };
-                }
-            }
-            let cost: Vec<f64> = fp.iter().zip(&fnm).map(|(a, b)| a + b).collect();
-            let pairs = if cost.iter().all(|v| v.is_finite()) {
-                min_cost_assignment(n, n, &cost)
-            } else {
-                assign_allowed(n, n, &cost)
-            };
-            let (mut idfp, mut idfn) = (0.0, 0.0);
-            for (r, k) in pairs {
-                idfp += fp[r * n + k];
-                idfn += fnm[r * n + k];
-            }
-            c.idfp = idfp as u64;
-            c.idfn = idfn as u64;
-            c.idtp = c.num_objects - c.idfn;
         }
+        let idtp: f64 = min_cost_assignment(no, nh, &neg)
+            .into_iter()
+            .map(|(r, k)| -neg[r * nh + k])
+            .sum();
+        c.idtp = idtp as u64;
+        c.idfn = c.num_objects - c.idtp;
+        c.idfp = c.num_predictions - c.idtp;
         self.c
     }
 }
@@ -470,11 +451,13 @@ pub struct MotResult {
     pub name: String,
     /// Its counts.
     pub counts: MotCounts,
+    /// Whether the MOT16/17 rules were applied (OVERALL: on every sequence).
+    pub mot17: bool,
 }
 
 /// Evaluates every sequence (`mot17`: None = detect from each GT file) and appends `OVERALL`.
 pub fn evaluate_all(seqs: &[MotSequence], mot17: Option<bool>) -> Result<Vec<MotResult>> {
-    let mut out = vec![];
+    let mut out: Vec<MotResult> = vec![];
     let mut total = MotCounts::default();
     for s in seqs {
         let gt = MotFile::read(&s.gt)?;
@@ -488,11 +471,14 @@ pub fn evaluate_all(seqs: &[MotSequence], mot17: Option<bool>) -> Result<Vec<Mot
         out.push(MotResult {
             name: s.name.clone(),
             counts: c,
+            mot17: opts.mot17,
         });
     }
+    let all17 = out.iter().all(|r| r.mot17);
     out.push(MotResult {
         name: "OVERALL".into(),
         counts: total,
+        mot17: all17,
     });
     Ok(out)
 }
@@ -554,7 +540,7 @@ pub fn to_json(results: &[MotResult]) -> serde_json::Value {
             .map(|r| {
                 let c = &r.counts;
                 serde_json::json!({
-                    "name": r.name, "idf1": c.idf1(), "idp": c.idp(), "idr": c.idr(),
+                    "name": r.name, "mot17_rules": r.mot17, "idf1": c.idf1(), "idp": c.idp(), "idr": c.idr(),
                     "recall": c.recall(), "precision": c.precision(),
                     "num_unique_objects": c.num_unique_objects, "mostly_tracked": c.mostly_tracked,
                     "partially_tracked": c.partially_tracked, "mostly_lost": c.mostly_lost,
@@ -582,35 +568,12 @@ pub fn run(
     for w in &warnings {
         eprintln!("WARNING {w}");
     }
-    let mut modes = vec![];
-    for s in &seqs {
-        if let Some(n) = &s.note {
-            println!("{n}");
-        }
-        let m = match mot17 {
-            Some(m) => m,
-            None => looks_like_mot17(&MotFile::read(&s.gt)?),
-        };
-        modes.push(m);
+    for n in seqs.iter().filter_map(|s| s.note.as_ref()) {
+        println!("{n}");
     }
-    let mut out = vec![];
-    let mut total = MotCounts::default();
-    for (s, m) in seqs.iter().zip(&modes) {
-        let opts = MotOptions {
-            mot17: *m,
-            num_frames: s.num_frames,
-        };
-        let c = evaluate(&MotFile::read(&s.gt)?, &MotFile::read(&s.results)?, &opts)?;
-        total.add(&c);
-        out.push(MotResult {
-            name: s.name.clone(),
-            counts: c,
-        });
-    }
-    out.push(MotResult {
-        name: "OVERALL".into(),
-        counts: total,
-    });
+    let out = evaluate_all(&seqs, mot17)?;
+    let per_seq = &out[..out.len() - 1];
+    let modes: Vec<bool> = per_seq.iter().map(|r| r.mot17).collect();
     let rule = match (modes.iter().all(|m| *m), modes.iter().any(|m| *m)) {
         (true, _) => {
             "MOT16/17 rules: pedestrians only, distractor matches removed (TrackEval preprocessing)"
