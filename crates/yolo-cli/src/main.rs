@@ -409,6 +409,12 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             let src = a.str("source").ok_or_else(|| {
                 anyhow::anyhow!("bench track needs source=<detections JSON with inputs[f] = [[x1,y1,x2,y2,conf,cls], ...]> (e.g. the track fixtures, or scripts/bench_track.py --make-crowd)")
             })?;
+            for k in cmd.overrides.keys() {
+                let k = serde_yaml::to_string(k)?.trim().to_string();
+                if !["source", "tracker", "n"].contains(&k.as_str()) {
+                    eprintln!("WARNING bench track: '{k}' is not used (keys: source, tracker, n)");
+                }
+            }
             let frames = ryolo::track::bench::load_stream(std::path::Path::new(&src))?;
             let names: Vec<String> = match cmd.overrides.get("tracker") {
                 Some(v) => vec![serde_yaml::to_string(v)?.trim().to_string()],
