@@ -6,7 +6,7 @@ pub const HELP: &str = "ryolo: Ultralytics YOLO (v8, 11) in Rust
 Usage: yolo [TASK] MODE [key=value ...]
   TASK: detect, segment, classify, pose, obb (inferred from the model when omitted)
   MODE: train, val, predict, export (format=onnx|pt), track, benchmark, info
-  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0\n              yolo data split_dota source=DOTA_ROOT out=DIR [crop_size=1024 gap=200 rates=1.0 splits=train,val,test] (Ultralytics split_trainval/split_test tiles)
+  Data tools: yolo data synth out=DIR [n=200 imgsz=320 seed=0 task=detect|segment|pose|obb] | yolo data check data=data.yaml [task=...]\n              yolo data convert from=coco|voc source=PATH out=DIR [images=DIR use_segments=True cls91to80=True] | from=dota source=DOTA_ROOT (labels/{train,val}_original -> labels/{train,val}) | yolo data split source=DIR weights=0.9,0.1,0.0\n              yolo data split_dota source=DOTA_ROOT out=DIR [crop_size=1024 gap=200 rates=1.0 splits=train,val,test] (Ultralytics split_trainval/split_test tiles)\n              yolo data mot gt=GT.txt|SEQ_DIR|MOT17/train results=RES.txt|DIR [mot17=auto|True|False save_json=metrics.json] (MOTA, IDF1, ... as py-motmetrics)
   Special: help, version, cfg (print defaults), settings [key=value ...] | settings reset
 
 Examples:

@@ -303,6 +303,26 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             )?;
             println!("Autosplitting images from {source}: train {}, val {}, test {} (autosplit_*.txt written next to it)", c[0], c[1], c[2]);
         }
+        Some("mot") => {
+            for k in cmd.overrides.keys().map(text) {
+                if !["gt", "results", "mot17", "save_json"].contains(&k.as_str()) {
+                    eprintln!("WARNING yolo data mot: '{k}' is not used (keys: gt, results, mot17, save_json)");
+                }
+            }
+            let need = |k: &str| {
+                get(k).map(std::path::PathBuf::from).ok_or_else(|| {
+                    anyhow::anyhow!("yolo data mot needs gt=<gt.txt, sequence folder or folder of sequences> results=<file or folder of <SEQ>.txt>")
+                })
+            };
+            let mot17 = match get("mot17").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => None,
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                Some(v) => bail!("mot17={v}: use mot17=auto, True or False"),
+            };
+            let json = get("save_json").map(std::path::PathBuf::from);
+            ryolo::metrics::mot::run(&need("gt")?, &need("results")?, mot17, json.as_deref())?;
+        }
         other => bail!(
             "unknown data tool {:?}: use synth, check, convert, split or split_dota",
             other.unwrap_or("")
@@ -368,8 +388,42 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
             )?;
             println!("bench train: {ips:.1} images/s of the train step (forward + loss + backward + update; batch={batch} imgsz={imgsz}, {threads} threads)");
         }
+        Some("track") => {
+            let src = a.str("source").ok_or_else(|| {
+                anyhow::anyhow!("bench track needs source=<detections JSON with inputs[f] = [[x1,y1,x2,y2,conf,cls], ...]> (e.g. the track fixtures, or scripts/bench_track.py --make-crowd)")
+            })?;
+            for k in cmd.overrides.keys() {
+                let k = serde_yaml::to_string(k)?.trim().to_string();
+                if !["source", "tracker", "n"].contains(&k.as_str()) {
+                    eprintln!("WARNING bench track: '{k}' is not used (keys: source, tracker, n)");
+                }
+            }
+            let frames = ryolo::track::bench::load_stream(std::path::Path::new(&src))?;
+            let names: Vec<String> = match cmd.overrides.get("tracker") {
+                Some(v) => vec![serde_yaml::to_string(v)?.trim().to_string()],
+                None => ["bytetrack.yaml", "botsort.yaml", "tracktrack.yaml"]
+                    .map(String::from)
+                    .to_vec(),
+            };
+            for name in names {
+                let cfg = ryolo::track::TrackerConfig::load(&name)?;
+                let runs = n.unwrap_or(5);
+                let t = ryolo::track::bench::time_tracker(&cfg, &frames, runs)?;
+                let runs_txt: Vec<String> =
+                    t.run_means_ms.iter().map(|m| format!("{m:.4}")).collect();
+                println!(
+                    "bench track: ryolo {name:16} {:24} {:6.1} dets/frame  per-frame mean {:8.4} ms (median of {runs} runs; runs {})  frame median {:.4} ms  rows out {} (GMC off)",
+                    std::path::Path::new(&src).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+                    t.dets_per_frame,
+                    t.median_run_mean_ms(),
+                    runs_txt.join(" "),
+                    t.frame_median_ms,
+                    t.rows_out
+                );
+            }
+        }
         other => bail!(
-            "unknown benchmark {:?}: use yolo bench loader|predict|train",
+            "unknown benchmark {:?}: use yolo bench loader|predict|train|track",
             other.unwrap_or("")
         ),
     }

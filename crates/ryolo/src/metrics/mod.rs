@@ -4,6 +4,10 @@
 
 pub mod classify;
 pub mod coco;
+pub mod hota;
+pub mod lsa;
+pub mod mot;
+mod mot_io;
 pub mod obb;
 pub mod pose;
 pub mod segment;

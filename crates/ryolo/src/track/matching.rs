@@ -89,9 +89,86 @@ pub struct Assignment {
 }
 
 /// `lap.lapjv(C, extend_cost=True, cost_limit=thresh)`: the optimal matching of the square problem
-/// `[[C, thresh/2], [thresh/2, 0]]` of size `rows + cols` (solved in float64 with Jonker-Volgenant),
-/// so a pair with cost above `thresh` is never matched.
+/// `[[C, thresh/2], [thresh/2, 0]]` of size `rows + cols`, so a pair with cost above `thresh` is never
+/// matched. A pair above the limit can never be in the optimum, so the rows and columns split into
+/// independent groups (connected through pairs within the limit) that are solved one by one with the same
+/// extended Jonker-Volgenant problem: crowded frames, where each track overlaps a few detections, cost a
+/// few small problems instead of one `(rows + cols)³` one. Rows and columns that no pair within the limit
+/// reaches are unmatched.
 pub fn linear_assignment(c: &CostMatrix, thresh: f64) -> Assignment {
+    let allowed = |v: f32| {
+        let v = f64::from(v);
+        v.is_finite() && v <= thresh
+    };
+    // Union-find over rows (0..rows) and columns (rows..rows+cols).
+    let n = c.rows + c.cols;
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    let mut any = false;
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            if allowed(c.get(i, j)) {
+                any = true;
+                let (a, b) = (find(&mut parent, i), find(&mut parent, c.rows + j));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+    }
+    if !any {
+        return Assignment {
+            matches: vec![],
+            unmatched_rows: (0..c.rows).collect(),
+            unmatched_cols: (0..c.cols).collect(),
+        };
+    }
+    let mut groups: std::collections::BTreeMap<usize, (Vec<usize>, Vec<usize>)> =
+        std::collections::BTreeMap::new();
+    for i in 0..c.rows {
+        let r = find(&mut parent, i);
+        groups.entry(r).or_default().0.push(i);
+    }
+    for j in 0..c.cols {
+        let r = find(&mut parent, c.rows + j);
+        groups.entry(r).or_default().1.push(j);
+    }
+    if groups.len() == 1 {
+        return linear_assignment_dense(c, thresh);
+    }
+    let mut out = Assignment::default();
+    let mut matched_cols = vec![false; c.cols];
+    let mut matched_rows = vec![false; c.rows];
+    for (rows, cols) in groups.values() {
+        if rows.is_empty() || cols.is_empty() {
+            continue;
+        }
+        let mut sub = CostMatrix::filled(rows.len(), cols.len(), 0.0);
+        for (a, &i) in rows.iter().enumerate() {
+            for (b, &j) in cols.iter().enumerate() {
+                sub.set(a, b, c.get(i, j));
+            }
+        }
+        for (a, b) in linear_assignment_dense(&sub, thresh).matches {
+            out.matches.push((rows[a], cols[b]));
+            matched_rows[rows[a]] = true;
+            matched_cols[cols[b]] = true;
+        }
+    }
+    out.matches.sort_unstable();
+    out.unmatched_rows = (0..c.rows).filter(|&i| !matched_rows[i]).collect();
+    out.unmatched_cols = (0..c.cols).filter(|&j| !matched_cols[j]).collect();
+    out
+}
+
+/// [`linear_assignment`] as one dense extended problem (Ultralytics' exact call).
+pub fn linear_assignment_dense(c: &CostMatrix, thresh: f64) -> Assignment {
     if c.rows == 0 || c.cols == 0 {
         return Assignment {
             matches: vec![],

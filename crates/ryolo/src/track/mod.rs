@@ -5,6 +5,7 @@
 //! `idx` of the matched detection) come out; [`FrameResult::from_tracks`] then applies Ultralytics' track
 //! callback (hide/keep rules, clipping to the image).
 
+pub mod bench;
 pub mod byte;
 pub mod config;
 pub mod gmc;
