@@ -28,6 +28,7 @@ fn brain_tumor_val_matches_ultralytics() {
         )
         .unwrap()
         .model;
+        let t = std::time::Instant::now();
         let b = common::on_engine(m, engine);
         let r = validate(
             &b,
@@ -40,6 +41,12 @@ fn brain_tumor_val_matches_ultralytics() {
         )
         .unwrap();
         let mm = &r.metrics;
+        println!(
+            "[{}] {:.1}s (inference {:.1} ms/image)",
+            engine.name(),
+            t.elapsed().as_secs_f64(),
+            r.speed.inference
+        );
         println!("[{}] mAP50-95 {:.5} mAP50 {:.5} mAP75 {:.5} P {:.5} R {:.5} (Ultralytics 0.36081 0.51292 0.42533 0.47179 0.80654)", engine.name(), mm.map(), mm.map50(), mm.map75(), mm.mp(), mm.mr());
         assert!(
             (mm.map() - 0.36081).abs() <= 0.005,

@@ -201,9 +201,11 @@ impl<'a> ModelRef<'a> {
             ModelRef::Onnx(m) if m.exported.is_some() => {
                 let e = m.exported.as_ref().expect("checked");
                 format!(
-                    "{}; running on ONNX Runtime (in-memory export in {:.2}s; {}=torch runs libtorch)",
+                    "{}; running on ONNX Runtime (in-memory export {:.2}s + session {:.2}s; {}=torch \
+                     runs libtorch)",
                     e.summary,
-                    e.secs,
+                    e.export_secs,
+                    e.secs - e.export_secs,
                     super::ortpath::ENV
                 )
             }

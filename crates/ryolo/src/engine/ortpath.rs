@@ -89,6 +89,8 @@ pub struct Exported {
     pub summary: String,
     /// Seconds spent writing the graph and opening the ONNX Runtime session.
     pub secs: f64,
+    /// Of which writing the graph bytes.
+    pub export_secs: f64,
 }
 
 /// Exports a fused model to an in-memory ONNX graph with dynamic batch, height and width (one
@@ -105,6 +107,7 @@ pub fn export_to_ort(model: &DetectionModel, label: &Path, threads: usize) -> Re
     };
     let bytes = crate::export::to_onnx(model, &cfg)
         .with_context(|| format!("in-memory ONNX export of {}", label.display()))?;
+    let export_secs = t.elapsed().as_secs_f64();
     let mut m = OnnxModel::load_bytes(&bytes, label, threads)?;
     // Exactly the model's own names and stride (not their round trip through the metadata).
     let r = super::backend::ModelRef::Torch(model);
@@ -114,6 +117,7 @@ pub fn export_to_ort(model: &DetectionModel, label: &Path, threads: usize) -> Re
     m.exported = Some(Exported {
         summary: model.info().to_string(),
         secs: t.elapsed().as_secs_f64(),
+        export_secs,
     });
     Ok(m)
 }
