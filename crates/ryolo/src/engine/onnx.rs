@@ -333,6 +333,11 @@ impl OnnxModel {
         if threads > 0 {
             b = b.with_intra_threads(threads).map_err(|e| anyhow!("{e}"))?;
         }
+        // Idle intra-op threads sleep rather than spin: spinning pools collapse on a busy machine
+        // (session creation took seconds at load 6 on 2 cores).
+        b = b
+            .with_intra_op_spinning(false)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok(b)
     }
 
