@@ -1,6 +1,7 @@
 //! Classify predict against Ultralytics 8.4.190 (`cls_predict.json`): probabilities, top-1 /
 //! top-5, the `verbose()` text and `save_txt` lines of the trained `cls_yolo11n.pt` on bus.jpg and
-//! zidane.jpg, the console line, batching, and `yolo classify predict` end to end.
+//! zidane.jpg (on libtorch and on ONNX Runtime through the in-memory export), the console line,
+//! batching, and `yolo classify predict` end to end.
 
 mod common;
 use ryolo::engine::predict::classify::preprocess;
@@ -42,11 +43,25 @@ fn probabilities_top5_and_texts_equal_ultralytics() {
         return;
     };
     let fx = fixture(&shared);
-    let p = Predictor::load(&model(&shared), 224, tch::Device::Cpu).unwrap();
+    for engine in common::engines() {
+        let m = ryolo::weights::load_model(&model(&shared), None, tch::Device::Cpu)
+            .unwrap()
+            .model;
+        let b = common::on_engine(m, engine);
+        let p = Predictor::with_backend(b, (224, 224), Default::default());
+        eprintln!("[{}] {}", engine.name(), p.model().describe());
+        check_probs(&shared, &fx, &p);
+    }
+    let bus = &fx["predict"][0];
+    assert_eq!(bus["save_txt"], "0.72 chair\n0.23 person\n0.05 bowl\n");
+}
+
+/// The fixture's images predicted by `p` against Ultralytics' probabilities, top-5 and texts.
+fn check_probs(shared: &Path, fx: &serde_json::Value, p: &Predictor) {
     assert_eq!(p.imgsz, (224, 224));
     for case in fx["predict"].as_array().unwrap() {
         let name = case["image"].as_str().unwrap();
-        let pred = p.predict_path(&sample(&shared, name)).unwrap();
+        let pred = p.predict_path(&sample(shared, name)).unwrap();
         assert!(pred.detections.is_empty() && pred.masks.is_none());
         assert_eq!(pred.letterbox.shape, (224, 224));
         let probs = pred.probs.as_ref().expect("a classify model gives probs");
@@ -73,7 +88,7 @@ fn probabilities_top5_and_texts_equal_ultralytics() {
         assert_eq!(probs.txt(), case["save_txt"].as_str().unwrap());
         assert_eq!(p.verbose(&pred), case["verbose"].as_str().unwrap());
         // The console line: `image 1/1 <path>: 224x224 chair 0.72, person 0.23, bowl 0.05, 12.3ms`.
-        let what = format!("image 1/1 {}", sample(&shared, name).display());
+        let what = format!("image 1/1 {}", sample(shared, name).display());
         let line = p.line(&what, &pred);
         let head = format!("{what}: 224x224 {}", case["verbose"].as_str().unwrap());
         let ms = line
@@ -83,8 +98,6 @@ fn probabilities_top5_and_texts_equal_ultralytics() {
         let (int, frac) = ms.split_once('.').unwrap();
         assert!(int.parse::<u64>().is_ok() && frac.len() == 1, "{line:?}");
     }
-    let bus = &fx["predict"][0];
-    assert_eq!(bus["save_txt"], "0.72 chair\n0.23 person\n0.05 bowl\n");
 }
 
 #[test]

@@ -5,7 +5,6 @@ mod light;
 
 use anyhow::{bail, Result};
 use ryolo::cfg::{self, Args};
-use ryolo::engine::backend::Backend;
 use ryolo::weights::load_model;
 
 use light::HELP;
@@ -362,14 +361,28 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
         }
         Some("predict") => {
             let model = a.model();
-            let m = Backend::load(&model, a.device()?)?;
             let img = a.str("source").map(std::path::PathBuf::from);
             let batch = a.i64("batch").unwrap_or(1).max(1) as usize;
-            let (fwd, whole) =
-                ryolo::engine::bench::predict(m, imgsz, batch, img.as_deref(), n.unwrap_or(30))?;
-            println!("bench predict: forward median {fwd:.1} ms (batch={batch} imgsz={imgsz}, {threads} threads)");
-            if let Some(w) = whole {
-                println!("bench predict: whole pipeline median {w:.1} ms (decode + letterbox + forward + NMS, 1 image)");
+            let (rows, default) = ryolo::engine::bench::predict_engines(
+                &model,
+                a.device()?,
+                imgsz,
+                batch,
+                img.as_deref(),
+                n.unwrap_or(30),
+            )?;
+            for r in &rows {
+                let export = r
+                    .export_secs
+                    .map(|s| format!(", export {:.0} ms", s * 1e3))
+                    .unwrap_or_default();
+                println!("bench predict [{}]: forward median {:.1} ms (batch={batch} imgsz={imgsz}, {threads} threads{export})", r.engine, r.forward);
+                if let Some(w) = r.whole {
+                    println!("bench predict [{}]: whole pipeline median {w:.1} ms (decode + letterbox + forward + NMS, 1 image)", r.engine);
+                }
+            }
+            if let [t, o] = rows.as_slice() {
+                println!("bench predict: ONNX Runtime / libtorch forward {:.2}x; the default path runs {default} (RYOLO_BACKEND)", o.forward / t.forward);
             }
         }
         Some("train") => {

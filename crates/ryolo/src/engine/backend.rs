@@ -63,19 +63,30 @@ pub fn with_checkpoint_imgsz(
 
 impl Backend {
     /// Loads any model format for inference (fused), adopting the checkpoint's imgsz into the
-    /// returned arguments (as Ultralytics does for val and predict).
+    /// returned arguments (as Ultralytics does for val and predict). A libtorch model on the CPU
+    /// runs on ONNX Runtime through an in-memory export when [`super::ortpath::ENV`] allows it
+    /// (see [`super::ortpath::select`]); `augment=True` on a detect model keeps libtorch.
     pub fn load_for(args: &crate::cfg::Args, model: &str) -> Result<(Self, crate::cfg::Args)> {
         let device = args.device()?;
         if model.to_ascii_lowercase().ends_with(".onnx") {
             return Ok((Self::load(model, device)?, args.clone()));
         }
+        let engine = super::ortpath::Engine::from_env()?;
         let loaded = crate::weights::load_model(model, None, device)?;
         let a = with_checkpoint_imgsz(args, &loaded);
         let mut m = loaded.model;
         m.fuse();
         // Loaded for inference: no parameter takes gradients (Ultralytics prints 0 gradients).
         m.vs.freeze();
-        Ok((Backend::Torch(m), a))
+        let needs = if device != Device::Cpu {
+            super::ortpath::Needs::Cuda
+        } else if args.bool("augment") && m.task() == crate::task::TaskKind::Detect {
+            super::ortpath::Needs::Augment
+        } else {
+            super::ortpath::Needs::Nothing
+        };
+        let b = super::ortpath::select(m, Path::new(model), engine, needs)?;
+        Ok((b, a))
     }
 
     /// Loads `.onnx` with ONNX Runtime (2 threads per physical core budget: all cores), anything
@@ -187,6 +198,17 @@ impl<'a> ModelRef<'a> {
     pub fn describe(self) -> String {
         match self {
             ModelRef::Torch(m) => m.info().to_string(),
+            ModelRef::Onnx(m) if m.exported.is_some() => {
+                let e = m.exported.as_ref().expect("checked");
+                format!(
+                    "{}; running on ONNX Runtime (in-memory export {:.2}s + session {:.2}s; {}=torch \
+                     runs libtorch)",
+                    e.summary,
+                    e.export_secs,
+                    e.secs - e.export_secs,
+                    super::ortpath::ENV
+                )
+            }
             ModelRef::Onnx(m) => {
                 let shape = match (m.batch, m.imgsz) {
                     (Some(b), Some((h, w))) => format!("({b}, 3, {h}, {w})"),

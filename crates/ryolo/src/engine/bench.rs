@@ -191,3 +191,71 @@ pub fn train_step(
     }
     Ok(batch as f64 / median(times))
 }
+
+/// One row of [`predict_engines`]: the engine, its forward and whole-pipeline medians (ms), and
+/// for an in-memory export the seconds it took.
+#[derive(Debug, Clone)]
+pub struct EngineRow {
+    /// `libtorch`, `ONNX Runtime (in-memory export)` or `ONNX Runtime`.
+    pub engine: &'static str,
+    /// Forward median, ms.
+    pub forward: f64,
+    /// Whole-pipeline median, ms (when an image was given).
+    pub whole: Option<f64>,
+    /// In-memory export plus session creation, s.
+    pub export_secs: Option<f64>,
+}
+
+/// [`predict`] on every engine that can run `model` on `device`, side by side: a `.pt`,
+/// `.safetensors` or `.yaml` model on the CPU runs on libtorch and on ONNX Runtime through its
+/// in-memory export (when the runtime loads); a `.onnx` model or a CUDA device gives one row.
+/// Also returns the engine the default path ([`super::ortpath::ENV`] as set) picks.
+pub fn predict_engines(
+    model: &str,
+    device: tch::Device,
+    imgsz: usize,
+    batch: usize,
+    image: Option<&Path>,
+    runs: usize,
+) -> Result<(Vec<EngineRow>, &'static str)> {
+    use super::backend::Backend;
+    use super::ortpath::{engine_name, select, Engine, Needs};
+    let row = |b: Backend| -> Result<EngineRow> {
+        let engine = engine_name(&b);
+        let export_secs = match &b {
+            Backend::Onnx(m) => m.exported.as_ref().map(|e| e.secs),
+            _ => None,
+        };
+        let (forward, whole) = predict(b, imgsz, batch, image, runs)?;
+        Ok(EngineRow {
+            engine,
+            forward,
+            whole,
+            export_secs,
+        })
+    };
+    let first = Backend::load(model, device)?;
+    let Backend::Torch(tm) = first else {
+        let name = engine_name(&first);
+        return Ok((vec![row(first)?], name));
+    };
+    let ort = device == tch::Device::Cpu && super::onnx::OnnxModel::available();
+    let default = match Engine::from_env()? {
+        Engine::Torch => "libtorch",
+        _ if !ort => "libtorch",
+        _ => "ONNX Runtime (in-memory export)",
+    };
+    let mut rows = vec![row(Backend::Torch(tm))?];
+    if ort {
+        let mut tm = crate::weights::load_model(model, None, device)?.model;
+        tm.fuse();
+        tm.vs.freeze();
+        rows.push(row(select(
+            tm,
+            Path::new(model),
+            Engine::OnnxRuntime,
+            Needs::Nothing,
+        )?)?);
+    }
+    Ok((rows, default))
+}

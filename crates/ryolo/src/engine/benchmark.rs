@@ -38,7 +38,10 @@ pub fn run(args: &Args) -> Result<()> {
     let mut rows: Vec<BenchRow> = Vec::new();
     let mut seg = false;
     println!("\nBenchmark: PyTorch ({model})");
-    let torch = crate::engine::val::run(&base);
+    // The PyTorch row is libtorch whatever RYOLO_BACKEND says (the ONNX row is ONNX Runtime).
+    let torch = super::ortpath::scoped(super::ortpath::Engine::Torch, || {
+        crate::engine::val::run(&base)
+    });
     seg |= torch.as_ref().is_ok_and(|r| r.seg.is_some());
     rows.push(match torch {
         Ok(r) => (

@@ -35,8 +35,10 @@ pub struct OnnxModel {
     pub imgsz: Option<(usize, usize)>,
     /// Fixed batch size, or `None` when dynamic.
     pub batch: Option<usize>,
-    /// The file.
+    /// The file (for an in-memory export: the weights it was exported from).
     pub path: PathBuf,
+    /// Set when the graph is an in-memory export of a loaded libtorch model (not a `.onnx` file).
+    pub exported: Option<super::ortpath::Exported>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -301,11 +303,31 @@ impl OnnxModel {
         if !path.is_file() {
             bail!("model file {} not found", path.display());
         }
-        let env = environment()?;
         let ctx = || format!("loading ONNX model {}", path.display());
-        let mut b = Session::builder(env)
-            .map_err(|e| anyhow!("{e}"))
+        let session = Self::builder(threads)
             .with_context(ctx)?
+            .commit_from_file(path)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(ctx)?;
+        Self::from_session(session, path)
+    }
+
+    /// Opens an ONNX graph held in memory (an in-memory export); `label` names it in messages.
+    pub fn load_bytes(bytes: &[u8], label: &Path, threads: usize) -> Result<Self> {
+        let ctx = || format!("loading the ONNX export of {}", label.display());
+        let session = Self::builder(threads)
+            .with_context(ctx)?
+            .commit_from_memory(bytes)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(ctx)?;
+        Self::from_session(session, label)
+    }
+
+    /// A session builder: full graph optimisation, `threads` intra-op threads (0 = default).
+    fn builder(threads: usize) -> Result<ort::session::builder::SessionBuilder> {
+        let env = environment()?;
+        let mut b = Session::builder(env)
+            .map_err(|e| anyhow!("{e}"))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| anyhow!("{e}"))?;
         if threads > 0 {
@@ -313,7 +335,8 @@ impl OnnxModel {
         }
         // ONNX Runtime's pool follows the process's wait policy: no spinning under `yolo`'s
         // OMP_WAIT_POLICY=PASSIVE (spinning threads steal the CPU from the working ones on a busy
-        // machine), ONNX Runtime's default (spin) otherwise.
+        // machine; session creation took seconds at load 6 on 2 cores), ONNX Runtime's default
+        // (spin) otherwise.
         if crate::util::threads::passive_wait() {
             b = b
                 .with_intra_op_spinning(false)
@@ -321,10 +344,21 @@ impl OnnxModel {
                 .with_inter_op_spinning(false)
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        let session = b
-            .commit_from_file(path)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(ctx)?;
+        Ok(b)
+    }
+
+    /// Whether ONNX Runtime can be loaded (the library is found and initialises).
+    pub fn available() -> bool {
+        environment().is_ok()
+    }
+
+    /// Why ONNX Runtime cannot be loaded, if it cannot.
+    pub fn unavailable_reason() -> Option<String> {
+        environment().err().map(|e| e.to_string())
+    }
+
+    /// Reads a session's interface and metadata (`path` names the model in messages).
+    fn from_session(session: Session, path: &Path) -> Result<Self> {
         let (input, shape) = {
             let i = session
                 .inputs()
@@ -386,6 +420,7 @@ impl OnnxModel {
             imgsz,
             batch: dim(shape[0]),
             path: path.to_path_buf(),
+            exported: None,
         })
     }
 

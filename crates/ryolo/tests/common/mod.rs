@@ -247,3 +247,38 @@ pub fn make_fixture_dataset(py: &Path, fx: &Path, func: &str, out: &Path) {
         .unwrap();
     assert!(st.success(), "{func} failed");
 }
+
+/// The inference engines a predict/val parity test runs on: the one `RYOLO_BACKEND` names
+/// (`torch` or `onnxruntime`), else both libtorch and ONNX Runtime through the in-memory export of
+/// the loaded model (ONNX Runtime skipped loudly when its library is missing, a failure under
+/// `CI_REQUIRE_ORT`).
+pub fn engines() -> Vec<ryolo::engine::ortpath::Engine> {
+    use ryolo::engine::ortpath::Engine;
+    match Engine::from_env().unwrap() {
+        Engine::Torch => vec![Engine::Torch],
+        Engine::OnnxRuntime => vec![Engine::OnnxRuntime],
+        Engine::Auto => {
+            let mut v = vec![Engine::Torch];
+            if let Some(why) = ryolo::engine::onnx::OnnxModel::unavailable_reason() {
+                if std::env::var_os("CI_REQUIRE_ORT").is_some() {
+                    panic!("{why}");
+                }
+                eprintln!("\n!!!!! SKIPPED the ONNX Runtime engine: {why} !!!!!\n");
+            } else {
+                v.push(Engine::OnnxRuntime);
+            }
+            v
+        }
+    }
+}
+
+/// A fused model on `engine` (libtorch, or ONNX Runtime through its in-memory export).
+pub fn on_engine(
+    model: ryolo::nn::DetectionModel,
+    engine: ryolo::engine::ortpath::Engine,
+) -> ryolo::engine::backend::Backend {
+    use ryolo::engine::ortpath::{select, Needs};
+    let mut model = model;
+    model.fuse();
+    select(model, Path::new("test-model"), engine, Needs::Nothing).unwrap()
+}

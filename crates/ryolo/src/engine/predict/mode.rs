@@ -128,7 +128,7 @@ fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
         warn_classify_ignored(&a);
     }
     if a.bool("augment") {
-        if matches!(p.model, Backend::Onnx(_)) {
+        if matches!(&p.model, Backend::Onnx(m) if m.exported.is_none()) {
             eprintln!("WARNING augment=True needs a .pt/.safetensors model; ignored for ONNX");
         } else {
             // A segment model warns at its first batch and predicts without TTA.
