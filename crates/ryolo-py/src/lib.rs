@@ -1,6 +1,7 @@
 //! `ryolo._ryolo`: the compiled Python extension over the ryolo library (`from ryolo import YOLO`).
 
 mod callbacks;
+mod data;
 mod errors;
 mod fields;
 mod kwargs;
@@ -27,5 +28,6 @@ fn _ryolo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::Metrics>()?;
     m.add_class::<metrics::Metric>()?;
     m.add("EVENTS", callbacks::EVENTS.to_vec())?;
+    m.add_function(wrap_pyfunction!(data::synth_dataset, m)?)?;
     Ok(())
 }

@@ -25,6 +25,7 @@ from ._ryolo import (  # noqa: E402
     ResultsStream,
     YOLO,
     __version__,
+    synth_dataset,
 )
 from ._notebook import forward_output  # noqa: E402
 
@@ -42,5 +43,6 @@ __all__ = [
     "Metric",
     "Metrics",
     "EVENTS",
+    "synth_dataset",
     "__version__",
 ]
