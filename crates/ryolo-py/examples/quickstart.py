@@ -15,7 +15,8 @@ from ryolo import YOLO, synth_dataset
 work = os.environ.get("RYOLO_QUICKSTART_DIR") or tempfile.mkdtemp(prefix="ryolo-quickstart-")
 epochs = int(os.environ.get("RYOLO_QUICKSTART_EPOCHS", "2"))
 imgsz = int(os.environ.get("RYOLO_QUICKSTART_IMGSZ", "64"))
-data = synth_dataset(os.path.join(work, "synth"), n=16, imgsz=imgsz, seed=0)
+n_images = int(os.environ.get("RYOLO_QUICKSTART_N", "32"))
+data = synth_dataset(os.path.join(work, "synth"), n=n_images, imgsz=imgsz, seed=0)
 print("dataset:", data)
 
 # %% A fresh YOLO11n (from its YAML) and a callback printing each epoch's metrics

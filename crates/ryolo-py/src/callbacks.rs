@@ -168,14 +168,21 @@ impl TrainBridge {
             let Ok(mut s) = self.shared.lock() else {
                 return;
             };
-            if s.error.is_some() {
+            // After a callback failed no callback runs; after Ctrl-C they still do (the epoch
+            // finishes and saves as usual).
+            let interrupted =
+                |e: &PyErr| e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py);
+            if s.error.as_ref().is_some_and(|e| !interrupted(e)) {
                 return;
             }
             let res = self.call(py, &mut s, event, r, save_dir);
             let res = res.and_then(|_| py.check_signals());
             if let Err(e) = res {
-                if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
-                    eprintln!("KeyboardInterrupt: stopping after this epoch; checkpoints are kept (resume with model.train(resume=True) on weights/last.safetensors)");
+                if s.error.is_some() && interrupted(&e) {
+                    return; // a second Ctrl-C: already stopping
+                }
+                if interrupted(&e) {
+                    eprintln!("KeyboardInterrupt: stopping after this epoch; checkpoints are kept (resume with model.train(resume=True, model=\".../weights/last.safetensors\"))");
                 }
                 s.error = Some(e);
                 self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -192,8 +199,9 @@ impl TrainBridge {
         save_dir: Option<&std::path::Path>,
     ) -> PyResult<()> {
         let hooks = s.reg.get(event).map_or(0, Vec::len);
-        let also_val =
-            event == "on_fit_epoch_end" && s.reg.get("on_val_end").is_some_and(|v| !v.is_empty());
+        let also_val = event == "on_fit_epoch_end"
+            && r.is_some_and(|r| !r.metrics.is_empty())
+            && s.reg.get("on_val_end").is_some_and(|v| !v.is_empty());
         if hooks == 0 && !also_val {
             return Ok(());
         }

@@ -17,7 +17,9 @@ pub fn synth_dataset(
     task: &str,
 ) -> PyResult<String> {
     if !(1..=100_000).contains(&n) {
-        return Err(PyValueError::new_err("n must be a whole number from 1 to 100000"));
+        return Err(PyValueError::new_err(
+            "n must be a whole number from 1 to 100000",
+        ));
     }
     if !(1..=ryolo::cfg::MAX_IMGSZ as usize).contains(&imgsz) {
         return Err(PyValueError::new_err(format!(

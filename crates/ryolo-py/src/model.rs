@@ -86,6 +86,7 @@ impl Yolo {
                 let s = merged.remove("source").unwrap_or(Value::Null);
                 match s {
                     Value::String(s) => pyo3::types::PyString::new(py, &s).into_any(),
+                    Value::Number(n) => pyo3::types::PyString::new(py, &n.to_string()).into_any(),
                     _ => {
                         return Err(PyValueError::new_err(format!(
                             "{mode}() needs a source: a path, URL, NumPy array, PIL image or a list of them"
@@ -96,6 +97,8 @@ impl Yolo {
         };
         let inputs = sources::collect(&source)?;
         let args = Args::new(&merged);
+        cfg::warn_unimplemented(&args);
+        warn_cli_only(&args, &inputs);
         let key = format!(
             "{mode}\n{}",
             serde_yaml::to_string(&args.0).unwrap_or_default()
@@ -309,6 +312,7 @@ impl Yolo {
         let base = self.base()?;
         let merged = kwargs::merge(&[&base, &user]);
         let a = Args::new(&merged);
+        cfg::warn_unimplemented(&a);
         let (task, nc) = {
             let s = lock(&self.state)?;
             (s.task, s.names.len())
@@ -343,6 +347,7 @@ impl Yolo {
         let base = self.base()?;
         let merged = cfg::with_mode_defaults("train", task, &kwargs::merge(&[&base, &user]));
         let a = Args::new(&merged);
+        cfg::warn_unimplemented(&a);
         let reg = self.registry(py)?;
         let bridge = TrainBridge::new(py, &reg, task, &a.0)?;
         bridge.event("on_pretrain_routine_start", None, None);
@@ -412,6 +417,7 @@ impl Yolo {
         merged.insert("format".into(), Value::from(f));
         self.fire_simple(py, "on_export_start", &merged, &[])?;
         let a = Args::new(&merged);
+        cfg::warn_unimplemented(&a);
         let path = py.allow_threads(|| errors::run(|| ryolo::export::run(&a)))?;
         let path = path.to_string_lossy().into_owned();
         let file: Py<PyAny> = callbacks::path(py, std::path::Path::new(&path))?.unbind();
@@ -533,4 +539,22 @@ fn collect_or_stream(py: Python<'_>, mut s: ResultsStream, stream: bool) -> PyRe
         list.append(r)?;
     }
     Ok(list.into_any().unbind())
+}
+
+/// Warns about predict arguments that only the CLI honours (never silently ignored).
+fn warn_cli_only(a: &Args, inputs: &[sources::Input]) {
+    let mut said = Vec::new();
+    if a.str("format").is_some_and(|f| f == "json") {
+        said.push("format=json (the CLI's stdout records; use Results.to_json() / summary())");
+    }
+    if a.bool("save_frames") {
+        said.push("save_frames=True (use Results.save() per frame)");
+    }
+    let video = inputs.iter().any(|i| matches!(i, sources::Input::Video(_)));
+    if video && a.get("save").as_bool() == Some(true) {
+        said.push("save=True on a video (no annotated .avi from the Python API; labels and crops are written; use the CLI for the video)");
+    }
+    for w in said {
+        eprintln!("WARNING {w}: not done by the Python API; ignored");
+    }
 }

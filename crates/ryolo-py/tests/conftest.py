@@ -47,11 +47,11 @@ def cli_json(yolo_bin, *args, cwd=None):
 
 @pytest.fixture(scope="session")
 def bt_images(tmp_path_factory):
-    """Six brain-tumor val images with labels, and a data.yaml over them (val = train = them)."""
+    """Three brain-tumor val images with labels, and a data.yaml over them (val = train = them)."""
     if not BT_MODEL.exists():
         pytest.skip(f"{BT_MODEL} missing")
     root = tmp_path_factory.mktemp("bt")
-    imgs = sorted((BT_DATA / "valid" / "images").iterdir())[:6]
+    imgs = sorted((BT_DATA / "valid" / "images").iterdir())[:3]
     (root / "images").mkdir()
     (root / "labels").mkdir()
     for f in imgs:
@@ -72,6 +72,7 @@ def quickstart(tmp_path_factory):
     os.environ["RYOLO_QUICKSTART_DIR"] = str(work)
     os.environ["RYOLO_QUICKSTART_EPOCHS"] = "1"
     os.environ["RYOLO_QUICKSTART_IMGSZ"] = "64"
+    os.environ["RYOLO_QUICKSTART_N"] = "8"
     cwd = os.getcwd()
     os.chdir(work)
     try:
