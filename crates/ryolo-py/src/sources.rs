@@ -26,7 +26,7 @@ fn from_numpy(a: &Bound<'_, PyAny>, bgr: bool) -> PyResult<image::RgbImage> {
     let dtype_ok = a
         .getattr("dtype")
         .and_then(|d| d.str())
-        .map(|s| s.to_string() == "uint8")
+        .map(|s| s == "uint8")
         .unwrap_or(false);
     if !dtype_ok {
         return Err(PyValueError::new_err(format!(
