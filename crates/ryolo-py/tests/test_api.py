@@ -205,3 +205,25 @@ def test_info_names_task_and_val_callbacks(bt, bt_images):
     assert seen == [("start", str(bt_images / "data.yaml")), ("end", m.box.map)]
     assert m.box.map > 0 and m.fitness == m.results_dict["fitness"]
     assert isinstance(m.box.maps, list) and len(m.box.maps) == 2
+
+
+def test_engine_output_is_forwarded_to_sys_stdout_in_notebooks(tmp_path):
+    """In a Jupyter kernel the engine's prints (fd 1) reach the cell through sys.stdout."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "captured.txt"
+    code = (
+        "import io, sys, time\n"
+        "import ryolo\n"
+        "from ryolo._notebook import forward_output\n"
+        "assert forward_output(force=True)\n"
+        "buf = io.StringIO(); real = sys.stdout; sys.stdout = buf\n"
+        "ryolo.YOLO('yolo11n.yaml').info()\n"
+        "time.sleep(0.5)\n"
+        "sys.stdout = real\n"
+        f"open({str(out)!r}, 'w').write(buf.getvalue())\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "YOLO11n summary" in out.read_text()

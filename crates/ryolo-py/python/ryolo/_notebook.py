@@ -1,5 +1,6 @@
-"""Notebook output: the engine prints to the process's file descriptors 1 and 2, which a Jupyter
-kernel does not show in cells; inside a kernel they are piped to ``sys.stdout`` / ``sys.stderr``.
+"""Notebook output: the engine prints to the process's file descriptors 1 and 2, which an older
+Jupyter kernel does not show in cells (ipykernel >= 6 forwards them itself); inside such a kernel
+they are piped to ``sys.stdout`` / ``sys.stderr``.
 Progress bars draw only on a terminal, so a notebook gets the plain per-epoch lines."""
 
 import os
@@ -17,15 +18,32 @@ def _in_notebook() -> bool:
     return ip is not None and "ipykernel" in type(ip).__module__ + str(type(ip))
 
 
-def _pump(read_fd: int, stream_name: str) -> None:
+def _pump(read_fd: int, fd: int, original: int, stream_name: str) -> None:
     with os.fdopen(read_fd, "rb", buffering=0) as f:
         while True:
             chunk = f.read(4096)
             if not chunk:
                 return
             stream = getattr(sys, stream_name)
-            stream.write(chunk.decode("utf-8", "replace"))
-            stream.flush()
+            try:
+                same = stream.fileno() == fd
+            except (AttributeError, OSError, ValueError):
+                same = False
+            if same:
+                # sys.stdout writes to the forwarded fd itself: writing there would loop.
+                os.write(original, chunk)
+            else:
+                stream.write(chunk.decode("utf-8", "replace"))
+                stream.flush()
+
+
+def _kernel_captures_fds() -> bool:
+    """ipykernel >= 6 already forwards fd 1/2 output to the cell."""
+    return any(
+        getattr(getattr(sys, n, None), a, None)
+        for n in ("stdout", "stderr")
+        for a in ("_should_watch", "watch_fd_thread")
+    )
 
 
 def forward_output(force: bool = False) -> bool:
@@ -34,12 +52,15 @@ def forward_output(force: bool = False) -> bool:
     global _started
     if _started:
         return True
-    if os.environ.get("RYOLO_NO_FORWARD") or not (force or _in_notebook()):
+    if os.environ.get("RYOLO_NO_FORWARD"):
+        return False
+    if not force and (not _in_notebook() or _kernel_captures_fds()):
         return False
     for fd, name in ((1, "stdout"), (2, "stderr")):
+        original = os.dup(fd)
         r, w = os.pipe()
         os.dup2(w, fd)
         os.close(w)
-        threading.Thread(target=_pump, args=(r, name), daemon=True).start()
+        threading.Thread(target=_pump, args=(r, fd, original, name), daemon=True).start()
     _started = True
     return True
