@@ -119,6 +119,12 @@ impl Yolo {
             None => {
                 let (p, a) = py.allow_threads(|| {
                     errors::run(|| {
+                        // A model YAML gets fresh weights at every load: the same ones for
+                        // every call of this object (whatever the other arguments).
+                        let lower = model.to_ascii_lowercase();
+                        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+                            tch::manual_seed(0);
+                        }
                         let (mut p, a) = ryolo::engine::predict::predictor(&args, &model)?;
                         if let Some(t) = &tracking {
                             let t = t

@@ -160,6 +160,10 @@ def test_task_fields_of_fresh_models(yaml, field):
         np.testing.assert_allclose(o.xyxy[:, 0], o.xyxyxyxy[:, :, 0].min(1), rtol=1e-6)
         assert set(r.summary()[0]["box"]) == {f"{a}{i}" for a in "xy" for i in range(1, 5)}
     assert r.plot().shape == (*r.orig_shape, 3)
+    # Other arguments rebuild the predictor: a YAML model keeps the same (seeded) fresh weights.
+    again = model.predict(str(BUS), imgsz=64, conf=0.0, max_det=3, verbose=False)[0]
+    first = r.obb.data[:3] if field == "obb" else r.boxes.data[:3]
+    np.testing.assert_array_equal(again.obb.data if field == "obb" else again.boxes.data, first)
 
 
 def test_classify_probs():
