@@ -11,3 +11,8 @@ if ! .venv/bin/python -c "import ultralytics, torchvision, cv2" 2>/dev/null; the
   .venv/bin/pip install --quiet opencv-python-headless==5.1.0.95 pyyaml pillow matplotlib scipy polars \
     polars-runtime-32 psutil requests onnx ml_dtypes
 fi
+# The Python package's tests (scripts/test-python) and wheel build (maturin).
+if ! .venv/bin/python -c "import pytest, maturin" 2>/dev/null; then
+  echo "setup-tests: installing pytest and maturin into .venv..."
+  .venv/bin/pip install --quiet pytest==8.4.2 maturin==1.9.4
+fi

@@ -75,9 +75,7 @@ fn run(argv: &[String]) -> Result<()> {
         }
         "predict" => {
             // Predict's own default: batch 1 (Ultralytics' Model.predict overrides cfg's 16).
-            let mut o = cmd.overrides.clone();
-            o.entry("batch".into())
-                .or_insert(serde_yaml::Value::from(1));
+            let o = cfg::with_mode_defaults("predict", args.task()?, &cmd.overrides);
             ryolo::engine::predict::run(&Args::new(&o))?
         }
         "val" => {
@@ -94,28 +92,20 @@ fn run(argv: &[String]) -> Result<()> {
             }
             let mut cb = ryolo::engine::train::Callbacks::default();
             // Classification trains at 224 unless imgsz is given (Ultralytics' ClassificationTrainer).
-            let mut o = cmd.overrides.clone();
-            if args.task()? == ryolo::task::TaskKind::Classify {
-                o.entry("imgsz".into())
-                    .or_insert(serde_yaml::Value::from(224));
-            }
+            let o = cfg::with_mode_defaults("train", args.task()?, &cmd.overrides);
             ryolo::engine::train::train(&Args::new(&o), &mut cb)?;
         }
         "data" => data_tool(&cmd)?,
         "bench" => bench(&cmd)?,
         "export" => {
             // Export's own default: batch 1 (Ultralytics overlays it under the user's args).
-            let mut o = cmd.overrides.clone();
-            o.entry("batch".into())
-                .or_insert(serde_yaml::Value::from(1));
+            let o = cfg::with_mode_defaults("export", args.task()?, &cmd.overrides);
             ryolo::export::run(&Args::new(&o))?;
         }
         "benchmark" => ryolo::engine::benchmark::run(&args)?,
         "track" => {
             // Track's own default: batch 1, as predict (Ultralytics' Model.track).
-            let mut o = cmd.overrides.clone();
-            o.entry("batch".into())
-                .or_insert(serde_yaml::Value::from(1));
+            let o = cfg::with_mode_defaults("track", args.task()?, &cmd.overrides);
             ryolo::engine::predict::track::run(&Args::new(&o), track_flags)?
         }
         other => bail!("unknown mode '{other}'"),

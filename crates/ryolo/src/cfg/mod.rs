@@ -1,8 +1,11 @@
 //! Configuration: the `yolo [TASK] MODE key=value` grammar, defaults, settings and run folders
 //! (spec/cli.md).
 
+mod modes;
 mod settings;
 mod unsupported;
+
+pub use modes::with_mode_defaults;
 
 pub use settings::{
     default_settings, load_settings, save_settings, settings_path, update_settings, UNUSED_SETTINGS,

@@ -22,8 +22,8 @@ pub mod track;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
 pub use classify::Probs;
-pub use mode::run;
-pub use save::{annotate, save_labels_and_crops, save_prediction, SaveOptions};
+pub use mode::{predictor, run};
+pub use save::{annotate, save_labels_and_crops, save_prediction, txt_rows, SaveOptions};
 pub use segment::Masks;
 pub use source::expand_source;
 

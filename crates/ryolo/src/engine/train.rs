@@ -459,7 +459,12 @@ impl Trainer {
             // libtorch's RNG (dropout) restarts per epoch, so a resumed run draws what the
             // uninterrupted one would.
             tch::manual_seed(self.cfg.seed.wrapping_add(epoch as u64 + 1) as i64);
-            let tloss = self.train_epoch(epoch, mosaic_on)?;
+            let start = EpochReport {
+                epoch: epoch + 1,
+                ..report0.clone()
+            };
+            Callbacks::run(&mut cb.on_train_epoch_start, &start);
+            let tloss = self.train_epoch(epoch, mosaic_on, cb)?;
             let tloss = self.ddp_mean_loss(tloss)?;
             let mut report = EpochReport {
                 epoch: epoch + 1,
@@ -582,7 +587,12 @@ impl Trainer {
     }
 
     /// One epoch of batches; returns the mean loss items.
-    fn train_epoch(&mut self, epoch: usize, mosaic_on: bool) -> Result<Vec<f64>> {
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        mosaic_on: bool,
+        cb: &mut Callbacks,
+    ) -> Result<Vec<f64>> {
         let t_epoch = Instant::now();
         let lf = lr_factor(epoch, self.cfg.epochs, self.cfg.lrf, self.cfg.cos_lr);
         for g in &mut self.opt.groups {
@@ -652,6 +662,17 @@ impl Trainer {
             last_line = report::batch_line(epoch + 1, self.cfg.epochs, &tloss, instances, size);
             pb.set_prefix(last_line.clone());
             pb.set_position((i + 1) as u64);
+            if !cb.on_train_batch_end.is_empty() {
+                let r = EpochReport {
+                    epoch: epoch + 1,
+                    epochs: self.cfg.epochs,
+                    train_loss: tloss.clone(),
+                    lr: std::array::from_fn(|k| self.opt.groups[k].lr),
+                    save_dir: self.save_dir.clone(),
+                    ..Default::default()
+                };
+                Callbacks::run(&mut cb.on_train_batch_end, &r);
+            }
         }
         pb.finish_and_clear();
         if seen < nb {

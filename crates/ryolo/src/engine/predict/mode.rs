@@ -101,8 +101,9 @@ impl Reporter<'_> {
     }
 }
 
-/// The predictor of a run: model, NMS settings, fp16 and test-time augmentation as asked.
-fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
+/// The predictor of a run: model, NMS settings, fp16 and test-time augmentation as asked; and the
+/// arguments with the checkpoint's imgsz adopted and the model's task set.
+pub fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
     let (backend, mut a) = Backend::load_for(args, model)?;
     // The run folder follows the model's task (runs/segment/predict for a segment model).
     let task = backend.as_ref().task();

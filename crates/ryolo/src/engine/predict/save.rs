@@ -193,7 +193,7 @@ pub fn save_labels_and_crops(
 }
 
 /// The `save_txt` rows of a result's parts (segment polygons, pose keypoints, OBB corners or boxes).
-pub(super) fn txt_rows(
+pub fn txt_rows(
     dets: &[crate::ops::Detection],
     masks: Option<&super::Masks>,
     kpts: Option<&super::pose::Keypoints>,

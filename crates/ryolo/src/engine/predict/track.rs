@@ -210,12 +210,7 @@ pub fn select(pred: &mut Prediction, idx: &[usize]) {
 
 /// `save_txt` rows of a tracked result: each row as predict writes it, then the track id as the
 /// last column (`cls cx cy w h [conf] id`; segment/pose rows put polygon/keypoints before it).
-pub(super) fn rows_with_ids(
-    pred: &Prediction,
-    ids: &[u64],
-    wh: (f64, f64),
-    save_conf: bool,
-) -> String {
+pub fn rows_with_ids(pred: &Prediction, ids: &[u64], wh: (f64, f64), save_conf: bool) -> String {
     let mut text = String::new();
     for (i, (d, id)) in pred.detections.iter().zip(ids).enumerate() {
         let masks = pred.masks.as_ref().map(|m| Masks {

@@ -55,6 +55,10 @@ type Hook = Box<dyn FnMut(&EpochReport)>;
 pub struct Callbacks {
     /// Before the first epoch.
     pub on_train_start: Vec<Hook>,
+    /// Before the batches of an epoch (`epoch` is the 1-based epoch about to run).
+    pub on_train_epoch_start: Vec<Hook>,
+    /// After each optimizer-step batch (`train_loss`: the epoch's running mean losses so far).
+    pub on_train_batch_end: Vec<Hook>,
     /// After the batches of an epoch, before validation.
     pub on_train_epoch_end: Vec<Hook>,
     /// After validation of an epoch (metrics filled in).
