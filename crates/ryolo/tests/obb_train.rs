@@ -65,11 +65,14 @@ fn obb_overfits_synthetic_rotated_rectangles() {
     let loaded =
         ryolo::weights::load_model(best.to_str().unwrap(), None, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.model.task(), ryolo::task::TaskKind::Obb);
-    let v = ryolo::engine::val::run(&args(&format!(
-        "model={} data={} imgsz=128 batch=4 plots=False",
-        run.join("weights/best.safetensors").display(),
-        yaml.display()
-    )))
+    // On libtorch, the engine of the final validation (ONNX Runtime vs libtorch is engine_parity's).
+    let v = ryolo::engine::ortpath::scoped(ryolo::engine::ortpath::Engine::Torch, || {
+        ryolo::engine::val::run(&args(&format!(
+            "model={} data={} imgsz=128 batch=4 plots=False",
+            run.join("weights/best.safetensors").display(),
+            yaml.display()
+        )))
+    })
     .unwrap();
     assert!(
         (v.metrics.map50() - m.map50()).abs() < 1e-9,

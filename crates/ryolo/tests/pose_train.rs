@@ -74,11 +74,14 @@ fn pose_overfits_synthetic_stick_figures() {
     let loaded =
         ryolo::weights::load_model(best.to_str().unwrap(), None, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.model.task(), ryolo::task::TaskKind::Pose);
-    let r2 = ryolo::engine::val::run(&args(&format!(
-        "model={} data={} imgsz=128 batch=8 plots=False",
-        run.join("weights/best.safetensors").display(),
-        yaml.display()
-    )))
+    // On libtorch, the engine of the final validation (ONNX Runtime vs libtorch is engine_parity's).
+    let r2 = ryolo::engine::ortpath::scoped(ryolo::engine::ortpath::Engine::Torch, || {
+        ryolo::engine::val::run(&args(&format!(
+            "model={} data={} imgsz=128 batch=8 plots=False",
+            run.join("weights/best.safetensors").display(),
+            yaml.display()
+        )))
+    })
     .unwrap();
     let v2 = r2.pose.as_ref().expect("pose metrics").mean_results();
     for (a, b) in v.iter().zip(v2) {
