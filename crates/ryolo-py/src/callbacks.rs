@@ -175,8 +175,17 @@ impl TrainBridge {
             if s.error.as_ref().is_some_and(|e| !interrupted(e)) {
                 return;
             }
-            let res = self.call(py, &mut s, event, r, save_dir);
-            let res = res.and_then(|_| py.check_signals());
+            // A pending Ctrl-C is taken before the hook runs, so that it is not raised inside the
+            // user's function (which would then not run); the hook runs either way.
+            let pre = py.check_signals();
+            let res = self
+                .call(py, &mut s, event, r, save_dir)
+                .and_then(|_| py.check_signals());
+            let res = match (pre, res) {
+                (_, Err(e)) if !interrupted(&e) => Err(e),
+                (Err(e), _) => Err(e),
+                (Ok(()), res) => res,
+            };
             if let Err(e) = res {
                 if s.error.is_some() && interrupted(&e) {
                     return; // a second Ctrl-C: already stopping

@@ -10,8 +10,17 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tch::Tensor;
+
+/// The multi-rank runs of this file one at a time: each spawns two rank processes, and the kill /
+/// hang tests signal a rank while it trains, which parallel runs on 2 cores can outpace or starve.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A tiny detector (five strided convs + Detect): the tests measure the engine, not the model.
 const TINY: &str = "nc: 3\nbackbone:\n  - [-1, 1, Conv, [8, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [[2, 3, 4], 1, Detect, [nc]]\n";
@@ -87,6 +96,7 @@ fn csv(p: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
 /// DDP without SyncBN, so no 1e-6 equality is possible there.)
 #[test]
 fn two_ranks_match_one_process_on_the_same_micro_batches() {
+    let _serial = serial();
     let d = setup("ddp-eq", 16);
     let common =
         "epochs=2 nbs=8 optimizer=SGD lr0=0.02 warmup_epochs=0 mosaic=0 close_mosaic=0 plots=False";
@@ -243,6 +253,7 @@ fn finish(
 /// ranks (exactly the uninterrupted run's results) and with 1 process (completes).
 #[test]
 fn two_rank_run_killed_rank_and_resume() {
+    let _serial = serial();
     let d = setup("ddp-run", 16);
     let common = "epochs=3 batch=8 device=cpu,cpu close_mosaic=1";
     run(&d, &base(&d, "full", &format!("{common} plots=True")), &[]);
@@ -349,6 +360,7 @@ fn two_rank_run_killed_rank_and_resume() {
 /// image, so rank 0's slice of it is empty: epoch 1 must still finish (its checkpoint appears).
 #[test]
 fn hung_rank_ends_the_run_within_the_timeout() {
+    let _serial = serial();
     let d = setup("ddp-hang", 17);
     let (child, rx) = spawn_yolo(
         &d,
@@ -406,6 +418,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// hand with torchrun's variables (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`) form one run.
 #[test]
 fn ranks_started_by_hand_with_torchrun_variables() {
+    let _serial = serial();
     let d = setup("ddp-env", 16);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
