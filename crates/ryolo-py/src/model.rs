@@ -149,16 +149,10 @@ impl Yolo {
         }
         let save = a.on("save") && a.get("save").as_bool() == Some(true);
         let want = save || a.bool("save_txt") || a.bool("save_crop");
+        // The CLI's options, with Python's default for `save` (off unless asked, as Model.predict).
         let opts = want.then(|| SaveOptions {
-            dir: cfg::save_dir(&a, mode),
             save,
-            save_txt: a.bool("save_txt"),
-            save_conf: a.bool("save_conf"),
-            save_crop: a.bool("save_crop"),
-            show_labels: a.on("show_labels"),
-            show_conf: a.on("show_conf"),
-            show_boxes: a.on("show_boxes"),
-            line_width: a.i64("line_width").map(|v| v.max(1) as u32),
+            ..ryolo::engine::predict::save_options(&a, mode)
         });
         let batch = errors::run(|| a.int("batch"))?.max(1) as usize;
         let vid_stride = errors::run(|| a.int("vid_stride"))?.max(1) as usize;

@@ -184,10 +184,7 @@ impl Runner {
                 .map_err(|_| anyhow::anyhow!("the tracker state is poisoned"))?;
             t.update(0, &path, &img, &mut pred)?;
         }
-        let s = pred.speed;
-        self.total.preprocess += s.preprocess;
-        self.total.inference += s.inference;
-        self.total.postprocess += s.postprocess;
+        self.total.add(pred.speed);
         self.count += 1;
         self.last_shape = pred.letterbox.shape;
         if self.verbose {

@@ -22,7 +22,7 @@ pub mod track;
 
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
 pub use classify::Probs;
-pub use mode::{predictor, run};
+pub use mode::{predictor, run, save_options};
 pub use save::{annotate, save_labels_and_crops, save_prediction, txt_rows, SaveOptions};
 pub use segment::Masks;
 pub use source::expand_source;
@@ -49,6 +49,13 @@ pub struct Speed {
 }
 
 impl Speed {
+    /// Adds another image's stage times (running totals).
+    pub fn add(&mut self, s: Speed) {
+        self.preprocess += s.preprocess;
+        self.inference += s.inference;
+        self.postprocess += s.postprocess;
+    }
+
     /// Milliseconds per image of the three stages between four instants, over `b` images.
     fn per_image([t0, t1, t2, t3]: [Instant; 4], b: usize) -> Self {
         let ms = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e3 / b.max(1) as f64;

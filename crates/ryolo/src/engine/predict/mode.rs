@@ -40,10 +40,7 @@ impl Reporter<'_> {
         img: &image::RgbImage,
         pred: &Prediction,
     ) {
-        let s = pred.speed;
-        self.total.preprocess += s.preprocess;
-        self.total.inference += s.inference;
-        self.total.postprocess += s.postprocess;
+        self.total.add(pred.speed);
         self.count += 1;
         self.last_shape = pred.letterbox.shape;
         if self.json {
@@ -182,7 +179,7 @@ fn warn_classify_ignored(a: &Args) {
 }
 
 /// What predict (or track, `mode`) saves, from the arguments.
-fn save_options(a: &Args, mode: &str) -> SaveOptions {
+pub fn save_options(a: &Args, mode: &str) -> SaveOptions {
     SaveOptions {
         dir: cfg::save_dir(a, mode),
         save: a.on("save"),
