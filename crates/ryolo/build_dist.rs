@@ -1,4 +1,5 @@
-// Compiles `csrc/dist_shim.cpp` (c10d TCPStore + ProcessGroupGloo behind a C ABI) against the
+// Compiles `csrc/dist_shim.cpp` (c10d TCPStore + ProcessGroupGloo behind a C ABI) and
+// `csrc/cpu_amp.cpp` (CPU bfloat16 autocast switches) against the
 // libtorch that torch-sys links, with the gloo headers vendored in `csrc/gloo` (see its README).
 fn build_dist() {
     println!("cargo:rerun-if-changed=csrc");
@@ -17,6 +18,7 @@ fn build_dist() {
         .cpp(true)
         .std("c++17")
         .file("csrc/dist_shim.cpp")
+        .file("csrc/cpu_amp.cpp")
         .include("csrc")
         .include(&inc)
         .include(inc.join("torch/csrc/api/include"))

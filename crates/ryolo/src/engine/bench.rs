@@ -134,13 +134,16 @@ pub fn predict(
 }
 
 /// Train-step throughput (images/s): forward, loss, backward and an SGD-like update, on letterboxed
-/// copies of real images with their labels, over `steps` steps after 2 warm-up steps.
+/// copies of real images with their labels, over `steps` steps after 2 warm-up steps. `bf16`: the
+/// forward under CPU bfloat16 autocast with channels-last weights and input, as `amp=bf16`
+/// training (switches `model`'s weights to channels-last).
 pub fn train_step(
     model: &DetectionModel,
     data: &Path,
     imgsz: usize,
     batch: usize,
     steps: usize,
+    bf16: bool,
 ) -> Result<f64> {
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
@@ -164,14 +167,19 @@ pub fn train_step(
         buf.extend_from_slice(&img.data);
         labels.push((c.clone(), b.clone()));
     }
-    let x = crate::ops::images_to_tensor(&buf, (batch, imgsz, imgsz), model.device());
+    let mut x = crate::ops::images_to_tensor(&buf, (batch, imgsz, imgsz), model.device());
+    if bf16 {
+        crate::util::amp::vars_channels_last(&model.vs);
+        x = crate::util::amp::channels_last(&x);
+    }
     let targets = crate::loss::targets_from(&labels);
     let cfg = crate::loss::LossConfig::default();
     let vars: Vec<Tensor> = model.vs.trainable_variables();
     let mut times = Vec::new();
     for i in 0..steps + 2 {
         let t = Instant::now();
-        let raw = model.forward_raw(&x, true);
+        let raw = crate::util::amp::cpu_autocast(bf16, || model.forward_raw(&x, true));
+        let raw = if bf16 { raw.to_float() } else { raw };
         let out = crate::loss::detection_loss(&cfg, &raw, &model.stride, &targets);
         out.total.backward();
         tch::no_grad(|| {

@@ -79,6 +79,8 @@ pub struct Trainer {
     opt: Optimizer,
     ema: Ema,
     scaler: GradScaler,
+    /// `amp=bf16` on a CPU with native bfloat16: the forward under bfloat16 autocast, channels-last.
+    bf16: bool,
     sched: Schedule,
     loss_cfg: LossConfig,
     val_cfg: ValConfig,
@@ -242,6 +244,10 @@ impl Trainer {
                 TrainData::Cls { train, val }
             }
         };
+        let bf16 = cpu_bf16_mode(&cfg, device, main);
+        if bf16 {
+            crate::util::amp::vars_channels_last(&model.vs);
+        }
         let (sched, opt) = Self::optimizer(&cfg, &model, data.len(), nc)?;
         let scaler = GradScaler::new(cfg.amp);
         if device.is_cuda() {
@@ -300,6 +306,7 @@ impl Trainer {
             opt,
             ema: Ema { updates: 0 },
             scaler,
+            bf16,
             sched,
         };
         if let Some(r) = &resume {
@@ -773,11 +780,20 @@ impl Trainer {
     /// The detect / segment loss of a batch: the total to back-propagate and the loss items.
     fn det_loss(&mut self, b: &Batch) -> (Tensor, Tensor) {
         let x = b.tensor(self.device);
-        // Mixed precision (CUDA only): the forward under autocast; the loss in fp32 on its
-        // (float-cast) outputs.
+        // Mixed precision (CUDA fp16, or CPU bfloat16 with amp=bf16): the forward under autocast;
+        // the loss in fp32 on its (float-cast) outputs.
         let amp = self.scaler.enabled;
-        let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
-        let raw = if amp { raw.to_float() } else { raw };
+        let raw = if self.bf16 {
+            let x = crate::util::amp::channels_last(&x);
+            crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true)).to_float()
+        } else {
+            let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
+            if amp {
+                raw.to_float()
+            } else {
+                raw
+            }
+        };
         let out = match &b.masks {
             Some(m) => crate::loss::segment::segmentation_loss(
                 &self.loss_cfg,
@@ -817,7 +833,12 @@ impl Trainer {
             .to_device(self.device);
         let y = Tensor::from_slice(&c.y).to_device(self.device);
         let amp = self.scaler.enabled;
-        let logits = tch::autocast(amp, || self.model.forward_raw(&x, true).scores);
+        let logits = if self.bf16 {
+            let x = crate::util::amp::channels_last(&x);
+            crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true).scores)
+        } else {
+            tch::autocast(amp, || self.model.forward_raw(&x, true).scores)
+        };
         let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&y);
         let items = loss.detach().view([1]);
         Ok((loss, items))
@@ -1168,4 +1189,32 @@ pub(crate) fn pose_loss_config(
     p.pose_gain = lc.pose_gain;
     p.kobj_gain = lc.kobj_gain;
     p
+}
+
+/// Whether this run trains with CPU bfloat16 autocast: `amp=bf16` asked, on the CPU, and the CPU
+/// computes bfloat16 natively; says why not otherwise (rank 0 only).
+fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
+    if !cfg.amp_bf16 {
+        return false;
+    }
+    if device.is_cuda() {
+        if main {
+            eprintln!("WARNING amp=bf16 is CPU bfloat16 autocast; on CUDA amp=True (fp16 autocast with a gradient scaler) is used");
+        }
+        return false;
+    }
+    match crate::util::amp::cpu_bf16() {
+        Some(isa) => {
+            if main {
+                println!("AMP: CPU bfloat16 autocast on ({isa}), channels-last convolutions (amp=bf16; parameters, gradients and validation stay float32)");
+            }
+            true
+        }
+        None => {
+            if main {
+                eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32");
+            }
+            false
+        }
+    }
 }

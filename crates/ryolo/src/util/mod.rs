@@ -1,6 +1,7 @@
 //! Small helpers shared across the pipeline: number formatting, rounding, atomic writes, progress
 //! bars, `.npy` files.
 
+pub mod amp;
 pub mod cuda;
 pub mod npy;
 pub mod tensorboard;

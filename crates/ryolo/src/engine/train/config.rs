@@ -75,6 +75,8 @@ pub struct TrainConfig {
     pub cache: Cache,
     /// Mixed precision (CUDA only).
     pub amp: bool,
+    /// `amp=bf16` was asked: bfloat16 autocast and channels-last for CPU training (our extension).
+    pub amp_bf16: bool,
     /// Only these classes are trained on (labels of others dropped).
     pub classes: Option<Vec<usize>>,
     /// Parameter-name prefixes to freeze (`model.N.`), besides the DFL.
@@ -227,6 +229,7 @@ impl TrainConfig {
             fraction: a.num("fraction")?,
             cache,
             amp: a.on("amp") && cuda,
+            amp_bf16: a.str("amp").is_some_and(|s| s.eq_ignore_ascii_case("bf16")),
             classes: a.classes()?,
             freeze: freeze_prefixes(a.get("freeze")),
             conf: a.f64("conf").unwrap_or(crate::cfg::mode_defaults::VAL_CONF) as f32,
