@@ -1007,7 +1007,11 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
         return;
     };
     let t = hsv_tables();
-    let k = hsv_coefficients(&lut_h, &lut_s);
+    // Per shifted hue: its sector and position in it (1/256 steps), as OpenCV's HSV -> RGB.
+    let sectors: [(u8, i32); 180] = std::array::from_fn(|h| {
+        let h6 = lut_h[h] as i32 * 6 * 256 / 180;
+        (((h6 >> 8) % 6) as u8, h6 & 255)
+    });
     for px in img.data.as_chunks_mut::<3>().0 {
         if px[0] == px[1] && px[1] == px[2] {
             // Grey (S = 0, H = 0, and lut_s[0] = 0): only V changes. Exact, and the common case
@@ -1017,11 +1021,30 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
             continue;
         }
         let (h, s, v) = rgb_to_hsv_t(px[0], px[1], px[2], t);
-        let c = k[(h as usize).min(179) * 256 + s as usize];
+        let (sector, f) = sectors[(h as usize).min(179)];
+        let s = lut_s[s as usize] as i32;
+        // The coefficients (in 1/65280) of v, p, q and t: a channel is (v' K + 32512) / 65280.
+        let k = [
+            255 * 256,
+            (255 - s) * 256,
+            255 * 256 - s * f,
+            255 * 256 - s * (256 - f),
+        ];
+        let order = HSV_SECTOR_ORDER[sector as usize];
         let v = lut_v[v as usize] as u32;
-        *px = c.map(|c| ((v * c as u32 + 127 * 256) / (255 * 256)) as u8);
+        *px = order.map(|i| ((v * k[i] as u32 + 127 * 256) / (255 * 256)) as u8);
     }
 }
+
+/// Per hue sector: which of (v, p, q, t) become R, G and B (OpenCV's HSV -> RGB).
+const HSV_SECTOR_ORDER: [[usize; 3]; 6] = [
+    [0, 3, 1],
+    [2, 0, 1],
+    [1, 0, 3],
+    [1, 2, 0],
+    [3, 1, 0],
+    [0, 1, 2],
+];
 
 /// The H, S and V lookup tables of one random draw (§7); `None`, drawing nothing, when every gain
 /// is zero.
@@ -1041,32 +1064,6 @@ fn hsv_luts(gains: [f64; 3], rng: &mut impl Rng) -> Option<[[u8; 256]; 3]> {
         }),
         std::array::from_fn(|x| (x as f64 * (1.0 + r[2])).clamp(0.0, 255.0) as u8),
     ])
-}
-
-/// For every input hue (0..180) and saturation: the coefficients `K` (in 1/65280) of R, G and B
-/// after the hue shift and saturation gain, so that a channel is `(v' K + 32512) / 65280` — the
-/// integers of [`hsv_to_rgb`] (p, q, t and v share that form), read from one table per sample.
-fn hsv_coefficients(lut_h: &[u8], lut_s: &[u8]) -> Vec<[u16; 3]> {
-    let mut k = vec![[0u16; 3]; 180 * 256];
-    for (h, row) in k.chunks_exact_mut(256).enumerate() {
-        let h6 = lut_h[h] as i32 * 6 * 256 / 180;
-        let (sector, f) = ((h6 >> 8) % 6, h6 & 255);
-        for (s, out) in row.iter_mut().enumerate() {
-            let s = lut_s[s] as i32;
-            let (kv, kp) = (255 * 256, (255 - s) * 256);
-            let (kq, kt) = (255 * 256 - s * f, 255 * 256 - s * (256 - f));
-            let (r, g, b) = match sector {
-                0 => (kv, kt, kp),
-                1 => (kq, kv, kp),
-                2 => (kp, kv, kt),
-                3 => (kp, kq, kv),
-                4 => (kt, kp, kv),
-                _ => (kv, kp, kq),
-            };
-            *out = [r as u16, g as u16, b as u16];
-        }
-    }
-    k
 }
 
 /// Flips image and labels left-right (keypoints reorder through `flip_idx`).
@@ -1273,7 +1270,7 @@ mod tests {
     }
 
     #[test]
-    fn coefficient_table_hsv_equals_the_per_pixel_conversion() {
+    fn random_hsv_equals_the_per_pixel_conversion() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for _ in 0..5 {
             let data: Vec<u8> = (0..3 * 20000).map(|_| rng.gen()).collect();
