@@ -218,23 +218,25 @@ fn reset_restarts_ids_like_a_fresh_tracker() {
 }
 
 #[test]
-fn reid_is_refused_where_not_implemented() {
+fn reid_model_files_are_refused_and_model_auto_builds() {
     let cfg = TrackerConfig::load("botsort.yaml")
         .unwrap()
         .with_overrides(&[("with_reid".into(), "True".into())]);
-    let e = Tracker::new(&cfg.unwrap())
-        .err()
-        .expect("BoT-SORT ReID is not implemented");
-    assert!(format!("{e:#}").contains("with_reid"), "{e:#}");
-    let cfg = TrackerConfig::load("tracktrack.yaml")
-        .unwrap()
-        .with_overrides(&[
-            ("with_reid".into(), "True".into()),
-            ("model".into(), "osnet.onnx".into()),
-        ])
-        .unwrap();
     assert!(
-        Tracker::new(&cfg).is_err(),
-        "a ReID model file is not implemented"
+        Tracker::new(&cfg.unwrap()).is_ok(),
+        "BoT-SORT ReID with model: auto"
     );
+    for name in ["botsort.yaml", "tracktrack.yaml"] {
+        let cfg = TrackerConfig::load(name)
+            .unwrap()
+            .with_overrides(&[
+                ("with_reid".into(), "True".into()),
+                ("model".into(), "osnet.onnx".into()),
+            ])
+            .unwrap();
+        let e = Tracker::new(&cfg)
+            .err()
+            .expect("a ReID model file is not implemented");
+        assert!(format!("{e:#}").contains("osnet.onnx"), "{e:#}");
+    }
 }
