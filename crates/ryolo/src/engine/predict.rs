@@ -110,7 +110,8 @@ pub struct Predictor {
     /// Segment models: masks at the original image size (`retina_masks=True`) instead of the
     /// letterboxed input size.
     pub retina_masks: bool,
-    /// Detection models in track mode (TrackTrack): also run NMS at this IoU into `Prediction::loose`.
+    /// Detection and OBB models in track mode (TrackTrack): also run NMS at this IoU into
+    /// `Prediction::loose` (OBB: `Obbs::loose`).
     pub loose_iou: Option<f32>,
 }
 
@@ -261,7 +262,16 @@ impl Predictor {
                     p.keypoints = Some(kpts);
                 }
                 TaskKind::Obb => {
-                    let (dets, o) = obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    let (dets, mut o) =
+                        obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    if let Some(iou) = self.loose_iou {
+                        let nms = NmsConfig {
+                            iou,
+                            ..self.nms.clone()
+                        };
+                        let (_, l) = obb::assemble(y.image(k), y.nc, y.anchors, &nms, &info)?;
+                        o.loose = Some(l.boxes);
+                    }
                     p.detections = dets;
                     p.obb = Some(o);
                 }

@@ -13,6 +13,8 @@ pub struct Obbs {
     pub boxes: Vec<RotatedDetection>,
     /// Original image `(h, w)`.
     pub orig: (usize, usize),
+    /// Track mode with TrackTrack: the rotated boxes of a second, loose NMS (`Predictor::loose_iou`).
+    pub loose: Option<Vec<RotatedDetection>>,
 }
 
 impl Obbs {
@@ -65,6 +67,7 @@ pub fn assemble(
         Obbs {
             boxes: rb,
             orig: info.orig,
+            loose: None,
         },
     ))
 }
@@ -79,13 +82,24 @@ pub fn txt_lines(o: &Obbs, save_conf: bool) -> String {
     s
 }
 
-/// The drawable rotated boxes `(corners, class, label)`; `label(i)` gives box i's label.
+/// The drawable rotated boxes `(corners, class, label)`; `label(i, box)` gives box i's label.
 pub fn drawable(
     o: &Obbs,
-    label: impl Fn(&RotatedDetection) -> Option<String>,
+    label: impl Fn(usize, &RotatedDetection) -> Option<String>,
 ) -> Vec<crate::plot::obb::RotatedBox> {
     o.boxes
         .iter()
-        .map(|d| (xywhr_to_corners(&d.xywhr), d.cls, label(d)))
+        .enumerate()
+        .map(|(i, d)| (xywhr_to_corners(&d.xywhr), d.cls, label(i, d)))
         .collect()
+}
+
+/// The `save_txt` lines of a tracked OBB result: `cls x1 y1 … x4 y4 [conf] id` (Ultralytics puts the id last).
+pub fn txt_lines_with_ids(o: &Obbs, ids: &[u64], save_conf: bool) -> String {
+    let mut s = String::new();
+    for (d, id) in o.boxes.iter().zip(ids) {
+        s.push_str(&obb_txt_line(d, o.orig, save_conf));
+        s.push_str(&format!(" {id}\n"));
+    }
+    s
 }
