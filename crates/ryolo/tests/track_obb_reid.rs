@@ -1,6 +1,7 @@
 //! OBB tracking (ByteTrack, BoT-SORT, TrackTrack) and BoT-SORT ReID against Ultralytics 8.4.190 runs made by
 //! `scripts/make_track_obb_reid.py` (`tests/data/track_obb_reid.json`), frame by frame.
 
+mod common;
 mod track_util;
 
 use ryolo::track::config::TrackerConfig;
@@ -203,5 +204,152 @@ fn reid_changes_the_outcome_of_the_fixture() {
             ids != want
         });
         assert!(differs, "{name}: ReID made no difference");
+    }
+}
+
+/// A 6-frame 320×320 video panning across a DOTA image (3 px per frame).
+fn obb_clip(shared: &std::path::Path, out: &std::path::Path) {
+    let st = std::process::Command::new(ryolo::data::video::ffmpeg_path())
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(shared.join("datasets/dota8/images/train/P1053__1024__0___90.jpg"))
+        .args([
+            "-vf",
+            "crop=320:320:200+3*n:300",
+            "-frames:v",
+            "6",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Tracker settings under the seed-0 model's scores (all ≈ 8.3e-4), without score fusion.
+const LOW: &str = "track_high_thresh: 0.0005\ntrack_low_thresh: 0.0001\nnew_track_thresh: 0.0005\nfuse_score: False\ngmc_method: none\n";
+
+/// The seed-0 YOLO11n-obb fixture model (random weights: its boxes are arbitrary but deterministic, every
+/// score ≈ 8.3e-4).
+fn obb_model(shared: &std::path::Path) -> String {
+    shared
+        .join("fixtures/ultralytics/obb/yolo11n-obb_seed0.pt")
+        .to_string_lossy()
+        .to_string()
+}
+
+#[test]
+fn yolo_obb_track_writes_rotated_rows_with_ids() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let dir = common::tmp("track-obb-cli");
+    let src = dir.join("clip.mp4");
+    obb_clip(&shared, &src);
+    let yaml = dir.join("low.yaml");
+    std::fs::write(&yaml, format!("tracker_type: bytetrack\ntrack_buffer: 30\nmatch_thresh: 0.8\n{LOW}")).unwrap();
+    let argv: Vec<String> = [
+        "obb".to_string(),
+        "track".into(),
+        format!("model={}", obb_model(&shared)),
+        format!("source={}", src.display()),
+        "imgsz=320".into(),
+        "conf=0.0005".into(),
+        format!("tracker={}", yaml.display()),
+        "save_txt=True".into(),
+        "save_conf=True".into(),
+        format!("project={}", dir.display()),
+        "name=run".into(),
+        "exist_ok=True".into(),
+        "device=cpu".into(),
+        "verbose=False".into(),
+    ]
+    .to_vec();
+    let cmd = ryolo::cfg::parse_args(&argv).unwrap();
+    let args = ryolo::cfg::Args::new(&cmd.overrides);
+    let o = ryolo::cfg::with_mode_defaults("track", args.task().unwrap(), &cmd.overrides);
+    ryolo::engine::predict::track::run(&ryolo::cfg::Args::new(&o), Default::default()).unwrap();
+    let run = dir.join("run");
+    let video: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(!video.is_empty(), "no annotated video in {}", run.display());
+    let mut ids_per_frame = Vec::new();
+    for k in 1..=6 {
+        let f = run.join(format!("labels/clip_{k}.txt"));
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            ids_per_frame.push(Vec::new());
+            continue;
+        };
+        let mut ids = Vec::new();
+        for line in text.lines() {
+            // `cls x1 y1 x2 y2 x3 y3 x4 y4 conf id`.
+            let v: Vec<&str> = line.split(' ').collect();
+            assert_eq!(v.len(), 11, "{}: {line}", f.display());
+            let id: u64 = v[10].parse().unwrap_or_else(|_| panic!("{}: {line}", f.display()));
+            for x in &v[1..9] {
+                let x: f64 = x.parse().unwrap();
+                assert!(x.is_finite(), "{line}");
+            }
+            ids.push(id);
+        }
+        ids_per_frame.push(ids);
+    }
+    let n_rows: usize = ids_per_frame.iter().map(Vec::len).sum();
+    assert!(n_rows > 0, "no tracked rows written: {ids_per_frame:?}");
+    // Ids are unique within a frame and a later frame keeps ids of the earlier ones.
+    for ids in &ids_per_frame {
+        let mut u = ids.clone();
+        u.sort_unstable();
+        u.dedup();
+        assert_eq!(u.len(), ids.len(), "{ids_per_frame:?}");
+    }
+    let (a, b) = (&ids_per_frame[4], &ids_per_frame[5]);
+    assert!(b.iter().any(|i| a.contains(i)), "no id carried from frame 5 to 6: {ids_per_frame:?}");
+    eprintln!("yolo obb track: {n_rows} rows over 6 frames, ids {ids_per_frame:?}");
+}
+
+#[test]
+fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let dir = common::tmp("track-obb-lib");
+    let src = dir.join("clip.mp4");
+    obb_clip(&shared, &src);
+    let mut p = ryolo::engine::predict::Predictor::load(&obb_model(&shared), 320, tch::Device::Cpu).unwrap();
+    p.nms.conf = 0.0005;
+    for tracker in ["botsort.yaml", "tracktrack.yaml"] {
+        let over: Vec<(String, String)> = LOW
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let cfg = TrackerConfig::load(tracker).unwrap().with_overrides(&over).unwrap();
+        let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
+        let frames: Vec<_> = p
+            .track_video(src.to_str().unwrap(), 1, false, &mut t, false)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(frames.len(), 6, "{tracker}");
+        let mut tracked = 0;
+        for (k, (_, _, pred)) in frames.iter().enumerate() {
+            let o = pred.obb.as_ref().expect("OBB results stay OBB");
+            assert_eq!(o.boxes.len(), pred.detections.len(), "{tracker} frame {k}");
+            assert!(o.loose.is_none(), "the loose boxes are consumed by the tracker");
+            if let Some(ids) = &pred.track_ids {
+                tracked += 1;
+                assert_eq!(ids.len(), o.boxes.len(), "{tracker} frame {k}");
+                for (b, d) in o.boxes.iter().zip(&pred.detections) {
+                    // Long-edge form from the tracker; detections hold the rotated box's bounds.
+                    assert!(b.xywhr[2] >= b.xywhr[3], "{tracker}: {b:?}");
+                    assert_eq!(d.xyxy, ryolo::ops::obb::xywhr_to_xyxy(&b.xywhr));
+                }
+            }
+        }
+        assert!(tracked >= 3, "{tracker}: only {tracked} frames with ids");
     }
 }
