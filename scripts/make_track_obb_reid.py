@@ -239,6 +239,32 @@ def run(tracker, frames, task, feats=None, full=False):
     return out
 
 
+def native_feats(shared=Path("/work/shared")):
+    """`model: auto` features as Ultralytics' predictor takes them: a pre-hook on the Detect layer captures its input
+    maps in mode track, DetectionPredictor.postprocess reduces them (`get_obj_feats`) and indexes the NMS kept anchors
+    -> `Results.feats`. bt_yolo11n_best.pt on a brain-tumor image (written as tests/data/track_reid_bt.png), imgsz
+    320, conf 0.1."""
+    from ultralytics import YOLO
+
+    import cv2
+
+    model = YOLO(str(shared / "fixtures/ultralytics/bt_yolo11n_best.pt"))
+    # A lossless copy of the (gray) JPEG, so both sides see the same pixels whatever their JPEG decoder.
+    png = OUT.parent / "track_reid_bt.png"
+    cv2.imwrite(str(png), cv2.imread(str(shared / "datasets/brain-tumor/train/images/00056_110.jpg"))[..., 0])
+    src = str(png)
+    model.predict(src, imgsz=320, conf=0.1, verbose=False, save=False)  # sets up the predictor
+    p = model.predictor
+    p.args.mode = "track"
+    hook = p.model.model.model[-1].register_forward_pre_hook(lambda m, inp: setattr(p, "_feats", list(inp[0])))
+    try:
+        r = p(source=src)[0]
+    finally:
+        hook.remove()
+    return {"model": "fixtures/ultralytics/bt_yolo11n_best.pt", "source": "tests/data/track_reid_bt.png", "imgsz": 320,
+            "conf": 0.1, "boxes": f32(r.boxes.data.numpy()), "feats": f32(r.feats.numpy())}
+
+
 def main():
     obb_frames, obb_labels = obb_sequence()
     obb_feats = features(obb_labels, zero=("A_rotating_wraps_3pi4", 40, 41))
@@ -277,6 +303,7 @@ def main():
         "names": NAMES,
         "obb": {"inputs": [f32(x) for x in obb_frames], "feats": [f32(x) for x in obb_feats],
                 "runs": runs},
+        "native_feats": native_feats(),
         "detect": {"inputs": [f32(x) for x in det_frames], "feats": [f32(x) for x in det_feats],
                    "runs": det_runs},
     }

@@ -132,6 +132,7 @@ impl Yolo {
                                 .map_err(|_| anyhow::anyhow!("tracker state poisoned"))?;
                             Tracking::check_task(p.model().task())?;
                             p.loose_iou = t.loose_iou(p.model().task());
+                            p.reid_feats = t.reid_feats(p.model().task());
                         }
                         Ok((p, a))
                     })

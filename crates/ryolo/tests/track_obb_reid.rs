@@ -321,14 +321,16 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
     obb_clip(&shared, &src);
     let mut p = ryolo::engine::predict::Predictor::load(&obb_model(&shared), 320, tch::Device::Cpu).unwrap();
     p.nms.conf = 0.0005;
-    for tracker in ["botsort.yaml", "tracktrack.yaml"] {
-        let over: Vec<(String, String)> = LOW
+    for (tracker, reid) in [("botsort.yaml", true), ("tracktrack.yaml", false)] {
+        let mut over: Vec<(String, String)> = LOW
             .lines()
             .filter_map(|l| l.split_once(": "))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        over.push(("with_reid".into(), if reid { "True" } else { "False" }.into()));
         let cfg = TrackerConfig::load(tracker).unwrap().with_overrides(&over).unwrap();
         let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
+        assert_eq!(t.reid_feats(p.model().task()), reid, "{tracker}");
         let frames: Vec<_> = p
             .track_video(src.to_str().unwrap(), 1, false, &mut t, false)
             .unwrap()
@@ -352,4 +354,47 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
         }
         assert!(tracked >= 3, "{tracker}: only {tracked} frames with ids");
     }
+}
+
+#[test]
+fn model_auto_features_match_ultralytics_results_feats() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let fx = fixture();
+    let nf = &fx["native_feats"];
+    let model = shared.join(nf["model"].as_str().unwrap());
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(nf["source"].as_str().unwrap());
+    let img = image::open(src).unwrap().to_rgb8();
+    let imgsz = nf["imgsz"].as_u64().unwrap() as usize;
+    let mut p = ryolo::engine::predict::Predictor::load(model.to_str().unwrap(), imgsz, tch::Device::Cpu).unwrap();
+    p.nms.conf = nf["conf"].as_f64().unwrap() as f32;
+    assert!(p.predict(&img).unwrap().feats.is_none(), "plain predict takes no features");
+    p.reid_feats = true;
+    let pred = p.predict(&img).unwrap();
+    let boxes = nf["boxes"].as_array().unwrap();
+    let want = nf["feats"].as_array().unwrap();
+    assert_eq!(pred.detections.len(), boxes.len());
+    let got = pred.feats.as_ref().expect("features with reid_feats");
+    assert_eq!(got.len(), want.len());
+    let (mut worst, mut box_worst) = (0f32, 0f32);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let b = &boxes[i];
+        for k in 0..4 {
+            box_worst = box_worst.max((pred.detections[i].xyxy[k] - f(&b[k])).abs());
+        }
+        let w: Vec<f32> = w.as_array().unwrap().iter().map(f).collect();
+        assert_eq!(g.len(), w.len(), "feature size");
+        for (a, b) in g.iter().zip(&w) {
+            let d = (a - b).abs() / b.abs().max(1.0);
+            worst = worst.max(d);
+            assert!(d <= 1e-3, "row {i}: {a} vs {b}");
+        }
+    }
+    assert!(box_worst <= 0.05, "boxes differ by {box_worst} px");
+    eprintln!(
+        "model auto features: {} rows x {} values, worst relative difference {worst:.2e} (boxes {box_worst:.2e} px)",
+        got.len(),
+        got[0].len()
+    );
 }

@@ -86,6 +86,9 @@ pub struct Prediction {
     pub track_ids: Option<Vec<u64>>,
     /// Track mode with TrackTrack: the detections of a second, loose NMS (`Predictor::loose_iou`).
     pub loose: Option<Vec<Detection>>,
+    /// Track mode with ReID `model: auto`: each detection's appearance feature taken from the head's input
+    /// maps (`Predictor::reid_feats`; Ultralytics' `Results.feats`).
+    pub feats: Option<Vec<Vec<f32>>>,
     /// How the image was letterboxed (classify: `shape` is the model input, no padding).
     pub letterbox: LetterboxInfo,
     /// Time per stage.
@@ -113,6 +116,9 @@ pub struct Predictor {
     /// Detection and OBB models in track mode (TrackTrack): also run NMS at this IoU into
     /// `Prediction::loose` (OBB: `Obbs::loose`).
     pub loose_iou: Option<f32>,
+    /// Track mode with ReID `model: auto` (detect and obb libtorch models): also take each detection's
+    /// appearance feature from the head's input maps into `Prediction::feats`.
+    pub reid_feats: bool,
 }
 
 /// Ultralytics 8.4 has no test-time augmentation for segment models (its `_predict_augment`
@@ -170,6 +176,7 @@ impl Predictor {
             half: false,
             retina_masks: false,
             loose_iou: None,
+            reid_feats: false,
         }
     }
 
@@ -223,9 +230,11 @@ impl Predictor {
         if matches!(task, TaskKind::Pose | TaskKind::Obb) && self.augment {
             warn_no_augment(task);
         }
+        let augment = self.augment && task == TaskKind::Detect;
         let opts = RunOptions {
             half: self.half,
-            augment: self.augment && task == TaskKind::Detect,
+            augment,
+            feats: self.reid_feats && !augment && matches!(task, TaskKind::Detect | TaskKind::Obb),
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -239,6 +248,7 @@ impl Predictor {
                 obb: None,
                 track_ids: None,
                 loose: None,
+                feats: None,
                 letterbox: info,
                 speed: Speed::default(),
             };
@@ -262,8 +272,9 @@ impl Predictor {
                     p.keypoints = Some(kpts);
                 }
                 TaskKind::Obb => {
-                    let (dets, mut o) =
-                        obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    let (dets, mut o, anchors) =
+                        obb::assemble_with_anchors(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    p.feats = y.anchor_feats(k, &anchors);
                     if let Some(iou) = self.loose_iou {
                         let nms = NmsConfig {
                             iou,
@@ -276,7 +287,10 @@ impl Predictor {
                     p.obb = Some(o);
                 }
                 _ => {
-                    let mut dets = y.detections(k, &self.nms);
+                    let found = crate::ops::nms_with_anchors(y.image(k), y.nc, y.anchors, &self.nms);
+                    let anchors: Vec<usize> = found.iter().map(|(_, a)| *a).collect();
+                    p.feats = y.anchor_feats(k, &anchors);
+                    let mut dets: Vec<Detection> = found.into_iter().map(|(d, _)| d).collect();
                     scale_boxes(&mut dets, &info);
                     p.detections = dets;
                     if let Some(iou) = self.loose_iou {
@@ -316,6 +330,7 @@ impl Predictor {
         let opts = RunOptions {
             half: self.half,
             augment: false,
+            feats: false,
         };
         let y = m.run_classify(&x, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -341,6 +356,7 @@ impl Predictor {
                     probs: Some(p),
                     track_ids: None,
                     loose: None,
+                    feats: None,
                     letterbox: LetterboxInfo {
                         orig,
                         shape: (h, w),

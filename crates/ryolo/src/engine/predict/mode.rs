@@ -213,6 +213,7 @@ pub(super) fn run_with(args: &Args, mut track: Option<TrackRun>) -> Result<()> {
         let task = p.model().task();
         Tracking::check_task(task)?;
         p.loose_iou = t.tracking.loose_iou(task);
+        p.reid_feats = t.tracking.reid_feats(task);
         // One tracker per stream slot: a source holds one stream here.
         t.tracking.start(1, t.persist)?;
     }

@@ -49,10 +49,20 @@ pub fn assemble(
     nms: &NmsConfig,
     info: &LetterboxInfo,
 ) -> anyhow::Result<(Vec<Detection>, Obbs)> {
-    let mut rb: Vec<RotatedDetection> = nms_rotated(pred, nc, anchors, nms)?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    assemble_with_anchors(pred, nc, anchors, nms, info).map(|(d, o, _)| (d, o))
+}
+
+/// [`assemble`] plus the anchor each kept box came from (NMS `return_idxs`).
+pub fn assemble_with_anchors(
+    pred: &[f32],
+    nc: usize,
+    anchors: usize,
+    nms: &NmsConfig,
+    info: &LetterboxInfo,
+) -> anyhow::Result<(Vec<Detection>, Obbs, Vec<usize>)> {
+    let kept = nms_rotated(pred, nc, anchors, nms)?;
+    let idx: Vec<usize> = kept.iter().map(|(_, a)| *a).collect();
+    let mut rb: Vec<RotatedDetection> = kept.into_iter().map(|(d, _)| d).collect();
     scale_rboxes(&mut rb, info.shape, info.orig);
     let dets = rb
         .iter()
@@ -69,6 +79,7 @@ pub fn assemble(
             orig: info.orig,
             loose: None,
         },
+        idx,
     ))
 }
 

@@ -77,6 +77,24 @@ impl Tracking {
             .then_some(LOOSE_NMS_IOU)
     }
 
+    /// Whether the predictor must take per-detection appearance features for this tracker and task:
+    /// BoT-SORT / TrackTrack with `with_reid` and `model: auto` on detect and obb models (said once for
+    /// segment and pose models, whose features are not extracted: they track without appearance).
+    pub fn reid_feats(&self, task: TaskKind) -> bool {
+        let c = &self.cfg;
+        let wanted = c.with_reid && c.model == "auto" && c.tracker_type != TrackerType::ByteTrack;
+        if wanted && !matches!(task, TaskKind::Detect | TaskKind::Obb) {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                eprintln!(
+                    "WARNING tracker with_reid: True, model: auto takes appearance features from detect and obb \
+                     models only; this {task} model tracks without appearance"
+                );
+            });
+        }
+        wanted && matches!(task, TaskKind::Detect | TaskKind::Obb)
+    }
+
     /// A fresh tracker of the configuration (the first one says the GMC warning, if any).
     fn build(&mut self) -> Result<Tracker> {
         if self.built {
@@ -139,8 +157,13 @@ impl Tracking {
             s.tracker.reset();
             s.path = Some(path.to_string());
         }
+        let feats = pred.feats.take();
+        let reid = self.cfg.with_reid && self.cfg.tracker_type != TrackerType::ByteTrack;
+        if reid && self.cfg.model == "auto" && feats.is_none() {
+            warn_no_feats();
+        }
         if pred.obb.is_some() {
-            return update_obb(&mut s.tracker, frame, pred);
+            return update_obb(&mut s.tracker, frame, pred, feats.as_deref());
         }
         let as_track = |d: &crate::ops::Detection| trk::Detection {
             xyxy: d.xyxy,
@@ -154,7 +177,7 @@ impl Tracking {
         };
         let out = s
             .tracker
-            .update_with_recovered(&dets, Some(frame), &recovered);
+            .update_full(&dets, Some(frame), &recovered, feats.as_deref());
         let (h, w) = pred.letterbox.orig;
         match FrameResult::from_tracks(&out, s.tracker.has_unconfirmed(), w as u32, h as u32) {
             FrameResult::Raw => {}
@@ -192,7 +215,12 @@ impl Tracking {
 
 /// The track callback on an OBB result: rotated detections in, `result[idx]` with the tracks' `xywha`,
 /// scores, classes and ids out (not clipped, as `Results.obb`).
-fn update_obb(tracker: &mut Tracker, frame: &image::RgbImage, pred: &mut Prediction) -> Result<()> {
+fn update_obb(
+    tracker: &mut Tracker,
+    frame: &image::RgbImage,
+    pred: &mut Prediction,
+    feats: Option<&[Vec<f32>]>,
+) -> Result<()> {
     let Some(o) = pred.obb.as_mut() else {
         return Ok(());
     };
@@ -206,7 +234,7 @@ fn update_obb(tracker: &mut Tracker, frame: &image::RgbImage, pred: &mut Predict
         Some(l) => recovered_obb(&l.iter().map(as_track).collect::<Vec<_>>(), &dets),
         None => Vec::new(),
     };
-    let out = tracker.update_obb(&dets, Some(frame), &recovered, None);
+    let out = tracker.update_obb(&dets, Some(frame), &recovered, feats);
     let (h, w) = pred.letterbox.orig;
     match FrameResult::from_tracks(&out, tracker.has_unconfirmed(), w as u32, h as u32) {
         FrameResult::Raw => {}
@@ -235,6 +263,19 @@ fn update_obb(tracker: &mut Tracker, frame: &image::RgbImage, pred: &mut Predict
         }
     }
     Ok(())
+}
+
+/// ReID `model: auto` without features from the predictor (an ONNX model, test-time augmentation, a
+/// segment/pose model, or results built by hand): said once, the tracker then uses motion only.
+fn warn_no_feats() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!(
+            "WARNING tracker with_reid: True, model: auto: no appearance features came with the detections \
+             (they are taken from a libtorch detect/obb model's head inputs, without augment); tracking \
+             without appearance"
+        );
+    });
 }
 
 /// `compute_dets_del` for an OBB result: loose-NMS rotated boxes whose best IoU of axis-aligned bounds
@@ -335,6 +376,7 @@ impl Predictor {
     ) -> Result<Prediction> {
         Tracking::check_task(self.model().task())?;
         self.loose_iou = t.loose_iou(self.model().task());
+        self.reid_feats = t.reid_feats(self.model().task());
         t.start(1, persist)?;
         let mut pred = self.predict(img)?;
         t.update(0, "image0", img, &mut pred)?;
@@ -353,6 +395,7 @@ impl Predictor {
     ) -> Result<TrackedVideo<'a>> {
         Tracking::check_task(self.model().task())?;
         self.loose_iou = t.loose_iou(self.model().task());
+        self.reid_feats = t.reid_feats(self.model().task());
         t.start(1, persist)?;
         let p: &'a Predictor = self;
         Ok(TrackedVideo {
