@@ -398,3 +398,103 @@ fn model_auto_features_match_ultralytics_results_feats() {
         got[0].len()
     );
 }
+
+/// A result of a `w × h` image holding the fixture's `Results.obb` / `Results.boxes` rows (ids when 8 / 7
+/// columns), as the track callback leaves it.
+fn result_of(rows: &Value, obb: bool, (h, w): (usize, usize)) -> ryolo::engine::predict::Prediction {
+    use ryolo::ops::obb::{xywhr_to_xyxy, RotatedDetection};
+    let rows = rows.as_array().unwrap();
+    let tracked = rows.first().is_some_and(|r| r.as_array().unwrap().len() == if obb { 8 } else { 7 });
+    let (ci, ki) = match (obb, tracked) {
+        (true, true) => (6, 7),
+        (true, false) => (5, 6),
+        (false, true) => (5, 6),
+        (false, false) => (4, 5),
+    };
+    let mut ids = Vec::new();
+    let mut rot = Vec::new();
+    let mut dets = Vec::new();
+    for r in rows {
+        let (conf, cls) = (f(&r[ci]), r[ki].as_f64().unwrap() as usize);
+        let xyxy = if obb {
+            let xywhr = [f(&r[0]), f(&r[1]), f(&r[2]), f(&r[3]), f(&r[4])];
+            rot.push(RotatedDetection { xywhr, conf, cls });
+            xywhr_to_xyxy(&xywhr)
+        } else {
+            [f(&r[0]), f(&r[1]), f(&r[2]), f(&r[3])]
+        };
+        dets.push(ryolo::ops::Detection { xyxy, conf, cls });
+        if tracked {
+            ids.push(r[ci - 1].as_f64().unwrap() as u64);
+        }
+    }
+    ryolo::engine::predict::Prediction {
+        detections: dets,
+        masks: None,
+        probs: None,
+        keypoints: None,
+        obb: obb.then(|| ryolo::engine::predict::obb::Obbs { boxes: rot, orig: (h, w), loose: None }),
+        track_ids: tracked.then_some(ids),
+        loose: None,
+        feats: None,
+        letterbox: ryolo::ops::LetterboxInfo { orig: (h, w), shape: (h, w), ratio: 1.0, pad: (0, 0) },
+        speed: Default::default(),
+    }
+}
+
+#[test]
+fn tracked_save_txt_lines_equal_ultralytics() {
+    let fx = fixture();
+    let (h, w) = (fx["image"][0].as_u64().unwrap() as usize, fx["image"][1].as_u64().unwrap() as usize);
+    let (mut lines, mut same, mut last_digit) = (0, 0, 0);
+    for (sec, obb) in [("obb", true), ("detect", false)] {
+        for (name, run) in fx[sec]["runs"].as_object().unwrap() {
+            for fr in run["frames"].as_array().unwrap() {
+                let Some(want) = fr["txt"].as_array() else {
+                    continue;
+                };
+                let pred = result_of(&fr["result"], obb, (h, w));
+                let got = match (&pred.track_ids, &pred.obb) {
+                    (Some(ids), _) => {
+                        ryolo::engine::predict::track::rows_with_ids(&pred, ids, (w as f64, h as f64), true)
+                    }
+                    (None, Some(o)) => ryolo::engine::predict::obb::txt_lines(o, true),
+                    (None, None) => ryolo::ops::yolo_txt(
+                        pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls)),
+                        w as f64,
+                        h as f64,
+                        true,
+                    ),
+                };
+                let got: Vec<&str> = got.lines().collect();
+                let want: Vec<&str> = want.iter().map(|l| l.as_str().unwrap()).collect();
+                let ctx = format!("{sec}/{name} frame {}", fr["frame"]);
+                assert_eq!(got.len(), want.len(), "{ctx}");
+                for (g, w) in got.iter().zip(&want) {
+                    if g == w {
+                        same += 1;
+                        continue;
+                    }
+                    // torch's float32 cos/sin are not always correctly rounded (cos(0.71) is 1 ulp off), so a
+                    // corner may differ in the last %g digit; class, conf and id must still be identical.
+                    let (gv, wv): (Vec<&str>, Vec<&str>) = (g.split(' ').collect(), w.split(' ').collect());
+                    assert_eq!(gv.len(), wv.len(), "{ctx}: {g} vs {w}");
+                    let n = gv.len();
+                    assert_eq!((gv[0], &gv[n - 2..]), (wv[0], &wv[n - 2..]), "{ctx}: {g} vs {w}");
+                    for (a, b) in gv[1..n - 2].iter().zip(&wv[1..n - 2]) {
+                        let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+                        // One unit in the 6th significant digit (`%g`), plus float noise.
+                        let unit = 10f64.powf(b.abs().max(1e-6).log10().floor() - 5.0);
+                        assert!((a - b).abs() <= unit * 1.001, "{ctx}: {g} vs {w}");
+                    }
+                    last_digit += 1;
+                }
+                lines += want.len();
+            }
+        }
+    }
+    assert!(lines > 500, "{lines} lines compared");
+    eprintln!(
+        "save_txt: {lines} lines, {same} byte-equal to Ultralytics', {last_digit} differing in a corner's last digit"
+    );
+}
