@@ -195,7 +195,19 @@ def track_state(tracker, full):
             "removed_this_frame": [int(t.track_id) for t in getattr(tracker, "removed_stracks_frame", [])]}
 
 
-def run(tracker, frames, task, feats=None, full=False):
+def synthetic_warps(n, seed=6):
+    """2x3 camera-motion warps per frame (identity first): small rotations (up to 0.02 rad), 0.99-1.01 scale and
+    translations up to 6 px, so the OBB branch of multi_gmc (size by |R[:, 0]|, angle + atan2) is exercised."""
+    g = np.random.default_rng(seed)
+    out = [np.eye(2, 3)]
+    for _ in range(n - 1):
+        a, sc = g.uniform(-0.02, 0.02), g.uniform(0.99, 1.01)
+        out.append(np.array([[sc * math.cos(a), -sc * math.sin(a), g.uniform(-6, 6)],
+                             [sc * math.sin(a), sc * math.cos(a), g.uniform(-6, 6)]]))
+    return out
+
+
+def run(tracker, frames, task, feats=None, full=False, warps=None):
     """Feed frames through Ultralytics' on_predict_postprocess_end exactly as mode=track does.
 
     full: also record the save_txt lines and the Kalman means (a few runs only, to keep the file small).
@@ -212,6 +224,9 @@ def run(tracker, frames, task, feats=None, full=False):
         return out
 
     tracker.update = update
+    if warps is not None:  # replay the given warps instead of estimating them from the (blank) frames
+        replay = iter(warps)
+        tracker.gmc.apply = lambda *a, **k: np.asarray(next(replay), dtype=np.float64)
     ncol = 9 if task == "obb" else 8
     out = []
     tmp = Path(tempfile.mkdtemp())
@@ -281,6 +296,13 @@ def main():
         fe = obb_feats if name.endswith("reid") else None
         runs[name] = {"config": dict(vars(cfg)),
                       "frames": run(cls(args=cfg), obb_frames, "obb", fe, full=name in ("bytetrack", "tracktrack"))}
+    runs["botsort_reid"]["frames"] = [{k: v for k, v in fr.items() if k != "state"} for fr in runs["botsort_reid"]["frames"]]
+    warps = synthetic_warps(len(obb_frames))
+    cfg = cfg_of("botsort.yaml")  # gmc_method sparseOptFlow, its apply replaced by the replayed warps
+    runs["botsort_gmc_replay"] = {"config": dict(vars(cfg)), "warps": [w.tolist() for w in warps],
+                                  "frames": run(BOTSORT(args=cfg), obb_frames, "obb", warps=warps)}
+    for fr in runs["botsort_gmc_replay"]["frames"]:
+        del fr["state"]
     det_runs = {}
     for name, over in (("botsort_reid", {}), ("botsort_reid_loose", {"appearance_thresh": 0.5, "proximity_thresh": 0.2})):
         cfg = cfg_of("botsort.yaml", with_reid=True, **over, **no_gmc)
