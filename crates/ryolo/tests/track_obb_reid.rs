@@ -57,7 +57,11 @@ fn check_obb_output(ctx: &str, got: &[TrackOutput], want: &Value) -> f32 {
     let mut worst = 0f32;
     for (g, w) in got.iter().zip(want) {
         let id = g.track_id;
-        assert_eq!(g.idx, w[8].as_f64().unwrap() as i64, "{ctx}: idx of id {id}");
+        assert_eq!(
+            g.idx,
+            w[8].as_f64().unwrap() as i64,
+            "{ctx}: idx of id {id}"
+        );
         assert_eq!(g.cls, f(&w[7]), "{ctx}: cls of id {id}");
         assert_eq!(g.score, f(&w[6]), "{ctx}: score of id {id}");
         let b = g.xywha.expect("OBB rows carry xywha");
@@ -97,7 +101,10 @@ fn check_obb_result(ctx: &str, res: &FrameResult, frame: &Value, inputs: &[ObbDe
                 assert_eq!(d.xywhr.to_vec(), wb, "{ctx}");
             }
         }
-        FrameResult::Empty => assert!(want.is_empty() && !is_track, "{ctx}: emptied result expected"),
+        FrameResult::Empty => assert!(
+            want.is_empty() && !is_track,
+            "{ctx}: emptied result expected"
+        ),
     }
 }
 
@@ -107,7 +114,11 @@ fn check_angles(ctx: &str, tracked: &[&STrack], lost: &[&STrack], want: &Value) 
         for (g, w) in got.iter().zip(want[name].as_array().unwrap()) {
             let a = g.angle.expect("OBB tracks have an angle");
             let wa = w["angle"].as_f64().unwrap();
-            assert!((a - wa).abs() <= 1e-6, "{ctx}: angle of id {} {a} vs {wa}", g.track_id);
+            assert!(
+                (a - wa).abs() <= 1e-6,
+                "{ctx}: angle of id {} {a} vs {wa}",
+                g.track_id
+            );
             assert_eq!(state_name(g.state), w["state"].as_str().unwrap(), "{ctx}");
         }
     }
@@ -116,7 +127,10 @@ fn check_angles(ctx: &str, tracked: &[&STrack], lost: &[&STrack], want: &Value) 
 #[test]
 fn obb_runs_match_ultralytics() {
     let fx = fixture();
-    let (h, w) = (fx["image"][0].as_u64().unwrap() as u32, fx["image"][1].as_u64().unwrap() as u32);
+    let (h, w) = (
+        fx["image"][0].as_u64().unwrap() as u32,
+        fx["image"][1].as_u64().unwrap() as u32,
+    );
     let inputs = fx["obb"]["inputs"].as_array().unwrap();
     let all_feats = fx["obb"]["feats"].as_array().unwrap();
     let blank = image::RgbImage::new(1, 1);
@@ -126,7 +140,9 @@ fn obb_runs_match_ultralytics() {
             ws.as_array()
                 .unwrap()
                 .iter()
-                .map(|w| std::array::from_fn(|i| std::array::from_fn(|j| w[i][j].as_f64().unwrap())))
+                .map(|w| {
+                    std::array::from_fn(|i| std::array::from_fn(|j| w[i][j].as_f64().unwrap()))
+                })
                 .collect()
         });
         let frame = warps.is_some().then_some(&blank);
@@ -169,7 +185,10 @@ fn obb_runs_match_ultralytics() {
 #[test]
 fn botsort_reid_runs_match_ultralytics() {
     let fx = fixture();
-    let (h, w) = (fx["image"][0].as_u64().unwrap() as u32, fx["image"][1].as_u64().unwrap() as u32);
+    let (h, w) = (
+        fx["image"][0].as_u64().unwrap() as u32,
+        fx["image"][1].as_u64().unwrap() as u32,
+    );
     let inputs = fx["detect"]["inputs"].as_array().unwrap();
     let all_feats = fx["detect"]["feats"].as_array().unwrap();
     for (name, run) in fx["detect"]["runs"].as_object().unwrap() {
@@ -189,7 +208,10 @@ fn botsort_reid_runs_match_ultralytics() {
                     assert_eq!(r.len(), want.len(), "{ctx}");
                     for (g, wr) in r.iter().zip(want) {
                         for k in 0..4 {
-                            assert!((g.xyxy[k] - f(&wr[k])).abs() <= BOX_TOL, "{ctx}: {g:?} vs {wr:?}");
+                            assert!(
+                                (g.xyxy[k] - f(&wr[k])).abs() <= BOX_TOL,
+                                "{ctx}: {g:?} vs {wr:?}"
+                            );
                         }
                     }
                 }
@@ -212,17 +234,22 @@ fn reid_changes_the_outcome_of_the_fixture() {
         let mut cfg = run["config"].clone();
         cfg["with_reid"] = Value::Bool(false);
         let mut t = tracker_of(&cfg);
-        let differs = run["frames"].as_array().unwrap().iter().enumerate().any(|(k, fr)| {
-            let out = t.update(&dets(&inputs[k]), None);
-            let ids: Vec<u64> = out.iter().map(|o| o.track_id).collect();
-            let want: Vec<u64> = fr["tracker_output"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r[4].as_f64().unwrap() as u64)
-                .collect();
-            ids != want
-        });
+        let differs = run["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .any(|(k, fr)| {
+                let out = t.update(&dets(&inputs[k]), None);
+                let ids: Vec<u64> = out.iter().map(|o| o.track_id).collect();
+                let want: Vec<u64> = fr["tracker_output"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r[4].as_f64().unwrap() as u64)
+                    .collect();
+                ids != want
+            });
         assert!(differs, "{name}: ReID made no difference");
     }
 }
@@ -267,7 +294,11 @@ fn yolo_obb_track_writes_rotated_rows_with_ids() {
     let src = dir.join("clip.mp4");
     obb_clip(&shared, &src);
     let yaml = dir.join("low.yaml");
-    std::fs::write(&yaml, format!("tracker_type: bytetrack\ntrack_buffer: 30\nmatch_thresh: 0.8\n{LOW}")).unwrap();
+    std::fs::write(
+        &yaml,
+        format!("tracker_type: bytetrack\ntrack_buffer: 30\nmatch_thresh: 0.8\n{LOW}"),
+    )
+    .unwrap();
     let argv: Vec<String> = [
         "obb".to_string(),
         "track".into(),
@@ -308,7 +339,9 @@ fn yolo_obb_track_writes_rotated_rows_with_ids() {
             // `cls x1 y1 x2 y2 x3 y3 x4 y4 conf id`.
             let v: Vec<&str> = line.split(' ').collect();
             assert_eq!(v.len(), 11, "{}: {line}", f.display());
-            let id: u64 = v[10].parse().unwrap_or_else(|_| panic!("{}: {line}", f.display()));
+            let id: u64 = v[10]
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: {line}", f.display()));
             for x in &v[1..9] {
                 let x: f64 = x.parse().unwrap();
                 assert!(x.is_finite(), "{line}");
@@ -327,7 +360,10 @@ fn yolo_obb_track_writes_rotated_rows_with_ids() {
         assert_eq!(u.len(), ids.len(), "{ids_per_frame:?}");
     }
     let (a, b) = (&ids_per_frame[4], &ids_per_frame[5]);
-    assert!(b.iter().any(|i| a.contains(i)), "no id carried from frame 5 to 6: {ids_per_frame:?}");
+    assert!(
+        b.iter().any(|i| a.contains(i)),
+        "no id carried from frame 5 to 6: {ids_per_frame:?}"
+    );
     eprintln!("yolo obb track: {n_rows} rows over 6 frames, ids {ids_per_frame:?}");
 }
 
@@ -339,7 +375,8 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
     let dir = common::tmp("track-obb-lib");
     let src = dir.join("clip.mp4");
     obb_clip(&shared, &src);
-    let mut p = ryolo::engine::predict::Predictor::load(&obb_model(&shared), 320, tch::Device::Cpu).unwrap();
+    let mut p = ryolo::engine::predict::Predictor::load(&obb_model(&shared), 320, tch::Device::Cpu)
+        .unwrap();
     p.nms.conf = 0.0005;
     for (tracker, reid) in [("botsort.yaml", true), ("tracktrack.yaml", false)] {
         let mut over: Vec<(String, String)> = LOW
@@ -347,8 +384,14 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
             .filter_map(|l| l.split_once(": "))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        over.push(("with_reid".into(), if reid { "True" } else { "False" }.into()));
-        let cfg = TrackerConfig::load(tracker).unwrap().with_overrides(&over).unwrap();
+        over.push((
+            "with_reid".into(),
+            if reid { "True" } else { "False" }.into(),
+        ));
+        let cfg = TrackerConfig::load(tracker)
+            .unwrap()
+            .with_overrides(&over)
+            .unwrap();
         let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
         assert_eq!(t.reid_feats(p.model().task()), reid, "{tracker}");
         let frames: Vec<_> = p
@@ -361,7 +404,10 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
         for (k, (_, _, pred)) in frames.iter().enumerate() {
             let o = pred.obb.as_ref().expect("OBB results stay OBB");
             assert_eq!(o.boxes.len(), pred.detections.len(), "{tracker} frame {k}");
-            assert!(o.loose.is_none(), "the loose boxes are consumed by the tracker");
+            assert!(
+                o.loose.is_none(),
+                "the loose boxes are consumed by the tracker"
+            );
             if let Some(ids) = &pred.track_ids {
                 tracked += 1;
                 assert_eq!(ids.len(), o.boxes.len(), "{tracker} frame {k}");
@@ -387,9 +433,14 @@ fn model_auto_features_match_ultralytics_results_feats() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(nf["source"].as_str().unwrap());
     let img = image::open(src).unwrap().to_rgb8();
     let imgsz = nf["imgsz"].as_u64().unwrap() as usize;
-    let mut p = ryolo::engine::predict::Predictor::load(model.to_str().unwrap(), imgsz, tch::Device::Cpu).unwrap();
+    let mut p =
+        ryolo::engine::predict::Predictor::load(model.to_str().unwrap(), imgsz, tch::Device::Cpu)
+            .unwrap();
     p.nms.conf = nf["conf"].as_f64().unwrap() as f32;
-    assert!(p.predict(&img).unwrap().feats.is_none(), "plain predict takes no features");
+    assert!(
+        p.predict(&img).unwrap().feats.is_none(),
+        "plain predict takes no features"
+    );
     p.reid_feats = true;
     let pred = p.predict(&img).unwrap();
     let boxes = nf["boxes"].as_array().unwrap();
@@ -421,10 +472,16 @@ fn model_auto_features_match_ultralytics_results_feats() {
 
 /// A result of a `w × h` image holding the fixture's `Results.obb` / `Results.boxes` rows (ids when 8 / 7
 /// columns), as the track callback leaves it.
-fn result_of(rows: &Value, obb: bool, (h, w): (usize, usize)) -> ryolo::engine::predict::Prediction {
+fn result_of(
+    rows: &Value,
+    obb: bool,
+    (h, w): (usize, usize),
+) -> ryolo::engine::predict::Prediction {
     use ryolo::ops::obb::{xywhr_to_xyxy, RotatedDetection};
     let rows = rows.as_array().unwrap();
-    let tracked = rows.first().is_some_and(|r| r.as_array().unwrap().len() == if obb { 8 } else { 7 });
+    let tracked = rows
+        .first()
+        .is_some_and(|r| r.as_array().unwrap().len() == if obb { 8 } else { 7 });
     let (ci, ki) = match (obb, tracked) {
         (true, true) => (6, 7),
         (true, false) => (5, 6),
@@ -453,11 +510,20 @@ fn result_of(rows: &Value, obb: bool, (h, w): (usize, usize)) -> ryolo::engine::
         masks: None,
         probs: None,
         keypoints: None,
-        obb: obb.then(|| ryolo::engine::predict::obb::Obbs { boxes: rot, orig: (h, w), loose: None }),
+        obb: obb.then_some(ryolo::engine::predict::obb::Obbs {
+            boxes: rot,
+            orig: (h, w),
+            loose: None,
+        }),
         track_ids: tracked.then_some(ids),
         loose: None,
         feats: None,
-        letterbox: ryolo::ops::LetterboxInfo { orig: (h, w), shape: (h, w), ratio: 1.0, pad: (0, 0) },
+        letterbox: ryolo::ops::LetterboxInfo {
+            orig: (h, w),
+            shape: (h, w),
+            ratio: 1.0,
+            pad: (0, 0),
+        },
         speed: Default::default(),
     }
 }
@@ -465,7 +531,10 @@ fn result_of(rows: &Value, obb: bool, (h, w): (usize, usize)) -> ryolo::engine::
 #[test]
 fn tracked_save_txt_lines_equal_ultralytics() {
     let fx = fixture();
-    let (h, w) = (fx["image"][0].as_u64().unwrap() as usize, fx["image"][1].as_u64().unwrap() as usize);
+    let (h, w) = (
+        fx["image"][0].as_u64().unwrap() as usize,
+        fx["image"][1].as_u64().unwrap() as usize,
+    );
     let (mut lines, mut same, mut last_digit) = (0, 0, 0);
     for (sec, obb) in [("obb", true), ("detect", false)] {
         for (name, run) in fx[sec]["runs"].as_object().unwrap() {
@@ -475,9 +544,12 @@ fn tracked_save_txt_lines_equal_ultralytics() {
                 };
                 let pred = result_of(&fr["result"], obb, (h, w));
                 let got = match (&pred.track_ids, &pred.obb) {
-                    (Some(ids), _) => {
-                        ryolo::engine::predict::track::rows_with_ids(&pred, ids, (w as f64, h as f64), true)
-                    }
+                    (Some(ids), _) => ryolo::engine::predict::track::rows_with_ids(
+                        &pred,
+                        ids,
+                        (w as f64, h as f64),
+                        true,
+                    ),
                     (None, Some(o)) => ryolo::engine::predict::obb::txt_lines(o, true),
                     (None, None) => ryolo::ops::yolo_txt(
                         pred.detections.iter().map(|d| (d.xyxy, d.conf, d.cls)),
@@ -497,10 +569,15 @@ fn tracked_save_txt_lines_equal_ultralytics() {
                     }
                     // torch's float32 cos/sin are not always correctly rounded (cos(0.71) is 1 ulp off), so a
                     // corner may differ in the last %g digit; class, conf and id must still be identical.
-                    let (gv, wv): (Vec<&str>, Vec<&str>) = (g.split(' ').collect(), w.split(' ').collect());
+                    let (gv, wv): (Vec<&str>, Vec<&str>) =
+                        (g.split(' ').collect(), w.split(' ').collect());
                     assert_eq!(gv.len(), wv.len(), "{ctx}: {g} vs {w}");
                     let n = gv.len();
-                    assert_eq!((gv[0], &gv[n - 2..]), (wv[0], &wv[n - 2..]), "{ctx}: {g} vs {w}");
+                    assert_eq!(
+                        (gv[0], &gv[n - 2..]),
+                        (wv[0], &wv[n - 2..]),
+                        "{ctx}: {g} vs {w}"
+                    );
                     for (a, b) in gv[1..n - 2].iter().zip(&wv[1..n - 2]) {
                         let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
                         // One unit in the 6th significant digit (`%g`), plus float noise.

@@ -286,7 +286,10 @@ impl HostOutput {
         let (data, dim) = self.feats.as_ref()?;
         let base = k * self.anchors * dim;
         idx.iter()
-            .map(|&a| data.get(base + a * dim..base + (a + 1) * dim).map(<[f32]>::to_vec))
+            .map(|&a| {
+                data.get(base + a * dim..base + (a + 1) * dim)
+                    .map(<[f32]>::to_vec)
+            })
             .collect()
     }
 

@@ -287,7 +287,8 @@ impl Predictor {
                     p.obb = Some(o);
                 }
                 _ => {
-                    let found = crate::ops::nms_with_anchors(y.image(k), y.nc, y.anchors, &self.nms);
+                    let found =
+                        crate::ops::nms_with_anchors(y.image(k), y.nc, y.anchors, &self.nms);
                     let anchors: Vec<usize> = found.iter().map(|(_, a)| *a).collect();
                     p.feats = y.anchor_feats(k, &anchors);
                     let mut dets: Vec<Detection> = found.into_iter().map(|(d, _)| d).collect();

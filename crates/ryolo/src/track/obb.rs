@@ -42,7 +42,8 @@ fn shape(t: &STrack, kind: KalmanKind) -> Shape {
 pub fn track_distance(a: &[&STrack], b: &[&STrack], kind: KalmanKind) -> CostMatrix {
     let sa: Vec<Shape> = a.iter().map(|t| shape(t, kind)).collect();
     let sb: Vec<Shape> = b.iter().map(|t| shape(t, kind)).collect();
-    let rotated = matches!(sa.first(), Some(Shape::Rot(_))) && matches!(sb.first(), Some(Shape::Rot(_)));
+    let rotated =
+        matches!(sa.first(), Some(Shape::Rot(_))) && matches!(sb.first(), Some(Shape::Rot(_)));
     if rotated {
         let ra: Vec<[f32; 5]> = sa.iter().map(rot).collect();
         let rb: Vec<[f32; 5]> = sb.iter().map(rot).collect();
@@ -158,7 +159,12 @@ mod tests {
         let a = STrack::from_xywha([50.0, 50.0, 40.0, 20.0, 0.3], 0.9, 0.0, 0);
         let b = STrack::from_xywha([52.0, 50.0, 40.0, 20.0, 0.35], 0.9, 0.0, 1);
         let d = track_distance(&[&a], &[&b], KalmanKind::Xywh);
-        let want = 1.0 - crate::ops::obb::probiou(&a.xywha(KalmanKind::Xywh).unwrap(), &b.xywha(KalmanKind::Xywh).unwrap(), 0.0);
+        let want = 1.0
+            - crate::ops::obb::probiou(
+                &a.xywha(KalmanKind::Xywh).unwrap(),
+                &b.xywha(KalmanKind::Xywh).unwrap(),
+                0.0,
+            );
         assert_eq!(d.get(0, 0), want);
         let p = STrack::candidate([0.0, 0.0, 10.0, 10.0], 0.9, 0.0, 0);
         let q = STrack::candidate([5.0, 0.0, 15.0, 10.0], 0.9, 0.0, 1);

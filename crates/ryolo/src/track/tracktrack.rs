@@ -457,10 +457,7 @@ impl TrackTrack {
                 }
             }
         }
-        let del: Vec<STrack> = recovered
-            .into_iter()
-            .filter(|r| r.score > high_t)
-            .collect();
+        let del: Vec<STrack> = recovered.into_iter().filter(|r| r.score > high_t).collect();
         let before = self.pools.tracked.clone();
         let (tracked, unconfirmed): (Vec<u64>, Vec<u64>) = before
             .iter()

@@ -74,7 +74,7 @@ impl Tracking {
     pub fn loose_iou(&self, task: TaskKind) -> Option<f32> {
         (self.cfg.tracker_type == TrackerType::TrackTrack
             && matches!(task, TaskKind::Detect | TaskKind::Obb))
-            .then_some(LOOSE_NMS_IOU)
+        .then_some(LOOSE_NMS_IOU)
     }
 
     /// Whether the predictor must take per-detection appearance features for this tracker and task:
@@ -241,15 +241,30 @@ fn update_obb(
         FrameResult::Empty => select(pred, &[]),
         FrameResult::Tracks(t) => {
             let n = dets.len();
-            let rows: Vec<&trk::TrackOutput> = if n == 0 { Vec::new() } else { t.iter().collect() };
+            let rows: Vec<&trk::TrackOutput> = if n == 0 {
+                Vec::new()
+            } else {
+                t.iter().collect()
+            };
             // NumPy's `result[idx]`: −1 (a recovered detection) picks the last row.
             let idx: Vec<usize> = rows
                 .iter()
-                .map(|t| if t.idx < 0 { n - 1 } else { (t.idx as usize).min(n - 1) })
+                .map(|t| {
+                    if t.idx < 0 {
+                        n - 1
+                    } else {
+                        (t.idx as usize).min(n - 1)
+                    }
+                })
                 .collect();
             select(pred, &idx);
             if let Some(o) = pred.obb.as_mut() {
-                for ((b, d), t) in o.boxes.iter_mut().zip(pred.detections.iter_mut()).zip(&rows) {
+                for ((b, d), t) in o
+                    .boxes
+                    .iter_mut()
+                    .zip(pred.detections.iter_mut())
+                    .zip(&rows)
+                {
                     let r = t.xywha.unwrap_or(b.xywhr);
                     b.xywhr = r;
                     b.conf = t.score;
@@ -280,15 +295,26 @@ fn warn_no_feats() {
 
 /// `compute_dets_del` for an OBB result: loose-NMS rotated boxes whose best IoU of axis-aligned bounds
 /// (`OBB.xyxy`) with the tight boxes is below 0.97 (none when either set is empty).
-pub fn recovered_obb(loose: &[trk::ObbDetection], tight: &[trk::ObbDetection]) -> Vec<trk::ObbDetection> {
+pub fn recovered_obb(
+    loose: &[trk::ObbDetection],
+    tight: &[trk::ObbDetection],
+) -> Vec<trk::ObbDetection> {
     let bounds = |d: &trk::ObbDetection| crate::ops::obb::xywhr_to_xyxy(&d.xywhr);
     let l: Vec<trk::Detection> = loose
         .iter()
-        .map(|d| trk::Detection { xyxy: bounds(d), conf: d.conf, cls: d.cls })
+        .map(|d| trk::Detection {
+            xyxy: bounds(d),
+            conf: d.conf,
+            cls: d.cls,
+        })
         .collect();
     let t: Vec<trk::Detection> = tight
         .iter()
-        .map(|d| trk::Detection { xyxy: bounds(d), conf: d.conf, cls: d.cls })
+        .map(|d| trk::Detection {
+            xyxy: bounds(d),
+            conf: d.conf,
+            cls: d.cls,
+        })
         .collect();
     if l.is_empty() || t.is_empty() {
         return Vec::new();
