@@ -280,6 +280,25 @@ def native_feats(shared=Path("/work/shared")):
             "conf": 0.1, "boxes": f32(r.boxes.data.numpy()), "feats": f32(r.feats.numpy())}
 
 
+def reid_encoder(shared=Path("/work/shared")):
+    """`model: <file>` embeddings: Ultralytics' ReID(.pt) on crops (save_one_box gain 1.02, pad 10) of
+    tests/data/track_reid_bus.png through a classify model's embed at its second-to-last layer."""
+    import cv2
+
+    from ultralytics.trackers.utils.reid import ReID
+
+    model = "weights/yolo11n-cls-mnist160/best.pt"
+    enc = ReID(str(shared / model), device="cpu")
+    png = OUT.parent / "track_reid_bus.png"  # a lossless 200x200 cut of bus.jpg as OpenCV decodes it
+    cv2.imwrite(str(png), cv2.imread(str(shared / "datasets/samples/bus.jpg"))[420:620, 40:240])
+    img = cv2.imread(str(png))
+    dets = np.array([[60.5, 86.6, 68.3, 48.7, 0], [10.2, 190.1, 50.0, 40.0, 1], [100.0, 100.0, 2.0, 150.0, 2],
+                     [-100.0, 50.0, 40.0, 40.0, 3], [150.25, 40.75, 33.3, 77.7, 4]], np.float64)
+    feats = enc(img, dets)
+    return {"model": model, "source": "tests/data/track_reid_bus.png", "xywh": dets[:, :4].tolist(),
+            "feats": [None if f is None else f32(f) for f in feats]}
+
+
 def main():
     obb_frames, obb_labels = obb_sequence()
     obb_feats = features(obb_labels, zero=("A_rotating_wraps_3pi4", 40, 41))
@@ -326,6 +345,7 @@ def main():
         "obb": {"inputs": [f32(x) for x in obb_frames], "feats": [f32(x) for x in obb_feats],
                 "runs": runs},
         "native_feats": native_feats(),
+        "reid_encoder": reid_encoder(),
         "detect": {"inputs": [f32(x) for x in det_frames], "feats": [f32(x) for x in det_feats],
                    "runs": det_runs},
     }

@@ -218,25 +218,24 @@ fn reset_restarts_ids_like_a_fresh_tracker() {
 }
 
 #[test]
-fn reid_model_files_are_refused_and_model_auto_builds() {
-    let cfg = TrackerConfig::load("botsort.yaml")
-        .unwrap()
-        .with_overrides(&[("with_reid".into(), "True".into())]);
-    assert!(
-        Tracker::new(&cfg.unwrap()).is_ok(),
-        "BoT-SORT ReID with model: auto"
-    );
+fn reid_trackers_build_and_a_missing_reid_model_file_is_named() {
     for name in ["botsort.yaml", "tracktrack.yaml"] {
+        let cfg = TrackerConfig::load(name)
+            .unwrap()
+            .with_overrides(&[("with_reid".into(), "True".into())]);
+        assert!(
+            Tracker::new(&cfg.unwrap()).is_ok(),
+            "{name}: ReID with model: auto"
+        );
         let cfg = TrackerConfig::load(name)
             .unwrap()
             .with_overrides(&[
                 ("with_reid".into(), "True".into()),
-                ("model".into(), "osnet.onnx".into()),
+                ("model".into(), "no-such-osnet.pt".into()),
             ])
             .unwrap();
-        let e = Tracker::new(&cfg)
-            .err()
-            .expect("a ReID model file is not implemented");
-        assert!(format!("{e:#}").contains("osnet.onnx"), "{e:#}");
+        let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
+        let e = t.start(1, false).err().expect("a missing ReID model file");
+        assert!(format!("{e:#}").contains("no-such-osnet.pt"), "{e:#}");
     }
 }

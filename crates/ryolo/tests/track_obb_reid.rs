@@ -378,22 +378,24 @@ fn obb_track_library_path_keeps_rotated_boxes_and_ids() {
     let mut p = ryolo::engine::predict::Predictor::load(&obb_model(&shared), 320, tch::Device::Cpu)
         .unwrap();
     p.nms.conf = 0.0005;
-    for (tracker, reid) in [("botsort.yaml", true), ("tracktrack.yaml", false)] {
+    // BoT-SORT with the detector's own features; TrackTrack (loose rotated NMS) with a classify model as
+    // ReID encoder on the crops.
+    let cls = shared.join("weights/yolo11n-cls-mnist160/best.pt");
+    let cls = cls.to_string_lossy().to_string();
+    for (tracker, model) in [("botsort.yaml", "auto"), ("tracktrack.yaml", cls.as_str())] {
         let mut over: Vec<(String, String)> = LOW
             .lines()
             .filter_map(|l| l.split_once(": "))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        over.push((
-            "with_reid".into(),
-            if reid { "True" } else { "False" }.into(),
-        ));
+        over.push(("with_reid".into(), "True".into()));
+        over.push(("model".into(), model.into()));
         let cfg = TrackerConfig::load(tracker)
             .unwrap()
             .with_overrides(&over)
             .unwrap();
         let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
-        assert_eq!(t.reid_feats(p.model().task()), reid, "{tracker}");
+        assert_eq!(t.reid_feats(p.model().task()), model == "auto", "{tracker}");
         let frames: Vec<_> = p
             .track_video(src.to_str().unwrap(), 1, false, &mut t, false)
             .unwrap()
@@ -593,5 +595,47 @@ fn tracked_save_txt_lines_equal_ultralytics() {
     assert!(lines > 500, "{lines} lines compared");
     eprintln!(
         "save_txt: {lines} lines, {same} byte-equal to Ultralytics', {last_digit} differing in a corner's last digit"
+    );
+}
+
+#[test]
+fn reid_model_file_embeddings_match_ultralytics_reid() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let fx = fixture();
+    let r = &fx["reid_encoder"];
+    let model = shared.join(r["model"].as_str().unwrap());
+    let enc =
+        ryolo::engine::predict::reid::ReidEncoder::load(model.to_str().unwrap(), "cpu").unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(r["source"].as_str().unwrap());
+    let img = image::open(src).unwrap().to_rgb8();
+    let xywh: Vec<[f64; 4]> = r["xywh"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| std::array::from_fn(|k| b[k].as_f64().unwrap()))
+        .collect();
+    let got = enc.encode(&img, &xywh).unwrap();
+    let want = r["feats"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0f32;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        match (g, w.as_array()) {
+            (None, None) => {}
+            (Some(g), Some(w)) => {
+                assert_eq!(g.len(), w.len(), "crop {i}: embedding size");
+                for (a, b) in g.iter().zip(w) {
+                    let d = (a - f(b)).abs();
+                    worst = worst.max(d);
+                    assert!(d <= 1e-4, "crop {i}: {a} vs {b}");
+                }
+            }
+            _ => panic!("crop {i}: {g:?} vs {w}"),
+        }
+    }
+    eprintln!(
+        "ReID model file: {} crops, worst embedding difference {worst:.2e}",
+        got.len()
     );
 }

@@ -15,6 +15,7 @@ pub mod classify;
 mod mode;
 pub mod obb;
 pub mod pose;
+pub mod reid;
 mod save;
 pub mod segment;
 mod source;

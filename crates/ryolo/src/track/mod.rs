@@ -21,7 +21,7 @@ pub use config::TrackerConfig;
 pub use obb::ObbDetection;
 pub use tracktrack::Recovered;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use byte::{ByteParams, ByteTracker};
 use config::{GmcMethod, TrackerType};
 use gmc::Gmc;
@@ -53,20 +53,16 @@ impl Tracker {
         Self::with_gmc(cfg, gmc)
     }
 
-    /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack).
+    /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack). With
+    /// `with_reid` the appearance features come with each update (`feats`): the detector's own (`model:
+    /// auto`) or a ReID model's embeddings of the crops (`model: <file>`, computed by the predict path's
+    /// `Tracking`).
     pub fn with_gmc(cfg: &TrackerConfig, gmc: Option<Box<dyn Gmc>>) -> Result<Self> {
         let reid = cfg.with_reid && cfg.tracker_type != TrackerType::ByteTrack;
         if cfg.with_reid && !reid {
             eprintln!(
                 "WARNING: tracker with_reid: True is ignored by bytetrack (it has no appearance cue, as in \
                  Ultralytics); use botsort or tracktrack for ReID"
-            );
-        }
-        if reid && cfg.model != "auto" {
-            bail!(
-                "tracker model: {} (a ReID model file run on crops) is not implemented; use model: auto (the \
-                 detector's own features)",
-                cfg.model
             );
         }
         let p = ByteParams {

@@ -38,6 +38,8 @@ pub struct Tracking {
     persist: bool,
     /// Whether a tracker was built already (its GMC warning is said once).
     built: bool,
+    /// The ReID encoder of `model: <file>` (loaded by the first [`Tracking::start`]).
+    encoder: Option<super::reid::ReidEncoder>,
 }
 
 impl Tracking {
@@ -48,6 +50,7 @@ impl Tracking {
             slots: Vec::new(),
             persist: false,
             built: false,
+            encoder: None,
         }
     }
 
@@ -95,6 +98,13 @@ impl Tracking {
         wanted && matches!(task, TaskKind::Detect | TaskKind::Obb)
     }
 
+    /// Whether the detector must run on libtorch (not the CPU ONNX Runtime path) so that `model: auto`
+    /// features can be taken from its head inputs.
+    pub fn needs_detector_features(&self) -> bool {
+        let c = &self.cfg;
+        c.with_reid && c.model == "auto" && c.tracker_type != TrackerType::ByteTrack
+    }
+
     /// A fresh tracker of the configuration (the first one says the GMC warning, if any).
     fn build(&mut self) -> Result<Tracker> {
         if self.built {
@@ -110,6 +120,11 @@ impl Tracking {
     /// otherwise all are rebuilt.
     pub fn start(&mut self, slots: usize, persist: bool) -> Result<()> {
         let slots = slots.max(1);
+        let c = &self.cfg;
+        let file = c.with_reid && c.model != "auto" && c.tracker_type != TrackerType::ByteTrack;
+        if file && self.encoder.is_none() {
+            self.encoder = Some(super::reid::ReidEncoder::load(&c.model, "")?);
+        }
         self.persist = persist;
         if persist && self.slots.len() >= slots {
             return Ok(());
@@ -157,9 +172,31 @@ impl Tracking {
             s.tracker.reset();
             s.path = Some(path.to_string());
         }
-        let feats = pred.feats.take();
+        let mut feats = pred.feats.take();
         let reid = self.cfg.with_reid && self.cfg.tracker_type != TrackerType::ByteTrack;
-        if reid && self.cfg.model == "auto" && feats.is_none() {
+        if let Some(enc) = &self.encoder {
+            // `model: <file>`: every row's crop through the ReID model (rows without a crop get none).
+            let xywh: Vec<[f64; 4]> = match &pred.obb {
+                Some(o) => o
+                    .boxes
+                    .iter()
+                    .map(|b| std::array::from_fn(|k| f64::from(b.xywhr[k])))
+                    .collect(),
+                None => pred
+                    .detections
+                    .iter()
+                    .map(|d| trk::strack::xyxy_to_xywh(d.xyxy).map(f64::from))
+                    .collect(),
+            };
+            let e = enc.encode(frame, &xywh)?;
+            let dim = e.iter().flatten().map(Vec::len).next().unwrap_or(0);
+            // A row without a crop: a zero feature, which the trackers ignore (zero norm) as Ultralytics' None.
+            feats = Some(
+                e.into_iter()
+                    .map(|f| f.unwrap_or_else(|| vec![0.0; dim]))
+                    .collect(),
+            );
+        } else if reid && self.cfg.model == "auto" && feats.is_none() {
             warn_no_feats();
         }
         if pred.obb.is_some() {
