@@ -235,7 +235,7 @@ fn reid_trackers_build_and_a_missing_reid_model_file_is_named() {
             ])
             .unwrap();
         let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
-        let e = t.start(1, false).err().expect("a missing ReID model file");
+        let e = t.start(1, false).expect_err("a missing ReID model file");
         assert!(format!("{e:#}").contains("no-such-osnet.pt"), "{e:#}");
     }
 }
