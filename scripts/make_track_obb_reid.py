@@ -207,7 +207,26 @@ def synthetic_warps(n, seed=6):
     return out
 
 
-def run(tracker, frames, task, feats=None, full=False, warps=None):
+def loose_sets(frames, seed=7):
+    """Loose-NMS OBB rows per frame: the tight rows plus, every 3rd frame, shifted near-duplicates of some
+    high-score rows (what an IoU-0.95 NMS keeps and the 0.7 one drops); plus one exact duplicate (deduplicated)."""
+    g = np.random.default_rng(seed)
+    out = []
+    for f, d in enumerate(frames, 1):
+        rows = [list(r) for r in d]
+        if f % 3 == 0:
+            for cx, cy, w, h, a, sc, c in d:
+                if sc < 0.7 or w <= 0 or g.random() < 0.4:
+                    continue
+                dx, dy = g.uniform(0.05, 0.12) * w * g.choice([-1, 1]), g.uniform(0.05, 0.12) * h * g.choice([-1, 1])
+                rows.append([cx + dx, cy + dy, w, h, a + g.uniform(-0.05, 0.05), round(float(sc - g.uniform(0.01, 0.1)), 4), c])
+            if len(d):
+                rows.append(list(d[0]))
+        out.append(np.asarray(rows, np.float32).reshape(-1, 7))
+    return out
+
+
+def run(tracker, frames, task, feats=None, full=False, warps=None, loose=None):
     """Feed frames through Ultralytics' on_predict_postprocess_end exactly as mode=track does.
 
     full: also record the save_txt lines and the Kalman means (a few runs only, to keep the file small).
@@ -224,6 +243,13 @@ def run(tracker, frames, task, feats=None, full=False, warps=None):
         return out
 
     tracker.update = update
+    orig_update2 = tracker.update
+
+    def update2(*a, **k):
+        captured["dets_del"] = k.get("dets_del")
+        return orig_update2(*a, **k)
+
+    tracker.update = update2
     if warps is not None:  # replay the given warps instead of estimating them from the (blank) frames
         replay = iter(warps)
         tracker.gmc.apply = lambda *a, **k: np.asarray(next(replay), dtype=np.float64)
@@ -237,6 +263,11 @@ def run(tracker, frames, task, feats=None, full=False, warps=None):
         if feats is not None:  # as DetectionPredictor.postprocess: (N, C) tensor, or [] for an empty frame
             r.feats = torch.from_numpy(np.asarray(feats[f - 1], np.float32).reshape(len(d), -1)) if len(d) else []
         pred.results = [r]
+        if loose is not None:  # compute_dets_del re-runs the predictor's postprocess at IoU 0.95: serve the rows
+            lf = torch.from_numpy(np.asarray(loose[f - 1], np.float32).reshape(-1, 7).copy())
+            pred._orig_postprocess = lambda raw, im, im0s, iou=None, _l=lf: [
+                Results(blank, path="synthetic.mp4", names=NAMES, obb=_l.clone())]
+            pred._raw_preds, pred._postprocess_im, pred._postprocess_im0s = torch.zeros(1), None, [blank]
         on_predict_postprocess_end(pred, persist=False)
         res = pred.results[0]
         src = res.obb if task == "obb" else res.boxes
@@ -248,6 +279,9 @@ def run(tracker, frames, task, feats=None, full=False, warps=None):
             "tracker_output": f32(np.asarray(captured["raw"], np.float32).reshape(-1, ncol)),
             "result": f32(src.data.numpy()),
             "result_is_track": bool(src.is_track),
+            **({"dets_del": None if captured.get("dets_del") is None else f32(np.concatenate(
+                [captured["dets_del"][0], captured["dets_del"][1][:, None], captured["dets_del"][2][:, None]], 1))}
+               if loose is not None else {}),
             "txt": (txt.read_text().splitlines() if txt.exists() else []) if full else None,
             "state": track_state(tracker, full),
         })
@@ -314,13 +348,23 @@ def main():
     ):
         fe = obb_feats if name.endswith("reid") else None
         runs[name] = {"config": dict(vars(cfg)),
-                      "frames": run(cls(args=cfg), obb_frames, "obb", fe, full=name in ("bytetrack", "tracktrack"))}
-    runs["botsort_reid"]["frames"] = [{k: v for k, v in fr.items() if k != "state"} for fr in runs["botsort_reid"]["frames"]]
+                      "frames": run(cls(args=cfg), obb_frames, "obb", fe, full=name == "bytetrack")}
+    del runs["botsort_reid"]  # same output as botsort on this sequence (ReID is checked on the detect runs)
     warps = synthetic_warps(len(obb_frames))
     cfg = cfg_of("botsort.yaml")  # gmc_method sparseOptFlow, its apply replaced by the replayed warps
     runs["botsort_gmc_replay"] = {"config": dict(vars(cfg)), "warps": [w.tolist() for w in warps],
                                   "frames": run(BOTSORT(args=cfg), obb_frames, "obb", warps=warps)}
     for fr in runs["botsort_gmc_replay"]["frames"]:
+        del fr["state"]
+    loose = loose_sets(obb_frames)
+    # The tight NMS also suppressed E on frames 30-33 (crossing F); the loose one kept it.
+    tight = [d[[lab != "E_cross" for lab in labs]] if 30 <= f <= 33 else d
+             for f, (d, labs) in enumerate(zip(obb_frames, obb_labels), 1)]
+    cfg = cfg_of("tracktrack.yaml", **no_gmc)
+    runs["tracktrack_dets_del"] = {"config": dict(vars(cfg)), "tight": {str(f): f32(tight[f - 1]) for f in range(30, 34)},
+                                   "loose": [f32(x) for x in loose],
+                                   "frames": run(TRACKTRACK(args=cfg), tight, "obb", loose=loose)}
+    for fr in runs["tracktrack_dets_del"]["frames"]:
         del fr["state"]
     det_runs = {}
     for name, over in (("botsort_reid", {}), ("botsort_reid_loose", {"appearance_thresh": 0.5, "proximity_thresh": 0.2})):
