@@ -674,3 +674,32 @@ fn tracktrack_obb_continues_on_recovered_loose_nms_boxes() {
     assert!(used >= 4, "{used} rows on recovered boxes");
     eprintln!("tracktrack OBB dets_del: {recovered_rows} recovered rows equal, {used} output rows on them");
 }
+
+#[test]
+fn segment_and_pose_results_carry_model_auto_features() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let img = image::open(shared.join("datasets/samples/bus.jpg"))
+        .unwrap()
+        .to_rgb8();
+    for m in ["segment/yolo11n-seg_seed0.pt", "pose/yolo11n-pose_seed0.pt"] {
+        let path = shared.join("fixtures/ultralytics").join(m);
+        let mut p =
+            ryolo::engine::predict::Predictor::load(path.to_str().unwrap(), 320, tch::Device::Cpu)
+                .unwrap();
+        p.nms.conf = 1e-9; // random weights: every score is tiny
+        p.reid_feats = true;
+        let pred = p.predict(&img).unwrap();
+        let feats = pred.feats.as_ref().expect("features");
+        assert!(!pred.detections.is_empty(), "{m}: no detections to check");
+        assert_eq!(feats.len(), pred.detections.len(), "{m}");
+        // YOLO11n's smallest head input has 64 channels: one value per channel group.
+        assert!(
+            feats
+                .iter()
+                .all(|f| f.len() == 64 && f.iter().all(|v| v.is_finite())),
+            "{m}"
+        );
+    }
+}

@@ -316,8 +316,24 @@ impl HostOutput {
         k: usize,
         cfg: &crate::ops::NmsConfig,
     ) -> (Vec<crate::ops::Detection>, Vec<f32>, Option<Tensor>) {
+        let (d, c, p, _) = self.detections_with_masks_anchors(k, cfg);
+        (d, c, p)
+    }
+
+    /// [`HostOutput::detections_with_masks`] plus the anchor each kept detection came from.
+    pub fn detections_with_masks_anchors(
+        &self,
+        k: usize,
+        cfg: &crate::ops::NmsConfig,
+    ) -> (
+        Vec<crate::ops::Detection>,
+        Vec<f32>,
+        Option<Tensor>,
+        Vec<usize>,
+    ) {
         let img = self.image(k);
         let found = crate::ops::nms_with_anchors(img, self.nc, self.anchors, cfg);
+        let idx: Vec<usize> = found.iter().map(|(_, a)| *a).collect();
         let nm = self.nm();
         let mut coefs = Vec::with_capacity(found.len() * nm);
         for (_, a) in &found {
@@ -326,7 +342,12 @@ impl HostOutput {
             }
         }
         let protos = self.protos.as_ref().map(|p| p.get(k as i64));
-        (found.into_iter().map(|(d, _)| d).collect(), coefs, protos)
+        (
+            found.into_iter().map(|(d, _)| d).collect(),
+            coefs,
+            protos,
+            idx,
+        )
     }
 }
 

@@ -117,8 +117,8 @@ pub struct Predictor {
     /// Detection and OBB models in track mode (TrackTrack): also run NMS at this IoU into
     /// `Prediction::loose` (OBB: `Obbs::loose`).
     pub loose_iou: Option<f32>,
-    /// Track mode with ReID `model: auto` (detect and obb libtorch models): also take each detection's
-    /// appearance feature from the head's input maps into `Prediction::feats`.
+    /// Track mode with ReID `model: auto` (libtorch detect, segment, pose and obb models): also take each
+    /// detection's appearance feature from the head's input maps into `Prediction::feats`.
     pub reid_feats: bool,
 }
 
@@ -235,7 +235,7 @@ impl Predictor {
         let opts = RunOptions {
             half: self.half,
             augment,
-            feats: self.reid_feats && !augment && matches!(task, TaskKind::Detect | TaskKind::Obb),
+            feats: self.reid_feats && !augment && task != TaskKind::Classify,
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -255,11 +255,21 @@ impl Predictor {
             };
             match task {
                 TaskKind::Segment => {
-                    let (dets, coefs, protos) = y.detections_with_masks(k, &self.nms);
+                    let (dets, coefs, protos, anchors) =
+                        y.detections_with_masks_anchors(k, &self.nms);
                     let protos = protos
                         .ok_or_else(|| anyhow!("the segment model returned no prototype masks"))?;
-                    let (dets, masks) =
-                        segment::assemble(dets, &coefs, &protos, &info, self.retina_masks)?;
+                    // With `model: auto` features every NMS row stays, empty mask or not (as Ultralytics).
+                    p.feats = y.anchor_feats(k, &anchors);
+                    let drop_empty = p.feats.is_none();
+                    let (dets, masks) = segment::assemble_opt(
+                        dets,
+                        &coefs,
+                        &protos,
+                        &info,
+                        self.retina_masks,
+                        drop_empty,
+                    )?;
                     p.detections = dets;
                     p.masks = Some(masks);
                 }
@@ -267,8 +277,15 @@ impl Predictor {
                     let ks = m
                         .kpt_shape()
                         .ok_or_else(|| anyhow!("the pose model does not say its kpt_shape"))?;
-                    let (dets, kpts) =
-                        pose::assemble(y.image(k), y.nc, y.anchors, ks, &self.nms, &info)?;
+                    let (dets, kpts, anchors) = pose::assemble_with_anchors(
+                        y.image(k),
+                        y.nc,
+                        y.anchors,
+                        ks,
+                        &self.nms,
+                        &info,
+                    )?;
+                    p.feats = y.anchor_feats(k, &anchors);
                     p.detections = dets;
                     p.keypoints = Some(kpts);
                 }

@@ -81,21 +81,9 @@ impl Tracking {
     }
 
     /// Whether the predictor must take per-detection appearance features for this tracker and task:
-    /// BoT-SORT / TrackTrack with `with_reid` and `model: auto` on detect and obb models (said once for
-    /// segment and pose models, whose features are not extracted: they track without appearance).
+    /// BoT-SORT / TrackTrack with `with_reid` and `model: auto` on detect, segment, pose and obb models.
     pub fn reid_feats(&self, task: TaskKind) -> bool {
-        let c = &self.cfg;
-        let wanted = c.with_reid && c.model == "auto" && c.tracker_type != TrackerType::ByteTrack;
-        if wanted && !matches!(task, TaskKind::Detect | TaskKind::Obb) {
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| {
-                eprintln!(
-                    "WARNING tracker with_reid: True, model: auto takes appearance features from detect and obb \
-                     models only; this {task} model tracks without appearance"
-                );
-            });
-        }
-        wanted && matches!(task, TaskKind::Detect | TaskKind::Obb)
+        self.needs_detector_features() && task != TaskKind::Classify
     }
 
     /// Whether the detector must run on libtorch (not the CPU ONNX Runtime path) so that `model: auto`
@@ -317,14 +305,14 @@ fn update_obb(
     Ok(())
 }
 
-/// ReID `model: auto` without features from the predictor (an ONNX model, test-time augmentation, a
-/// segment/pose model, or results built by hand): said once, the tracker then uses motion only.
+/// ReID `model: auto` without features from the predictor (an ONNX model, test-time augmentation, or
+/// results built by hand): said once, the tracker then uses motion only.
 fn warn_no_feats() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         eprintln!(
             "WARNING tracker with_reid: True, model: auto: no appearance features came with the detections \
-             (they are taken from a libtorch detect/obb model's head inputs, without augment); tracking \
+             (they are taken from a libtorch model's head inputs, without augment); tracking \
              without appearance"
         );
     });
