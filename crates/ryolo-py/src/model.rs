@@ -125,13 +125,30 @@ impl Yolo {
                         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
                             tch::manual_seed(0);
                         }
-                        let (mut p, a) = ryolo::engine::predict::predictor(&args, &model)?;
+                        // ReID `model: auto` reads the detector's head inputs: keep it on libtorch.
+                        let torch = match &tracking {
+                            Some(t) => t
+                                .lock()
+                                .map_err(|_| anyhow::anyhow!("tracker state poisoned"))?
+                                .needs_detector_features(),
+                            None => false,
+                        };
+                        let load = || ryolo::engine::predict::predictor(&args, &model);
+                        let (mut p, a) = if torch {
+                            ryolo::engine::ortpath::scoped(
+                                ryolo::engine::ortpath::Engine::Torch,
+                                load,
+                            )?
+                        } else {
+                            load()?
+                        };
                         if let Some(t) = &tracking {
                             let t = t
                                 .lock()
                                 .map_err(|_| anyhow::anyhow!("tracker state poisoned"))?;
                             Tracking::check_task(p.model().task())?;
                             p.loose_iou = t.loose_iou(p.model().task());
+                            p.reid_feats = t.reid_feats(p.model().task());
                         }
                         Ok((p, a))
                     })

@@ -218,23 +218,24 @@ fn reset_restarts_ids_like_a_fresh_tracker() {
 }
 
 #[test]
-fn reid_is_refused_where_not_implemented() {
-    let cfg = TrackerConfig::load("botsort.yaml")
-        .unwrap()
-        .with_overrides(&[("with_reid".into(), "True".into())]);
-    let e = Tracker::new(&cfg.unwrap())
-        .err()
-        .expect("BoT-SORT ReID is not implemented");
-    assert!(format!("{e:#}").contains("with_reid"), "{e:#}");
-    let cfg = TrackerConfig::load("tracktrack.yaml")
-        .unwrap()
-        .with_overrides(&[
-            ("with_reid".into(), "True".into()),
-            ("model".into(), "osnet.onnx".into()),
-        ])
-        .unwrap();
-    assert!(
-        Tracker::new(&cfg).is_err(),
-        "a ReID model file is not implemented"
-    );
+fn reid_trackers_build_and_a_missing_reid_model_file_is_named() {
+    for name in ["botsort.yaml", "tracktrack.yaml"] {
+        let cfg = TrackerConfig::load(name)
+            .unwrap()
+            .with_overrides(&[("with_reid".into(), "True".into())]);
+        assert!(
+            Tracker::new(&cfg.unwrap()).is_ok(),
+            "{name}: ReID with model: auto"
+        );
+        let cfg = TrackerConfig::load(name)
+            .unwrap()
+            .with_overrides(&[
+                ("with_reid".into(), "True".into()),
+                ("model".into(), "no-such-osnet.pt".into()),
+            ])
+            .unwrap();
+        let mut t = ryolo::engine::predict::track::Tracking::new(cfg);
+        let e = t.start(1, false).expect_err("a missing ReID model file");
+        assert!(format!("{e:#}").contains("no-such-osnet.pt"), "{e:#}");
+    }
 }

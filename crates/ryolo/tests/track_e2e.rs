@@ -22,6 +22,7 @@ fn prediction(rows: &[([f32; 4], f32, usize)], w: usize, h: usize) -> Prediction
         obb: None,
         track_ids: None,
         loose: None,
+        feats: None,
         letterbox: LetterboxInfo {
             orig: (h, w),
             shape: (h, w),

@@ -231,6 +231,8 @@ pub struct RunOptions {
     pub half: bool,
     /// Test-time augmentation.
     pub augment: bool,
+    /// Also return per-anchor appearance features (libtorch models without augmentation; ReID `model: auto`).
+    pub feats: bool,
 }
 
 /// A batch's decoded output on the host: `batch x rows x anchors` floats (rows: `cx, cy, w, h`,
@@ -250,6 +252,9 @@ pub struct HostOutput {
     pub nc: usize,
     /// Segment models: prototypes `(B, nm, H/4, W/4)` on the CPU.
     pub protos: Option<Tensor>,
+    /// Per-anchor appearance features `(B, A, dim)` row-major and `dim`, when asked for
+    /// ([`RunOptions::feats`]).
+    pub feats: Option<(Vec<f32>, usize)>,
 }
 
 impl HostOutput {
@@ -272,7 +277,20 @@ impl HostOutput {
             anchors: anchors as usize,
             nc,
             protos: protos.map(|p| p.to_kind(Kind::Float).to_device(Device::Cpu)),
+            feats: None,
         })
+    }
+
+    /// The appearance features of image `k`'s anchors `idx` (None when none were computed).
+    pub fn anchor_feats(&self, k: usize, idx: &[usize]) -> Option<Vec<Vec<f32>>> {
+        let (data, dim) = self.feats.as_ref()?;
+        let base = k * self.anchors * dim;
+        idx.iter()
+            .map(|&a| {
+                data.get(base + a * dim..base + (a + 1) * dim)
+                    .map(<[f32]>::to_vec)
+            })
+            .collect()
     }
 
     /// The rows of image `k`.
@@ -298,8 +316,24 @@ impl HostOutput {
         k: usize,
         cfg: &crate::ops::NmsConfig,
     ) -> (Vec<crate::ops::Detection>, Vec<f32>, Option<Tensor>) {
+        let (d, c, p, _) = self.detections_with_masks_anchors(k, cfg);
+        (d, c, p)
+    }
+
+    /// [`HostOutput::detections_with_masks`] plus the anchor each kept detection came from.
+    pub fn detections_with_masks_anchors(
+        &self,
+        k: usize,
+        cfg: &crate::ops::NmsConfig,
+    ) -> (
+        Vec<crate::ops::Detection>,
+        Vec<f32>,
+        Option<Tensor>,
+        Vec<usize>,
+    ) {
         let img = self.image(k);
         let found = crate::ops::nms_with_anchors(img, self.nc, self.anchors, cfg);
+        let idx: Vec<usize> = found.iter().map(|(_, a)| *a).collect();
         let nm = self.nm();
         let mut coefs = Vec::with_capacity(found.len() * nm);
         for (_, a) in &found {
@@ -308,7 +342,12 @@ impl HostOutput {
             }
         }
         let protos = self.protos.as_ref().map(|p| p.get(k as i64));
-        (found.into_iter().map(|(d, _)| d).collect(), coefs, protos)
+        (
+            found.into_iter().map(|(d, _)| d).collect(),
+            coefs,
+            protos,
+            idx,
+        )
     }
 }
 
@@ -349,20 +388,34 @@ impl ModelRef<'_> {
                     anchors: d[2],
                     nc: om.names.len(),
                     protos,
+                    feats: None,
                 })
             }
             ModelRef::Torch(tm) => {
                 let x = crate::ops::images_to_tensor(pixels, (b, h, w), self.device());
-                let (y, protos) = tch::autocast(o.half, || {
+                let (y, protos, feats) = tch::autocast(o.half, || {
                     tch::no_grad(|| {
                         if o.augment {
-                            (tm.predict_augment(&x), None)
+                            (tm.predict_augment(&x), None, None)
+                        } else if o.feats {
+                            let (y, p, f) = tm.predict_with_feats(&x);
+                            (y, p, Some(f))
                         } else {
-                            tm.predict_with_protos(&x)
+                            let (y, p) = tm.predict_with_protos(&x);
+                            (y, p, None)
                         }
                     })
                 });
-                HostOutput::from_tensor(&y, tm.nc() as usize, protos.as_ref())
+                let mut out = HostOutput::from_tensor(&y, tm.nc() as usize, protos.as_ref())?;
+                if let Some(f) = feats {
+                    let f = f.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
+                    let dim = f.size().last().copied().unwrap_or(0) as usize;
+                    let mut v = vec![0f32; f.numel()];
+                    let n = v.len();
+                    f.copy_data(&mut v, n);
+                    out.feats = Some((v, dim));
+                }
+                Ok(out)
             }
         }
     }

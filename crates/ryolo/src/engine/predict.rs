@@ -15,6 +15,7 @@ pub mod classify;
 mod mode;
 pub mod obb;
 pub mod pose;
+pub mod reid;
 mod save;
 pub mod segment;
 mod source;
@@ -86,6 +87,9 @@ pub struct Prediction {
     pub track_ids: Option<Vec<u64>>,
     /// Track mode with TrackTrack: the detections of a second, loose NMS (`Predictor::loose_iou`).
     pub loose: Option<Vec<Detection>>,
+    /// Track mode with ReID `model: auto`: each detection's appearance feature taken from the head's input
+    /// maps (`Predictor::reid_feats`; Ultralytics' `Results.feats`).
+    pub feats: Option<Vec<Vec<f32>>>,
     /// How the image was letterboxed (classify: `shape` is the model input, no padding).
     pub letterbox: LetterboxInfo,
     /// Time per stage.
@@ -110,8 +114,12 @@ pub struct Predictor {
     /// Segment models: masks at the original image size (`retina_masks=True`) instead of the
     /// letterboxed input size.
     pub retina_masks: bool,
-    /// Detection models in track mode (TrackTrack): also run NMS at this IoU into `Prediction::loose`.
+    /// Detection and OBB models in track mode (TrackTrack): also run NMS at this IoU into
+    /// `Prediction::loose` (OBB: `Obbs::loose`).
     pub loose_iou: Option<f32>,
+    /// Track mode with ReID `model: auto` (libtorch detect, segment, pose and obb models): also take each
+    /// detection's appearance feature from the head's input maps into `Prediction::feats`.
+    pub reid_feats: bool,
 }
 
 /// Ultralytics 8.4 has no test-time augmentation for segment models (its `_predict_augment`
@@ -169,6 +177,7 @@ impl Predictor {
             half: false,
             retina_masks: false,
             loose_iou: None,
+            reid_feats: false,
         }
     }
 
@@ -222,9 +231,11 @@ impl Predictor {
         if matches!(task, TaskKind::Pose | TaskKind::Obb) && self.augment {
             warn_no_augment(task);
         }
+        let augment = self.augment && task == TaskKind::Detect;
         let opts = RunOptions {
             half: self.half,
-            augment: self.augment && task == TaskKind::Detect,
+            augment,
+            feats: self.reid_feats && !augment && task != TaskKind::Classify,
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -238,16 +249,27 @@ impl Predictor {
                 obb: None,
                 track_ids: None,
                 loose: None,
+                feats: None,
                 letterbox: info,
                 speed: Speed::default(),
             };
             match task {
                 TaskKind::Segment => {
-                    let (dets, coefs, protos) = y.detections_with_masks(k, &self.nms);
+                    let (dets, coefs, protos, anchors) =
+                        y.detections_with_masks_anchors(k, &self.nms);
                     let protos = protos
                         .ok_or_else(|| anyhow!("the segment model returned no prototype masks"))?;
-                    let (dets, masks) =
-                        segment::assemble(dets, &coefs, &protos, &info, self.retina_masks)?;
+                    // With `model: auto` features every NMS row stays, empty mask or not (as Ultralytics).
+                    p.feats = y.anchor_feats(k, &anchors);
+                    let drop_empty = p.feats.is_none();
+                    let (dets, masks) = segment::assemble_opt(
+                        dets,
+                        &coefs,
+                        &protos,
+                        &info,
+                        self.retina_masks,
+                        drop_empty,
+                    )?;
                     p.detections = dets;
                     p.masks = Some(masks);
                 }
@@ -255,18 +277,39 @@ impl Predictor {
                     let ks = m
                         .kpt_shape()
                         .ok_or_else(|| anyhow!("the pose model does not say its kpt_shape"))?;
-                    let (dets, kpts) =
-                        pose::assemble(y.image(k), y.nc, y.anchors, ks, &self.nms, &info)?;
+                    let (dets, kpts, anchors) = pose::assemble_with_anchors(
+                        y.image(k),
+                        y.nc,
+                        y.anchors,
+                        ks,
+                        &self.nms,
+                        &info,
+                    )?;
+                    p.feats = y.anchor_feats(k, &anchors);
                     p.detections = dets;
                     p.keypoints = Some(kpts);
                 }
                 TaskKind::Obb => {
-                    let (dets, o) = obb::assemble(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    let (dets, mut o, anchors) =
+                        obb::assemble_with_anchors(y.image(k), y.nc, y.anchors, &self.nms, &info)?;
+                    p.feats = y.anchor_feats(k, &anchors);
+                    if let Some(iou) = self.loose_iou {
+                        let nms = NmsConfig {
+                            iou,
+                            ..self.nms.clone()
+                        };
+                        let (_, l) = obb::assemble(y.image(k), y.nc, y.anchors, &nms, &info)?;
+                        o.loose = Some(l.boxes);
+                    }
                     p.detections = dets;
                     p.obb = Some(o);
                 }
                 _ => {
-                    let mut dets = y.detections(k, &self.nms);
+                    let found =
+                        crate::ops::nms_with_anchors(y.image(k), y.nc, y.anchors, &self.nms);
+                    let anchors: Vec<usize> = found.iter().map(|(_, a)| *a).collect();
+                    p.feats = y.anchor_feats(k, &anchors);
+                    let mut dets: Vec<Detection> = found.into_iter().map(|(d, _)| d).collect();
                     scale_boxes(&mut dets, &info);
                     p.detections = dets;
                     if let Some(iou) = self.loose_iou {
@@ -306,6 +349,7 @@ impl Predictor {
         let opts = RunOptions {
             half: self.half,
             augment: false,
+            feats: false,
         };
         let y = m.run_classify(&x, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -331,6 +375,7 @@ impl Predictor {
                     probs: Some(p),
                     track_ids: None,
                     loose: None,
+                    feats: None,
                     letterbox: LetterboxInfo {
                         orig,
                         shape: (h, w),

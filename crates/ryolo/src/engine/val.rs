@@ -397,6 +397,7 @@ fn infer_batch(
         let opts = RunOptions {
             half: cfg.half,
             augment: false,
+            feats: false,
         };
         return Ok((m.run_batch(&buf, dims, opts)?, None));
     };

@@ -515,6 +515,11 @@ impl DetectionModel {
 
     /// Runs the network up to the head's raw outputs (`train` = BatchNorm batch statistics).
     pub fn forward_raw(&self, x: &Tensor, train: bool) -> RawOutput {
+        self.forward_raw_with_inputs(x, train).0
+    }
+
+    /// [`DetectionModel::forward_raw`] plus the head's input feature maps (P3, P4, P5 `(B, C, H, W)`).
+    pub fn forward_raw_with_inputs(&self, x: &Tensor, train: bool) -> (RawOutput, Vec<Tensor>) {
         let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(self.save.len());
         let mut prev = x.shallow_clone();
         for (i, (from, block)) in self.blocks.iter().enumerate() {
@@ -550,7 +555,8 @@ impl DetectionModel {
                 }
             })
             .collect();
-        self.head.forward(&xs, train)
+        let inputs = xs.iter().map(|t| t.shallow_clone()).collect();
+        (self.head.forward(&xs, train), inputs)
     }
 
     /// Decodes raw head outputs into `(B, 4 + nc, A)`: box `cx, cy, w, h` in input pixels, then class
@@ -599,6 +605,25 @@ impl DetectionModel {
         let raw = self.forward_raw(x, false);
         let protos = raw.masks.as_ref().map(|(_, p)| p.shallow_clone());
         (self.decode(&raw), protos)
+    }
+
+    /// [`DetectionModel::predict_with_protos`] plus per-anchor appearance features `(B, A, s)` taken from the
+    /// head's inputs as Ultralytics' `get_obj_feats`: each level's channels averaged in `C/s` consecutive
+    /// groups (`s` = the smallest channel count), anchors in the output's order.
+    pub fn predict_with_feats(&self, x: &Tensor) -> (Tensor, Option<Tensor>, Tensor) {
+        let (raw, inputs) = self.forward_raw_with_inputs(x, false);
+        let protos = raw.masks.as_ref().map(|(_, p)| p.shallow_clone());
+        let s = inputs.iter().map(|t| t.size()[1]).min().unwrap_or(1).max(1);
+        let per: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| {
+                let (b, c) = (t.size()[0], t.size()[1]);
+                t.permute([0, 2, 3, 1])
+                    .reshape([b, -1, s, c / s])
+                    .mean_dim(-1, false, Kind::Float)
+            })
+            .collect();
+        (self.decode(&raw), protos, Tensor::cat(&per, 1))
     }
 
     /// The task of the head (detect, segment, obb, classify).

@@ -1,9 +1,12 @@
-//! ByteTrack (`BYTETracker`, XYAH filter) and BoT-SORT without ReID (`BOTSORT`, XYWH filter + GMC).
+//! ByteTrack (`BYTETracker`, XYAH filter) and BoT-SORT (`BOTSORT`, XYWH filter + GMC + optional ReID), on
+//! axis-aligned or rotated (OBB) detections.
 
 use super::gmc::Gmc;
 use super::kalman::{warp_xywh, KalmanKind};
-use super::matching::{fuse_score, iou_distance, linear_assignment, CostMatrix};
+use super::matching::{fuse_score, linear_assignment, CostMatrix};
+use super::obb::{gmc_box, track_distance, warp_obb, ObbDetection};
 use super::pools::{joint, FrameChanges, Pools};
+use super::reid::{fuse_appearance, smooth_bot, ReidGate};
 use super::strack::{STrack, TrackState};
 use super::{Detection, TrackOutput};
 
@@ -37,7 +40,7 @@ impl Default for ByteParams {
     }
 }
 
-/// ByteTrack, or BoT-SORT (ReID off) when built with [`ByteTracker::botsort`].
+/// ByteTrack, or BoT-SORT when built with [`ByteTracker::botsort`] (ReID with [`ByteTracker::with_reid`]).
 pub struct ByteTracker {
     /// Association settings.
     params: ByteParams,
@@ -49,6 +52,8 @@ pub struct ByteTracker {
     pools: Pools,
     /// Frames seen since the last reset.
     frame_id: u32,
+    /// BoT-SORT's appearance gate (None: ReID off).
+    reid: Option<ReidGate>,
 }
 
 impl ByteTracker {
@@ -60,6 +65,7 @@ impl ByteTracker {
             gmc: None,
             pools: Pools::default(),
             frame_id: 0,
+            reid: None,
         }
     }
 
@@ -71,7 +77,15 @@ impl ByteTracker {
             gmc,
             pools: Pools::default(),
             frame_id: 0,
+            reid: None,
         }
+    }
+
+    /// Turns BoT-SORT's ReID on: appearance features (given per detection to the update) lower the
+    /// first-association and unconfirmed costs within `gate`.
+    pub fn with_reid(mut self, gate: ReidGate) -> Self {
+        self.reid = Some(gate);
+        self
     }
 
     /// Fresh state: lists cleared, ids restart at 1, GMC forgets its reference frame.
@@ -105,20 +119,33 @@ impl ByteTracker {
         (t, l)
     }
 
-    /// Cost of tracks `ids` against candidates `dets`: IoU distance, score-fused when configured.
-    fn cost(&self, ids: &[u64], dets: &[&STrack], fuse: bool) -> CostMatrix {
-        let boxes: Vec<[f32; 4]> = dets.iter().map(|d| d.det_xyxy()).collect();
-        let d = iou_distance(&self.pools.boxes(ids, self.kind), &boxes);
-        if fuse {
+    /// Cost of tracks `ids` against candidates `dets`: IoU (ProbIoU for rotated boxes) distance, score-fused
+    /// when configured, and with ReID (`appearance`) the gated minimum with the appearance distance.
+    fn cost(&self, ids: &[u64], dets: &[&STrack], fuse: bool, appearance: bool) -> CostMatrix {
+        let tracks: Vec<&STrack> = ids.iter().map(|&i| self.pools.get(i)).collect();
+        let iou_d = track_distance(&tracks, dets, self.kind);
+        let d = if fuse {
             let scores: Vec<f32> = dets.iter().map(|d| d.score).collect();
-            fuse_score(d, &scores)
+            fuse_score(iou_d.clone(), &scores)
         } else {
-            d
+            iou_d.clone()
+        };
+        match self.reid {
+            Some(g) if appearance => fuse_appearance(d, &iou_d, &tracks, dets, g),
+            _ => d,
+        }
+    }
+
+    /// Track `id` takes detection `det`'s appearance feature, if it has one (BoT-SORT ReID).
+    fn take_feature(&mut self, id: u64, det: &STrack) {
+        if let Some(f) = det.tt.curr_feat.as_ref() {
+            smooth_bot(self.pools.get_mut(id), f);
         }
     }
 
     /// Matched track `id` takes detection `det`: update when tracked, else re-activate.
     fn apply_match(&mut self, id: u64, det: &STrack, ch: &mut FrameChanges) {
+        self.take_feature(id, det);
         let (kind, frame) = (self.kind, self.frame_id);
         let t = self.pools.get_mut(id);
         if t.state == TrackState::Tracked {
@@ -136,20 +163,71 @@ impl ByteTracker {
         dets: &[Detection],
         frame: Option<&image::RgbImage>,
     ) -> Vec<TrackOutput> {
+        self.update_with_features(dets, frame, None)
+    }
+
+    /// [`ByteTracker::update`] with per-detection appearance features (`feats[i]` for `dets[i]`; used by
+    /// BoT-SORT with ReID).
+    pub fn update_with_features(
+        &mut self,
+        dets: &[Detection],
+        frame: Option<&image::RgbImage>,
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
+        let cands = dets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let wh = super::strack::xyxy_to_xywh(d.xyxy);
+                let ok = wh[2] > 0.0 && wh[3] > 0.0;
+                (STrack::candidate(d.xyxy, d.conf, d.cls, i as i64), ok)
+            })
+            .collect();
+        self.step(cands, frame, feats)
+    }
+
+    /// One frame of rotated detections (output rows carry `xywha`); `feats` as
+    /// [`ByteTracker::update_with_features`].
+    pub fn update_obb(
+        &mut self,
+        dets: &[ObbDetection],
+        frame: Option<&image::RgbImage>,
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
+        let cands = dets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let ok = d.xywhr[2] > 0.0 && d.xywhr[3] > 0.0;
+                (STrack::from_xywha(d.xywhr, d.conf, d.cls, i as i64), ok)
+            })
+            .collect();
+        self.step(cands, frame, feats)
+    }
+
+    /// The update on candidates (each with whether its box is non-degenerate).
+    fn step(
+        &mut self,
+        cands: Vec<(STrack, bool)>,
+        frame: Option<&image::RgbImage>,
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
         self.frame_id += 1;
         let p = self.params.clone();
         let (high_t, low_t) = (p.track_high_thresh as f32, p.track_low_thresh as f32);
+        let feats = feats.filter(|f| self.reid.is_some() && !f.is_empty());
         let mut high = Vec::new();
         let mut low = Vec::new();
-        for (i, d) in dets.iter().enumerate() {
-            let c = STrack::candidate(d.xyxy, d.conf, d.cls, i as i64);
-            let wh = super::strack::xyxy_to_xywh(d.xyxy);
-            if !(wh[2] > 0.0 && wh[3] > 0.0) {
+        for (mut c, ok) in cands {
+            if !ok {
                 continue;
             }
-            if d.conf >= high_t {
+            if let Some(f) = feats.and_then(|fs| fs.get(c.idx as usize)) {
+                smooth_bot(&mut c, f);
+            }
+            if c.score >= high_t {
                 high.push(c);
-            } else if d.conf > low_t {
+            } else if c.score > low_t {
                 low.push(c);
             }
         }
@@ -163,11 +241,14 @@ impl ByteTracker {
             self.pools.get_mut(id).predict(self.kind);
         }
         if let (Some(g), Some(img)) = (self.gmc.as_mut(), frame) {
-            let boxes: Vec<[f32; 4]> = high.iter().map(|d| d.det_xyxy()).collect();
+            let boxes: Vec<[f32; 4]> = high.iter().map(|d| gmc_box(d, self.kind)).collect();
             let w = g.apply(img, &boxes);
             for &id in pool.iter().chain(&unconfirmed) {
-                if let Some((m, c)) = self.pools.get_mut(id).kf.as_mut() {
-                    warp_xywh(m, c, &w);
+                let t = self.pools.get_mut(id);
+                match (t.kf.as_mut(), t.angle.as_mut()) {
+                    (Some((m, c)), Some(a)) => warp_obb(m, c, a, &w),
+                    (Some((m, c)), None) => warp_xywh(m, c, &w),
+                    _ => {}
                 }
             }
         }
@@ -175,7 +256,7 @@ impl ByteTracker {
 
         // First association: pool × high detections.
         let hr: Vec<&STrack> = high.iter().collect();
-        let a = linear_assignment(&self.cost(&pool, &hr, p.fuse_score), p.match_thresh);
+        let a = linear_assignment(&self.cost(&pool, &hr, p.fuse_score, true), p.match_thresh);
         for &(t, d) in &a.matches {
             self.apply_match(pool[t], &high[d], &mut ch);
         }
@@ -188,7 +269,7 @@ impl ByteTracker {
             .filter(|&t| self.pools.get(t).state == TrackState::Tracked)
             .collect();
         let lr: Vec<&STrack> = low.iter().collect();
-        let a2 = linear_assignment(&self.cost(&r, &lr, false), 0.5);
+        let a2 = linear_assignment(&self.cost(&r, &lr, false, false), 0.5);
         for &(t, d) in &a2.matches {
             self.apply_match(r[t], &low[d], &mut ch);
         }
@@ -202,8 +283,9 @@ impl ByteTracker {
 
         // Unconfirmed tracks × leftover high detections.
         let left: Vec<&STrack> = a.unmatched_cols.iter().map(|&i| &high[i]).collect();
-        let a3 = linear_assignment(&self.cost(&unconfirmed, &left, p.fuse_score), 0.7);
+        let a3 = linear_assignment(&self.cost(&unconfirmed, &left, p.fuse_score, true), 0.7);
         for &(t, d) in &a3.matches {
+            self.take_feature(unconfirmed[t], left[d]);
             let (kind, frame) = (self.kind, self.frame_id);
             self.pools
                 .get_mut(unconfirmed[t])

@@ -1,9 +1,9 @@
 //! Multi-object tracking on per-frame detections: ByteTrack, BoT-SORT and TrackTrack (Ultralytics 8.4.190).
 //!
 //! Feed one frame at a time: [`Detection`] rows (boxes `xyxy` in original-image pixels, after NMS, in the
-//! detector's row order) go in, [`TrackOutput`] rows (`track_id`, Kalman-filtered box, score, class and the
-//! `idx` of the matched detection) come out; [`FrameResult::from_tracks`] then applies Ultralytics' track
-//! callback (hide/keep rules, clipping to the image).
+//! detector's row order) or rotated [`ObbDetection`] rows go in, [`TrackOutput`] rows (`track_id`,
+//! Kalman-filtered box — `xywha` for OBB —, score, class and the `idx` of the matched detection) come out;
+//! [`FrameResult::from_tracks`] then applies Ultralytics' track callback (hide/keep rules, clipping).
 
 pub mod bench;
 pub mod byte;
@@ -11,14 +11,17 @@ pub mod config;
 pub mod gmc;
 pub mod kalman;
 pub mod matching;
+pub mod obb;
 pub mod pools;
+pub mod reid;
 pub mod strack;
 pub mod tracktrack;
 
 pub use config::TrackerConfig;
+pub use obb::ObbDetection;
 pub use tracktrack::Recovered;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use byte::{ByteParams, ByteTracker};
 use config::{GmcMethod, TrackerType};
 use gmc::Gmc;
@@ -50,17 +53,16 @@ impl Tracker {
         Self::with_gmc(cfg, gmc)
     }
 
-    /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack).
+    /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack). With
+    /// `with_reid` the appearance features come with each update (`feats`): the detector's own (`model:
+    /// auto`) or a ReID model's embeddings of the crops (`model: <file>`, computed by the predict path's
+    /// `Tracking`).
     pub fn with_gmc(cfg: &TrackerConfig, gmc: Option<Box<dyn Gmc>>) -> Result<Self> {
-        if cfg.with_reid && cfg.tracker_type != TrackerType::TrackTrack {
-            bail!(
-                "tracker with_reid: True is only implemented for tracktrack (set with_reid: False)"
-            );
-        }
-        if cfg.with_reid && cfg.model != "auto" {
-            bail!(
-                "tracker model: {} (a ReID model file) is not implemented; use model: auto",
-                cfg.model
+        let reid = cfg.with_reid && cfg.tracker_type != TrackerType::ByteTrack;
+        if cfg.with_reid && !reid {
+            eprintln!(
+                "WARNING: tracker with_reid: True is ignored by bytetrack (it has no appearance cue, as in \
+                 Ultralytics); use botsort or tracktrack for ReID"
             );
         }
         let p = ByteParams {
@@ -73,7 +75,17 @@ impl Tracker {
         };
         Ok(match cfg.tracker_type {
             TrackerType::ByteTrack => Self::Byte(ByteTracker::bytetrack(p)),
-            TrackerType::BotSort => Self::Byte(ByteTracker::botsort(p, gmc)),
+            TrackerType::BotSort => {
+                let t = ByteTracker::botsort(p, gmc);
+                Self::Byte(if reid {
+                    t.with_reid(reid::ReidGate {
+                        proximity_thresh: cfg.proximity_thresh,
+                        appearance_thresh: cfg.appearance_thresh,
+                    })
+                } else {
+                    t
+                })
+            }
             TrackerType::TrackTrack => Self::TrackTrack(TrackTrack::new(
                 TtParams {
                     track_high_thresh: cfg.track_high_thresh,
@@ -118,7 +130,7 @@ impl Tracker {
     }
 
     /// Everything a frame can carry: detections, the frame (GMC), TrackTrack's recovered detections and
-    /// per-detection appearance features (`feats[i]` for `dets[i]`, TrackTrack with `with_reid`).
+    /// per-detection appearance features (`feats[i]` for `dets[i]`, BoT-SORT / TrackTrack with `with_reid`).
     pub fn update_full(
         &mut self,
         dets: &[Detection],
@@ -127,8 +139,23 @@ impl Tracker {
         feats: Option<&[Vec<f32>]>,
     ) -> Vec<TrackOutput> {
         match self {
-            Self::Byte(t) => t.update(dets, frame),
+            Self::Byte(t) => t.update_with_features(dets, frame, feats),
             Self::TrackTrack(t) => t.update(dets, frame, recovered, feats),
+        }
+    }
+
+    /// One frame of rotated detections (OBB models): output rows carry `xywha`. `recovered` are TrackTrack's
+    /// loose-NMS rotated boxes (others ignore them); `feats` as [`Tracker::update_full`].
+    pub fn update_obb(
+        &mut self,
+        dets: &[ObbDetection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[ObbDetection],
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
+        match self {
+            Self::Byte(t) => t.update_obb(dets, frame, feats),
+            Self::TrackTrack(t) => t.update_obb(dets, frame, recovered, feats),
         }
     }
 
@@ -177,8 +204,11 @@ pub struct Detection {
 /// One tracked object of the current frame (a row of Ultralytics' `tracker.update()` output).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackOutput {
-    /// Kalman-filtered box corners (not clipped).
+    /// Kalman-filtered box corners (not clipped; OBB: the bounds of the rotated box `xywha`).
     pub xyxy: [f32; 4],
+    /// OBB tracks: the Kalman-filtered centre and size with the track's angle `[cx, cy, w, h, θ]` (long-edge
+    /// form, θ continuous across frames); None for axis-aligned tracks.
+    pub xywha: Option<[f32; 5]>,
     /// Track id (1, 2, … per tracker).
     pub track_id: u64,
     /// Confidence of the detection matched this frame.
@@ -192,8 +222,13 @@ pub struct TrackOutput {
 impl TrackOutput {
     /// The output row of track `t`.
     pub fn from_track(t: &STrack, kind: KalmanKind) -> Self {
+        let xywha = t.xywha(kind);
         Self {
-            xyxy: t.xyxy(kind),
+            xyxy: match &xywha {
+                Some(r) => crate::ops::obb::xywhr_to_xyxy(r),
+                None => t.xyxy(kind),
+            },
+            xywha,
             track_id: t.track_id,
             score: t.score,
             cls: t.cls,
@@ -205,8 +240,9 @@ impl TrackOutput {
 /// What the track callback makes of one frame's result (Ultralytics `on_predict_postprocess_end`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum FrameResult {
-    /// Tracks: rows `[x1, y1, x2, y2]` clipped to the image, with id/score/class, and the detection row
-    /// each came from (`result = result[idx]`; −1 picks the last row, as NumPy does).
+    /// Tracks: rows `[x1, y1, x2, y2]` clipped to the image (OBB rows are not clipped, as `Results.obb`),
+    /// with id/score/class, and the detection row each came from (`result = result[idx]`; −1 picks the last
+    /// row, as NumPy does).
     Tracks(Vec<TrackOutput>),
     /// No track output and no unconfirmed track: the raw detections stay, without ids.
     Raw,
@@ -229,6 +265,9 @@ impl FrameResult {
             tracks
                 .iter()
                 .map(|t| {
+                    if t.xywha.is_some() {
+                        return *t;
+                    }
                     let b = t.xyxy;
                     TrackOutput {
                         xyxy: [

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::kalman::KalmanKind;
-use super::matching::iou_distance;
+use super::obb::track_distance;
 use super::strack::{STrack, TrackState};
 
 /// `a` then the tracks of `b` whose id is not yet listed.
@@ -105,14 +105,16 @@ impl Pools {
         self.store.retain(|id, _| keep.contains(id));
     }
 
-    /// Drops the younger of every (tracked, lost) pair with IoU distance below 0.15.
+    /// Drops the younger of every (tracked, lost) pair with IoU (rotated: ProbIoU) distance below 0.15.
     fn remove_duplicates(
         &self,
         a: Vec<u64>,
         b: Vec<u64>,
         kind: KalmanKind,
     ) -> (Vec<u64>, Vec<u64>) {
-        let d = iou_distance(&self.boxes(&a, kind), &self.boxes(&b, kind));
+        let ta: Vec<&STrack> = a.iter().map(|&i| self.get(i)).collect();
+        let tb: Vec<&STrack> = b.iter().map(|&i| self.get(i)).collect();
+        let d = track_distance(&ta, &tb, kind);
         let (mut dupa, mut dupb) = (HashSet::new(), HashSet::new());
         for p in 0..d.rows {
             for q in 0..d.cols {

@@ -42,7 +42,10 @@ pub struct STrack {
     pub start_frame: u32,
     /// Consecutive matched frames since (re)activation.
     pub tracklet_len: u32,
-    /// TrackTrack's extra state (unused by ByteTrack / BoT-SORT).
+    /// OBB tracks: the rotation (radians, float64) of the last matched detection in its half-turn form nearest
+    /// the previous one; None for axis-aligned boxes.
+    pub angle: Option<f64>,
+    /// TrackTrack's extra state and the appearance features (ReID) of TrackTrack and BoT-SORT.
     pub tt: TtState,
 }
 
@@ -55,7 +58,7 @@ pub enum HistBox {
     F64([f64; 4]),
 }
 
-/// TrackTrack's per-track additions: score history, corner velocity, recent boxes.
+/// TrackTrack's per-track additions (score history, corner velocity, recent boxes) and the ReID features.
 #[derive(Clone, Debug, Default)]
 pub struct TtState {
     /// Score before the last update.
@@ -103,10 +106,51 @@ impl STrack {
             frame_id: 0,
             start_frame: 0,
             tracklet_len: 0,
+            angle: None,
             tt: TtState {
                 prev_score: score,
                 ..TtState::default()
             },
+        }
+    }
+
+    /// A candidate from a float32 rotated box `[cx, cy, w, h, θ]` in long-edge form, as Ultralytics' `STrack`:
+    /// when `w < h` the sides swap and θ gains π/2 (float64), then `tlwh` as [`STrack::from_xywh`].
+    pub fn from_xywha(b: [f32; 5], score: f32, cls: f32, idx: i64) -> Self {
+        let mut angle = f64::from(b[4]);
+        let (w, h) = if b[2] < b[3] {
+            angle += std::f64::consts::FRAC_PI_2;
+            (b[3], b[2])
+        } else {
+            (b[2], b[3])
+        };
+        let mut t = Self::from_xywh([b[0], b[1], w, h], score, cls, idx);
+        t.angle = Some(angle);
+        t
+    }
+
+    /// The rotated box `[cx, cy, w, h, θ]` (float32 of the float64 state) of an OBB track or candidate: the
+    /// Kalman mean's centre and size (the measured box for a candidate, in float32) with the angle.
+    pub fn xywha(&self, kind: KalmanKind) -> Option<[f32; 5]> {
+        let a = self.angle?;
+        Some(match &self.kf {
+            Some(_) => {
+                let b = self.xyxy_f64(kind);
+                let (w, h) = (b[2] - b[0], b[3] - b[1]);
+                [b[0] + w / 2.0, b[1] + h / 2.0, w, h, a].map(|v| v as f32)
+            }
+            None => {
+                let t = self.tlwh;
+                [t[0] + t[2] / 2.0, t[1] + t[3] / 2.0, t[2], t[3], a as f32]
+            }
+        })
+    }
+
+    /// Takes the angle of matched detection `det` in the half-turn form (θ or θ ± kπ) nearest the track's.
+    pub fn follow_angle(&mut self, det: &STrack) {
+        if let (Some(old), Some(new)) = (self.angle, det.angle) {
+            let pi = std::f64::consts::PI;
+            self.angle = Some(new - pi * crate::util::round_half_even((new - old) / pi));
         }
     }
 
@@ -178,6 +222,7 @@ impl STrack {
         self.frame_id = frame;
         self.score = det.score;
         self.cls = det.cls;
+        self.follow_angle(det);
         self.idx = det.idx;
     }
 

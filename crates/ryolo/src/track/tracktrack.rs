@@ -8,6 +8,7 @@ use std::f64::consts::PI;
 use super::gmc::Gmc;
 use super::kalman::{warp_xywh, KalmanKind};
 use super::matching::{iou_f32, CostMatrix};
+use super::obb::{warp_obb, ObbDetection};
 use super::pools::{joint, FrameChanges, Pools};
 use super::strack::{HistBox, STrack, TrackState};
 use super::{Detection, TrackOutput};
@@ -319,6 +320,7 @@ impl TrackTrack {
         }
         t.cls = det.cls;
         t.idx = det.idx;
+        t.follow_angle(det);
     }
 
     /// A lost track found again with `det` (same id, velocity kept).
@@ -346,6 +348,7 @@ impl TrackTrack {
         t.frame_id = frame;
         t.cls = det.cls;
         t.idx = det.idx;
+        t.follow_angle(det);
     }
 
     /// Track-aware initialisation: which `dets` may start a track next to the `active` tracks.
@@ -390,6 +393,48 @@ impl TrackTrack {
         recovered: &[Recovered],
         feats: Option<&[Vec<f32>]>,
     ) -> Vec<TrackOutput> {
+        let cands = dets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| STrack::candidate(d.xyxy, d.conf, d.cls, i as i64))
+            .collect();
+        let del = recovered
+            .iter()
+            .map(|r| STrack::from_xywh(r.xywh, r.conf, r.cls, -1))
+            .collect();
+        self.step(cands, del, frame, feats)
+    }
+
+    /// [`TrackTrack::update`] on rotated detections; `recovered` are the loose-NMS rotated boxes (`dets_del`
+    /// as `xywhr`). Costs and track-aware initialisation see the axis-aligned box of the unrotated (long-edge)
+    /// size; output rows carry `xywha`.
+    pub fn update_obb(
+        &mut self,
+        dets: &[ObbDetection],
+        frame: Option<&image::RgbImage>,
+        recovered: &[ObbDetection],
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
+        let cands = dets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| STrack::from_xywha(d.xywhr, d.conf, d.cls, i as i64))
+            .collect();
+        let del = recovered
+            .iter()
+            .map(|r| STrack::from_xywha(r.xywhr, r.conf, r.cls, -1))
+            .collect();
+        self.step(cands, del, frame, feats)
+    }
+
+    /// The update on candidates (`idx` = input row) and recovered candidates (`idx` −1).
+    fn step(
+        &mut self,
+        cands: Vec<STrack>,
+        recovered: Vec<STrack>,
+        frame: Option<&image::RgbImage>,
+        feats: Option<&[Vec<f32>]>,
+    ) -> Vec<TrackOutput> {
         self.frame_id += 1;
         if let Some(l) = self.assoc_log.as_mut() {
             l.clear();
@@ -398,11 +443,10 @@ impl TrackTrack {
         let (high_t, low_t) = (p.track_high_thresh as f32, p.track_low_thresh as f32);
         let mut high = Vec::new();
         let mut low = Vec::new();
-        for (i, d) in dets.iter().enumerate() {
-            let c = STrack::candidate(d.xyxy, d.conf, d.cls, i as i64);
-            if d.conf >= high_t {
+        for c in cands {
+            if c.score >= high_t {
                 high.push(c);
-            } else if d.conf > low_t {
+            } else if c.score > low_t {
                 low.push(c);
             }
         }
@@ -413,11 +457,7 @@ impl TrackTrack {
                 }
             }
         }
-        let del: Vec<STrack> = recovered
-            .iter()
-            .filter(|r| r.conf > high_t)
-            .map(|r| STrack::from_xywh(r.xywh, r.conf, r.cls, -1))
-            .collect();
+        let del: Vec<STrack> = recovered.into_iter().filter(|r| r.score > high_t).collect();
         let before = self.pools.tracked.clone();
         let (tracked, unconfirmed): (Vec<u64>, Vec<u64>) = before
             .iter()
@@ -427,8 +467,11 @@ impl TrackTrack {
             let boxes: Vec<[f32; 4]> = high.iter().map(|d| d.det_xyxy()).collect();
             let w = g.apply(img, &boxes);
             for &id in pool.iter().chain(&unconfirmed) {
-                if let Some((m, c)) = self.pools.get_mut(id).kf.as_mut() {
-                    warp_xywh(m, c, &w);
+                let t = self.pools.get_mut(id);
+                match (t.kf.as_mut(), t.angle.as_mut()) {
+                    (Some((m, c)), Some(a)) => warp_obb(m, c, a, &w),
+                    (Some((m, c)), None) => warp_xywh(m, c, &w),
+                    _ => {}
                 }
             }
         }

@@ -208,11 +208,20 @@ pub(super) fn run_with(args: &Args, mut track: Option<TrackRun>) -> Result<()> {
     let source = args.str("source").ok_or_else(|| {
         anyhow!("{mode} needs source=<image, video, folder, glob, .txt list, webcam index or URL>")
     })?;
-    let (mut p, a) = predictor(args, &model)?;
+    let (mut p, a) = match track.as_ref() {
+        // ReID `model: auto` reads the detector's head inputs: keep it on libtorch.
+        Some(t) if t.tracking.needs_detector_features() => {
+            crate::engine::ortpath::scoped(crate::engine::ortpath::Engine::Torch, || {
+                predictor(args, &model)
+            })?
+        }
+        _ => predictor(args, &model)?,
+    };
     if let Some(t) = track.as_mut() {
         let task = p.model().task();
         Tracking::check_task(task)?;
         p.loose_iou = t.tracking.loose_iou(task);
+        p.reid_feats = t.tracking.reid_feats(task);
         // One tracker per stream slot: a source holds one stream here.
         t.tracking.start(1, t.persist)?;
     }

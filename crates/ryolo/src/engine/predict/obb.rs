@@ -13,6 +13,8 @@ pub struct Obbs {
     pub boxes: Vec<RotatedDetection>,
     /// Original image `(h, w)`.
     pub orig: (usize, usize),
+    /// Track mode with TrackTrack: the rotated boxes of a second, loose NMS (`Predictor::loose_iou`).
+    pub loose: Option<Vec<RotatedDetection>>,
 }
 
 impl Obbs {
@@ -47,10 +49,20 @@ pub fn assemble(
     nms: &NmsConfig,
     info: &LetterboxInfo,
 ) -> anyhow::Result<(Vec<Detection>, Obbs)> {
-    let mut rb: Vec<RotatedDetection> = nms_rotated(pred, nc, anchors, nms)?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    assemble_with_anchors(pred, nc, anchors, nms, info).map(|(d, o, _)| (d, o))
+}
+
+/// [`assemble`] plus the anchor each kept box came from (NMS `return_idxs`).
+pub fn assemble_with_anchors(
+    pred: &[f32],
+    nc: usize,
+    anchors: usize,
+    nms: &NmsConfig,
+    info: &LetterboxInfo,
+) -> anyhow::Result<(Vec<Detection>, Obbs, Vec<usize>)> {
+    let kept = nms_rotated(pred, nc, anchors, nms)?;
+    let idx: Vec<usize> = kept.iter().map(|(_, a)| *a).collect();
+    let mut rb: Vec<RotatedDetection> = kept.into_iter().map(|(d, _)| d).collect();
     scale_rboxes(&mut rb, info.shape, info.orig);
     let dets = rb
         .iter()
@@ -65,7 +77,9 @@ pub fn assemble(
         Obbs {
             boxes: rb,
             orig: info.orig,
+            loose: None,
         },
+        idx,
     ))
 }
 
@@ -79,13 +93,24 @@ pub fn txt_lines(o: &Obbs, save_conf: bool) -> String {
     s
 }
 
-/// The drawable rotated boxes `(corners, class, label)`; `label(i)` gives box i's label.
+/// The drawable rotated boxes `(corners, class, label)`; `label(i, box)` gives box i's label.
 pub fn drawable(
     o: &Obbs,
-    label: impl Fn(&RotatedDetection) -> Option<String>,
+    label: impl Fn(usize, &RotatedDetection) -> Option<String>,
 ) -> Vec<crate::plot::obb::RotatedBox> {
     o.boxes
         .iter()
-        .map(|d| (xywhr_to_corners(&d.xywhr), d.cls, label(d)))
+        .enumerate()
+        .map(|(i, d)| (xywhr_to_corners(&d.xywhr), d.cls, label(i, d)))
         .collect()
+}
+
+/// The `save_txt` lines of a tracked OBB result: `cls x1 y1 … x4 y4 [conf] id` (Ultralytics puts the id last).
+pub fn txt_lines_with_ids(o: &Obbs, ids: &[u64], save_conf: bool) -> String {
+    let mut s = String::new();
+    for (d, id) in o.boxes.iter().zip(ids) {
+        s.push_str(&obb_txt_line(d, o.orig, save_conf));
+        s.push_str(&format!(" {id}\n"));
+    }
+    s
 }

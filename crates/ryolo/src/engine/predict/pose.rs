@@ -74,10 +74,21 @@ pub fn assemble(
     nms: &NmsConfig,
     info: &LetterboxInfo,
 ) -> Result<(Vec<Detection>, Keypoints)> {
-    let mut dets: Vec<PoseDetection> = nms_pose(pred, nc, anchors, kpt_shape, nms)?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    assemble_with_anchors(pred, nc, anchors, kpt_shape, nms, info).map(|(d, k, _)| (d, k))
+}
+
+/// [`assemble`] plus the anchor each kept detection came from (NMS `return_idxs`).
+pub fn assemble_with_anchors(
+    pred: &[f32],
+    nc: usize,
+    anchors: usize,
+    kpt_shape: (usize, usize),
+    nms: &NmsConfig,
+    info: &LetterboxInfo,
+) -> Result<(Vec<Detection>, Keypoints, Vec<usize>)> {
+    let kept = nms_pose(pred, nc, anchors, kpt_shape, nms)?;
+    let idx: Vec<usize> = kept.iter().map(|(_, a)| *a).collect();
+    let mut dets: Vec<PoseDetection> = kept.into_iter().map(|(d, _)| d).collect();
     scale_pose(&mut dets, kpt_shape.1, info.shape, info.orig);
     let boxes = dets.iter().map(|p| p.det).collect();
     let kpts = Keypoints {
@@ -85,7 +96,7 @@ pub fn assemble(
         kpt_shape,
         orig: info.orig,
     };
-    Ok((boxes, kpts))
+    Ok((boxes, kpts, idx))
 }
 
 /// The `save_txt` lines of a pose prediction (box + keypoints normalised, `conf` with

@@ -62,7 +62,15 @@ pub fn annotate(
     };
     match (&pred.obb, o.show_boxes) {
         (Some(ob), true) => {
-            let boxes = super::obb::drawable(ob, |d| label(d.cls, d.conf));
+            // Track mode: `id:7 plane 0.82` when names are shown, as for axis-aligned boxes.
+            let ids = pred.track_ids.as_ref().filter(|_| o.show_labels);
+            let boxes = super::obb::drawable(ob, |i, d| {
+                let l = label(d.cls, d.conf);
+                match ids.and_then(|v| v.get(i)) {
+                    Some(id) => l.map(|l| format!("id:{id} {l}")),
+                    None => l,
+                }
+            });
             crate::plot::obb::draw_rotated_boxes(&mut canvas, &boxes, o.line_width);
         }
         (None, true) => {

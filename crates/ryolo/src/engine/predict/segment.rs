@@ -102,11 +102,24 @@ impl Masks {
 /// `process_mask_native` with the mapped boxes at the original size (`retina`); detections whose
 /// mask is empty are dropped with their masks (Ultralytics' `SegmentationPredictor`).
 pub fn assemble(
+    dets: Vec<Detection>,
+    coefs: &[f32],
+    protos: &Tensor,
+    info: &LetterboxInfo,
+    retina: bool,
+) -> Result<(Vec<Detection>, Masks)> {
+    assemble_opt(dets, coefs, protos, info, retina, true)
+}
+
+/// [`assemble`], keeping the detections with an empty mask unless `drop_empty` (Ultralytics skips that
+/// filter while ReID `model: auto` features are taken, so they stay aligned with the rows).
+pub fn assemble_opt(
     mut dets: Vec<Detection>,
     coefs: &[f32],
     protos: &Tensor,
     info: &LetterboxInfo,
     retina: bool,
+    drop_empty: bool,
 ) -> Result<(Vec<Detection>, Masks)> {
     let size = protos.size();
     let &[nm, _, _] = size.as_slice() else {
@@ -149,7 +162,7 @@ pub fn assemble(
     let per = shape.0 * shape.1;
     let mut kept = Vec::with_capacity(n);
     for (i, d) in dets.into_iter().enumerate() {
-        if keep.get(i).copied().unwrap_or(false) {
+        if !drop_empty || keep.get(i).copied().unwrap_or(false) {
             kept.push(d);
             masks.data.extend_from_slice(&data[i * per..(i + 1) * per]);
         }

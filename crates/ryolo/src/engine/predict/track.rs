@@ -38,6 +38,8 @@ pub struct Tracking {
     persist: bool,
     /// Whether a tracker was built already (its GMC warning is said once).
     built: bool,
+    /// The ReID encoder of `model: <file>` (loaded by the first [`Tracking::start`]).
+    encoder: Option<super::reid::ReidEncoder>,
 }
 
 impl Tracking {
@@ -48,6 +50,7 @@ impl Tracking {
             slots: Vec::new(),
             persist: false,
             built: false,
+            encoder: None,
         }
     }
 
@@ -61,23 +64,33 @@ impl Tracking {
         &self.cfg
     }
 
-    /// Whether a model of `task` can be tracked (detect, segment, pose); the error says why not.
+    /// Whether a model of `task` can be tracked (detect, segment, pose, obb); the error says why not.
     pub fn check_task(task: TaskKind) -> Result<()> {
         match task {
-            TaskKind::Detect | TaskKind::Segment | TaskKind::Pose => Ok(()),
-            TaskKind::Obb => bail!(
-                "track: OBB models are not supported yet (the tracker core has no rotated-box association); \
-                 use a detect, segment or pose model"
-            ),
+            TaskKind::Detect | TaskKind::Segment | TaskKind::Pose | TaskKind::Obb => Ok(()),
             t => bail!("Task '{t}' doesn't support 'mode=track', valid tasks are detect, segment, pose, obb"),
         }
     }
 
     /// The loose NMS IoU the predictor must also run for this tracker and task: TrackTrack on detect
-    /// models (segment and pose results cannot carry recovered rows, as Ultralytics).
+    /// and obb models (segment and pose results cannot carry recovered rows, as Ultralytics).
     pub fn loose_iou(&self, task: TaskKind) -> Option<f32> {
-        (self.cfg.tracker_type == TrackerType::TrackTrack && task == TaskKind::Detect)
-            .then_some(LOOSE_NMS_IOU)
+        (self.cfg.tracker_type == TrackerType::TrackTrack
+            && matches!(task, TaskKind::Detect | TaskKind::Obb))
+        .then_some(LOOSE_NMS_IOU)
+    }
+
+    /// Whether the predictor must take per-detection appearance features for this tracker and task:
+    /// BoT-SORT / TrackTrack with `with_reid` and `model: auto` on detect, segment, pose and obb models.
+    pub fn reid_feats(&self, task: TaskKind) -> bool {
+        self.needs_detector_features() && task != TaskKind::Classify
+    }
+
+    /// Whether the detector must run on libtorch (not the CPU ONNX Runtime path) so that `model: auto`
+    /// features can be taken from its head inputs.
+    pub fn needs_detector_features(&self) -> bool {
+        let c = &self.cfg;
+        c.with_reid && c.model == "auto" && c.tracker_type != TrackerType::ByteTrack
     }
 
     /// A fresh tracker of the configuration (the first one says the GMC warning, if any).
@@ -95,6 +108,11 @@ impl Tracking {
     /// otherwise all are rebuilt.
     pub fn start(&mut self, slots: usize, persist: bool) -> Result<()> {
         let slots = slots.max(1);
+        let c = &self.cfg;
+        let file = c.with_reid && c.model != "auto" && c.tracker_type != TrackerType::ByteTrack;
+        if file && self.encoder.is_none() {
+            self.encoder = Some(super::reid::ReidEncoder::load(&c.model, "")?);
+        }
         self.persist = persist;
         if persist && self.slots.len() >= slots {
             return Ok(());
@@ -131,8 +149,8 @@ impl Tracking {
         frame: &image::RgbImage,
         pred: &mut Prediction,
     ) -> Result<()> {
-        if pred.obb.is_some() || pred.probs.is_some() {
-            bail!("track: only detect, segment and pose results can be tracked");
+        if pred.probs.is_some() {
+            bail!("track: only detect, segment, pose and obb results can be tracked");
         }
         let persist = self.persist;
         let s = self.slots.get_mut(slot).ok_or_else(|| {
@@ -141,6 +159,36 @@ impl Tracking {
         if !persist && s.path.as_deref() != Some(path) {
             s.tracker.reset();
             s.path = Some(path.to_string());
+        }
+        let mut feats = pred.feats.take();
+        let reid = self.cfg.with_reid && self.cfg.tracker_type != TrackerType::ByteTrack;
+        if let Some(enc) = &self.encoder {
+            // `model: <file>`: every row's crop through the ReID model (rows without a crop get none).
+            let xywh: Vec<[f64; 4]> = match &pred.obb {
+                Some(o) => o
+                    .boxes
+                    .iter()
+                    .map(|b| std::array::from_fn(|k| f64::from(b.xywhr[k])))
+                    .collect(),
+                None => pred
+                    .detections
+                    .iter()
+                    .map(|d| trk::strack::xyxy_to_xywh(d.xyxy).map(f64::from))
+                    .collect(),
+            };
+            let e = enc.encode(frame, &xywh)?;
+            let dim = e.iter().flatten().map(Vec::len).next().unwrap_or(0);
+            // A row without a crop: a zero feature, which the trackers ignore (zero norm) as Ultralytics' None.
+            feats = Some(
+                e.into_iter()
+                    .map(|f| f.unwrap_or_else(|| vec![0.0; dim]))
+                    .collect(),
+            );
+        } else if reid && self.cfg.model == "auto" && feats.is_none() {
+            warn_no_feats();
+        }
+        if pred.obb.is_some() {
+            return update_obb(&mut s.tracker, frame, pred, feats.as_deref());
         }
         let as_track = |d: &crate::ops::Detection| trk::Detection {
             xyxy: d.xyxy,
@@ -154,7 +202,7 @@ impl Tracking {
         };
         let out = s
             .tracker
-            .update_with_recovered(&dets, Some(frame), &recovered);
+            .update_full(&dets, Some(frame), &recovered, feats.as_deref());
         let (h, w) = pred.letterbox.orig;
         match FrameResult::from_tracks(&out, s.tracker.has_unconfirmed(), w as u32, h as u32) {
             FrameResult::Raw => {}
@@ -190,7 +238,127 @@ impl Tracking {
     }
 }
 
-/// Keeps rows `idx` of a result (in that order), with their masks and keypoints (`result[idx]`).
+/// The track callback on an OBB result: rotated detections in, `result[idx]` with the tracks' `xywha`,
+/// scores, classes and ids out (not clipped, as `Results.obb`).
+fn update_obb(
+    tracker: &mut Tracker,
+    frame: &image::RgbImage,
+    pred: &mut Prediction,
+    feats: Option<&[Vec<f32>]>,
+) -> Result<()> {
+    let Some(o) = pred.obb.as_mut() else {
+        return Ok(());
+    };
+    let as_track = |d: &crate::ops::obb::RotatedDetection| trk::ObbDetection {
+        xywhr: d.xywhr,
+        conf: d.conf,
+        cls: d.cls as f32,
+    };
+    let dets: Vec<trk::ObbDetection> = o.boxes.iter().map(as_track).collect();
+    let recovered = match o.loose.take() {
+        Some(l) => recovered_obb(&l.iter().map(as_track).collect::<Vec<_>>(), &dets),
+        None => Vec::new(),
+    };
+    let out = tracker.update_obb(&dets, Some(frame), &recovered, feats);
+    let (h, w) = pred.letterbox.orig;
+    match FrameResult::from_tracks(&out, tracker.has_unconfirmed(), w as u32, h as u32) {
+        FrameResult::Raw => {}
+        FrameResult::Empty => select(pred, &[]),
+        FrameResult::Tracks(t) => {
+            let n = dets.len();
+            let rows: Vec<&trk::TrackOutput> = if n == 0 {
+                Vec::new()
+            } else {
+                t.iter().collect()
+            };
+            // NumPy's `result[idx]`: −1 (a recovered detection) picks the last row.
+            let idx: Vec<usize> = rows
+                .iter()
+                .map(|t| {
+                    if t.idx < 0 {
+                        n - 1
+                    } else {
+                        (t.idx as usize).min(n - 1)
+                    }
+                })
+                .collect();
+            select(pred, &idx);
+            if let Some(o) = pred.obb.as_mut() {
+                for ((b, d), t) in o
+                    .boxes
+                    .iter_mut()
+                    .zip(pred.detections.iter_mut())
+                    .zip(&rows)
+                {
+                    let r = t.xywha.unwrap_or(b.xywhr);
+                    b.xywhr = r;
+                    b.conf = t.score;
+                    b.cls = t.cls.max(0.0).round() as usize;
+                    d.xyxy = crate::ops::obb::xywhr_to_xyxy(&r);
+                    d.conf = b.conf;
+                    d.cls = b.cls;
+                }
+            }
+            pred.track_ids = Some(rows.iter().map(|t| t.track_id).collect());
+        }
+    }
+    Ok(())
+}
+
+/// ReID `model: auto` without features from the predictor (an ONNX model, test-time augmentation, or
+/// results built by hand): said once, the tracker then uses motion only.
+fn warn_no_feats() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        eprintln!(
+            "WARNING tracker with_reid: True, model: auto: no appearance features came with the detections \
+             (they are taken from a libtorch model's head inputs, without augment); tracking \
+             without appearance"
+        );
+    });
+}
+
+/// `compute_dets_del` for an OBB result: loose-NMS rotated boxes whose best IoU of axis-aligned bounds
+/// (`OBB.xyxy`) with the tight boxes is below 0.97 (none when either set is empty).
+pub fn recovered_obb(
+    loose: &[trk::ObbDetection],
+    tight: &[trk::ObbDetection],
+) -> Vec<trk::ObbDetection> {
+    let bounds = |d: &trk::ObbDetection| crate::ops::obb::xywhr_to_xyxy(&d.xywhr);
+    let l: Vec<trk::Detection> = loose
+        .iter()
+        .map(|d| trk::Detection {
+            xyxy: bounds(d),
+            conf: d.conf,
+            cls: d.cls,
+        })
+        .collect();
+    let t: Vec<trk::Detection> = tight
+        .iter()
+        .map(|d| trk::Detection {
+            xyxy: bounds(d),
+            conf: d.conf,
+            cls: d.cls,
+        })
+        .collect();
+    if l.is_empty() || t.is_empty() {
+        return Vec::new();
+    }
+    loose
+        .iter()
+        .zip(&l)
+        .filter(|(_, a)| {
+            t.iter()
+                .map(|b| crate::track::matching::iou_f32(&a.xyxy, &b.xyxy))
+                .fold(f32::MIN, f32::max)
+                < 0.97f32
+        })
+        .map(|(d, _)| *d)
+        .collect()
+}
+
+/// Keeps rows `idx` of a result (in that order), with their masks, keypoints and rotated boxes
+/// (`result[idx]`).
 pub fn select(pred: &mut Prediction, idx: &[usize]) {
     let dets = std::mem::take(&mut pred.detections);
     pred.detections = idx.iter().filter_map(|&i| dets.get(i).cloned()).collect();
@@ -205,12 +373,20 @@ pub fn select(pred: &mut Prediction, idx: &[usize]) {
         let data = std::mem::take(&mut k.data);
         k.data = idx.iter().filter_map(|&i| data.get(i).cloned()).collect();
     }
+    if let Some(o) = pred.obb.as_mut() {
+        let boxes = std::mem::take(&mut o.boxes);
+        o.boxes = idx.iter().filter_map(|&i| boxes.get(i).copied()).collect();
+    }
     pred.track_ids = None;
 }
 
 /// `save_txt` rows of a tracked result: each row as predict writes it, then the track id as the
 /// last column (`cls cx cy w h [conf] id`; segment/pose rows put polygon/keypoints before it).
 pub fn rows_with_ids(pred: &Prediction, ids: &[u64], wh: (f64, f64), save_conf: bool) -> String {
+    if let Some(o) = &pred.obb {
+        // OBB: `cls x1 y1 … x4 y4 [conf] id`.
+        return super::obb::txt_lines_with_ids(o, ids, save_conf);
+    }
     let mut text = String::new();
     for (i, (d, id)) in pred.detections.iter().zip(ids).enumerate() {
         let masks = pred.masks.as_ref().map(|m| Masks {
@@ -251,6 +427,7 @@ impl Predictor {
     ) -> Result<Prediction> {
         Tracking::check_task(self.model().task())?;
         self.loose_iou = t.loose_iou(self.model().task());
+        self.reid_feats = t.reid_feats(self.model().task());
         t.start(1, persist)?;
         let mut pred = self.predict(img)?;
         t.update(0, "image0", img, &mut pred)?;
@@ -269,6 +446,7 @@ impl Predictor {
     ) -> Result<TrackedVideo<'a>> {
         Tracking::check_task(self.model().task())?;
         self.loose_iou = t.loose_iou(self.model().task());
+        self.reid_feats = t.reid_feats(self.model().task());
         t.start(1, persist)?;
         let p: &'a Predictor = self;
         Ok(TrackedVideo {
