@@ -210,9 +210,6 @@ impl Trainer {
             p.kpt_oks_sigmas = q.kpt_oks_sigmas.clone();
         }
         weights::load_state(&mut ema_model, &model.vs.variables(), true)?;
-        if !device.is_cuda() {
-            println!("AMP: off on CPU (fp32)");
-        }
         let pool = setup::loader_pool(cfg.workers)?;
         let data = match &src {
             DataSource::Yaml(dc) => {
@@ -245,6 +242,9 @@ impl Trainer {
             }
         };
         let bf16 = cpu_bf16_mode(&cfg, device, main);
+        if !device.is_cuda() && !bf16 {
+            println!("AMP: off on CPU (fp32)");
+        }
         if bf16 {
             crate::util::amp::vars_channels_last(&model.vs);
         }
