@@ -6,7 +6,7 @@
 //! Each case ends as: the model ran, a clean error naming the file, an error that does not name it,
 //! a panic, a signal/abort, or a hang; only the first two pass.
 //!
-//! Knobs (environment): `RYOLO_FUZZ_CASES` (cases, default 1200; the `--ignored` run 8000),
+//! Knobs (environment): `RYOLO_FUZZ_CASES` (cases, default 3000; the `--ignored` run 8000),
 //! `RYOLO_FUZZ_FROM` (first case), `RYOLO_FUZZ_ERRORS=1` (print every error message),
 //! `RYOLO_FUZZ_KEEP=1` (keep each failing case's file in the temp folder).
 
@@ -760,7 +760,7 @@ fn fuzz(name: &str, default_cases: u64) {
 
 #[test]
 fn fuzz_onnx_models() {
-    fuzz("fuzz-onnx", 1200);
+    fuzz("fuzz-onnx", 3000);
 }
 
 /// The long run (reported in issue #17): `cargo test -p ryolo --test fuzz_onnx -- --ignored`.
