@@ -2,6 +2,7 @@
 //! bars, `.npy` files.
 
 pub mod cuda;
+pub mod fsio;
 pub mod npy;
 pub mod tensorboard;
 pub mod threads;
