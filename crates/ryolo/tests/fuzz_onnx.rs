@@ -149,7 +149,16 @@ fn bad_meta(r: &mut SmallRng, key: &str) -> String {
             huge,
         ],
         "stride" => [
-            "0", "-32", "abc", "1e30", "18446744073709551616", "3", "1024", "99999999", "", "32.5",
+            "0",
+            "-32",
+            "abc",
+            "1e30",
+            "18446744073709551616",
+            "3",
+            "1024",
+            "99999999",
+            "",
+            "32.5",
         ]
         .map(String::from)
         .to_vec(),
@@ -330,8 +339,8 @@ fn proto_edit(r: &mut SmallRng, p: &mut ModelProto) {
                     g.node[i].op_type = pick(
                         r,
                         &[
-                            "Garbage", "Conv", "Loop", "If", "Reshape", "Concat", "Split", "Resize",
-                            "", "Softmax", "MaxPool", "Gather",
+                            "Garbage", "Conv", "Loop", "If", "Reshape", "Concat", "Split",
+                            "Resize", "", "Softmax", "MaxPool", "Gather",
                         ],
                     )
                     .to_string()
@@ -422,7 +431,24 @@ fn proto_edit(r: &mut SmallRng, p: &mut ModelProto) {
                     if let Some(o) = p.opset_import.first_mut() {
                         o.version = *pick(
                             r,
-                            &[0, 1, 6, 7, 10, 11, 13, 17, 19, 21, 22, 23, 99, 1000, -1, i64::MAX],
+                            &[
+                                0,
+                                1,
+                                6,
+                                7,
+                                10,
+                                11,
+                                13,
+                                17,
+                                19,
+                                21,
+                                22,
+                                23,
+                                99,
+                                1000,
+                                -1,
+                                i64::MAX,
+                            ],
                         );
                     }
                 }
@@ -698,7 +724,10 @@ fn campaign(dir: &Path, from: u64, to: u64) -> Vec<(u64, Outcome)> {
                     .iter()
                     .map(|b| std::fs::read(dir.join(b)).unwrap())
                     .collect();
-                let _ = std::fs::write(dir.join(format!("kept-{seed}.onnx")), make_case(seed, &bases));
+                let _ = std::fs::write(
+                    dir.join(format!("kept-{seed}.onnx")),
+                    make_case(seed, &bases),
+                );
             }
             out.push((seed, o));
             next = seed + 1;

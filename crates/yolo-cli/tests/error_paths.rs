@@ -52,10 +52,7 @@ fn an_output_folder_that_cannot_be_created_is_named() {
     let d = tmp("errpath-project");
     let model = tiny_model(&d);
     let m = format!("model={}", model.display());
-    let (ok, out) = yolo(
-        &["data", "synth", "out=data", "n=4", "imgsz=64"],
-        &d,
-    );
+    let (ok, out) = yolo(&["data", "synth", "out=data", "n=4", "imgsz=64"], &d);
     assert!(ok, "{out}");
     std::fs::write(d.join("file.txt"), "a regular file").unwrap();
     let bad = d.join("file.txt/sub");
@@ -64,9 +61,19 @@ fn an_output_folder_that_cannot_be_created_is_named() {
     let runs: [(&str, Vec<&str>); 6] = [
         (
             "train",
-            vec!["train", &m, "data=data/data.yaml", "epochs=1", "imgsz=32", &project],
+            vec![
+                "train",
+                &m,
+                "data=data/data.yaml",
+                "epochs=1",
+                "imgsz=32",
+                &project,
+            ],
         ),
-        ("val", vec!["val", &m, "data=data/data.yaml", "imgsz=32", &project]),
+        (
+            "val",
+            vec!["val", &m, "data=data/data.yaml", "imgsz=32", &project],
+        ),
         (
             "val save_json",
             vec![
@@ -83,7 +90,15 @@ fn an_output_folder_that_cannot_be_created_is_named() {
         (
             // Nothing is detected by fresh weights: the folder is still made first.
             "predict save_txt",
-            vec!["predict", &m, img, "imgsz=32", "save=False", "save_txt=True", &project],
+            vec![
+                "predict",
+                &m,
+                img,
+                "imgsz=32",
+                "save=False",
+                "save_txt=True",
+                &project,
+            ],
         ),
         ("track", vec!["track", &m, img, "imgsz=32", &project]),
     ];

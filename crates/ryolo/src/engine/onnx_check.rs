@@ -45,11 +45,11 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// Bytes per element of an ONNX tensor data type (`None`: unknown or variable, e.g. strings).
 fn elem_bytes(data_type: i32) -> Option<u64> {
     Some(match data_type {
-        1 | 6 | 12 => 4,              // float, int32, uint32
-        2 | 3 | 9 | 17..=20 => 1,     // uint8, int8, bool, float8 kinds
-        4 | 5 | 10 | 16 => 2,         // uint16, int16, float16, bfloat16
-        7 | 11 | 13 | 14 => 8,        // int64, double, uint64, complex64
-        15 => 16,                     // complex128
+        1 | 6 | 12 => 4,          // float, int32, uint32
+        2 | 3 | 9 | 17..=20 => 1, // uint8, int8, bool, float8 kinds
+        4 | 5 | 10 | 16 => 2,     // uint16, int16, float16, bfloat16
+        7 | 11 | 13 | 14 => 8,    // int64, double, uint64, complex64
+        15 => 16,                 // complex128
         _ => return None,
     })
 }
@@ -174,7 +174,9 @@ pub fn check(bytes: &[u8], path: &Path) -> Result<()> {
     let bad = match shape.as_slice() {
         [b, c, h, w] => {
             let side = |d: i64| d == -1 || (1..=crate::cfg::MAX_IMGSZ).contains(&d);
-            !(*b == -1 || (1..=MAX_BATCH).contains(b)) || !(*c == -1 || *c == 3) || !side(*h)
+            !(*b == -1 || (1..=MAX_BATCH).contains(b))
+                || !(*c == -1 || *c == 3)
+                || !side(*h)
                 || !side(*w)
         }
         _ => true,
@@ -221,7 +223,10 @@ pub fn check(bytes: &[u8], path: &Path) -> Result<()> {
         }
         if let Some(s) = shape_of(o) {
             let rank_ok = k > 0 || matches!(s.len(), 2 | 3);
-            if !rank_ok || s.iter().any(|&d| d != -1 && !(0..=MAX_OUTPUT_DIM).contains(&d)) {
+            if !rank_ok
+                || s.iter()
+                    .any(|&d| d != -1 && !(0..=MAX_OUTPUT_DIM).contains(&d))
+            {
                 bail!(
                     "{p}: output '{}' has shape {s:?} (-1: dynamic), expected {}",
                     o.name,
