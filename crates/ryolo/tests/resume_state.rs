@@ -21,6 +21,9 @@ fn tiny_yaml(d: &Path) -> PathBuf {
     f
 }
 
+/// An edit of a checkpoint's named tensors.
+type Edit = Box<dyn FnOnce(&mut Vec<(String, Tensor)>)>;
+
 /// Rewrites `last` into `out` after `edit` changed its tensors.
 fn corrupt(last: &Path, out: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) {
     let (meta, tensors) = read_checkpoint(last).unwrap();
@@ -64,7 +67,7 @@ fn corrupt_optimizer_and_gradient_state_is_refused() {
         .unwrap()
         .0
         .to_string();
-    let cases: Vec<(&str, String, Box<dyn FnOnce(&mut Vec<(String, Tensor)>)>)> = vec![
+    let cases: Vec<(&str, String, Edit)> = vec![
         (
             "optimizer buffer of the wrong shape",
             optim.clone(),
