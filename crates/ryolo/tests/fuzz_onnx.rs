@@ -569,6 +569,7 @@ fn run_case(f: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The child's entry point: does nothing unless the parent set [`CHILD_DIR`] and [`CHILD_RANGE`].
 #[test]
 fn onnx_case_child() {
     let (Some(dir), Some(range)) = (std::env::var_os(CHILD_DIR), std::env::var_os(CHILD_RANGE))

@@ -1,5 +1,4 @@
-//! Checks of an `.onnx` file made before ONNX Runtime sees it: size, protobuf structure, the one
-//! image input, the outputs, initializer sizes and names, and the metadata ryolo reads.
+//! Checks of an `.onnx` file before ONNX Runtime sees it (size, protobuf, input, outputs, weights).
 
 use crate::export::proto::{ModelProto, TensorProto, ValueInfoProto};
 use anyhow::{bail, Context, Result};
