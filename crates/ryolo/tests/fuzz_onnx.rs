@@ -799,3 +799,86 @@ fn fuzz_onnx_models() {
 fn fuzz_onnx_models_long() {
     fuzz("fuzz-onnx-long", 8000);
 }
+
+/// The corruptions the fuzzer found panicking or aborting before the checks (stride 0, a class
+/// index near 2^64, a keypoint count whose product overflows, a fixed batch of 2^31, a 100000-pixel
+/// side, truncated weights), each crafted once: a clean error naming the file.
+#[test]
+fn crafted_onnx_corruptions_give_clean_errors() {
+    let dir = common::tmp("crafted-onnx");
+    write_bases(&dir);
+    let decode =
+        |b: &str| ModelProto::decode(std::fs::read(dir.join(b)).unwrap().as_slice()).unwrap();
+    if common::ort_or_skip(run_case(&dir.join("detect.onnx"))).is_none() {
+        return;
+    }
+    let input_dim = |p: &mut ModelProto, k: usize, v: i64| {
+        let g = p.graph.as_mut().unwrap();
+        let t = g.input[0]
+            .r#type
+            .as_mut()
+            .unwrap()
+            .tensor_type
+            .as_mut()
+            .unwrap();
+        t.shape.as_mut().unwrap().dim[k] = Dimension {
+            dim_value: Some(v),
+            dim_param: None,
+        };
+    };
+    type Craft = Box<dyn Fn(&mut ModelProto)>;
+    let cases: Vec<(&str, &str, Craft)> = vec![
+        (
+            "stride 0",
+            "detect.onnx",
+            Box::new(|p| set_meta(p, "stride", Some("0".into()))),
+        ),
+        (
+            "class index 2^64-1",
+            "detect.onnx",
+            Box::new(|p| set_meta(p, "names", Some("{18446744073709551615: 'x'}".into()))),
+        ),
+        (
+            "kpt_shape overflow",
+            "pose.onnx",
+            Box::new(|p| set_meta(p, "kpt_shape", Some("[4611686018427387904, 2]".into()))),
+        ),
+        (
+            "batch 2^31",
+            "detect.onnx",
+            Box::new(move |p| input_dim(p, 0, 1 << 31)),
+        ),
+        (
+            "side 100000",
+            "detect-dynamic.onnx",
+            Box::new(move |p| input_dim(p, 2, 100_000)),
+        ),
+        (
+            "truncated weights",
+            "segment.onnx",
+            Box::new(|p| {
+                let g = p.graph.as_mut().unwrap();
+                let t = g
+                    .initializer
+                    .iter_mut()
+                    .find(|t| t.raw_data.len() > 8)
+                    .unwrap();
+                t.raw_data.truncate(t.raw_data.len() / 2);
+            }),
+        ),
+    ];
+    for (i, (what, base, craft)) in cases.into_iter().enumerate() {
+        let mut p = decode(base);
+        craft(&mut p);
+        let f = dir.join(format!("crafted-{i}.onnx"));
+        std::fs::write(&f, p.encode_to_vec()).unwrap();
+        let r = catch_unwind(AssertUnwindSafe(|| run_case(&f)));
+        let msg = match r {
+            Ok(Err(e)) => format!("{e:#}"),
+            Ok(Ok(())) => panic!("{what}: the corrupt model ran"),
+            Err(_) => panic!("{what}: a panic"),
+        };
+        assert!(msg.contains(&format!("crafted-{i}.onnx")), "{what}: {msg}");
+        println!("{what}: {msg}");
+    }
+}

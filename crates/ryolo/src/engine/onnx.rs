@@ -238,8 +238,10 @@ fn names_and_stride(
             let raw = meta.custom("kpt_shape").unwrap_or_default();
             Some(parse_kpt_shape(&raw).ok_or_else(|| {
                 anyhow!(
-                    "{}: a pose model needs 'kpt_shape' metadata like '[17, 3]', found {raw:?}",
-                    path.display()
+                    "{}: a pose model needs 'kpt_shape' metadata like '[17, 3]' (1 to {} keypoints \
+                     of 2 or 3 values), found {raw:?}",
+                    path.display(),
+                    super::onnx_check::MAX_KEYPOINTS
                 )
             })?)
         }
