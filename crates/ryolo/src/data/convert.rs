@@ -67,7 +67,7 @@ fn write_yaml(out: &Path, splits: &[String], names: &[String]) -> Result<PathBuf
         );
     }
     let p = out.join("data.yaml");
-    std::fs::write(&p, y)?;
+    crate::util::fsio::write(&p, y)?;
     Ok(p)
 }
 
@@ -365,7 +365,7 @@ impl CocoFile<'_> {
             .unwrap_or_default();
         // With polygons, as Ultralytics: a file for every image with annotations (even if empty).
         if !text.is_empty() || (self.opts.use_segments && !anns.is_empty()) {
-            std::fs::write(self.ldir.join(format!("{stem}.txt")), text)?;
+            crate::util::fsio::write(self.ldir.join(format!("{stem}.txt")), text)?;
         }
         rep.images += 1;
         Ok(())
@@ -524,8 +524,8 @@ fn coco_convert_file(
         idir: out.join("images").join(&split),
         ldir: out.join("labels").join(&split),
     };
-    std::fs::create_dir_all(&f.idir)?;
-    std::fs::create_dir_all(&f.ldir)?;
+    crate::util::fsio::create_dir_all(&f.idir)?;
+    crate::util::fsio::create_dir_all(&f.ldir)?;
     let mut by_img: BTreeMap<i64, Vec<&serde_json::Value>> = BTreeMap::new();
     for a in &anns {
         if let Some(id) = a["image_id"].as_i64() {
@@ -762,12 +762,12 @@ fn voc_write(
         out.join("images").join(&split),
         out.join("labels").join(&split),
     );
-    std::fs::create_dir_all(&idir)?;
-    std::fs::create_dir_all(&ldir)?;
+    crate::util::fsio::create_dir_all(&idir)?;
+    crate::util::fsio::create_dir_all(&ldir)?;
     place_image(&src, &idir.join(&v.file))?;
     let text = voc_label_text(v, cmap, rep);
     if !text.is_empty() {
-        std::fs::write(ldir.join(format!("{}.txt", file_stem(&v.file))), text)?;
+        crate::util::fsio::write(ldir.join(format!("{}.txt", file_stem(&v.file))), text)?;
     }
     rep.images += 1;
     Ok(Some(split))

@@ -145,7 +145,7 @@ pub fn generate_with(
             let name = format!("{split}_{i:05}");
             img.save(idir.join(format!("{name}.png")))
                 .with_context(|| format!("writing {name}.png"))?;
-            std::fs::write(ldir.join(format!("{name}.txt")), labels)?;
+            crate::util::fsio::write(ldir.join(format!("{name}.txt")), labels)?;
         }
     }
     let yaml = out.join("data.yaml");
@@ -154,7 +154,7 @@ pub fn generate_with(
         .enumerate()
         .map(|(i, n)| format!("  {i}: {n}"))
         .collect();
-    std::fs::write(
+    crate::util::fsio::write(
         &yaml,
         format!(
             "# ryolo synthetic shapes dataset{}\ntrain: images/train\nval: images/val\nnames:\n{}\n",

@@ -105,7 +105,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     out.push_str("(TorchScript, OpenVINO, TensorRT, CoreML, TF*, PaddlePaddle, MNN, NCNN, IMX, RKNN: not available in ryolo)\n");
     print!("{out}");
-    std::fs::write("benchmarks.log", &out)?;
+    crate::util::fsio::write("benchmarks.log", &out)?;
     if rows.iter().all(|r| r.3.is_none()) {
         bail!("every format failed");
     }

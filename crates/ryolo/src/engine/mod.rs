@@ -9,6 +9,7 @@ pub mod bench;
 pub mod benchmark;
 pub mod dist;
 pub mod onnx;
+pub mod onnx_check;
 pub mod optim;
 pub mod ortpath;
 pub mod predict;

@@ -90,6 +90,8 @@ pub fn parse_names(s: &str) -> Vec<String> {
             Some((i, py_unescape(v)))
         })
         .collect();
+    // Indices past the cap are dropped here; `names_and_stride` refuses them with the file's name.
+    pairs.retain(|p| p.0 < super::onnx_check::MAX_NAMES);
     pairs.sort_by_key(|p| p.0);
     let n = pairs.last().map(|p| p.0 + 1).unwrap_or(0);
     let mut names: Vec<String> = (0..n).map(|i| format!("class{i}")).collect();
@@ -236,8 +238,10 @@ fn names_and_stride(
             let raw = meta.custom("kpt_shape").unwrap_or_default();
             Some(parse_kpt_shape(&raw).ok_or_else(|| {
                 anyhow!(
-                    "{}: a pose model needs 'kpt_shape' metadata like '[17, 3]', found {raw:?}",
-                    path.display()
+                    "{}: a pose model needs 'kpt_shape' metadata like '[17, 3]' (1 to {} keypoints \
+                     of 2 or 3 values), found {raw:?}",
+                    path.display(),
+                    super::onnx_check::MAX_KEYPOINTS
                 )
             })?)
         }
@@ -251,7 +255,16 @@ fn names_and_stride(
         Task::Obb => 1,
     };
     let names = match meta.custom("names") {
-        Some(s) => parse_names(&s),
+        Some(s) => {
+            if let Some(i) = names_index_over_cap(&s) {
+                bail!(
+                    "{}: metadata 'names' holds class index {i}, over the limit of {} classes",
+                    path.display(),
+                    super::onnx_check::MAX_NAMES
+                );
+            }
+            parse_names(&s)
+        }
         None if nm == CLASSIFY => (0..rows.unwrap_or(0))
             .map(|i| format!("class{i}"))
             .collect(),
@@ -267,11 +280,18 @@ fn names_and_stride(
         };
         check_rows(path, rows, &names, nm, what)?;
     }
-    let stride = meta
-        .custom("stride")
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(32);
+    let stride = super::onnx_check::stride(meta.custom("stride").as_deref(), path)?;
     Ok((kind, names, stride, kpt_shape))
+}
+
+/// The first class index of the `names` metadata that is not below [`parse_names`]' cap.
+fn names_index_over_cap(s: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"(\d+)\s*:\s*['"]"#).expect("valid regex");
+    let over = re.captures_iter(s).map(|c| c[1].to_string()).find(|i| {
+        i.parse::<usize>()
+            .map_or(true, |i| i >= super::onnx_check::MAX_NAMES)
+    });
+    over
 }
 
 /// What the metadata says: task, class names, largest stride, pose `kpt_shape`.
@@ -285,7 +305,9 @@ fn parse_kpt_shape(s: &str) -> Option<(usize, usize)> {
         .map(|x| x.trim().parse().ok())
         .collect::<Option<_>>()?;
     match v.as_slice() {
-        &[k, d] if k >= 1 && (d == 2 || d == 3) => Some((k, d)),
+        &[k, d] if (1..=super::onnx_check::MAX_KEYPOINTS).contains(&k) && (d == 2 || d == 3) => {
+            Some((k, d))
+        }
         _ => None,
     }
 }
@@ -300,13 +322,12 @@ fn tensor_shape(t: &ort::value::ValueType) -> Vec<i64> {
 impl OnnxModel {
     /// Opens an ONNX file with `threads` intra-op threads (0 = ONNX Runtime's default).
     pub fn load(path: &Path, threads: usize) -> Result<Self> {
-        if !path.is_file() {
-            bail!("model file {} not found", path.display());
-        }
+        let bytes = super::onnx_check::read(path)?;
+        super::onnx_check::check(&bytes, path)?;
         let ctx = || format!("loading ONNX model {}", path.display());
         let session = Self::builder(threads)
             .with_context(ctx)?
-            .commit_from_file(path)
+            .commit_from_memory(&bytes)
             .map_err(|e| anyhow!("{e}"))
             .with_context(ctx)?;
         Self::from_session(session, path)
@@ -315,6 +336,7 @@ impl OnnxModel {
     /// Opens an ONNX graph held in memory (an in-memory export); `label` names it in messages.
     pub fn load_bytes(bytes: &[u8], label: &Path, threads: usize) -> Result<Self> {
         let ctx = || format!("loading the ONNX export of {}", label.display());
+        super::onnx_check::check(bytes, label).with_context(ctx)?;
         let session = Self::builder(threads)
             .with_context(ctx)?
             .commit_from_memory(bytes)

@@ -149,6 +149,7 @@ fn warn_no_augment(task: TaskKind) {
 
 /// Rounds an image size up to a multiple of the stride (at least one stride).
 pub fn check_imgsz(s: usize, stride: usize) -> usize {
+    let stride = stride.max(1);
     s.div_ceil(stride).max(1) * stride
 }
 

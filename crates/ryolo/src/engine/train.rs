@@ -8,6 +8,7 @@ mod config;
 mod ddp;
 mod ptfiles;
 mod report;
+mod resume_check;
 mod setup;
 mod state;
 

@@ -3,7 +3,7 @@
 
 use crate::data::LabelEntry;
 use crate::metrics::{smooth, ConfusionMatrix, DetMetrics};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -546,8 +546,8 @@ pub fn plot_labels(entries: &[LabelEntry], names: &[String], out: &Path) -> Resu
         }
         root.present().map_err(e)?;
     }
-    let img = image::open(&png)?;
-    img.to_rgb8().save(out)?;
+    let img = image::open(&png).with_context(|| format!("reading {}", png.display()))?;
+    crate::util::fsio::save_image(&img.to_rgb8(), out)?;
     let _ = std::fs::remove_file(&png);
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod amp;
 pub mod cuda;
+pub mod fsio;
 pub mod npy;
 pub mod tensorboard;
 pub mod threads;

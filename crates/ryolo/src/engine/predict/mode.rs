@@ -241,6 +241,11 @@ pub(super) fn run_with(args: &Args, mut track: Option<TrackRun>) -> Result<()> {
         expand_source(&source)?
     };
     let opts = save_options(&a, mode);
+    if opts.save || opts.save_txt || opts.save_crop {
+        // Made before any image is run (as Ultralytics does): an output folder that cannot be
+        // created fails at once, naming it, even when no image ends up with a detection.
+        crate::util::fsio::create_dir_all(&opts.dir)?;
+    }
     let batch = a.int("batch")?.max(1) as usize;
     let n = files.len();
     let mut pending: Vec<(usize, &PathBuf, image::RgbImage)> = Vec::new();
@@ -345,7 +350,7 @@ fn video(
     };
     let mut writer = None;
     if opts.save {
-        std::fs::create_dir_all(&opts.dir)?;
+        crate::util::fsio::create_dir_all(&opts.dir)?;
         writer = Some(VideoWriter::create(
             &opts.dir.join(format!("{stem}.avi")),
             info.width,
@@ -376,8 +381,8 @@ fn video(
             }
             if save_frames {
                 let d = opts.dir.join(format!("{stem}_frames"));
-                std::fs::create_dir_all(&d)?;
-                canvas.save(d.join(format!("{k}.jpg")))?;
+                crate::util::fsio::create_dir_all(&d)?;
+                crate::util::fsio::save_image(&canvas, d.join(format!("{k}.jpg")))?;
             }
         }
         save_labels_and_crops(p, &format!("{stem}_{k}"), &frame, &pred, opts)?;

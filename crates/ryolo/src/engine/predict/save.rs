@@ -120,7 +120,7 @@ pub fn save_prediction(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "image".into());
     if o.save {
-        std::fs::create_dir_all(&o.dir)?;
+        crate::util::fsio::create_dir_all(&o.dir)?;
         let out = o.dir.join(&name);
         annotate(p, img, pred, o)
             .save(&out)
@@ -141,8 +141,8 @@ pub fn save_labels_and_crops(
         // Classify: no crops; the top-5 `"{prob:.2f} {name}"` lines (save_conf has no effect).
         if o.save_txt {
             let dir = o.dir.join("labels");
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(format!("{stem}.txt")), probs.txt())?;
+            crate::util::fsio::create_dir_all(&dir)?;
+            crate::util::fsio::write(dir.join(format!("{stem}.txt")), probs.txt())?;
         }
         return Ok(());
     }
@@ -165,7 +165,7 @@ pub fn save_labels_and_crops(
             }
             let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
             let cdir = o.dir.join("crops").join(p.name(d.cls));
-            std::fs::create_dir_all(&cdir)?;
+            crate::util::fsio::create_dir_all(&cdir)?;
             let mut out = cdir.join(format!("{stem}.jpg"));
             let mut n = 2;
             while out.exists() {
@@ -193,8 +193,8 @@ pub fn save_labels_and_crops(
         // As Ultralytics: no file for an image without detections.
         if !text.is_empty() {
             let dir = o.dir.join("labels");
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(format!("{stem}.txt")), text)?;
+            crate::util::fsio::create_dir_all(&dir)?;
+            crate::util::fsio::write(dir.join(format!("{stem}.txt")), text)?;
         }
     }
     Ok(())

@@ -130,7 +130,7 @@ impl Trainer {
         };
         let rank = self.shard().0;
         let dir = PathBuf::from(dir);
-        std::fs::create_dir_all(&dir)?;
+        crate::util::fsio::create_dir_all(&dir)?;
         let named: Vec<(String, tch::Tensor)> = self
             .model_vars
             .iter()

@@ -321,6 +321,7 @@ pub fn restore(
     model_vars: &[(String, Tensor)],
 ) -> Result<()> {
     use super::state::strip_prefix;
+    super::resume_check::check(&r.path, &r.tensors, model_vars)?;
     let device = model.device();
     weights::load_state(model, &strip_prefix(&r.tensors, "train.model."), true)
         .context("resume: model weights")?;

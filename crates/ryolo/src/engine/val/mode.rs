@@ -32,8 +32,9 @@ pub fn run(args: &Args) -> Result<ValResult> {
     } else {
         PathBuf::new()
     };
-    if plots {
-        std::fs::create_dir_all(&dir)?;
+    if !dir.as_os_str().is_empty() {
+        // Made before validating: a folder that cannot be created fails at once, naming it.
+        crate::util::fsio::create_dir_all(&dir)?;
     }
     let vc = ValConfig {
         plot_dir: plots.then(|| dir.clone()),
@@ -78,7 +79,7 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
     );
     if a.on("plots") {
         let dir = cfg::save_dir(a, "val");
-        std::fs::create_dir_all(&dir)?;
+        crate::util::fsio::create_dir_all(&dir)?;
         crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, false)?;
         crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, true)?;
         println!("Results saved to {}", dir.display());
@@ -263,14 +264,14 @@ fn outputs(
         }
     }
     if a.bool("save_json") {
-        std::fs::create_dir_all(dir)?;
+        crate::util::fsio::create_dir_all(dir)?;
         let p = dir.join("predictions.json");
         let obb = (!r.rotated.is_empty()).then(|| super::obb_out::obb_rows(entries, r));
         let json = match &obb {
             Some(rows) => serde_json::Value::Array(rows.iter().map(|x| x.json()).collect()),
             None => super::predictions_json(entries, r),
         };
-        std::fs::write(&p, serde_json::to_string(&json)?)?;
+        crate::util::fsio::write(&p, serde_json::to_string(&json)?)?;
         println!("Saving {}...", p.display());
         if let (true, Some(rows)) = (dota, &obb) {
             if !rows.is_empty() {
@@ -294,7 +295,7 @@ fn outputs(
         }
     }
     if a.on("plots") {
-        std::fs::create_dir_all(dir)?;
+        crate::util::fsio::create_dir_all(dir)?;
         crate::plot::charts::plot_curves(&r.metrics, names, dir)?;
         if let Some(s) = &r.seg {
             crate::plot::charts::plot_curves_as(&s.masks, names, dir, "Mask")?;

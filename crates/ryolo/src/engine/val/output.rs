@@ -83,7 +83,7 @@ pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco
 /// `labels/<stem>.txt` for every validated image: `cls cx cy w h conf` rows, normalised.
 pub fn write_labels(dir: &Path, entries: &[LabelEntry], r: &ValResult) -> Result<()> {
     let ldir = dir.join("labels");
-    std::fs::create_dir_all(&ldir)?;
+    crate::util::fsio::create_dir_all(&ldir)?;
     for (k, (i, dets)) in r.predictions.iter().enumerate() {
         let e = &entries[*i];
         let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
@@ -104,7 +104,7 @@ pub fn write_labels(dir: &Path, entries: &[LabelEntry], r: &ValResult) -> Result
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        std::fs::write(ldir.join(format!("{stem}.txt")), text)?;
+        crate::util::fsio::write(ldir.join(format!("{stem}.txt")), text)?;
     }
     Ok(())
 }
