@@ -58,11 +58,11 @@ def ffmpeg_frames(w, h):
 
 
 def synthetic(w=160, h=120):
-    """Integer-only image: blocks, a disc and a diagonal ramp (rebuilt by the Rust test)."""
+    """Integer-only image: blocks, a disc and a hashed texture (few equal responses; rebuilt by the Rust test)."""
     img = np.zeros((h, w), np.uint8)
     for y in range(h):
         for x in range(w):
-            v = ((x * 7 + y * 3) % 64)
+            v = (((x * 73856093) ^ (y * 19349663)) & 0xFFFF) % 61
             if (x // 20 + y // 15) % 2 == 0:
                 v += 120
             if (x - 100) ** 2 + (y - 60) ** 2 < 400:
@@ -132,12 +132,34 @@ def main():
              "lk_next": sn.reshape(-1, 2).tolist(), "lk_status": ss.ravel().tolist(),
              "eig_max": float(cv2.cornerMinEigenVal(syn, 3, 3).max())}
 
+    # per frame pair: LK input size, inliers, the RANSAC model before and after the LM refinement
+    per_frame = []
+    prev = None
+    for i in range(len(ff)):
+        sm = cv2.resize(cv2.cvtColor(ff[i], cv2.COLOR_BGR2GRAY), (w // 2, h // 2))
+        c = cv2.goodFeaturesToTrack(sm, maxCorners=400, qualityLevel=0.01, minDistance=0, blockSize=3,
+                                    useHarrisDetector=False, k=0.04)
+        rec = {}
+        if prev is not None and prev[1] is not None:
+            nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev[0], sm, prev[1], None)
+            good = status.ravel().astype(bool)
+            rec["n_good"] = int(good.sum())
+            rec["lk_sum"] = float(nxt[good].astype(np.float64).sum())
+            if good.sum() > 4:
+                h0, inl = cv2.estimateAffinePartial2D(prev[1][good], nxt[good], cv2.RANSAC, refineIters=0)
+                h1, _ = cv2.estimateAffinePartial2D(prev[1][good], nxt[good], cv2.RANSAC)
+                rec["inliers"] = int(inl.sum())
+                rec["ransac"] = h0.tolist()
+                rec["refined"] = h1.tolist()
+        per_frame.append(rec)
+        prev = (sm, c)
+
     ecc = run_gmc(ff[:10], "ecc")
     blur_small = cv2.resize(cv2.GaussianBlur(cv2.cvtColor(ff[0], cv2.COLOR_BGR2GRAY), (3, 3), 1.5), (w // 2, h // 2))
     out = {"opencv": cv2.__version__, "video": "samples/car-detection.mp4", "frames_0based": [FIRST, LAST],
            "decode": decode, "warps_cv2_vs_fixture_max_abs": float(err),
            "warps_ffmpeg_vs_fixture_max_abs": float(errf), "warps_ffmpeg_frames": wf,
-           "stages": stages, "synthetic": synth, "ecc_warps": ecc,
+           "stages": stages, "per_frame": per_frame, "synthetic": synth, "ecc_warps": ecc,
            "ecc_blur_small_sum": int(blur_small.astype(np.int64).sum())}
     dst = ROOT / "crates/ryolo/tests/data/gmc_reference.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
