@@ -57,8 +57,18 @@ impl Default for RansacParams {
 
 /// The similarity through two point pairs (OpenCV's closed form), as a 2×3 warp.
 fn two_point(f: [[f32; 2]; 2], t: [[f32; 2]; 2]) -> Warp {
-    let (x1, y1, x2, y2) = (f[0][0] as f64, f[0][1] as f64, f[1][0] as f64, f[1][1] as f64);
-    let (xx1, yy1, xx2, yy2) = (t[0][0] as f64, t[0][1] as f64, t[1][0] as f64, t[1][1] as f64);
+    let (x1, y1, x2, y2) = (
+        f[0][0] as f64,
+        f[0][1] as f64,
+        f[1][0] as f64,
+        f[1][1] as f64,
+    );
+    let (xx1, yy1, xx2, yy2) = (
+        t[0][0] as f64,
+        t[0][1] as f64,
+        t[1][0] as f64,
+        t[1][1] as f64,
+    );
     let d = 1.0 / ((x1 - x2) * (x1 - x2) + (y1 - y2) * (y1 - y2));
     let s0 = d * ((xx1 - xx2) * (x1 - x2) + (yy1 - yy2) * (y1 - y2));
     let s1 = d * ((yy1 - yy2) * (x1 - x2) - (xx1 - xx2) * (y1 - y2));
@@ -106,7 +116,11 @@ fn update_iters(p: f64, ep: f64, model_points: i32, max_iters: usize) -> usize {
 
 /// `estimateAffinePartial2D(from, to, RANSAC)`: the warp and the inlier mask, or `None` when no model
 /// was found (fewer than 2 points, or no non-degenerate sample).
-pub fn estimate_partial(from: &[[f32; 2]], to: &[[f32; 2]], p: RansacParams) -> Option<(Warp, Vec<bool>)> {
+pub fn estimate_partial(
+    from: &[[f32; 2]],
+    to: &[[f32; 2]],
+    p: RansacParams,
+) -> Option<(Warp, Vec<bool>)> {
     let n = from.len();
     if n < 2 || to.len() != n {
         return None;
@@ -148,7 +162,12 @@ pub fn estimate_partial(from: &[[f32; 2]], to: &[[f32; 2]], p: RansacParams) -> 
         let src: Vec<[f32; 2]> = (0..n).filter(|&i| best_mask[i]).map(|i| from[i]).collect();
         let dst: Vec<[f32; 2]> = (0..n).filter(|&i| best_mask[i]).map(|i| to[i]).collect();
         if !src.is_empty() {
-            let x = refine([m[0][0], m[1][0], m[0][2], m[1][2]], &src, &dst, p.refine_iters);
+            let x = refine(
+                [m[0][0], m[1][0], m[0][2], m[1][2]],
+                &src,
+                &dst,
+                p.refine_iters,
+            );
             m = [[x[0], -x[1], x[2]], [x[1], x[0], x[3]]];
         }
     }
@@ -157,7 +176,12 @@ pub fn estimate_partial(from: &[[f32; 2]], to: &[[f32; 2]], p: RansacParams) -> 
 
 /// Two distinct random indices whose points are not degenerate (OpenCV's `getSubset` for 2-point models:
 /// only distinctness is checked, no collinearity test exists for two points).
-fn subset(rng: &mut CvRng, from: &[[f32; 2]], _to: &[[f32; 2]], attempts: usize) -> Option<[usize; 2]> {
+fn subset(
+    rng: &mut CvRng,
+    from: &[[f32; 2]],
+    _to: &[[f32; 2]],
+    attempts: usize,
+) -> Option<[usize; 2]> {
     let n = from.len() as i32;
     if attempts == 0 {
         return None;

@@ -177,7 +177,12 @@ pub fn find_transform_euclidean(tpl: &Gray, img: &Gray) -> Result<Warp, &'static
         }
         jac[1] = jx.clone();
         jac[2] = jy.clone();
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum::<f64>();
+        let dot = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(&p, &q)| p as f64 * q as f64)
+                .sum::<f64>()
+        };
         let mut hess = [[0f64; 3]; 3];
         for p in 0..3 {
             for q in p..3 {

@@ -46,9 +46,15 @@ impl Gray {
         let (w, h) = (self.w / 2, self.h / 2);
         let mut data = Vec::with_capacity(w * h);
         for y in 0..h {
-            let (r0, r1) = (&self.data[2 * y * self.w..], &self.data[(2 * y + 1) * self.w..]);
+            let (r0, r1) = (
+                &self.data[2 * y * self.w..],
+                &self.data[(2 * y + 1) * self.w..],
+            );
             for x in 0..w {
-                let s = r0[2 * x] as u32 + r0[2 * x + 1] as u32 + r1[2 * x] as u32 + r1[2 * x + 1] as u32;
+                let s = r0[2 * x] as u32
+                    + r0[2 * x + 1] as u32
+                    + r1[2 * x] as u32
+                    + r1[2 * x + 1] as u32;
                 data.push(((s + 2) >> 2) as u8);
             }
         }
@@ -64,7 +70,11 @@ impl Gray {
         for y in 0..h {
             let r = &self.data[y * w..(y + 1) * w];
             for x in 0..w {
-                let (l, c, rr) = (r[reflect101(x as isize - 1, w)], r[x], r[reflect101(x as isize + 1, w)]);
+                let (l, c, rr) = (
+                    r[reflect101(x as isize - 1, w)],
+                    r[x],
+                    r[reflect101(x as isize + 1, w)],
+                );
                 rows[y * w + x] = k[0] * l as u32 + k[1] * c as u32 + k[2] * rr as u32;
             }
         }

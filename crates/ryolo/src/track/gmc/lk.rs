@@ -94,11 +94,7 @@ pub fn pyr_down(g: &Gray) -> Gray {
             data.push(((s + 128) >> 8) as u8);
         }
     }
-    Gray {
-        w: dw,
-        h: dh,
-        data,
-    }
+    Gray { w: dw, h: dh, data }
 }
 
 /// The pyramid of `g` as `buildOpticalFlowPyramid(winSize 21, maxLevel)`: stops early when a further level
@@ -160,7 +156,15 @@ pub fn track(prev: &Gray, next: &Gray, prev_pts: &[[f32; 2]]) -> (Vec<[f32; 2]>,
     let max_level = pi.len().min(pj.len()) - 1;
     for level in (0..=max_level).rev() {
         for k in 0..n {
-            track_point(&pi[level], &pj[level], level, max_level, prev_pts[k], &mut next_pts[k], &mut status[k]);
+            track_point(
+                &pi[level],
+                &pj[level],
+                level,
+                max_level,
+                prev_pts[k],
+                &mut next_pts[k],
+                &mut status[k],
+            );
         }
     }
     (next_pts, status)
@@ -242,8 +246,8 @@ fn track_point(
     let flt_scale = 1.0f32 / (1u32 << 20) as f32;
     let (a11, a12, a22) = (a11 * flt_scale, a12 * flt_scale, a22 * flt_scale);
     let det = a11 * a22 - a12 * a12;
-    let min_eig = (a22 + a11 - ((a11 - a22) * (a11 - a22) + 4.0 * a12 * a12).sqrt())
-        / (2 * WIN * WIN) as f32;
+    let min_eig =
+        (a22 + a11 - ((a11 - a22) * (a11 - a22) + 4.0 * a12 * a12).sqrt()) / (2 * WIN * WIN) as f32;
     if min_eig < 1e-4f32 || det < f32::EPSILON {
         if level == 0 {
             *status = false;
@@ -299,7 +303,12 @@ fn track_point(
                 }
             }
         }
-        let t = [qb[0] + qb1[0], qb[1] + qb1[1], qb[2] + qb1[2], qb[3] + qb1[3]];
+        let t = [
+            qb[0] + qb1[0],
+            qb[1] + qb1[1],
+            qb[2] + qb1[2],
+            qb[3] + qb1[3],
+        ];
         b1 += t[0] + t[2];
         b2 += t[1] + t[3];
         let (b1, b2) = (b1 * flt_scale, b2 * flt_scale);
