@@ -20,7 +20,7 @@ pub use tracktrack::Recovered;
 
 use anyhow::{bail, Result};
 use byte::{ByteParams, ByteTracker};
-use config::{GmcMethod, TrackerType};
+use config::TrackerType;
 use gmc::Gmc;
 use kalman::KalmanKind;
 use strack::STrack;

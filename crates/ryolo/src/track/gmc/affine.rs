@@ -226,6 +226,7 @@ fn normal_eqs(src: &[[f32; 2]], r: &[f64]) -> ([[f64; 4]; 4], [f64; 4]) {
 }
 
 /// Solves the 4×4 system `a·x = b` (Gaussian elimination with partial pivoting); `None` if singular.
+#[allow(clippy::needless_range_loop)] // index arithmetic of a small dense matrix
 fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
     for c in 0..4 {
         let p = (c..4).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;

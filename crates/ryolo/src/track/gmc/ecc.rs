@@ -229,6 +229,7 @@ pub fn find_transform_euclidean(tpl: &Gray, img: &Gray) -> Result<Warp, &'static
 }
 
 /// Inverse of a 3×3 matrix (`None` when singular).
+#[allow(clippy::needless_range_loop)] // index arithmetic of a small dense matrix
 fn inv3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
         - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
