@@ -144,21 +144,35 @@ def main():
             nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev[0], sm, prev[1], None)
             good = status.ravel().astype(bool)
             rec["n_good"] = int(good.sum())
-            rec["lk_sum"] = float(nxt[good].astype(np.float64).sum())
+            acc = 0.0
+            for q in nxt[good].reshape(-1, 2):  # sequential, the order our test sums in
+                acc += float(q[0]) + float(q[1])
+            rec["lk_sum"] = repr(acc)  # strings: read back exactly (serde_json rounds floats)
             if good.sum() > 4:
                 h0, inl = cv2.estimateAffinePartial2D(prev[1][good], nxt[good], cv2.RANSAC, refineIters=0)
                 h1, _ = cv2.estimateAffinePartial2D(prev[1][good], nxt[good], cv2.RANSAC)
                 rec["inliers"] = int(inl.sum())
-                rec["ransac"] = h0.tolist()
-                rec["refined"] = h1.tolist()
+                rec["inlier_mask"] = "".join(str(int(v)) for v in inl.ravel())
+                rec["ransac"] = [[repr(float(v)) for v in row] for row in h0]
+                rec["refined"] = [[repr(float(v)) for v in row] for row in h1]
         per_frame.append(rec)
         prev = (sm, c)
+
+    # BGR->gray over all 2^24 colours: the weights our Gray::from_rgb uses (Q15: 3735, 19235, 9798)
+    v = np.arange(256, dtype=np.uint8)
+    cube = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(4096, 4096, 3)
+    cb, cg, cr = [cube[..., i].astype(np.int64) for i in range(3)]
+    ref = cv2.cvtColor(cube, cv2.COLOR_BGR2GRAY).astype(np.int64)
+    gray_q15 = int((((cb * 3735 + cg * 19235 + cr * 9798 + (1 << 14)) >> 15) != ref).sum())
+    gray_q14 = int((((cb * 1868 + cg * 9617 + cr * 4899 + (1 << 13)) >> 14) != ref).sum())
+    print("BGR2GRAY mismatches over all colours: Q15 weights", gray_q15, "Q14 weights", gray_q14)
 
     ecc = run_gmc(ff[:10], "ecc")
     blur_small = cv2.resize(cv2.GaussianBlur(cv2.cvtColor(ff[0], cv2.COLOR_BGR2GRAY), (3, 3), 1.5), (w // 2, h // 2))
     out = {"opencv": cv2.__version__, "video": "samples/car-detection.mp4", "frames_0based": [FIRST, LAST],
            "decode": decode, "warps_cv2_vs_fixture_max_abs": float(err),
            "warps_ffmpeg_vs_fixture_max_abs": float(errf), "warps_ffmpeg_frames": wf,
+           "gray_mismatches_all_colours": {"q15_3735_19235_9798": gray_q15, "q14_1868_9617_4899": gray_q14},
            "stages": stages, "per_frame": per_frame, "synthetic": synth, "ecc_warps": ecc,
            "ecc_blur_small_sum": int(blur_small.astype(np.int64).sum())}
     dst = ROOT / "crates/ryolo/tests/data/gmc_reference.json"

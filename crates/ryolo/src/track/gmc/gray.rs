@@ -23,14 +23,15 @@ impl Gray {
         self.data[y * self.w + x]
     }
 
-    /// OpenCV `cvtColor(COLOR_BGR2GRAY)` of an RGB frame: fixed-point weights 1868 (B), 9617 (G), 4899 (R)
-    /// over 2^14, rounded half up.
+    /// OpenCV `cvtColor(COLOR_BGR2GRAY)` of an RGB frame: fixed-point weights 3735 (B), 19235 (G), 9798 (R)
+    /// over 2^15, rounded half up (the 5.x build's values: checked against every one of the 2^24 colours by
+    /// scripts/gmc/reference.py; the 2^14 weights 1868/9617/4899 differ on 0.26 % of them).
     pub fn from_rgb(img: &image::RgbImage) -> Self {
         let data = img
             .pixels()
             .map(|p| {
                 let [r, g, b] = p.0;
-                ((b as u32 * 1868 + g as u32 * 9617 + r as u32 * 4899 + (1 << 13)) >> 14) as u8
+                ((b as u32 * 3735 + g as u32 * 19235 + r as u32 * 9798 + (1 << 14)) >> 15) as u8
             })
             .collect();
         Self {

@@ -145,14 +145,24 @@ fn reduce4(l: [f32; 4]) -> f32 {
 
 /// Tracks `prev_pts` (pixels of `prev`) into `next`: the new positions and a found flag per point.
 pub fn track(prev: &Gray, next: &Gray, prev_pts: &[[f32; 2]]) -> (Vec<[f32; 2]>, Vec<bool>) {
+    track_levels(prev, next, prev_pts, 3)
+}
+
+/// [`track`] with at most `max_level` pyramid levels above the image (OpenCV's `maxLevel`).
+pub fn track_levels(
+    prev: &Gray,
+    next: &Gray,
+    prev_pts: &[[f32; 2]],
+    max_level: usize,
+) -> (Vec<[f32; 2]>, Vec<bool>) {
     let n = prev_pts.len();
     let mut next_pts = prev_pts.to_vec();
     let mut status = vec![true; n];
     if n == 0 || prev.w != next.w || prev.h != next.h {
         return (next_pts, vec![false; n]);
     }
-    let pi = pyramid(prev, 3, true);
-    let pj = pyramid(next, 3, false);
+    let pi = pyramid(prev, max_level, true);
+    let pj = pyramid(next, max_level, false);
     let max_level = pi.len().min(pj.len()) - 1;
     for level in (0..=max_level).rev() {
         for k in 0..n {
@@ -339,3 +349,4 @@ fn track_point(
         }
     }
 }
+
