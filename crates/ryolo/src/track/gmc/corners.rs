@@ -21,65 +21,79 @@ impl Default for CornerParams {
 }
 
 /// OpenCV `cornerMinEigenVal(img, blockSize=3, ksize=3)`: 3×3 Sobel gradients scaled by 1/(4·3·255), their
-/// products summed over a 3×3 box (border reflect-101), then the smaller eigenvalue of the 2×2 matrix.
+/// products summed over a 3×3 box (border reflect-101), then the smaller eigenvalue of the 2×2 matrix —
+/// in OpenCV's arithmetic (bit-identical on the car video): the Sobel passes accumulate with fused
+/// multiply-adds (its dispatched AVX2 code), the box sums run in double as running sums.
 pub fn min_eigen(img: &Gray) -> Vec<f32> {
     let (w, h) = (img.w, img.h);
-    let scale = (1.0f64 / (4.0 * 3.0 * 255.0)) as f32;
-    let (s1, s2) = (scale, 2.0 * scale);
-    let px = |x: isize, y: isize| img.at(reflect101(x, w), reflect101(y, h)) as f32;
-    // Sobel as OpenCV's separable filter: a row pass in float, then the column pass.
-    let mut dx = vec![0f32; w * h];
-    let mut dy = vec![0f32; w * h];
-    let mut rdx = vec![0f32; w * h]; // row pass of d/dx: [-1, 0, 1]
-    let mut rdy = vec![0f32; w * h]; // row pass of d/dy: [s, 2s, s]
-    for y in 0..h as isize {
+    let s1 = (1.0f64 / (4.0 * 3.0 * 255.0)) as f32;
+    let s2 = 2.0 * s1;
+    let px = |x: isize, y: usize| img.at(reflect101(x, w), y) as f32;
+    // Row passes: d/dx [-1, 0, 1]; d/dy smoothing [s, 2s, s] (fused: s·l, then +2s·c, then +s·r).
+    let mut rdx = vec![0f32; w * h];
+    let mut rdy = vec![0f32; w * h];
+    for y in 0..h {
         for x in 0..w as isize {
             let (l, c, r) = (px(x - 1, y), px(x, y), px(x + 1, y));
-            let i = y as usize * w + x as usize;
+            let i = y * w + x as usize;
             rdx[i] = r - l;
-            rdy[i] = s1 * l + s2 * c + s1 * r;
+            rdy[i] = s1.mul_add(r, s2.mul_add(c, s1 * l));
         }
     }
+    // Column passes: d/dx smoothing (2s·centre, then + s·(up + down) fused); d/dy [-1, 0, 1].
+    let mut xx = vec![0f32; w * h];
+    let mut xy = vec![0f32; w * h];
+    let mut yy = vec![0f32; w * h];
     for y in 0..h as isize {
         let (u, d) = (reflect101(y - 1, h) * w, reflect101(y + 1, h) * w);
         let c = y as usize * w;
         for x in 0..w {
-            dx[c + x] = s2 * rdx[c + x] + s1 * (rdx[u + x] + rdx[d + x]);
-            dy[c + x] = rdy[d + x] - rdy[u + x];
+            let dx = s1.mul_add(rdx[u + x] + rdx[d + x], s2 * rdx[c + x]);
+            let dy = rdy[d + x] - rdy[u + x];
+            xx[c + x] = dx * dx;
+            xy[c + x] = dx * dy;
+            yy[c + x] = dy * dy;
         }
     }
-    // Covariance products, box-summed 3×3 in double as OpenCV's boxFilter (sum type double).
-    let prod = |i: usize| {
-        let (a, b) = (dx[i], dy[i]);
-        [(a * a) as f64, (a * b) as f64, (b * b) as f64]
-    };
-    let mut rows = vec![[0f64; 3]; w * h];
+    let (sxx, sxy, syy) = (box3(&xx, w, h), box3(&xy, w, h), box3(&yy, w, h));
+    (0..w * h)
+        .map(|i| {
+            let a = sxx[i] * 0.5;
+            let b = sxy[i];
+            let c = syy[i] * 0.5;
+            (a + c) - ((a - c) * (a - c) + b * b).sqrt()
+        })
+        .collect()
+}
+
+/// OpenCV's unnormalised 3×3 `boxFilter` on float data (border reflect-101): running sums in double along
+/// each row (`s += new − old`), then down each column (`out = sum + new; sum = out − old`).
+fn box3(v: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut rows = vec![0f64; w * h];
     for y in 0..h {
-        for x in 0..w as isize {
-            let mut s = [0f64; 3];
-            for k in -1..=1 {
-                let p = prod(y * w + reflect101(x + k, w));
-                for j in 0..3 {
-                    s[j] += p[j];
-                }
-            }
+        let r = &v[y * w..(y + 1) * w];
+        let at = |i: isize| r[reflect101(i, w)] as f64;
+        let mut s = 0f64;
+        for i in -1..=1 {
+            s += at(i);
+        }
+        rows[y * w] = s;
+        for x in 1..w as isize {
+            s += at(x + 1) - at(x - 2);
             rows[y * w + x as usize] = s;
         }
     }
     let mut out = vec![0f32; w * h];
-    for y in 0..h as isize {
-        for x in 0..w {
-            let mut s = [0f64; 3];
-            for k in -1..=1 {
-                let p = rows[reflect101(y + k, h) * w + x];
-                for j in 0..3 {
-                    s[j] += p[j];
-                }
-            }
-            let a = s[0] as f32 * 0.5;
-            let b = s[1] as f32;
-            let c = s[2] as f32 * 0.5;
-            out[y as usize * w + x] = (a + c) - ((a - c) * (a - c) + b * b).sqrt();
+    let row = |y: isize| reflect101(y, h) * w;
+    for x in 0..w {
+        let mut sum = 0f64;
+        for y in -1..=0 {
+            sum += rows[row(y) + x];
+        }
+        for y in 0..h as isize {
+            let s0 = sum + rows[row(y + 1) + x];
+            out[y as usize * w + x] = s0 as f32;
+            sum = s0 - rows[row(y - 1) + x];
         }
     }
     out
