@@ -387,7 +387,10 @@ fn botsort_and_tracktrack_with_our_gmc_on_the_video() {
     assert_eq!((same, rows), (100, 97));
     assert_eq!((same2, rows2), (100, 93));
     // Measured 3.1e-5 px: the fixture tolerance of the replayed-warp tests (1e-3 px) holds.
-    assert!(worst < track_util::BOX_TOL && worst2 < track_util::BOX_TOL, "{worst} {worst2}");
+    assert!(
+        worst < track_util::BOX_TOL && worst2 < track_util::BOX_TOL,
+        "{worst} {worst2}"
+    );
 }
 
 #[test]
@@ -516,4 +519,3 @@ fn timing_of_our_sparse_gmc() {
         );
     }
 }
-

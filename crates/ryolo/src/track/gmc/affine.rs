@@ -251,75 +251,87 @@ fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
     Some(x)
 }
 
-/// OpenCV's `LMSolver` (damping λ from 1 scaled by diag(JᵀJ), halved on good steps and dropped below 0.75,
-/// stop after `iters` or when the step or residual falls under float epsilon) on the similarity.
+/// Energy `‖r‖²`, `JᵀJ` and `Jᵀr` of the similarity at `x`.
+fn linearise(x: &[f64; 4], src: &[[f32; 2]], dst: &[[f32; 2]]) -> (f64, [[f64; 4]; 4], [f64; 4]) {
+    let r = residuals(x, src, dst);
+    let (a, v) = normal_eqs(src, &r);
+    (r.iter().map(|v| v * v).sum(), a, v)
+}
+
+/// OpenCV 5's `LevMarq` as `estimateAffinePartial2D` runs it (dense backend, geodesic acceleration on):
+/// damping λ from 1e-4 on diag(JᵀJ) clamped to [1e-6, 1e32], λ raised ×2, ×4, … on a failed step and
+/// scaled by max(1/3, 1 − (2q − 1)³) on a good one (q: actual over predicted decrease); stops after `iters`
+/// steps or when the gradient, the step or the relative energy change falls under 1e-6.
 fn refine(x0: [f64; 4], src: &[[f32; 2]], dst: &[[f32; 2]], iters: usize) -> [f64; 4] {
-    let eps = f32::EPSILON as f64;
+    const H_GEO: f64 = 1e-4;
     let mut x = x0;
-    let mut r = residuals(&x, src, dst);
-    let mut s: f64 = r.iter().map(|v| v * v).sum();
-    let (mut a, mut v) = normal_eqs(src, &r);
-    let diag = [a[0][0], a[1][1], a[2][2], a[3][3]];
-    let (mut lambda, mut lc) = (1.0f64, 0.75f64);
+    let (mut old, mut jtj, mut jtb) = linearise(&x, src, dst);
+    let (mut lambda, mut up) = (1e-4f64, 2.0f64);
     let mut iter = 0;
-    loop {
-        let mut ap = a;
-        for i in 0..4 {
-            ap[i][i] += lambda * diag[i];
-        }
-        let Some(d) = solve4(ap, v) else { break };
-        let xd = [x[0] - d[0], x[1] - d[1], x[2] - d[2], x[3] - d[3]];
-        let rd = residuals(&xd, src, dst);
-        let sd: f64 = rd.iter().map(|v| v * v).sum();
-        // dS = d·(2v − A d)
-        let mut ds = 0.0;
-        for i in 0..4 {
-            let ad: f64 = (0..4).map(|k| a[i][k] * d[k]).sum();
-            ds += d[i] * (2.0 * v[i] - ad);
-        }
-        let rr = (s - sd) / if ds.abs() > f64::EPSILON { ds } else { 1.0 };
-        if rr > 0.75 {
-            lambda *= 0.5;
-            if lambda < lc {
-                lambda = 0.0;
+    let mut done = iters == 0;
+    while !done {
+        let grad_max = jtb.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let diag = [jtj[0][0], jtj[1][1], jtj[2][2], jtj[3][3]];
+        let mut enough = false;
+        while !enough && !done {
+            let lm = diag.map(|d| (d * lambda).clamp(1e-6, 1e32));
+            let mut a = jtj;
+            for i in 0..4 {
+                a[i][i] = lm[i] + diag[i];
             }
-        } else if rr < 0.25 {
-            let t: f64 = (0..4).map(|i| d[i] * v[i]).sum();
-            let mut nu = (sd - s) / if t.abs() > f64::EPSILON { t } else { 1.0 } + 2.0;
-            nu = nu.clamp(2.0, 10.0);
-            if lambda == 0.0 {
-                let max_inv = inverse_diag_max(&a).max(f64::EPSILON);
-                lambda = 1.0 / max_inv;
-                lc = lambda;
-                nu *= 0.5;
+            let mut accepted = None;
+            if let Some(mut dx) = solve4(a, jtb.map(|v| -v)) {
+                let jac_change = -0.5
+                    * (0..4)
+                        .map(|i| dx[i] * (jtb[i] - lm[i] * dx[i]))
+                        .sum::<f64>();
+                let x_norm: f64 = dx.iter().map(|v| v * v).sum();
+                // Geodesic acceleration: the second directional derivative along dx, by a finite step.
+                let geo = [0, 1, 2, 3].map(|i| x[i] + dx[i] * H_GEO);
+                let (_, _, jtbv) = linearise(&geo, src, dst);
+                let jtrvv = [0, 1, 2, 3].map(|i| {
+                    (jtbv[i] + jtb[i] * (H_GEO - 1.0) + lm[i] * dx[i] * H_GEO) / (H_GEO * H_GEO)
+                });
+                if let Some(xg) = solve4(a, jtrvv.map(|v| -v)) {
+                    let dd: f64 = dx.iter().map(|v| v * v).sum();
+                    let gg: f64 = xg.iter().map(|v| v * v).sum();
+                    if (gg / dd).sqrt() < 1.0 {
+                        for i in 0..4 {
+                            dx[i] += xg[i] * 0.5;
+                        }
+                    }
+                }
+                let probe = [0, 1, 2, 3].map(|i| x[i] + dx[i]);
+                let energy: f64 = residuals(&probe, src, dst).iter().map(|v| v * v).sum();
+                if !energy.is_finite() {
+                    return x;
+                }
+                let change = old - energy;
+                if change >= 0.0 {
+                    accepted = Some((probe, energy, change, change / jac_change, x_norm));
+                }
             }
-            lambda *= nu;
+            match accepted {
+                None => {
+                    lambda *= up;
+                    up *= 2.0;
+                }
+                Some((probe, energy, change, quality, x_norm)) => {
+                    enough = true;
+                    lambda *= (1.0f64 / 3.0).max(1.0 - (2.0 * quality - 1.0).powi(3));
+                    up = 2.0;
+                    let small = grad_max < 1e-6 || x_norm < 1e-6 || change / energy < 1e-6;
+                    x = probe;
+                    old = energy;
+                    done = small;
+                }
+            }
+            iter += 1;
+            done = done || iter >= iters || lambda >= 1e32;
         }
-        if sd < s {
-            s = sd;
-            x = xd;
-            r = rd;
-            (a, v) = normal_eqs(src, &r);
-        }
-        iter += 1;
-        let dmax = d.iter().fold(0f64, |m, v| m.max(v.abs()));
-        let rmax = r.iter().fold(0f64, |m, v| m.max(v.abs()));
-        if !(iter < iters && dmax >= eps && rmax >= eps) {
-            break;
+        if !done {
+            (_, jtj, jtb) = linearise(&x, src, dst);
         }
     }
     x
-}
-
-/// Largest |diagonal element| of `a⁻¹` (0 when singular).
-fn inverse_diag_max(a: &[[f64; 4]; 4]) -> f64 {
-    let mut m = 0f64;
-    for c in 0..4 {
-        let mut e = [0f64; 4];
-        e[c] = 1.0;
-        if let Some(col) = solve4(*a, e) {
-            m = m.max(col[c].abs());
-        }
-    }
-    m
 }

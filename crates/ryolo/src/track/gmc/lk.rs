@@ -349,4 +349,3 @@ fn track_point(
         }
     }
 }
-
