@@ -28,16 +28,24 @@ pub fn min_eigen(img: &Gray) -> Vec<f32> {
     let (w, h) = (img.w, img.h);
     let s1 = (1.0f64 / (4.0 * 3.0 * 255.0)) as f32;
     let s2 = 2.0 * s1;
-    let px = |x: isize, y: usize| img.at(reflect101(x, w), y) as f32;
+    // A fused multiply-add `a·b + c` of these operands is exact in f64 (integer pixels times the kernel
+    // weights need at most ~34 significant bits), so one rounding to f32 gives the FMA's result.
+    let (d1, d2) = (s1 as f64, s2 as f64);
     // Row passes: d/dx [-1, 0, 1]; d/dy smoothing [s, 2s, s] (fused: s·l, then +2s·c, then +s·r).
     let mut rdx = vec![0f32; w * h];
     let mut rdy = vec![0f32; w * h];
+    let (xl, xr) = (reflect101(-1, w), reflect101(w as isize, w));
     for y in 0..h {
-        for x in 0..w as isize {
-            let (l, c, r) = (px(x - 1, y), px(x, y), px(x + 1, y));
-            let i = y * w + x as usize;
-            rdx[i] = r - l;
-            rdy[i] = s1.mul_add(r, s2.mul_add(c, s1 * l));
+        let row = &img.data[y * w..(y + 1) * w];
+        let (ox, oy) = (&mut rdx[y * w..(y + 1) * w], &mut rdy[y * w..(y + 1) * w]);
+        for x in 0..w {
+            let l = row[if x == 0 { xl } else { x - 1 }] as f32;
+            let r = row[if x + 1 == w { xr } else { x + 1 }] as f32;
+            let c = row[x] as f32;
+            ox[x] = r - l;
+            let a = s1 * l;
+            let b = (d2 * c as f64 + a as f64) as f32;
+            oy[x] = (d1 * r as f64 + b as f64) as f32;
         }
     }
     // Column passes: d/dx smoothing (2s·centre, then + s·(up + down) fused); d/dy [-1, 0, 1].
@@ -47,9 +55,11 @@ pub fn min_eigen(img: &Gray) -> Vec<f32> {
     for y in 0..h as isize {
         let (u, d) = (reflect101(y - 1, h) * w, reflect101(y + 1, h) * w);
         let c = y as usize * w;
+        let (ru, rc, rd) = (&rdx[u..u + w], &rdx[c..c + w], &rdx[d..d + w]);
+        let (vu, vd) = (&rdy[u..u + w], &rdy[d..d + w]);
         for x in 0..w {
-            let dx = s1.mul_add(rdx[u + x] + rdx[d + x], s2 * rdx[c + x]);
-            let dy = rdy[d + x] - rdy[u + x];
+            let dx = (d1 * (ru[x] + rd[x]) as f64 + (s2 * rc[x]) as f64) as f32;
+            let dy = vd[x] - vu[x];
             xx[c + x] = dx * dx;
             xy[c + x] = dx * dy;
             yy[c + x] = dy * dy;

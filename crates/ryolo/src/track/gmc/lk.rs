@@ -282,35 +282,34 @@ fn track_point(
         let (mut qb, mut qb1) = ([0f32; 4], [0f32; 4]);
         for y in 0..WIN {
             let o = ((iny + y as i32 + PAD as i32) as usize) * sj + (inx + PAD as i32) as usize;
-            let im = &lj.img;
-            let mut chunk = [[0i32; 2]; 8];
+            let (j0, j1) = (&lj.img[o..o + WIN + 1], &lj.img[o + sj..o + sj + WIN + 1]);
+            let (iv, dv) = (&ival[y * WIN..(y + 1) * WIN], &dval[y * WIN..(y + 1) * WIN]);
+            let mut e = [[0i32; 2]; WIN];
             for x in 0..WIN {
-                let p = o + x;
-                let v = im[p] as i32 * wt[0]
-                    + im[p + 1] as i32 * wt[1]
-                    + im[p + sj] as i32 * wt[2]
-                    + im[p + sj + 1] as i32 * wt[3];
-                let diff = descale(v, W_BITS - 5) - ival[y * WIN + x] as i32;
-                let [dx, dy] = dval[y * WIN + x];
-                let (ex, ey) = (diff * dx as i32, diff * dy as i32);
-                if x < 16 {
-                    chunk[x % 8] = [ex, ey];
-                    if x % 8 == 7 {
-                        // Lanes: (b1 of pixels 0+4, b2 of 0+4, b1 of 1+5, b2 of 1+5) and (2+6, 3+7),
-                        // each pair summed in int32 and converted to float, then the two vectors added.
-                        let s = |a: usize, c: usize| (chunk[a][c] + chunk[a + 4][c]) as f32;
-                        let v0 = [s(0, 0), s(0, 1), s(1, 0), s(1, 1)];
-                        let v1 = [s(2, 0), s(2, 1), s(3, 0), s(3, 1)];
-                        // OpenCV keeps two accumulators (qb0, qb1) and adds them at the end.
-                        for l in 0..4 {
-                            qb[l] += v0[l];
-                            qb1[l] += v1[l];
-                        }
-                    }
-                } else {
-                    b1 += ex as f32;
-                    b2 += ey as f32;
-                }
+                let v = j0[x] as i32 * wt[0]
+                    + j0[x + 1] as i32 * wt[1]
+                    + j1[x] as i32 * wt[2]
+                    + j1[x + 1] as i32 * wt[3];
+                let diff = descale(v, W_BITS - 5) - iv[x] as i32;
+                e[x] = [diff * dv[x][0] as i32, diff * dv[x][1] as i32];
+            }
+            // OpenCV's SIMD loop, 8 pixels a step: lanes (b1 of pixels 0+4, b2 of 0+4, b1 of 1+5, b2 of
+            // 1+5) into one accumulator and (2+6, 3+7) into another, each pair summed in int32 and
+            // converted to float; the last 5 pixels of the row go to the scalar sums.
+            for k in [0, 8] {
+                let s = |a: usize, c: usize| (e[k + a][c] + e[k + a + 4][c]) as f32;
+                qb[0] += s(0, 0);
+                qb[1] += s(0, 1);
+                qb[2] += s(1, 0);
+                qb[3] += s(1, 1);
+                qb1[0] += s(2, 0);
+                qb1[1] += s(2, 1);
+                qb1[2] += s(3, 0);
+                qb1[3] += s(3, 1);
+            }
+            for ex in &e[16..] {
+                b1 += ex[0] as f32;
+                b2 += ex[1] as f32;
             }
         }
         let t = [
