@@ -167,13 +167,19 @@ def main():
     gray_q14 = int((((cb * 1868 + cg * 9617 + cr * 4899 + (1 << 13)) >> 14) != ref).sum())
     print("BGR2GRAY mismatches over all colours: Q15 weights", gray_q15, "Q14 weights", gray_q14)
 
+    # cv2.resize (INTER_LINEAR) of odd-sized images: the general fixed-point path, not the 2x2 mean
+    odd = []
+    for (ow, oh) in [(161, 121), (160, 121), (77, 40)]:
+        img = synthetic(ow, oh)
+        odd.append({"w": ow, "h": oh, "data": cv2.resize(img, (ow // 2, oh // 2)).ravel().tolist()})
+
     ecc = run_gmc(ff[:10], "ecc")
     blur_small = cv2.resize(cv2.GaussianBlur(cv2.cvtColor(ff[0], cv2.COLOR_BGR2GRAY), (3, 3), 1.5), (w // 2, h // 2))
     out = {"opencv": cv2.__version__, "video": "samples/car-detection.mp4", "frames_0based": [FIRST, LAST],
            "decode": decode, "warps_cv2_vs_fixture_max_abs": float(err),
            "warps_ffmpeg_vs_fixture_max_abs": float(errf), "warps_ffmpeg_frames": wf,
            "gray_mismatches_all_colours": {"q15_3735_19235_9798": gray_q15, "q14_1868_9617_4899": gray_q14},
-           "stages": stages, "per_frame": per_frame, "synthetic": synth, "ecc_warps": ecc,
+           "odd_resize": odd, "stages": stages, "per_frame": per_frame, "synthetic": synth, "ecc_warps": ecc,
            "ecc_blur_small_sum": int(blur_small.astype(np.int64).sum())}
     dst = ROOT / "crates/ryolo/tests/data/gmc_reference.json"
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,26 @@ fn gray_and_downscale_equal_opencv() {
 }
 
 #[test]
+fn odd_sized_downscale_equals_opencv() {
+    let r = reference();
+    for case in r["odd_resize"].as_array().unwrap() {
+        let (w, h) = (
+            case["w"].as_u64().unwrap() as usize,
+            case["h"].as_u64().unwrap() as usize,
+        );
+        let want: Vec<u8> = case["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        let got = synthetic(w, h).half();
+        assert_eq!((got.w, got.h), (w / 2, h / 2));
+        assert_eq!(got.data, want, "{w}x{h}");
+    }
+}
+
+#[test]
 fn corners_equal_opencv_on_video_frames() {
     let Some(fr) = frames() else { return };
     let r = reference();

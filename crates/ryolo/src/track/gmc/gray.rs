@@ -41,22 +41,31 @@ impl Gray {
         }
     }
 
-    /// `cv2.resize` to `(w // 2, h // 2)` with INTER_LINEAR: an exact 2× reduction, which OpenCV computes
-    /// as the rounded mean of each 2×2 block.
+    /// `cv2.resize` to `(w // 2, h // 2)` with INTER_LINEAR, in OpenCV's 8-bit fixed point: per output
+    /// column/row the source position `(d + 0.5)·scale − 0.5` in float, weights `1 − f` and `f` in Q11
+    /// (clamped to the edge pixel outside), a horizontal pass in integers, then the vertical blend
+    /// `((b0·(S0 >> 4)) >> 16) + ((b1·(S1 >> 4)) >> 16) + 2) >> 2`. An exact 2× reduction comes out as the
+    /// rounded mean of each 2×2 block (OpenCV's area fast path gives the same values).
     pub fn half(&self) -> Self {
         let (w, h) = (self.w / 2, self.h / 2);
+        let xs = linear_taps(self.w, w);
+        let ys = linear_taps(self.h, h);
+        let last_x = self.w.saturating_sub(1);
+        let rows: Vec<Vec<i32>> = (0..self.h)
+            .map(|y| {
+                let r = &self.data[y * self.w..(y + 1) * self.w];
+                xs.iter()
+                    .map(|&(x, a, b)| r[x] as i32 * a + r[(x + 1).min(last_x)] as i32 * b)
+                    .collect()
+            })
+            .collect();
+        let last_y = self.h.saturating_sub(1);
         let mut data = Vec::with_capacity(w * h);
-        for y in 0..h {
-            let (r0, r1) = (
-                &self.data[2 * y * self.w..],
-                &self.data[(2 * y + 1) * self.w..],
-            );
+        for &(y, a, b) in &ys {
+            let (r0, r1) = (&rows[y], &rows[(y + 1).min(last_y)]);
             for x in 0..w {
-                let s = r0[2 * x] as u32
-                    + r0[2 * x + 1] as u32
-                    + r1[2 * x] as u32
-                    + r1[2 * x + 1] as u32;
-                data.push(((s + 2) >> 2) as u8);
+                let v = (((a * (r0[x] >> 4)) >> 16) + ((b * (r1[x] >> 4)) >> 16) + 2) >> 2;
+                data.push(v.clamp(0, 255) as u8);
             }
         }
         Self { w, h, data }
@@ -89,6 +98,28 @@ impl Gray {
         }
         Self { w, h, data }
     }
+}
+
+/// OpenCV's INTER_LINEAR taps from `src` to `dst` samples: `(first source index, weight, weight of the
+/// next)` in Q11.
+fn linear_taps(src: usize, dst: usize) -> Vec<(usize, i32, i32)> {
+    let scale = 1.0 / (dst as f64 / src as f64);
+    (0..dst)
+        .map(|d| {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut sx = f.floor() as i64;
+            let mut fx = f - sx as f32;
+            if sx < 0 {
+                (sx, fx) = (0, 0.0);
+            }
+            if sx >= src as i64 - 1 {
+                (sx, fx) = (src as i64 - 1, 0.0);
+            }
+            let a = ((1.0 - fx) * 2048.0).round_ties_even() as i32;
+            let b = (fx * 2048.0).round_ties_even() as i32;
+            (sx as usize, a, b)
+        })
+        .collect()
 }
 
 /// The 3-tap Gaussian of `sigma` as OpenCV's bit-exact 8-bit path holds it: Q8 fixed point summing to 256.

@@ -30,6 +30,9 @@ impl SparseOptFlow {
             self.prev = (!corners.is_empty()).then_some((small, corners));
             return IDENTITY;
         };
+        // A frame of another size than the previous one tracks no point (identity, warned) and becomes the
+        // new reference; OpenCV raises there instead and Ultralytics keeps the old reference, so every
+        // later frame fails too until the tracker is reset.
         let (next, status) = lk::track(&prev, &small, &prev_pts);
         let (from, to): (Vec<[f32; 2]>, Vec<[f32; 2]>) = prev_pts
             .iter()
