@@ -540,7 +540,9 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Run alone (`-- --ignored --nocapture timing`): the CPU figure is the whole process's.
 #[test]
+#[ignore = "timing, run alone"]
 fn timing_of_our_sparse_gmc() {
     let Some(fr) = frames() else { return };
     for run in 0..3 {
@@ -557,4 +559,68 @@ fn timing_of_our_sparse_gmc() {
             load.trim()
         );
     }
+}
+
+#[test]
+fn default_trackers_use_our_gmc_through_the_predictor() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    use ryolo::engine::predict::track::Tracking;
+    use ryolo::engine::predict::{Prediction, Predictor};
+    // frames 55-62 of the car video, re-encoded (as track_e2e, shorter)
+    let dir = common::tmp("track-gmc-clip");
+    let src = dir.join("clip.mp4");
+    let st = std::process::Command::new(ryolo::data::video::ffmpeg_path())
+        .args(["-v", "error", "-y", "-i"])
+        .arg(shared.join("datasets/samples/car-detection.mp4"))
+        .args([
+            "-vf",
+            "trim=start_frame=55:end_frame=63,setpts=PTS-STARTPTS",
+            "-an",
+        ])
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let model = shared.join("fixtures/ultralytics/bt_yolo11n_best.pt");
+    let mut p = Predictor::load(model.to_str().unwrap(), 320, tch::Device::Cpu).unwrap();
+    p.nms.conf = 0.05;
+    let run = |p: &mut Predictor, t: &mut Tracking| -> Vec<(image::RgbImage, Prediction)> {
+        p.track_video(src.to_str().unwrap(), 1, false, t, false)
+            .unwrap()
+            .map(|r| r.map(|(_, f, pred)| (f, pred)).unwrap())
+            .collect()
+    };
+    let mut t = Tracking::load("botsort.yaml").unwrap();
+    assert_eq!(
+        t.config().gmc_method,
+        ryolo::track::config::GmcMethod::SparseOptFlow
+    );
+    let video = run(&mut p, &mut t);
+    assert_eq!(video.len(), 8);
+    // The same frames one `track(frame, persist=True)` call each: the GMC state carries over the same way.
+    let mut t2 = Tracking::load("botsort.yaml").unwrap();
+    for (k, (frame, v)) in video.iter().enumerate() {
+        let one = p.track(frame, &mut t2, true).unwrap();
+        assert_eq!(one.track_ids, v.track_ids, "frame {}", k + 1);
+        assert_eq!(one.detections, v.detections, "frame {}", k + 1);
+    }
+    // Without compensation the Kalman boxes differ somewhere: the warps were really applied.
+    let mut none = Tracking::new(
+        ryolo::track::TrackerConfig::load("botsort.yaml")
+            .unwrap()
+            .with_overrides(&[("gmc_method".into(), "none".into())])
+            .unwrap(),
+    );
+    let plain = run(&mut p, &mut none);
+    let differing = video
+        .iter()
+        .zip(&plain)
+        .filter(|((_, a), (_, b))| a.detections != b.detections)
+        .count();
+    eprintln!(
+        "botsort.yaml on 8 frames: {differing} frames whose tracked boxes change with the GMC"
+    );
+    assert!(differing > 0);
 }
