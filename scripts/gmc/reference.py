@@ -180,7 +180,10 @@ def main():
            "warps_ffmpeg_vs_fixture_max_abs": float(errf), "warps_ffmpeg_frames": wf,
            "gray_mismatches_all_colours": {"q15_3735_19235_9798": gray_q15, "q14_1868_9617_4899": gray_q14},
            "odd_resize": odd, "stages": stages, "per_frame": per_frame, "synthetic": synth, "ecc_warps": ecc,
-           "ecc_blur_small_sum": int(blur_small.astype(np.int64).sum())}
+           "ecc_blur_small_sum": int(blur_small.astype(np.int64).sum()),
+           # position-weighted checksum: sum(v_i * (i % 9973 + 1)) over the row-major pixels
+           "ecc_blur_small_wsum": int((blur_small.ravel().astype(np.int64)
+                                       * (np.arange(blur_small.size) % 9973 + 1)).sum())}
     dst = ROOT / "crates/ryolo/tests/data/gmc_reference.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(out))
