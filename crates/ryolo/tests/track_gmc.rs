@@ -624,3 +624,39 @@ fn default_trackers_use_our_gmc_through_the_predictor() {
     );
     assert!(differing > 0);
 }
+
+/// `img` moved by `(dx, dy)` whole pixels (edge pixels repeated).
+fn moved(img: &Gray, dx: i64, dy: i64) -> Gray {
+    let (w, h) = (img.w, img.h);
+    let mut d = vec![0u8; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let sx = (x as i64 - dx).clamp(0, w as i64 - 1) as usize;
+            let sy = (y as i64 - dy).clamp(0, h as i64 - 1) as usize;
+            d[y * w + x] = img.at(sx, sy);
+        }
+    }
+    Gray::new(w, h, d).unwrap()
+}
+
+#[test]
+fn sparse_keeps_its_reference_over_a_frame_of_another_size() {
+    let a = synthetic(320, 240);
+    let mut g = SparseOptFlow::new();
+    assert_eq!(g.apply_gray(&a), ryolo::track::gmc::IDENTITY, "first frame");
+    // another size: identity, and (as Ultralytics after OpenCV's exception) the reference stays `a`
+    assert_eq!(
+        g.apply_gray(&synthetic(200, 150)),
+        ryolo::track::gmc::IDENTITY
+    );
+    let w = g.apply_gray(&moved(&a, 4, -2));
+    eprintln!("warp after the odd-sized frame: {w:?}");
+    assert!(
+        (w[0][2] - 4.0).abs() < 0.1 && (w[1][2] + 2.0).abs() < 0.1,
+        "{w:?}"
+    );
+    assert!(
+        (w[0][0] - 1.0).abs() < 1e-3 && w[1][0].abs() < 1e-3,
+        "{w:?}"
+    );
+}

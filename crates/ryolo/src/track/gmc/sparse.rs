@@ -30,9 +30,16 @@ impl SparseOptFlow {
             self.prev = (!corners.is_empty()).then_some((small, corners));
             return IDENTITY;
         };
-        // A frame of another size than the previous one tracks no point (identity, warned) and becomes the
-        // new reference; OpenCV raises there instead and Ultralytics keeps the old reference, so every
-        // later frame fails too until the tracker is reset.
+        if (prev.w, prev.h) != (small.w, small.h) {
+            // OpenCV's optical flow raises on frames of another size; Ultralytics' tracker catches it,
+            // uses the identity and keeps the old reference (so every frame of the new size fails too).
+            self.warn(&format!(
+                "frame size changed ({}x{} to {}x{} after downscaling); keeping the previous reference",
+                prev.w, prev.h, small.w, small.h
+            ));
+            self.prev = Some((prev, prev_pts));
+            return IDENTITY;
+        }
         let (next, status) = lk::track(&prev, &small, &prev_pts);
         let (from, to): (Vec<[f32; 2]>, Vec<[f32; 2]>) = prev_pts
             .iter()
