@@ -660,3 +660,17 @@ fn sparse_keeps_its_reference_over_a_frame_of_another_size() {
         "{w:?}"
     );
 }
+
+#[test]
+fn tiny_and_blank_frames_give_the_identity() {
+    use ryolo::track::gmc::IDENTITY;
+    for (w, h) in [(1, 1), (2, 2), (5, 3), (64, 48)] {
+        let blank = image::RgbImage::new(w, h);
+        let mut s = SparseOptFlow::new();
+        let mut e = Ecc::new();
+        for _ in 0..3 {
+            assert_eq!(s.apply(&blank, &[]), IDENTITY, "sparseOptFlow {w}x{h}");
+            assert_eq!(e.apply(&blank, &[]), IDENTITY, "ecc {w}x{h}");
+        }
+    }
+}

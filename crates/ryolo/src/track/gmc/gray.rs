@@ -130,10 +130,10 @@ fn gaussian_taps_q8(sigma: f64) -> [u32; 3] {
     [s, 256 - 2 * s, s]
 }
 
-/// OpenCV's BORDER_REFLECT_101 index of `i` in `0..n` (`n ≥ 1`).
+/// OpenCV's BORDER_REFLECT_101 index of `i` in `0..n` (0 when `n ≤ 1`).
 pub fn reflect101(mut i: isize, n: usize) -> usize {
     let n = n as isize;
-    if n == 1 {
+    if n <= 1 {
         return 0;
     }
     loop {
