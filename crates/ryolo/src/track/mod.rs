@@ -23,7 +23,7 @@ pub use tracktrack::Recovered;
 
 use anyhow::Result;
 use byte::{ByteParams, ByteTracker};
-use config::{GmcMethod, TrackerType};
+use config::TrackerType;
 use gmc::Gmc;
 use kalman::KalmanKind;
 use strack::STrack;
@@ -38,19 +38,20 @@ pub enum Tracker {
 }
 
 impl Tracker {
-    /// The tracker `cfg` selects, with the motion compensation its `gmc_method` names.
+    /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names (orb and sift
+    /// are not implemented: a warning says so and the tracker runs without compensation).
     pub fn new(cfg: &TrackerConfig) -> Result<Self> {
-        let gmc: Option<Box<dyn Gmc>> = match cfg.gmc_method {
-            GmcMethod::None => None,
-            m => {
-                eprintln!(
-                    "WARNING: tracker gmc_method {m:?} is not implemented yet; tracking without camera-motion \
-                     compensation (use gmc_method: none to silence this)"
-                );
-                None
-            }
-        };
-        Self::with_gmc(cfg, gmc)
+        Self::with_gmc(cfg, Self::own_gmc(cfg, true))
+    }
+
+    /// A new motion-compensation instance for a tracker of `cfg` (none for ByteTrack, which ignores it);
+    /// `warn`: name an unimplemented method.
+    pub fn own_gmc(cfg: &TrackerConfig, warn: bool) -> Option<Box<dyn Gmc>> {
+        match (cfg.tracker_type, warn) {
+            (TrackerType::ByteTrack, _) => None,
+            (_, true) => gmc::build(cfg.gmc_method),
+            (_, false) => gmc::build_quiet(cfg.gmc_method),
+        }
     }
 
     /// The tracker `cfg` selects, with `gmc` as its motion compensation (ignored by ByteTrack). With

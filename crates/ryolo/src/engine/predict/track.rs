@@ -96,7 +96,8 @@ impl Tracking {
     /// A fresh tracker of the configuration (the first one says the GMC warning, if any).
     fn build(&mut self) -> Result<Tracker> {
         if self.built {
-            Tracker::with_gmc(&self.cfg, None)
+            // Every tracker has its own GMC state; only the warning is said once.
+            Tracker::with_gmc(&self.cfg, Tracker::own_gmc(&self.cfg, false))
         } else {
             self.built = true;
             Tracker::new(&self.cfg)
