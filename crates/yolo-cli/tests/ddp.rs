@@ -218,7 +218,7 @@ fn wait_for(p: &Path, limit: Duration) {
     let t0 = Instant::now();
     while !p.exists() {
         assert!(t0.elapsed() < limit, "{} never appeared", p.display());
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -254,7 +254,8 @@ fn finish(
 #[test]
 fn two_rank_run_killed_rank_and_resume() {
     let _serial = serial();
-    let d = setup("ddp-run", 16);
+    // 64 images: epochs long enough (8 steps each) for the kill below to land before the last one.
+    let d = setup("ddp-run", 64);
     let common = "epochs=3 batch=8 device=cpu,cpu close_mosaic=1";
     run(&d, &base(&d, "full", &format!("{common} plots=True")), &[]);
     let runs: Vec<String> = std::fs::read_dir(d.join("runs"))
@@ -312,6 +313,11 @@ fn two_rank_run_killed_rank_and_resume() {
     );
     let (meta, _) = ryolo::weights::read_checkpoint(&last).unwrap();
     assert!(!meta.train_state.is_null(), "last is resumable");
+    let done = meta.train_state["epoch"].as_i64().unwrap();
+    assert!(
+        done < 2,
+        "the kill landed after the last epoch's checkpoint (epoch index {done}): nothing left to resume"
+    );
     let copy = d.join("runs/killed1");
     copy_dir(&d.join("runs/killed"), &copy);
 
