@@ -1,5 +1,5 @@
 //! Seeded mutation fuzzing of the model readers: Ultralytics `.pt` (mutated `data.pkl` inside a
-//! rebuilt zip, and whole-file mutations), our `.safetensors` checkpoints, and model YAML texts.
+//! rebuilt zip, and whole-file mutations), our `.safetensors` checkpoints, model YAML texts and images (JPEG, PNG, BMP, TIFF, WebP).
 //! Every case must end in `Ok` or `Err`: never a panic, and never more than [`CASE_BUDGET`].
 //!
 //! Knobs (environment): `RYOLO_FUZZ_CASES` (cases per reader, default per test), `RYOLO_FUZZ_FROM`
@@ -868,5 +868,126 @@ fn fuzz_model_yaml() {
         };
         let spec = ModelSpec::from_yaml(y, stem, Some(scale.into()), None)?;
         build_and_load(&cache, spec, None)
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images.
+
+/// Image-format fragments worth inserting: JPEG markers, PNG chunk names, TIFF/EXIF tags, huge sizes.
+const IMG_TOKENS: &[&[u8]] = &[
+    b"\xff\xd8",
+    b"\xff\xd9",
+    b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03",
+    b"\xff\xc2",
+    b"\xff\xc4",
+    b"\xff\xda",
+    b"\xff\xdd\x00\x04\x00\x00",
+    b"\xff\xe1\xff\xff",
+    b"Exif\x00\x00",
+    b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06",
+    b"IHDR",
+    b"IDAT",
+    b"IEND",
+    b"PLTE",
+    b"tRNS",
+    b"acTL",
+    b"\x00\x00\xea\x60\x00\x00\xea\x60",
+    b"II*\x00",
+    b"MM\x00*",
+    b"VP8L",
+    b"VP8X",
+    b"RIFF",
+    b"BM",
+];
+
+/// A JPEG APP1 segment whose EXIF says "rotate 90" (orientation 6), inserted after SOI.
+fn with_exif_orientation(jpeg: &[u8]) -> Vec<u8> {
+    let tiff: &[u8] = b"II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00";
+    let body = [&b"Exif\x00\x00"[..], tiff].concat();
+    let len = u16::try_from(body.len() + 2).expect("small segment");
+    [
+        &jpeg[..2],
+        b"\xff\xe1",
+        &len.to_be_bytes(),
+        &body,
+        &jpeg[2..],
+    ]
+    .concat()
+}
+
+/// Small base images in every format the reader decodes (8-bit, grey, 16-bit, alpha, EXIF), and the
+/// real `bus.jpg` when `../shared` is present.
+fn image_bases() -> Vec<(&'static str, Vec<u8>)> {
+    use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+    let rgb = RgbImage::from_fn(37, 23, |x, y| {
+        Rgb([(x * 7) as u8, (y * 11) as u8, (x ^ y) as u8])
+    });
+    let img = DynamicImage::ImageRgb8(rgb);
+    let enc = |im: &DynamicImage, f: ImageFormat| {
+        let mut c = Cursor::new(Vec::new());
+        im.write_to(&mut c, f).expect("encode a base image");
+        c.into_inner()
+    };
+    let jpeg = enc(&img, ImageFormat::Jpeg);
+    let mut out = vec![
+        ("jpg", with_exif_orientation(&jpeg)),
+        ("jpg", jpeg),
+        (
+            "jpg",
+            enc(&DynamicImage::ImageLuma8(img.to_luma8()), ImageFormat::Jpeg),
+        ),
+        ("png", enc(&img, ImageFormat::Png)),
+        (
+            "png",
+            enc(
+                &DynamicImage::ImageRgba16(img.to_rgba16()),
+                ImageFormat::Png,
+            ),
+        ),
+        (
+            "png",
+            enc(&DynamicImage::ImageLuma8(img.to_luma8()), ImageFormat::Png),
+        ),
+        ("bmp", enc(&img, ImageFormat::Bmp)),
+        ("tif", enc(&img, ImageFormat::Tiff)),
+        (
+            "webp",
+            enc(&DynamicImage::ImageRgba8(img.to_rgba8()), ImageFormat::WebP),
+        ),
+    ];
+    if let Some(s) = common::shared() {
+        if let Ok(b) = std::fs::read(s.join("datasets/samples/bus.jpg")) {
+            out.push(("jpg", b));
+        }
+    }
+    out
+}
+
+#[test]
+fn fuzz_images() {
+    let bases = image_bases();
+    let dir = common::tmp("fuzz-images");
+    campaign("images", 5000, 5_000_000, move |seed| {
+        let mut m = Mutator::new(seed);
+        let (ext, base) = &bases[(seed as usize) % bases.len()];
+        let mut bytes = base.clone();
+        // Mostly the headers (the first 200 bytes), else anywhere.
+        let focus = if seed % 3 == 0 {
+            0..bytes.len()
+        } else {
+            0..200
+        };
+        m.mutate(&mut bytes, focus, IMG_TOKENS);
+        let f = dir.join(format!("case.{ext}"));
+        std::fs::write(&f, &bytes).map_err(|e| anyhow!("{e}"))?;
+        // Every way the pipeline reads an image: header probe (scan), full probe (check), decode.
+        let (h, w) = ryolo::data::image::probe(&f, false)?;
+        ryolo::data::image::probe(&f, true)?;
+        let im = ryolo::data::image::load_image(&f)?;
+        let (iw, ih) = im.dimensions();
+        // The scan's shapes scale the labels: the header and the pixels must agree.
+        assert_eq!((ih, iw), (h, w), "decoded size differs from the probed one");
+        Ok(())
     });
 }
