@@ -1,7 +1,7 @@
 //! Seeded fuzzing of the label parser and the data.yaml reader: a few thousand mutated inputs
 //! each. Every case must return (Ok, or an error naming the file) without panicking, within a
 //! per-case time budget; a case that does not return at all is reported as a hang. The seed and
-//! the number of cases can be changed with RYOLO_FUZZ_SEED and RYOLO_FUZZ_CASES.
+//! the number of cases can be changed with RYOLO_FUZZ_SEED and RYOLO_FUZZ_CASES (RYOLO_FUZZ_FROM: the first).
 
 mod common;
 use rand::rngs::StdRng;
@@ -25,6 +25,14 @@ fn cases() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000)
+}
+
+/// The first case to run (RYOLO_FUZZ_FROM; to replay one case: FROM=i, CASES=i+1).
+fn from() -> usize {
+    std::env::var("RYOLO_FUZZ_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The base seed (RYOLO_FUZZ_SEED overrides).
@@ -51,7 +59,7 @@ fn run_all(
 ) -> (usize, Vec<String>) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for i in 0..n {
+        for i in from()..n {
             let input = make(i);
             let t = Instant::now();
             let r = catch_unwind(AssertUnwindSafe(|| check(&input)));
@@ -59,10 +67,10 @@ fn run_all(
         }
     });
     let mut fails = Vec::new();
-    for done in 0..n {
+    for done in from()..n {
         let Ok((i, r, took, len)) = rx.recv_timeout(HANG) else {
             fails.push(format!("case {done}: hang (no answer within {HANG:?})"));
-            return (done, fails);
+            return (done - from(), fails);
         };
         match r {
             Err(p) => {
@@ -80,7 +88,7 @@ fn run_all(
             Ok(None) => {}
         }
     }
-    (n, fails)
+    (n - from().min(n), fails)
 }
 
 /// The RNG of one case: reproducible on its own from the seed and the case number.
