@@ -1,0 +1,105 @@
+"""Reference numbers for our feature-based GMC (orb, sift): OpenCV through Ultralytics' own GMC class.
+
+Run from the repo root with the project's venv: `/work/main/.venv/bin/python scripts/gmc/reference_features.py`.
+Writes crates/ryolo/tests/data/gmc_features_reference.json:
+- `dets[f]`: the boxes BoT-SORT hands to GMC on frame f (fixture inputs with conf >= track_high_thresh 0.25);
+- `orb_warps` / `sift_warps`: Ultralytics' GMC(method) warps on frames 160.. of the car video as our ffmpeg
+  reader decodes them, with those boxes (ORB: all 100 frames; SIFT: the first SIFT_FRAMES);
+- `orb_stage` (frame 160): the mask rectangle, FAST(20) keypoints after the mask (x, y, response), the keypoints
+  ORB keeps (border 31), the 7x7 sigma-2 blur checksums; per frame the FAST and ORB keypoint counts;
+- `sift_stage` (frame 160): the SIFT keypoints (x, y, size, angle, response, octave) and descriptor sums.
+"""
+import json
+import sys
+
+import cv2
+import numpy as np
+
+from reference import GMC, ROOT, SHARED, ffmpeg_frames
+
+SIFT_FRAMES = 12
+
+
+def gmc_dets(inputs, thr=0.25):
+    return [[r[:4] for r in rows if r[4] >= thr] for rows in inputs]
+
+
+def run(frames, dets, method):
+    g = GMC(method=method, downscale=2)
+    out = []
+    for f, d in zip(frames, dets):
+        a = np.asarray(d, np.float32).reshape(-1, 4)
+        out.append([[repr(float(v)) for v in row] for row in np.asarray(g.apply(f, a), np.float64)])
+    return out
+
+
+def small_and_mask(frame, det):
+    h, w = frame.shape[:2]
+    g = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (w // 2, h // 2))
+    hh, ww = h // 2, w // 2
+    m = np.zeros_like(g)
+    m[int(0.02 * hh):int(0.98 * hh), int(0.02 * ww):int(0.98 * ww)] = 255
+    for b in np.asarray(det, np.float32).reshape(-1, 4):
+        t = (b / 2).astype(np.int_)
+        m[t[1]:t[3], t[0]:t[2]] = 0
+    rect = [int(0.02 * ww), int(0.02 * hh), int(0.98 * ww), int(0.98 * hh)]
+    return g, m, rect
+
+
+def wsum(a):
+    a = a.ravel().astype(np.int64)
+    return int((a * (np.arange(a.size) % 9973 + 1)).sum())
+
+
+def main():
+    fx = json.loads((SHARED / "fixtures/ultralytics/track/track_video.json").read_text())
+    w, h = fx["image_wh"]
+    ff = ffmpeg_frames(w, h)
+    dets = gmc_dets(fx["inputs"])
+    out = {"opencv": cv2.__version__, "video": "samples/car-detection.mp4", "frames_0based": [160, 259],
+           "dets": dets}
+    out["orb_warps"] = run(ff, dets, "orb")
+
+    fast = cv2.FastFeatureDetector_create(20)
+    orb = cv2.ORB_create()
+    counts = []
+    for i, f in enumerate(ff):
+        g, m, rect = small_and_mask(f, dets[i])
+        kp = fast.detect(g, m)
+        kp2, desc = orb.compute(g, kp)
+        counts.append([len(fast.detect(g, None)), len(kp), len(kp2)])
+        if i == 0:
+            blur = cv2.GaussianBlur(g, (7, 7), 2, 2, borderType=cv2.BORDER_REFLECT_101)
+            out["orb_stage"] = {
+                "small_sum": int(g.astype(np.int64).sum()), "mask_rect": rect,
+                "mask_zero": int((m == 0).sum()),
+                "fast": [[k.pt[0], k.pt[1], k.response] for k in kp],
+                "fast_angles": sorted({float(k.angle) for k in kp}),
+                "orb_kept": [[k.pt[0], k.pt[1], k.angle] for k in kp2],
+                "orb_desc": [bytes(r).hex() for r in desc],
+                "blur7_sum": int(blur.astype(np.int64).sum()), "blur7_wsum": wsum(blur),
+            }
+    out["orb_counts"] = counts  # per frame: FAST unmasked, FAST masked, ORB kept
+
+    out["sift_warps"] = run(ff[:SIFT_FRAMES], dets[:SIFT_FRAMES], "sift")
+    sift = cv2.SIFT_create(nOctaveLayers=3, contrastThreshold=0.02, edgeThreshold=20)
+    scounts = []
+    for i in range(SIFT_FRAMES):
+        g, m, _ = small_and_mask(ff[i], dets[i])
+        kp = sift.detect(g, m)
+        kp2, desc = sift.compute(g, kp)
+        scounts.append([len(kp), len(kp2)])
+        if i == 0:
+            out["sift_stage"] = {
+                "keypoints": [[k.pt[0], k.pt[1], k.size, k.angle, k.response, k.octave] for k in kp2],
+                "desc_sums": desc.sum(axis=1).astype(float).tolist(),
+                "unmasked": len(sift.detect(g, None)),
+            }
+    out["sift_counts"] = scounts
+    dst = ROOT / "crates/ryolo/tests/data/gmc_features_reference.json"
+    dst.write_text(json.dumps(out))
+    print("wrote", dst, dst.stat().st_size, "bytes;", "orb counts frame 0", counts[0], "sift", scounts[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
