@@ -3,11 +3,17 @@
 pub mod affine;
 pub mod corners;
 pub mod ecc;
+pub mod fast;
+pub mod features;
 pub mod gray;
 pub mod lk;
+pub mod orb;
+pub mod orb_pattern;
+pub mod sift;
 pub mod sparse;
 
 pub use ecc::Ecc;
+pub use features::{FeatureGmc, FeatureKind};
 pub use sparse::SparseOptFlow;
 
 use super::config::GmcMethod;
@@ -55,8 +61,8 @@ impl Gmc for ReplayGmc {
     }
 }
 
-/// The motion compensation `method` names (`None` for `none`); orb and sift, not implemented yet, are
-/// named in a warning and the tracker runs without compensation.
+/// The motion compensation `method` names (`None` for `none`); sift, not implemented yet, is named in a
+/// warning and the tracker runs without compensation.
 pub fn build(method: GmcMethod) -> Option<Box<dyn Gmc>> {
     build_with(method, true)
 }
@@ -72,12 +78,12 @@ fn build_with(method: GmcMethod, warn: bool) -> Option<Box<dyn Gmc>> {
         GmcMethod::None => None,
         GmcMethod::SparseOptFlow => Some(Box::new(SparseOptFlow::new())),
         GmcMethod::Ecc => Some(Box::new(Ecc::new())),
-        GmcMethod::Orb | GmcMethod::Sift => {
+        GmcMethod::Orb => Some(Box::new(FeatureGmc::new(FeatureKind::Orb))),
+        GmcMethod::Sift => {
             if warn {
                 eprintln!(
-                    "WARNING: tracker gmc_method {} is not implemented yet (orb and sift are not; sparseOptFlow, \
-                     ecc and none are); tracking without camera-motion compensation",
-                    if method == GmcMethod::Orb { "orb" } else { "sift" }
+                    "WARNING: tracker gmc_method sift is not implemented yet (sparseOptFlow, orb, ecc and none \
+                     are); tracking without camera-motion compensation"
                 );
             }
             None
