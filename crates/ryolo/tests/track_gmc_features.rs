@@ -327,3 +327,92 @@ fn timing_of_our_feature_gmc() {
         }
     }
 }
+
+#[test]
+fn sift_keypoints_near_opencv_on_the_first_frame() {
+    if frames().is_none() {
+        return;
+    }
+    let st = &reference()["sift_stage"];
+    let (small, m) = small_and_mask(0);
+    let ours = sift::keypoints(&small, &m);
+    let want: Vec<[f64; 6]> = st["keypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| std::array::from_fn(|j| p[j].as_f64().unwrap()))
+        .collect();
+    let (mut exact, mut near, mut worst_pos, mut worst_ang) = (0, 0, 0f64, 0f64);
+    for w in &want {
+        let best = ours
+            .iter()
+            .map(|k| {
+                let d = ((k.x as f64 - w[0]).powi(2) + (k.y as f64 - w[1]).powi(2)).sqrt();
+                (d, k)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((d, k)) = best {
+            if d == 0.0
+                && k.size as f64 == w[2]
+                && k.angle as f64 == w[3]
+                && k.octave as f64 == w[5]
+            {
+                exact += 1;
+            }
+            if d < 0.5 && k.octave as f64 == w[5] {
+                near += 1;
+                worst_pos = worst_pos.max(d);
+                let da = (k.angle as f64 - w[3]).abs();
+                worst_ang = worst_ang.max(da.min(360.0 - da));
+            }
+        }
+    }
+    eprintln!(
+        "SIFT keypoints frame 160: ours {}, OpenCV {}; bit-identical {exact}; same octave within 0.5 px {near} \
+         (worst position {worst_pos:.2e} px, angle {worst_ang:.2e} deg)",
+        ours.len(),
+        want.len()
+    );
+    for k in &ours {
+        eprintln!(
+            "  ours {:.4} {:.4} size {:.4} angle {:.3} resp {:.5} oct {:#x}",
+            k.x, k.y, k.size, k.angle, k.response, k.octave
+        );
+    }
+    for w in &want {
+        eprintln!(
+            "  cv   {:.4} {:.4} size {:.4} angle {:.3} resp {:.5} oct {:#x}",
+            w[0], w[1], w[2], w[3], w[4], w[5] as i64
+        );
+    }
+    assert_eq!(near, want.len());
+}
+
+#[test]
+fn sift_warps_near_opencv_per_frame() {
+    let Some(fr) = frames() else { return };
+    let want: Vec<Warp> = reference()["sift_warps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(warp)
+        .collect();
+    let mut g = FeatureGmc::new(FeatureKind::Sift);
+    let (mut wr, mut wt) = (0f64, 0f64);
+    let t0 = std::time::Instant::now();
+    for (i, w) in want.iter().enumerate() {
+        let a = g.apply(&fr[i], &dets(i));
+        let (r, t) = warp_diff(&a, w);
+        eprintln!(
+            "frame {}: 2×2 {r:.2e} translation {t:.2e} px (ours {a:?} OpenCV {w:?})",
+            160 + i
+        );
+        wr = wr.max(r);
+        wt = wt.max(t);
+    }
+    eprintln!(
+        "SIFT warps, {} frames: max |Δ| 2×2 {wr:.2e}, translation {wt:.2e} px ({:.0} ms/frame, test profile)",
+        want.len(),
+        t0.elapsed().as_secs_f64() * 1000.0 / want.len() as f64
+    );
+}

@@ -38,8 +38,7 @@ pub enum Tracker {
 }
 
 impl Tracker {
-    /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names (sift is not
-    /// implemented: a warning says so and the tracker runs without compensation).
+    /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names.
     pub fn new(cfg: &TrackerConfig) -> Result<Self> {
         Self::with_gmc(cfg, Self::own_gmc(cfg, true))
     }
