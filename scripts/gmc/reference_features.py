@@ -3,11 +3,13 @@
 Run from the repo root with the project's venv: `/work/main/.venv/bin/python scripts/gmc/reference_features.py`.
 Writes crates/ryolo/tests/data/gmc_features_reference.json:
 - `dets[f]`: the boxes BoT-SORT hands to GMC on frame f (fixture inputs with conf >= track_high_thresh 0.25);
-- `orb_warps` / `sift_warps`: Ultralytics' GMC(method) warps on frames 160.. of the car video as our ffmpeg
-  reader decodes them, with those boxes (ORB: all 100 frames; SIFT: the first SIFT_FRAMES);
+- `orb_warps` / `sift_warps`: Ultralytics' GMC(method) warps on frames 160-259 of the car video as our ffmpeg
+  reader decodes them, with those boxes; `sift_frame_stats`: per frame the SIFT keypoints and the point pairs
+  Ultralytics hands to estimateAffinePartial2D (0 when it is not called);
 - `orb_stage` (frame 160): the mask rectangle, FAST(20) keypoints after the mask (x, y, response), the keypoints
   ORB keeps (border 31), the 7x7 sigma-2 blur checksums; per frame the FAST and ORB keypoint counts;
-- `sift_stage` (frame 160): the SIFT keypoints (x, y, size, angle, response, octave) and descriptor sums.
+- `sift_stage` (frame 160): the SIFT keypoints (x, y, size, angle, response, octave) and descriptors;
+  `sift_counts`: detected / described keypoints on the first SIFT_FRAMES frames.
 """
 import json
 import sys
@@ -17,19 +19,41 @@ import numpy as np
 
 from reference import GMC, ROOT, SHARED, ffmpeg_frames
 
-SIFT_FRAMES = 12
+SIFT_FRAMES = 12  # stage counts; the warps cover all 100 frames
 
 
 def gmc_dets(inputs, thr=0.25):
     return [[r[:4] for r in rows if r[4] >= thr] for rows in inputs]
 
 
-def run(frames, dets, method):
+def run(frames, dets, method, stats=None):
+    """Ultralytics' GMC warps; `stats` (a list) receives per frame (keypoints, point pairs given to RANSAC)."""
     g = GMC(method=method, downscale=2)
     out = []
+    if stats is not None:  # spy on the estimator's input and the keypoints kept
+        seen = {}
+        real_est, real_compute = cv2.estimateAffinePartial2D, g.extractor.compute
+
+        class Spy:
+            def compute(self, img, kps):
+                k, d = real_compute(img, kps)
+                seen["kp"] = len(k)
+                return k, d
+
+        def est(p, c, *a, **kw):
+            seen["pairs"] = len(p)
+            return real_est(p, c, *a, **kw)
+        g.extractor = Spy()
+        cv2.estimateAffinePartial2D = est
     for f, d in zip(frames, dets):
         a = np.asarray(d, np.float32).reshape(-1, 4)
+        if stats is not None:
+            seen.clear()
         out.append([[repr(float(v)) for v in row] for row in np.asarray(g.apply(f, a), np.float64)])
+        if stats is not None:
+            stats.append([seen.get("kp", 0), seen.get("pairs", 0)])
+    if stats is not None:
+        cv2.estimateAffinePartial2D = real_est
     return out
 
 
@@ -81,7 +105,9 @@ def main():
             }
     out["orb_counts"] = counts  # per frame: FAST unmasked, FAST masked, ORB kept
 
-    out["sift_warps"] = run(ff[:SIFT_FRAMES], dets[:SIFT_FRAMES], "sift")
+    sift_stats = []
+    out["sift_warps"] = run(ff, dets, "sift", sift_stats)
+    out["sift_frame_stats"] = sift_stats  # per frame: keypoints described, pairs given to RANSAC (0: none)
     sift = cv2.SIFT_create(nOctaveLayers=3, contrastThreshold=0.02, edgeThreshold=20)
     scounts = []
     for i in range(SIFT_FRAMES):
@@ -93,6 +119,7 @@ def main():
             out["sift_stage"] = {
                 "keypoints": [[k.pt[0], k.pt[1], k.size, k.angle, k.response, k.octave] for k in kp2],
                 "desc_sums": desc.sum(axis=1).astype(float).tolist(),
+                "desc": desc.astype(int).tolist(),
                 "unmasked": len(sift.detect(g, None)),
             }
     out["sift_counts"] = scounts

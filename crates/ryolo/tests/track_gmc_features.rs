@@ -252,23 +252,41 @@ fn botsort_ids(method: &str, gmc: Box<dyn Gmc>) -> Vec<Vec<(u64, i64)>> {
         .collect()
 }
 
-#[test]
-fn botsort_with_our_orb_gives_the_ids_of_opencvs_warps() {
-    if frames().is_none() {
-        return;
-    }
-    let want: Vec<Warp> = reference()["orb_warps"]
+/// BoT-SORT with our `method` GMC against the same tracker replaying OpenCV's warps: frames with equal
+/// (id, idx) lists and the row count.
+fn botsort_ids_ours_vs_replay(method: &str, kind: FeatureKind, key: &str) -> (usize, usize, bool) {
+    let want: Vec<Warp> = reference()[key]
         .as_array()
         .unwrap()
         .iter()
         .map(warp)
         .collect();
-    let ours = botsort_ids("orb", Box::new(FeatureGmc::new(FeatureKind::Orb)));
-    let replay = botsort_ids("orb", Box::new(ReplayGmc::new(want)));
+    let ours = botsort_ids(method, Box::new(FeatureGmc::new(kind)));
+    let replay = botsort_ids(method, Box::new(ReplayGmc::new(want)));
     let same = ours.iter().zip(&replay).filter(|(a, b)| a == b).count();
     let rows: usize = ours.iter().map(Vec::len).sum();
-    eprintln!("BoT-SORT orb: {same}/100 frames with the ids/idx of OpenCV's warps, {rows} rows");
-    assert_eq!(ours, replay);
+    eprintln!(
+        "BoT-SORT {method}: {same}/100 frames with the ids/idx of OpenCV's warps, {rows} rows"
+    );
+    (same, rows, ours == replay)
+}
+
+#[test]
+fn botsort_with_our_orb_gives_the_ids_of_opencvs_warps() {
+    if frames().is_none() {
+        return;
+    }
+    let (same, _, all) = botsort_ids_ours_vs_replay("orb", FeatureKind::Orb, "orb_warps");
+    assert!(all && same == 100);
+}
+
+#[test]
+fn botsort_with_our_sift_gives_the_ids_of_opencvs_warps() {
+    if frames().is_none() {
+        return;
+    }
+    let (same, _, all) = botsort_ids_ours_vs_replay("sift", FeatureKind::Sift, "sift_warps");
+    assert!(all && same == 100);
 }
 
 #[test]
@@ -343,76 +361,113 @@ fn sift_keypoints_near_opencv_on_the_first_frame() {
         .map(|p| std::array::from_fn(|j| p[j].as_f64().unwrap()))
         .collect();
     let (mut exact, mut near, mut worst_pos, mut worst_ang) = (0, 0, 0f64, 0f64);
-    for w in &want {
-        let best = ours
-            .iter()
-            .map(|k| {
-                let d = ((k.x as f64 - w[0]).powi(2) + (k.y as f64 - w[1]).powi(2)).sqrt();
-                (d, k)
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((d, k)) = best {
-            if d == 0.0
-                && k.size as f64 == w[2]
-                && k.angle as f64 == w[3]
-                && k.octave as f64 == w[5]
-            {
-                exact += 1;
-            }
-            if d < 0.5 && k.octave as f64 == w[5] {
-                near += 1;
-                worst_pos = worst_pos.max(d);
-                let da = (k.angle as f64 - w[3]).abs();
-                worst_ang = worst_ang.max(da.min(360.0 - da));
-            }
+    let mut pairs = Vec::new();
+    for (wi, w) in want.iter().enumerate() {
+        let dist = |k: &sift::SiftKeypoint| {
+            let da = (k.angle as f64 - w[3]).abs();
+            let da = da.min(360.0 - da);
+            let dp = ((k.x as f64 - w[0]).powi(2) + (k.y as f64 - w[1]).powi(2)).sqrt();
+            (dp, da)
+        };
+        let Some((ki, k)) = ours.iter().enumerate().min_by(|a, b| {
+            let (da, db) = (dist(a.1), dist(b.1));
+            (da.0 + da.1).total_cmp(&(db.0 + db.1))
+        }) else {
+            continue;
+        };
+        let (dp, da) = dist(k);
+        if dp == 0.0 && da == 0.0 && k.size as f64 == w[2] && k.octave as f64 == w[5] {
+            exact += 1;
+        }
+        if dp < 0.01 && da < 0.5 && k.octave as f64 == w[5] {
+            near += 1;
+            worst_pos = worst_pos.max(dp);
+            worst_ang = worst_ang.max(da);
+            pairs.push((ki, wi));
         }
     }
+    let f = ryolo::track::gmc::features::FeatureGmc::new(FeatureKind::Sift).features(&small, &m);
+    let Descriptors::Float(d) = &f.desc else {
+        panic!("SIFT gives float descriptors")
+    };
+    let wd = st["desc"].as_array().unwrap();
+    let (mut worst_d, mut same_d) = (0f64, 0);
+    for &(ki, wi) in &pairs {
+        let diff = (0..128)
+            .map(|j| (d[ki][j] as f64 - wd[wi][j].as_f64().unwrap()).abs())
+            .fold(0.0, f64::max);
+        worst_d = worst_d.max(diff);
+        same_d += usize::from(diff == 0.0);
+    }
     eprintln!(
-        "SIFT keypoints frame 160: ours {}, OpenCV {}; bit-identical {exact}; same octave within 0.5 px {near} \
-         (worst position {worst_pos:.2e} px, angle {worst_ang:.2e} deg)",
+        "SIFT keypoints frame 160: ours {}, OpenCV {}; bit-identical {exact}; same octave/layer within 0.01 px \
+         and 0.5 deg {near} (worst position {worst_pos:.2e} px, angle {worst_ang:.2e} deg); descriptors \
+         identical {same_d}, worst element |Δ| {worst_d} (of 0..255)",
         ours.len(),
         want.len()
     );
-    for k in &ours {
-        eprintln!(
-            "  ours {:.4} {:.4} size {:.4} angle {:.3} resp {:.5} oct {:#x}",
-            k.x, k.y, k.size, k.angle, k.response, k.octave
-        );
-    }
-    for w in &want {
-        eprintln!(
-            "  cv   {:.4} {:.4} size {:.4} angle {:.3} resp {:.5} oct {:#x}",
-            w[0], w[1], w[2], w[3], w[4], w[5] as i64
-        );
-    }
+    assert_eq!(ours.len(), want.len());
     assert_eq!(near, want.len());
 }
 
 #[test]
 fn sift_warps_near_opencv_per_frame() {
     let Some(fr) = frames() else { return };
-    let want: Vec<Warp> = reference()["sift_warps"]
+    let r = reference();
+    let want: Vec<Warp> = r["sift_warps"]
         .as_array()
         .unwrap()
         .iter()
         .map(warp)
         .collect();
+    let stats = r["sift_frame_stats"].as_array().unwrap();
     let mut g = FeatureGmc::new(FeatureKind::Sift);
-    let (mut wr, mut wt) = (0f64, 0f64);
+    let (mut wr, mut wt, mut same, mut wr_all, mut wt_all) = (0f64, 0f64, 0, 0f64, 0f64);
+    let mut differing = Vec::new();
     let t0 = std::time::Instant::now();
     for (i, w) in want.iter().enumerate() {
         let a = g.apply(&fr[i], &dets(i));
-        let (r, t) = warp_diff(&a, w);
-        eprintln!(
-            "frame {}: 2×2 {r:.2e} translation {t:.2e} px (ours {a:?} OpenCV {w:?})",
+        let (dr, dt) = warp_diff(&a, w);
+        assert_eq!(
+            a == ryolo::track::gmc::IDENTITY,
+            *w == ryolo::track::gmc::IDENTITY,
+            "frame {}: identity in one only",
             160 + i
         );
-        wr = wr.max(r);
-        wt = wt.max(t);
+        let cv = (
+            stats[i][0].as_u64().unwrap() as usize,
+            stats[i][1].as_u64().unwrap() as usize,
+        );
+        wr_all = wr_all.max(dr);
+        wt_all = wt_all.max(dt);
+        if g.last == cv {
+            same += 1;
+            wr = wr.max(dr);
+            wt = wt.max(dt);
+        } else {
+            differing.push(format!(
+                "frame {}: ours {:?} OpenCV {cv:?} (keypoints, RANSAC pairs): 2×2 {dr:.1e}, translation {dt:.1e} px",
+                160 + i,
+                g.last
+            ));
+        }
     }
     eprintln!(
-        "SIFT warps, {} frames: max |Δ| 2×2 {wr:.2e}, translation {wt:.2e} px ({:.0} ms/frame, test profile)",
-        want.len(),
-        t0.elapsed().as_secs_f64() * 1000.0 / want.len() as f64
+        "SIFT warps, 100 frames: {same} with OpenCV's keypoint and pair counts: max |Δ| 2×2 {wr:.2e}, \
+         translation {wt:.2e} px; over all frames 2×2 {wr_all:.2e}, translation {wt_all:.2e} px ({:.0} ms/frame, \
+         test profile)\n{}",
+        t0.elapsed().as_secs_f64() * 1000.0 / want.len() as f64,
+        differing.join("\n")
+    );
+    // Where the same keypoints are found, they sit within 1.4e-4 px (half resolution) of OpenCV's (stage
+    // test above): a similarity fitted to ~10-20 of them, spread over tens of pixels, turns by at most
+    // ~1e-5; bound 5e-5 on the 2×2 part, and the translation that rotation implies at a lever arm of the
+    // 384-px half frame, ×2 for the full resolution: 5e-5 · 384 · 2 ≈ 4e-2 px.
+    assert!(wr < 5e-5 && wt < 4e-2, "2×2 {wr:.2e} translation {wt:.2e}");
+    // A keypoint found on one side only (a borderline contrast / edge / extremum test in our float
+    // pyramid against OpenCV's fixed-point one) changes the matched set; allow it on a few frames.
+    assert!(
+        same >= 95,
+        "only {same}/100 frames with OpenCV's keypoint counts"
     );
 }

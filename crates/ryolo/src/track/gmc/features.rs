@@ -192,6 +192,8 @@ pub struct FeatureGmc {
     prev: Option<Features>,
     /// Whether a warning was said (once per instance).
     warned: bool,
+    /// The last frame's keypoint count and the point pairs handed to RANSAC (0 when it did not run).
+    pub last: (usize, usize),
 }
 
 impl FeatureGmc {
@@ -201,6 +203,7 @@ impl FeatureGmc {
             kind,
             prev: None,
             warned: false,
+            last: (0, 0),
         }
     }
 
@@ -217,6 +220,7 @@ impl FeatureGmc {
         let small = gray.half();
         let m = mask(small.w, small.h, dets, 2.0);
         let cur = self.features(&small, &m);
+        self.last = (cur.pts.len(), 0);
         let Some(prev) = self.prev.replace(cur) else {
             return IDENTITY;
         };
@@ -229,6 +233,7 @@ impl FeatureGmc {
             self.warn("not enough matching points");
             return IDENTITY;
         }
+        self.last.1 = from.len();
         match estimate_partial(&from, &to, RansacParams::default()) {
             Some((mut h, _)) => {
                 h[0][2] *= 2.0;

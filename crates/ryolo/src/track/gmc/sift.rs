@@ -87,12 +87,16 @@ fn blur(src: &Img, sigma: f64) -> Img {
     let r = (k.len() / 2) as isize;
     let (w, h) = (src.w, src.h);
     let mut tmp = vec![0f32; w * h];
+    let mut pad = vec![0f32; w + 2 * r as usize];
     for y in 0..h {
         let row = &src.d[y * w..(y + 1) * w];
+        for (i, p) in pad.iter_mut().enumerate() {
+            *p = row[reflect101(i as isize - r, w)];
+        }
         for x in 0..w {
             let mut s = 0f32;
-            for (i, kv) in k.iter().enumerate() {
-                s += kv * row[reflect101(x as isize + i as isize - r, w)];
+            for (kv, v) in k.iter().zip(&pad[x..x + k.len()]) {
+                s += kv * v;
             }
             tmp[y * w + x] = s;
         }
