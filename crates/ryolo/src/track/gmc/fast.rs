@@ -92,6 +92,17 @@ pub fn fast9(img: &Gray, threshold: i32) -> Vec<Corner> {
     let mut scores = vec![0i32; w * h];
     for y in 3..h - 3 {
         for x in 3..w - 3 {
+            // Any 9 contiguous circle pixels include two neighbouring compass points (0, 4, 8, 12).
+            let v = img.at(x, y) as i32;
+            let (mut bright, mut dark) = (0, 0);
+            for (dx, dy) in [(0isize, 3isize), (3, 0), (0, -3), (-3, 0)] {
+                let u = img.at((x as isize + dx) as usize, (y as isize + dy) as usize) as i32;
+                bright += i32::from(u > v + threshold);
+                dark += i32::from(u < v - threshold);
+            }
+            if bright < 2 && dark < 2 {
+                continue;
+            }
             let d = diffs(img, x, y);
             if is_corner(&d, threshold) {
                 scores[y * w + x] = score(&d);
