@@ -9,7 +9,8 @@ Writes crates/ryolo/tests/data/gmc_features_reference.json:
 - `orb_stage` (frame 160): the mask rectangle, FAST(20) keypoints after the mask (x, y, response), the keypoints
   ORB keeps (border 31), the 7x7 sigma-2 blur checksums; per frame the FAST and ORB keypoint counts;
 - `sift_stage` (frame 160): the SIFT keypoints (x, y, size, angle, response, octave) and descriptors;
-  `sift_counts`: detected / described keypoints on the first SIFT_FRAMES frames.
+  `sift_counts`: detected / described keypoints on the first SIFT_FRAMES frames;
+- `shift_6_m4`: both methods' warp from frame 200 to itself moved by (+6, -4) px (edges repeated), no boxes.
 """
 import json
 import sys
@@ -123,6 +124,14 @@ def main():
                 "unmasked": len(sift.detect(g, None)),
             }
     out["sift_counts"] = scounts
+
+    # frame 200 and the same frame moved by (+6, -4) px (edge pixels repeated), no boxes
+    a = ff[40]
+    ys = np.clip(np.arange(h) + 4, 0, h - 1)
+    xs = np.clip(np.arange(w) - 6, 0, w - 1)
+    b = a[ys][:, xs]
+    none = [[], []]
+    out["shift_6_m4"] = {m: run([a, b], none, m)[1] for m in ("orb", "sift")}
     dst = ROOT / "crates/ryolo/tests/data/gmc_features_reference.json"
     dst.write_text(json.dumps(out))
     print("wrote", dst, dst.stat().st_size, "bytes;", "orb counts frame 0", counts[0], "sift", scounts[0])
