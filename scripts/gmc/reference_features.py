@@ -8,6 +8,7 @@ Writes crates/ryolo/tests/data/gmc_features_reference.json:
   Ultralytics hands to estimateAffinePartial2D (0 when it is not called);
 - `orb_stage` (frame 160): the mask rectangle, FAST(20) keypoints after the mask (x, y, response), the keypoints
   ORB keeps (border 31), the 7x7 sigma-2 blur checksums; per frame the FAST and ORB keypoint counts;
+- `sift_pyramid` (frame 160): checksums of the bits of SIFT's first two float pyramid images;
 - `sift_stage` (frame 160): the SIFT keypoints (x, y, size, angle, response, octave) and descriptors;
   `sift_counts`: detected / described keypoints on the first SIFT_FRAMES frames;
 - `shift_6_m4`: both methods' warp from frame 200 to itself moved by (+6, -4) px (edges repeated), no boxes.
@@ -117,6 +118,20 @@ def main():
         kp2, desc = sift.compute(g, kp)
         scounts.append([len(kp), len(kp2)])
         if i == 0:
+            # OpenCV SIFT's first pyramid images as cv2 computes them on float images (upsample 2x linear,
+            # blur to sigma 1.6; then the first layer step): checksums of the float32 values
+            base = cv2.resize(g.astype(np.float32), (g.shape[1] * 2, g.shape[0] * 2), interpolation=cv2.INTER_LINEAR)
+            f = np.float32  # OpenCV: sqrtf(max(sigma*sigma - 0.5*0.5*4, 0.01f)) in float
+            s0 = float(np.sqrt(max(f(1.6) * f(1.6) - f(0.5) * f(0.5) * f(4), f(0.01))))
+            base = cv2.GaussianBlur(base, (0, 0), s0, sigmaY=s0)
+            k = 2 ** (1 / 3)
+            s1 = float(np.sqrt((1.6 * k) ** 2 - 1.6 ** 2))
+            lay1 = cv2.GaussianBlur(base, (0, 0), s1, sigmaY=s1)
+            fsum = lambda a: wsum(np.ascontiguousarray(a).view(np.uint32))  # exact: weighted sum of the bits
+            out["sift_pyramid"] = {"base_sum": fsum(base), "base_first": [repr(float(v)) for v in base[0, :8]],
+                                   "base_mid": [repr(float(v)) for v in base[200, 300:308]],
+                                   "layer1_sum": fsum(lay1),
+                                   "layer1_mid": [repr(float(v)) for v in lay1[200, 300:308]]}
             out["sift_stage"] = {
                 "keypoints": [[k.pt[0], k.pt[1], k.size, k.angle, k.response, k.octave] for k in kp2],
                 "desc_sums": desc.sum(axis=1).astype(float).tolist(),

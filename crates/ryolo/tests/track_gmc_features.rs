@@ -282,11 +282,22 @@ fn botsort_with_our_orb_gives_the_ids_of_opencvs_warps() {
 
 #[test]
 fn botsort_with_our_sift_gives_the_ids_of_opencvs_warps() {
-    if frames().is_none() {
-        return;
-    }
-    let (same, _, all) = botsort_ids_ours_vs_replay("sift", FeatureKind::Sift, "sift_warps");
-    assert!(all && same == 100);
+    let Some(fr) = frames() else { return };
+    // Our SIFT warps (computed once for this and the per-frame test; the tracker → GMC box path is the
+    // live one of the ORB test) against OpenCV's, both replayed through the same BoT-SORT.
+    let ours: Vec<Warp> = our_sift_warps(fr).iter().map(|(w, _)| *w).collect();
+    let want: Vec<Warp> = reference()["sift_warps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(warp)
+        .collect();
+    let a = botsort_ids("sift", Box::new(ReplayGmc::new(ours)));
+    let b = botsort_ids("sift", Box::new(ReplayGmc::new(want)));
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    let rows: usize = a.iter().map(Vec::len).sum();
+    eprintln!("BoT-SORT sift: {same}/100 frames with the ids/idx of OpenCV's warps, {rows} rows");
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -376,7 +387,15 @@ fn sift_keypoints_near_opencv_on_the_first_frame() {
             continue;
         };
         let (dp, da) = dist(k);
-        if dp == 0.0 && da == 0.0 && k.size as f64 == w[2] && k.octave as f64 == w[5] {
+        // f32 fields compared as f32 (the JSON's decimal may come back 1 ulp off in f64)
+        let same_f32 = |a: f32, b: f64| a == b as f32;
+        if same_f32(k.x, w[0])
+            && same_f32(k.y, w[1])
+            && same_f32(k.size, w[2])
+            && same_f32(k.angle, w[3])
+            && same_f32(k.response, w[4])
+            && k.octave as f64 == w[5]
+        {
             exact += 1;
         }
         if dp < 0.01 && da < 0.5 && k.octave as f64 == w[5] {
@@ -416,6 +435,19 @@ fn sift_keypoints_near_opencv_on_the_first_frame() {
     );
 }
 
+/// Our SIFT GMC's warps and `last` stats on the 100 frames with the stored boxes (computed once: the
+/// per-frame and the BoT-SORT tests share them).
+fn our_sift_warps(fr: &[image::RgbImage]) -> &'static Vec<(Warp, (usize, usize))> {
+    static W: OnceLock<Vec<(Warp, (usize, usize))>> = OnceLock::new();
+    W.get_or_init(|| {
+        let mut g = FeatureGmc::new(FeatureKind::Sift);
+        fr.iter()
+            .enumerate()
+            .map(|(i, f)| (g.apply(f, &dets(i)), g.last))
+            .collect()
+    })
+}
+
 #[test]
 fn sift_warps_near_opencv_per_frame() {
     let Some(fr) = frames() else { return };
@@ -427,12 +459,12 @@ fn sift_warps_near_opencv_per_frame() {
         .map(warp)
         .collect();
     let stats = r["sift_frame_stats"].as_array().unwrap();
-    let mut g = FeatureGmc::new(FeatureKind::Sift);
+    let t0 = std::time::Instant::now();
+    let ours = our_sift_warps(fr);
     let (mut wr, mut wt, mut same, mut wr_all, mut wt_all) = (0f64, 0f64, 0, 0f64, 0f64);
     let mut differing = Vec::new();
-    let t0 = std::time::Instant::now();
-    for (i, w) in want.iter().enumerate() {
-        let a = g.apply(&fr[i], &dets(i));
+    for (i, (w, (a, last))) in want.iter().zip(ours).enumerate() {
+        let a = *a;
         let (dr, dt) = warp_diff(&a, w);
         assert_eq!(
             a == ryolo::track::gmc::IDENTITY,
@@ -446,7 +478,7 @@ fn sift_warps_near_opencv_per_frame() {
         );
         wr_all = wr_all.max(dr);
         wt_all = wt_all.max(dt);
-        if g.last == cv {
+        if *last == cv {
             same += 1;
             wr = wr.max(dr);
             wt = wt.max(dt);
@@ -454,7 +486,7 @@ fn sift_warps_near_opencv_per_frame() {
             differing.push(format!(
                 "frame {}: ours {:?} OpenCV {cv:?} (keypoints, RANSAC pairs): 2×2 {dr:.1e}, translation {dt:.1e} px",
                 160 + i,
-                g.last
+                last
             ));
         }
     }
@@ -465,17 +497,13 @@ fn sift_warps_near_opencv_per_frame() {
         t0.elapsed().as_secs_f64() * 1000.0 / want.len() as f64,
         differing.join("\n")
     );
-    // Where the same keypoints are found, they sit within 1.4e-4 px (half resolution) of OpenCV's (stage
-    // test above): a similarity fitted to ~10-20 of them, spread over tens of pixels, turns by at most
-    // ~1e-5; bound 5e-5 on the 2×2 part, and the translation that rotation implies at a lever arm of the
-    // 384-px half frame, ×2 for the full resolution: 5e-5 · 384 · 2 ≈ 4e-2 px.
-    assert!(wr < 5e-5 && wt < 4e-2, "2×2 {wr:.2e} translation {wt:.2e}");
-    // A keypoint found on one side only (a borderline contrast / edge / extremum test in our float
-    // pyramid against OpenCV's fixed-point one) changes the matched set; allow it on a few frames.
-    assert!(
-        same >= 95,
-        "only {same}/100 frames with OpenCV's keypoint counts"
-    );
+    // Same keypoints (counts on every frame; positions equal as f32 and descriptors equal on the stage
+    // frame) and so the same matches: what is left is orientation last bits (a descriptor element may
+    // move by 1 on some frame) and the Levenberg–Marquardt refinement, OpenCV's solver against ours.
+    // Measured 1.0e-7 (2×2) and 5.7e-5 px (translation) over 99 non-identity warps, larger than ORB's
+    // 1.5e-5 px over 32 (same refinement, more and worse-conditioned frames); bounds 1e-6 and 1e-4 px.
+    assert_eq!(same, 100, "frames with OpenCV's keypoint and pair counts");
+    assert!(wr < 1e-6 && wt < 1e-4, "2×2 {wr:.2e} translation {wt:.2e}");
 }
 
 /// `img` moved by `(dx, dy)` whole pixels (edge pixels repeated).
@@ -517,7 +545,7 @@ fn feature_gmc_recovers_a_known_shift() {
             assert!(dr == 0.0 && dt == 0.0 && w == cv, "{w:?}");
         } else {
             assert!(dr < 1e-3 && dt < 0.1, "{w:?}");
-            assert!(cr < 5e-5 && ct < 4e-2, "{w:?} vs {cv:?}");
+            assert!(cr < 1e-6 && ct < 1e-4, "{w:?} vs {cv:?}");
         }
     }
 }
@@ -560,4 +588,50 @@ fn tiny_blank_and_resized_frames_give_a_warp_without_panicking() {
         }
         g.reset();
     }
+}
+
+/// `sum(bits_i · (i % 9973 + 1))` over the f32 values (an exact checksum, as the generator's).
+fn bits_wsum(v: &[f32]) -> i64 {
+    v.iter()
+        .enumerate()
+        .map(|(i, x)| x.to_bits() as i64 * (i as i64 % 9973 + 1))
+        .sum()
+}
+
+#[test]
+fn sift_pyramid_equals_opencv_float_blur() {
+    if frames().is_none() {
+        return;
+    }
+    let st = &reference()["sift_pyramid"];
+    let (small, _) = small_and_mask(0);
+    let (w, _, base) = sift::initial_image(&small);
+    let vals = |key: &str| -> Vec<f32> {
+        st[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().parse::<f64>().unwrap() as f32)
+            .collect()
+    };
+    assert_eq!(base[..8].to_vec(), vals("base_first"));
+    assert_eq!(
+        base[200 * w + 300..200 * w + 308].to_vec(),
+        vals("base_mid")
+    );
+    assert_eq!(
+        bits_wsum(&base),
+        st["base_sum"].as_i64().unwrap(),
+        "initial image"
+    );
+    let l1 = sift::second_layer(&small);
+    assert_eq!(
+        l1[200 * w + 300..200 * w + 308].to_vec(),
+        vals("layer1_mid")
+    );
+    assert_eq!(
+        bits_wsum(&l1),
+        st["layer1_sum"].as_i64().unwrap(),
+        "first layer step"
+    );
 }

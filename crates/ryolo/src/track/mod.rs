@@ -44,7 +44,7 @@ impl Tracker {
     }
 
     /// A new motion-compensation instance for a tracker of `cfg` (none for ByteTrack, which ignores it);
-    /// `warn`: name an unimplemented method.
+    /// `warn` is kept for callers (every `gmc_method` is implemented, none warns).
     pub fn own_gmc(cfg: &TrackerConfig, warn: bool) -> Option<Box<dyn Gmc>> {
         match (cfg.tracker_type, warn) {
             (TrackerType::ByteTrack, _) => None,

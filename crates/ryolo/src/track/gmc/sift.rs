@@ -1,5 +1,5 @@
 //! OpenCV's SIFT keypoints and descriptors (`cv2.SIFT_create(nOctaveLayers=3, contrastThreshold=0.02,
-//! edgeThreshold=20)`, detect with a mask then compute), in single-precision floating point.
+//! edgeThreshold=20)`, detect with a mask then compute), in OpenCV's single-precision arithmetic.
 
 use super::features::{Descriptors, Features};
 use super::gray::{reflect101, Gray};
@@ -70,44 +70,66 @@ pub fn l2(a: &[f32; 128], b: &[f32; 128]) -> f32 {
         .sqrt()
 }
 
-/// `getGaussianKernel(ksize, sigma)` with OpenCV's size rule for float images (`round(8σ + 1) | 1`).
+/// `getGaussianKernel(ksize, sigma, CV_32F)` with OpenCV's size rule for float images (`round(8σ + 1) | 1`):
+/// taps `exp(−0.5/σ² · x²)` in double, times the reciprocal of their sum, stored as f32.
 fn gauss_kernel(sigma: f64) -> Vec<f32> {
-    let n = (((sigma * 8.0 + 1.0).round_ties_even() as usize) | 1).max(1);
-    let c = (n as f64 - 1.0) / 2.0;
+    let n = ((sigma * 8.0 + 1.0).round_ties_even() as usize) | 1;
+    let scale2 = -0.5 / (sigma * sigma);
+    let c = (n as f64 - 1.0) * 0.5;
     let k: Vec<f64> = (0..n)
-        .map(|i| (-(i as f64 - c).powi(2) / (2.0 * sigma * sigma)).exp())
+        .map(|i| {
+            let x = i as f64 - c;
+            (scale2 * x * x).exp()
+        })
         .collect();
-    let s: f64 = k.iter().sum();
-    k.iter().map(|v| (v / s) as f32).collect()
+    let inv = 1.0 / k.iter().sum::<f64>();
+    k.iter().map(|v| (v * inv) as f32).collect()
 }
 
-/// Separable Gaussian blur of `sigma` (border reflect-101), in f32.
+/// `a · b + c` rounded once to f32 (a fused multiply-add: the f64 product of two f32 is exact).
+#[inline]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    (a as f64 * b as f64 + c as f64) as f32
+}
+
+/// Separable Gaussian blur of `sigma` (border reflect-101) in f32, in OpenCV's order of operations (its
+/// float row filter accumulates the taps left to right with fused multiply-adds; its symmetric column
+/// filter starts from the centre tap and adds the pairs `k·(above + below)` nearest first): equal to
+/// `cv2.GaussianBlur` on float images, checked by scripts/gmc/reference_features.py's stage numbers.
 fn blur(src: &Img, sigma: f64) -> Img {
     let k = gauss_kernel(sigma);
-    let r = (k.len() / 2) as isize;
+    let r = k.len() / 2;
     let (w, h) = (src.w, src.h);
     let mut tmp = vec![0f32; w * h];
-    let mut pad = vec![0f32; w + 2 * r as usize];
+    let mut pad = vec![0f32; w + 2 * r];
     for y in 0..h {
         let row = &src.d[y * w..(y + 1) * w];
         for (i, p) in pad.iter_mut().enumerate() {
-            *p = row[reflect101(i as isize - r, w)];
+            *p = row[reflect101(i as isize - r as isize, w)];
         }
         for x in 0..w {
             let mut s = 0f32;
             for (kv, v) in k.iter().zip(&pad[x..x + k.len()]) {
-                s += kv * v;
+                s = fma(*v, *kv, s);
             }
             tmp[y * w + x] = s;
         }
     }
     let mut d = vec![0f32; w * h];
     for y in 0..h {
-        for (i, kv) in k.iter().enumerate() {
-            let sy = reflect101(y as isize + i as isize - r, h);
-            let (src_row, dst_row) = (&tmp[sy * w..(sy + 1) * w], &mut d[y * w..(y + 1) * w]);
+        let dst_row = &mut d[y * w..(y + 1) * w];
+        let mid = &tmp[y * w..(y + 1) * w];
+        for x in 0..w {
+            dst_row[x] = mid[x] * k[r];
+        }
+        for j in 1..=r {
+            let (ya, yb) = (
+                reflect101(y as isize - j as isize, h),
+                reflect101(y as isize + j as isize, h),
+            );
+            let (ra, rb) = (&tmp[ya * w..(ya + 1) * w], &tmp[yb * w..(yb + 1) * w]);
             for x in 0..w {
-                dst_row[x] += kv * src_row[x];
+                dst_row[x] = fma(ra[x] + rb[x], k[r - j], dst_row[x]);
             }
         }
     }
@@ -156,6 +178,19 @@ fn halve_nearest(src: &Img) -> Img {
         }
     }
     Img { w, h, d }
+}
+
+/// The first pyramid image for a doubled input (upsampled 2×, blurred to σ 1.6): `(w, h, values)`, for
+/// stage checks.
+pub fn initial_image(img: &Gray) -> (usize, usize, Vec<f32>) {
+    let p = gaussian_pyramid(img, -1, 1);
+    (p[1].w, p[1].h, p[0].d.clone())
+}
+
+/// The second image of the first octave (the initial image blurred by the first layer step), for stage
+/// checks.
+pub fn second_layer(img: &Gray) -> Vec<f32> {
+    gaussian_pyramid(img, -1, 1).swap_remove(1).d
 }
 
 /// The Gaussian pyramid (`LAYERS + 3` images per octave) from octave `first` (−1: doubled input).
@@ -282,7 +317,7 @@ fn orientation_hist(
     (hist, max)
 }
 
-/// Solves the 3×3 system `h · x = b` by LU without pivoting (OpenCV's `solve_LU`).
+/// Solves the 3×3 system `m · x = v` by LU without pivoting, in f32 (OpenCV SIFT's `solve_LU`).
 fn solve3(m: [[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
     let (u00, u01, u02) = (m[0][0], m[0][1], m[0][2]);
     let l10 = m[1][0] / u00;
@@ -439,8 +474,9 @@ fn detect(img: &Gray) -> (Vec<SiftKeypoint>, Vec<Img>) {
             })
         })
         .collect();
-    // OpenCV 5's fixed-point DoG threshold: floor(0.5 · contrast / layers · 255 · 256) / 256 gray levels.
-    let threshold = (0.5 * CONTRAST as f64 / LAYERS as f64 * 255.0 * 256.0).floor() as f32 / 256.0;
+    // OpenCV's pre-filter `|v| > floor(0.5 · contrast / layers · 255)` on the float DoG (0 here: every
+    // non-zero extremum goes on to the refinement's contrast test).
+    let threshold = (0.5 * CONTRAST as f64 / LAYERS as f64 * 255.0).floor() as f32;
     let mut kps = Vec::new();
     for o in 0..octaves {
         for i in 1..=LAYERS {
