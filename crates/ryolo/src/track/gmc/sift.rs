@@ -107,20 +107,20 @@ fn blur(src: &Img, sigma: f64) -> Img {
         for (i, p) in pad.iter_mut().enumerate() {
             *p = row[reflect101(i as isize - r as isize, w)];
         }
-        for x in 0..w {
-            let mut s = 0f32;
-            for (kv, v) in k.iter().zip(&pad[x..x + k.len()]) {
-                s = fma(*v, *kv, s);
+        // taps outer, pixels inner: per pixel the same sequence of fused steps, in a loop that vectorises
+        let out = &mut tmp[y * w..(y + 1) * w];
+        for (j, &kv) in k.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(&pad[j..j + w]) {
+                *o = fma(v, kv, *o);
             }
-            tmp[y * w + x] = s;
         }
     }
     let mut d = vec![0f32; w * h];
     for y in 0..h {
         let dst_row = &mut d[y * w..(y + 1) * w];
         let mid = &tmp[y * w..(y + 1) * w];
-        for x in 0..w {
-            dst_row[x] = mid[x] * k[r];
+        for (o, &m) in dst_row.iter_mut().zip(mid) {
+            *o = m * k[r];
         }
         for j in 1..=r {
             let (ya, yb) = (
@@ -128,8 +128,9 @@ fn blur(src: &Img, sigma: f64) -> Img {
                 reflect101(y as isize + j as isize, h),
             );
             let (ra, rb) = (&tmp[ya * w..(ya + 1) * w], &tmp[yb * w..(yb + 1) * w]);
-            for x in 0..w {
-                dst_row[x] = fma(ra[x] + rb[x], k[r - j], dst_row[x]);
+            let kv = k[r - j];
+            for ((o, &a), &b) in dst_row.iter_mut().zip(ra).zip(rb) {
+                *o = fma(a + b, kv, *o);
             }
         }
     }
