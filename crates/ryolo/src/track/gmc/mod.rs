@@ -10,6 +10,7 @@ pub mod lk;
 pub mod orb;
 pub mod orb_pattern;
 pub mod sift;
+pub mod sift_pyramid;
 pub mod sparse;
 
 pub use ecc::Ecc;
