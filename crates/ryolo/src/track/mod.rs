@@ -38,14 +38,13 @@ pub enum Tracker {
 }
 
 impl Tracker {
-    /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names (orb and sift
-    /// are not implemented: a warning says so and the tracker runs without compensation).
+    /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names.
     pub fn new(cfg: &TrackerConfig) -> Result<Self> {
         Self::with_gmc(cfg, Self::own_gmc(cfg, true))
     }
 
     /// A new motion-compensation instance for a tracker of `cfg` (none for ByteTrack, which ignores it);
-    /// `warn`: name an unimplemented method.
+    /// `warn` is kept for callers (every `gmc_method` is implemented, none warns).
     pub fn own_gmc(cfg: &TrackerConfig, warn: bool) -> Option<Box<dyn Gmc>> {
         match (cfg.tracker_type, warn) {
             (TrackerType::ByteTrack, _) => None,

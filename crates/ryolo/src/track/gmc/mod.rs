@@ -3,11 +3,18 @@
 pub mod affine;
 pub mod corners;
 pub mod ecc;
+pub mod fast;
+pub mod features;
 pub mod gray;
 pub mod lk;
+pub mod orb;
+pub mod orb_pattern;
+pub mod sift;
+pub mod sift_pyramid;
 pub mod sparse;
 
 pub use ecc::Ecc;
+pub use features::{FeatureGmc, FeatureKind};
 pub use sparse::SparseOptFlow;
 
 use super::config::GmcMethod;
@@ -55,32 +62,23 @@ impl Gmc for ReplayGmc {
     }
 }
 
-/// The motion compensation `method` names (`None` for `none`); orb and sift, not implemented yet, are
-/// named in a warning and the tracker runs without compensation.
+/// The motion compensation `method` names (`None` for `none`).
 pub fn build(method: GmcMethod) -> Option<Box<dyn Gmc>> {
     build_with(method, true)
 }
 
-/// [`build`] without the warning (for the further trackers of a run, once it was said).
+/// [`build`] for the further trackers of a run (kept for callers; no method warns any more).
 pub fn build_quiet(method: GmcMethod) -> Option<Box<dyn Gmc>> {
     build_with(method, false)
 }
 
-/// [`build`], warning about unimplemented methods when `warn`.
-fn build_with(method: GmcMethod, warn: bool) -> Option<Box<dyn Gmc>> {
+/// [`build`] (`_warn` is kept for callers; every method is implemented).
+fn build_with(method: GmcMethod, _warn: bool) -> Option<Box<dyn Gmc>> {
     match method {
         GmcMethod::None => None,
         GmcMethod::SparseOptFlow => Some(Box::new(SparseOptFlow::new())),
         GmcMethod::Ecc => Some(Box::new(Ecc::new())),
-        GmcMethod::Orb | GmcMethod::Sift => {
-            if warn {
-                eprintln!(
-                    "WARNING: tracker gmc_method {} is not implemented yet (orb and sift are not; sparseOptFlow, \
-                     ecc and none are); tracking without camera-motion compensation",
-                    if method == GmcMethod::Orb { "orb" } else { "sift" }
-                );
-            }
-            None
-        }
+        GmcMethod::Orb => Some(Box::new(FeatureGmc::new(FeatureKind::Orb))),
+        GmcMethod::Sift => Some(Box::new(FeatureGmc::new(FeatureKind::Sift))),
     }
 }
