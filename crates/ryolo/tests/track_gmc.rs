@@ -522,24 +522,6 @@ fn ecc_warps_near_opencv_on_video_frames() {
     assert!(wr < 1e-7 && wt < 1e-4, "2×2 {wr:.2e} translation {wt:.2e}");
 }
 
-/// CPU seconds this process has used (user + system, from /proc; 0 where unavailable).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Run alone (`-- --ignored --nocapture timing`): the CPU figure is the whole process's.
 #[test]
 #[ignore = "timing, run alone"]
@@ -547,7 +529,7 @@ fn timing_of_our_sparse_gmc() {
     let Some(fr) = frames() else { return };
     for run in 0..3 {
         let mut g = SparseOptFlow::new();
-        let (t, c) = (std::time::Instant::now(), cpu_seconds());
+        let (t, c) = (std::time::Instant::now(), common::cpu_seconds());
         for f in fr {
             std::hint::black_box(g.apply(f, &[]));
         }
@@ -555,7 +537,7 @@ fn timing_of_our_sparse_gmc() {
         eprintln!(
             "run {run}: sparseOptFlow {:.2} ms/frame wall, {:.2} ms/frame CPU (load {})",
             t.elapsed().as_secs_f64() * 10.0,
-            (cpu_seconds() - c) * 10.0,
+            (common::cpu_seconds() - c) * 10.0,
             load.trim()
         );
     }

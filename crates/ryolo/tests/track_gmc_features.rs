@@ -315,24 +315,6 @@ fn orb_pattern_and_border() {
     let _ = sift::l2(&[0.0; 128], &[0.0; 128]);
 }
 
-/// CPU seconds this process has used (user + system, from /proc; 0 where unavailable).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Run alone (`-- --ignored --nocapture timing`): the CPU figure is the whole process's.
 #[test]
 #[ignore = "timing, run alone"]
@@ -342,7 +324,7 @@ fn timing_of_our_feature_gmc() {
     for (kind, name) in [(FeatureKind::Orb, "orb"), (FeatureKind::Sift, "sift")] {
         for run in 0..3 {
             let mut g = FeatureGmc::new(kind);
-            let (t, c) = (std::time::Instant::now(), cpu_seconds());
+            let (t, c) = (std::time::Instant::now(), common::cpu_seconds());
             for (f, d) in fr.iter().zip(&ds) {
                 std::hint::black_box(g.apply(f, d));
             }
@@ -350,7 +332,7 @@ fn timing_of_our_feature_gmc() {
             eprintln!(
                 "run {run}: {name} {:.2} ms/frame wall, {:.2} ms/frame CPU (load {})",
                 t.elapsed().as_secs_f64() * 1000.0 / fr.len() as f64,
-                (cpu_seconds() - c) * 1000.0 / fr.len() as f64,
+                (common::cpu_seconds() - c) * 1000.0 / fr.len() as f64,
                 load.trim()
             );
         }

@@ -282,3 +282,21 @@ pub fn on_engine(
     model.fuse();
     select(model, Path::new("test-model"), engine, Needs::Nothing).unwrap()
 }
+
+/// CPU seconds this process has used (user + system, from /proc; 0 where unavailable).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
