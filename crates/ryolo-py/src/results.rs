@@ -7,7 +7,8 @@ use numpy::ndarray::Array3;
 use numpy::{IntoPyArray, PyArray3};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use ryolo::engine::predict::{annotate, txt_rows, Prediction, SaveOptions};
+use ryolo::engine::predict::pose::KptStyle;
+use ryolo::engine::predict::{annotate_styled, txt_rows, Prediction, SaveOptions};
 use std::path::PathBuf;
 
 /// The result of one image or video frame.
@@ -47,8 +48,10 @@ impl Results {
     }
 
     /// The annotated image (RGB).
-    fn annotated(&self, o: &SaveOptions) -> image::RgbImage {
-        with_p(&self.p, |p| annotate(p, &self.img, &self.pred, o))
+    fn annotated(&self, o: &SaveOptions, kpt: KptStyle) -> image::RgbImage {
+        with_p(&self.p, |p| {
+            annotate_styled(p, &self.img, &self.pred, o, kpt)
+        })
     }
 
     /// Ultralytics' `summary()` rows as JSON values.
@@ -207,8 +210,9 @@ impl Results {
     }
 
     /// The annotated image, HxWx3 uint8 BGR (as Ultralytics). `conf`, `labels`, `boxes`,
-    /// `line_width` as Ultralytics; `save=True` also writes it to `filename`.
-    #[pyo3(signature = (conf=true, line_width=None, labels=true, boxes=true, save=false, filename=None, **kwargs))]
+    /// `line_width`, `kpt_radius` (None: the line width), `kpt_line` as Ultralytics; `save=True`
+    /// also writes it to `filename`.
+    #[pyo3(signature = (conf=true, line_width=None, labels=true, boxes=true, save=false, filename=None, kpt_radius=Some(5), kpt_line=true, **kwargs))]
     #[allow(clippy::too_many_arguments)]
     fn plot<'py>(
         &self,
@@ -219,10 +223,13 @@ impl Results {
         boxes: bool,
         save: bool,
         filename: Option<PathBuf>,
+        kpt_radius: Option<i64>,
+        kpt_line: bool,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyArray3<u8>>> {
         warn_unused("plot", kwargs);
-        let img = self.render(py, conf, line_width, labels, boxes)?;
+        let kpt = kpt_style(kpt_radius, kpt_line)?;
+        let img = self.render(py, conf, line_width, labels, boxes, kpt)?;
         if save {
             self.write(&img, filename)?;
         }
@@ -230,8 +237,8 @@ impl Results {
     }
 
     /// Writes the annotated image to `filename` (default `results_<name>`); returns the path.
-    /// Takes `plot()`'s `conf`, `line_width`, `labels`, `boxes`.
-    #[pyo3(signature = (filename=None, conf=true, line_width=None, labels=true, boxes=true, **kwargs))]
+    /// Takes `plot()`'s `conf`, `line_width`, `labels`, `boxes`, `kpt_radius`, `kpt_line`.
+    #[pyo3(signature = (filename=None, conf=true, line_width=None, labels=true, boxes=true, kpt_radius=Some(5), kpt_line=true, **kwargs))]
     #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
@@ -241,10 +248,13 @@ impl Results {
         line_width: Option<f64>,
         labels: bool,
         boxes: bool,
+        kpt_radius: Option<i64>,
+        kpt_line: bool,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<String> {
         warn_unused("save", kwargs);
-        let img = self.render(py, conf, line_width, labels, boxes)?;
+        let kpt = kpt_style(kpt_radius, kpt_line)?;
+        let img = self.render(py, conf, line_width, labels, boxes, kpt)?;
         self.write(&img, filename)
     }
 
@@ -358,6 +368,7 @@ impl Results {
         line_width: Option<f64>,
         labels: bool,
         boxes: bool,
+        kpt: KptStyle,
     ) -> PyResult<image::RgbImage> {
         let o = SaveOptions {
             dir: PathBuf::new(),
@@ -370,7 +381,7 @@ impl Results {
             show_boxes: boxes,
             line_width: line_width.map(|v| v.max(1.0) as u32),
         };
-        py.allow_threads(|| crate::errors::guard(|| Ok(self.annotated(&o))))
+        py.allow_threads(|| crate::errors::guard(|| Ok(self.annotated(&o, kpt))))
             .map_err(crate::errors::to_py)
     }
 
@@ -386,6 +397,23 @@ impl Results {
         })?;
         Ok(f.to_string_lossy().into_owned())
     }
+}
+
+/// `kpt_radius` / `kpt_line` of `plot`/`save` as a drawing style; a negative radius is an error
+/// (OpenCV rejects it too).
+fn kpt_style(kpt_radius: Option<i64>, kpt_line: bool) -> PyResult<KptStyle> {
+    let radius = match kpt_radius {
+        Some(r) if !(0..=i32::MAX as i64).contains(&r) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "kpt_radius={r}: must be a non-negative number of pixels (or None for the line width)"
+            )))
+        }
+        r => r.map(|r| r as u32),
+    };
+    Ok(KptStyle {
+        radius,
+        line: kpt_line,
+    })
 }
 
 /// Names the keywords of `plot`/`save` that ryolo does not draw with.

@@ -2,7 +2,8 @@
 //! yolo11n-pose fixture exported static (1x3x320x320) gives `output0 (1, 56, 2100)` (boxes, person
 //! probability, 17 decoded keypoints `x y v`) equal to our libtorch fused forward and to
 //! Ultralytics' fused output, with the interface and metadata of `onnx_interface.json` (incl.
-//! `kpt_shape` and `kpt_names`); the pose predict path runs the exported file end to end.
+//! `kpt_shape` and `kpt_names`), its opset, IR version and node-type counts; the pose predict path
+//! runs the exported file end to end.
 
 mod common;
 use ryolo::engine::onnx::OnnxModel;
@@ -53,6 +54,54 @@ fn static_pose_export_matches_torch_and_ultralytics() {
         serde_json::from_str(&std::fs::read_to_string(fx.join("onnx_interface.json")).unwrap())
             .unwrap();
     let g = p.graph.as_ref().unwrap();
+    // Opset and IR version as Ultralytics' file.
+    let opsets: Vec<(&str, i64)> = p
+        .opset_import
+        .iter()
+        .map(|o| (o.domain.as_str(), o.version))
+        .collect();
+    assert_eq!(opsets, [("", want["opset"].as_i64().unwrap())], "opset");
+    assert_eq!(
+        p.ir_version,
+        want["ir_version"].as_i64().unwrap(),
+        "IR version"
+    );
+    // Node types: the network's own operators match Ultralytics' counts; our DFL expectation is
+    // Mul + ReduceSum where theirs is a 1x1 Conv. Constant / Identity / Gather are artefacts of
+    // torch's exporter (ours keeps constants as initializers), and the decode arithmetic (Div,
+    // Reshape, Slice, Split, Sub, Transpose) is written differently for the same values, which
+    // the output comparison below checks.
+    let count = |op: &str| g.node.iter().filter(|n| n.op_type == op).count() as i64;
+    let theirs = |op: &str| want["node_types"][op].as_i64().unwrap_or(0);
+    let mut ours = std::collections::BTreeMap::new();
+    for n in &g.node {
+        *ours.entry(n.op_type.as_str()).or_insert(0) += 1;
+    }
+    println!(
+        "node types: ours {ours:?}\n  Ultralytics {}",
+        want["node_types"]
+    );
+    for op in [
+        "Add", "Concat", "MaxPool", "Resize", "MatMul", "Softmax", "Sigmoid", "Shape",
+    ] {
+        assert_eq!(count(op), theirs(op), "{op} nodes");
+    }
+    assert_eq!(
+        count("Conv"),
+        theirs("Conv") - 1,
+        "Conv nodes (theirs: + the DFL conv)"
+    );
+    assert_eq!(
+        count("Mul"),
+        theirs("Mul") + 1,
+        "Mul nodes (ours: + the DFL expectation)"
+    );
+    assert_eq!(
+        (count("ReduceSum"), theirs("ReduceSum")),
+        (1, 0),
+        "ReduceSum (our DFL)"
+    );
+    assert_eq!(count("BatchNormalization"), 0);
     assert_eq!(g.output.len(), 1);
     assert_eq!(g.output[0].name, "output0");
     for key in [

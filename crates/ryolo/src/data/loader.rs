@@ -199,6 +199,19 @@ fn rng_for(seed: u64, epoch: usize, index: usize, stream: u64) -> rand::rngs::Sm
     rand::rngs::SmallRng::seed_from_u64(h)
 }
 
+/// Ultralytics' warning (v8_transforms) when keypoint labels without `flip_idx` meet
+/// `fliplr > 0` or `flipud > 0`: both flips are then disabled. None when flips may run.
+pub fn flip_idx_warning(
+    keypoints: bool,
+    flip_idx: Option<&[usize]>,
+    aug: &AugConfig,
+) -> Option<&'static str> {
+    (keypoints && flip_idx.is_none_or(|f| f.is_empty()) && (aug.fliplr > 0.0 || aug.flipud > 0.0))
+        .then_some(
+        "No 'flip_idx' array defined in data.yaml, disabling 'fliplr' and 'flipud' augmentations.",
+    )
+}
+
 /// One rect batch: dataset indices and the `(h, w)` canvas they share.
 pub type RectBatch = (Vec<usize>, (usize, usize));
 
@@ -280,8 +293,12 @@ impl TrainDataset {
     }
 
     /// The keypoint order after a flip (data.yaml `flip_idx`). Without one, a keypoint dataset is
-    /// not flipped (Ultralytics' warning); one of the wrong length is an error.
+    /// not flipped (Ultralytics' warning when `fliplr` or `flipud` > 0); one of the wrong length is
+    /// an error.
     pub fn with_flip_idx(mut self, flip_idx: Option<Vec<usize>>) -> Result<Self> {
+        let flip_idx = flip_idx.filter(|f| !f.is_empty());
+        // Pose entries carry `Some` keypoints even for background images.
+        let keypoints = self.entries.iter().any(|e| e.keypoints.is_some());
         let nkpt = self
             .entries
             .iter()
@@ -289,16 +306,15 @@ impl TrainDataset {
             .flatten()
             .map(Vec::len)
             .max();
-        match (&flip_idx, nkpt) {
-            (Some(idx), Some(n)) if idx.len() != n || idx.iter().any(|&i| i >= n) => {
+        if let (Some(idx), Some(n)) = (&flip_idx, nkpt) {
+            if idx.len() != n || idx.iter().any(|&i| i >= n) {
                 anyhow::bail!("flip_idx {idx:?} does not list the {n} keypoints of the labels")
             }
-            (None, Some(_)) if self.aug.fliplr > 0.0 || self.aug.flipud > 0.0 => println!(
-                "WARNING No 'flip_idx' array defined in data.yaml, disabling 'fliplr' and 'flipud' augmentations."
-            ),
-            _ => {}
         }
-        self.flips_ok = flip_idx.is_some() || nkpt.is_none();
+        if let Some(w) = flip_idx_warning(keypoints, flip_idx.as_deref(), &self.aug) {
+            println!("WARNING {w}");
+        }
+        self.flips_ok = flip_idx.is_some() || !keypoints;
         self.flip_idx = flip_idx;
         Ok(self)
     }

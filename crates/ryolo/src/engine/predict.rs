@@ -24,7 +24,9 @@ pub mod track;
 pub use crate::data::image::{into_rgb8, load_dynamic, load_image};
 pub use classify::Probs;
 pub use mode::{predictor, run, save_options};
-pub use save::{annotate, save_labels_and_crops, save_prediction, txt_rows, SaveOptions};
+pub use save::{
+    annotate, annotate_styled, save_labels_and_crops, save_prediction, txt_rows, SaveOptions,
+};
 pub use segment::Masks;
 pub use source::expand_source;
 

@@ -14,6 +14,7 @@ mod state;
 
 pub use config::{freeze_prefixes, Cache, TrainConfig};
 pub use report::{Callbacks, EpochReport, ResultsCsv, RESULTS_HEADER};
+pub use setup::train_dataset;
 pub use state::TrainState;
 
 use crate::cfg::Args;
@@ -227,7 +228,7 @@ impl Trainer {
                         eprintln!("WARNING {err:#}");
                     }
                 }
-                let mut ds = setup::train_dataset(&pool, train_entries, &cfg);
+                let mut ds = setup::train_dataset(&pool, train_entries, &cfg, dc.flip_idx.clone())?;
                 ds.masks = mask_spec;
                 TrainData::Det {
                     ds: Arc::new(ds),

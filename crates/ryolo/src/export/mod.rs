@@ -851,6 +851,16 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
+/// The IR version of the ONNX release that introduced `opset` (opset <= 18: 8, 19-20: 9, later:
+/// 10, the cap of 8.4): Ultralytics 8.4's opset-18 export is IR 8 (spec/export.md §3).
+pub fn ir_version(opset: i64) -> i64 {
+    match opset {
+        ..=18 => 8,
+        19 | 20 => 9,
+        _ => 10,
+    }
+}
+
 /// The model: graph `g` with input `images` and `outputs`, opset, IR version and metadata.
 fn model_proto(g: Graph, cfg: &ExportConfig, outputs: &[Output]) -> ModelProto {
     let (ih, iw) = (cfg.imgsz.0 as i64, cfg.imgsz.1 as i64);
@@ -866,7 +876,7 @@ fn model_proto(g: Graph, cfg: &ExportConfig, outputs: &[Output]) -> ModelProto {
         output: outputs.iter().map(|(n, d)| value_info(n, d)).collect(),
     };
     ModelProto {
-        ir_version: 10,
+        ir_version: ir_version(cfg.opset),
         producer_name: "ryolo".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),

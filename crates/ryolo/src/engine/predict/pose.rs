@@ -114,10 +114,31 @@ pub fn txt_lines(dets: &[Detection], k: &Keypoints, save_conf: bool) -> String {
     s
 }
 
-/// Draws every detection's keypoints and skeleton (last detection first, as Ultralytics), with
-/// `radius` 5 and limbs `ceil(lw / 2)` wide.
-pub fn draw(canvas: &mut image::RgbImage, k: &Keypoints, lw: u32, kpt_line: bool) {
+/// How keypoints are drawn: `Results.plot`'s `kpt_radius` (None: the line width) and `kpt_line`
+/// (the skeleton, 17 keypoints only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KptStyle {
+    /// Circle radius in pixels; None takes the line width (Ultralytics' annotator default).
+    pub radius: Option<u32>,
+    /// Draw the COCO skeleton.
+    pub line: bool,
+}
+
+impl Default for KptStyle {
+    /// Ultralytics' `Results.plot` defaults: radius 5, skeleton on.
+    fn default() -> Self {
+        Self {
+            radius: Some(5),
+            line: true,
+        }
+    }
+}
+
+/// Draws every detection's keypoints and skeleton (last detection first, as Ultralytics): circles
+/// of `style.radius`, limbs `ceil(lw / 2)` wide.
+pub fn draw(canvas: &mut image::RgbImage, k: &Keypoints, lw: u32, style: KptStyle) {
+    let radius = style.radius.unwrap_or(lw).min(i32::MAX as u32) as i32;
     for i in (0..k.len()).rev() {
-        crate::plot::pose::draw_keypoints(canvas, &k.xyv(i), k.kpt_shape.1, 5, lw, kpt_line);
+        crate::plot::pose::draw_keypoints(canvas, &k.xyv(i), k.kpt_shape.1, radius, lw, style.line);
     }
 }

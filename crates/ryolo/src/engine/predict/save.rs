@@ -35,6 +35,17 @@ pub fn annotate(
     pred: &Prediction,
     o: &SaveOptions,
 ) -> image::RgbImage {
+    annotate_styled(p, img, pred, o, super::pose::KptStyle::default())
+}
+
+/// [`annotate`] with keypoints drawn in `kpt` style (`Results.plot`'s `kpt_radius`, `kpt_line`).
+pub fn annotate_styled(
+    p: &Predictor,
+    img: &image::RgbImage,
+    pred: &Prediction,
+    o: &SaveOptions,
+    kpt: super::pose::KptStyle,
+) -> image::RgbImage {
     let mut canvas = img.clone();
     if let Some(probs) = &pred.probs {
         // Classify: the top-5 lines, whatever the box options.
@@ -98,7 +109,7 @@ pub fn annotate(
         let lw = o.line_width.unwrap_or_else(|| {
             ((((canvas.width() + canvas.height()) as f32) / 2.0 * 0.003).round() as u32).max(2)
         });
-        super::pose::draw(&mut canvas, k, lw, true);
+        super::pose::draw(&mut canvas, k, lw, kpt);
     }
     canvas
 }

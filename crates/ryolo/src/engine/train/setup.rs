@@ -242,12 +242,14 @@ pub fn mask_spec(
     }))
 }
 
-/// The augmenting training dataset on the loader pool (RAM/disk cache, rect batches).
+/// The augmenting training dataset on the loader pool (RAM/disk cache, rect batches); keypoint
+/// labels flip through `flip_idx` (none: flips off, with Ultralytics' warning).
 pub fn train_dataset(
     pool: &rayon::ThreadPool,
     entries: Vec<LabelEntry>,
     c: &TrainConfig,
-) -> TrainDataset {
+    flip_idx: Option<Vec<usize>>,
+) -> Result<TrainDataset> {
     pool.install(|| {
         let mut d = TrainDataset::new(
             entries,
@@ -255,7 +257,8 @@ pub fn train_dataset(
             c.aug.clone(),
             c.seed,
             c.cache == Cache::Ram,
-        );
+        )
+        .with_flip_idx(flip_idx)?;
         if c.cache == Cache::Disk {
             let t = Instant::now();
             let (dd, bytes) = d.with_disk_cache();
@@ -267,11 +270,7 @@ pub fn train_dataset(
                 t.elapsed().as_secs_f64()
             );
         }
-        if c.rect {
-            d.with_rect(c.batch)
-        } else {
-            d
-        }
+        Ok(if c.rect { d.with_rect(c.batch) } else { d })
     })
 }
 
