@@ -14,8 +14,9 @@ pub fn run(args: &Args) -> Result<ValResult> {
         .str("model")
         .ok_or_else(|| anyhow!("val needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
     let (backend, a) = Backend::load_for(args, &model)?;
-    let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), a.task()?);
     let m = backend.as_ref();
+    let a = adopt_model(a, m);
+    let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), m.task());
     if m.task() == crate::task::TaskKind::Classify {
         return run_classify(&a, &data, m);
     }
@@ -52,6 +53,36 @@ pub fn run(args: &Args) -> Result<ValResult> {
     let dota = m.task() == crate::task::TaskKind::Obb && dota_split(&a, &data);
     outputs(&a, &dir, &entries, &names, &r, dota)?;
     Ok(r)
+}
+
+/// The arguments with the model's own task (the run folder is `runs/<task>/val`, the task an
+/// `.onnx` file's metadata names) and, for a fixed-shape ONNX graph, its input size and batch
+/// (Ultralytics reuses the exported shape from the metadata; a different `imgsz` is said).
+fn adopt_model(mut a: Args, m: ModelRef) -> Args {
+    a.0.insert("task".into(), serde_yaml::Value::from(m.task().to_string()));
+    if let Some((h, w)) = m.fixed_imgsz() {
+        let asked = a.imgsz().ok();
+        let given = a.get("imgsz")
+            != cfg::defaults()
+                .get("imgsz")
+                .unwrap_or(&serde_yaml::Value::Null);
+        if given && asked.is_some_and(|(ah, aw)| ah.max(aw) != h.max(w)) {
+            eprintln!(
+                "WARNING imgsz={:?} ignored: the fixed-shape ONNX model takes ({h}, {w}) inputs \
+                 (export with dynamic=True for other sizes)",
+                asked.unwrap_or_default()
+            );
+        }
+        let v = serde_yaml::Value::Sequence(vec![(h as u64).into(), (w as u64).into()]);
+        a.0.insert("imgsz".into(), v);
+    }
+    if let Some(b) = m.fixed_batch() {
+        a.0.insert("batch".into(), serde_yaml::Value::from(b as u64));
+    }
+    if let (Some((h, w)), Ok(b)) = (m.fixed_imgsz(), a.int("batch")) {
+        println!("Setting batch={b} input of shape ({b}, 3, {h}, {w})");
+    }
+    a
 }
 
 /// `yolo val` of a classification model: the ImageFolder split, top-1 / top-5, the confusion
