@@ -99,8 +99,12 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
     let ds = crate::data::classify::ClsDataset::new(cd.split(&split)?, m.names(), opts, &split)?;
     println!("{}", m.describe());
     println!("{}", crate::metrics::classify::ClsMetrics::table_header());
-    let r =
-        super::classify::validate_cls(m, &ds, a.int("batch")?.max(1) as usize, false, |_, _| {})?;
+    let dir = a.on("plots").then(|| cfg::save_dir(a, "val"));
+    if let Some(d) = &dir {
+        crate::util::fsio::create_dir_all(d)?;
+    }
+    let batch = a.int("batch")?.max(1) as usize;
+    let r = super::classify::validate_cls(m, &ds, batch, false, dir.as_deref(), |_, _| {})?;
     if let Some(c) = &r.cls {
         println!("{}", c.table_row());
     }
@@ -108,11 +112,9 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
         "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
-    if a.on("plots") {
-        let dir = cfg::save_dir(a, "val");
-        crate::util::fsio::create_dir_all(&dir)?;
-        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, false)?;
-        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, true)?;
+    if let Some(dir) = &dir {
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), dir, false)?;
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), dir, true)?;
         println!("Results saved to {}", dir.display());
     }
     Ok(r)
