@@ -322,7 +322,7 @@ fn outputs(
     }
     if a.bool("save_txt") {
         if r.rotated.is_empty() {
-            super::write_labels(dir, entries, r)?;
+            super::write_labels(dir, entries, r, a.bool("save_conf"))?;
         } else {
             super::obb_out::write_obb_labels(dir, entries, r, a.bool("save_conf"))?;
         }
