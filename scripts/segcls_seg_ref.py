@@ -64,3 +64,25 @@ counts = {f.name: len(f.read_text().splitlines()) for f in sorted((sdir / "label
 (out / "seg_val_metrics.json").write_text(json.dumps({k: float(v) for k, v in r.results_dict.items()}, indent=1))
 p = json.load(open(out / "seg_predictions.json"))
 print(len(p), "predictions; top scores", sorted((x["score"] for x in p), reverse=True)[:5])
+
+# predict save_crop: crops/<class>/<stem>.jpg (then <stem>2.jpg, ...) and their sizes, for the segment model
+# above (conf 0.05 on the 4 images) and the brain-tumour detector (default conf on val_1 (1).jpg).
+def crops(model, source, task, **kw):
+    r = YOLO(str(model), task=task).predict(
+        source=str(source), save_crop=True, save=False, project=str(work / "runs"), name=f"crop_{task}", **kw
+    )
+    root = Path(r[0].save_dir) / "crops"
+    import cv2
+
+    return {
+        str(p.relative_to(root)): list(cv2.imread(str(p)).shape[:2]) for p in sorted(root.rglob("*.jpg"))
+    }
+
+
+ref = {
+    "segment": crops(out / "seg_bt.pt", data / "images", "segment", conf=0.05, imgsz=320),
+    "detect": crops(shared / "fixtures/ultralytics/bt_yolo11n_best.pt",
+                    shared / "datasets/brain-tumor/valid/images/val_1 (1).jpg", "detect"),
+}
+(out / "crops.json").write_text(json.dumps(ref, indent=1))
+print(ref)

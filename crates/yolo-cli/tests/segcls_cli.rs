@@ -359,3 +359,78 @@ fn segment_val_every_detection_matches_ultralytics() {
     assert_eq!(ious.len(), want.len());
     assert!(mean > 0.95, "mask IoU mean {mean}");
 }
+
+/// The `crops/<class>/<file>` of a predict run with their (h, w).
+fn crop_sizes(root: &Path) -> std::collections::BTreeMap<String, (usize, usize)> {
+    let mut out = std::collections::BTreeMap::new();
+    for c in std::fs::read_dir(root).unwrap() {
+        let c = c.unwrap().path();
+        for f in std::fs::read_dir(&c).unwrap() {
+            let f = f.unwrap().path();
+            let (h, w) = ryolo::data::image::probe(&f, true)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let key = format!(
+                "{}/{}",
+                c.file_name().unwrap().to_string_lossy(),
+                f.file_name().unwrap().to_string_lossy()
+            );
+            out.insert(key, (h as usize, w as usize));
+        }
+    }
+    out
+}
+
+/// Our crops against Ultralytics' (`crops.json` of scripts/segcls_seg_ref.py): the same files, sizes
+/// within 3 px (the boxes differ by about a pixel; Ultralytics' save_one_box grows them by 2% + 10 px).
+fn assert_crops(task: &str, run: &Path, refs: &Path) {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(refs.join("crops.json")).unwrap()).unwrap();
+    let want = want[task].as_object().unwrap();
+    let ours = crop_sizes(&run.join("crops"));
+    let names: Vec<&String> = ours.keys().collect();
+    let wnames: Vec<&String> = want.keys().collect();
+    assert_eq!(names, wnames, "{task} crop files");
+    for (k, (h, w)) in &ours {
+        let wh = want[k][0].as_u64().unwrap() as i64;
+        let ww = want[k][1].as_u64().unwrap() as i64;
+        println!("{task} {k}: ours {h}x{w}, Ultralytics {wh}x{ww}");
+        assert!(
+            (*h as i64 - wh).abs() <= 3 && (*w as i64 - ww).abs() <= 3,
+            "{task} {k}: {h}x{w} vs {wh}x{ww}"
+        );
+    }
+}
+
+#[test]
+fn predict_save_crop_writes_ultralytics_crops_for_detect_and_segment() {
+    let (Some(s), Some(refs)) = (shared(), seg_ref()) else {
+        return;
+    };
+    let d = tmp("crops");
+    std::fs::copy(refs.join("seg_bt.pt"), d.join("seg.pt")).unwrap();
+    seg_data(&s, &d);
+    let args = [
+        "predict",
+        "model=seg.pt",
+        "source=data/images",
+        "conf=0.05",
+        "imgsz=320",
+        "save_crop=True",
+        "save=False",
+    ];
+    let (ok, out) = yolo(&args, &d);
+    assert!(ok, "{out}");
+    assert_crops("segment", &d.join("runs/segment/predict"), &refs);
+    let model = s.join("fixtures/ultralytics/bt_yolo11n_best.pt");
+    let src = s.join("datasets/brain-tumor/valid/images/val_1 (1).jpg");
+    let args = [
+        "predict",
+        &format!("model={}", model.display()),
+        &format!("source={}", src.display()),
+        "save_crop=True",
+        "save=False",
+    ];
+    let (ok, out) = yolo(&args, &d);
+    assert!(ok, "{out}");
+    assert_crops("detect", &d.join("runs/detect/predict"), &refs);
+}
