@@ -68,10 +68,16 @@ fn static_classify_onnx_validates_at_its_exported_size_in_runs_classify() {
     let (ok, out) = yolo(&["val", "model=cls.onnx", "data=dataset"], &d);
     assert!(ok, "{out}");
     assert!(out.contains("(1, 3, 64, 64)"), "{out}");
-    assert!(
-        d.join("runs/classify/val/confusion_matrix.png").exists(),
-        "{out}"
-    );
+    let run = d.join("runs/classify/val");
+    assert!(run.join("confusion_matrix.png").exists(), "{out}");
+    // 12 val images at batch 1 (the graph's): the first three batches plotted, as Ultralytics.
+    for i in 0..3 {
+        for kind in ["labels", "pred"] {
+            let f = run.join(format!("val_batch{i}_{kind}.jpg"));
+            assert!(f.exists(), "{} missing", f.display());
+        }
+    }
+    assert!(!run.join("val_batch3_labels.jpg").exists());
     assert!(!d.join("runs/detect").exists(), "{out}");
     // A different imgsz asked is named, not silently dropped.
     let (ok, out) = yolo(
