@@ -4,9 +4,9 @@ The seed-0 yolo11n-seg fixture detects nothing (untrained), so this builds a seg
 yolo11n-seg (nc 2, torch seed 0) whose backbone, neck and Detect branches are copied from the trained
 brain-tumour detector fixtures/ultralytics/bt_yolo11n_best.pt (same layer names); Proto and the mask-coefficient
 branch stay seed-0 random, so the masks are arbitrary but not empty. Saved with Ultralytics' Model.save as
-scripts/segcls_out/seg_bt.pt (fp16). The data: the 4 coco8-seg val images with their polygons, classes mod 2.
+scripts/segcls_out/seg_bt.pt (fp16). The data: the 4 coco8-seg val images (halved, as PNG) with their polygons, classes mod 2.
 Ultralytics 8.4.190 val at imgsz 320, save_json=True, save_txt=True; predictions.json is copied, and the
-line count of each labels/*.txt file (seg_label_lines.json; the polygons are large).
+FNV-1a 64 hash of each line of each labels/*.txt file (seg_label_lines.json; the polygons are large).
 
 Run: /work/main/.venv/bin/python scripts/segcls_seg_ref.py
 """
@@ -47,8 +47,16 @@ data = work / "data"
 (data / "images").mkdir(parents=True)
 (data / "labels").mkdir(parents=True)
 src = shared / "datasets/coco8-seg"
+import cv2
+
+# Lossless inputs: JPEG decoders differ by a few 1/255 (cv2's libjpeg vs ryolo's), which moves scores by
+# up to ~5% on this weak model; the PNGs (each image halved with INTER_AREA) are stored for the test.
+(out / "images").mkdir()
 for im in sorted((src / "images/val").glob("*.jpg")):
-    shutil.copy(im, data / "images" / im.name)
+    a = cv2.imread(str(im))
+    a = cv2.resize(a, (a.shape[1] // 2, a.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out / "images" / (im.stem + ".png")), a)
+    shutil.copy(out / "images" / (im.stem + ".png"), data / "images" / (im.stem + ".png"))
     lines = (src / "labels/val" / (im.stem + ".txt")).read_text().splitlines()
     fixed = [" ".join([str(int(l.split()[0]) % 2)] + l.split()[1:]) for l in lines if l.strip()]
     (data / "labels" / (im.stem + ".txt")).write_text("\n".join(fixed) + "\n")
@@ -59,7 +67,17 @@ r = YOLO(str(out / "seg_bt.pt"), task="segment").val(
 )
 sdir = Path(r.save_dir)
 shutil.copy(sdir / "predictions.json", out / "seg_predictions.json")
-counts = {f.name: len(f.read_text().splitlines()) for f in sorted((sdir / "labels").glob("*.txt"))}
+def fnv1a64(b):
+    h = 0xCBF29CE484222325
+    for x in b:
+        h = ((h ^ x) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+counts = {
+    f.name: [fnv1a64(l.encode()) for l in f.read_text().splitlines()]
+    for f in sorted((sdir / "labels").glob("*.txt"))
+}
 (out / "seg_label_lines.json").write_text(json.dumps(counts, indent=1))
 (out / "seg_val_metrics.json").write_text(json.dumps({k: float(v) for k, v in r.results_dict.items()}, indent=1))
 p = json.load(open(out / "seg_predictions.json"))

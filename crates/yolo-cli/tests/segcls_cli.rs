@@ -148,13 +148,14 @@ fn seg_ref() -> Option<PathBuf> {
     }
 }
 
-/// The 4 coco8-seg val images with their polygons, classes mod 2 (as the reference script).
-fn seg_data(s: &Path, d: &Path) -> PathBuf {
+/// The 4 coco8-seg val images (the reference script's lossless halved PNGs) with their polygons,
+/// classes mod 2 (as the reference script).
+fn seg_data(s: &Path, refs: &Path, d: &Path) -> PathBuf {
     let data = d.join("data");
     std::fs::create_dir_all(data.join("images")).unwrap();
     std::fs::create_dir_all(data.join("labels")).unwrap();
     let src = s.join("datasets/coco8-seg");
-    for e in std::fs::read_dir(src.join("images/val")).unwrap() {
+    for e in std::fs::read_dir(refs.join("images")).unwrap() {
         let p = e.unwrap().path();
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
         std::fs::copy(&p, data.join("images").join(p.file_name().unwrap())).unwrap();
@@ -182,6 +183,15 @@ fn seg_data(s: &Path, d: &Path) -> PathBuf {
     yaml
 }
 
+/// FNV-1a 64 of bytes, as the reference script hashes Ultralytics' label files.
+fn fnv1a64(b: &[u8]) -> String {
+    let mut h = 0xcbf29ce484222325u64;
+    for &x in b {
+        h = (h ^ x as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
 /// A decoded RLE mask of a `predictions.json` entry: (h, w, row-major 0/1).
 fn mask_of(p: &serde_json::Value) -> (usize, usize, Vec<u8>) {
     let seg = &p["segmentation"];
@@ -204,7 +214,7 @@ fn segment_val_save_json_and_save_txt_match_ultralytics() {
     };
     let d = tmp("val-seg-json");
     std::fs::copy(refs.join("seg_bt.pt"), d.join("seg.pt")).unwrap();
-    let yaml = seg_data(&s, &d);
+    let yaml = seg_data(&s, &refs, &d);
     let data = format!("data={}", yaml.display());
     let args = [
         "val",
@@ -227,143 +237,80 @@ fn segment_val_save_json_and_save_txt_match_ultralytics() {
     };
     let ours = read(&run.join("predictions.json"));
     let want = read(&refs.join("seg_predictions.json"));
-    // Same detections per image; image ids as Ultralytics writes them (int for all-digit stems).
-    let per_image = |v: &[serde_json::Value], id: u64| {
-        v.iter()
-            .filter(|p| p["image_id"] == serde_json::json!(id))
-            .count()
-    };
-    for id in [36u64, 42, 49, 61] {
-        assert_eq!(per_image(&ours, id), per_image(&want, id), "image {id}");
-    }
     assert_eq!(ours.len(), want.len());
-    // The best detection of each image: same class, box within 2 px, mask IoU > 0.9 at the
-    // original resolution (save_json: process_mask_native). The rest: see the ignored test below.
-    for id in [36u64, 42, 49, 61] {
-        let best = |v: &[serde_json::Value]| {
-            v.iter()
-                .filter(|p| p["image_id"] == serde_json::json!(id))
-                .max_by(|a, b| {
-                    a["score"]
-                        .as_f64()
-                        .partial_cmp(&b["score"].as_f64())
-                        .unwrap()
-                })
-                .cloned()
-                .unwrap()
-        };
-        let (w, o) = (best(&want), best(&ours));
-        assert_eq!(o["category_id"], w["category_id"], "{o}\n{w}");
-        let iou = match_iou(&w, &o).unwrap_or_else(|| panic!("boxes apart: {o}\n{w}"));
-        println!("image {id}: best detection mask IoU {iou:.4}");
-        assert!(iou > 0.9, "image {id}: mask IoU {iou}");
+    // Every Ultralytics record has its twin: image id (int for all-digit stems), file name, class,
+    // box (3 decimals) and score (5 decimals) up to the last printed digit, and the RLE of the
+    // native-resolution mask (save_json: process_mask_native + scale_masks, truncated to bytes).
+    // A pixel whose upsampled value sits on the threshold may flip with float rounding (measured: 1
+    // pixel of one 12,346-pixel mask, in 2 of 40 records): at most 2 differing pixels per mask.
+    let mut flipped: std::collections::BTreeMap<String, usize> = Default::default();
+    for w in &want {
+        let twin = ours.iter().find(|o| {
+            let close = |k: &str, tol: f64| {
+                let (a, b) = (&o[k], &w[k]);
+                match (a.as_array(), b.as_array()) {
+                    (Some(a), Some(b)) => a
+                        .iter()
+                        .zip(b)
+                        .all(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= tol),
+                    _ => (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= tol,
+                }
+            };
+            o["image_id"] == w["image_id"]
+                && o["file_name"] == w["file_name"]
+                && o["category_id"] == w["category_id"]
+                && close("bbox", 1.5e-3)
+                && close("score", 1.5e-5)
+        });
+        let o = twin.unwrap_or_else(|| panic!("no twin of {w}"));
+        if o["segmentation"] != w["segmentation"] {
+            let (wh, ww, wm) = mask_of(w);
+            let (oh, ow, om) = mask_of(o);
+            assert_eq!((oh, ow), (wh, ww), "{o}");
+            let diff = wm.iter().zip(&om).filter(|(a, b)| a != b).count();
+            println!("{}: mask differs in {diff} pixels", w["file_name"]);
+            assert!(diff <= 2, "{diff} pixels differ:\n{o}\n{w}");
+            let stem = w["file_name"].as_str().unwrap().replace(".png", ".txt");
+            *flipped.entry(stem).or_default() += 1;
+        }
     }
-    // save_txt: one file per image, polygon lines `cls x y x y ...` normalised to [0, 1].
-    let counts: serde_json::Value =
+    // save_txt: one file per image, polygon lines `cls x y ...` equal to Ultralytics' line for line
+    // (hashes), except the lines of masks with a flipped pixel.
+    let hashes: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(refs.join("seg_label_lines.json")).unwrap())
             .unwrap();
-    let counts = counts.as_object().unwrap();
+    let hashes = hashes.as_object().unwrap();
     assert_eq!(
         std::fs::read_dir(run.join("labels")).unwrap().count(),
-        counts.len()
+        hashes.len()
     );
-    for (name, theirs) in counts {
-        let theirs = theirs.as_u64().unwrap() as usize;
-        let mine = std::fs::read_to_string(run.join("labels").join(name))
+    for (name, theirs) in hashes {
+        let theirs: Vec<&str> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        let text = std::fs::read_to_string(run.join("labels").join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for l in mine.lines() {
+        let mine: Vec<&str> = text.lines().collect();
+        for l in &mine {
             let v: Vec<&str> = l.split_whitespace().collect();
             assert!(matches!(v[0], "0" | "1"), "{l}");
             assert!(v.len() >= 7 && v.len() % 2 == 1, "{l}");
-            for x in &v[1..] {
-                let x: f64 = x.parse().unwrap();
-                assert!((0.0..=1.0).contains(&x), "{l}");
-            }
         }
+        assert_eq!(mine.len(), theirs.len(), "{name}");
+        let differ = mine
+            .iter()
+            .zip(&theirs)
+            .filter(|(l, h)| fnv1a64(l.as_bytes()) != **h)
+            .count();
         println!(
-            "{name}: {} lines (Ultralytics {theirs})",
-            mine.lines().count()
+            "{name}: {} lines, {differ} differ from Ultralytics'",
+            mine.len()
         );
-        assert_eq!(mine.lines().count(), theirs, "{name}");
+        assert_eq!(differ, flipped.get(name).copied().unwrap_or(0), "{name}");
     }
-}
-
-/// The mask IoU of two `predictions.json` entries whose boxes are within 2 px, else None.
-fn match_iou(w: &serde_json::Value, o: &serde_json::Value) -> Option<f64> {
-    let near = o["bbox"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(w["bbox"].as_array().unwrap())
-        .all(|(a, b)| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 2.0);
-    if !near || o["image_id"] != w["image_id"] || o["category_id"] != w["category_id"] {
-        return None;
-    }
-    let (wh, ww, wm) = mask_of(w);
-    let (oh, ow, om) = mask_of(o);
-    assert_eq!((oh, ow), (wh, ww), "{o}");
-    let inter = wm
-        .iter()
-        .zip(&om)
-        .filter(|(a, b)| **a == 1 && **b == 1)
-        .count();
-    let union = wm
-        .iter()
-        .zip(&om)
-        .filter(|(a, b)| **a == 1 || **b == 1)
-        .count();
-    Some(if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    })
-}
-
-/// Every one of Ultralytics' 37 detections (max_det 10) with its counterpart. Known to fail
-/// (measured: 34/37 matched, mask IoU mean 0.98 over them): our scores differ from Ultralytics' by
-/// up to ~5% on these images (libtorch and ONNX Runtime alike), so the low-score tail of
-/// 000000000061 holds 3 other boxes. Kept as information for the val-preprocessing parity work.
-#[test]
-#[ignore = "known gap: 34/37 detections match (score differences up to ~5%)"]
-fn segment_val_every_detection_matches_ultralytics() {
-    let (Some(s), Some(refs)) = (shared(), seg_ref()) else {
-        return;
-    };
-    let d = tmp("val-seg-all");
-    std::fs::copy(refs.join("seg_bt.pt"), d.join("seg.pt")).unwrap();
-    let yaml = seg_data(&s, &d);
-    let data = format!("data={}", yaml.display());
-    let args = [
-        "val",
-        "model=seg.pt",
-        &data,
-        "imgsz=320",
-        "batch=4",
-        "save_json=True",
-        "plots=False",
-        "max_det=10",
-    ];
-    let (ok, out) = yolo(&args, &d);
-    assert!(ok, "{out}");
-    let read = |p: &Path| -> Vec<serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-        v.as_array().unwrap().clone()
-    };
-    let ours = read(&d.join("runs/segment/val/predictions.json"));
-    let want = read(&refs.join("seg_predictions.json"));
-    let ious: Vec<f64> = want
-        .iter()
-        .filter_map(|w| ours.iter().find_map(|o| match_iou(w, o)))
-        .collect();
-    let mean = ious.iter().sum::<f64>() / ious.len().max(1) as f64;
-    println!(
-        "matched {}/{}; mask IoU mean {mean:.4}",
-        ious.len(),
-        want.len()
-    );
-    assert_eq!(ious.len(), want.len());
-    assert!(mean > 0.95, "mask IoU mean {mean}");
 }
 
 /// The `crops/<class>/<file>` of a predict run with their (h, w).
@@ -414,7 +361,7 @@ fn predict_save_crop_writes_ultralytics_crops_for_detect_and_segment() {
     };
     let d = tmp("crops");
     std::fs::copy(refs.join("seg_bt.pt"), d.join("seg.pt")).unwrap();
-    seg_data(&s, &d);
+    seg_data(&s, &refs, &d);
     let args = [
         "predict",
         "model=seg.pt",
