@@ -78,6 +78,14 @@ fn static_classify_onnx_validates_at_its_exported_size_in_runs_classify() {
         }
     }
     assert!(!run.join("val_batch3_labels.jpg").exists());
+    // Predict follows the graph's task and input size too.
+    let (ok, out) = yolo(
+        &["predict", "model=cls.onnx", "source=dataset/val/bowl"],
+        &d,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("at shape (1, 3, 64, 64)"), "{out}");
+    assert!(d.join("runs/classify/predict").is_dir(), "{out}");
     assert!(!d.join("runs/detect").exists(), "{out}");
     // A different imgsz asked is named, not silently dropped.
     let (ok, out) = yolo(
@@ -386,4 +394,23 @@ fn predict_save_crop_writes_ultralytics_crops_for_detect_and_segment() {
     let (ok, out) = yolo(&args, &d);
     assert!(ok, "{out}");
     assert_crops("detect", &d.join("runs/detect/predict"), &refs);
+}
+
+#[test]
+fn segment_benchmark_reports_mask_map() {
+    let (Some(s), Some(refs)) = (shared(), seg_ref()) else {
+        return;
+    };
+    let d = tmp("bench-seg");
+    std::fs::copy(refs.join("seg_bt.pt"), d.join("seg.pt")).unwrap();
+    let yaml = seg_data(&s, &refs, &d);
+    let data = format!("data={}", yaml.display());
+    let (ok, out) = yolo(&["benchmark", "model=seg.pt", &data, "imgsz=320"], &d);
+    assert!(ok, "{out}");
+    let log = std::fs::read_to_string(d.join("benchmarks.log")).unwrap();
+    assert!(log.contains("metrics/mAP50-95(M)"), "{log}");
+    for fmt in ["PyTorch", "ONNX"] {
+        let m = metric_of(&log, fmt);
+        assert!((0.0..=1.0).contains(&m), "{log}");
+    }
 }
