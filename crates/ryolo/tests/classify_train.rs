@@ -1,6 +1,6 @@
 //! Classification training end to end (spec/classify.md §4-§6): yolo11n-cls from scratch on a
-//! learnable ImageFolder set (three colour classes); the run folder is complete and top-1 is well
-//! above chance.
+//! learnable ImageFolder set (three colour classes); the run folder is complete (val_batch plots
+//! included) and top-1 is well above chance.
 
 mod common;
 use common::{args, colour_folder, tmp};
@@ -48,9 +48,21 @@ fn classify_trains_from_scratch_and_writes_a_complete_run() {
         "confusion_matrix.png",
         "confusion_matrix_normalized.png",
         "results.png",
+        // The final validation's first batches (24 val images in batches of 2 x 8: two of them),
+        // true names and top-1 predictions, as Ultralytics' ClassificationValidator.
+        "val_batch0_labels.jpg",
+        "val_batch0_pred.jpg",
+        "val_batch1_labels.jpg",
+        "val_batch1_pred.jpg",
     ] {
         assert!(run.join(f).exists(), "{f} missing");
     }
+    assert!(!run.join("val_batch2_labels.jpg").exists());
+    // The label and prediction mosaics are the same images with different captions.
+    let labels = std::fs::read(run.join("val_batch0_labels.jpg")).unwrap();
+    let pred = std::fs::read(run.join("val_batch0_pred.jpg")).unwrap();
+    assert!(labels.len() > 1000 && pred.len() > 1000);
+    assert_ne!(labels, pred, "the pred mosaic carries confidences");
     assert!(!run.join("labels.jpg").exists());
     let stored = std::fs::read_to_string(run.join("args.yaml")).unwrap();
     assert!(stored.contains("imgsz: 32"), "{stored}");

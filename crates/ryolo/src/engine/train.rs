@@ -3,7 +3,7 @@
 //! accumulation + clipping + EMA, validation, `results.csv`, atomic checkpoints that resume
 //! exactly, early stopping, callbacks. What is task-specific comes from [`crate::task::Task`].
 
-mod clsdata;
+pub(crate) mod clsdata;
 mod config;
 mod ddp;
 mod ptfiles;
@@ -961,7 +961,7 @@ impl Trainer {
                 r
             }
             TrainData::Cls { val: Some(val), .. } => {
-                self.cls_validation(&self.ema_model, val, true)?
+                self.cls_validation(&self.ema_model, val, true, false)?
             }
             TrainData::Cls { val: None, .. } => return Ok(()),
         };
@@ -1073,12 +1073,14 @@ impl Trainer {
     }
 
     /// Classify validation of `m` on `val` in batches of twice the training batch, printing the
-    /// top-1 / top-5 table; `loss` also averages the cross-entropy.
+    /// top-1 / top-5 table; `loss` also averages the cross-entropy; `plots` draws the first three
+    /// batches (`val_batch{i}_labels.jpg` / `_pred.jpg`) into the run folder.
     fn cls_validation(
         &self,
         m: &DetectionModel,
         val: &crate::data::classify::ClsDataset,
         loss: bool,
+        plots: bool,
     ) -> Result<ValResult> {
         use crate::metrics::classify::ClsMetrics;
         println!("{}", ClsMetrics::table_header());
@@ -1087,6 +1089,7 @@ impl Trainer {
             val,
             self.cfg.batch * 2,
             loss,
+            plots.then_some(self.save_dir.as_path()),
             |_, _| {},
         )?;
         if let Some(c) = &r.cls {
@@ -1108,7 +1111,7 @@ impl Trainer {
             TrainData::Det { val, .. } => val,
             TrainData::Cls { val, .. } => {
                 let val = val.as_ref().ok_or_else(|| anyhow!("no validation split"))?;
-                let r = self.cls_validation(&m, val, false)?;
+                let r = self.cls_validation(&m, val, false, plots)?;
                 println!("Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image", r.speed.preprocess, r.speed.inference, r.speed.postprocess);
                 if plots {
                     for normalize in [false, true] {

@@ -827,6 +827,7 @@ pub fn validate<'m>(
                     it.gain,
                     it.pad,
                     cfg.save_json,
+                    o.native,
                 ));
             }
         }

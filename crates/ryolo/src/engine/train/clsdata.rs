@@ -150,9 +150,22 @@ pub fn epoch_batches(
 /// `train_batch{ni}.jpg` of a classify batch: the augmented images, each framed and labelled
 /// with its class name.
 pub fn plot_batch(b: &ClsBatch, imgsz: usize, names: &[String], out: &Path) -> Result<()> {
+    let cls: Vec<usize> = b.y.iter().map(|&c| c.max(0) as usize).collect();
+    plot_images(&b.x, &cls, None, imgsz, names, out)
+}
+
+/// A mosaic of planar `imgsz`-square images in `[0, 1]`, each framed and labelled with its class
+/// name and, when `conf` is given, that image's confidence.
+pub fn plot_images(
+    x: &[f32],
+    cls: &[usize],
+    conf: Option<&[f32]>,
+    imgsz: usize,
+    names: &[String],
+    out: &Path,
+) -> Result<()> {
     let npix = imgsz * imgsz;
-    let imgs: Vec<crate::ops::Rgb> = b
-        .x
+    let imgs: Vec<crate::ops::Rgb> = x
         .chunks(3 * npix)
         .map(|chw| {
             let mut data = vec![0u8; 3 * npix];
@@ -171,8 +184,12 @@ pub fn plot_batch(b: &ClsBatch, imgsz: usize, names: &[String], out: &Path) -> R
     let s = imgsz as f32;
     let items: Vec<(&crate::ops::Rgb, crate::plot::BatchBoxes)> = imgs
         .iter()
-        .zip(&b.y)
-        .map(|(im, &c)| (im, vec![([0.0, 0.0, s, s], c.max(0) as usize, None)]))
+        .zip(cls)
+        .enumerate()
+        .map(|(i, (im, &c))| {
+            let cf = conf.and_then(|v| v.get(i).copied());
+            (im, vec![([0.0, 0.0, s, s], c, cf)])
+        })
         .collect();
     crate::plot::plot_batch(&items, names, out)
 }

@@ -12,12 +12,15 @@ use std::time::Instant;
 use tch::{Kind, Tensor};
 
 /// Validates a classification model on `ds` in batches of `batch`; `loss` also averages the
-/// cross-entropy of the logits over the batches (libtorch models only).
+/// cross-entropy of the logits over the batches (libtorch models only). With `plot_dir`, the
+/// first three batches are drawn as `val_batch{i}_labels.jpg` (true class names) and
+/// `val_batch{i}_pred.jpg` (top-1 name and confidence), as Ultralytics' ClassificationValidator.
 pub fn validate_cls(
     m: ModelRef,
     ds: &ClsDataset,
     batch: usize,
     loss: bool,
+    plot_dir: Option<&std::path::Path>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ValResult> {
     let nc = m.names().len();
@@ -61,6 +64,9 @@ pub fn validate_cls(
             stats.add(row, t as usize);
         }
         let t3 = Instant::now();
+        if let (Some(dir), true) = (plot_dir, bi < 3) {
+            plot_val_batch(dir, bi, &xv, &labels, &p, ds.opts.imgsz, m.names());
+        }
         for (t, (a, z)) in times.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
             *t += (z - a).as_secs_f64();
         }
@@ -97,4 +103,45 @@ pub fn validate_cls(
         rotated: Vec::new(),
         skipped: Vec::new(),
     })
+}
+
+/// `val_batch{bi}_labels.jpg` and `val_batch{bi}_pred.jpg` of one batch: planar pixels `x`, true
+/// classes and the softmax rows `probs`. Ultralytics prints the first image's confidence on every
+/// tile (`conf[0]`); each tile here shows its own. A plot that fails is a warning, not an error.
+fn plot_val_batch(
+    dir: &std::path::Path,
+    bi: usize,
+    x: &[f32],
+    labels: &[i64],
+    probs: &[f32],
+    imgsz: usize,
+    names: &[String],
+) {
+    use crate::engine::train::clsdata::plot_images;
+    let truth: Vec<usize> = labels.iter().map(|&c| c.max(0) as usize).collect();
+    let k = probs.len() / labels.len().max(1);
+    let (mut top, mut conf) = (Vec::new(), Vec::new());
+    for row in probs.chunks(k.max(1)) {
+        let (i, v) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+            );
+        top.push(i);
+        conf.push(v);
+    }
+    let jobs = [
+        (format!("val_batch{bi}_labels.jpg"), &truth, None),
+        (
+            format!("val_batch{bi}_pred.jpg"),
+            &top,
+            Some(conf.as_slice()),
+        ),
+    ];
+    for (name, cls, cf) in jobs {
+        let out = dir.join(&name);
+        if let Err(e) = plot_images(x, cls, cf, imgsz, names, &out) {
+            eprintln!("WARNING {}: plot failed: {e:#}", out.display());
+        }
+    }
 }

@@ -14,8 +14,9 @@ pub fn run(args: &Args) -> Result<ValResult> {
         .str("model")
         .ok_or_else(|| anyhow!("val needs model=<.pt, .safetensors, .yaml or .onnx>"))?;
     let (backend, a) = Backend::load_for(args, &model)?;
-    let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), a.task()?);
     let m = backend.as_ref();
+    let a = adopt_model(a, m);
+    let data = crate::hub::datasets::val_data(args.str("data"), a.str("data"), m.task());
     if m.task() == crate::task::TaskKind::Classify {
         return run_classify(&a, &data, m);
     }
@@ -54,6 +55,36 @@ pub fn run(args: &Args) -> Result<ValResult> {
     Ok(r)
 }
 
+/// The arguments with the model's own task (the run folder is `runs/<task>/val`, the task an
+/// `.onnx` file's metadata names) and, for a fixed-shape ONNX graph, its input size and batch
+/// (Ultralytics reuses the exported shape from the metadata; a different `imgsz` is said).
+fn adopt_model(mut a: Args, m: ModelRef) -> Args {
+    a.0.insert("task".into(), serde_yaml::Value::from(m.task().to_string()));
+    if let Some((h, w)) = m.fixed_imgsz() {
+        let asked = a.imgsz().ok();
+        let given = a.get("imgsz")
+            != cfg::defaults()
+                .get("imgsz")
+                .unwrap_or(&serde_yaml::Value::Null);
+        if given && asked.is_some_and(|(ah, aw)| ah.max(aw) != h.max(w)) {
+            eprintln!(
+                "WARNING imgsz={:?} ignored: the fixed-shape ONNX model takes ({h}, {w}) inputs \
+                 (export with dynamic=True for other sizes)",
+                asked.unwrap_or_default()
+            );
+        }
+        let v = serde_yaml::Value::Sequence(vec![(h as u64).into(), (w as u64).into()]);
+        a.0.insert("imgsz".into(), v);
+    }
+    if let Some(b) = m.fixed_batch() {
+        a.0.insert("batch".into(), serde_yaml::Value::from(b as u64));
+    }
+    if let (Some((h, w)), Ok(b)) = (m.fixed_imgsz(), a.int("batch")) {
+        println!("Setting batch={b} input of shape ({b}, 3, {h}, {w})");
+    }
+    a
+}
+
 /// `yolo val` of a classification model: the ImageFolder split, top-1 / top-5, the confusion
 /// matrix plots.
 fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
@@ -68,8 +99,12 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
     let ds = crate::data::classify::ClsDataset::new(cd.split(&split)?, m.names(), opts, &split)?;
     println!("{}", m.describe());
     println!("{}", crate::metrics::classify::ClsMetrics::table_header());
-    let r =
-        super::classify::validate_cls(m, &ds, a.int("batch")?.max(1) as usize, false, |_, _| {})?;
+    let dir = a.on("plots").then(|| cfg::save_dir(a, "val"));
+    if let Some(d) = &dir {
+        crate::util::fsio::create_dir_all(d)?;
+    }
+    let batch = a.int("batch")?.max(1) as usize;
+    let r = super::classify::validate_cls(m, &ds, batch, false, dir.as_deref(), |_, _| {})?;
     if let Some(c) = &r.cls {
         println!("{}", c.table_row());
     }
@@ -77,11 +112,9 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
         "Speed: {:.1}ms preprocess, {:.1}ms inference, 0.0ms loss, {:.1}ms postprocess per image",
         r.speed.preprocess, r.speed.inference, r.speed.postprocess
     );
-    if a.on("plots") {
-        let dir = cfg::save_dir(a, "val");
-        crate::util::fsio::create_dir_all(&dir)?;
-        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, false)?;
-        crate::plot::charts::plot_confusion(&r.confusion, m.names(), &dir, true)?;
+    if let Some(dir) = &dir {
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), dir, false)?;
+        crate::plot::charts::plot_confusion(&r.confusion, m.names(), dir, true)?;
         println!("Results saved to {}", dir.display());
     }
     Ok(r)
@@ -289,7 +322,7 @@ fn outputs(
     }
     if a.bool("save_txt") {
         if r.rotated.is_empty() {
-            super::write_labels(dir, entries, r)?;
+            super::write_labels(dir, entries, r, a.bool("save_conf"))?;
         } else {
             super::obb_out::write_obb_labels(dir, entries, r, a.bool("save_conf"))?;
         }

@@ -82,7 +82,8 @@ impl ImageId {
             Self::Str(s) => s.clone(),
         }
     }
-    fn json(&self) -> serde_json::Value {
+    /// As JSON: a number for an all-digit stem, else the string.
+    pub fn json(&self) -> serde_json::Value {
         match self {
             Self::Int(v) => serde_json::json!(v),
             Self::Str(s) => serde_json::json!(s),

@@ -6,7 +6,8 @@ use crate::data::LabelEntry;
 use anyhow::Result;
 use std::path::Path;
 
-/// Detections of a run in COCO results format (`image_id` = file stem, `category_id` = class + 1,
+/// Detections of a run in COCO results format (`image_id` = `int(stem)` for an all-digit stem,
+/// else the stem, `category_id` = class + 1,
 /// `bbox` = `[x, y, w, h]` rounded to 3 decimals, `score` to 5), as Ultralytics' `save_json`.
 pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Value {
     let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
@@ -27,7 +28,7 @@ pub fn predictions_json(entries: &[LabelEntry], r: &ValResult) -> serde_json::Va
         for (j, (b, conf, cls)) in dets.iter().enumerate() {
             let b = b.map(|v| v as f64);
             let mut v = serde_json::json!({
-                "image_id": stem, "file_name": file, "category_id": cls + 1,
+                "image_id": super::obb_out::ImageId::of(&stem).json(), "file_name": file, "category_id": cls + 1,
                 "bbox": [round(b[0], 3), round(b[1], 3), round(b[2] - b[0], 3), round(b[3] - b[1], 3)],
                 "score": round(*conf as f64, 5),
             });
@@ -80,31 +81,45 @@ pub fn coco_stats(entries: &[LabelEntry], r: &ValResult) -> crate::metrics::coco
     evaluate(&ids, &gts, &dts)
 }
 
-/// `labels/<stem>.txt` for every validated image: `cls cx cy w h conf` rows, normalised.
-pub fn write_labels(dir: &Path, entries: &[LabelEntry], r: &ValResult) -> Result<()> {
+/// `labels/<stem>.txt` for every validated image with detections (Ultralytics writes no file for
+/// none): `cls cx cy w h` rows (segment: polygons), normalised, `conf` last with `save_conf`.
+pub fn write_labels(
+    dir: &Path,
+    entries: &[LabelEntry],
+    r: &ValResult,
+    save_conf: bool,
+) -> Result<()> {
     let ldir = dir.join("labels");
     crate::util::fsio::create_dir_all(&ldir)?;
     for (k, (i, dets)) in r.predictions.iter().enumerate() {
         let e = &entries[*i];
         let (h, w) = (e.shape.0 as f64, e.shape.1 as f64);
         let text = match r.mask_outputs.get(k) {
-            // Segment: polygon lines with the confidence (`save_conf` as validation does).
+            // Segment: polygon lines, the confidence last with `save_conf` (as Ultralytics' val).
             Some(masks) => dets
                 .iter()
                 .zip(masks)
                 .filter_map(|((_, conf, cls), m)| {
-                    crate::ops::contour::segment_txt_line(*cls, &m.polygon, Some(*conf))
+                    crate::ops::contour::segment_txt_line(
+                        *cls,
+                        &m.polygon,
+                        save_conf.then_some(*conf),
+                    )
                 })
                 .map(|l| l + "\n")
                 .collect(),
-            None => crate::ops::yolo_txt(dets.iter().map(|(b, c, cl)| (*b, *c, *cl)), w, h, true),
+            None => {
+                crate::ops::yolo_txt(dets.iter().map(|(b, c, cl)| (*b, *c, *cl)), w, h, save_conf)
+            }
         };
         let stem = e
             .im_file
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        crate::util::fsio::write(ldir.join(format!("{stem}.txt")), text)?;
+        if !text.is_empty() {
+            crate::util::fsio::write(ldir.join(format!("{stem}.txt")), text)?;
+        }
     }
     Ok(())
 }

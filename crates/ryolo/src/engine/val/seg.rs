@@ -127,7 +127,10 @@ pub struct MaskOut {
 }
 
 /// The saved forms of one image's input-resolution masks `(n, h*w)`: polygons, and RLEs when `rle`;
-/// `gain` `(x, y)` and `pad` `(x, y)` are the letterbox mapping to the original `(h0, w0)`.
+/// `gain` `(x, y)` and `pad` `(x, y)` are the letterbox mapping to the original `(h0, w0)`. With
+/// `native` (masks on the input grid: `save_json` / `save_txt`) both come from the masks mapped to
+/// the original image and truncated to bytes, as Ultralytics' `scale_preds` (its `save_txt`
+/// polygons are the contours of those masks); otherwise the polygons are mapped from the grid.
 pub fn mask_outputs(
     masks: &[u8],
     (h, w): (usize, usize),
@@ -135,38 +138,40 @@ pub fn mask_outputs(
     gain: (f32, f32),
     pad: (f32, f32),
     rle: bool,
+    native: bool,
 ) -> Vec<MaskOut> {
     let npix = h * w;
     if npix == 0 {
         return Vec::new();
     }
     let n = masks.len() / npix;
-    let rles: Vec<Option<(usize, usize, String)>> = if rle && n > 0 {
-        let t = Tensor::from_slice(masks)
-            .view([1, n as i64, h as i64, w as i64])
-            .to_kind(Kind::Float);
-        let rp = ((gain.1 as f64, gain.0 as f64), (pad.0 as f64, pad.1 as f64));
-        let up = crate::ops::masks::scale_masks(&t, (h0 as i64, w0 as i64), Some(rp), true)
-            .squeeze_dim(0)
-            .to_kind(Kind::Uint8)
-            .contiguous();
-        (0..n)
-            .map(|i| {
-                let m = Vec::<u8>::try_from(up.get(i as i64).view([-1])).unwrap_or_default();
-                Some((h0, w0, crate::ops::rle::rle_encode(&m, h0, w0)))
+    if !native || n == 0 || h0 * w0 == 0 {
+        return masks
+            .chunks(npix)
+            .map(|m| {
+                let poly = crate::ops::contour::mask_to_polygon(m, h, w);
+                MaskOut {
+                    polygon: crate::ops::contour::scale_coords(&poly, (h, w), (h0, w0), true),
+                    rle: None,
+                }
             })
-            .collect()
-    } else {
-        vec![None; n]
-    };
-    masks
-        .chunks(npix)
-        .zip(rles)
-        .map(|(m, rle)| {
-            let poly = crate::ops::contour::mask_to_polygon(m, h, w);
+            .collect();
+    }
+    let t = Tensor::from_slice(masks)
+        .view([1, n as i64, h as i64, w as i64])
+        .to_kind(Kind::Float);
+    let rp = ((gain.1 as f64, gain.0 as f64), (pad.0 as f64, pad.1 as f64));
+    let up = crate::ops::masks::scale_masks(&t, (h0 as i64, w0 as i64), Some(rp), true)
+        .squeeze_dim(0)
+        .to_kind(Kind::Uint8)
+        .contiguous();
+    (0..n)
+        .map(|i| {
+            let m = Vec::<u8>::try_from(up.get(i as i64).view([-1])).unwrap_or_default();
+            let poly = crate::ops::contour::mask_to_polygon(&m, h0, w0);
             MaskOut {
-                polygon: crate::ops::contour::scale_coords(&poly, (h, w), (h0, w0), true),
-                rle,
+                polygon: crate::ops::contour::scale_coords(&poly, (h0, w0), (h0, w0), true),
+                rle: rle.then(|| (h0, w0, crate::ops::rle::rle_encode(&m, h0, w0))),
             }
         })
         .collect()
