@@ -75,19 +75,7 @@ fn sampled(ds: &TrainDataset) -> Sampled {
                 .iter()
                 .map(|k| k.iter().map(|p| [p[0] / w, p[1] / h, p[2]]).collect())
                 .collect();
-            let boxes = s
-                .instances
-                .boxes
-                .iter()
-                .map(|b| {
-                    [
-                        (b[0] + b[2]) / 2.0 / w,
-                        (b[1] + b[3]) / 2.0 / h,
-                        (b[2] - b[0]) / w,
-                        (b[3] - b[1]) / h,
-                    ]
-                })
-                .collect();
+            let boxes = ryolo::data::augment::to_normalized(&s.instances.boxes, s.img.w, s.img.h);
             let name = ds.entries[i].im_file.file_name().unwrap();
             (name.to_string_lossy().into_owned(), kpts, boxes)
         })

@@ -11,7 +11,6 @@ use ryolo::track::gmc::ecc::find_transform_euclidean;
 use ryolo::track::gmc::gray::Gray;
 use ryolo::track::gmc::{lk, Ecc, Gmc, SparseOptFlow, Warp};
 use serde_json::Value;
-use std::sync::OnceLock;
 
 /// The committed reference numbers (OpenCV 5.1 through Ultralytics' GMC class).
 fn reference() -> Value {
@@ -21,16 +20,7 @@ fn reference() -> Value {
 
 /// Frames 160–259 (0-based) of the car video as our ffmpeg reader decodes them (`None`: no shared data).
 fn frames() -> Option<&'static Vec<image::RgbImage>> {
-    static F: OnceLock<Option<Vec<image::RgbImage>>> = OnceLock::new();
-    F.get_or_init(|| {
-        let shared = common::shared()?;
-        let video = shared.join("datasets/samples/car-detection.mp4");
-        let r = ryolo::data::video::VideoReader::open(video.to_str()?, false).ok()?;
-        let all: Vec<image::RgbImage> = r.take(260).map(|f| f.unwrap()).collect();
-        assert_eq!(all.len(), 260, "car video shorter than 260 frames");
-        Some(all[160..].to_vec())
-    })
-    .as_ref()
+    common::car_video_frames()
 }
 
 /// A JSON `[[x, y], …]` list as float32 points.

@@ -25,16 +25,7 @@ fn reference() -> &'static Value {
 
 /// Frames 160–259 (0-based) of the car video as our ffmpeg reader decodes them (`None`: no shared data).
 fn frames() -> Option<&'static Vec<image::RgbImage>> {
-    static F: OnceLock<Option<Vec<image::RgbImage>>> = OnceLock::new();
-    F.get_or_init(|| {
-        let shared = common::shared()?;
-        let video = shared.join("datasets/samples/car-detection.mp4");
-        let r = ryolo::data::video::VideoReader::open(video.to_str()?, false).ok()?;
-        let all: Vec<image::RgbImage> = r.take(260).map(|f| f.unwrap()).collect();
-        assert_eq!(all.len(), 260, "car video shorter than 260 frames");
-        Some(all[160..].to_vec())
-    })
-    .as_ref()
+    common::car_video_frames()
 }
 
 /// The boxes BoT-SORT hands to GMC on frame `i` (stored by the generator).

@@ -127,13 +127,25 @@ fn a_launcher_without_its_engine_answers_light_commands_and_names_what_is_missin
     let lone = d.join("yolo");
     std::fs::copy(env!("CARGO_BIN_EXE_yolo"), &lone).unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(&lone)
-            .args(args)
-            .current_dir(&d)
-            .env("YOLO_CONFIG_DIR", d.join("cfg"))
-            .env_remove("RYOLO_ENGINE")
-            .output()
-            .unwrap();
+        // A test thread that forks while the copy's write handle is open (another test spawning a
+        // process) keeps that handle in its child for a moment: exec then fails with "Text file
+        // busy" (ETXTBSY) until the child execs. Retry for up to two seconds.
+        let mut tries = 0;
+        let out = loop {
+            match Command::new(&lone)
+                .args(args)
+                .current_dir(&d)
+                .env("YOLO_CONFIG_DIR", d.join("cfg"))
+                .env_remove("RYOLO_ENGINE")
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r.unwrap(),
+            }
+        };
         (
             out.status.code(),
             format!(

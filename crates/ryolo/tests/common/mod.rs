@@ -300,3 +300,17 @@ pub fn cpu_seconds() -> f64 {
     };
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// Frames 160–259 (0-based) of the car video as our ffmpeg reader decodes them (`None`: no shared data).
+pub fn car_video_frames() -> Option<&'static Vec<image::RgbImage>> {
+    static F: std::sync::OnceLock<Option<Vec<image::RgbImage>>> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let shared = shared()?;
+        let video = shared.join("datasets/samples/car-detection.mp4");
+        let r = ryolo::data::video::VideoReader::open(video.to_str()?, false).ok()?;
+        let all: Vec<image::RgbImage> = r.take(260).map(|f| f.unwrap()).collect();
+        assert_eq!(all.len(), 260, "car video shorter than 260 frames");
+        Some(all[160..].to_vec())
+    })
+    .as_ref()
+}
