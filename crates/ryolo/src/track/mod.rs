@@ -40,16 +40,14 @@ pub enum Tracker {
 impl Tracker {
     /// The tracker `cfg` selects, with its own motion compensation as its `gmc_method` names.
     pub fn new(cfg: &TrackerConfig) -> Result<Self> {
-        Self::with_gmc(cfg, Self::own_gmc(cfg, true))
+        Self::with_gmc(cfg, Self::own_gmc(cfg))
     }
 
-    /// A new motion-compensation instance for a tracker of `cfg` (none for ByteTrack, which ignores it);
-    /// `warn` is kept for callers (every `gmc_method` is implemented, none warns).
-    pub fn own_gmc(cfg: &TrackerConfig, warn: bool) -> Option<Box<dyn Gmc>> {
-        match (cfg.tracker_type, warn) {
-            (TrackerType::ByteTrack, _) => None,
-            (_, true) => gmc::build(cfg.gmc_method),
-            (_, false) => gmc::build_quiet(cfg.gmc_method),
+    /// A new motion-compensation instance for a tracker of `cfg` (none for ByteTrack, which ignores it).
+    pub fn own_gmc(cfg: &TrackerConfig) -> Option<Box<dyn Gmc>> {
+        match cfg.tracker_type {
+            TrackerType::ByteTrack => None,
+            _ => gmc::build(cfg.gmc_method),
         }
     }
 

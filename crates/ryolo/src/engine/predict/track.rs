@@ -36,8 +36,6 @@ pub struct Tracking {
     slots: Vec<Slot>,
     /// `persist` of the current call: keep trackers across calls and across source paths.
     persist: bool,
-    /// Whether a tracker was built already (its GMC warning is said once).
-    built: bool,
     /// The ReID encoder of `model: <file>` (loaded by the first [`Tracking::start`]).
     encoder: Option<super::reid::ReidEncoder>,
 }
@@ -49,7 +47,6 @@ impl Tracking {
             cfg,
             slots: Vec::new(),
             persist: false,
-            built: false,
             encoder: None,
         }
     }
@@ -93,15 +90,9 @@ impl Tracking {
         c.with_reid && c.model == "auto" && c.tracker_type != TrackerType::ByteTrack
     }
 
-    /// A fresh tracker of the configuration (the first one says the GMC warning, if any).
-    fn build(&mut self) -> Result<Tracker> {
-        if self.built {
-            // Every tracker has its own GMC state; only the warning is said once.
-            Tracker::with_gmc(&self.cfg, Tracker::own_gmc(&self.cfg, false))
-        } else {
-            self.built = true;
-            Tracker::new(&self.cfg)
-        }
+    /// A fresh tracker of the configuration, with its own GMC state.
+    fn build(&self) -> Result<Tracker> {
+        Tracker::new(&self.cfg)
     }
 
     /// Ultralytics' `on_predict_start`: at the start of every predict call, `slots` trackers (the

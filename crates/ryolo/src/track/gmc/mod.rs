@@ -64,16 +64,6 @@ impl Gmc for ReplayGmc {
 
 /// The motion compensation `method` names (`None` for `none`).
 pub fn build(method: GmcMethod) -> Option<Box<dyn Gmc>> {
-    build_with(method, true)
-}
-
-/// [`build`] for the further trackers of a run (kept for callers; no method warns any more).
-pub fn build_quiet(method: GmcMethod) -> Option<Box<dyn Gmc>> {
-    build_with(method, false)
-}
-
-/// [`build`] (`_warn` is kept for callers; every method is implemented).
-fn build_with(method: GmcMethod, _warn: bool) -> Option<Box<dyn Gmc>> {
     match method {
         GmcMethod::None => None,
         GmcMethod::SparseOptFlow => Some(Box::new(SparseOptFlow::new())),
