@@ -7,6 +7,7 @@ pub mod convert;
 pub mod dataset;
 pub mod dota;
 pub mod filter;
+pub mod hsv;
 pub mod image;
 pub mod instances;
 pub mod labels;
