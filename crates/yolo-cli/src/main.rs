@@ -339,7 +339,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                 _ if a.bool("cache") => "ram",
                 _ => "false",
             };
-            let ips = ryolo::engine::bench::loader(
+            let (ips, cpu_ms) = ryolo::engine::bench::loader(
                 std::path::Path::new(&data),
                 imgsz,
                 batch,
@@ -347,7 +347,7 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                 cache,
                 n.unwrap_or(320),
             )?;
-            println!("bench loader: {ips:.1} images/s (imgsz={imgsz} batch={batch} workers={workers} cache={cache}, mosaic on)");
+            println!("bench loader: {ips:.1} images/s, {cpu_ms:.1} CPU ms/image (imgsz={imgsz} batch={batch} workers={workers} cache={cache}, mosaic on)");
         }
         Some("predict") => {
             let model = a.model();

@@ -6,8 +6,8 @@ use super::instances::{Instances, Mat3};
 use crate::ops::Rgb;
 use rand::Rng;
 
-pub use super::hsv::random_hsv;
 use super::hsv::hsv_luts;
+pub use super::hsv::random_hsv;
 
 /// Augmentation hyper-parameters (Ultralytics names and defaults).
 #[derive(Debug, Clone)]

@@ -82,24 +82,67 @@ pub(crate) fn hsv_luts(gains: [f64; 3], rng: &mut impl Rng) -> Option<[[u8; 256]
 }
 
 /// One draw's tables in the form both kernels read: per input hue the shifted hue's sector and
-/// position in it (`sector << 8 | f`, 1/256 steps, as OpenCV's HSV -> RGB), the S and V tables.
+/// position in it (`sector << 8 | f`, 1/256 steps, as OpenCV's HSV -> RGB), the S and V tables;
+/// and the draw as arithmetic (hue rotation, f32 gains) when that reproduces the tables exactly.
 struct Shift {
     secf: [i32; 256],
     lut_s: [i32; 256],
     lut_v: [i32; 256],
+    /// `(hue rotation, S gain, V gain)` reproducing the tables, for the vector kernel.
+    arith: Option<(i32, f32, f32)>,
 }
 
 impl Shift {
     fn new([lut_h, lut_s, lut_v]: &[[u8; 256]; 3]) -> Self {
+        let lut_s = lut_s.map(i32::from);
+        let lut_v = lut_v.map(i32::from);
+        let k = lut_h[0] as usize;
+        let rotation = (0..180).all(|x| lut_h[x] as usize == (x + k) % 180);
+        let arith = match (rotation, f32_gain(&lut_s), f32_gain(&lut_v)) {
+            (true, Some(gs), Some(gv)) => Some((k as i32, gs, gv)),
+            _ => None,
+        };
         Self {
             secf: std::array::from_fn(|h| {
                 let h6 = lut_h[h.min(179)] as i32 * 6 * 256 / 180;
                 (((h6 >> 8) % 6) << 8) | (h6 & 255)
             }),
-            lut_s: lut_s.map(i32::from),
-            lut_v: lut_v.map(i32::from),
+            lut_s,
+            lut_v,
+            arith,
         }
     }
+}
+
+/// `floor(x g)` clamped to [0, 255] in f32, as the vector kernel computes a table entry.
+#[inline(always)]
+fn gain_f32(x: i32, g: f32) -> i32 {
+    (x as f32 * g).floor().clamp(0.0, 255.0) as i32
+}
+
+/// An f32 gain whose [`gain_f32`] equals `lut` on all 256 entries, if one in the middle of the
+/// gains the table allows does (nearly always; otherwise the scalar kernel runs).
+fn f32_gain(lut: &[i32; 256]) -> Option<f32> {
+    // Each entry bounds the gain: floor(x g) = lut[x] inside (0, 255), >= 255 or < 1 at the ends.
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    for (x, &y) in lut.iter().enumerate().skip(1) {
+        let x = x as f64;
+        if y < 255 {
+            hi = hi.min((y as f64 + 1.0) / x);
+        }
+        if y > 0 {
+            lo = lo.max(y as f64 / x);
+        }
+    }
+    let mid = match (lo.is_finite(), hi.is_finite()) {
+        (true, true) => (lo + hi) / 2.0,
+        (true, false) => lo * 2.0,
+        (false, true) => hi - 1.0,
+        (false, false) => return None,
+    } as f32;
+    (-2i32..=2)
+        .map(|d| f32::from_bits((mid.to_bits() as i32 + d) as u32))
+        .find(|&g| (0..256).all(|x| gain_f32(x as i32, g) == lut[x]))
 }
 
 /// Random HSV gains through lookup tables in OpenCV's 8-bit HSV space (§7).
@@ -109,25 +152,24 @@ pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
     }
 }
 
-/// Applies one draw to interleaved RGB bytes (AVX2 for whole blocks of 16 pixels when present).
+/// Applies one draw to interleaved RGB bytes (AVX2 for whole blocks of 16 pixels when present and
+/// the draw has its arithmetic form).
 fn apply(data: &mut [u8], sh: &Shift) {
-    let t = div_tables();
-    let done = simd(data, t, sh);
-    scalar(&mut data[done..], t, sh);
+    let done = simd(data, sh);
+    scalar(&mut data[done..], div_tables(), sh);
 }
 
 #[cfg(target_arch = "x86_64")]
-fn simd(data: &mut [u8], t: &DivTables, sh: &Shift) -> usize {
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present (checked above).
-        unsafe { avx2::apply(data, t, sh) }
-    } else {
-        0
+fn simd(data: &mut [u8], sh: &Shift) -> usize {
+    match sh.arith {
+        // SAFETY: AVX2 is present (checked here).
+        Some(a) if std::is_x86_feature_detected!("avx2") => unsafe { avx2::apply(data, a) },
+        _ => 0,
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn simd(_: &mut [u8], _: &DivTables, _: &Shift) -> usize {
+fn simd(_: &mut [u8], _: &Shift) -> usize {
     0
 }
 
@@ -160,10 +202,11 @@ fn scalar(data: &mut [u8], t: &DivTables, sh: &Shift) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The scalar kernel on 8 pixels per register (16 per block of 48 bytes), table reads as
-    //! gathers.
+    //! The scalar kernel on 8 pixels per register (16 per block of 48 bytes), without table
+    //! reads: OpenCV's division tables as f32 divisions (equal on all 255 entries), the draw as
+    //! a hue rotation and f32 gains (checked against its tables by `Shift::new`).
 
-    use super::{DivTables, Shift, SECTOR_ORDER};
+    use super::SECTOR_ORDER;
     use std::arch::x86_64::*;
 
     /// Byte shuffles that split 48 interleaved bytes into R, G, B (16 each): `SPLIT[chunk][ch]`.
@@ -210,40 +253,86 @@ mod avx2 {
         _mm256_setr_epi32(o(0), o(1), o(2), o(3), o(4), o(5), 0, 0)
     }
 
-    /// `x / 65280` for 0 <= x < 2^24, as `((x >> 8) * 32897) >> 23` (exact there).
+    /// `x / 65280` for 0 <= x < 2^24, as `((x >> 8) * 32897) >> 23` (exact there; the product's
+    /// high half by a 16-bit multiply, since `x >> 8` fits 16 bits).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn div65280(x: __m256i) -> __m256i {
-        _mm256_srli_epi32::<23>(_mm256_mullo_epi32(
+        _mm256_srli_epi32::<7>(_mm256_mulhi_epu16(
             _mm256_srli_epi32::<8>(x),
             _mm256_set1_epi32(32897),
         ))
     }
 
+    /// `a * b` for lanes in [-32768, 32767] (one 16 x 16 -> 32-bit multiply; 32-bit lane
+    /// multiplies are several times slower on some CPUs).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn gather(table: &[i32; 256], idx: __m256i) -> __m256i {
-        _mm256_i32gather_epi32::<4>(table.as_ptr(), idx)
+    unsafe fn mul16(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_madd_epi16(a, b)
     }
 
-    /// Eight pixels (R, G, B as 32-bit lanes) through RGB -> HSV -> tables -> RGB.
+    /// `(a * t + 2048) >> 12` for `|a| < 2^15` and `0 <= t < 2^27`, with `t` split at bit 12 so
+    /// that both products are 16-bit.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn mul_q12(a: __m256i, t: __m256i) -> __m256i {
+        let hi = mul16(a, _mm256_srli_epi32::<12>(t));
+        let lo = mul16(a, _mm256_and_si256(t, _mm256_set1_epi32(4095)));
+        _mm256_add_epi32(
+            hi,
+            _mm256_srai_epi32::<12>(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 11))),
+        )
+    }
+
+    /// `v * k` for `0 <= v < 256` and `0 <= k < 2^16`, with `k` split at bit 8.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn mul_v(v: __m256i, k: __m256i) -> __m256i {
+        _mm256_add_epi32(
+            _mm256_slli_epi32::<8>(mul16(v, _mm256_srli_epi32::<8>(k))),
+            mul16(v, _mm256_and_si256(k, _mm256_set1_epi32(255))),
+        )
+    }
+
+    /// `round_ties_even(num / max(d, 1))`: OpenCV's division table entry of `d`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn div_entry(num: f32, d: __m256i) -> __m256i {
+        let d = _mm256_cvtepi32_ps(_mm256_max_epi32(d, _mm256_set1_epi32(1)));
+        _mm256_cvtps_epi32(_mm256_div_ps(_mm256_set1_ps(num), d))
+    }
+
+    /// `floor(x g)` clamped to [0, 255] (`super::gain_f32` per lane).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn gain(x: __m256i, g: __m256) -> __m256i {
+        let y = _mm256_floor_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(x), g));
+        let y = _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(255.0));
+        _mm256_cvttps_epi32(y)
+    }
+
+    /// The draw: hue rotation, S and V gains.
+    #[derive(Clone, Copy)]
+    struct Draw {
+        k: __m256i,
+        gs: __m256,
+        gv: __m256,
+    }
+
+    /// Eight pixels (R, G, B as 32-bit lanes) through RGB -> HSV -> draw -> RGB.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn pixels8(
         r: __m256i,
         g: __m256i,
         b: __m256i,
-        t: &DivTables,
-        sh: &Shift,
+        d: Draw,
         ord: &[__m256i; 3],
     ) -> [__m256i; 3] {
         let v = _mm256_max_epi32(_mm256_max_epi32(r, g), b);
         let diff = _mm256_sub_epi32(v, _mm256_min_epi32(_mm256_min_epi32(r, g), b));
-        let round = _mm256_set1_epi32(1 << 11);
-        let s = _mm256_srai_epi32::<12>(_mm256_add_epi32(
-            _mm256_mullo_epi32(diff, gather(&t.sdiv, v)),
-            round,
-        ));
+        let s = mul_q12(diff, div_entry((255 << 12) as f32, v));
         let h_r = _mm256_sub_epi32(g, b);
         let h_g = _mm256_add_epi32(_mm256_sub_epi32(b, r), _mm256_slli_epi32::<1>(diff));
         let h_b = _mm256_add_epi32(_mm256_sub_epi32(r, g), _mm256_slli_epi32::<2>(diff));
@@ -252,26 +341,24 @@ mod avx2 {
             h_r,
             _mm256_cmpeq_epi32(v, r),
         );
-        let h = _mm256_srai_epi32::<12>(_mm256_add_epi32(
-            _mm256_mullo_epi32(hn, gather(&t.hdiv, diff)),
-            round,
-        ));
+        let h = mul_q12(hn, div_entry(((180 << 12) / 6) as f32, diff));
         let neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), h);
         let h = _mm256_add_epi32(h, _mm256_and_si256(neg, _mm256_set1_epi32(180)));
-        let sf = gather(&sh.secf, h);
-        let sector = _mm256_srli_epi32::<8>(sf);
-        let f = _mm256_and_si256(sf, _mm256_set1_epi32(255));
-        let s2 = gather(&sh.lut_s, s);
-        let v2 = gather(&sh.lut_v, v);
+        // The shifted hue, then its sector and position: h' * 1536 / 180 = (h' * 17477) >> 11.
+        let h = _mm256_add_epi32(_mm256_min_epi32(h, _mm256_set1_epi32(179)), d.k);
+        let over = _mm256_cmpgt_epi32(h, _mm256_set1_epi32(179));
+        let h = _mm256_sub_epi32(h, _mm256_and_si256(over, _mm256_set1_epi32(180)));
+        let h6 = _mm256_srli_epi32::<11>(mul16(h, _mm256_set1_epi32(17477)));
+        let sector = _mm256_srli_epi32::<8>(h6);
+        let f = _mm256_and_si256(h6, _mm256_set1_epi32(255));
+        let s2 = gain(s, d.gs);
+        let v2 = gain(v, d.gv);
         let full = _mm256_set1_epi32(255 * 256);
         let k1 = _mm256_slli_epi32::<8>(_mm256_sub_epi32(_mm256_set1_epi32(255), s2));
-        let k2 = _mm256_sub_epi32(full, _mm256_mullo_epi32(s2, f));
-        let k3 = _mm256_sub_epi32(
-            full,
-            _mm256_mullo_epi32(s2, _mm256_sub_epi32(_mm256_set1_epi32(256), f)),
-        );
+        let k2 = _mm256_sub_epi32(full, mul16(s2, f));
+        let k3 = _mm256_sub_epi32(full, mul16(s2, _mm256_sub_epi32(_mm256_set1_epi32(256), f)));
         let half = _mm256_set1_epi32(127 * 256);
-        let chan = |k: __m256i| div65280(_mm256_add_epi32(_mm256_mullo_epi32(v2, k), half));
+        let chan = |k: __m256i| div65280(_mm256_add_epi32(mul_v(v2, k), half));
         let p = [v2, chan(k1), chan(k2), chan(k3)];
         ord.map(|o| {
             let idx = _mm256_permutevar8x32_epi32(o, sector);
@@ -292,13 +379,19 @@ mod avx2 {
         _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w))
     }
 
-    /// Whole blocks of 16 pixels of `data`; returns the bytes done.
+    /// Whole blocks of 16 pixels of `data` under the draw `(hue rotation, S gain, V gain)`;
+    /// returns the bytes done.
     ///
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn apply(data: &mut [u8], t: &DivTables, sh: &Shift) -> usize {
+    pub unsafe fn apply(data: &mut [u8], (k, gs, gv): (i32, f32, f32)) -> usize {
         let ord = [order(0), order(1), order(2)];
+        let d = Draw {
+            k: _mm256_set1_epi32(k),
+            gs: _mm256_set1_ps(gs),
+            gv: _mm256_set1_ps(gv),
+        };
         let blocks = data.len() / 48;
         for blk in data.chunks_exact_mut(48) {
             let p = blk.as_mut_ptr();
@@ -314,9 +407,16 @@ mod avx2 {
             });
             let lo = ch.map(|x| _mm256_cvtepu8_epi32(x));
             let hi = ch.map(|x| _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(x)));
-            let a = pixels8(lo[0], lo[1], lo[2], t, sh, &ord);
-            let b = pixels8(hi[0], hi[1], hi[2], t, sh, &ord);
-            let out: [__m128i; 3] = std::array::from_fn(|n| pack(a[n], b[n]));
+            let grey = _mm_and_si128(_mm_cmpeq_epi8(ch[0], ch[1]), _mm_cmpeq_epi8(ch[1], ch[2]));
+            let out: [__m128i; 3] = if _mm_movemask_epi8(grey) == 0xffff {
+                // Sixteen grey pixels (the padding, grey images): S = 0, only V changes.
+                let v = pack(gain(lo[0], d.gv), gain(hi[0], d.gv));
+                [v, v, v]
+            } else {
+                let a = pixels8(lo[0], lo[1], lo[2], d, &ord);
+                let b = pixels8(hi[0], hi[1], hi[2], d, &ord);
+                std::array::from_fn(|n| pack(a[n], b[n]))
+            };
             for (k, m) in JOIN.iter().enumerate() {
                 let v = _mm_or_si128(
                     _mm_or_si128(
@@ -400,17 +500,29 @@ mod tests {
     /// ramp), for draws including the extreme gains.
     #[test]
     fn vector_kernel_equals_scalar_on_every_colour() {
-        let all: Vec<u8> = (0..1u32 << 24)
+        let mut all: Vec<u8> = (0..1u32 << 24)
             .flat_map(|c| [(c >> 16) as u8, (c >> 8) as u8, c as u8])
             .collect();
+        // Whole grey blocks of 16 pixels (every level), then blocks with one coloured pixel.
+        all.extend((0..256 * 16).flat_map(|i| [(i / 16) as u8; 3]));
+        all.extend((0..256 * 16).flat_map(|i| {
+            let v = (i / 16) as u8;
+            if i % 16 == 7 {
+                [v, v.wrapping_add(1), v]
+            } else {
+                [v; 3]
+            }
+        }));
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        for gains in [[0.015, 0.7, 0.4], [0.5, 1.0, 1.0]] {
+        for gains in [[0.015, 0.7, 0.4], [0.5, 1.0, 1.0], [1.0, 1.5, 1.5]] {
             let luts = hsv_luts(gains, &mut rng).unwrap();
             let sh = Shift::new(&luts);
+            assert!(sh.arith.is_some(), "{gains:?}");
             let (mut a, mut b) = (all.clone(), all.clone());
             apply(&mut a, &sh);
             scalar(&mut b, div_tables(), &sh);
-            if let Some(i) = (0..a.len() / 3).find(|&i| a[3 * i..3 * i + 3] != b[3 * i..3 * i + 3]) {
+            if let Some(i) = (0..a.len() / 3).find(|&i| a[3 * i..3 * i + 3] != b[3 * i..3 * i + 3])
+            {
                 panic!(
                     "colour {:?}: vector {:?}, scalar {:?}",
                     &all[3 * i..3 * i + 3],
@@ -422,10 +534,37 @@ mod tests {
     }
 
     #[test]
-    fn division_by_65280_is_exact_in_range() {
+    fn integer_divisions_by_multiplication_are_exact_in_range() {
         for x in 0..(255u32 * 65280 + 32513) {
             assert_eq!(((x >> 8) * 32897) >> 23, x / 65280, "{x}");
         }
+        for h in 0..180u32 {
+            assert_eq!((h * 17477) >> 11, h * 6 * 256 / 180, "{h}");
+        }
+    }
+
+    #[test]
+    fn division_tables_equal_f32_division() {
+        let t = div_tables();
+        for i in 1..256 {
+            let f = |num: f32| (num / i as f32).round_ties_even() as i32;
+            assert_eq!(t.sdiv[i], f((255 << 12) as f32), "sdiv[{i}]");
+            assert_eq!(t.hdiv[i], f(((180 << 12) / 6) as f32), "hdiv[{i}]");
+        }
+    }
+
+    /// Nearly every draw has the arithmetic form the vector kernel needs.
+    #[test]
+    fn draws_have_their_arithmetic_form() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let n = 2000;
+        let found = (0..n)
+            .filter(|_| {
+                let luts = hsv_luts([0.015, 0.7, 0.4], &mut rng).unwrap();
+                Shift::new(&luts).arith.is_some()
+            })
+            .count();
+        assert!(found * 100 >= n * 99, "{found} of {n}");
     }
 
     #[test]

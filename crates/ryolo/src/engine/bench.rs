@@ -7,6 +7,7 @@ use crate::data::{list_images, load_data_yaml, scan};
 use crate::engine::predict::{load_image, Predictor};
 use crate::nn::DetectionModel;
 use crate::ops::{letterbox, NmsConfig, Rgb};
+use crate::util::threads::process_cpu_seconds;
 use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Training-loader throughput (images/s) over at least `n` images after two warm-up batches;
+/// Training-loader throughput (images/s) and CPU time per image (ms, all threads) over at least
+/// `n` images after two warm-up batches;
 /// `cache` is `ram`, `disk` or anything else for none.
 pub fn loader(
     data: &Path,
@@ -31,7 +33,7 @@ pub fn loader(
     workers: usize,
     cache: &str,
     n: usize,
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let cache_ram = cache == "ram";
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
@@ -58,14 +60,14 @@ pub fn loader(
         );
     }
     let (mut seen, mut epoch) = (0usize, 0usize);
-    let mut start: Option<Instant> = None;
+    let mut start: Option<(Instant, f64)> = None;
     let mut warm = 0;
     while seen < n {
         for b in epoch_batches(ds.clone(), pool.clone(), epoch, batch, true, 4).iter() {
             if warm < 2 {
                 warm += 1;
                 if warm == 2 {
-                    start = Some(Instant::now());
+                    start = Some((Instant::now(), process_cpu_seconds()));
                 }
                 continue;
             }
@@ -76,8 +78,10 @@ pub fn loader(
         }
         epoch += 1;
     }
-    let secs = start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(1.0);
-    Ok(seen as f64 / secs)
+    let (secs, cpu) = start
+        .map(|(t, c)| (t.elapsed().as_secs_f64(), process_cpu_seconds() - c))
+        .unwrap_or((1.0, 0.0));
+    Ok((seen as f64 / secs, cpu * 1e3 / seen.max(1) as f64))
 }
 
 /// Median latencies in ms: forward only (fused, batch `batch`) and the whole pipeline for one image

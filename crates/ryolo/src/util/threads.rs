@@ -42,6 +42,17 @@ pub fn summary() -> String {
     )
 }
 
+/// CPU seconds this process has used so far (user + system, all threads).
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    s(u.ru_utime) + s(u.ru_stime)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
