@@ -1010,11 +1010,46 @@ fn adjust_hue(img: &mut [u8], f: f64) {
     }
 }
 
-/// The 14 RandAugment operations (torchvision's augmentation space).
-const RANDAUGMENT_OPS: usize = 14;
+/// The 14 RandAugment operations in torchvision's order.
+const RANDAUGMENT_OPS: [Op; 14] = [
+    Op::Identity,
+    Op::ShearX,
+    Op::ShearY,
+    Op::TranslateX,
+    Op::TranslateY,
+    Op::Rotate,
+    Op::Brightness,
+    Op::Color,
+    Op::Contrast,
+    Op::Sharpness,
+    Op::Posterize,
+    Op::Solarize,
+    Op::AutoContrast,
+    Op::Equalize,
+];
 /// RandAugment magnitude index and number of bins as Ultralytics configures them.
-const RA_MAGNITUDE: f64 = 9.0;
-const RA_BINS: f64 = 31.0;
+const RA_MAGNITUDE: usize = 9;
+const RA_BINS: usize = 31;
+
+/// The unsigned RandAugment magnitude of `op` (bin 9 of 31, float32 as torchvision builds it) for
+/// a `(w, h)` image.
+pub(crate) fn randaugment_magnitude(op: Op, (w, h): (usize, usize)) -> f64 {
+    use super::classify_policy::linspace_f32;
+    let lin = |end: f64| linspace_f32(0.0, end, RA_BINS, RA_MAGNITUDE) as f64;
+    match op {
+        Op::ShearX | Op::ShearY => lin(0.3),
+        Op::TranslateX => lin(150.0 / 331.0 * w as f64),
+        Op::TranslateY => lin(150.0 / 331.0 * h as f64),
+        Op::Rotate => lin(30.0),
+        Op::Brightness | Op::Color | Op::Contrast | Op::Sharpness => lin(0.9),
+        // 8 - round(magnitude / ((bins - 1) / 4)) bits kept.
+        Op::Posterize => {
+            8.0 - (RA_MAGNITUDE as f32 / ((RA_BINS - 1) as f32 / 4.0)).round_ties_even() as f64
+        }
+        Op::Solarize => linspace_f32(255.0, 0.0, RA_BINS, RA_MAGNITUDE) as f64,
+        _ => 0.0,
+    }
+}
 
 /// torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale=1, shear)`: the
 /// output-to-input matrix of an affine warp (angles in degrees).
@@ -1113,31 +1148,13 @@ pub(crate) fn pil_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: Op, magnitud
 
 /// One RandAugment operation `op` (0..14) on `img` (`w x h` RGB) at magnitude 9 of 31 bins, with
 /// a random sign for the signed ones.
-fn randaugment_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: usize, rng: &mut impl Rng) {
-    let frac = RA_MAGNITUDE / (RA_BINS - 1.0);
-    let sign = |rng: &mut dyn rand::RngCore| if rng.gen::<bool>() { -1.0 } else { 1.0 };
-    let (wf, hf) = (w as f64, h as f64);
-    let (op, magnitude) = match op {
-        0 => (Op::Identity, 0.0),
-        1 => (Op::ShearX, 0.3 * frac * sign(rng)),
-        2 => (Op::ShearY, 0.3 * frac * sign(rng)),
-        3 => (Op::TranslateX, 150.0 / 331.0 * wf * frac * sign(rng)),
-        4 => (Op::TranslateY, 150.0 / 331.0 * hf * frac * sign(rng)),
-        5 => (Op::Rotate, 30.0 * frac * sign(rng)),
-        6 => (Op::Brightness, 0.9 * frac * sign(rng)),
-        7 => (Op::Color, 0.9 * frac * sign(rng)),
-        8 => (Op::Contrast, 0.9 * frac * sign(rng)),
-        9 => (Op::Sharpness, 0.9 * frac * sign(rng)),
-        // 8 - round(magnitude / ((bins - 1) / 4)) bits kept.
-        10 => (
-            Op::Posterize,
-            8.0 - (RA_MAGNITUDE / ((RA_BINS - 1.0) / 4.0)).round_ties_even(),
-        ),
-        11 => (Op::Solarize, 255.0 * (1.0 - frac)),
-        12 => (Op::AutoContrast, 0.0),
-        _ => (Op::Equalize, 0.0),
-    };
-    pil_op(img, (w, h), op, magnitude);
+fn randaugment_op(img: &mut Vec<u8>, size: (usize, usize), op: usize, rng: &mut impl Rng) {
+    let op = RANDAUGMENT_OPS[op % RANDAUGMENT_OPS.len()];
+    let mut magnitude = randaugment_magnitude(op, size);
+    if op.signed() && rng.gen::<bool>() {
+        magnitude = -magnitude;
+    }
+    pil_op(img, size, op, magnitude);
 }
 
 /// torchvision's `RandomErasing.get_params` on a `3 x h x w` tensor: `(top, left, eh, ew)`, or
@@ -1201,7 +1218,7 @@ pub fn train_transform(
     match aug.auto_augment {
         AutoAugment::RandAugment => {
             for _ in 0..2 {
-                let op = rng.gen_range(0..RANDAUGMENT_OPS);
+                let op = rng.gen_range(0..RANDAUGMENT_OPS.len());
                 randaugment_op(&mut px, size, op, rng);
             }
         }
@@ -1593,7 +1610,7 @@ mod tests {
         let (w, h) = (16usize, 12usize);
         let base: Vec<u8> = (0..w * h * 3).map(|i| (50 + i % 51) as u8).collect();
         let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
-        for op in 0..RANDAUGMENT_OPS {
+        for op in 0..RANDAUGMENT_OPS.len() {
             let mut img = base.clone();
             randaugment_op(&mut img, (w, h), op, &mut rng);
             assert_eq!(img.len(), base.len(), "op {op}");

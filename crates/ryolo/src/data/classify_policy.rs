@@ -410,7 +410,7 @@ mod tests {
     }
 
     /// Exact: the 10-bin magnitude tables (float32 linspace, posterize rounding) of AutoAugment
-    /// and AugMix equal torchvision's for a 20x16 image.
+    /// and AugMix, and RandAugment's bin 9 of 31, equal torchvision's for a 20x16 image.
     #[test]
     fn classify_magnitude_tables_equal_torchvision() {
         let r = Ref::load();
@@ -429,6 +429,14 @@ mod tests {
                     v => assert_eq!(magnitude(op, 0, r.size, augmix), f32_value(v)),
                 }
             }
+        }
+        for (name, vals) in r.json["randaugment_space"].as_object().unwrap() {
+            let want = match vals {
+                Value::Array(v) => f32_value(&v[9]),
+                v => f32_value(v),
+            };
+            let got = super::super::classify::randaugment_magnitude(op_named(name), r.size);
+            assert_eq!(got, want, "randaugment {name}");
         }
         let ops: Vec<&str> = r.json["augmix_ops"]
             .as_array()
