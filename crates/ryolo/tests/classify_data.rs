@@ -327,15 +327,31 @@ fn training_augmentation_is_deterministic_per_seed_and_epoch() {
         let zeros = img.iter().filter(|v| **v == 0.0).count();
         assert!(zeros >= 3 * (64 * 64 / 50), "erasing left {zeros} zeros");
     }
-    // Unimplemented policies are named in a warning.
-    let augmix = ClsAugConfig {
-        auto_augment: ryolo::data::classify::AutoAugment::AugMix,
+    // AugMix and AutoAugment run without a warning, the same for the same seed, and change the
+    // images (relative to no auto-augment with the colour jitter off).
+    let plain = ClsAugConfig {
+        auto_augment: ryolo::data::classify::AutoAugment::Off,
+        hsv_h: 0.0,
+        hsv_s: 0.0,
+        hsv_v: 0.0,
         ..Default::default()
     };
-    assert!(make(0, augmix)
-        .warnings
-        .iter()
-        .any(|w| w.contains("augmix")));
+    let (p, _) = make(0, plain).batch(&idx, 0, true).unwrap();
+    for policy in [
+        ryolo::data::classify::AutoAugment::AugMix,
+        ryolo::data::classify::AutoAugment::AutoAugment,
+    ] {
+        let cfg = ClsAugConfig {
+            auto_augment: policy,
+            ..Default::default()
+        };
+        let ds = make(0, cfg.clone());
+        assert!(ds.warnings.is_empty(), "{policy:?}: {:?}", ds.warnings);
+        let (a, _) = ds.batch(&idx, 0, true).unwrap();
+        let (b, _) = make(0, cfg).batch(&idx, 0, true).unwrap();
+        assert!(a == b, "{policy:?} is not deterministic");
+        assert!(a != p, "{policy:?} changed nothing");
+    }
 }
 
 /// Writes a tiny valid JPEG of `w x h`.

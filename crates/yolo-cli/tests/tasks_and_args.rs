@@ -244,3 +244,32 @@ fn classify_predict_runs_and_follows_the_model_task() {
     );
     assert!(ok && out.contains("chair 0.72"), "{out}");
 }
+
+/// `auto_augment=augmix` and `auto_augment=autoaugment` train a classifier (one epoch on
+/// mnist160 at 32 px) without any warning about the policy.
+#[test]
+fn classify_trains_with_augmix_and_autoaugment_without_warnings() {
+    let Some(shared) = shared() else { return };
+    let data = shared.join("datasets/mnist160");
+    let d = tmp("cls-autoaug");
+    for policy in ["augmix", "autoaugment"] {
+        let (ok, out) = yolo(
+            &[
+                "classify",
+                "train",
+                "model=yolo11n-cls.yaml",
+                &format!("data={}", data.display()),
+                "epochs=1",
+                "imgsz=32",
+                "plots=False",
+                &format!("auto_augment={policy}"),
+                &format!("name={policy}"),
+            ],
+            &d,
+        );
+        assert!(ok, "{policy}: {out}");
+        assert!(out.contains(&format!("auto_augment={policy}")), "{out}");
+        assert!(!out.to_lowercase().contains("warning"), "{policy}: {out}");
+        assert!(out.contains("top1_acc"), "{policy}: {out}");
+    }
+}

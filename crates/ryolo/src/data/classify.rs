@@ -2,6 +2,7 @@
 //! (`check_cls_dataset`), the image scan, the eval transform (Pillow's fixed-point antialiased
 //! bilinear resize and a centre crop), the training augmentation and batches.
 
+use super::classify_policy::Op;
 use anyhow::{anyhow, bail, Context, Result};
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
@@ -650,10 +651,9 @@ pub enum AutoAugment {
     Off,
     /// `RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31)`.
     RandAugment,
-    /// AugMix (not implemented: no auto-augmentation is applied, with a warning).
+    /// `AugMix(severity=3, mixture_width=3, chain_depth=-1, alpha=1)`.
     AugMix,
-    /// AutoAugment ImageNet policy (not implemented: no auto-augmentation is applied, with a
-    /// warning).
+    /// `AutoAugment(AutoAugmentPolicy.IMAGENET)`.
     AutoAugment,
 }
 
@@ -732,20 +732,9 @@ impl ClsAugConfig {
         })
     }
 
-    /// Warnings for settings that are not applied as Ultralytics applies them.
+    /// Warnings for settings that are not applied as Ultralytics applies them (none today).
     pub fn warnings(&self) -> Vec<String> {
-        match self.auto_augment {
-            AutoAugment::AugMix | AutoAugment::AutoAugment => vec![format!(
-                "auto_augment={} is not implemented in ryolo; no auto-augmentation is applied \
-                 (ColorJitter stays off as with any auto_augment policy)",
-                if self.auto_augment == AutoAugment::AugMix {
-                    "augmix"
-                } else {
-                    "autoaugment"
-                }
-            )],
-            _ => vec![],
-        }
+        vec![]
     }
 }
 
@@ -909,7 +898,7 @@ fn autocontrast(img: &mut [u8]) {
 
 /// Equalize: each channel's histogram flattened through its cumulative counts (Pillow's
 /// `ImageOps.equalize`).
-fn equalize(img: &mut [u8]) {
+pub(crate) fn equalize(img: &mut [u8]) {
     let hist = histograms(img);
     let mut luts = [[0u8; 256]; 3];
     for c in 0..3 {
@@ -951,7 +940,7 @@ fn affine_inverse(img: &[u8], (w, h): (usize, usize), m: [f64; 6]) -> Vec<u8> {
                 let top = p(xa, ya) + fx * (p(xb, ya) - p(xa, ya));
                 let bot = p(xa, yb) + fx * (p(xb, yb) - p(xa, yb));
                 let v = top + fy * (bot - top);
-                out[(y * w + x) * 3 + c] = (v + 0.5).clamp(0.0, 255.0) as u8;
+                out[(y * w + x) * 3 + c] = v.clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -1021,73 +1010,151 @@ fn adjust_hue(img: &mut [u8], f: f64) {
     }
 }
 
-/// The 14 RandAugment operations (torchvision's augmentation space).
-const RANDAUGMENT_OPS: usize = 14;
+/// The 14 RandAugment operations in torchvision's order.
+const RANDAUGMENT_OPS: [Op; 14] = [
+    Op::Identity,
+    Op::ShearX,
+    Op::ShearY,
+    Op::TranslateX,
+    Op::TranslateY,
+    Op::Rotate,
+    Op::Brightness,
+    Op::Color,
+    Op::Contrast,
+    Op::Sharpness,
+    Op::Posterize,
+    Op::Solarize,
+    Op::AutoContrast,
+    Op::Equalize,
+];
 /// RandAugment magnitude index and number of bins as Ultralytics configures them.
-const RA_MAGNITUDE: f64 = 9.0;
-const RA_BINS: f64 = 31.0;
+const RA_MAGNITUDE: usize = 9;
+const RA_BINS: usize = 31;
+
+/// The unsigned RandAugment magnitude of `op` (bin 9 of 31, float32 as torchvision builds it) for
+/// a `(w, h)` image.
+pub(crate) fn randaugment_magnitude(op: Op, (w, h): (usize, usize)) -> f64 {
+    use super::classify_policy::linspace_f32;
+    let lin = |end: f64| linspace_f32(0.0, end, RA_BINS, RA_MAGNITUDE) as f64;
+    match op {
+        Op::ShearX | Op::ShearY => lin(0.3),
+        Op::TranslateX => lin(150.0 / 331.0 * w as f64),
+        Op::TranslateY => lin(150.0 / 331.0 * h as f64),
+        Op::Rotate => lin(30.0),
+        Op::Brightness | Op::Color | Op::Contrast | Op::Sharpness => lin(0.9),
+        // 8 - round(magnitude / ((bins - 1) / 4)) bits kept.
+        Op::Posterize => {
+            8.0 - (RA_MAGNITUDE as f32 / ((RA_BINS - 1) as f32 / 4.0)).round_ties_even() as f64
+        }
+        Op::Solarize => linspace_f32(255.0, 0.0, RA_BINS, RA_MAGNITUDE) as f64,
+        _ => 0.0,
+    }
+}
+
+/// torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale=1, shear)`: the
+/// output-to-input matrix of an affine warp (angles in degrees).
+pub(crate) fn inverse_affine_matrix(
+    (cx, cy): (f64, f64),
+    angle: f64,
+    (tx, ty): (f64, f64),
+    (shx, shy): (f64, f64),
+) -> [f64; 6] {
+    let (rot, sx, sy) = (angle.to_radians(), shx.to_radians(), shy.to_radians());
+    let a = (rot - sy).cos() / sy.cos();
+    let b = -(rot - sy).cos() * sx.tan() / sy.cos() - rot.sin();
+    let c = (rot - sy).sin() / sy.cos();
+    let d = -(rot - sy).sin() * sx.tan() / sy.cos() + rot.cos();
+    let mut m = [d, -b, 0.0, -c, a, 0.0];
+    m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty);
+    m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
+    m[2] += cx;
+    m[5] += cy;
+    m
+}
+
+/// Python's `round(x, 15)`.
+fn round15(x: f64) -> f64 {
+    format!("{x:.15}").parse().unwrap_or(x)
+}
+
+/// Pillow's `Image.rotate(angle)` matrix (counter-clockwise degrees, about the image centre).
+fn pil_rotate_matrix((w, h): (usize, usize), angle: f64) -> [f64; 6] {
+    let a = -(angle.rem_euclid(360.0)).to_radians();
+    let (cs, sn) = (round15(a.cos()), round15(a.sin()));
+    let mut m = [cs, sn, 0.0, round15(-a.sin()), cs, 0.0];
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    // Python's `a * x + b * y + c` with c = 0.
+    m[2] += m[0] * -cx + m[1] * -cy;
+    m[5] += m[3] * -cx + m[4] * -cy;
+    m[2] += cx;
+    m[5] += cy;
+    m
+}
+
+/// Posterize: the top `bits` bits of every byte kept (`bits` clamped to 0..=8).
+pub(crate) fn posterize(img: &mut [u8], bits: i64) {
+    let mask = (0xFFu32 << (8 - bits.clamp(0, 8))) as u8;
+    img.iter_mut().for_each(|v| *v &= mask);
+}
+
+/// Solarize: values at or above `threshold` inverted.
+pub(crate) fn solarize(img: &mut [u8], threshold: f64) {
+    img.iter_mut()
+        .for_each(|v| *v = if *v as f64 >= threshold { 255 - *v } else { *v });
+}
+
+/// torchvision's `_apply_op(img, op, magnitude)` on a PIL image (`w x h` RGB bytes): the
+/// signed magnitude as the policies pass it (shear factor, pixels, degrees, enhance factor - 1,
+/// bits, threshold); bilinear warps with black fill.
+pub(crate) fn pil_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: Op, magnitude: f64) {
+    let shear = |m: f64| m.atan().to_degrees();
+    match op {
+        Op::Identity => {}
+        Op::ShearX => {
+            let m = inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, 0.0), (shear(magnitude), 0.0));
+            *img = affine_inverse(img, (w, h), m);
+        }
+        Op::ShearY => {
+            let m = inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, 0.0), (0.0, shear(magnitude)));
+            *img = affine_inverse(img, (w, h), m);
+        }
+        Op::TranslateX | Op::TranslateY => {
+            let t = magnitude.trunc();
+            let t = if op == Op::TranslateX {
+                (t, 0.0)
+            } else {
+                (0.0, t)
+            };
+            let c = (w as f64 * 0.5, h as f64 * 0.5);
+            let m = inverse_affine_matrix(c, 0.0, t, (0.0, 0.0));
+            *img = affine_inverse(img, (w, h), m);
+        }
+        Op::Rotate => {
+            if magnitude.rem_euclid(360.0) != 0.0 {
+                *img = affine_inverse(img, (w, h), pil_rotate_matrix((w, h), magnitude));
+            }
+        }
+        Op::Brightness => adjust_brightness(img, 1.0 + magnitude),
+        Op::Color => adjust_saturation(img, 1.0 + magnitude),
+        Op::Contrast => adjust_contrast(img, 1.0 + magnitude),
+        Op::Sharpness => adjust_sharpness(img, (w, h), 1.0 + magnitude),
+        Op::Posterize => posterize(img, magnitude as i64),
+        Op::Solarize => solarize(img, magnitude),
+        Op::AutoContrast => autocontrast(img),
+        Op::Equalize => equalize(img),
+        Op::Invert => img.iter_mut().for_each(|v| *v = 255 - *v),
+    }
+}
 
 /// One RandAugment operation `op` (0..14) on `img` (`w x h` RGB) at magnitude 9 of 31 bins, with
 /// a random sign for the signed ones.
-fn randaugment_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: usize, rng: &mut impl Rng) {
-    let frac = RA_MAGNITUDE / (RA_BINS - 1.0);
-    let sign = |rng: &mut dyn rand::RngCore| if rng.gen::<bool>() { -1.0 } else { 1.0 };
-    let (wf, hf) = (w as f64, h as f64);
-    match op {
-        0 => {} // Identity
-        1 => {
-            // ShearX: x_in = x + m y
-            let m = 0.3 * frac * sign(rng);
-            *img = affine_inverse(img, (w, h), [1.0, m, 0.0, 0.0, 1.0, 0.0]);
-        }
-        2 => {
-            // ShearY: y_in = m x + y
-            let m = 0.3 * frac * sign(rng);
-            *img = affine_inverse(img, (w, h), [1.0, 0.0, 0.0, m, 1.0, 0.0]);
-        }
-        3 => {
-            // TranslateX by int(magnitude) pixels.
-            let t = (150.0 / 331.0 * wf * frac * sign(rng)).trunc();
-            *img = affine_inverse(img, (w, h), [1.0, 0.0, -t, 0.0, 1.0, 0.0]);
-        }
-        4 => {
-            let t = (150.0 / 331.0 * hf * frac * sign(rng)).trunc();
-            *img = affine_inverse(img, (w, h), [1.0, 0.0, 0.0, 0.0, 1.0, -t]);
-        }
-        5 => {
-            // Rotate by +-9 degrees about the image centre (counter-clockwise for positive).
-            let a = (30.0 * frac * sign(rng)).to_radians();
-            let (cs, sn) = (a.cos(), a.sin());
-            let (cx, cy) = (wf / 2.0, hf / 2.0);
-            let m = [
-                cs,
-                -sn,
-                cx - cs * cx + sn * cy,
-                sn,
-                cs,
-                cy - sn * cx - cs * cy,
-            ];
-            *img = affine_inverse(img, (w, h), m);
-        }
-        6 => adjust_brightness(img, 1.0 + 0.9 * frac * sign(rng)),
-        7 => adjust_saturation(img, 1.0 + 0.9 * frac * sign(rng)),
-        8 => adjust_contrast(img, 1.0 + 0.9 * frac * sign(rng)),
-        9 => adjust_sharpness(img, (w, h), 1.0 + 0.9 * frac * sign(rng)),
-        10 => {
-            // Posterize: 8 - round(magnitude / ((bins - 1) / 4)) bits kept.
-            let bits = 8 - (RA_MAGNITUDE / ((RA_BINS - 1.0) / 4.0)).round_ties_even() as u32;
-            let mask = 0xFFu8 << (8 - bits.clamp(1, 8));
-            img.iter_mut().for_each(|v| *v &= mask);
-        }
-        11 => {
-            // Solarize: values at or above 255 * (1 - frac) inverted.
-            let thr = 255.0 * (1.0 - frac);
-            img.iter_mut()
-                .for_each(|v| *v = if *v as f64 >= thr { 255 - *v } else { *v });
-        }
-        12 => autocontrast(img),
-        _ => equalize(img),
+fn randaugment_op(img: &mut Vec<u8>, size: (usize, usize), op: usize, rng: &mut impl Rng) {
+    let op = RANDAUGMENT_OPS[op % RANDAUGMENT_OPS.len()];
+    let mut magnitude = randaugment_magnitude(op, size);
+    if op.signed() && rng.gen::<bool>() {
+        magnitude = -magnitude;
     }
+    pil_op(img, size, op, magnitude);
 }
 
 /// torchvision's `RandomErasing.get_params` on a `3 x h x w` tensor: `(top, left, eh, ew)`, or
@@ -1114,8 +1181,8 @@ fn erasing_params(
     None
 }
 
-/// The training transform of one image: RandomResizedCrop to `imgsz`, flips, RandAugment (or
-/// ColorJitter without auto-augment), `ToTensor`, RandomErasing; `3 x imgsz x imgsz` floats.
+/// The training transform of one image: RandomResizedCrop to `imgsz`, flips, the auto-augment
+/// policy (or ColorJitter without one), `ToTensor`, RandomErasing; `3 x imgsz x imgsz` floats.
 pub fn train_transform(
     img: &RgbImage,
     imgsz: usize,
@@ -1151,12 +1218,13 @@ pub fn train_transform(
     match aug.auto_augment {
         AutoAugment::RandAugment => {
             for _ in 0..2 {
-                let op = rng.gen_range(0..RANDAUGMENT_OPS);
+                let op = rng.gen_range(0..RANDAUGMENT_OPS.len());
                 randaugment_op(&mut px, size, op, rng);
             }
         }
+        AutoAugment::AutoAugment => super::classify_policy::autoaugment(&mut px, size, rng),
+        AutoAugment::AugMix => px = super::classify_policy::augmix(&px, size, rng),
         AutoAugment::Off => color_jitter(&mut px, size, aug, rng),
-        AutoAugment::AugMix | AutoAugment::AutoAugment => {}
     }
     let img = RgbImage::from_raw(imgsz as u32, imgsz as u32, px).unwrap_or_default();
     let mut x = to_chw(&img);
@@ -1542,7 +1610,7 @@ mod tests {
         let (w, h) = (16usize, 12usize);
         let base: Vec<u8> = (0..w * h * 3).map(|i| (50 + i % 51) as u8).collect();
         let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
-        for op in 0..RANDAUGMENT_OPS {
+        for op in 0..RANDAUGMENT_OPS.len() {
             let mut img = base.clone();
             randaugment_op(&mut img, (w, h), op, &mut rng);
             assert_eq!(img.len(), base.len(), "op {op}");

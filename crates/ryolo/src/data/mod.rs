@@ -3,6 +3,8 @@
 pub mod augment;
 pub mod batch;
 pub mod classify;
+pub mod classify_policy;
+pub mod classify_tensor_ops;
 pub mod convert;
 pub mod dataset;
 pub mod dota;
