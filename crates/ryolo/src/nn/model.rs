@@ -491,13 +491,20 @@ impl DetectionModel {
             m.stride = vec![1.0];
             return Ok(m);
         }
-        let raw = tch::no_grad(|| {
-            m.forward_raw(
-                &Tensor::zeros([1, 3, 256, 256], (Kind::Float, device)),
-                false,
-            )
-        });
-        m.stride = raw.shapes.iter().map(|(h, _)| 256.0 / *h as f64).collect();
+        // The strides from the layer walk (equal to Ultralytics' 256x256 probe forward: nn::yaml's
+        // cost test), else from that forward.
+        m.stride = match m.spec.cost() {
+            Ok(c) if !c.strides.is_empty() => c.strides,
+            _ => {
+                let raw = tch::no_grad(|| {
+                    m.forward_raw(
+                        &Tensor::zeros([1, 3, 256, 256], (Kind::Float, device)),
+                        false,
+                    )
+                });
+                raw.shapes.iter().map(|(h, _)| 256.0 / *h as f64).collect()
+            }
+        };
         let strides = m.stride.clone();
         m.head.bias_init(&strides);
         Ok(m)
@@ -734,6 +741,28 @@ impl DetectionModel {
         }
         let leaves: usize =
             self.blocks.iter().map(|(_, b)| b.leaves()).sum::<usize>() + self.head.leaves() + 1;
+        // The layer walk's count (equal to the counted forward for every model the walk knows:
+        // nn::yaml's cost test), else a counted forward at 640x640.
+        let macs = match self.spec.cost() {
+            Ok(c) if self.fused => c.macs - c.bn_macs,
+            Ok(c) => c.macs,
+            Err(_) => self.counted_macs(),
+        };
+        ModelInfo {
+            name: self.spec.name.clone(),
+            layers: leaves,
+            params,
+            grads,
+            gflops: 2.0 * macs / 1e9,
+            fused: self.fused,
+        }
+    }
+}
+
+impl DetectionModel {
+    /// Multiply-accumulates of one 640x640 forward as thop counts them (convolutions, BatchNorm
+    /// unless fused, attention products, DFL), by running it with the counter on.
+    pub fn counted_macs(&self) -> f64 {
         MACS.with(|m| m.set(Some(0.0)));
         tch::no_grad(|| {
             self.forward_raw(
@@ -750,15 +779,7 @@ impl DetectionModel {
         } else {
             0
         };
-        let macs = MACS.with(|m| m.replace(None)).unwrap_or(0.0) + (4 * REG_MAX * anchors) as f64;
-        ModelInfo {
-            name: self.spec.name.clone(),
-            layers: leaves,
-            params,
-            grads,
-            gflops: 2.0 * macs / 1e9,
-            fused: self.fused,
-        }
+        MACS.with(|m| m.replace(None)).unwrap_or(0.0) + (4 * REG_MAX * anchors) as f64
     }
 }
 

@@ -843,7 +843,7 @@ fn c2psa_check(c1: i64, c2: i64) -> Result<()> {
 }
 
 /// What a model costs, estimated from its layer list without building it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpecCost {
     /// Parameters as `DetectionModel::info` counts them (BatchNorm running statistics excluded).
     pub params: f64,
@@ -852,8 +852,13 @@ pub struct SpecCost {
     pub macs: f64,
     /// Multiply-accumulates of SPPF pooling at 640x640 (not counted by `info`, but real work).
     pub extra_macs: f64,
+    /// The part of `macs` in BatchNorm layers (gone once the model is fused).
+    pub bn_macs: f64,
     /// Elements of the largest single activation (attention maps included) at 640x640.
     pub peak: f64,
+    /// The head's strides (input side / feature-map side at a 256x256 probe, as Ultralytics
+    /// measures them with a forward).
+    pub strides: Vec<f64>,
 }
 
 /// The square input sizes the size walk follows: the usual image size and the build probe.
@@ -878,6 +883,7 @@ struct Tally {
     params: f64,
     macs: f64,
     extra: f64,
+    bn: f64,
     peak: f64,
 }
 
@@ -889,6 +895,7 @@ impl Tally {
         let out = c2 * (side as f64).powi(2);
         self.params += c2 * (c1 / g).floor() * k * k + 2.0 * c2;
         self.macs += out * (c1 / g).floor() * k * k + 4.0 * out;
+        self.bn += 4.0 * out;
         self.peak = self.peak.max(out);
     }
     /// A plain 1x1 `Conv2d(c1, c2)` with bias producing a `side` x `side` map.
@@ -1123,6 +1130,7 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
     };
     let mut geoms: Vec<Geom> = Vec::with_capacity(layers.len());
     let mut t = Tally::default();
+    let mut strides = Vec::new();
     for (i, l) in layers.iter().enumerate() {
         let ins: Vec<Geom> = l
             .from
@@ -1144,6 +1152,10 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
         } = l.kind
         {
             let sides: Vec<i64> = ins.iter().map(|g| g.side[0]).collect();
+            strides = ins
+                .iter()
+                .map(|g| PROBES[1] as f64 / g.side[1] as f64)
+                .collect();
             tally_detect(&mut t, nc, ch, legacy, &sides);
             match head {
                 HeadKind::Segment { nm, npr } => tally_segment(&mut t, nm, npr, ch, &sides),
@@ -1173,7 +1185,9 @@ fn walk(layers: &[LayerSpec]) -> Result<SpecCost> {
         params: t.params,
         macs: t.macs,
         extra_macs: t.extra,
+        bn_macs: t.bn,
         peak: t.peak,
+        strides,
     })
 }
 
@@ -1219,19 +1233,41 @@ mod tests {
 
     #[test]
     fn cost_matches_the_built_models() {
-        for name in ["yolov8n.yaml", "yolo11n.yaml"] {
+        // Every head kind, both generations, two scales; unfused and fused: the walk's count is
+        // what `info` prints, so it must equal the counted forward.
+        for name in [
+            "yolov8n.yaml",
+            "yolo11n.yaml",
+            "yolo11s.yaml",
+            "yolov8n-seg.yaml",
+            "yolo11n-seg.yaml",
+            "yolov8s-seg.yaml",
+            "yolov8n-pose.yaml",
+            "yolo11n-pose.yaml",
+            "yolov8n-obb.yaml",
+            "yolo11n-obb.yaml",
+            "yolov8n-cls.yaml",
+            "yolo11n-cls.yaml",
+        ] {
             let spec = ModelSpec::from_name(name, Some(7)).unwrap();
             let cost = spec.cost().unwrap();
-            let info = crate::nn::DetectionModel::new(spec, tch::Device::Cpu)
-                .unwrap()
-                .info();
-            assert_eq!(cost.params, info.params as f64, "{name}");
-            let gflops = 2.0 * cost.macs / 1e9;
-            assert!(
-                (gflops - info.gflops).abs() < 1e-9,
-                "{name}: {gflops} vs {}",
-                info.gflops
-            );
+            let mut m = crate::nn::DetectionModel::new(spec, tch::Device::Cpu).unwrap();
+            assert_eq!(cost.params, m.info().params as f64, "{name}");
+            assert_eq!(cost.macs, m.counted_macs(), "{name}");
+            if !name.contains("-cls") {
+                // Ultralytics' stride probe: a 256x256 forward.
+                let raw = tch::no_grad(|| {
+                    m.forward_raw(
+                        &tch::Tensor::zeros([1, 3, 256, 256], tch::kind::FLOAT_CPU),
+                        false,
+                    )
+                });
+                let probed: Vec<f64> = raw.shapes.iter().map(|(h, _)| 256.0 / *h as f64).collect();
+                assert_eq!(cost.strides, probed, "{name}");
+                assert_eq!(m.stride, probed, "{name}");
+            }
+            m.fuse();
+            assert_eq!(cost.macs - cost.bn_macs, m.counted_macs(), "{name} fused");
         }
     }
 
