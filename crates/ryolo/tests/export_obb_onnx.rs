@@ -92,16 +92,21 @@ fn static_obb_export_matches_torch_and_ultralytics() {
             .max()
             .double_value(&[])
     };
-    // Against Ultralytics' fused output the bound is the triangle of the two checked legs: ORT vs
-    // our libtorch (1e-5, above) plus libtorch vs Ultralytics, which obb_model bounds by the larger
-    // of 1e-5 and Ultralytics' own fused-vs-unfused spread of that block.
+    // ORT vs our libtorch: two float32 evaluations of the same fused network that sum in
+    // different orders (MLAS vs the CPU's oneDNN/MKL kernels, which differ between CPUs: 1.2e-5
+    // on the angle on an AMD Zen 1), bounded by 1e-5 plus the spread such a reordering gives in
+    // the fixture itself (Ultralytics' fused vs unfused output of that block: 7.2e-6 on the
+    // angle). Against Ultralytics' fused output the bound is the triangle of that leg and
+    // libtorch vs Ultralytics, which obb_model bounds by the larger of 1e-5 and the same spread.
     let ul_unfused = Tensor::read_npy(fx.join("output_bncal_unfused.npy")).unwrap();
     for (what, want) in [("libtorch", &torch), ("Ultralytics fused", &ul)] {
         let tol = |lo: i64, n: i64| {
+            let spread = rel(&ul_unfused, &ul, lo, n);
+            let leg = 1e-5 + spread;
             if std::ptr::eq(want, &ul) {
-                1e-5 + rel(&ul_unfused, &ul, lo, n).max(1e-5)
+                leg + spread.max(1e-5)
             } else {
-                1e-5
+                leg
             }
         };
         let (b, sc, an) = (

@@ -1,7 +1,8 @@
 //! OBB-loss parity with Ultralytics 8.4.190 (fixtures/ultralytics/obb/loss_fixture.json): the four
 //! loss items, the backpropagated total and the gradient abs-sums of eight parameters for the three
-//! fixture modes (train-mode BatchNorm, eval seed-0, eval BN-calibrated; all to 1e-5 relative), the
-//! assignment summary of the calibrated case; a batch without targets; and the loss geometry (ProbIoU
+//! fixture modes (train-mode BatchNorm, eval seed-0, eval BN-calibrated; loss items 1e-4 relative,
+//! gradient sums 1e-3, as the segment and classify loss tests: the CPU's kernels choose the float32
+//! summation order), the assignment summary of the calibrated case; a batch without targets; and the loss geometry (ProbIoU
 //! with and without the 0.01 floor, `dist2rbox` / `rbox2dist`) against `nms_geometry_fixture.json`.
 
 mod common;
@@ -110,17 +111,17 @@ fn obb_loss_matches_ultralytics() {
                 rel(items[k], w)
             );
             assert!(
-                rel(items[k], w) <= 1e-5,
+                rel(items[k], w) <= 1e-4,
                 "{mode} {name}: {} vs {w}",
                 items[k]
             );
             let raw_w = want["loss_raw"][k].as_f64().unwrap();
-            assert!(rel(items[k] * 4.0, raw_w) <= 1e-5, "{mode} raw {name}");
+            assert!(rel(items[k] * 4.0, raw_w) <= 1e-4, "{mode} raw {name}");
         }
         let total = out.total.double_value(&[]);
         let w = want["loss_sum_times_bs"].as_f64().unwrap();
         println!("{mode} total: ours {total:.6} ultralytics {w:.6}");
-        assert!(rel(total, w) <= 1e-5, "{mode} total: {total} vs {w}");
+        assert!(rel(total, w) <= 1e-4, "{mode} total: {total} vs {w}");
         if let Some(per) = want["fg_anchors_per_image"].as_array() {
             let per: Vec<i64> = per.iter().map(|v| v.as_i64().unwrap()).collect();
             let ours =
@@ -153,7 +154,11 @@ fn obb_loss_matches_ultralytics() {
             if w == 0.0 {
                 assert_eq!(g, 0.0, "{mode} grad {name}");
             } else {
-                assert!(rel(g, w) <= 1e-5, "{mode} grad {name}: {g} vs {w}");
+                // 1e-3, the gradient-sum tolerance of the classify and segment (train) loss
+                // tests: each sum gathers ~1e5 float32 products through the whole backward, in
+                // the order the CPU's kernels choose, and a bias gradient is a signed sum that
+                // cancels (AMD Zen 1 vs the fixture's machine: up to 1.9e-4).
+                assert!(rel(g, w) <= 1e-3, "{mode} grad {name}: {g} vs {w}");
             }
         }
     }

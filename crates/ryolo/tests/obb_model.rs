@@ -41,16 +41,17 @@ fn model(fx: &Path, bncal: bool) -> DetectionModel {
 }
 
 /// Compares `(1, 20, A)` outputs block by block (boxes in pixels, class probabilities, angle) to
-/// 1e-5 relative, or, for a fused model, to the larger spread between Ultralytics' own fused and
-/// unfused outputs of that block (`spread`: fused and unfused references): fusing changes the
-/// rounding, and Ultralytics itself reproduces its fused BN-calibrated class probabilities only to
-/// ~2e-5 (1 thread vs the fixture's run).
+/// 1e-5 relative plus the spread between Ultralytics' own fused and unfused outputs of that block
+/// (`spread`: fused and unfused references of the same model): that spread measures how far a
+/// float32 reordering moves this model's outputs (zero for seed0, 2e-5 on the BN-calibrated class
+/// probabilities), and fusing or the CPU's own kernels (their summation order differs between
+/// CPUs: 2.1e-5 on an AMD Zen 1) reorder.
 fn check_output(y: &Tensor, want: &Tensor, spread: Option<(&Tensor, &Tensor)>, what: &str) {
     assert_eq!(y.size(), want.size(), "{what}");
     for (name, lo, n) in [("boxes", 0, 4), ("scores", 4, 15), ("angle", 19, 1)] {
         let block = |t: &Tensor| t.narrow(1, lo, n);
         let d = max_rel(&block(y), &block(want));
-        let tol = spread.map_or(1e-5, |(f, u)| max_rel(&block(u), &block(f)).max(1e-5));
+        let tol = 1e-5 + spread.map_or(0.0, |(f, u)| max_rel(&block(u), &block(f)));
         println!("{what}: {name} max rel diff {d:.3e} (tolerance {tol:.3e})");
         assert!(d <= tol, "{what}: {name} differ by {d}");
     }
@@ -92,29 +93,37 @@ fn yolo11n_obb_forward_matches_ultralytics() {
                 .into_iter()
                 .collect();
             let angle = raw.angle.as_ref().expect("an OBB head returns angles");
-            for (name, ours) in [
-                ("boxes", &raw.boxes),
-                ("scores", &raw.scores),
-                ("angle", angle),
+            // 1e-5 plus the rounding spread of the block's decoded output (Ultralytics' fused vs
+            // unfused): the CPU's kernels sum in their own order (AMD Zen 1: 1.02e-5 on the angle).
+            let (f, u) = (
+                Tensor::read_npy(fx.join("output_bncal_fused.npy")).unwrap(),
+                Tensor::read_npy(fx.join("output_bncal_unfused.npy")).unwrap(),
+            );
+            for (name, ours, lo, n) in [
+                ("boxes", &raw.boxes, 0, 4),
+                ("scores", &raw.scores, 4, 15),
+                ("angle", angle, 19, 1),
             ] {
                 assert_eq!(ours.size(), want[name].size(), "{name}");
                 let d = max_rel(ours, &want[name]);
-                println!("bncal raw {name}: max rel diff {d:.3e}");
-                assert!(d <= 1e-5, "raw {name} differ by {d}");
+                let tol = 1e-5 + max_rel(&u.narrow(1, lo, n), &f.narrow(1, lo, n));
+                println!("bncal raw {name}: max rel diff {d:.3e} (tolerance {tol:.3e})");
+                assert!(d <= tol, "raw {name} differ by {d}");
             }
             let xr = Tensor::read_npy(fx.join("input_rect.npy")).unwrap();
             let want = Tensor::read_npy(fx.join("output_rect_bncal_unfused.npy")).unwrap();
             let y = tch::no_grad(|| m.predict(&xr));
-            check_output(&y, &want, None, "bncal rect unfused");
+            check_output(&y, &want, Some((&f, &u)), "bncal rect unfused");
         }
         let reference =
             |sfx: &str| Tensor::read_npy(fx.join(format!("output_{tag}_{sfx}.npy"))).unwrap();
         let (want_u, want_f) = (reference("unfused"), reference("fused"));
+        // Every comparison allows the model's own rounding spread (zero for seed0).
+        let spread = Some((&want_f, &want_u));
         let y = tch::no_grad(|| m.predict(&x));
-        check_output(&y, &want_u, None, &format!("{tag} unfused"));
+        check_output(&y, &want_u, spread, &format!("{tag} unfused"));
         m.fuse();
         let y = tch::no_grad(|| m.predict(&x));
-        let spread = Some((&want_f, &want_u));
         check_output(&y, &want_f, spread, &format!("{tag} fused"));
     }
 }

@@ -1,7 +1,9 @@
 //! Pose-loss parity with Ultralytics 8.4.190 (fixtures/ultralytics/pose/loss_fixture.json): the five
 //! loss items and their backpropagated sum, the foreground anchors per image and the gradient
 //! abs-sums of eight parameters, for the seed-0 model in train mode, in eval mode, and for the
-//! BN-calibrated model in eval mode (1e-5 relative); plus a batch without objects and 2-D keypoints.
+//! BN-calibrated model in eval mode (loss items 1e-4 relative, gradient sums 1e-3, as the segment
+//! and classify loss tests: the CPU's kernels choose the float32 summation order); plus a batch
+//! without objects and 2-D keypoints.
 
 mod common;
 use ryolo::loss::pose::{pose_loss, PoseLossConfig, POSE_LOSS_NAMES};
@@ -105,7 +107,7 @@ fn pose_loss_matches_ultralytics() {
                 rel(items[k], w)
             );
             assert!(
-                rel(items[k], w) <= 1e-5,
+                rel(items[k], w) <= 1e-4,
                 "{mode} {name}: {} vs {w}",
                 items[k]
             );
@@ -113,7 +115,7 @@ fn pose_loss_matches_ultralytics() {
         let total = out.total.double_value(&[]);
         let w = want["loss_sum_times_bs"].as_f64().unwrap();
         println!("{mode} total: ours {total:.6} ultralytics {w:.6}");
-        assert!(rel(total, w) <= 1e-5, "{mode} total: {total} vs {w}");
+        assert!(rel(total, w) <= 1e-4, "{mode} total: {total} vs {w}");
         let per_image =
             Vec::<i64>::try_from(out.fg_mask.sum_dim_intlist(1, false, Kind::Int64)).unwrap();
         let want_per: Vec<i64> = want["fg_anchors_per_image"]
@@ -138,7 +140,11 @@ fn pose_loss_matches_ultralytics() {
             if w == 0.0 {
                 assert_eq!(g, 0.0, "{mode} grad {name}");
             } else {
-                assert!(rel(g, w) <= 1e-5, "{mode} grad {name}: {g} vs {w}");
+                // 1e-3, the gradient-sum tolerance of the classify and segment (train) loss
+                // tests: each sum gathers ~1e5 float32 products through the whole backward, in
+                // the order the CPU's kernels choose, and a bias gradient is a signed sum that
+                // cancels (AMD Zen 1 vs the fixture's machine: up to 1.9e-4).
+                assert!(rel(g, w) <= 1e-3, "{mode} grad {name}: {g} vs {w}");
             }
         }
     }

@@ -43,8 +43,26 @@ fn model(fx: &Path, bncal: bool) -> DetectionModel {
     m
 }
 
-/// Compares the output blocks (boxes, score, keypoint x/y, keypoint visibility) each on its own scale.
-fn check_output(tag: &str, y: &Tensor, want: &Tensor, tol: f64) {
+/// Channel range of an output block in `(1, 56, A)` (keypoint blocks: all 51 keypoint channels).
+fn block_range(name: &str) -> (i64, i64) {
+    match name {
+        "boxes" => (0, 4),
+        "score" => (4, 1),
+        _ => (5, 51),
+    }
+}
+
+/// Compares the output blocks (boxes, score, keypoint x/y, keypoint visibility) each on its own
+/// scale, to `tol` relative plus the block's rounding spread in `spread` (Ultralytics' fused and
+/// unfused outputs of the same model): the CPU's kernels sum in their own order (AMD Zen 1: 1.3e-5
+/// on the BN-calibrated fused score, whose fixture spread is 6.1e-6).
+fn check_output(
+    tag: &str,
+    y: &Tensor,
+    want: &Tensor,
+    tol: f64,
+    spread: Option<(&Tensor, &Tensor)>,
+) {
     assert_eq!(y.size(), want.size(), "{tag}");
     let a = y.size()[2];
     let kx = |t: &Tensor| t.narrow(1, 5, 51).view([1, 17, 3, a]);
@@ -64,8 +82,15 @@ fn check_output(tag: &str, y: &Tensor, want: &Tensor, tol: f64) {
     ];
     for (name, ours, theirs) in blocks {
         let d = max_rel(&ours, &theirs);
-        println!("{tag}: {name} max rel diff {d:.3e}");
-        assert!(d <= tol, "{tag}: {name} differ by {d}");
+        let extra = spread.map_or(0.0, |(f, u)| {
+            let (lo, n) = block_range(name);
+            max_rel(&u.narrow(1, lo, n), &f.narrow(1, lo, n))
+        });
+        println!(
+            "{tag}: {name} max rel diff {d:.3e} (tolerance {:.3e})",
+            tol + extra
+        );
+        assert!(d <= tol + extra, "{tag}: {name} differ by {d}");
     }
 }
 
@@ -137,7 +162,11 @@ fn yolo11n_pose_forward_matches_ultralytics() {
             let want = Tensor::read_npy(fx.join("output_rect_bncal_unfused.npy")).unwrap();
             let y = tch::no_grad(|| m.predict(&xr));
             assert_eq!(y.size(), vec![1, 56, 1680]);
-            check_output("rect bncal unfused", &y, &want, 1e-5);
+            let (f, u) = (
+                Tensor::read_npy(fx.join("output_bncal_fused.npy")).unwrap(),
+                Tensor::read_npy(fx.join("output_bncal_unfused.npy")).unwrap(),
+            );
+            check_output("rect bncal unfused", &y, &want, 1e-5, Some((&f, &u)));
             // The raw head maps before decoding.
             let raw = tch::no_grad(|| m.forward_raw(&x, false));
             let z = Tensor::read_npz(fx.join("head_raw_bncal.npz")).unwrap();
@@ -163,7 +192,15 @@ fn yolo11n_pose_forward_matches_ultralytics() {
             let want = Tensor::read_npy(fx.join(format!("output_{tag}_{sfx}.npy"))).unwrap();
             let y = tch::no_grad(|| m.predict(&x));
             assert_eq!(y.size(), vec![1, 56, 2100]);
-            check_output(&format!("{tag} {sfx}"), &y, &want, 1e-5);
+            // BN-calibrated outputs: plus the fixture's own fused-vs-unfused rounding spread.
+            let refs = (tag == "bncal").then(|| {
+                (
+                    Tensor::read_npy(fx.join("output_bncal_fused.npy")).unwrap(),
+                    Tensor::read_npy(fx.join("output_bncal_unfused.npy")).unwrap(),
+                )
+            });
+            let spread = refs.as_ref().map(|(f, u)| (f, u));
+            check_output(&format!("{tag} {sfx}"), &y, &want, 1e-5, spread);
         }
     }
 }
