@@ -8,11 +8,17 @@ use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 use tch::{Kind, Tensor};
 
+/// The groups of this file one at a time: each test's two ranks own a store that takes over a
+/// listening socket's descriptor, and one run crashed (SIGSEGV) while three tests' groups were
+/// being built and torn down at once in this process.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f(rank, group)` on two ranks; rank 0's store takes over a socket bound here.
 fn two_ranks<T: Send + 'static>(
     timeout: Duration,
     f: impl Fn(usize, &mut ProcessGroup) -> T + Send + Sync + Copy + 'static,
 ) -> Vec<T> {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     // The store takes the socket over (and closes it).

@@ -1011,7 +1011,7 @@ fn adjust_hue(img: &mut [u8], f: f64) {
 }
 
 /// The 14 RandAugment operations in torchvision's order.
-const RANDAUGMENT_OPS: [Op; 14] = [
+pub(crate) const RANDAUGMENT_OPS: [Op; 14] = [
     Op::Identity,
     Op::ShearX,
     Op::ShearY,

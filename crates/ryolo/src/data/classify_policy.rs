@@ -338,26 +338,11 @@ mod tests {
     }
 
     fn op_named(s: &str) -> Op {
-        [
-            Op::Identity,
-            Op::ShearX,
-            Op::ShearY,
-            Op::TranslateX,
-            Op::TranslateY,
-            Op::Rotate,
-            Op::Brightness,
-            Op::Color,
-            Op::Contrast,
-            Op::Sharpness,
-            Op::Posterize,
-            Op::Solarize,
-            Op::AutoContrast,
-            Op::Equalize,
-            Op::Invert,
-        ]
-        .into_iter()
-        .find(|o| o.name() == s)
-        .unwrap_or_else(|| panic!("unknown op {s}"))
+        crate::data::classify::RANDAUGMENT_OPS
+            .into_iter()
+            .chain([Op::Invert])
+            .find(|o| o.name() == s)
+            .unwrap_or_else(|| panic!("unknown op {s}"))
     }
 
     /// A float32 value torchvision wrote (serde_json's parse may be one f64 ulp off; every
