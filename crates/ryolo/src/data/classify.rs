@@ -834,9 +834,10 @@ fn adjust_contrast(img: &mut [u8], f: f64) {
     blend(img, |_| mean, f);
 }
 
-/// Sharpness: blend with Pillow's `SMOOTH` filter (3x3 kernel 1 1 1 / 1 5 1 / 1 1 1, sum 13;
-/// border pixels unchanged).
-fn adjust_sharpness(img: &mut [u8], (w, h): (usize, usize), f: f64) {
+/// Pillow's `SMOOTH` filter (3x3 kernel 1 1 1 / 1 5 1 / 1 1 1, sum 13, rounded; torchvision's
+/// tensor kernel is the same) inside a one-pixel border that keeps the input; images under 3 px a
+/// side come back unchanged.
+pub(crate) fn smooth_filter(img: &[u8], (w, h): (usize, usize)) -> Vec<u8> {
     let mut smooth = img.to_vec();
     if w >= 3 && h >= 3 {
         for y in 1..h - 1 {
@@ -849,11 +850,18 @@ fn adjust_sharpness(img: &mut [u8], (w, h): (usize, usize), f: f64) {
                             s += k * img[((y + dy - 1) * w + x + dx - 1) * 3 + c] as u32;
                         }
                     }
-                    smooth[(y * w + x) * 3 + c] = ((s as f32 / 13.0) + 0.5) as u8;
+                    // s / 13 is never a half: rounding half up in integers.
+                    smooth[(y * w + x) * 3 + c] = ((2 * s + 13) / 26) as u8;
                 }
             }
         }
     }
+    smooth
+}
+
+/// Sharpness: blend with [`smooth_filter`].
+fn adjust_sharpness(img: &mut [u8], wh: (usize, usize), f: f64) {
+    let smooth = smooth_filter(img, wh);
     blend(img, |i| smooth[i], f);
 }
 
@@ -1103,28 +1111,32 @@ pub(crate) fn solarize(img: &mut [u8], threshold: f64) {
         .for_each(|v| *v = if *v as f64 >= threshold { 255 - *v } else { *v });
 }
 
+/// The shear (degrees, x and y) and translation (whole pixels, x and y) torchvision's `_apply_op`
+/// gives the affine `op` at `magnitude`; zeros for the other ops.
+pub(crate) fn shear_translate(op: Op, magnitude: f64) -> ((f64, f64), (f64, f64)) {
+    let (s, t) = (magnitude.atan().to_degrees(), magnitude.trunc());
+    match op {
+        Op::ShearX => ((s, 0.0), (0.0, 0.0)),
+        Op::ShearY => ((0.0, s), (0.0, 0.0)),
+        Op::TranslateX => ((0.0, 0.0), (t, 0.0)),
+        Op::TranslateY => ((0.0, 0.0), (0.0, t)),
+        _ => ((0.0, 0.0), (0.0, 0.0)),
+    }
+}
+
 /// torchvision's `_apply_op(img, op, magnitude)` on a PIL image (`w x h` RGB bytes): the
 /// signed magnitude as the policies pass it (shear factor, pixels, degrees, enhance factor - 1,
 /// bits, threshold); bilinear warps with black fill.
 pub(crate) fn pil_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: Op, magnitude: f64) {
-    let shear = |m: f64| m.atan().to_degrees();
     match op {
         Op::Identity => {}
-        Op::ShearX => {
-            let m = inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, 0.0), (shear(magnitude), 0.0));
-            *img = affine_inverse(img, (w, h), m);
-        }
-        Op::ShearY => {
-            let m = inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, 0.0), (0.0, shear(magnitude)));
+        Op::ShearX | Op::ShearY => {
+            let (shear, _) = shear_translate(op, magnitude);
+            let m = inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, 0.0), shear);
             *img = affine_inverse(img, (w, h), m);
         }
         Op::TranslateX | Op::TranslateY => {
-            let t = magnitude.trunc();
-            let t = if op == Op::TranslateX {
-                (t, 0.0)
-            } else {
-                (0.0, t)
-            };
+            let (_, t) = shear_translate(op, magnitude);
             let c = (w as f64 * 0.5, h as f64 * 0.5);
             let m = inverse_affine_matrix(c, 0.0, t, (0.0, 0.0));
             *img = affine_inverse(img, (w, h), m);

@@ -1,7 +1,9 @@
 //! torchvision's uint8-tensor image ops (`_functional_tensor`), as AugMix runs them: float32
 //! blends truncated to bytes, a truncated grey, grid-sample warps rounded to bytes.
 
-use super::classify::{equalize, inverse_affine_matrix, posterize, solarize};
+use super::classify::{
+    equalize, inverse_affine_matrix, posterize, shear_translate, smooth_filter, solarize,
+};
 use super::classify_policy::Op;
 
 /// `_blend(img1, img2, ratio)` on bytes: `ratio * a + (1 - ratio) * b` in float32, clamped to
@@ -34,22 +36,7 @@ fn sharpness(img: &mut [u8], (w, h): (usize, usize), f: f64) {
     if w <= 2 || h <= 2 {
         return;
     }
-    let mut smooth = img.to_vec();
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            for c in 0..3 {
-                let mut k = 0u32;
-                for dy in 0..3 {
-                    for dx in 0..3 {
-                        let wgt = if dx == 1 && dy == 1 { 5 } else { 1 };
-                        k += wgt * img[((y + dy - 1) * w + x + dx - 1) * 3 + c] as u32;
-                    }
-                }
-                // k / 13 is never a half, so float32 rounding equals this integer rounding.
-                smooth[(y * w + x) * 3 + c] = ((2 * k + 13) / 26) as u8;
-            }
-        }
-    }
+    let smooth = smooth_filter(img, (w, h));
     blend(img, |i| smooth[i] as f32, f);
 }
 
@@ -122,26 +109,17 @@ fn grid_warp(img: &[u8], (w, h): (usize, usize), matrix: [f64; 6]) -> Vec<u8> {
 /// torchvision's `_apply_op(img, op, magnitude)` on a uint8 tensor (`w x h` RGB bytes here), as
 /// AugMix calls it: bilinear warps with zero fill.
 pub(crate) fn tensor_op(img: &mut Vec<u8>, (w, h): (usize, usize), op: Op, magnitude: f64) {
-    let shear = |m: f64| m.atan().to_degrees();
     // Shears pivot on the top-left corner: centre (0, 0) in pixels, (-w/2, -h/2) about the middle.
     let corner = (-(w as f64) * 0.5, -(h as f64) * 0.5);
     match op {
         Op::Identity => {}
-        Op::ShearX => {
-            let m = inverse_affine_matrix(corner, 0.0, (0.0, 0.0), (shear(magnitude), 0.0));
-            *img = grid_warp(img, (w, h), m);
-        }
-        Op::ShearY => {
-            let m = inverse_affine_matrix(corner, 0.0, (0.0, 0.0), (0.0, shear(magnitude)));
+        Op::ShearX | Op::ShearY => {
+            let (shear, _) = shear_translate(op, magnitude);
+            let m = inverse_affine_matrix(corner, 0.0, (0.0, 0.0), shear);
             *img = grid_warp(img, (w, h), m);
         }
         Op::TranslateX | Op::TranslateY => {
-            let t = magnitude.trunc();
-            let t = if op == Op::TranslateX {
-                (t, 0.0)
-            } else {
-                (0.0, t)
-            };
+            let (_, t) = shear_translate(op, magnitude);
             let m = inverse_affine_matrix((0.0, 0.0), 0.0, t, (0.0, 0.0));
             *img = grid_warp(img, (w, h), m);
         }
