@@ -392,8 +392,7 @@ impl Results {
             if let Some(d) = f.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(d)?;
             }
-            img.save(&f)
-                .map_err(|e| anyhow::anyhow!("saving {}: {e}", f.display()))
+            ryolo::util::fsio::save_rgb(img, &f)
         })?;
         Ok(f.to_string_lossy().into_owned())
     }

@@ -72,6 +72,10 @@ impl Backend {
             return Ok((Self::load(model, device)?, args.clone()));
         }
         let engine = super::ortpath::Engine::from_env()?;
+        if device == Device::Cpu && engine != super::ortpath::Engine::Torch {
+            // ONNX Runtime loads while the model is read and exported.
+            super::onnx::preload();
+        }
         let loaded = crate::weights::load_model(model, None, device)?;
         let a = with_checkpoint_imgsz(args, &loaded);
         let mut m = loaded.model;

@@ -78,6 +78,14 @@ fn environment() -> Result<&'static ort::environment::Environment> {
     .map_err(|e| anyhow!("{e}"))
 }
 
+/// Starts loading ONNX Runtime on a background thread (a later use waits for it there), so that
+/// the library's load and start-up overlap the caller's own work (reading and exporting a model).
+pub fn preload() {
+    std::thread::spawn(|| {
+        let _ = environment();
+    });
+}
+
 /// Parses Ultralytics' `names` metadata, a Python dict repr: `{0: 'person', 1: "it's"}`.
 pub fn parse_names(s: &str) -> Vec<String> {
     let re = regex::Regex::new(r#"(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"#)

@@ -191,7 +191,5 @@ pub fn plot_grid(
             Rgb([255, 255, 255]),
         );
     }
-    canvas
-        .save(out)
-        .map_err(|e| anyhow::anyhow!("saving {}: {e}", out.display()))
+    crate::util::fsio::save_rgb(&canvas, out)
 }

@@ -382,7 +382,7 @@ fn video(
             if save_frames {
                 let d = opts.dir.join(format!("{stem}_frames"));
                 crate::util::fsio::create_dir_all(&d)?;
-                crate::util::fsio::save_image(&canvas, d.join(format!("{k}.jpg")))?;
+                crate::util::fsio::save_rgb(&canvas, d.join(format!("{k}.jpg")))?;
             }
         }
         save_labels_and_crops(p, &format!("{stem}_{k}"), &frame, &pred, opts)?;

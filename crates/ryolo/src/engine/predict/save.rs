@@ -1,7 +1,7 @@
 //! What predict writes: annotated images, `labels/<stem>.txt`, `crops/<class>/<stem>.jpg`.
 
 use super::{Prediction, Predictor};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 
 /// Output options of a predict run.
@@ -133,9 +133,7 @@ pub fn save_prediction(
     if o.save {
         crate::util::fsio::create_dir_all(&o.dir)?;
         let out = o.dir.join(&name);
-        annotate(p, img, pred, o)
-            .save(&out)
-            .with_context(|| format!("saving {}", out.display()))?;
+        crate::util::fsio::save_rgb(&annotate(p, img, pred, o), &out)?;
     }
     save_labels_and_crops(p, &stem, img, pred, o)
 }
@@ -183,8 +181,7 @@ pub fn save_labels_and_crops(
                 out = cdir.join(format!("{stem}{n}.jpg"));
                 n += 1;
             }
-            crop.save(&out)
-                .with_context(|| format!("saving {}", out.display()))?;
+            crate::util::fsio::save_rgb(&crop, &out)?;
         }
     }
     if o.save_txt {
