@@ -21,6 +21,7 @@ pub mod split_dota;
 pub mod synth;
 pub mod synth_po;
 pub mod video;
+pub mod warp_rows;
 pub mod yaml_scan;
 
 pub use dataset::{img2label_path, list_images, load_data_yaml, DataConfig};
