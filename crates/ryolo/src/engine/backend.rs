@@ -72,10 +72,9 @@ impl Backend {
             return Ok((Self::load(model, device)?, args.clone()));
         }
         let engine = super::ortpath::Engine::from_env()?;
-        if device == Device::Cpu && engine != super::ortpath::Engine::Torch {
-            // ONNX Runtime loads while the model is read and exported.
-            super::onnx::preload();
-        }
+        // ONNX Runtime loads while the model is read and exported (joined when this returns).
+        let _preload = (device == Device::Cpu && engine != super::ortpath::Engine::Torch)
+            .then(super::onnx::Preload::start);
         let loaded = crate::weights::load_model(model, None, device)?;
         let a = with_checkpoint_imgsz(args, &loaded);
         let mut m = loaded.model;

@@ -78,12 +78,31 @@ fn environment() -> Result<&'static ort::environment::Environment> {
     .map_err(|e| anyhow!("{e}"))
 }
 
-/// Starts loading ONNX Runtime on a background thread (a later use waits for it there), so that
-/// the library's load and start-up overlap the caller's own work (reading and exporting a model).
-pub fn preload() {
-    std::thread::spawn(|| {
-        let _ = environment();
-    });
+/// ONNX Runtime loading on a background thread (a use meanwhile waits for it), so that the
+/// library's load and start-up overlap the caller's own work (reading and exporting a model).
+/// Dropping it waits for the load: no thread is left inside the runtime when the caller returns.
+#[derive(Debug)]
+pub struct Preload(Option<std::thread::JoinHandle<()>>);
+
+impl Preload {
+    /// Starts the load (nothing when the runtime is already loaded).
+    pub fn start() -> Self {
+        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if ONCE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Self(None);
+        }
+        Self(Some(std::thread::spawn(|| {
+            let _ = environment();
+        })))
+    }
+}
+
+impl Drop for Preload {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// Parses Ultralytics' `names` metadata, a Python dict repr: `{0: 'person', 1: "it's"}`.
