@@ -279,15 +279,6 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(ims)
 }
 
-/// Writes a patch of `img` as a quality-95 JPEG (OpenCV's default).
-fn save_jpeg(img: &image::RgbImage, path: &Path) -> Result<()> {
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut enc =
-        image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(f), 95);
-    enc.encode_image(img)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 /// Tiles one image: every window's patch written as JPEG (background tiles too) and, with
 /// `labels`, each window's objects (IoF >= 0.7) as a label file. Returns (tiles, label files,
 /// rows).
@@ -331,7 +322,7 @@ fn split_one(
             (y1 - win[1]) as u32,
         )
         .to_image();
-        save_jpeg(&patch, &im_dir.join(format!("{name}.jpg")))?;
+        crate::util::fsio::save_rgb(&patch, im_dir.join(format!("{name}.jpg")))?;
         let inside: Vec<Row> = rows
             .iter()
             .zip(&iof)
