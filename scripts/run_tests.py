@@ -25,10 +25,10 @@ SLOW_FIRST = [
 ]
 
 
-def build(cargo_args):
-    """Builds the test binaries; returns [(name, package dir, executable)]."""
+def build():
+    """Builds the test binaries; returns [(name, package dir, argv)]."""
     cmd = ["cargo", "test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"]
-    proc = subprocess.run(cmd + cargo_args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         sys.exit(f"run_tests: `{' '.join(cmd)}` failed (exit {proc.returncode})")
     out = []
@@ -39,7 +39,7 @@ def build(cargo_args):
         if msg.get("executable"):
             target = msg["target"]
             name = target["name"] if "test" in target["kind"] else f"{target['name']} (unittests)"
-            out.append((name, os.path.dirname(msg["manifest_path"]), msg["executable"]))
+            out.append((name, os.path.dirname(msg["manifest_path"]), [msg["executable"]]))
     return out
 
 
@@ -49,11 +49,10 @@ def order(jobs):
 
 
 def main():
-    cargo_args = sys.argv[1:]
-    jobs = order(build(cargo_args))
-    pytest = os.environ.get("RYOLO_PYTEST_CMD")
-    if pytest:
-        jobs.insert(len(SLOW_FIRST) // 2, ("python package (pytest)", ROOT, pytest))
+    jobs = order(build())
+    # The Python suite (its extension built beforehand by `scripts/test-python --build-only`).
+    pytest = ("python package (pytest)", ROOT, ["bash", "scripts/test-python", "--no-build"])
+    jobs.insert(len(SLOW_FIRST) // 2, pytest)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     n = int(os.environ.get("RYOLO_TEST_JOBS", "0")) or min(4, max(2, os.cpu_count() or 2))
     lock = threading.Lock()
@@ -62,13 +61,12 @@ def main():
     start = time.time()
 
     def run(job):
-        name, cwd, exe = job
+        name, cwd, argv = job
         t0 = time.time()
-        shell = exe == pytest
-        p = subprocess.run(exe if shell else [exe], cwd=cwd, shell=shell, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, errors="replace")
+        p = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, errors="replace")
         with lock:
-            print(f"\n===== {name} ({exe}): exit {p.returncode} in {time.time() - t0:.1f}s",
+            print(f"\n===== {name} ({' '.join(argv)}): exit {p.returncode} in {time.time() - t0:.1f}s",
                   flush=True)
             print(p.stdout, end="", flush=True)
             for line in p.stdout.splitlines():
@@ -80,7 +78,7 @@ def main():
     with ThreadPoolExecutor(max_workers=n) as pool:
         list(pool.map(run, jobs))
     # The doc tests, as `cargo test` runs them after the binaries.
-    doc = subprocess.run(["cargo", "test", "--workspace", "--doc"] + cargo_args, cwd=ROOT)
+    doc = subprocess.run(["cargo", "test", "--workspace", "--doc"], cwd=ROOT)
     if doc.returncode != 0:
         failed.append("doc tests")
     print(f"\nrun_tests: {len(jobs)} test processes ({n} at a time), {passed_total[0]} Rust tests "
