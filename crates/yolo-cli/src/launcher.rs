@@ -1,8 +1,9 @@
-//! `yolo`: the launcher. Answers help, version, cfg and copy-cfg itself, without loading libtorch
-//! (milliseconds), and execs `yolo-engine` for every other command.
+//! `yolo`: the launcher. Answers help, version, cfg, copy-cfg and `bench start` itself, without
+//! loading libtorch (milliseconds), and execs `yolo-engine` for every other command.
 
 mod launch;
 mod light;
+mod startbench;
 
 fn main() {
     light::init_process();
@@ -12,6 +13,13 @@ fn main() {
     if let Some(cmd) = words.as_deref().and_then(light::light_command) {
         if let Err(e) = light::run_light(cmd) {
             eprintln!("Error: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if let Some(rest) = words.as_deref().and_then(startbench::command) {
+        if let Err(e) = startbench::run(rest) {
+            eprintln!("Error: {e:#}");
             std::process::exit(2);
         }
         return;

@@ -454,8 +454,12 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                 );
             }
         }
+        Some("start") => bail!(
+            "`bench start` runs in the `yolo` launcher (it times `yolo` commands as fresh processes \
+             from a small parent): use `yolo bench start ...`"
+        ),
         other => bail!(
-            "unknown benchmark {:?}: use yolo bench loader|predict|train|track",
+            "unknown benchmark {:?}: use yolo bench loader|predict|train|track|start",
             other.unwrap_or("")
         ),
     }

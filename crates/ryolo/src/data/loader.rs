@@ -239,6 +239,45 @@ pub struct TrainDataset {
     flips_ok: bool,
     /// Segment training: build mask targets this way.
     pub masks: Option<crate::data::batch::MaskSpec>,
+    /// Without a RAM cache: decoded images kept across epochs, as Ultralytics' mosaic buffer keeps
+    /// them in its persistent workers (never changes a pixel; bounds the decoding work).
+    kept: std::sync::Mutex<Kept>,
+}
+
+/// The decoded images [`TrainDataset::decode`] keeps: up to `cap` (0: none), oldest dropped
+/// first.
+#[derive(Debug, Default)]
+struct Kept {
+    cap: usize,
+    order: std::collections::VecDeque<usize>,
+    imgs: std::collections::HashMap<usize, Arc<Rgb>>,
+}
+
+impl Kept {
+    fn get(&self, i: usize) -> Option<Arc<Rgb>> {
+        self.imgs.get(&i).cloned()
+    }
+
+    fn insert(&mut self, i: usize, img: &Arc<Rgb>) {
+        if self.cap == 0 || self.imgs.insert(i, img.clone()).is_some() {
+            return;
+        }
+        self.order.push_back(i);
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.imgs.remove(&old);
+            }
+        }
+    }
+
+    fn set_cap(&mut self, cap: usize) {
+        self.cap = cap;
+        while self.order.len() > cap {
+            if let Some(old) = self.order.pop_front() {
+                self.imgs.remove(&old);
+            }
+        }
+    }
 }
 
 impl TrainDataset {
@@ -289,6 +328,7 @@ impl TrainDataset {
             flip_idx: None,
             flips_ok,
             masks: None,
+            kept: Default::default(),
         }
     }
 
@@ -440,6 +480,9 @@ impl TrainDataset {
         if let Some(c) = &self.cache {
             return c[i].clone();
         }
+        if let Some(img) = self.kept().get(i) {
+            return img;
+        }
         let e = &self.entries[i];
         let loaded = if self.disk {
             load_via_disk_cache(&e.im_file)
@@ -447,12 +490,30 @@ impl TrainDataset {
             load_dynamic(&e.im_file)
         }
         .and_then(|d| resize_long_side(d, self.imgsz));
-        let (img, is_grey) = loaded.unwrap_or_else(|err| {
-            eprintln!("WARNING {err:#}; using a blank image");
-            (gray(self.imgsz), true)
-        });
+        let (img, is_grey) = match loaded {
+            Ok((img, is_grey)) => {
+                let img = Arc::new(img);
+                self.kept().insert(i, &img);
+                (img, is_grey)
+            }
+            Err(err) => {
+                // Not kept: the next epoch tries (and warns) again.
+                eprintln!("WARNING {err:#}; using a blank image");
+                (Arc::new(gray(self.imgsz)), true)
+            }
+        };
         self.grey[i].store(is_grey, std::sync::atomic::Ordering::Relaxed);
-        Arc::new(img)
+        img
+    }
+
+    /// How many decoded images [`Self::decode`] keeps across epochs (0: none, the default).
+    pub fn keep_decoded(&self, cap: usize) {
+        self.kept().set_cap(cap);
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // Nothing panics while holding it; a poisoned lock still holds consistent data.
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn load(&self, i: usize, recent: &Recent) -> Arc<Rgb> {
@@ -756,6 +817,8 @@ pub fn epoch_batches_shard(
         }
         let order = epoch_order(ds.len(), ds.seed, epoch, true);
         let window = (8 * batch).min(1000).max(batch.max(1)).min(ds.len());
+        // Ultralytics' buffer bound: min(n, 8 batch, 1000) decoded images.
+        ds.keep_decoded(window);
         let mut recent = Recent::default();
         let chunks: Vec<Vec<usize>> = order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect();
         let decode = |idx: &[usize]| -> Vec<(usize, Arc<Rgb>)> {
@@ -834,6 +897,43 @@ mod tests {
             flipud: 0.5,
             ..AugConfig::default()
         }
+    }
+
+    #[test]
+    fn kept_decodes_change_no_pixel_and_stay_bounded() {
+        let Some(e) = entries("coco8", 80, LabelFormat::Detect) else {
+            return;
+        };
+        let pool = || {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let run = |ds: &Arc<TrainDataset>, ep: usize| -> Vec<Vec<u8>> {
+            epoch_batches(ds.clone(), pool(), ep, 2, true, 2)
+                .iter()
+                .map(|b| b.pixels)
+                .collect()
+        };
+        // Epoch 1 after epoch 0 (its images kept) against epoch 1 of a fresh dataset (all decoded).
+        let warm = Arc::new(TrainDataset::new(e.clone(), 160, strong(), 7, false));
+        let _ = run(&warm, 0);
+        // coco8's 4 training images fit the window (min(n, 8 batch, 1000)): all kept.
+        assert_eq!(warm.kept().imgs.len(), 4);
+        let cold = Arc::new(TrainDataset::new(e, 160, strong(), 7, false));
+        assert!(
+            run(&warm, 1) == run(&cold, 1),
+            "kept images give the same pixels"
+        );
+        // The bound is kept when it shrinks, oldest dropped first.
+        let first = warm.kept().order.front().copied();
+        warm.keep_decoded(3);
+        let k = warm.kept();
+        assert_eq!((k.order.len(), k.imgs.len()), (3, 3));
+        assert!(first.is_none_or(|f| !k.imgs.contains_key(&f)));
     }
 
     #[test]
