@@ -189,23 +189,62 @@ impl<'a> Canvas<'a> {
 
     /// Canvas row `y` from column `x` into `out` (`out.len() / 3` pixels), 114 outside the tiles.
     fn row(&self, y: i64, x: i64, out: &mut [u8]) {
-        out.fill(114);
-        self.for_runs(y, x, (out.len() / 3) as i64, |d, img, src, len| {
-            out[d * 3..(d + len) * 3].copy_from_slice(&img.data[src..src + len * 3]);
+        self.row_with::<3>(y, x, out, |out, img, src, len| {
+            out.copy_from_slice(&img.data[src..src + len * 3]);
         });
     }
 
     /// Like [`Self::row`] but one channel: the first of each (grey) tile pixel.
     fn row_grey(&self, y: i64, x: i64, out: &mut [u8]) {
-        out.fill(114);
-        self.for_runs(y, x, out.len() as i64, |d, img, src, len| {
-            for (o, px) in out[d..d + len]
+        self.row_with::<1>(y, x, out, |out, img, src, len| {
+            for (o, px) in out
                 .iter_mut()
                 .zip(img.data[src..src + len * 3].chunks_exact(3))
             {
                 *o = px[0];
             }
         });
+    }
+
+    /// Row `y` from column `x` into `out` (`C` bytes a pixel): `put(dst, tile, first tile byte,
+    /// pixels)` for each tile run in tile order, then 114 in the columns no run covered.
+    fn row_with<const C: usize>(
+        &self,
+        y: i64,
+        x: i64,
+        out: &mut [u8],
+        put: impl Fn(&mut [u8], &Rgb, usize, usize),
+    ) {
+        let n = out.len() / C;
+        let mut runs = [(0usize, 0usize); 16];
+        let mut k = 0;
+        self.for_runs(y, x, n as i64, |d, img, src, len| {
+            put(&mut out[d * C..(d + len) * C], img, src, len);
+            if let Some(r) = runs.get_mut(k) {
+                *r = (d, d + len);
+            }
+            k += 1;
+        });
+        if k > runs.len() {
+            // More runs than tracked (never for mosaics): the plain way.
+            out.fill(114);
+            self.for_runs(y, x, n as i64, |d, img, src, len| {
+                put(&mut out[d * C..(d + len) * C], img, src, len)
+            });
+            return;
+        }
+        let runs = &mut runs[..k];
+        runs.sort_unstable();
+        let mut at = 0;
+        for &(a, b) in runs.iter() {
+            if a > at {
+                out[at * C..a * C].fill(114);
+            }
+            at = at.max(b);
+        }
+        if at < n {
+            out[at * C..n * C].fill(114);
+        }
     }
 
     /// The canvas as an image.
@@ -963,6 +1002,15 @@ pub fn flipud(s: &mut Sample, flip_idx: Option<&[usize]>) {
 
 /// Mirrors `C`-channel rows of width `w` left-right.
 fn flip_lr<const C: usize>(data: &mut [u8], w: usize) {
+    if C == 3 && w > 0 {
+        // Through a row buffer (with the spare bytes `mirror_rgb` writes past the row).
+        let mut tmp = vec![0u8; w * 3 + 16];
+        for row in data.chunks_exact_mut(w * 3) {
+            mirror_rgb(row, &mut tmp);
+            row.copy_from_slice(&tmp[..w * 3]);
+        }
+        return;
+    }
     for row in data.chunks_exact_mut(w * C) {
         if C == 1 {
             row.reverse(); // the byte reverse is vectorised
@@ -970,6 +1018,52 @@ fn flip_lr<const C: usize>(data: &mut [u8], w: usize) {
             row.as_chunks_mut::<C>().0.reverse();
         }
     }
+}
+
+/// `out[..row.len()]` = the RGB pixels of `row` in reverse order (`out` has 16 spare bytes).
+fn mirror_rgb(row: &[u8], out: &mut [u8]) {
+    let w = row.len() / 3;
+    assert!(out.len() >= w * 3 + 16);
+    #[cfg(target_arch = "x86_64")]
+    let done = if std::is_x86_feature_detected!("ssse3") {
+        // SAFETY: SSSE3 is present; the bounds are the ones asserted above.
+        unsafe { mirror_rgb_ssse3(row, out) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for i in done..w {
+        out[3 * (w - 1 - i)..3 * (w - i)].copy_from_slice(&row[3 * i..3 * i + 3]);
+    }
+}
+
+/// [`mirror_rgb`] five pixels per shuffle for the pixels `[0, returned)` of `row`: 16 bytes read
+/// from pixel `i`, 16 written at pixel `w - 5 - i`, right to left so that each store's spare byte
+/// is rewritten by the next.
+///
+/// # Safety
+/// The CPU must have SSSE3 and `out.len() >= row.len() + 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+unsafe fn mirror_rgb_ssse3(row: &[u8], out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let w = row.len() / 3;
+    if w < 6 {
+        return 0;
+    }
+    // Chunks start at pixels 0, 5, ... while the 16-byte read stays in the row (i + 6 <= w).
+    let chunks = (w - 6) / 5 + 1;
+    let rev = _mm_setr_epi8(12, 13, 14, 9, 10, 11, 6, 7, 8, 3, 4, 5, 0, 1, 2, -128);
+    for k in (0..chunks).rev() {
+        let i = 5 * k;
+        let v = _mm_loadu_si128(row.as_ptr().add(3 * i).cast());
+        _mm_storeu_si128(
+            out.as_mut_ptr().add(3 * (w - 5 - i)).cast(),
+            _mm_shuffle_epi8(v, rev),
+        );
+    }
+    5 * chunks
 }
 
 /// Mirrors `h` rows of `row_bytes` bytes up-down.
@@ -983,6 +1077,23 @@ fn flip_ud(data: &mut [u8], row_bytes: usize, h: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rgb_mirror_equals_the_pixel_reverse_at_every_width() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        for w in 1..70 {
+            for h in [1, 3] {
+                let data: Vec<u8> = (0..w * h * 3).map(|_| rng.gen()).collect();
+                let mut want = data.clone();
+                for row in want.chunks_exact_mut(w * 3) {
+                    row.as_chunks_mut::<3>().0.reverse();
+                }
+                let mut got = data.clone();
+                flip_lr::<3>(&mut got, w);
+                assert_eq!(got, want, "w={w} h={h}");
+            }
+        }
+    }
     use rand::SeedableRng;
 
     fn sample(w: usize, h: usize) -> Sample {
@@ -1049,6 +1160,36 @@ mod tests {
                 diff.iter().all(|&d| d <= 1) && exact > 0.99,
                 "exact {exact}"
             );
+        }
+    }
+
+    #[test]
+    fn canvas_rows_fill_only_the_gaps_and_equal_fill_then_copy() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for case in 0..100 {
+            let imgs: Vec<Sample> = (0..4)
+                .map(|_| {
+                    let mut s = sample(rng.gen_range(1..50), rng.gen_range(1..50));
+                    s.img.data.iter_mut().for_each(|v| *v = rng.gen());
+                    s
+                })
+                .collect();
+            let refs: [Tile; 4] = std::array::from_fn(|k| (&imgs[k].img, &imgs[k].instances));
+            let (canvas, _) = mosaic4_layout(refs, rng.gen_range(4..40), &mut rng);
+            let (x, n) = (rng.gen_range(-10..30), rng.gen_range(1..120usize));
+            for y in -2..canvas.h as i64 + 2 {
+                let mut want = vec![114u8; n * 3];
+                canvas.for_runs(y, x, n as i64, |d, img, src, len| {
+                    want[d * 3..(d + len) * 3].copy_from_slice(&img.data[src..src + len * 3]);
+                });
+                let mut got = vec![7u8; n * 3];
+                canvas.row(y, x, &mut got);
+                assert_eq!(got, want, "case {case} y {y}");
+                let mut grey = vec![7u8; n];
+                canvas.row_grey(y, x, &mut grey);
+                let firsts: Vec<u8> = want.chunks_exact(3).map(|p| p[0]).collect();
+                assert_eq!(grey, firsts, "case {case} y {y}");
+            }
         }
     }
 
