@@ -1,7 +1,7 @@
 //! The `yolo` launcher and the engine behind it: light commands load no libtorch, CPU commands load
 //! no CUDA library, the engine is found next to `yolo` (and a missing one is named), CUDA requests
 //! fail clearly without a GPU, and the engine starts with a passive OpenMP wait policy unless the
-//! user chose one. Behaviour only; speed is measured by scripts/bench-under-load and `farm-bench`.
+//! user chose one; `bench start` times commands from the launcher. Behaviour only; speed is measured by scripts/bench-under-load and `farm-bench`.
 
 mod common;
 use common::{tmp, yolo, yolo_env};
@@ -52,6 +52,40 @@ fn light_commands_load_no_libtorch() {
         );
     }
     assert!(d.join("default_copy.yaml").exists());
+}
+
+#[test]
+fn bench_start_times_whole_commands_from_the_launcher() {
+    let d = tmp("launcher-bench-start");
+    let (ok, libs, text) = loaded_objects(&["bench", "start", "n=2"], &d);
+    assert!(ok, "{text}");
+    for row in [
+        "bench start [yolo version]: wall min ",
+        "bench start [yolo help]: wall min ",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.contains("peak RSS") && line.contains("(2 runs: "),
+            "{line}"
+        );
+    }
+    // The timing parent stays small (a child's peak memory counts its parent's at spawn).
+    if !libs.is_empty() {
+        assert!(
+            !any(&libs, "libtorch"),
+            "bench start loaded libtorch: {libs:?}"
+        );
+    }
+    let (ok, _, text) = loaded_objects(&["bench", "start", "n=0"], &d);
+    assert!(!ok && text.contains("n=0 is not a run count"), "{text}");
+    let (ok, _, text) = loaded_objects(&["bench", "start", "model=a.pt"], &d);
+    assert!(
+        !ok && text.contains("needs both model= and source="),
+        "{text}"
+    );
 }
 
 #[test]
