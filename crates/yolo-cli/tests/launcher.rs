@@ -1,7 +1,8 @@
 //! The `yolo` launcher and the engine behind it: light commands load no libtorch, CPU commands load
 //! no CUDA library, the engine is found next to `yolo` (and a missing one is named), CUDA requests
 //! fail clearly without a GPU, and the engine starts with a passive OpenMP wait policy unless the
-//! user chose one; `bench start` times commands from the launcher. Behaviour only; speed is measured by scripts/bench-under-load and `farm-bench`.
+//! user chose one; `bench start` times commands from the launcher. Behaviour only; speed is
+//! measured by scripts/bench-under-load and `yolo bench start`.
 
 mod common;
 use common::{tmp, yolo, yolo_env};
