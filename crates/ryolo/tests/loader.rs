@@ -185,12 +185,7 @@ fn grey_images_take_a_one_channel_path_with_the_same_bytes() {
         }
         let recent = ryolo::data::loader::Recent::default();
         let grey = (0..fast.len())
-            .filter(|&i| {
-                matches!(
-                    fast.get_aug(i, 0, true, &recent),
-                    ryolo::data::loader::Aug::Grey(_)
-                )
-            })
+            .filter(|&i| fast.builds_grey(i, 0, true, &recent))
             .count();
         assert!(grey > 0, "the one-channel path was not taken");
     }

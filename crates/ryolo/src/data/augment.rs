@@ -1021,7 +1021,7 @@ fn flip_lr<const C: usize>(data: &mut [u8], w: usize) {
 }
 
 /// `out[..row.len()]` = the RGB pixels of `row` in reverse order (`out` has 16 spare bytes).
-fn mirror_rgb(row: &[u8], out: &mut [u8]) {
+pub(crate) fn mirror_rgb(row: &[u8], out: &mut [u8]) {
     let w = row.len() / 3;
     assert!(out.len() >= w * 3 + 16);
     #[cfg(target_arch = "x86_64")]

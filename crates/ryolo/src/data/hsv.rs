@@ -147,8 +147,34 @@ fn f32_gain(lut: &[i32; 256]) -> Option<f32> {
 
 /// Random HSV gains through lookup tables in OpenCV's 8-bit HSV space (§7).
 pub fn random_hsv(img: &mut Rgb, gains: [f64; 3], rng: &mut impl Rng) {
-    if let Some(luts) = hsv_luts(gains, rng) {
-        apply(&mut img.data, &Shift::new(&luts));
+    if let Some(d) = HsvDraw::draw(gains, rng) {
+        d.apply(&mut img.data);
+    }
+}
+
+/// One random HSV draw (§7), kept to be applied to any pixels later (a row at a time, say).
+pub(crate) struct HsvDraw {
+    shift: Shift,
+    lut_v: [u8; 256],
+}
+
+impl HsvDraw {
+    /// Draws as [`random_hsv`] does; `None`, drawing nothing, when every gain is zero.
+    pub(crate) fn draw(gains: [f64; 3], rng: &mut impl Rng) -> Option<Self> {
+        hsv_luts(gains, rng).map(|luts| Self {
+            shift: Shift::new(&luts),
+            lut_v: luts[2],
+        })
+    }
+
+    /// Applies the draw to interleaved RGB bytes.
+    pub(crate) fn apply(&self, rgb: &mut [u8]) {
+        apply(rgb, &self.shift);
+    }
+
+    /// The V table: the whole draw on a grey pixel (S = 0).
+    pub(crate) fn lut_v(&self) -> &[u8; 256] {
+        &self.lut_v
     }
 }
 
@@ -202,9 +228,10 @@ fn scalar(data: &mut [u8], t: &DivTables, sh: &Shift) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The scalar kernel on 8 pixels per register (16 per block of 48 bytes), without table
-    //! reads: OpenCV's division tables as f32 divisions (equal on all 255 entries), the draw as
-    //! a hue rotation and f32 gains (checked against its tables by `Shift::new`).
+    //! The scalar kernel on 16 pixels per register (16-bit lanes), without table reads: OpenCV's
+    //! division tables as f32 divisions (equal on all 255 entries), the draw as a hue rotation and
+    //! f32 gains (checked against its tables by `Shift::new`), and the HSV -> RGB step rewritten
+    //! so that every intermediate fits 16 bits (derivations inline; exact on every colour: test).
 
     use super::SECTOR_ORDER;
     use std::arch::x86_64::*;
@@ -245,71 +272,70 @@ mod avx2 {
         _mm_loadu_si128(m.as_ptr().cast())
     }
 
-    /// Per sector, the (v, p, q, t) index that channel `ch` takes, as a lane permutation table.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn order(ch: usize) -> __m256i {
-        let o = |s: usize| SECTOR_ORDER[s][ch] as i32;
-        _mm256_setr_epi32(o(0), o(1), o(2), o(3), o(4), o(5), 0, 0)
+    unsafe fn set(x: i32) -> __m256i {
+        _mm256_set1_epi16(x as i16)
     }
 
-    /// `x / 65280` for 0 <= x < 2^24, as `((x >> 8) * 32897) >> 23` (exact there; the product's
-    /// high half by a 16-bit multiply, since `x >> 8` fits 16 bits).
+    /// OpenCV's division table entry `e = round_ties_even(num / max(d, 1))` of 16 lanes, split
+    /// as `(e >> 12, e & 4095)`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn div65280(x: __m256i) -> __m256i {
-        _mm256_srli_epi32::<7>(_mm256_mulhi_epu16(
-            _mm256_srli_epi32::<8>(x),
-            _mm256_set1_epi32(32897),
-        ))
-    }
-
-    /// `a * b` for lanes in [-32768, 32767] (one 16 x 16 -> 32-bit multiply; 32-bit lane
-    /// multiplies are several times slower on some CPUs).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn mul16(a: __m256i, b: __m256i) -> __m256i {
-        _mm256_madd_epi16(a, b)
-    }
-
-    /// `(a * t + 2048) >> 12` for `|a| < 2^15` and `0 <= t < 2^27`, with `t` split at bit 12 so
-    /// that both products are 16-bit.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn mul_q12(a: __m256i, t: __m256i) -> __m256i {
-        let hi = mul16(a, _mm256_srli_epi32::<12>(t));
-        let lo = mul16(a, _mm256_and_si256(t, _mm256_set1_epi32(4095)));
-        _mm256_add_epi32(
-            hi,
-            _mm256_srai_epi32::<12>(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 11))),
+    unsafe fn div_entry(num: f32, d: __m256i) -> (__m256i, __m256i) {
+        let z = _mm256_setzero_si256();
+        let d = _mm256_max_epi16(d, set(1));
+        let n = _mm256_set1_ps(num);
+        // In-lane unpacks: the packs below restore the lane order.
+        let lo = _mm256_cvtps_epi32(_mm256_div_ps(
+            n,
+            _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(d, z)),
+        ));
+        let hi = _mm256_cvtps_epi32(_mm256_div_ps(
+            n,
+            _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(d, z)),
+        ));
+        let m = _mm256_set1_epi32(4095);
+        (
+            _mm256_packus_epi32(_mm256_srli_epi32::<12>(lo), _mm256_srli_epi32::<12>(hi)),
+            _mm256_packus_epi32(_mm256_and_si256(lo, m), _mm256_and_si256(hi, m)),
         )
     }
 
-    /// `v * k` for `0 <= v < 256` and `0 <= k < 2^16`, with `k` split at bit 8.
+    /// `(a e + 2048) >> 12` (arithmetic shift) for the split entry `e` of [`div_entry`], with
+    /// `|8 a| < 2^15` and a result within 16 bits: `a (e >> 12)` exactly, plus the rounded
+    /// `(a (e & 4095) + 2048) >> 12 = (8 a (e & 4095) + 2^14) >> 15`, one rounding multiply.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn mul_v(v: __m256i, k: __m256i) -> __m256i {
-        _mm256_add_epi32(
-            _mm256_slli_epi32::<8>(mul16(v, _mm256_srli_epi32::<8>(k))),
-            mul16(v, _mm256_and_si256(k, _mm256_set1_epi32(255))),
+    unsafe fn mul_q12(a: __m256i, (hi, lo): (__m256i, __m256i)) -> __m256i {
+        _mm256_add_epi16(
+            _mm256_mullo_epi16(a, hi),
+            _mm256_mulhrs_epi16(_mm256_slli_epi16::<3>(a), lo),
         )
     }
 
-    /// `round_ties_even(num / max(d, 1))`: OpenCV's division table entry of `d`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn div_entry(num: f32, d: __m256i) -> __m256i {
-        let d = _mm256_cvtepi32_ps(_mm256_max_epi32(d, _mm256_set1_epi32(1)));
-        _mm256_cvtps_epi32(_mm256_div_ps(_mm256_set1_ps(num), d))
-    }
-
-    /// `floor(x g)` clamped to [0, 255] (`super::gain_f32` per lane).
+    /// `floor(x g)` clamped to [0, 255] (`super::gain_f32` per lane) for 16 lanes in [0, 255]
+    /// (truncation equals floor wherever the clamp keeps the value).
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn gain(x: __m256i, g: __m256) -> __m256i {
-        let y = _mm256_floor_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(x), g));
-        let y = _mm256_min_ps(_mm256_max_ps(y, _mm256_setzero_ps()), _mm256_set1_ps(255.0));
-        _mm256_cvttps_epi32(y)
+        let z = _mm256_setzero_si256();
+        let lo = _mm256_cvttps_epi32(_mm256_mul_ps(
+            _mm256_cvtepi32_ps(_mm256_unpacklo_epi16(x, z)),
+            g,
+        ));
+        let hi = _mm256_cvttps_epi32(_mm256_mul_ps(
+            _mm256_cvtepi32_ps(_mm256_unpackhi_epi16(x, z)),
+            g,
+        ));
+        _mm256_min_epu16(_mm256_packus_epi32(lo, hi), set(255))
+    }
+
+    /// `floor(y / 255)` for `0 <= y <= 65153`, as `(y * 32897) >> 23`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn div255(y: __m256i) -> __m256i {
+        _mm256_srli_epi16::<7>(_mm256_mulhi_epu16(y, set(32897)))
     }
 
     /// The draw: hue rotation, S and V gains.
@@ -320,68 +346,84 @@ mod avx2 {
         gv: __m256,
     }
 
-    /// Eight pixels (R, G, B as 32-bit lanes) through RGB -> HSV -> draw -> RGB.
+    /// Sixteen pixels (R, G, B as 16-bit lanes) through RGB -> HSV -> draw -> RGB.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn pixels8(
-        r: __m256i,
-        g: __m256i,
-        b: __m256i,
-        d: Draw,
-        ord: &[__m256i; 3],
-    ) -> [__m256i; 3] {
-        let v = _mm256_max_epi32(_mm256_max_epi32(r, g), b);
-        let diff = _mm256_sub_epi32(v, _mm256_min_epi32(_mm256_min_epi32(r, g), b));
+    unsafe fn pixels16(r: __m256i, g: __m256i, b: __m256i, d: Draw) -> [__m256i; 3] {
+        let v = _mm256_max_epi16(_mm256_max_epi16(r, g), b);
+        let diff = _mm256_sub_epi16(v, _mm256_min_epi16(_mm256_min_epi16(r, g), b));
+        // diff (e >> 12) <= 255 since diff <= v.
         let s = mul_q12(diff, div_entry((255 << 12) as f32, v));
-        let h_r = _mm256_sub_epi32(g, b);
-        let h_g = _mm256_add_epi32(_mm256_sub_epi32(b, r), _mm256_slli_epi32::<1>(diff));
-        let h_b = _mm256_add_epi32(_mm256_sub_epi32(r, g), _mm256_slli_epi32::<2>(diff));
+        let h_r = _mm256_sub_epi16(g, b);
+        let h_g = _mm256_add_epi16(_mm256_sub_epi16(b, r), _mm256_slli_epi16::<1>(diff));
+        let h_b = _mm256_add_epi16(_mm256_sub_epi16(r, g), _mm256_slli_epi16::<2>(diff));
         let hn = _mm256_blendv_epi8(
-            _mm256_blendv_epi8(h_b, h_g, _mm256_cmpeq_epi32(v, g)),
+            _mm256_blendv_epi8(h_b, h_g, _mm256_cmpeq_epi16(v, g)),
             h_r,
-            _mm256_cmpeq_epi32(v, r),
+            _mm256_cmpeq_epi16(v, r),
         );
+        // |hn| <= 5 diff: 8 |hn| < 2^15 and |hn (e >> 12)| <= 150.
         let h = mul_q12(hn, div_entry(((180 << 12) / 6) as f32, diff));
-        let neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), h);
-        let h = _mm256_add_epi32(h, _mm256_and_si256(neg, _mm256_set1_epi32(180)));
-        // The shifted hue, then its sector and position: h' * 1536 / 180 = (h' * 17477) >> 11.
-        let h = _mm256_add_epi32(_mm256_min_epi32(h, _mm256_set1_epi32(179)), d.k);
-        let over = _mm256_cmpgt_epi32(h, _mm256_set1_epi32(179));
-        let h = _mm256_sub_epi32(h, _mm256_and_si256(over, _mm256_set1_epi32(180)));
-        let h6 = _mm256_srli_epi32::<11>(mul16(h, _mm256_set1_epi32(17477)));
-        let sector = _mm256_srli_epi32::<8>(h6);
-        let f = _mm256_and_si256(h6, _mm256_set1_epi32(255));
+        let neg = _mm256_cmpgt_epi16(_mm256_setzero_si256(), h);
+        let h = _mm256_add_epi16(h, _mm256_and_si256(neg, set(180)));
+        // The shifted hue, then its sector and position:
+        // h' * 1536 / 180 = floor(h' * 128 / 15) = (h' * 128 * 34953) >> 19 for h' < 180.
+        let h = _mm256_add_epi16(_mm256_min_epi16(h, set(179)), d.k);
+        let over = _mm256_cmpgt_epi16(h, set(179));
+        let h = _mm256_sub_epi16(h, _mm256_and_si256(over, set(180)));
+        let h6 = _mm256_srli_epi16::<3>(_mm256_mulhi_epu16(_mm256_slli_epi16::<7>(h), set(34953)));
+        let sector = _mm256_srli_epi16::<8>(h6);
+        let f = _mm256_and_si256(h6, set(255));
         let s2 = gain(s, d.gs);
         let v2 = gain(v, d.gv);
-        let full = _mm256_set1_epi32(255 * 256);
-        let k1 = _mm256_slli_epi32::<8>(_mm256_sub_epi32(_mm256_set1_epi32(255), s2));
-        let k2 = _mm256_sub_epi32(full, mul16(s2, f));
-        let k3 = _mm256_sub_epi32(full, mul16(s2, _mm256_sub_epi32(_mm256_set1_epi32(256), f)));
-        let half = _mm256_set1_epi32(127 * 256);
-        // No closures here: one left out of line cost a third of this kernel's time.
-        let p = [
+        // With w = v s (< 2^16) and w f = 256 a + b (b < 256), the scalar kernel's
+        // (v K + 32512) / 65280 is, per coefficient K:
+        //   p: K = 256 (255 - s)       -> v - floor((w + 127) / 255)
+        //   q: K = 65280 - s f         -> v - floor((a + 127 + [b > 0]) / 255)
+        //   t: K = 65280 - s (256 - f) -> v - floor((w - a + 127) / 255)
+        // (v - ceil((u - 32512) / 65280) with u = v s f or v s (256 - f), and
+        // floor(x / 65280) = floor(floor(x / 256) / 255)).
+        let w = _mm256_mullo_epi16(v2, s2);
+        let a = _mm256_mulhi_epu16(w, _mm256_slli_epi16::<8>(f));
+        let b_zero = _mm256_cmpeq_epi16(
+            _mm256_and_si256(_mm256_mullo_epi16(w, f), set(255)),
+            _mm256_setzero_si256(),
+        );
+        let p = _mm256_sub_epi16(v2, div255(_mm256_add_epi16(w, set(127))));
+        let q = _mm256_sub_epi16(
             v2,
-            div65280(_mm256_add_epi32(mul_v(v2, k1), half)),
-            div65280(_mm256_add_epi32(mul_v(v2, k2), half)),
-            div65280(_mm256_add_epi32(mul_v(v2, k3), half)),
-        ];
-        let mut res = [p[0]; 3];
-        for (r, &o) in res.iter_mut().zip(ord) {
-            let idx = _mm256_permutevar8x32_epi32(o, sector);
-            for (i, &pi) in p.iter().enumerate().skip(1) {
-                let hit = _mm256_cmpeq_epi32(idx, _mm256_set1_epi32(i as i32));
-                *r = _mm256_blendv_epi8(*r, pi, hit);
+            div255(_mm256_add_epi16(_mm256_add_epi16(a, set(128)), b_zero)),
+        );
+        let t = _mm256_sub_epi16(
+            v2,
+            div255(_mm256_add_epi16(_mm256_sub_epi16(w, a), set(127))),
+        );
+        let vals = [v2, p, q, t];
+        let in_sector: [__m256i; 6] =
+            std::array::from_fn(|k| _mm256_cmpeq_epi16(sector, set(k as i32)));
+        let mut out = [p; 3];
+        for (ch, o) in out.iter_mut().enumerate() {
+            for (i, &val) in vals.iter().enumerate() {
+                if i == 1 {
+                    continue;
+                }
+                let mut hit = _mm256_setzero_si256();
+                for (sec, order) in SECTOR_ORDER.iter().enumerate() {
+                    if order[ch] == i {
+                        hit = _mm256_or_si256(hit, in_sector[sec]);
+                    }
+                }
+                *o = _mm256_blendv_epi8(*o, val, hit);
             }
         }
-        res
+        out
     }
 
-    /// Two registers of eight 32-bit lanes (values 0..=255) as 16 bytes in lane order.
+    /// Sixteen 16-bit lanes (values 0..=255) as 16 bytes in lane order.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn pack(lo: __m256i, hi: __m256i) -> __m128i {
-        let w = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(lo, hi));
-        _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w))
+    unsafe fn pack(x: __m256i) -> __m128i {
+        _mm_packus_epi16(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x))
     }
 
     /// Whole blocks of 16 pixels of `data` under the draw `(hue rotation, S gain, V gain)`;
@@ -391,9 +433,8 @@ mod avx2 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub unsafe fn apply(data: &mut [u8], (k, gs, gv): (i32, f32, f32)) -> usize {
-        let ord = [order(0), order(1), order(2)];
         let d = Draw {
-            k: _mm256_set1_epi32(k),
+            k: set(k),
             gs: _mm256_set1_ps(gs),
             gv: _mm256_set1_ps(gv),
         };
@@ -410,17 +451,14 @@ mod avx2 {
                     _mm_shuffle_epi8(c[2], mask(&SPLIT[2][n])),
                 )
             });
-            let lo = ch.map(|x| _mm256_cvtepu8_epi32(x));
-            let hi = ch.map(|x| _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(x)));
             let grey = _mm_and_si128(_mm_cmpeq_epi8(ch[0], ch[1]), _mm_cmpeq_epi8(ch[1], ch[2]));
             let out: [__m128i; 3] = if _mm_movemask_epi8(grey) == 0xffff {
                 // Sixteen grey pixels (the padding, grey images): S = 0, only V changes.
-                let v = pack(gain(lo[0], d.gv), gain(hi[0], d.gv));
+                let v = pack(gain(_mm256_cvtepu8_epi16(ch[0]), d.gv));
                 [v, v, v]
             } else {
-                let a = pixels8(lo[0], lo[1], lo[2], d, &ord);
-                let b = pixels8(hi[0], hi[1], hi[2], d, &ord);
-                std::array::from_fn(|n| pack(a[n], b[n]))
+                let w = ch.map(|x| _mm256_cvtepu8_epi16(x));
+                pixels16(w[0], w[1], w[2], d).map(|x| pack(x))
             };
             for (k, m) in JOIN.iter().enumerate() {
                 let v = _mm_or_si128(
@@ -540,11 +578,11 @@ mod tests {
 
     #[test]
     fn integer_divisions_by_multiplication_are_exact_in_range() {
-        for x in 0..(255u32 * 65280 + 32513) {
-            assert_eq!(((x >> 8) * 32897) >> 23, x / 65280, "{x}");
-        }
         for h in 0..180u32 {
-            assert_eq!((h * 17477) >> 11, h * 6 * 256 / 180, "{h}");
+            assert_eq!((h * 128 * 34953) >> 19, h * 6 * 256 / 180, "{h}");
+        }
+        for y in 0..=65153u32 {
+            assert_eq!((y * 32897) >> 23, y / 255, "{y}");
         }
     }
 

@@ -2,10 +2,11 @@
 //! thread while the model computes, deterministic for a seed whatever the number of workers.
 
 use super::augment::{
-    copy_paste_flip, copy_paste_from, cutmix, fliplr, flipud, mixup, mosaic4_layout, pastes,
-    random_hsv, random_perspective, random_perspective_grey, random_perspective_on, AugConfig,
-    Canvas, CopyPasteMode, GreySample, Sample, Tile,
+    copy_paste_flip, copy_paste_from, cutmix, mixup, mosaic4_layout, pastes, random_perspective,
+    random_perspective_grey, random_perspective_on, AugConfig, Canvas, CopyPasteMode, GreySample,
+    Sample, Tile,
 };
+use super::finish::{Finish, Flips, Pixels};
 use super::instances::{Instances, SEGMENT_POINTS};
 use super::LabelEntry;
 use crate::data::batch::Targets;
@@ -122,53 +123,39 @@ pub enum Aug {
     Grey(GreySample),
 }
 
-/// The flips of a dataset: probabilities (both 0 for keypoints without `flip_idx`) and the
-/// keypoint order after a flip.
-#[derive(Debug, Clone, Copy)]
-struct Flips<'a> {
-    /// Up-down probability.
-    ud: f64,
-    /// Left-right probability.
-    lr: f64,
-    /// `flip_idx`, when known.
-    idx: Option<&'a [usize]>,
-    /// Probability of a BGR (red-blue swapped) sample.
-    bgr: f64,
-}
-
 impl Aug {
-    /// The last steps (§7-8): random HSV, then the up-down and left-right flips (each draw made
-    /// whatever the probability).
-    fn colour_and_flip(self, hsv: [f64; 3], f: Flips, rng: &mut impl Rng) -> Self {
+    /// Draws the last steps (§7-8) for this sample: labels flip now, pixels when written.
+    fn draw_finish(&mut self, hsv: [f64; 3], f: Flips, rng: &mut impl Rng) -> Finish {
         match self {
-            Aug::Grey(mut g) => {
-                g.random_hsv(hsv, rng);
-                if rng.gen::<f64>() < f.ud {
-                    g.flipud(f.idx);
-                }
-                if rng.gen::<f64>() < f.lr {
-                    g.fliplr(f.idx);
-                }
-                // A grey image is the same in BGR: the draw keeps the streams aligned.
-                let _ = f.bgr > 0.0 && rng.gen::<f64>() < f.bgr;
-                Aug::Grey(g)
-            }
-            Aug::Rgb(mut s) => {
-                random_hsv(&mut s.img, hsv, rng);
-                if rng.gen::<f64>() < f.ud {
-                    flipud(&mut s, f.idx);
-                }
-                if rng.gen::<f64>() < f.lr {
-                    fliplr(&mut s, f.idx);
-                }
-                // Format's `bgr`: with this probability the channels stay in BGR order.
-                if f.bgr > 0.0 && rng.gen::<f64>() < f.bgr {
-                    for px in s.img.data.chunks_exact_mut(3) {
-                        px.swap(0, 2);
-                    }
-                }
-                Aug::Rgb(s)
-            }
+            Aug::Rgb(s) => Finish::draw(&mut s.instances, (s.img.w, s.img.h), false, hsv, f, rng),
+            Aug::Grey(g) => Finish::draw(&mut g.instances, (g.w, g.h), true, hsv, f, rng),
+        }
+    }
+
+    /// The pixels and their `(w, h)`.
+    fn pixels(&self) -> (Pixels<'_>, (usize, usize)) {
+        match self {
+            Aug::Rgb(s) => (Pixels::Rgb(&s.img.data), (s.img.w, s.img.h)),
+            Aug::Grey(g) => (Pixels::Grey(&g.data), (g.w, g.h)),
+        }
+    }
+
+    /// The labels, taken.
+    fn into_instances(self) -> Instances {
+        match self {
+            Aug::Rgb(s) => s.instances,
+            Aug::Grey(g) => g.instances,
+        }
+    }
+
+    /// The finished RGB sample.
+    fn finished(self, fin: &Finish) -> Sample {
+        let (px, (w, h)) = self.pixels();
+        let mut data = vec![0u8; w * h * 3];
+        fin.write(px, (w, h), &mut data);
+        Sample {
+            img: Rgb { w, h, data },
+            instances: self.into_instances(),
         }
     }
 
@@ -418,11 +405,23 @@ impl TrainDataset {
         recent: &Recent,
         mosaic: bool,
     ) -> Sample {
+        let (a, fin) = self.get_rect_unfinished(i, epoch, shape, recent, mosaic);
+        a.finished(&fin)
+    }
+
+    /// [`Self::get_rect`] with its last steps drawn, not applied.
+    fn get_rect_unfinished(
+        &self,
+        i: usize,
+        epoch: usize,
+        shape: (usize, usize),
+        recent: &Recent,
+        mosaic: bool,
+    ) -> (Aug, Finish) {
         let mut rng = rng_for(self.seed, epoch, i, 0);
-        let s = self.rect_pre(i, shape, recent, mosaic, true, &mut rng);
-        Aug::Rgb(s)
-            .colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
-            .into_rgb()
+        let mut a = Aug::Rgb(self.rect_pre(i, shape, recent, mosaic, true, &mut rng));
+        let fin = a.draw_finish(self.aug.hsv, self.flips(), &mut rng);
+        (a, fin)
     }
 
     /// The rect pre-transform of image `i`: flip copy-paste, letterbox, affine, mixup copy-paste
@@ -621,11 +620,27 @@ impl TrainDataset {
     /// The augmented sample `i` of `epoch` (mosaic, mixup, cutmix and copy-paste off once `mosaic`
     /// is false).
     pub fn get(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Sample {
-        self.get_aug(i, epoch, mosaic, recent).into_rgb()
+        let (a, fin) = self.get_unfinished(i, epoch, mosaic, recent);
+        a.finished(&fin)
     }
 
-    /// [`Self::get`], leaving all-grey samples on one channel.
-    pub fn get_aug(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> Aug {
+    /// Whether sample `i` of `epoch` is built on one channel (all its images grey) until it is
+    /// written to its batch slot.
+    pub fn builds_grey(&self, i: usize, epoch: usize, mosaic: bool, recent: &Recent) -> bool {
+        matches!(
+            self.get_unfinished(i, epoch, mosaic, recent).0,
+            Aug::Grey(_)
+        )
+    }
+
+    /// [`Self::get`] with its last steps drawn, not applied (all-grey samples on one channel).
+    fn get_unfinished(
+        &self,
+        i: usize,
+        epoch: usize,
+        mosaic: bool,
+        recent: &Recent,
+    ) -> (Aug, Finish) {
         let mut rng = rng_for(self.seed, epoch, i, 0);
         let mut a = self.pre_transform(i, mosaic, recent, true, &mut rng);
         if mosaic && self.aug.mixup > 0.0 && rng.gen::<f64>() < self.aug.mixup {
@@ -642,7 +657,8 @@ impl TrainDataset {
                 .into_rgb();
             a = Aug::Rgb(cutmix(a.into_rgb(), &other, &mut rng));
         }
-        a.colour_and_flip(self.aug.hsv, self.flips(), &mut rng)
+        let fin = a.draw_finish(self.aug.hsv, self.flips(), &mut rng);
+        (a, fin)
     }
 }
 
@@ -700,14 +716,14 @@ impl Batch {
     }
 }
 
-/// Builds the samples of one batch on the pool, each copied into its slot of the batch buffer by
-/// the worker that made it (no serial collate pass).
+/// Builds the samples of one batch on the pool, each finished (HSV, flips) into its slot of the
+/// batch buffer by the worker that made it (no serial collate pass).
 fn build_batch(
     pool: &rayon::ThreadPool,
     idx: Vec<usize>,
     (h, w): (usize, usize),
     masks: Option<crate::data::batch::MaskSpec>,
-    make: impl Fn(usize) -> Aug + Sync,
+    make: impl Fn(usize) -> (Aug, Finish) + Sync,
 ) -> Batch {
     let per = h * w * 3;
     let mut pixels = vec![0u8; idx.len() * per];
@@ -716,19 +732,11 @@ fn build_batch(
             .par_chunks_mut(per)
             .zip(idx.par_iter())
             .map(|(dst, &i)| {
-                let mut inst = match make(i) {
-                    Aug::Rgb(s) => {
-                        debug_assert_eq!((s.img.h, s.img.w), (h, w));
-                        dst.copy_from_slice(&s.img.data);
-                        s.instances
-                    }
-                    Aug::Grey(g) => {
-                        for (d, &v) in dst.as_chunks_mut::<3>().0.iter_mut().zip(&g.data) {
-                            *d = [v, v, v];
-                        }
-                        g.instances
-                    }
-                };
+                let (aug, fin) = make(i);
+                let (px, wh) = aug.pixels();
+                debug_assert_eq!(wh, (w, h));
+                fin.write(px, (w, h), dst);
+                let mut inst = aug.into_instances();
                 // Masks from the pixel polygons of the final image, then normalised labels.
                 let m = masks
                     .map(|spec| crate::data::batch::sample_masks(&mut inst, h, w, spec))
@@ -807,7 +815,7 @@ pub fn epoch_batches_shard(
             let empty = Recent::default();
             for (idx, shape) in rect {
                 let b = build_batch(&pool, mine(idx), *shape, ds.masks, |i| {
-                    Aug::Rgb(ds.get_rect(i, epoch, *shape, &empty, mosaic))
+                    ds.get_rect_unfinished(i, epoch, *shape, &empty, mosaic)
                 });
                 if tx.send(b).is_err() {
                     return;
@@ -837,7 +845,7 @@ pub fn epoch_batches_shard(
                 rayon::join(
                     || {
                         build_batch(&pool, mine(idx), (s, s), ds.masks, |i| {
-                            ds.get_aug(i, epoch, mosaic, &recent)
+                            ds.get_unfinished(i, epoch, mosaic, &recent)
                         })
                     },
                     || decode(next),

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod dataset;
 pub mod dota;
 pub mod filter;
+pub(crate) mod finish;
 pub mod hsv;
 pub mod image;
 pub mod instances;
