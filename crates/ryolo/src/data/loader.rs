@@ -395,21 +395,8 @@ impl TrainDataset {
 
     /// A rect-training sample: copy-paste (`flip` mode, on the loaded image), letterboxed into its
     /// batch canvas, then affine (within the canvas), copy-paste (`mixup` mode, the partner
-    /// letterboxed into the same canvas), HSV and flips. `mosaic` false = after close_mosaic
-    /// (copy-paste off).
-    pub fn get_rect(
-        &self,
-        i: usize,
-        epoch: usize,
-        shape: (usize, usize),
-        recent: &Recent,
-        mosaic: bool,
-    ) -> Sample {
-        let (a, fin) = self.get_rect_unfinished(i, epoch, shape, recent, mosaic);
-        a.finished(&fin)
-    }
-
-    /// [`Self::get_rect`] with its last steps drawn, not applied.
+    /// letterboxed into the same canvas); HSV and flips drawn, applied when the pixels are written
+    /// to the batch. `mosaic` false = after close_mosaic (copy-paste off).
     fn get_rect_unfinished(
         &self,
         i: usize,
