@@ -150,10 +150,20 @@ fn the_engine_waits_passively_unless_the_user_chose() {
     let d = tmp("launcher-env");
     let (ok, out) = yolo(&["checks"], &d);
     assert!(ok, "{out}");
-    assert!(out.contains("OMP_WAIT_POLICY=PASSIVE"), "{out}");
-    let (ok, out) = yolo_env(&["checks"], &d, &[("OMP_WAIT_POLICY", "active")]);
+    assert!(
+        out.contains("OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=1000"),
+        "{out}"
+    );
+    let (ok, out) = yolo_env(
+        &["checks"],
+        &d,
+        &[("OMP_WAIT_POLICY", "active"), ("GOMP_SPINCOUNT", "5")],
+    );
     assert!(ok, "{out}");
-    assert!(out.contains("OMP_WAIT_POLICY=ACTIVE"), "{out}");
+    assert!(
+        out.contains("OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT=5"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -18,11 +18,16 @@ pub fn available_cpus() -> usize {
 }
 
 /// The OpenMP wait policy libgomp was started with, as set in the environment (`yolo` sets
-/// PASSIVE unless the user chose), or libgomp's default (spin for a while, then sleep).
+/// PASSIVE and a spin count of 1000 unless the user chose), or libgomp's default (spin for a
+/// while, then sleep); with `GOMP_SPINCOUNT` when set.
 pub fn wait_policy() -> String {
-    match std::env::var("OMP_WAIT_POLICY") {
+    let policy = match std::env::var("OMP_WAIT_POLICY") {
         Ok(v) if !v.is_empty() => v.to_ascii_uppercase(),
         _ => "unset (libgomp spins before sleeping)".into(),
+    };
+    match std::env::var("GOMP_SPINCOUNT") {
+        Ok(n) if !n.is_empty() => format!("{policy}, GOMP_SPINCOUNT={n}"),
+        _ => policy,
     }
 }
 
@@ -32,7 +37,8 @@ pub fn passive_wait() -> bool {
     std::env::var("OMP_WAIT_POLICY").is_ok_and(|v| v.eq_ignore_ascii_case("passive"))
 }
 
-/// One line for `yolo checks`: `CPU: 2 intra-op threads, 2 CPUs available, OMP_WAIT_POLICY=PASSIVE`.
+/// One line for `yolo checks`: `CPU: 2 intra-op threads, 2 CPUs available, OMP_WAIT_POLICY=PASSIVE,
+/// GOMP_SPINCOUNT=1000`.
 pub fn summary() -> String {
     format!(
         "CPU: {} intra-op threads, {} CPUs available, OMP_WAIT_POLICY={}",
