@@ -11,6 +11,7 @@ use light::HELP;
 
 fn main() {
     light::init_process();
+    ryolo::util::malloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match run(&args) {
         Ok(()) => 0,

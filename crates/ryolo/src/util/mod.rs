@@ -4,6 +4,7 @@
 pub mod amp;
 pub mod cuda;
 pub mod fsio;
+pub mod malloc;
 pub mod npy;
 pub mod tensorboard;
 pub mod threads;
