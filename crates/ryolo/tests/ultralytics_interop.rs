@@ -112,9 +112,20 @@ fn our_pt_of_an_ultralytics_model_passes_check_pt() {
     let meta = ryolo::weights::ptwrite::PtMeta::final_from(&loaded.train_args, &loaded.stem);
     let ours = d.join("bt_ryolo.pt");
     ryolo::weights::ptwrite::write_pt(&loaded.model, &meta, &ours).unwrap();
-    let ds = shared.join("datasets/brain-tumor");
+    // Ultralytics' val writes labels.cache next to the labels: it validates a copy of the split,
+    // never ../shared itself.
+    let ds = d.join("brain-tumor");
+    copy_tree(
+        &shared.join("datasets/brain-tumor/valid"),
+        &ds.join("valid"),
+    );
+    let data = ds.join("data.yaml");
+    std::fs::write(
+        &data,
+        "train: valid/images\nval: valid/images\nnames:\n  0: negative\n  1: positive\n",
+    )
+    .unwrap();
     let img = ds.join("valid/images/val_1 (1).jpg");
-    let data = ds.join("brain-tumor.yaml");
     let s = check_pt(
         &py,
         &shared,
