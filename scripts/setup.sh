@@ -14,6 +14,13 @@ if [ ! -e .venv/libtorch/lib/libtorch_cpu.so ]; then
   tdir=$(.venv/bin/python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
   ln -sfn "$tdir" .venv/libtorch
 fi
+# NCCL multi-GPU training compiles csrc/dist_nccl.cpp against CUDA headers the torch wheel lacks
+# (crt/, nv/): the small nvidia-cuda-crt and nvidia-cuda-cccl wheels of torch's CUDA version.
+cuda=$(.venv/bin/python -c 'import torch; print(torch.version.cuda or "")')
+if [ -n "$cuda" ] && ! ls .venv/lib/python3*/site-packages/nvidia/cu*/include/nv/target >/dev/null 2>&1; then
+  echo "setup: installing the CUDA $cuda headers NCCL training compiles against (nvidia-cuda-crt, nvidia-cuda-cccl)..."
+  .venv/bin/pip install --quiet --no-deps "nvidia-cuda-crt==$cuda.*" "nvidia-cuda-cccl==$cuda.*"
+fi
 # ONNX Runtime runs `.onnx` models (loaded at run time from .venv/libonnxruntime.so) and checks
 # our ONNX exports in the tests.
 if ! .venv/bin/python -c "import onnxruntime" 2>/dev/null; then

@@ -1,4 +1,5 @@
-// CPU autocast (bfloat16) switches of libtorch behind a C ABI: tch only exposes CUDA autocast.
+// Autocast switches of libtorch behind a C ABI: CPU (bfloat16), which tch lacks, and CUDA (float16)
+// through the per-device API (tch's autocast calls the deprecated one, which warns on every run).
 #include <ATen/autocast_mode.h>
 
 extern "C" {
@@ -10,6 +11,14 @@ bool ryolo_cpu_autocast_set(bool enabled) {
     at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
   }
   at::autocast::set_autocast_enabled(at::kCPU, enabled);
+  return was;
+}
+
+// Turns CUDA autocast (float16, libtorch's default) on or off on this thread; returns whether it
+// was on before.
+bool ryolo_cuda_autocast_set(bool enabled) {
+  bool was = at::autocast::is_autocast_enabled(at::kCUDA);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
   return was;
 }
 

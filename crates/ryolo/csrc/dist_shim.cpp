@@ -1,5 +1,6 @@
-// ryolo's C ABI over libtorch's c10d: a TCPStore rendezvous and a Gloo process group, with
-// all-reduce (sum) of one tensor, broadcast, barrier and store keys. Every entry point catches
+// ryolo's C ABI over libtorch's c10d: a TCPStore rendezvous and a process group (Gloo, or a
+// backend such as NCCL made by a factory from another library), with all-reduce (sum) of one
+// tensor, broadcast, barrier and store keys. Every entry point catches
 // C++ exceptions and returns them as a malloc'd message (freed with ryolo_dist_free_str), so no
 // exception crosses into Rust.
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -17,9 +18,23 @@ namespace {
 
 struct Group {
   c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::Backend> pg;
   std::chrono::milliseconds timeout;
+  ~Group() {
+    // NCCL wants an explicit shutdown before destruction (Gloo's is a no-op); never throw here.
+    try {
+      if (pg) {
+        pg->shutdown();
+      }
+    } catch (...) {
+    }
+  }
 };
+
+// Makes a backend over the store (a c10::intrusive_ptr<c10d::Store>*): a heap
+// c10::intrusive_ptr<c10d::Backend>*, or null with *err set. See dist_nccl.cpp.
+using BackendFactory = void* (*)(void* store, int rank, int world, int device,
+                                 int64_t timeout_ms, char** err);
 
 char* dup(const std::string& s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
@@ -58,10 +73,11 @@ extern "C" {
 
 void ryolo_dist_free_str(char* s) { std::free(s); }
 
-// Joins (rank 0: hosts) the TCPStore at host:port and builds a Gloo group of `world` ranks over
-// it. `timeout_ms` bounds the rendezvous and every later collective. Null on failure (*err set).
+// Joins (rank 0: hosts) the TCPStore at host:port and builds a group of `world` ranks over it:
+// Gloo when `factory` is null, else the factory's backend on GPU `device`. `timeout_ms` bounds
+// the rendezvous and every later collective. Null on failure (*err set).
 void* ryolo_dist_new(const char* host, uint16_t port, int listen_fd, int rank, int world,
-                     int64_t timeout_ms, char** err) {
+                     int64_t timeout_ms, BackendFactory factory, int device, char** err) {
   Group* out = nullptr;
   guarded(err, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
@@ -75,6 +91,20 @@ void* ryolo_dist_new(const char* host, uint16_t port, int listen_fd, int rank, i
       so.masterListenFd = listen_fd;
     }
     auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
+    if (factory != nullptr) {
+      auto base = c10::static_intrusive_pointer_cast<c10d::Store>(store);
+      char* ferr = nullptr;
+      void* made = factory(&base, rank, world, device, timeout_ms, &ferr);
+      if (made == nullptr) {
+        std::string msg = ferr != nullptr ? ferr : "the backend factory failed without a message";
+        std::free(ferr);
+        throw std::runtime_error(msg);
+      }
+      auto* pg = static_cast<c10::intrusive_ptr<c10d::Backend>*>(made);
+      out = new Group{store, *pg, timeout};
+      delete pg;
+      return;
+    }
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     // GLOO_SOCKET_IFNAME names the interface (as in PyTorch); else loopback for a one-machine
     // run, otherwise the address this host's name resolves to.
@@ -89,7 +119,7 @@ void* ryolo_dist_new(const char* host, uint16_t port, int listen_fd, int rank, i
     }
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
         c10::static_intrusive_pointer_cast<c10d::Store>(store), rank, world, opts);
-    out = new Group{store, pg, timeout};
+    out = new Group{store, c10::static_intrusive_pointer_cast<c10d::Backend>(pg), timeout};
   });
   return out;
 }
@@ -102,7 +132,8 @@ int ryolo_dist_set_grad(at::Tensor* param, at::Tensor* grad, char** err) {
   return guarded(err, [&] { param->mutable_grad() = *grad; }) ? 0 : -1;
 }
 
-// In-place sum of `t` (a contiguous CPU tensor) over all ranks.
+// In-place sum of `t` (contiguous; on the CPU for Gloo, on the group's GPU for NCCL) over all
+// ranks.
 int ryolo_dist_all_reduce_sum(void* g, at::Tensor* t, char** err) {
   auto* grp = static_cast<Group*>(g);
   return guarded(err, [&] {

@@ -213,3 +213,103 @@ fn a_device_list_outside_the_launcher_is_refused() {
         "{msg}"
     );
 }
+
+/// Rank 0 of a one-rank NCCL group on GPU 0 (its store on a free loopback port).
+fn nccl_world_one() -> anyhow::Result<ProcessGroup> {
+    use ryolo::engine::dist::Backend;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let fd = l.into_raw_fd();
+    ProcessGroup::with_backend(
+        0,
+        1,
+        "127.0.0.1",
+        port,
+        Some(fd),
+        Duration::from_secs(60),
+        Backend::Nccl { device: 0 },
+    )
+}
+
+#[test]
+fn backends_follow_the_device() {
+    use ryolo::engine::dist::{rank::backend_for, Backend};
+    if std::env::var_os("RYOLO_DDP_BACKEND").is_some() {
+        eprintln!("\n!!!!! SKIPPED: RYOLO_DDP_BACKEND is set in this environment !!!!!\n");
+        return;
+    }
+    assert_eq!(backend_for("cpu").unwrap(), Backend::Gloo);
+    assert!(backend_for("gpu").is_err());
+    // A GPU rank takes NCCL when it loads, else Gloo (with a warning), never an error.
+    let b = backend_for("cuda:1").unwrap();
+    assert!(
+        b == Backend::Nccl { device: 1 } || b == Backend::Gloo,
+        "{b:?}"
+    );
+    assert_eq!(b.name(), if b == Backend::Gloo { "gloo" } else { "nccl" });
+}
+
+#[test]
+fn nccl_refuses_cleanly_without_a_gpu() {
+    if ryolo::util::cuda::is_available() {
+        eprintln!("\n!!!!! SKIPPED: a GPU is present (the GPU test checks NCCL instead) !!!!!\n");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = match nccl_world_one() {
+        Ok(_) => panic!("an NCCL group formed without a GPU"),
+        Err(e) => format!("{e:#}"),
+    };
+    println!("{e}");
+    assert!(e.contains("rank 0 of 1"), "{e}");
+    assert!(
+        e.contains("NCCL is not available") || e.contains("(nccl) failed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nccl_one_rank_on_gpu() {
+    if std::env::var_os("RYOLO_GPU_TESTS").is_none() {
+        eprintln!("\n!!!!! SKIPPED: GPU tests are opt-in (RYOLO_GPU_TESTS=1) !!!!!\n");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = nccl_world_one().expect("NCCL group of one rank on GPU 0");
+    assert_eq!(g.backend().name(), "nccl");
+    let dev = tch::Device::Cuda(0);
+    // On the GPU in place, a CPU tensor staged, f64 values, broadcast and barrier.
+    let mut t = Tensor::arange(1000, (Kind::Float, dev)) * 0.5;
+    let want = t.to_device(tch::Device::Cpu);
+    g.all_reduce_sum(&mut t).unwrap();
+    assert_eq!(t.device(), dev);
+    assert!(t.to_device(tch::Device::Cpu).equal(&want));
+    let mut c = Tensor::from_slice(&[1.5f64, -2.0, 3.25]);
+    g.all_reduce_sum(&mut c).unwrap();
+    assert_eq!(Vec::<f64>::try_from(&c).unwrap(), vec![1.5, -2.0, 3.25]);
+    g.broadcast(&mut t, 0).unwrap();
+    g.barrier().unwrap();
+    // The bucket path training uses: gradients as views, averaged in place on the GPU.
+    let w = Tensor::randn([64, 32], (Kind::Float, dev)).set_requires_grad(true);
+    let vars = vec![("w".to_string(), w.shallow_clone())];
+    let mut b = GradBucket::attach(&vars).unwrap();
+    (&w * 3.0).sum(Kind::Float).backward();
+    b.all_reduce_mean(&mut g).unwrap();
+    let gsum = w.grad().sum(Kind::Float).double_value(&[]);
+    assert!((gsum - 3.0 * 64.0 * 32.0).abs() < 1e-3, "{gsum}");
+    // Time the YOLO11n-sized bucket (2,624,080 floats) on one rank: NCCL's fixed cost.
+    let mut big = Tensor::ones([2_624_080], (Kind::Float, dev));
+    for _ in 0..3 {
+        g.all_reduce_sum(&mut big).unwrap();
+    }
+    tch::Cuda::synchronize(0);
+    let t0 = Instant::now();
+    for _ in 0..20 {
+        g.all_reduce_sum(&mut big).unwrap();
+    }
+    tch::Cuda::synchronize(0);
+    println!(
+        "NCCL one rank: all-reduce of 2,624,080 floats {:.3} ms (mean of 20)",
+        t0.elapsed().as_secs_f64() * 1e3 / 20.0
+    );
+}

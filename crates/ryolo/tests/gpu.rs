@@ -67,7 +67,7 @@ fn cuda_forward_matches_the_fixture() {
         .double_value(&[]);
     println!("CUDA fp32 score error {err:.2e}");
     assert!(err < 1e-3, "{err}");
-    let half = tch::autocast(true, || tch::no_grad(|| m.predict(&x)))
+    let half = ryolo::util::amp::cuda_autocast(true, || tch::no_grad(|| m.predict(&x)))
         .to_kind(tch::Kind::Float)
         .to_device(tch::Device::Cpu);
     let err = (half.narrow(1, 4, 2) - want.narrow(1, 4, 2))

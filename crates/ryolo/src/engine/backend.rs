@@ -396,7 +396,7 @@ impl ModelRef<'_> {
             }
             ModelRef::Torch(tm) => {
                 let x = crate::ops::images_to_tensor(pixels, (b, h, w), self.device());
-                let (y, protos, feats) = tch::autocast(o.half, || {
+                let (y, protos, feats) = crate::util::amp::cuda_autocast(o.half, || {
                     tch::no_grad(|| {
                         if o.augment {
                             (tm.predict_augment(&x), None, None)
@@ -443,7 +443,7 @@ impl ModelRef<'_> {
                 let t = Tensor::from_slice(x)
                     .view([b as i64, 3, h as i64, w as i64])
                     .to_device(self.device());
-                let y = tch::autocast(o.half, || tch::no_grad(|| tm.predict(&t)));
+                let y = crate::util::amp::cuda_autocast(o.half, || tch::no_grad(|| tm.predict(&t)));
                 let y = y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
                 let dims: Vec<usize> = y.size().iter().map(|&d| d as usize).collect();
                 let mut v = vec![0f32; y.numel()];

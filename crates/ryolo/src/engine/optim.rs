@@ -62,6 +62,9 @@ pub struct Optimizer {
     pub state: HashMap<String, Tensor>,
     /// Steps taken.
     pub steps: i64,
+    /// Multi-tensor updates (one kernel per operation for all parameters; PyTorch's default on
+    /// CUDA): on when the parameters are on a GPU.
+    pub foreach: bool,
 }
 
 impl Optimizer {
@@ -107,17 +110,22 @@ impl Optimizer {
             };
             groups[g].params.push((name.clone(), t.shallow_clone()));
         }
+        let foreach = vars.first().is_some_and(|(_, t)| t.device().is_cuda());
         Self {
             kind,
             groups,
             state: HashMap::new(),
             steps: 0,
+            foreach,
         }
     }
 
     /// One update with the current group settings (parameters without gradients are skipped).
     pub fn step(&mut self) {
         self.steps += 1;
+        if self.foreach && self.kind != OptKind::RmsProp {
+            return tch::no_grad(|| self.step_foreach());
+        }
         let t = self.steps as f64;
         tch::no_grad(|| {
             for g in &self.groups {
@@ -195,8 +203,72 @@ impl Optimizer {
         });
     }
 
+    /// [`Self::step`] with multi-tensor operations, group by group (same rules and state keys;
+    /// missing buffers start as zeros, which equals PyTorch's start).
+    fn step_foreach(&mut self) {
+        use crate::util::foreach;
+        for g in &self.groups {
+            let (mut names, mut ps, mut gs) = (Vec::new(), Vec::new(), Vec::new());
+            for (name, p) in &g.params {
+                let grad = p.grad();
+                if grad.defined() {
+                    names.push(name.as_str());
+                    ps.push(p.shallow_clone());
+                    gs.push(grad);
+                }
+            }
+            if ps.is_empty() {
+                continue;
+            }
+            let mut buffers = |suffix: &str| -> Vec<(String, Tensor)> {
+                names
+                    .iter()
+                    .zip(&ps)
+                    .map(|(n, p)| {
+                        let k = format!("{n}.{suffix}");
+                        let t = self.state.remove(&k).unwrap_or_else(|| p.zeros_like());
+                        (k, t)
+                    })
+                    .collect()
+            };
+            let kept = match self.kind {
+                OptKind::Sgd => {
+                    let b = buffers("momentum_buffer");
+                    let bt: Vec<Tensor> = b.iter().map(|(_, t)| t.shallow_clone()).collect();
+                    foreach::sgd_(&ps, &gs, &bt, g.lr, g.momentum, g.weight_decay, true);
+                    b
+                }
+                OptKind::AdamW | OptKind::Adam => {
+                    let (m, v) = (buffers("exp_avg"), buffers("exp_avg_sq"));
+                    let mt: Vec<Tensor> = m.iter().map(|(_, t)| t.shallow_clone()).collect();
+                    let vt: Vec<Tensor> = v.iter().map(|(_, t)| t.shallow_clone()).collect();
+                    let s = foreach::AdamStep {
+                        lr: g.lr,
+                        beta1: g.momentum,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        weight_decay: g.weight_decay,
+                        decoupled: self.kind == OptKind::AdamW,
+                        step: self.steps,
+                    };
+                    foreach::adam_(&ps, &gs, &mt, &vt, s);
+                    m.into_iter().chain(v).collect()
+                }
+                OptKind::RmsProp => unreachable!("RMSProp takes the per-tensor path"),
+            };
+            self.state.extend(kept);
+        }
+    }
+
     /// Clears all gradients.
     pub fn zero_grad(&mut self) {
+        if self.foreach {
+            let grads = self.grads();
+            if !grads.is_empty() {
+                crate::util::foreach::zero_(&grads);
+            }
+            return;
+        }
         for g in &self.groups {
             for (_, p) in &g.params {
                 let mut grad = p.grad();
@@ -222,6 +294,9 @@ impl Optimizer {
         let grads = self.grads();
         if grads.is_empty() {
             return;
+        }
+        if self.foreach {
+            return tch::no_grad(|| crate::util::foreach::clip_(&grads, max_norm));
         }
         tch::no_grad(|| {
             let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
@@ -281,6 +356,13 @@ impl GradScaler {
         };
         tch::no_grad(|| {
             let bad = Tensor::zeros([1], (tch::Kind::Float, first.device()));
+            if opt.foreach {
+                // GradScaler's own inverse: the float of the double reciprocal of the scale.
+                let inv =
+                    Tensor::from_slice(&[(1.0 / self.scale) as f32]).to_device(first.device());
+                crate::util::foreach::unscale_(&grads, &bad, &inv);
+                return bad.double_value(&[0]) == 0.0;
+            }
             for g in &grads {
                 let mut g = g.shallow_clone();
                 let _ = g.g_mul_scalar_(1.0 / self.scale);
@@ -343,10 +425,37 @@ impl Ema {
         0.9999 * (1.0 - (-(updates as f64) / 2000.0).exp())
     }
 
-    /// `ema = d * ema + (1 - d) * model` for every floating variable (weights and BN statistics).
+    /// `ema = d * ema + (1 - d) * model` for every floating variable (weights and BN statistics);
+    /// on a GPU as one multi-tensor lerp (Ultralytics 8.4's own form).
     pub fn update(&mut self, ema: &[(String, Tensor)], model: &HashMap<String, Tensor>) {
+        let foreach = ema.first().is_some_and(|(_, t)| t.device().is_cuda());
+        self.update_with(ema, model, foreach)
+    }
+
+    /// [`Self::update`], with the multi-tensor lerp or per tensor as `foreach` says.
+    pub fn update_with(
+        &mut self,
+        ema: &[(String, Tensor)],
+        model: &HashMap<String, Tensor>,
+        foreach: bool,
+    ) {
         self.updates += 1;
         let d = Self::decay(self.updates);
+        if foreach {
+            let (mut es, mut ms) = (Vec::new(), Vec::new());
+            for (name, e) in ema {
+                if let Some(m) = model.get(name) {
+                    if e.kind() == Kind::Float {
+                        es.push(e.shallow_clone());
+                        ms.push(m.detach());
+                    }
+                }
+            }
+            if !es.is_empty() {
+                tch::no_grad(|| crate::util::foreach::lerp_(&es, &ms, 1.0 - d));
+            }
+            return;
+        }
         tch::no_grad(|| {
             for (name, e) in ema {
                 if let Some(m) = model.get(name) {
@@ -363,6 +472,112 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Three parameters, one per group, with the same values in two copies.
+    fn twin_params() -> [Vec<(String, Tensor)>; 2] {
+        let names = [
+            "model.0.conv.weight",
+            "model.0.bn.weight",
+            "model.0.conv.bias",
+        ];
+        let vals: Vec<Tensor> = (0..3)
+            .map(|k| Tensor::randn([4 + k, 3], (tch::Kind::Float, tch::Device::Cpu)))
+            .collect();
+        [0, 1].map(|_| {
+            names
+                .iter()
+                .zip(&vals)
+                .map(|(n, v)| (n.to_string(), v.copy().set_requires_grad(true)))
+                .collect()
+        })
+    }
+
+    /// The largest difference between the two copies' values.
+    fn max_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn multi_tensor_steps_equal_the_per_tensor_steps() {
+        tch::manual_seed(3);
+        for kind in [OptKind::Sgd, OptKind::AdamW, OptKind::Adam] {
+            let [a, b] = twin_params();
+            let mut per = Optimizer::new(kind, &a, 0.01, 0.9, 5e-4);
+            let mut multi = Optimizer::new(kind, &b, 0.01, 0.9, 5e-4);
+            assert!(
+                !per.foreach && !multi.foreach,
+                "CPU parameters take the per-tensor path"
+            );
+            multi.foreach = true;
+            let mut scaler = (GradScaler::new(true), GradScaler::new(true));
+            for step in 0..4 {
+                let x = Tensor::randn([5, 3], (tch::Kind::Float, tch::Device::Cpu));
+                for (vars, opt, sc) in [
+                    (&a, &mut per, &mut scaler.0),
+                    (&b, &mut multi, &mut scaler.1),
+                ] {
+                    let loss: Tensor = vars
+                        .iter()
+                        .map(|(_, p)| {
+                            p.matmul(&x.tr())
+                                .pow_tensor_scalar(2)
+                                .mean(tch::Kind::Float)
+                        })
+                        .fold(Tensor::from(0f32), |s, l| s + l);
+                    sc.scale_loss(&(loss * (step + 1) as f64)).backward();
+                    assert!(sc.unscale(opt));
+                    opt.clip_grad_norm(0.5 + step as f64);
+                    opt.step();
+                    opt.zero_grad();
+                }
+                let d = max_diff(&a, &b);
+                assert!(d < 1e-6, "{kind:?} step {step}: {d}");
+                assert!(b
+                    .iter()
+                    .all(|(_, p)| p.grad().abs().max().double_value(&[]) == 0.0));
+            }
+            assert_eq!(per.state.len(), multi.state.len(), "{kind:?}");
+            for (k, v) in &per.state {
+                let d = (v - &multi.state[k]).abs().max().double_value(&[]);
+                assert!(d < 1e-6, "{kind:?} {k}: {d}");
+            }
+        }
+        // The multi-tensor unscale flags a non-finite gradient as the per-tensor one does.
+        let [_, b] = twin_params();
+        let mut opt = Optimizer::new(OptKind::Sgd, &b, 0.01, 0.9, 0.0);
+        opt.foreach = true;
+        (&b[1].1 * f64::INFINITY).sum(tch::Kind::Float).backward();
+        assert!(!GradScaler::new(true).unscale(&opt));
+    }
+
+    #[test]
+    fn multi_tensor_ema_equals_the_per_tensor_ema() {
+        tch::manual_seed(4);
+        let [a, b] = twin_params();
+        let model: HashMap<String, Tensor> = a
+            .iter()
+            .map(|(n, t)| (n.clone(), (t * 1.5 + 0.25).detach()))
+            .collect();
+        let (ea, eb): (Vec<_>, Vec<_>) = (
+            a.iter()
+                .map(|(n, t)| (n.clone(), t.detach().copy()))
+                .collect(),
+            b.iter()
+                .map(|(n, t)| (n.clone(), t.detach().copy()))
+                .collect(),
+        );
+        let (mut per, mut multi) = (Ema { updates: 0 }, Ema { updates: 0 });
+        for _ in 0..5 {
+            per.update_with(&ea, &model, false);
+            multi.update_with(&eb, &model, true);
+        }
+        let d = max_diff(&ea, &eb);
+        assert!(d < 1e-6, "{d}");
+        assert!(max_diff(&ea, &a) > 0.1, "the EMA moved towards the model");
+    }
 
     fn one_param_opt() -> (Optimizer, Tensor) {
         let w = Tensor::from_slice(&[1.5f32, -2.0, 0.25]).set_requires_grad(true);

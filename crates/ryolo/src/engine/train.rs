@@ -488,7 +488,9 @@ impl Trainer {
                 && self.data.val_len() > 0
                 && self.is_main()
             {
+                let t = Instant::now();
                 self.validate_epoch()?;
+                timing("validation", t);
             }
             report.metrics = self.last_metrics.clone();
             report.val_loss = self.last_val_loss.clone();
@@ -498,7 +500,9 @@ impl Trainer {
             self.log_scalars(&report);
             Callbacks::run(&mut cb.on_fit_epoch_end, &report);
             if self.cfg.save && self.is_main() {
+                let t = Instant::now();
                 self.save(epoch, &report, is_best)?;
+                timing("checkpoint save", t);
             }
             if self.is_main() {
                 self.csv.push(report.csv_row())?;
@@ -641,7 +645,13 @@ impl Trainer {
         let mut last_line = String::new();
         let pb = crate::util::progress_bar(nb, "");
         let mut seen = 0usize;
-        for (i, b) in batches.enumerate() {
+        // Seconds waiting for the loader (reported with RYOLO_TIMING set).
+        let mut waited = 0f64;
+        let mut it = batches.enumerate();
+        loop {
+            let t_wait = Instant::now();
+            let Some((i, b)) = it.next() else { break };
+            waited += t_wait.elapsed().as_secs_f64();
             let b = b.map_err(|e| {
                 anyhow!(
                     "epoch {} batch {}: {e:#}; the last good checkpoint is {}",
@@ -687,10 +697,14 @@ impl Trainer {
         if seen < nb {
             bail!("the data loader stopped after {seen} of {nb} batches of epoch {} (a loader thread failed); the last good checkpoint is {}", epoch + 1, self.wdir().join("last.safetensors").display());
         }
-        println!(
-            "{last_line}: 100% {nb}/{nb} {:.1}s",
-            t_epoch.elapsed().as_secs_f64()
-        );
+        let secs = t_epoch.elapsed().as_secs_f64();
+        println!("{last_line}: 100% {nb}/{nb} {secs:.1}s");
+        if timing_on() {
+            println!(
+                "timing: epoch {} train {secs:.2}s, of which waiting for the loader {waited:.2}s",
+                epoch + 1
+            );
+        }
         Ok(tloss)
     }
 
@@ -789,7 +803,7 @@ impl Trainer {
             let x = crate::util::amp::channels_last(&x);
             crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true)).to_float()
         } else {
-            let raw = tch::autocast(amp, || self.model.forward_raw(&x, true));
+            let raw = crate::util::amp::cuda_autocast(amp, || self.model.forward_raw(&x, true));
             if amp {
                 raw.to_float()
             } else {
@@ -839,7 +853,7 @@ impl Trainer {
             let x = crate::util::amp::channels_last(&x);
             crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true).scores)
         } else {
-            tch::autocast(amp, || self.model.forward_raw(&x, true).scores)
+            crate::util::amp::cuda_autocast(amp, || self.model.forward_raw(&x, true).scores)
         };
         let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&y);
         let items = loss.detach().view([1]);
@@ -1221,5 +1235,17 @@ fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
             }
             false
         }
+    }
+}
+
+/// Whether `RYOLO_TIMING` asks for the epoch's time split (loader wait, validation, save).
+fn timing_on() -> bool {
+    std::env::var_os("RYOLO_TIMING").is_some()
+}
+
+/// Prints how long `what` took since `t` when [`timing_on`].
+fn timing(what: &str, t: Instant) {
+    if timing_on() {
+        println!("timing: {what} {:.2}s", t.elapsed().as_secs_f64());
     }
 }

@@ -404,7 +404,7 @@ fn infer_batch(
     let x = crate::ops::images_to_tensor(&buf, dims, m.device());
     let (y, protos, items) = tch::no_grad(|| {
         // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
-        let raw = tch::autocast(cfg.half, || model.forward_raw(&x, false));
+        let raw = crate::util::amp::cuda_autocast(cfg.half, || model.forward_raw(&x, false));
         let raw = raw.to_float();
         let t = batch_targets(items, shape);
         let li = match cfg.masks {

@@ -1,11 +1,12 @@
-//! CPU mixed precision (`amp=bf16`): which native bfloat16 instructions this CPU has, a bfloat16
-//! autocast scope, and channels-last layout for the convolutions that scope speeds up.
+//! Mixed precision: which native bfloat16 instructions this CPU has, the CPU bfloat16 (`amp=bf16`)
+//! and CUDA float16 autocast scopes, and channels-last layout for the convolutions bf16 speeds up.
 
 use std::sync::OnceLock;
 use tch::Tensor;
 
 extern "C" {
     fn ryolo_cpu_autocast_set(enabled: bool) -> bool;
+    fn ryolo_cuda_autocast_set(enabled: bool) -> bool;
     fn ryolo_autocast_enter();
     fn ryolo_autocast_exit();
 }
@@ -30,24 +31,35 @@ pub fn cpu_bf16() -> Option<&'static str> {
 /// Runs `f` with libtorch's CPU autocast to bfloat16 on this thread when `on` (convolutions and
 /// matrix products in bfloat16, parameters and their gradients stay float32); else just `f()`.
 pub fn cpu_autocast<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    // SAFETY: plain calls into libtorch's thread-local autocast state.
+    scoped(on, |e| unsafe { ryolo_cpu_autocast_set(e) }, f)
+}
+
+/// Runs `f` with libtorch's CUDA autocast to float16 on this thread when `on` (as Ultralytics'
+/// AMP on a GPU); else just `f()`.
+pub fn cuda_autocast<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    // SAFETY: as above.
+    scoped(on, |e| unsafe { ryolo_cuda_autocast_set(e) }, f)
+}
+
+/// `f` inside an autocast region switched by `set` (which returns the previous state), restored
+/// when the scope ends, even on unwinding.
+fn scoped<T>(on: bool, set: fn(bool) -> bool, f: impl FnOnce() -> T) -> T {
     if !on {
         return f();
     }
-    /// Restores the previous autocast state when the scope ends, even on unwinding.
-    struct Scope(bool);
+    struct Scope(bool, fn(bool) -> bool);
     impl Drop for Scope {
         fn drop(&mut self) {
             // SAFETY: plain calls into libtorch's thread-local autocast state.
-            unsafe {
-                ryolo_autocast_exit();
-                ryolo_cpu_autocast_set(self.0);
-            }
+            unsafe { ryolo_autocast_exit() };
+            (self.1)(self.0);
         }
     }
+    let prev = set(true);
     // SAFETY: as above.
-    let prev = unsafe { ryolo_cpu_autocast_set(true) };
     unsafe { ryolo_autocast_enter() };
-    let _scope = Scope(prev);
+    let _scope = Scope(prev, set);
     f()
 }
 

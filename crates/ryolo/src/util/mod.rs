@@ -3,6 +3,7 @@
 
 pub mod amp;
 pub mod cuda;
+pub mod foreach;
 pub mod fsio;
 pub mod malloc;
 pub mod npy;

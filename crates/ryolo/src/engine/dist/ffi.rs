@@ -1,7 +1,18 @@
-//! The C ABI of `csrc/dist_shim.cpp` (c10d TCPStore + ProcessGroupGloo).
+//! The C ABI of `csrc/dist_shim.cpp` (c10d TCPStore + ProcessGroupGloo or a backend made by
+//! `csrc/dist_nccl.cpp`'s factory).
 
 use std::os::raw::{c_char, c_int, c_void};
 use tch::Tensor;
+
+/// A backend factory (`ryolo_nccl_backend`): store, rank, world, device, timeout_ms, err.
+pub type BackendFactory = unsafe extern "C" fn(
+    store: *mut c_void,
+    rank: c_int,
+    world: c_int,
+    device: c_int,
+    timeout_ms: i64,
+    err: *mut *mut c_char,
+) -> *mut c_void;
 
 extern "C" {
     pub fn ryolo_dist_free_str(s: *mut c_char);
@@ -12,6 +23,8 @@ extern "C" {
         rank: c_int,
         world: c_int,
         timeout_ms: i64,
+        factory: Option<BackendFactory>,
+        device: c_int,
         err: *mut *mut c_char,
     ) -> *mut c_void;
     pub fn ryolo_dist_free(g: *mut c_void);

@@ -1,5 +1,6 @@
-//! A safe process group: rendezvous through a c10d TCPStore, then Gloo collectives on CPU
-//! tensors (CUDA tensors are staged through host memory), each bounded by the group's timeout.
+//! A safe process group: rendezvous through a c10d TCPStore, then Gloo collectives on CPU tensors
+//! or NCCL collectives on the rank's GPU (tensors elsewhere are staged through a copy), each
+//! bounded by the group's timeout.
 
 use super::ffi;
 use anyhow::{anyhow, bail, Result};
@@ -8,9 +9,40 @@ use std::os::raw::{c_char, c_void};
 use std::time::Duration;
 use tch::{Device, Tensor};
 
-/// One rank's membership of a Gloo process group.
+/// The communication backend of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Gloo over TCP on CPU tensors (CUDA tensors are staged through host memory).
+    Gloo,
+    /// NCCL on CUDA device `device` (this rank's GPU).
+    Nccl {
+        /// The GPU index.
+        device: usize,
+    },
+}
+
+impl Backend {
+    /// The name Ultralytics and PyTorch print ("gloo", "nccl").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Gloo => "gloo",
+            Backend::Nccl { .. } => "nccl",
+        }
+    }
+
+    /// The device collectives run on without staging.
+    fn device(&self) -> Device {
+        match self {
+            Backend::Gloo => Device::Cpu,
+            Backend::Nccl { device } => Device::Cuda(*device),
+        }
+    }
+}
+
+/// One rank's membership of a process group.
 pub struct ProcessGroup {
     raw: *mut c_void,
+    backend: Backend,
     rank: usize,
     world: usize,
     timeout: Duration,
@@ -33,9 +65,9 @@ pub(super) fn check(f: impl FnOnce(*mut *mut c_char) -> i32) -> std::result::Res
 }
 
 impl ProcessGroup {
-    /// Joins the group of `world` ranks as `rank`: rank 0 hosts the store at `addr:port` (or takes
-    /// over the already bound socket `listen_fd`), the others connect to it. Every rendezvous
-    /// and collective fails after `timeout`.
+    /// Joins the Gloo group of `world` ranks as `rank`: rank 0 hosts the store at `addr:port` (or
+    /// takes over the already bound socket `listen_fd`), the others connect to it. Every
+    /// rendezvous and collective fails after `timeout`.
     pub fn new(
         rank: usize,
         world: usize,
@@ -44,9 +76,39 @@ impl ProcessGroup {
         listen_fd: Option<i32>,
         timeout: Duration,
     ) -> Result<Self> {
+        Self::with_backend(rank, world, addr, port, listen_fd, timeout, Backend::Gloo)
+    }
+
+    /// As [`Self::new`], on `backend` (NCCL loads the CUDA libraries and `libryolo_nccl.so`, and
+    /// fails with the reason when they cannot be used).
+    pub fn with_backend(
+        rank: usize,
+        world: usize,
+        addr: &str,
+        port: u16,
+        listen_fd: Option<i32>,
+        timeout: Duration,
+        backend: Backend,
+    ) -> Result<Self> {
         if world == 0 || rank >= world {
             bail!("rank {rank} is outside a world of {world} ranks");
         }
+        let (factory, device) = match backend {
+            Backend::Gloo => (None, -1),
+            Backend::Nccl { device } => {
+                let (f, _) = super::nccl::factory()
+                    .map_err(|e| anyhow!("rank {rank} of {world}: NCCL is not available: {e}"))?;
+                let n = if crate::util::cuda::is_available() {
+                    tch::Cuda::device_count() as usize
+                } else {
+                    0
+                };
+                if device >= n {
+                    bail!("rank {rank} of {world}: NCCL is not available: GPU {device} is not visible ({n} CUDA devices)");
+                }
+                (Some(f), device as i32)
+            }
+        };
         let host = CString::new(addr).map_err(|_| anyhow!("bad store address {addr:?}"))?;
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: valid C string, out-pointer for the message.
@@ -58,6 +120,8 @@ impl ProcessGroup {
                 rank as i32,
                 world as i32,
                 timeout.as_millis() as i64,
+                factory,
+                device,
                 &mut err,
             )
         };
@@ -65,12 +129,14 @@ impl ProcessGroup {
             // SAFETY: the shim set the message.
             let msg = unsafe { ffi::take_str(err) };
             bail!(
-                "rank {rank} of {world}: rendezvous at {addr}:{port} failed within {}s: {msg}",
+                "rank {rank} of {world}: rendezvous at {addr}:{port} ({}) failed within {}s: {msg}",
+                backend.name(),
                 timeout.as_secs()
             );
         }
         let g = Self {
             raw,
+            backend,
             rank,
             world,
             timeout,
@@ -79,6 +145,11 @@ impl ProcessGroup {
         // Every rank's progress key exists from the start (collective 0 = none reached yet).
         g.mark_progress();
         Ok(g)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// This process's rank.
@@ -96,7 +167,8 @@ impl ProcessGroup {
         self.timeout
     }
 
-    /// Runs a collective on `t` (staged through a contiguous CPU copy when it is not one),
+    /// Runs a collective on `t` (staged through a contiguous copy on the backend's device when it
+    /// is not one),
     /// naming the operation, the ranks that never arrived and this rank on failure.
     fn collective(
         &mut self,
@@ -106,11 +178,12 @@ impl ProcessGroup {
     ) -> Result<()> {
         self.seq += 1;
         self.mark_progress();
-        let direct = t.device() == Device::Cpu && t.is_contiguous();
+        let home = self.backend.device();
+        let direct = t.device() == home && t.is_contiguous();
         let staged = if direct {
             None
         } else {
-            Some(t.to_device(Device::Cpu).contiguous())
+            Some(t.to_device(home).contiguous())
         };
         let target = staged.as_ref().unwrap_or(&*t);
         let raw = self.raw;
@@ -124,7 +197,7 @@ impl ProcessGroup {
         Ok(())
     }
 
-    /// In-place sum of `t` over all ranks (Gloo has no average: divide by [`Self::world`]).
+    /// In-place sum of `t` over all ranks (divide by [`Self::world`] for the mean).
     pub fn all_reduce_sum(&mut self, t: &mut Tensor) -> Result<()> {
         // SAFETY: raw is a live group, tensor pointer valid for the call.
         self.collective("all-reduce", t, |g, p, e| unsafe {

@@ -98,7 +98,12 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     let world = nnodes * nlocal;
     check_batch(batch, world)?;
     if devices[0] != "cpu" {
-        let n = tch::Cuda::device_count();
+        // The CUDA libraries are loaded on demand: load them before counting the GPUs.
+        let n = if crate::util::cuda::is_available() {
+            tch::Cuda::device_count()
+        } else {
+            0
+        };
         for d in devices {
             let i: i64 = d.trim_start_matches("cuda:").parse().unwrap_or(i64::MAX);
             if i >= n {
@@ -130,12 +135,12 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     };
     let listen_fd = listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     println!(
-        "DDP: starting {nlocal} ranks ({}) of {world}, rendezvous at {addr}:{port} (Gloo{})",
+        "DDP: starting {nlocal} ranks ({}) of {world}, rendezvous at {addr}:{port} ({})",
         devices.join(","),
         if devices[0] == "cpu" {
-            ""
+            "Gloo"
         } else {
-            ", gradients staged through host memory"
+            "NCCL when available, else Gloo"
         }
     );
     // As torchrun: the ranks share this machine's cores instead of each taking all of them.

@@ -2,7 +2,7 @@
 //! `MASTER_ADDR` / `MASTER_PORT` environment of torchrun), its process group and gradient
 //! bucket, and the few agreements the trainer needs (initial weights, epoch end, stop).
 
-use super::{GradBucket, ProcessGroup};
+use super::{Backend, GradBucket, ProcessGroup};
 use anyhow::{anyhow, bail, Context, Result};
 use std::time::Duration;
 use tch::{Kind, Tensor};
@@ -83,15 +83,16 @@ pub struct Rank {
 }
 
 impl Rank {
-    /// Joins the run described by `env`.
-    pub fn join(env: &RankEnv) -> Result<Self> {
-        let pg = ProcessGroup::new(
+    /// Joins the run described by `env` over `backend`.
+    pub fn join(env: &RankEnv, backend: Backend) -> Result<Self> {
+        let pg = ProcessGroup::with_backend(
             env.rank,
             env.world,
             &env.addr,
             env.port,
             env.listen_fd,
             env.timeout,
+            backend,
         )?;
         Ok(Self { pg, bucket: None })
     }
@@ -201,6 +202,43 @@ impl Rank {
             Duration::from_secs(EPOCH_END_TIMEOUT_S),
         )?;
         Ok(v == "stop")
+    }
+}
+
+/// The backend of a rank training on `device` (`cpu`, `0`, `cuda:1`): Gloo on the CPU; NCCL on
+/// a GPU when it can be loaded, else Gloo with a warning (as Ultralytics picks NCCL when
+/// available). `RYOLO_DDP_BACKEND=gloo|nccl` chooses (nccl then fails when unavailable).
+pub fn backend_for(device: &str) -> Result<Backend> {
+    let d = device.trim().to_ascii_lowercase();
+    let gpu = if d == "cpu" || d.is_empty() {
+        None
+    } else {
+        Some(
+            d.trim_start_matches("cuda:")
+                .parse::<usize>()
+                .map_err(|_| anyhow!("device={device}: not cpu nor a GPU index"))?,
+        )
+    };
+    let forced = std::env::var("RYOLO_DDP_BACKEND")
+        .ok()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty());
+    match (forced.as_deref(), gpu) {
+        (Some("gloo"), _) | (None, None) => Ok(Backend::Gloo),
+        (Some("nccl"), None) => {
+            bail!("RYOLO_DDP_BACKEND=nccl needs GPU ranks (device=0,1), not device={device}")
+        }
+        (Some("nccl"), Some(g)) => Ok(Backend::Nccl { device: g }),
+        (None, Some(g)) => match super::nccl::factory() {
+            Ok(_) => Ok(Backend::Nccl { device: g }),
+            Err(why) => {
+                eprintln!("WARNING DDP: NCCL is not available ({why}); the GPU ranks use Gloo, gradients staged through host memory");
+                Ok(Backend::Gloo)
+            }
+        },
+        (Some(other), _) => {
+            bail!("RYOLO_DDP_BACKEND={other}: use gloo or nccl")
+        }
     }
 }
 

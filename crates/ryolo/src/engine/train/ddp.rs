@@ -25,11 +25,14 @@ pub(super) fn join(a: &Args) -> Result<Option<Rank>> {
     let b = a.num("batch")?;
     crate::engine::dist::launch::check_batch(b, env.world)?;
     let batch = b as usize;
-    let r = Rank::join(&env)?;
+    let backend =
+        crate::engine::dist::rank::backend_for(a.str("device").as_deref().unwrap_or("cpu"))?;
+    let r = Rank::join(&env, backend)?;
     if env.rank == 0 {
         println!(
-            "DDP: rank 0 of {} joined the Gloo group at {}:{} (batch {} per rank, collective timeout {}s)",
+            "DDP: rank 0 of {} joined the {} group at {}:{} (batch {} per rank, collective timeout {}s)",
             env.world,
+            backend.name(),
             env.addr,
             env.port,
             batch / env.world,

@@ -1,0 +1,60 @@
+// ryolo's NCCL backend maker, built as its own shared library (libryolo_nccl.so) because
+// ProcessGroupNCCL lives in libtorch_cuda, which CPU commands never load: `util::cuda` loads
+// libtorch_cuda first, then the engine opens this library and hands `ryolo_nccl_backend` to
+// `ryolo_dist_new` (dist_shim.cpp), which only sees the generic c10d::Backend it returns.
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+namespace {
+
+char* dup(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p != nullptr) {
+    std::memcpy(p, s.data(), s.size());
+    p[s.size()] = '\0';
+  }
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+// The NCCL version this library was compiled against (major*10000 + minor*100 + patch).
+int ryolo_nccl_version() { return NCCL_MAJOR * 10000 + NCCL_MINOR * 100 + NCCL_PATCH; }
+
+// Makes this process's ProcessGroupNCCL over `store` (a c10::intrusive_ptr<c10d::Store>*), bound
+// to GPU `device` (made the current device) and connected eagerly, with `timeout_ms` on every
+// collective. Returns a heap c10::intrusive_ptr<c10d::Backend>* (the caller owns it), or null
+// with *err set (malloc'd).
+void* ryolo_nccl_backend(void* store, int rank, int world, int device, int64_t timeout_ms,
+                         char** err) {
+  try {
+    auto& st = *static_cast<c10::intrusive_ptr<c10d::Store>*>(store);
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = std::chrono::milliseconds(timeout_ms);
+    auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(st, rank, world, opts);
+    const at::Device dev(at::kCUDA, static_cast<c10::DeviceIndex>(device));
+    pg->setBoundDeviceId(dev);
+    pg->eagerConnectSingleDevice(dev);
+    return new c10::intrusive_ptr<c10d::Backend>(
+        c10::static_intrusive_pointer_cast<c10d::Backend>(pg));
+  } catch (const c10::Error& e) {
+    *err = dup(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    *err = dup(e.what());
+  } catch (...) {
+    *err = dup("unknown C++ exception");
+  }
+  return nullptr;
+}
+
+}  // extern "C"

@@ -1,0 +1,83 @@
+//! NCCL on demand: opens `libryolo_nccl.so` (built from `csrc/dist_nccl.cpp` next to ryolo) after
+//! the CUDA libraries, and hands out its backend factory; CPU runs never load either.
+
+use super::ffi::BackendFactory;
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The library's file name.
+const LIB: &str = "libryolo_nccl.so";
+
+/// The outcome of the one load attempt of this process.
+static LOADED: OnceLock<Result<(BackendFactory, i32), String>> = OnceLock::new();
+
+/// The NCCL backend factory and the NCCL version it was compiled against (e.g. 22809), loading
+/// the CUDA libraries and `libryolo_nccl.so` on first use; the error says why NCCL cannot be used.
+pub fn factory() -> Result<(BackendFactory, i32), String> {
+    LOADED.get_or_init(load_once).clone()
+}
+
+/// Where the library is sought, in order: `RYOLO_NCCL_SHIM`, next to this executable (and one
+/// folder up, for test binaries in `deps/`), then where the build put it.
+fn candidates() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("RYOLO_NCCL_SHIM").filter(|p| !p.is_empty()) {
+        v.push(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+    {
+        v.push(dir.join(LIB));
+        if let Some(up) = dir.parent() {
+            v.push(up.join(LIB));
+        }
+    }
+    let built = env!("RYOLO_NCCL_SHIM");
+    if !built.is_empty() {
+        v.push(PathBuf::from(built));
+    }
+    v
+}
+
+fn load_once() -> Result<(BackendFactory, i32), String> {
+    crate::util::cuda::load().map_err(|e| format!("NCCL needs the CUDA libraries: {e}"))?;
+    let Some(path) = candidates().into_iter().find(|p| p.exists()) else {
+        let why = env!("RYOLO_NCCL_MISSING");
+        return Err(if why.is_empty() {
+            format!("{LIB} was not found next to this program nor where it was built")
+        } else {
+            format!("this ryolo was built without NCCL support: {why}")
+        });
+    };
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "the library path holds a NUL byte".to_string())?;
+    // SAFETY: valid C strings; the handle stays open for the life of the process; the symbols
+    // have the C signatures of csrc/dist_nccl.cpp.
+    unsafe {
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if h.is_null() {
+            let e = libc::dlerror();
+            let msg = if e.is_null() {
+                "unknown dlopen error".to_string()
+            } else {
+                CStr::from_ptr(e).to_string_lossy().into_owned()
+            };
+            return Err(format!("{} could not be loaded: {msg}", path.display()));
+        }
+        let make = libc::dlsym(h, c"ryolo_nccl_backend".as_ptr());
+        let version = libc::dlsym(h, c"ryolo_nccl_version".as_ptr());
+        if make.is_null() || version.is_null() {
+            return Err(format!(
+                "{} lacks ryolo_nccl_backend/ryolo_nccl_version",
+                path.display()
+            ));
+        }
+        let version: unsafe extern "C" fn() -> i32 = std::mem::transmute(version);
+        Ok((
+            std::mem::transmute::<*mut libc::c_void, BackendFactory>(make),
+            version(),
+        ))
+    }
+}
