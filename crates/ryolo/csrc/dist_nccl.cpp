@@ -1,7 +1,9 @@
-// ryolo's NCCL backend maker, built as its own shared library (libryolo_nccl.so) because
-// ProcessGroupNCCL lives in libtorch_cuda, which CPU commands never load: `util::cuda` loads
-// libtorch_cuda first, then the engine opens this library and hands `ryolo_nccl_backend` to
-// `ryolo_dist_new` (dist_shim.cpp), which only sees the generic c10d::Backend it returns.
+// ryolo's CUDA-only helpers, built as their own shared library (libryolo_nccl.so) because they
+// live in libtorch_cuda / c10_cuda, which CPU commands never load: `util::cuda` loads
+// libtorch_cuda first, then the engine opens this library. The NCCL backend maker goes to
+// `ryolo_dist_new` (dist_shim.cpp), which only sees the generic c10d::Backend it returns; the
+// caching allocator's reserved bytes feed the training console's GPU_mem column.
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
@@ -26,6 +28,18 @@ char* dup(const std::string& s) {
 }  // namespace
 
 extern "C" {
+
+// Bytes the CUDA caching allocator holds on `device` (torch.cuda.memory_reserved), or -1.
+int64_t ryolo_cuda_memory_reserved(int device) {
+  try {
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    return stats.reserved_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+        .current;
+  } catch (...) {
+    return -1;
+  }
+}
 
 // The NCCL version this library was compiled against (major*10000 + minor*100 + patch).
 int ryolo_nccl_version() { return NCCL_MAJOR * 10000 + NCCL_MINOR * 100 + NCCL_PATCH; }

@@ -263,7 +263,7 @@ fn nccl_refuses_cleanly_without_a_gpu() {
     println!("{e}");
     assert!(e.contains("rank 0 of 1"), "{e}");
     assert!(
-        e.contains("NCCL is not available") || e.contains("(nccl) failed"),
+        e.contains("NCCL is not available") || e.contains("(NCCL) failed"),
         "{e}"
     );
 }

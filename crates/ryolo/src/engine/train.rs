@@ -678,7 +678,14 @@ impl Trainer {
                 StepBatch::Det(b) => (b.targets.cls.len(), b.shape.1),
                 StepBatch::Cls(c) => (c.y.len(), self.cfg.imgsz),
             };
-            last_line = report::batch_line(epoch + 1, self.cfg.epochs, &tloss, instances, size);
+            last_line = report::batch_line(
+                epoch + 1,
+                self.cfg.epochs,
+                self.gpu_mem_gib(),
+                &tloss,
+                instances,
+                size,
+            );
             pb.set_prefix(last_line.clone());
             pb.set_position((i + 1) as u64);
             if !cb.on_train_batch_end.is_empty() {
@@ -706,6 +713,16 @@ impl Trainer {
             );
         }
         Ok(tloss)
+    }
+
+    /// GiB the CUDA caching allocator holds on the training GPU (Ultralytics' GPU_mem column:
+    /// `torch.cuda.memory_reserved()`); 0 on the CPU.
+    fn gpu_mem_gib(&self) -> f64 {
+        match self.device {
+            tch::Device::Cuda(i) => crate::engine::dist::nccl::memory_reserved(i)
+                .map_or(0.0, |b| b as f64 / (1u64 << 30) as f64),
+            _ => 0.0,
+        }
     }
 
     /// Warmup of LR, momentum and accumulation for global batch `ni`; returns the accumulation.

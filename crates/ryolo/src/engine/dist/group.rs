@@ -30,6 +30,14 @@ impl Backend {
         }
     }
 
+    /// The name in messages ("Gloo", "NCCL").
+    pub fn label(&self) -> &'static str {
+        match self {
+            Backend::Gloo => "Gloo",
+            Backend::Nccl { .. } => "NCCL",
+        }
+    }
+
     /// The device collectives run on without staging.
     fn device(&self) -> Device {
         match self {
@@ -130,7 +138,7 @@ impl ProcessGroup {
             let msg = unsafe { ffi::take_str(err) };
             bail!(
                 "rank {rank} of {world}: rendezvous at {addr}:{port} ({}) failed within {}s: {msg}",
-                backend.name(),
+                backend.label(),
                 timeout.as_secs()
             );
         }

@@ -6,7 +6,7 @@ pub mod bucket;
 mod ffi;
 pub mod group;
 pub mod launch;
-mod nccl;
+pub mod nccl;
 pub mod rank;
 
 pub use bucket::GradBucket;

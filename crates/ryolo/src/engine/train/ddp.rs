@@ -32,7 +32,7 @@ pub(super) fn join(a: &Args) -> Result<Option<Rank>> {
         println!(
             "DDP: rank 0 of {} joined the {} group at {}:{} (batch {} per rank, collective timeout {}s)",
             env.world,
-            backend.name(),
+            backend.label(),
             env.addr,
             env.port,
             batch / env.world,

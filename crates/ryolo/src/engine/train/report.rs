@@ -151,18 +151,47 @@ pub fn arg_line(a: &serde_yaml::Mapping) -> String {
         .join(", ")
 }
 
-/// The progress line of a training batch: epoch, memory, running losses, instances, size.
+/// The progress line of a training batch: epoch, GPU memory held (GiB, `0` on the CPU), running
+/// losses, instances, size.
 pub fn batch_line(
     epoch: usize,
     epochs: usize,
+    gpu_mem_gib: f64,
     losses: &[f64],
     instances: usize,
     size: usize,
 ) -> String {
-    let mut s = format!("{:>11}{:>11}", format!("{epoch}/{epochs}"), "0G");
+    let mut s = format!(
+        "{:>11}{:>11}",
+        format!("{epoch}/{epochs}"),
+        format!("{}G", fmt_g(gpu_mem_gib, 3))
+    );
     for l in losses {
         s.push_str(&format!("{:>11}", fmt_g(*l, 4)));
     }
     s.push_str(&format!("{instances:>11}{size:>11}"));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_line;
+
+    #[test]
+    fn batch_lines_show_gpu_memory_as_ultralytics() {
+        // Ultralytics: ("%11s" * 2 + "%11.4g" * n) % (epoch, f"{mem:.3g}G", *losses, inst, size).
+        let cpu = batch_line(1, 30, 0.0, &[3.786, 6.14], 44, 640);
+        assert_eq!(
+            cpu,
+            format!(
+                "{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}",
+                "1/30", "0G", "3.786", "6.14", 44, 640
+            )
+        );
+        let gpu = batch_line(2, 30, 5.41015625, &[2.9], 41, 640);
+        assert!(
+            gpu.starts_with(&format!("{:>11}{:>11}", "2/30", "5.41G")),
+            "{gpu}"
+        );
+    }
 }
