@@ -869,6 +869,11 @@ impl Trainer {
         let logits = if self.bf16 {
             let x = crate::util::amp::channels_last(&x);
             crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true).scores)
+        } else if self.device == tch::Device::Cpu {
+            // Channels-last input runs the network channels-last, faster on the CPU (as the
+            // detection batches, see `ops::images_to_tensor`).
+            let x = crate::util::amp::channels_last(&x);
+            self.model.forward_raw(&x, true).scores
         } else {
             crate::util::amp::cuda_autocast(amp, || self.model.forward_raw(&x, true).scores)
         };

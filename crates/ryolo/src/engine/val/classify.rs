@@ -40,6 +40,12 @@ pub fn validate_cls(
                 let x = Tensor::from_slice(&xv)
                     .view([b, 3, s, s])
                     .to_device(m.device());
+                // Channels-last on the CPU: faster there (see `ops::images_to_tensor`).
+                let x = if m.device() == tch::Device::Cpu {
+                    crate::util::amp::channels_last(&x)
+                } else {
+                    x
+                };
                 let probs = tch::no_grad(|| {
                     let logits = model.forward_raw(&x, false).scores.to_kind(Kind::Float);
                     if loss {
