@@ -7,25 +7,10 @@
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
+#include "cabi.h"
+
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
-#include <string>
-
-namespace {
-
-char* dup(const std::string& s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  if (p != nullptr) {
-    std::memcpy(p, s.data(), s.size());
-    p[s.size()] = '\0';
-  }
-  return p;
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -50,7 +35,8 @@ int ryolo_nccl_version() { return NCCL_MAJOR * 10000 + NCCL_MINOR * 100 + NCCL_P
 // with *err set (malloc'd).
 void* ryolo_nccl_backend(void* store, int rank, int world, int device, int64_t timeout_ms,
                          char** err) {
-  try {
+  void* out = nullptr;
+  ryolo::guarded(err, [&] {
     auto& st = *static_cast<c10::intrusive_ptr<c10d::Store>*>(store);
     c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
     auto opts = c10d::ProcessGroupNCCL::Options::create();
@@ -59,16 +45,10 @@ void* ryolo_nccl_backend(void* store, int rank, int world, int device, int64_t t
     const at::Device dev(at::kCUDA, static_cast<c10::DeviceIndex>(device));
     pg->setBoundDeviceId(dev);
     pg->eagerConnectSingleDevice(dev);
-    return new c10::intrusive_ptr<c10d::Backend>(
+    out = new c10::intrusive_ptr<c10d::Backend>(
         c10::static_intrusive_pointer_cast<c10d::Backend>(pg));
-  } catch (const c10::Error& e) {
-    *err = dup(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    *err = dup(e.what());
-  } catch (...) {
-    *err = dup("unknown C++ exception");
-  }
-  return nullptr;
+  });
+  return out;
 }
 
 }  // extern "C"

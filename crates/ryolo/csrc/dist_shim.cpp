@@ -6,6 +6,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "cabi.h"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -36,30 +38,8 @@ struct Group {
 using BackendFactory = void* (*)(void* store, int rank, int world, int device,
                                  int64_t timeout_ms, char** err);
 
-char* dup(const std::string& s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  if (p != nullptr) {
-    std::memcpy(p, s.data(), s.size());
-    p[s.size()] = '\0';
-  }
-  return p;
-}
-
-// Runs f; on a C++ exception stores its message in *err and returns false.
-template <typename F>
-bool guarded(char** err, F&& f) {
-  try {
-    f();
-    return true;
-  } catch (const c10::Error& e) {
-    *err = dup(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    *err = dup(e.what());
-  } catch (...) {
-    *err = dup("unknown C++ exception");
-  }
-  return false;
-}
+using ryolo::dup;
+using ryolo::guarded;
 
 void wait(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::milliseconds t) {
   if (!work->wait(t)) {

@@ -6,37 +6,18 @@
 // a malloc'd message in *err.
 #include <ATen/ATen.h>
 
+#include "cabi.h"
+
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
-#include <string>
+#include <utility>
 #include <vector>
 
 namespace {
 
-char* dup(const std::string& s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  if (p != nullptr) {
-    std::memcpy(p, s.data(), s.size());
-    p[s.size()] = '\0';
-  }
-  return p;
-}
-
+// ryolo::guarded as the 0 / -1 these entry points return.
 template <typename F>
 int guarded(char** err, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    *err = dup(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    *err = dup(e.what());
-  } catch (...) {
-    *err = dup("unknown C++ exception");
-  }
-  return -1;
+  return ryolo::guarded(err, std::forward<F>(f)) ? 0 : -1;
 }
 
 std::vector<at::Tensor> list(at::Tensor** p, size_t n) {

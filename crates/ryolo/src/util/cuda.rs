@@ -85,12 +85,17 @@ fn load_once() -> Result<PathBuf, String> {
 /// `dlopen(path, RTLD_NOW | RTLD_GLOBAL)`: global, so the CUDA kernels' symbols resolve for
 /// libtorch as if linked; never closed.
 fn open(path: &Path) -> Result<(), String> {
+    dlopen(path, libc::RTLD_GLOBAL).map(|_| ())
+}
+
+/// `dlopen(path, RTLD_NOW | flags)`: the handle (kept open for the life of the process), or the
+/// loader's message.
+pub(crate) fn dlopen(path: &Path, flags: libc::c_int) -> Result<*mut libc::c_void, String> {
     let c = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "the path holds a NUL byte".to_string())?;
-    // SAFETY: `c` is a valid C string; dlopen/dlerror are thread-safe in glibc. The handle is
-    // kept open for the life of the process on purpose.
+    // SAFETY: `c` is a valid C string; dlopen/dlerror are thread-safe in glibc.
     unsafe {
-        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | flags);
         if h.is_null() {
             let e = libc::dlerror();
             return Err(if e.is_null() {
@@ -99,8 +104,8 @@ fn open(path: &Path) -> Result<(), String> {
                 CStr::from_ptr(e).to_string_lossy().into_owned()
             });
         }
+        Ok(h)
     }
-    Ok(())
 }
 
 /// The folder of the `libtorch_cpu.so` mapped into this process, if any.

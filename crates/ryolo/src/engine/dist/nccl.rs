@@ -3,7 +3,6 @@
 //! CPU runs never load either.
 
 use super::ffi::BackendFactory;
-use std::ffi::{CStr, CString};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -72,21 +71,11 @@ fn load_once() -> Result<Lib, String> {
             format!("this ryolo was built without NCCL support: {why}")
         });
     };
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "the library path holds a NUL byte".to_string())?;
-    // SAFETY: valid C strings; the handle stays open for the life of the process; the symbols
-    // have the C signatures of csrc/dist_nccl.cpp.
+    let h = crate::util::cuda::dlopen(&path, libc::RTLD_LOCAL)
+        .map_err(|e| format!("{} could not be loaded: {e}", path.display()))?;
+    // SAFETY: the handle stays open for the life of the process; the symbols have the C
+    // signatures of csrc/dist_nccl.cpp.
     unsafe {
-        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
-        if h.is_null() {
-            let e = libc::dlerror();
-            let msg = if e.is_null() {
-                "unknown dlopen error".to_string()
-            } else {
-                CStr::from_ptr(e).to_string_lossy().into_owned()
-            };
-            return Err(format!("{} could not be loaded: {msg}", path.display()));
-        }
         let make = libc::dlsym(h, c"ryolo_nccl_backend".as_ptr());
         let version = libc::dlsym(h, c"ryolo_nccl_version".as_ptr());
         let reserved = libc::dlsym(h, c"ryolo_cuda_memory_reserved".as_ptr());
