@@ -139,8 +139,9 @@ fn checks() {
         cuda.is_ok() && tch::Cuda::is_available(),
         ryolo::util::cuda::device_count()
     );
-    if let Err(why) = cuda {
-        println!("CUDA libraries: not loaded: {why}");
+    match cuda {
+        Err(why) => println!("CUDA libraries: not loaded: {why}"),
+        Ok(_) => println!("{}", ryolo::engine::dist::nccl::describe()),
     }
     println!("{}", ryolo::util::threads::summary());
 }

@@ -111,6 +111,10 @@ fn cpu_commands_load_no_cuda_library_and_checks_does() {
         any(&libs, "libtorch_cuda") || text.contains("CUDA libraries: not loaded"),
         "checks neither loaded libtorch_cuda nor said why: {text}"
     );
+    // With the CUDA libraries loaded, checks says whether multi-GPU training has NCCL.
+    if any(&libs, "libtorch_cuda") {
+        assert!(text.contains("NCCL"), "{text}");
+    }
 }
 
 #[test]

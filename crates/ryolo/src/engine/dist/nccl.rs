@@ -29,6 +29,20 @@ pub fn factory() -> Result<(BackendFactory, i32), String> {
         .map(|l| (l.factory, l.version))
 }
 
+/// One line for `yolo checks`: the NCCL version multi-GPU training would use, or why GPU ranks
+/// would fall back to Gloo.
+pub fn describe() -> String {
+    match factory() {
+        Ok((_, v)) => format!(
+            "NCCL (multi-GPU training): {}.{}.{}",
+            v / 10000,
+            v / 100 % 100,
+            v % 100
+        ),
+        Err(why) => format!("NCCL: not available ({why}); GPU ranks would use Gloo"),
+    }
+}
+
 /// Bytes the CUDA caching allocator holds on GPU `device` (`torch.cuda.memory_reserved`); None
 /// when the library cannot be loaded.
 pub fn memory_reserved(device: usize) -> Option<u64> {
