@@ -199,6 +199,7 @@ impl ProcessGroup {
         if let Err(msg) = res {
             return Err(self.failure(what, &msg));
         }
+        self.mark("done");
         if let Some(s) = staged {
             t.copy_(&s);
         }
@@ -228,7 +229,9 @@ impl ProcessGroup {
         let raw = self.raw;
         // SAFETY: raw is a live group.
         check(|e| unsafe { ffi::ryolo_dist_barrier(raw, e) })
-            .map_err(|msg| self.failure("barrier", &msg))
+            .map_err(|msg| self.failure("barrier", &msg))?;
+        self.mark("done");
+        Ok(())
     }
 
     /// Sets `key` in the group's store.
@@ -268,30 +271,54 @@ impl ProcessGroup {
     /// Records in the store that this rank has reached collective `seq` (best effort: it is
     /// only read to name a missing rank after a failure).
     fn mark_progress(&self) {
+        self.mark("progress");
+    }
+
+    /// Sets `<what>/<rank>` = `seq` in the store (`progress`: reached, `done`: completed), best
+    /// effort.
+    fn mark(&self, what: &str) {
         let _ = self.store_set(
-            &format!("progress/{}", self.rank),
+            &format!("{what}/{}", self.rank),
             self.seq.to_string().as_bytes(),
         );
     }
 
+    /// `<what>/<rank>` of rank `r` from the store (0 when never set), None when the store does not
+    /// answer.
+    fn seq_of(&self, what: &str, r: usize) -> Option<u64> {
+        let wait = Duration::from_millis(if what == "progress" { 500 } else { 50 });
+        match self.store_get(&format!("{what}/{r}"), wait) {
+            Ok(v) => Some(String::from_utf8_lossy(&v).parse().unwrap_or(0)),
+            Err(_) if what == "done" => Some(0),
+            Err(_) => None,
+        }
+    }
+
     /// The error of a failed collective: this rank, the operation, and which ranks had not
-    /// reached it (read from the store, when it still answers).
+    /// reached it or stalled inside it (read from the store, when it still answers).
     fn failure(&self, what: &str, msg: &str) -> anyhow::Error {
-        let mut behind = Vec::new();
+        let (mut behind, mut inside) = (Vec::new(), Vec::new());
         let mut unknown = false;
         for r in (0..self.world).filter(|&r| r != self.rank) {
-            match self.store_get(&format!("progress/{r}"), Duration::from_millis(500)) {
-                Ok(v) => {
-                    let s: u64 = String::from_utf8_lossy(&v).parse().unwrap_or(0);
-                    if s < self.seq {
-                        behind.push(format!("rank {r} (at collective {s})"));
-                    }
+            match self.seq_of("progress", r) {
+                Some(s) if s < self.seq => behind.push(format!("rank {r} (at collective {s})")),
+                // Reached it but never completed it: stopped or stuck inside the collective.
+                Some(_) if self.seq_of("done", r).is_some_and(|d| d < self.seq) => {
+                    inside.push(format!("rank {r}"))
                 }
-                Err(_) => unknown = true,
+                Some(_) => {}
+                None => unknown = true,
             }
         }
-        let who = if !behind.is_empty() {
-            format!("; not arrived: {}", behind.join(", "))
+        let who = if !behind.is_empty() || !inside.is_empty() {
+            let mut w = String::new();
+            if !behind.is_empty() {
+                w.push_str(&format!("; not arrived: {}", behind.join(", ")));
+            }
+            if !inside.is_empty() {
+                w.push_str(&format!("; stalled inside it: {}", inside.join(", ")));
+            }
+            w
         } else if unknown {
             "; the store (hosted by rank 0) no longer answers: rank 0 has probably exited".into()
         } else {
