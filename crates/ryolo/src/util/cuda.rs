@@ -30,6 +30,16 @@ pub fn is_available() -> bool {
     driver_present() && load().is_ok() && tch::Cuda::is_available()
 }
 
+/// The GPUs that can be used, loading the CUDA libraries first when a driver is present (0
+/// without a driver or a CUDA libtorch).
+pub fn visible_devices() -> usize {
+    if is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
 /// CUDA devices libtorch sees (0 when the CUDA libraries are not loaded).
 pub fn device_count() -> i64 {
     if LOADED.get().is_some_and(|r| r.is_ok()) {

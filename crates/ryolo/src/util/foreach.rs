@@ -6,7 +6,6 @@ use std::os::raw::{c_char, c_void};
 use tch::Tensor;
 
 extern "C" {
-    fn ryolo_dist_free_str(s: *mut c_char);
     fn ryolo_foreach_lerp(
         a: *const *mut c_void,
         b: *const *mut c_void,
@@ -63,18 +62,7 @@ fn ptrs(ts: &[Tensor]) -> Vec<*mut c_void> {
 
 /// Runs a shim call; panics with libtorch's message on failure.
 fn run(what: &str, f: impl FnOnce(*mut *mut c_char) -> i32) {
-    let mut err: *mut c_char = std::ptr::null_mut();
-    if f(&mut err) != 0 {
-        let msg = if err.is_null() {
-            "no message".to_string()
-        } else {
-            // SAFETY: the shim hands over a malloc'd C string on failure.
-            unsafe {
-                let s = std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned();
-                ryolo_dist_free_str(err);
-                s
-            }
-        };
+    if let Err(msg) = super::cabi::call(f) {
         panic!("libtorch {what} failed: {msg}");
     }
 }

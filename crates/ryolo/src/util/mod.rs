@@ -2,6 +2,7 @@
 //! bars, `.npy` files.
 
 pub mod amp;
+pub mod cabi;
 pub mod cuda;
 pub mod foreach;
 pub mod fsio;

@@ -15,7 +15,6 @@ pub type BackendFactory = unsafe extern "C" fn(
 ) -> *mut c_void;
 
 extern "C" {
-    pub fn ryolo_dist_free_str(s: *mut c_char);
     pub fn ryolo_dist_new(
         host: *const c_char,
         port: u16,
@@ -65,17 +64,4 @@ extern "C" {
 /// The `torch::Tensor*` behind a tch tensor, as the shim takes it.
 pub fn tensor_ptr(t: &Tensor) -> *mut c_void {
     t.as_ptr() as *mut c_void
-}
-
-/// Takes ownership of a message the shim allocated.
-///
-/// # Safety
-/// `p` is null or a string returned by the shim and not yet freed.
-pub unsafe fn take_str(p: *mut c_char) -> String {
-    if p.is_null() {
-        return "unknown error (no message)".into();
-    }
-    let s = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
-    ryolo_dist_free_str(p);
-    s
 }

@@ -61,16 +61,7 @@ pub struct ProcessGroup {
 // The c10d objects are thread-safe; the handle is only used through `&mut self` anyway.
 unsafe impl Send for ProcessGroup {}
 
-/// Runs one shim call that reports failure as -1 plus a message.
-pub(super) fn check(f: impl FnOnce(*mut *mut c_char) -> i32) -> std::result::Result<(), String> {
-    let mut err: *mut c_char = std::ptr::null_mut();
-    if f(&mut err) == 0 {
-        Ok(())
-    } else {
-        // SAFETY: on failure the shim hands over a message (or null).
-        Err(unsafe { ffi::take_str(err) })
-    }
-}
+pub(super) use crate::util::cabi::call as check;
 
 impl ProcessGroup {
     /// Joins the Gloo group of `world` ranks as `rank`: rank 0 hosts the store at `addr:port` (or
@@ -106,11 +97,7 @@ impl ProcessGroup {
             Backend::Nccl { device } => {
                 let (f, _) = super::nccl::factory()
                     .map_err(|e| anyhow!("rank {rank} of {world}: NCCL is not available: {e}"))?;
-                let n = if crate::util::cuda::is_available() {
-                    tch::Cuda::device_count() as usize
-                } else {
-                    0
-                };
+                let n = crate::util::cuda::visible_devices();
                 if device >= n {
                     bail!("rank {rank} of {world}: NCCL is not available: GPU {device} is not visible ({n} CUDA devices)");
                 }
@@ -135,7 +122,7 @@ impl ProcessGroup {
         };
         if raw.is_null() {
             // SAFETY: the shim set the message.
-            let msg = unsafe { ffi::take_str(err) };
+            let msg = unsafe { crate::util::cabi::take_str(err) };
             bail!(
                 "rank {rank} of {world}: rendezvous at {addr}:{port} ({}) failed within {}s: {msg}",
                 backend.label(),

@@ -98,14 +98,9 @@ pub fn launch(exe: &Path, argv: &[String], devices: &[String], batch: f64) -> Re
     let world = nnodes * nlocal;
     check_batch(batch, world)?;
     if devices[0] != "cpu" {
-        // The CUDA libraries are loaded on demand: load them before counting the GPUs.
-        let n = if crate::util::cuda::is_available() {
-            tch::Cuda::device_count()
-        } else {
-            0
-        };
+        let n = crate::util::cuda::visible_devices();
         for d in devices {
-            let i: i64 = d.trim_start_matches("cuda:").parse().unwrap_or(i64::MAX);
+            let i: usize = d.trim_start_matches("cuda:").parse().unwrap_or(usize::MAX);
             if i >= n {
                 bail!("device={}: GPU {d} is not visible ({n} CUDA devices); use device=cpu,cpu for CPU ranks", devices.join(","));
             }
