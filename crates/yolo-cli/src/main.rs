@@ -164,7 +164,42 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
         })
     };
     let flag = |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    match cmd.extra.first().map(String::as_str) {
+    let tool = cmd.extra.first().map(String::as_str);
+    if let Some(extra) = cmd.extra.get(1) {
+        bail!(
+            "yolo data {}: unexpected argument '{extra}' (arguments are key=value)",
+            tool.unwrap_or("")
+        );
+    }
+    // Keys each tool reads (split_dota checks its own); any other is named, never silently dropped.
+    let known: &[&str] = match tool {
+        Some("synth") => &["out", "n", "imgsz", "seed", "task"],
+        Some("check") => &["data", "task"],
+        Some("convert") => &[
+            "from",
+            "source",
+            "out",
+            "images",
+            "use_segments",
+            "cls91to80",
+            "names",
+        ],
+        Some("split") => &["source", "weights", "annotated_only"],
+        Some("mot") => &["gt", "results", "mot17", "save_json"],
+        _ => &[],
+    };
+    if !known.is_empty() {
+        for k in cmd.overrides.keys().map(text) {
+            if !known.contains(&k.as_str()) {
+                eprintln!(
+                    "WARNING yolo data {}: '{k}' is not used (keys: {})",
+                    tool.unwrap_or(""),
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    match tool {
         Some("synth") => {
             let out = get("out").unwrap_or_else(|| "synth".into());
             let num = |k: &str, d: usize, max: usize| -> Result<usize> {
@@ -310,11 +345,6 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             println!("Autosplitting images from {source}: train {}, val {}, test {} (autosplit_*.txt written next to it)", c[0], c[1], c[2]);
         }
         Some("mot") => {
-            for k in cmd.overrides.keys().map(text) {
-                if !["gt", "results", "mot17", "save_json"].contains(&k.as_str()) {
-                    eprintln!("WARNING yolo data mot: '{k}' is not used (keys: gt, results, mot17, save_json)");
-                }
-            }
             let need = |k: &str| {
                 get(k).map(std::path::PathBuf::from).ok_or_else(|| {
                     anyhow::anyhow!("yolo data mot needs gt=<gt.txt, sequence folder or folder of sequences> results=<file or folder of <SEQ>.txt>")
@@ -330,7 +360,7 @@ fn data_tool(cmd: &cfg::Command) -> Result<()> {
             ryolo::metrics::mot::run(&need("gt")?, &need("results")?, mot17, json.as_deref())?;
         }
         other => bail!(
-            "unknown data tool {:?}: use synth, check, convert, split or split_dota",
+            "unknown data tool {:?}: use synth, check, convert, split, split_dota or mot",
             other.unwrap_or("")
         ),
     }

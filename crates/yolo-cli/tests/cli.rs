@@ -35,6 +35,16 @@ fn bad_arguments_are_named() {
     assert!(out.contains("\"runs_dir\": \"elsewhere\""), "{out}");
     let (ok, out) = yolo(&["settings", "no_such_key=1"], &d);
     assert!(!ok && out.contains("no_such_key"), "{out}");
+    // Data tools: a stray word is refused before anything is written; an unknown key is named.
+    let (ok, out) = yolo(&["data", "synth", "out=s1", "n=2", "imgsz=32", "help"], &d);
+    assert!(!ok && out.contains("unexpected argument 'help'"), "{out}");
+    assert!(!d.join("s1").exists());
+    let (ok, out) = yolo(&["data", "synth", "out=s2", "n=2", "imgsz=32", "nn=5"], &d);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("WARNING yolo data synth: 'nn' is not used"),
+        "{out}"
+    );
 }
 
 #[test]
