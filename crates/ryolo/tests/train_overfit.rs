@@ -10,7 +10,7 @@ fn overfits_a_handful_of_synthetic_images() {
     let d = tmp("overfit");
     let yaml = common::overfit_data(&d);
     let a = args(&format!(
-        "model=yolo11n.yaml data={} epochs=60 imgsz=96 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1",
+        "model=yolo11n.yaml data={} epochs=60 imgsz=96 batch=4 nbs=4 seed=0 workers=2 project={} name=run mosaic=0 hsv_h=0 hsv_s=0 hsv_v=0 fliplr=0 translate=0 scale=0 val=False close_mosaic=0 warmup_epochs=1 amp=False",
         yaml.display(),
         d.display()
     ));

@@ -12,7 +12,7 @@ mod resume_check;
 mod setup;
 mod state;
 
-pub use config::{freeze_prefixes, Cache, TrainConfig};
+pub use config::{freeze_prefixes, Cache, CpuAmp, TrainConfig};
 pub use report::{Callbacks, EpochReport, ResultsCsv, RESULTS_HEADER};
 pub use setup::train_dataset;
 pub use state::TrainState;
@@ -81,7 +81,8 @@ pub struct Trainer {
     opt: Optimizer,
     ema: Ema,
     scaler: GradScaler,
-    /// `amp=bf16` on a CPU with native bfloat16: the forward under bfloat16 autocast, channels-last.
+    /// CPU bfloat16 autocast (`amp=True` or `amp=bf16` on a CPU with native bfloat16): the forward
+    /// under bfloat16 autocast, channels-last.
     bf16: bool,
     sched: Schedule,
     loss_cfg: LossConfig,
@@ -244,9 +245,6 @@ impl Trainer {
             }
         };
         let bf16 = cpu_bf16_mode(&cfg, device, main);
-        if !device.is_cuda() && !bf16 {
-            println!("AMP: off on CPU (fp32)");
-        }
         if bf16 {
             crate::util::amp::vars_channels_last(&model.vs);
         }
@@ -813,7 +811,7 @@ impl Trainer {
     /// The detect / segment loss of a batch: the total to back-propagate and the loss items.
     fn det_loss(&mut self, b: &Batch) -> (Tensor, Tensor) {
         let x = b.tensor(self.device);
-        // Mixed precision (CUDA fp16, or CPU bfloat16 with amp=bf16): the forward under autocast;
+        // Mixed precision (CUDA fp16, or CPU bfloat16 where native): the forward under autocast;
         // the loss in fp32 on its (float-cast) outputs.
         let amp = self.scaler.enabled;
         let raw = if self.bf16 {
@@ -1232,32 +1230,34 @@ pub(crate) fn pose_loss_config(
     p
 }
 
-/// Whether this run trains with CPU bfloat16 autocast: `amp=bf16` asked, on the CPU, and the CPU
-/// computes bfloat16 natively; says why not otherwise (rank 0 only).
+/// Whether this run trains with CPU bfloat16 autocast: on the CPU, `amp=True` (the default) or
+/// `amp=bf16`, and the CPU computes bfloat16 natively; says which precision it trains in (rank 0).
 fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
-    if !cfg.amp_bf16 {
-        return false;
-    }
+    use config::CpuAmp;
     if device.is_cuda() {
-        if main {
+        if main && cfg.cpu_amp == CpuAmp::Bf16 {
             eprintln!("WARNING amp=bf16 is CPU bfloat16 autocast; on CUDA amp=True (fp16 autocast with a gradient scaler) is used");
         }
         return false;
     }
-    match crate::util::amp::cpu_bf16() {
-        Some(isa) => {
-            if main {
-                println!("AMP: CPU bfloat16 autocast on ({isa}), channels-last convolutions (amp=bf16; parameters, gradients and validation stay float32)");
-            }
-            true
+    let say = |s: &str| {
+        if main {
+            println!("AMP: {s}");
         }
-        None => {
+    };
+    let isa = crate::util::amp::cpu_bf16();
+    let on = cfg.cpu_amp.bf16(isa.is_some());
+    match (cfg.cpu_amp, isa) {
+        (_, Some(isa)) if on => say(&format!("CPU bfloat16 autocast on ({isa}), channels-last convolutions (parameters, gradients and validation stay float32; amp=False trains in float32)")),
+        (CpuAmp::Bf16, _) => {
             if main {
                 eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32");
             }
-            false
         }
+        (CpuAmp::Off, _) => say("off (amp=False: float32)"),
+        _ => say("off on this CPU (no native bfloat16 instructions: float32)"),
     }
+    on
 }
 
 /// Whether `RYOLO_TIMING` asks for the epoch's time split (loader wait, validation, save).

@@ -16,7 +16,7 @@ pub struct GradBucket {
 impl GradBucket {
     /// Attaches every parameter that requires grad (in the given order, the same on every rank):
     /// allocates the flat buffer, copies any gradient already there (a resumed run's) into it,
-    /// and makes each `.grad` a view of its slice.
+    /// and makes each `.grad` a view of its slice with the parameter's strides.
     pub fn attach(vars: &[(String, Tensor)]) -> Result<Self> {
         let trainable: Vec<&(String, Tensor)> =
             vars.iter().filter(|(_, p)| p.requires_grad()).collect();
@@ -36,7 +36,13 @@ impl GradBucket {
         let mut off = 0i64;
         for (name, p) in trainable {
             let n = p.numel() as i64;
-            let view = flat.narrow(0, off, n).view(p.size().as_slice());
+            // The parameter's own strides (channels-last under bfloat16 autocast): libtorch's
+            // gradient layout contract, so backward accumulates into the view as it is.
+            let view = if dense(&p.size(), &p.stride()) {
+                flat.as_strided(p.size(), p.stride(), Some(off))
+            } else {
+                flat.narrow(0, off, n).view(p.size().as_slice())
+            };
             let old = p.grad();
             if old.defined() {
                 tch::no_grad(|| view.shallow_clone().copy_(&old));
@@ -97,5 +103,66 @@ impl GradBucket {
             });
         }
         Ok(())
+    }
+}
+
+/// True when `stride` lays `size` out densely without overlap in some dimension order
+/// (contiguous, channels-last, any permutation): such a view spans exactly `numel` values.
+fn dense(size: &[i64], stride: &[i64]) -> bool {
+    let mut dims: Vec<(i64, i64)> = size
+        .iter()
+        .zip(stride)
+        .filter(|(&n, _)| n != 1)
+        .map(|(&n, &s)| (s, n))
+        .collect();
+    dims.sort_unstable();
+    let mut expect = 1;
+    for (s, n) in dims {
+        if s != expect {
+            return false;
+        }
+        expect *= n;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_layouts_are_recognised() {
+        assert!(dense(&[4, 3, 2, 2], &[12, 4, 2, 1]));
+        assert!(dense(&[4, 3, 2, 2], &[12, 1, 6, 3]));
+        assert!(dense(&[5, 1], &[1, 7]));
+        assert!(!dense(&[2, 2], &[1, 1]));
+        assert!(!dense(&[2, 3], &[6, 1]));
+    }
+
+    #[test]
+    fn gradients_keep_channels_last_strides_in_the_bucket() {
+        let w = crate::util::amp::channels_last(&Tensor::ones(
+            [4, 3, 2, 2],
+            (Kind::Float, tch::Device::Cpu),
+        ))
+        .set_requires_grad(true);
+        let b = Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let bucket = GradBucket::attach(&[
+            ("w".into(), w.shallow_clone()),
+            ("b".into(), b.shallow_clone()),
+        ])
+        .unwrap();
+        assert_eq!(bucket.len(), 52);
+        assert_eq!(w.grad().stride(), w.stride());
+        let x = crate::util::amp::channels_last(&Tensor::ones(
+            [1, 3, 2, 2],
+            (Kind::Float, tch::Device::Cpu),
+        ));
+        x.conv2d(&w, Some(&b), [1, 1], [0, 0], [1, 1], 1)
+            .sum(Kind::Float)
+            .backward();
+        assert!(bucket.intact());
+        // d(sum)/dw = 1 per weight, d(sum)/db = 1 per output: all 52 bucket values are 1.
+        assert_eq!(bucket.flat().sum(Kind::Float).double_value(&[]), 52.0);
     }
 }

@@ -16,6 +16,24 @@ pub enum Cache {
     Disk,
 }
 
+/// Mixed precision of CPU training, from `amp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuAmp {
+    /// `amp=False`: float32.
+    Off,
+    /// `amp=True` (the default): bfloat16 autocast when the CPU computes bfloat16 natively, else float32.
+    Auto,
+    /// `amp=bf16`: bfloat16 autocast (float32, with a warning, on CPUs without native bfloat16).
+    Bf16,
+}
+
+impl CpuAmp {
+    /// Whether CPU training runs under bfloat16 autocast, given whether the CPU has native bfloat16.
+    pub fn bf16(self, native: bool) -> bool {
+        self != CpuAmp::Off && native
+    }
+}
+
 /// Every training setting, typed.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
@@ -75,8 +93,8 @@ pub struct TrainConfig {
     pub cache: Cache,
     /// Mixed precision (CUDA only).
     pub amp: bool,
-    /// `amp=bf16` was asked: bfloat16 autocast and channels-last for CPU training (our extension).
-    pub amp_bf16: bool,
+    /// What `amp` asks of CPU training: bfloat16 autocast where the CPU has it natively, always, or never.
+    pub cpu_amp: CpuAmp,
     /// Only these classes are trained on (labels of others dropped).
     pub classes: Option<Vec<usize>>,
     /// Parameter-name prefixes to freeze (`model.N.`), besides the DFL.
@@ -229,7 +247,13 @@ impl TrainConfig {
             fraction: a.num("fraction")?,
             cache,
             amp: a.on("amp") && cuda,
-            amp_bf16: a.str("amp").is_some_and(|s| s.eq_ignore_ascii_case("bf16")),
+            cpu_amp: if a.str("amp").is_some_and(|s| s.eq_ignore_ascii_case("bf16")) {
+                CpuAmp::Bf16
+            } else if a.on("amp") {
+                CpuAmp::Auto
+            } else {
+                CpuAmp::Off
+            },
             classes: a.classes()?,
             freeze: freeze_prefixes(a.get("freeze")),
             conf: a.f64("conf").unwrap_or(crate::cfg::mode_defaults::VAL_CONF) as f32,
@@ -255,6 +279,17 @@ mod tests {
             crate::cfg::parse_args(&s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
                 .unwrap();
         Args::new(&c.overrides)
+    }
+
+    #[test]
+    fn amp_selects_cpu_bfloat16_only_where_native() {
+        let amp = |s: &str| TrainConfig::from_args(&args(s), false).unwrap().cpu_amp;
+        assert_eq!(amp("epochs=1"), CpuAmp::Auto);
+        assert_eq!(amp("amp=True"), CpuAmp::Auto);
+        assert_eq!(amp("amp=False"), CpuAmp::Off);
+        assert_eq!(amp("amp=bf16"), CpuAmp::Bf16);
+        assert!(CpuAmp::Auto.bf16(true) && CpuAmp::Bf16.bf16(true));
+        assert!(!CpuAmp::Off.bf16(true) && !CpuAmp::Auto.bf16(false) && !CpuAmp::Bf16.bf16(false));
     }
 
     #[test]

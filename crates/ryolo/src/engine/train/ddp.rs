@@ -137,7 +137,12 @@ impl Trainer {
         let named: Vec<(String, tch::Tensor)> = self
             .model_vars
             .iter()
-            .map(|(n, t)| (n.clone(), t.detach().to_device(tch::Device::Cpu)))
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    t.detach().to_device(tch::Device::Cpu).contiguous(),
+                )
+            })
             .collect();
         tch::Tensor::write_safetensors(&named, dir.join(format!("rank{rank}.safetensors")))?;
         Ok(())
