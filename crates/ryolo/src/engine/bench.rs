@@ -139,8 +139,8 @@ pub fn predict(
 
 /// Train-step throughput (images/s): forward, loss, backward and an SGD-like update, on letterboxed
 /// copies of real images with their labels, over `steps` steps after 2 warm-up steps. `bf16`: the
-/// forward under CPU bfloat16 autocast with channels-last weights and input, as `amp=bf16`
-/// training (switches `model`'s weights to channels-last).
+/// forward under CPU bfloat16 autocast with channels-last weights and input, as CPU training runs
+/// with `amp=True` where bfloat16 is native (switches `model`'s weights to channels-last).
 pub fn train_step(
     model: &DetectionModel,
     data: &Path,

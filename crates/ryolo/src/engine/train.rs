@@ -1240,22 +1240,15 @@ fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
         }
         return false;
     }
-    let say = |s: &str| {
-        if main {
-            println!("AMP: {s}");
-        }
-    };
     let isa = crate::util::amp::cpu_bf16();
     let on = cfg.cpu_amp.bf16(isa.is_some());
-    match (cfg.cpu_amp, isa) {
-        (_, Some(isa)) if on => say(&format!("CPU bfloat16 autocast on ({isa}), channels-last convolutions (parameters, gradients and validation stay float32; amp=False trains in float32)")),
-        (CpuAmp::Bf16, _) => {
-            if main {
-                eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32");
-            }
+    if main {
+        match (cfg.cpu_amp, isa) {
+            (_, Some(isa)) if on => println!("AMP: CPU bfloat16 autocast on ({isa}), channels-last convolutions (parameters, gradients and validation stay float32; amp=False trains in float32)"),
+            (CpuAmp::Bf16, _) => eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32"),
+            (CpuAmp::Off, _) => println!("AMP: off (amp=False: float32)"),
+            _ => println!("AMP: off on this CPU (no native bfloat16 instructions: float32)"),
         }
-        (CpuAmp::Off, _) => say("off (amp=False: float32)"),
-        _ => say("off on this CPU (no native bfloat16 instructions: float32)"),
     }
     on
 }
