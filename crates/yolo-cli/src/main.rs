@@ -429,13 +429,15 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("bench train needs data=<data.yaml>"))?;
             let dc = ryolo::data::load_data_yaml(std::path::Path::new(&data))?;
             let m = load_model(&model, Some(dc.nc() as i64), a.device()?)?.model;
-            // amp=bf16: float32 first, then bfloat16 autocast on the same model, side by side.
+            // Float32 channels-last (the training default) and NCHW (channels_last=False), then
+            // with amp=bf16 bfloat16 autocast on the same model, side by side.
             let bf16 = a.str("amp").is_some_and(|s| s.eq_ignore_ascii_case("bf16"));
             if bf16 && ryolo::util::amp::cpu_bf16().is_none() {
                 eprintln!("WARNING bench train amp=bf16: this CPU has no native bfloat16 instructions; the bf16 row is emulated");
             }
             let mut ips = Vec::new();
-            for mode in [false, true].into_iter().filter(|&m| !m || bf16) {
+            let modes = [(false, true), (false, false), (true, false)];
+            for mode in modes.into_iter().filter(|&(b, _)| !b || bf16) {
                 let v = ryolo::engine::bench::train_step(
                     &m,
                     std::path::Path::new(&data),
@@ -444,11 +446,19 @@ fn bench(cmd: &cfg::Command) -> Result<()> {
                     n.unwrap_or(10),
                     mode,
                 )?;
-                let name = if mode { "bf16" } else { "fp32" };
+                let name = match mode {
+                    (true, _) => "bf16",
+                    (false, true) => "fp32 NCHW, channels_last=False",
+                    (false, false) => "fp32",
+                };
                 println!("bench train [{name}]: {v:.1} images/s of the train step (forward + loss + backward + update; batch={batch} imgsz={imgsz}, {threads} threads)");
                 ips.push(v);
             }
-            if let [f, b] = ips.as_slice() {
+            println!(
+                "bench train: fp32 NCHW / channels-last step time {:.2}x",
+                ips[1] / ips[0]
+            );
+            if let [_, f, b] = ips.as_slice() {
                 println!("bench train: bf16 / fp32 step time {:.2}x", f / b);
             }
         }

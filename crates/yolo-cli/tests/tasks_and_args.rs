@@ -69,7 +69,6 @@ fn every_unimplemented_argument_is_named_once() {
     let set = [
         "profile=True",
         "compile=True",
-        "channels_last=True",
         "multi_scale=0.5",
         "rle=2.0",
         "dlog=2.0",

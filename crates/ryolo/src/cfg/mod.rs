@@ -339,10 +339,11 @@ fn check_value(key: &str, v: &Value) -> Result<Value> {
     let cache_mode = key == "cache" && matches!(v.as_str(), Some("ram" | "disk"));
     // `amp=bf16`: our extension, bfloat16 autocast for CPU training (Ultralytics' amp is CUDA-only).
     let amp_bf16 = key == "amp" && v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("bf16"));
-    if let (Some(Value::Bool(_)), false) = (defaults().get(key), cache_mode || amp_bf16) {
-        if !v.is_bool() {
-            bail!("'{key}={}' is of invalid type; '{key}' must be a bool (i.e. '{key}=True' or '{key}=False')", show(v));
-        }
+    // `channels_last` defaults to null (unset) but is a bool when given.
+    let nullable_bool = key == "channels_last" && !v.is_null();
+    let bool_key = matches!(defaults().get(key), Some(Value::Bool(_))) && !(cache_mode || amp_bf16);
+    if (bool_key || nullable_bool) && !v.is_bool() {
+        bail!("'{key}={}' is of invalid type; '{key}' must be a bool (i.e. '{key}=True' or '{key}=False')", show(v));
     }
     Ok(v.clone())
 }

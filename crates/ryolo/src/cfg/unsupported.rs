@@ -12,10 +12,6 @@ pub const UNIMPLEMENTED: &[(&str, &str)] = &[
         "compile",
         "torch.compile has no libtorch equivalent; running eagerly",
     ),
-    (
-        "channels_last",
-        "the channels-last memory format is not implemented",
-    ),
     ("multi_scale", "multi-scale training is not implemented yet"),
     (
         "rle",

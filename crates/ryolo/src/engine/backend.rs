@@ -236,6 +236,8 @@ pub struct RunOptions {
     pub augment: bool,
     /// Also return per-anchor appearance features (libtorch models without augmentation; ReID `model: auto`).
     pub feats: bool,
+    /// `channels_last=False`: libtorch runs NCHW input instead of channels-last.
+    pub nchw: bool,
 }
 
 /// A batch's decoded output on the host: `batch x rows x anchors` floats (rows: `cx, cy, w, h`,
@@ -395,7 +397,10 @@ impl ModelRef<'_> {
                 })
             }
             ModelRef::Torch(tm) => {
-                let x = crate::ops::images_to_tensor(pixels, (b, h, w), self.device());
+                let x = crate::util::amp::input_layout(
+                    &crate::ops::images_to_tensor(pixels, (b, h, w), self.device()),
+                    o.nchw,
+                );
                 let (y, protos, feats) = crate::util::amp::cuda_autocast(o.half, || {
                     tch::no_grad(|| {
                         if o.augment {
@@ -443,6 +448,7 @@ impl ModelRef<'_> {
                 let t = Tensor::from_slice(x)
                     .view([b as i64, 3, h as i64, w as i64])
                     .to_device(self.device());
+                let t = crate::util::amp::input_layout(&t, o.nchw);
                 let y = crate::util::amp::cuda_autocast(o.half, || tch::no_grad(|| tm.predict(&t)));
                 let y = y.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
                 let dims: Vec<usize> = y.size().iter().map(|&d| d as usize).collect();

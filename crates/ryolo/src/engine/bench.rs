@@ -138,16 +138,17 @@ pub fn predict(
 }
 
 /// Train-step throughput (images/s): forward, loss, backward and an SGD-like update, on letterboxed
-/// copies of real images with their labels, over `steps` steps after 2 warm-up steps. `bf16`: the
-/// forward under CPU bfloat16 autocast with channels-last weights and input, as CPU training runs
-/// with `amp=True` where bfloat16 is native (switches `model`'s weights to channels-last).
+/// copies of real images with their labels, over `steps` steps after 2 warm-up steps. The input is
+/// channels-last as in training, or NCHW with `nchw` (`channels_last=False`). `bf16`: the forward
+/// under CPU bfloat16 autocast with channels-last weights too, as CPU training runs with
+/// `amp=True` where bfloat16 is native (switches `model`'s weights to channels-last).
 pub fn train_step(
     model: &DetectionModel,
     data: &Path,
     imgsz: usize,
     batch: usize,
     steps: usize,
-    bf16: bool,
+    (bf16, nchw): (bool, bool),
 ) -> Result<f64> {
     let dc = load_data_yaml(data)?;
     let s = scan("train", &list_images(dc.split("train")?)?, dc.nc(), false);
@@ -171,10 +172,12 @@ pub fn train_step(
         buf.extend_from_slice(&img.data);
         labels.push((c.clone(), b.clone()));
     }
-    let mut x = crate::ops::images_to_tensor(&buf, (batch, imgsz, imgsz), model.device());
-    if bf16 {
+    let x = crate::util::amp::input_layout(
+        &crate::ops::images_to_tensor(&buf, (batch, imgsz, imgsz), model.device()),
+        nchw,
+    );
+    if bf16 && !nchw {
         crate::util::amp::vars_channels_last(&model.vs);
-        x = crate::util::amp::channels_last(&x);
     }
     let targets = crate::loss::targets_from(&labels);
     let cfg = crate::loss::LossConfig::default();

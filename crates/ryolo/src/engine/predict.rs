@@ -113,6 +113,8 @@ pub struct Predictor {
     pub augment: bool,
     /// FP16 inference through autocast (`half=True`; CUDA only).
     pub half: bool,
+    /// `channels_last=False`: libtorch runs NCHW input instead of channels-last.
+    pub nchw: bool,
     /// Segment models: masks at the original image size (`retina_masks=True`) instead of the
     /// letterboxed input size.
     pub retina_masks: bool,
@@ -178,6 +180,7 @@ impl Predictor {
             rect,
             augment: false,
             half: false,
+            nchw: false,
             retina_masks: false,
             loose_iou: None,
             reid_feats: false,
@@ -239,6 +242,7 @@ impl Predictor {
             half: self.half,
             augment,
             feats: self.reid_feats && !augment && task != TaskKind::Classify,
+            nchw: self.nchw,
         };
         let y = m.run_batch(&pixels, (b, h, w), opts)?;
         let t2 = Instant::now();
@@ -353,6 +357,7 @@ impl Predictor {
             half: self.half,
             augment: false,
             feats: false,
+            nchw: self.nchw,
         };
         let y = m.run_classify(&x, (b, h, w), opts)?;
         let t2 = Instant::now();

@@ -245,7 +245,7 @@ impl Trainer {
             }
         };
         let bf16 = cpu_bf16_mode(&cfg, device, main);
-        if bf16 {
+        if bf16 && !cfg.nchw {
             crate::util::amp::vars_channels_last(&model.vs);
         }
         let (sched, opt) = Self::optimizer(&cfg, &model, data.len(), nc)?;
@@ -426,6 +426,7 @@ impl Trainer {
             single_cls: self.cfg.single_cls,
             // Validation during AMP training runs in fp16 too, as Ultralytics.
             half: self.scaler.enabled,
+            nchw: self.cfg.nchw,
             loss: Some(self.loss_cfg.clone()),
             masks: self
                 .data
@@ -810,12 +811,11 @@ impl Trainer {
 
     /// The detect / segment loss of a batch: the total to back-propagate and the loss items.
     fn det_loss(&mut self, b: &Batch) -> (Tensor, Tensor) {
-        let x = b.tensor(self.device);
+        let x = crate::util::amp::input_layout(&b.tensor(self.device), self.cfg.nchw);
         // Mixed precision (CUDA fp16, or CPU bfloat16 where native): the forward under autocast;
         // the loss in fp32 on its (float-cast) outputs.
         let amp = self.scaler.enabled;
         let raw = if self.bf16 {
-            let x = crate::util::amp::channels_last(&x);
             crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true)).to_float()
         } else {
             let raw = crate::util::amp::cuda_autocast(amp, || self.model.forward_raw(&x, true));
@@ -864,14 +864,11 @@ impl Trainer {
             .to_device(self.device);
         let y = Tensor::from_slice(&c.y).to_device(self.device);
         let amp = self.scaler.enabled;
+        // Channels-last input runs the network channels-last, faster on the CPU (as the detection
+        // batches, see `ops::images_to_tensor`), unless `channels_last=False`.
+        let x = crate::util::amp::input_layout(&x, self.cfg.nchw);
         let logits = if self.bf16 {
-            let x = crate::util::amp::channels_last(&x);
             crate::util::amp::cpu_autocast(true, || self.model.forward_raw(&x, true).scores)
-        } else if self.device == tch::Device::Cpu {
-            // Channels-last input runs the network channels-last, faster on the CPU (as the
-            // detection batches, see `ops::images_to_tensor`).
-            let x = crate::util::amp::channels_last(&x);
-            self.model.forward_raw(&x, true).scores
         } else {
             crate::util::amp::cuda_autocast(amp, || self.model.forward_raw(&x, true).scores)
         };
@@ -1123,6 +1120,7 @@ impl Trainer {
             val,
             self.cfg.batch * 2,
             loss,
+            self.cfg.nchw,
             plots.then_some(self.save_dir.as_path()),
             |_, _| {},
         )?;

@@ -43,6 +43,8 @@ pub struct ValConfig {
     pub agnostic_nms: bool,
     /// FP16 inference (CUDA only).
     pub half: bool,
+    /// `channels_last=False`: NCHW input instead of channels-last.
+    pub nchw: bool,
     /// Also compute the detection loss (validation during training).
     pub loss: Option<crate::loss::LossConfig>,
     /// Keep every image's detections in original pixels (for save_json, save_txt, metric=coco).
@@ -79,6 +81,7 @@ impl Default for ValConfig {
             single_cls: false,
             agnostic_nms: false,
             half: false,
+            nchw: false,
             loss: None,
             collect: false,
             save_json: false,
@@ -398,10 +401,14 @@ fn infer_batch(
             half: cfg.half,
             augment: false,
             feats: false,
+            nchw: cfg.nchw,
         };
         return Ok((m.run_batch(&buf, dims, opts)?, None));
     };
-    let x = crate::ops::images_to_tensor(&buf, dims, m.device());
+    let x = crate::util::amp::input_layout(
+        &crate::ops::images_to_tensor(&buf, dims, m.device()),
+        cfg.nchw,
+    );
     let (y, protos, items) = tch::no_grad(|| {
         // half: fp16 convolutions through autocast (CUDA only; a no-op elsewhere).
         let raw = crate::util::amp::cuda_autocast(cfg.half, || model.forward_raw(&x, false));

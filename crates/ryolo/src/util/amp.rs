@@ -73,6 +73,17 @@ pub fn channels_last(t: &Tensor) -> Tensor {
     }
 }
 
+/// A 4-D input in the memory layout the network runs in: channels-last (`channels_last` unset or
+/// True, our default on every device) or, with `nchw` (`channels_last=False`), NCHW-contiguous:
+/// the layout Ultralytics trains in on a CPU, so float32 training follows its numbers step by step.
+pub fn input_layout(t: &Tensor, nchw: bool) -> Tensor {
+    if nchw {
+        t.contiguous()
+    } else {
+        channels_last(t)
+    }
+}
+
 /// Switches every 4-D parameter of `vs` to channels-last storage in place (values unchanged).
 pub fn vars_channels_last(vs: &tch::nn::VarStore) {
     tch::no_grad(|| {

@@ -114,6 +114,7 @@ pub fn predictor(args: &Args, model: &str) -> Result<(Predictor, Args)> {
         classes: a.classes()?,
     };
     let mut p = Predictor::with_backend(backend, a.imgsz()?, nms);
+    p.nchw = !a.on("channels_last");
     if matches!(a.get("quantize").as_i64(), Some(16)) {
         if p.model().device().is_cuda() {
             p.half = true;

@@ -95,6 +95,9 @@ pub struct TrainConfig {
     pub amp: bool,
     /// What `amp` asks of CPU training: bfloat16 autocast where the CPU has it natively, always, or never.
     pub cpu_amp: CpuAmp,
+    /// `channels_last=False`: the network runs NCHW (Ultralytics' CPU training layout) instead of
+    /// channels-last.
+    pub nchw: bool,
     /// Only these classes are trained on (labels of others dropped).
     pub classes: Option<Vec<usize>>,
     /// Parameter-name prefixes to freeze (`model.N.`), besides the DFL.
@@ -254,6 +257,7 @@ impl TrainConfig {
             } else {
                 CpuAmp::Off
             },
+            nchw: !a.on("channels_last"),
             classes: a.classes()?,
             freeze: freeze_prefixes(a.get("freeze")),
             conf: a.f64("conf").unwrap_or(crate::cfg::mode_defaults::VAL_CONF) as f32,
@@ -290,6 +294,20 @@ mod tests {
         assert_eq!(amp("amp=bf16"), CpuAmp::Bf16);
         assert!(CpuAmp::Auto.bf16(true) && CpuAmp::Bf16.bf16(true));
         assert!(!CpuAmp::Off.bf16(true) && !CpuAmp::Auto.bf16(false) && !CpuAmp::Bf16.bf16(false));
+    }
+
+    #[test]
+    fn channels_last_false_selects_nchw_and_takes_only_bools() {
+        let nchw = |s: &str| TrainConfig::from_args(&args(s), false).unwrap().nchw;
+        assert!(!nchw("epochs=1"));
+        assert!(!nchw("channels_last=True"));
+        assert!(nchw("channels_last=False"));
+        let e = crate::cfg::parse_args(&["channels_last=fast".to_string()]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("'channels_last' must be a bool"),
+            "{e:#}"
+        );
+        assert!(crate::cfg::parse_args(&["channels_last=None".to_string()]).is_ok());
     }
 
     #[test]

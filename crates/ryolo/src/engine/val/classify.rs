@@ -12,7 +12,8 @@ use std::time::Instant;
 use tch::{Kind, Tensor};
 
 /// Validates a classification model on `ds` in batches of `batch`; `loss` also averages the
-/// cross-entropy of the logits over the batches (libtorch models only). With `plot_dir`, the
+/// cross-entropy of the logits over the batches (libtorch models only); `nchw`: libtorch runs
+/// NCHW input (`channels_last=False`) instead of channels-last. With `plot_dir`, the
 /// first three batches are drawn as `val_batch{i}_labels.jpg` (true class names) and
 /// `val_batch{i}_pred.jpg` (top-1 name and confidence), as Ultralytics' ClassificationValidator.
 pub fn validate_cls(
@@ -20,6 +21,7 @@ pub fn validate_cls(
     ds: &ClsDataset,
     batch: usize,
     loss: bool,
+    nchw: bool,
     plot_dir: Option<&std::path::Path>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ValResult> {
@@ -40,12 +42,9 @@ pub fn validate_cls(
                 let x = Tensor::from_slice(&xv)
                     .view([b, 3, s, s])
                     .to_device(m.device());
-                // Channels-last on the CPU: faster there (see `ops::images_to_tensor`).
-                let x = if m.device() == tch::Device::Cpu {
-                    crate::util::amp::channels_last(&x)
-                } else {
-                    x
-                };
+                // Channels-last unless `channels_last=False`: faster on the CPU (see
+                // `ops::images_to_tensor`).
+                let x = crate::util::amp::input_layout(&x, nchw);
                 let probs = tch::no_grad(|| {
                     let logits = model.forward_raw(&x, false).scores.to_kind(Kind::Float);
                     if loss {

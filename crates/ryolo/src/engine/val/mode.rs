@@ -104,7 +104,15 @@ fn run_classify(a: &Args, data: &str, m: ModelRef) -> Result<ValResult> {
         crate::util::fsio::create_dir_all(d)?;
     }
     let batch = a.int("batch")?.max(1) as usize;
-    let r = super::classify::validate_cls(m, &ds, batch, false, dir.as_deref(), |_, _| {})?;
+    let r = super::classify::validate_cls(
+        m,
+        &ds,
+        batch,
+        false,
+        !a.on("channels_last"),
+        dir.as_deref(),
+        |_, _| {},
+    )?;
     if let Some(c) = &r.cls {
         println!("{}", c.table_row());
     }
@@ -181,6 +189,7 @@ fn config(a: &Args, m: ModelRef) -> Result<ValConfig> {
         single_cls: a.bool("single_cls"),
         agnostic_nms: a.bool("agnostic_nms"),
         half: half_asked && m.device().is_cuda(),
+        nchw: !a.on("channels_last"),
         loss: None,
         collect: a.bool("save_json")
             || a.bool("save_txt")
