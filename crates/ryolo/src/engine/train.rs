@@ -244,7 +244,8 @@ impl Trainer {
                 TrainData::Cls { train, val }
             }
         };
-        let bf16 = cpu_bf16_mode(&cfg, device, main);
+        let pose = task.kind() == crate::task::TaskKind::Pose;
+        let bf16 = cpu_bf16_mode(&cfg, device, main, pose);
         if bf16 && !cfg.nchw {
             crate::util::amp::vars_channels_last(&model.vs);
         }
@@ -1229,8 +1230,9 @@ pub(crate) fn pose_loss_config(
 }
 
 /// Whether this run trains with CPU bfloat16 autocast: on the CPU, `amp=True` (the default) or
-/// `amp=bf16`, and the CPU computes bfloat16 natively; says which precision it trains in (rank 0).
-fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
+/// `amp=bf16`, and the CPU computes bfloat16 natively (pose: only `amp=bf16`, see
+/// [`config::CpuAmp::bf16`]); says which precision it trains in (rank 0).
+fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool, pose: bool) -> bool {
     use config::CpuAmp;
     if device.is_cuda() {
         if main && cfg.cpu_amp == CpuAmp::Bf16 {
@@ -1239,10 +1241,11 @@ fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool) -> bool {
         return false;
     }
     let isa = crate::util::amp::cpu_bf16();
-    let on = cfg.cpu_amp.bf16(isa.is_some());
+    let on = cfg.cpu_amp.bf16(isa.is_some(), pose);
     if main {
         match (cfg.cpu_amp, isa) {
             (_, Some(isa)) if on => println!("AMP: CPU bfloat16 autocast on ({isa}), channels-last convolutions (parameters, gradients and validation stay float32; amp=False trains in float32)"),
+            (CpuAmp::Auto, Some(_)) if pose => println!("AMP: off for pose training on the CPU (bfloat16 autocast lowered keypoint accuracy: float32; amp=bf16 forces it)"),
             (CpuAmp::Bf16, _) => eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32"),
             (CpuAmp::Off, _) => println!("AMP: off (amp=False: float32)"),
             _ => println!("AMP: off on this CPU (no native bfloat16 instructions: float32)"),

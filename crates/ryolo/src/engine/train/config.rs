@@ -28,9 +28,15 @@ pub enum CpuAmp {
 }
 
 impl CpuAmp {
-    /// Whether CPU training runs under bfloat16 autocast, given whether the CPU has native bfloat16.
-    pub fn bf16(self, native: bool) -> bool {
-        self != CpuAmp::Off && native
+    /// Whether CPU training runs under bfloat16 autocast, given whether the CPU has native bfloat16
+    /// and whether the model is a pose model (`amp=True` trains pose in float32: bfloat16 lowered
+    /// keypoint accuracy; `amp=bf16` still forces it).
+    pub fn bf16(self, native: bool, pose: bool) -> bool {
+        match self {
+            CpuAmp::Off => false,
+            CpuAmp::Auto => native && !pose,
+            CpuAmp::Bf16 => native,
+        }
     }
 }
 
@@ -292,8 +298,11 @@ mod tests {
         assert_eq!(amp("amp=True"), CpuAmp::Auto);
         assert_eq!(amp("amp=False"), CpuAmp::Off);
         assert_eq!(amp("amp=bf16"), CpuAmp::Bf16);
-        assert!(CpuAmp::Auto.bf16(true) && CpuAmp::Bf16.bf16(true));
-        assert!(!CpuAmp::Off.bf16(true) && !CpuAmp::Auto.bf16(false) && !CpuAmp::Bf16.bf16(false));
+        assert!(CpuAmp::Auto.bf16(true, false) && CpuAmp::Bf16.bf16(true, false));
+        assert!(!CpuAmp::Off.bf16(true, false));
+        assert!(!CpuAmp::Auto.bf16(false, false) && !CpuAmp::Bf16.bf16(false, false));
+        // Pose trains in float32 unless amp=bf16 asks.
+        assert!(!CpuAmp::Auto.bf16(true, true) && CpuAmp::Bf16.bf16(true, true));
     }
 
     #[test]
