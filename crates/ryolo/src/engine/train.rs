@@ -244,8 +244,7 @@ impl Trainer {
                 TrainData::Cls { train, val }
             }
         };
-        let pose = task.kind() == crate::task::TaskKind::Pose;
-        let bf16 = cpu_bf16_mode(&cfg, device, main, pose);
+        let bf16 = cpu_bf16_mode(&cfg, device, main, task.as_ref());
         if bf16 && !cfg.nchw {
             crate::util::amp::vars_channels_last(&model.vs);
         }
@@ -1230,9 +1229,9 @@ pub(crate) fn pose_loss_config(
 }
 
 /// Whether this run trains with CPU bfloat16 autocast: on the CPU, `amp=True` (the default) or
-/// `amp=bf16`, and the CPU computes bfloat16 natively (pose: only `amp=bf16`, see
-/// [`config::CpuAmp::bf16`]); says which precision it trains in (rank 0).
-fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool, pose: bool) -> bool {
+/// `amp=bf16`, and the CPU computes bfloat16 natively (`amp=True` only where the task allows it,
+/// [`Task::cpu_bf16_by_default`]); says which precision it trains in (rank 0).
+fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool, task: &dyn Task) -> bool {
     use config::CpuAmp;
     if device.is_cuda() {
         if main && cfg.cpu_amp == CpuAmp::Bf16 {
@@ -1241,11 +1240,12 @@ fn cpu_bf16_mode(cfg: &TrainConfig, device: Device, main: bool, pose: bool) -> b
         return false;
     }
     let isa = crate::util::amp::cpu_bf16();
-    let on = cfg.cpu_amp.bf16(isa.is_some(), pose);
+    let allowed = task.cpu_bf16_by_default();
+    let on = cfg.cpu_amp.bf16(isa.is_some(), allowed);
     if main {
         match (cfg.cpu_amp, isa) {
             (_, Some(isa)) if on => println!("AMP: CPU bfloat16 autocast on ({isa}), channels-last convolutions (parameters, gradients and validation stay float32; amp=False trains in float32)"),
-            (CpuAmp::Auto, Some(_)) if pose => println!("AMP: off for pose training on the CPU (bfloat16 autocast lowered keypoint accuracy: float32; amp=bf16 forces it)"),
+            (CpuAmp::Auto, Some(_)) if !allowed => println!("AMP: off for {} training on the CPU (bfloat16 autocast lowered its accuracy: float32; amp=bf16 forces it)", task.kind()),
             (CpuAmp::Bf16, _) => eprintln!("WARNING amp=bf16: this CPU has no native bfloat16 instructions (avx512_bf16 or amx_bf16); training in float32"),
             (CpuAmp::Off, _) => println!("AMP: off (amp=False: float32)"),
             _ => println!("AMP: off on this CPU (no native bfloat16 instructions: float32)"),

@@ -221,6 +221,11 @@ pub trait Task {
     fn metric_columns(&self) -> &'static [&'static str];
     /// Fitness from the metric values (in `metric_columns` order).
     fn fitness(&self, metrics: &[f64]) -> f64;
+    /// Whether `amp=True` may train this task under CPU bfloat16 autocast (pose may not: it lowered
+    /// keypoint accuracy; `amp=bf16` still forces it).
+    fn cpu_bf16_by_default(&self) -> bool {
+        true
+    }
     /// The metric values of a validation run, in `metric_columns` order.
     fn metrics(&self, r: &crate::engine::val::ValResult) -> Vec<f64> {
         let m = &r.metrics;

@@ -29,12 +29,11 @@ pub enum CpuAmp {
 
 impl CpuAmp {
     /// Whether CPU training runs under bfloat16 autocast, given whether the CPU has native bfloat16
-    /// and whether the model is a pose model (`amp=True` trains pose in float32: bfloat16 lowered
-    /// keypoint accuracy; `amp=bf16` still forces it).
-    pub fn bf16(self, native: bool, pose: bool) -> bool {
+    /// and whether `amp=True` may use it for the task ([`crate::task::Task::cpu_bf16_by_default`]).
+    pub fn bf16(self, native: bool, task_allows: bool) -> bool {
         match self {
             CpuAmp::Off => false,
-            CpuAmp::Auto => native && !pose,
+            CpuAmp::Auto => native && task_allows,
             CpuAmp::Bf16 => native,
         }
     }
@@ -298,11 +297,13 @@ mod tests {
         assert_eq!(amp("amp=True"), CpuAmp::Auto);
         assert_eq!(amp("amp=False"), CpuAmp::Off);
         assert_eq!(amp("amp=bf16"), CpuAmp::Bf16);
-        assert!(CpuAmp::Auto.bf16(true, false) && CpuAmp::Bf16.bf16(true, false));
-        assert!(!CpuAmp::Off.bf16(true, false));
-        assert!(!CpuAmp::Auto.bf16(false, false) && !CpuAmp::Bf16.bf16(false, false));
+        assert!(CpuAmp::Auto.bf16(true, true) && CpuAmp::Bf16.bf16(true, true));
+        assert!(!CpuAmp::Off.bf16(true, true));
+        assert!(!CpuAmp::Auto.bf16(false, true) && !CpuAmp::Bf16.bf16(false, true));
         // Pose trains in float32 unless amp=bf16 asks.
-        assert!(!CpuAmp::Auto.bf16(true, true) && CpuAmp::Bf16.bf16(true, true));
+        let pose = crate::task::for_kind(crate::task::TaskKind::Pose).unwrap();
+        assert!(!pose.cpu_bf16_by_default());
+        assert!(!CpuAmp::Auto.bf16(true, false) && CpuAmp::Bf16.bf16(true, false));
     }
 
     #[test]
